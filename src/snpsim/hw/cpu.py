@@ -1,0 +1,1 @@
+"""snpsim.hw.cpu (being written)."""

@@ -1,0 +1,1 @@
+"""snpsim.hw.faults (being written)."""

@@ -1,0 +1,1 @@
+"""snpsim.hw.firmware (being written)."""

@@ -1,0 +1,1 @@
+"""snpsim.hw.memory (being written)."""

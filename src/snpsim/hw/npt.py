@@ -1,0 +1,1 @@
+"""snpsim.hw.npt (being written)."""

@@ -1,0 +1,1 @@
+"""snpsim.hw.ports (being written)."""

@@ -1,0 +1,1 @@
+"""snpsim.hw.rmp (being written)."""

@@ -1,0 +1,1 @@
+"""snpsim.hw.world (being written)."""
