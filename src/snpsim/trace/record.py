@@ -241,7 +241,9 @@ class Recorder:
     number kept (``None``: no cap).  ``filtered`` counts events the filter rejected,
     ``dropped`` counts events lost to the cap.  A ``Leave`` follows its ``Enter``: it is
     kept, filtered or dropped as its ``Enter`` was, so the kept events stay balanced per
-    context.  Raises ``ValueError`` for a negative ``max_events``.
+    context.  Consequently the cap can be exceeded by the ``Leave`` events of frames
+    that were open when it was reached (at most the stack depth of each context), so
+    every kept frame is closed.  Raises ``ValueError`` for a negative ``max_events``.
     """
 
     def __init__(

@@ -1,0 +1,45 @@
+"""``write_trace``: write a trace in the format its file name asks for.
+
+Model-only (no kernel twin).  Suffixes: ``.txt`` the indented ``=>`` tree
+(``export_tree``), ``.jsonl`` JSON lines (``export_jsonl``), ``.json`` Chrome
+trace-event JSON (``export_chrome``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from .events import TraceEvent
+from .export_chrome import write_chrome
+from .export_jsonl import write_jsonl
+from .export_tree import format_tree
+
+__all__ = ["write_trace", "TRACE_SUFFIXES"]
+
+#: File suffixes ``write_trace`` understands, and the format each selects.
+TRACE_SUFFIXES = {".txt": "tree", ".jsonl": "jsonl", ".json": "chrome"}
+
+
+def write_trace(events: Iterable[TraceEvent], path: str | Path, *, root: str | None = None) -> None:
+    """Write ``events`` to ``path`` in the format its suffix selects (case-insensitive).
+
+    ``root`` is passed to ``format_tree`` for ``.txt`` and ignored otherwise.  Raises
+    ``ValueError`` for any other suffix, before creating the file; ``OSError`` as
+    ``open`` does.
+    """
+    p = Path(path)
+    kind = TRACE_SUFFIXES.get(p.suffix.lower())
+    if kind is None:
+        raise ValueError(
+            f"trace file {str(p)!r}: unknown suffix {p.suffix!r} "
+            f"(use {', '.join(TRACE_SUFFIXES)}: tree, JSON lines, Chrome trace JSON)"
+        )
+    evs = list(events)
+    if kind == "tree":
+        text = format_tree(evs, root=root)
+        p.write_text(text + "\n" if text else "", encoding="utf-8")
+    elif kind == "jsonl":
+        write_jsonl(evs, p)
+    else:
+        write_chrome(evs, p)
