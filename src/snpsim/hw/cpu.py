@@ -1,1 +1,536 @@
-"""snpsim.hw.cpu (being written)."""
+"""The platform's CPUs: the guest-side vCPU (what guest code can execute) and the host
+side (what host software can execute), with the instruction boundary where faults are
+delivered.
+
+Guest side, :class:`GuestCpu` (implements :class:`snpsim.hw.ports.GuestPort`): loads and
+stores through the guest page tables (with a TLB), the NPT and the RMP checks; PVALIDATE;
+RDMSR/WRMSR of the GHCB MSR; VMGEXIT; VMMCALL (a #VC under SEV-ES/SNP); TLB and cache
+maintenance; an IDT of exception handlers.  A fault raised by a check is caught here, at
+the instruction boundary, and delivered: #NPF as a #VMEXIT to the host, after which the
+access is retried; #VC / #PF / #GP to the guest's IDT handler in guest context, after
+which the access is retried (a handler that cannot fix the cause does not return).  A
+vector with no handler is a triple fault: a shutdown exit that never resumes.
+
+Host side, :class:`HostCpu` (implements :class:`snpsim.hw.ports.HostPort`): VMRUN,
+RMPUPDATE, PSMASH, RMPREAD, reads and writes by SPA (host writes are RMP-checked and take
+a host #PF with X86_PF_RMP), the NPT, and the SNP firmware.
+
+Sources: AMD APM vol 2 15.35-15.36 and vol 3 (PVALIDATE, VMGEXIT, RMPUPDATE), GHCB spec
+56421 section 2 (VMGEXIT, GHCB MSR), as restated in hardware-and-ghcb.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from snpsim.spec.exit_codes import (
+    SVM_EXIT_HLT,
+    SVM_EXIT_NPF,
+    SVM_EXIT_SHUTDOWN,
+    SVM_EXIT_VMGEXIT,
+    SVM_EXIT_VMMCALL,
+)
+from snpsim.spec.faults import (
+    PFERR_GUEST_ENC_MASK,
+    PFERR_GUEST_FINAL_MASK,
+    PFERR_GUEST_PAGE_MASK,
+    PFERR_GUEST_RMP_MASK,
+    PFERR_GUEST_SIZEM_MASK,
+    PFERR_PRESENT_MASK,
+    PFERR_WRITE_MASK,
+    X86_PF_RMP,
+    X86_PF_WRITE,
+)
+from snpsim.spec.msr_index import MSR_AMD64_SEV, MSR_AMD64_SEV_ES_GHCB
+from snpsim.spec.pgtable_types import PG_LEVEL_2M, PG_LEVEL_4K
+from snpsim.spec.rmp import PVALIDATE_FAIL_INPUT, PVALIDATE_FAIL_SIZEMISMATCH, RmpState
+from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PageSize, u64
+from snpsim.trace.record import traced
+
+from .faults import (
+    GeneralProtectionFault,
+    GuestPageFault,
+    HardwareFault,
+    HostPageFault,
+    NestedPageFault,
+    VmmCommunicationException,
+)
+from .memory import PhysicalMemory
+from .npt import Npt, NptEntry, Translation, check_rmp_guest_access, guest_walk
+from .rmp import Rmp, RmpEntry
+from .world import GuestContextDied, World
+
+__all__ = ["VmExit", "Vmcb", "GuestCpu", "HostCpu", "Platform"]
+
+
+@dataclass(slots=True)
+class VmExit:
+    """A #VMEXIT as the host sees it: ``exit_code`` (u64, SVM_EXIT_*), ``exit_info_1``
+    and ``exit_info_2`` (u64).  For #NPF: info1 = PFERR bits, info2 = GPA."""
+
+    exit_code: int
+    exit_info_1: int = 0
+    exit_info_2: int = 0
+
+
+@dataclass
+class Vmcb:
+    """The parts of a vCPU's VMCB (control area and, for SEV-ES/SNP, the VMSA) the model
+    keeps.  ``ghcb_gpa``: the GHCB MSR value at the last VMGEXIT (``control.ghcb_gpa``);
+    ``asid``: the guest's ASID; ``npt``: the nested page table (nCR3); ``vmsa_pfn``: the
+    PFN of the VMSA page (marked in use while the vCPU runs); ``sev_es``: the guest state
+    is protected (VMMCALL and friends go through #VC); ``regs``: guest GPRs as the host
+    sees them -- only meaningful for non-ES guests."""
+
+    vcpu_id: int
+    asid: int
+    npt: Npt
+    vmsa_pfn: int | None = None
+    sev_es: bool = True
+    sev_status: int = 0
+    ghcb_gpa: int = 0
+    exit: VmExit = field(default_factory=lambda: VmExit(0))
+    regs: dict[str, int] = field(default_factory=dict)
+    cpu: GuestCpu | None = None
+
+
+class Platform:
+    """One machine: physical memory, RMP, the world, and the SNP firmware.
+
+    ``mem_size``: bytes of SPA space; ``cbit``: the C-bit position the CPU reports
+    (CPUID 0x8000001F EBX[5:0]; 51 on Milan/Genoa); ``seed``: scheduler and key seed.
+    """
+
+    def __init__(self, mem_size: int = 1 << 40, cbit: int = 51, seed: int = 0) -> None:
+        from .firmware import SnpFirmware
+
+        self.cbit = cbit
+        self.mem = PhysicalMemory(mem_size)
+        self.mem.engine = type(self.mem.engine)(b"snpsim-seed-%d" % seed)
+        self.rmp = Rmp(coverage=mem_size)
+        self.world = World(seed)
+        self.firmware = SnpFirmware(self)
+        self.host = HostCpu(self)
+        self.counters: dict[str, int] = {}
+        self.guest_code: dict[int, Callable[[GuestCpu], None]] = {}
+
+    def install_guest_code(self, asid: int, entry: Callable[[GuestCpu], None]) -> None:
+        """Model-only: the guest code that VMRUN starts for a vCPU of ``asid`` -- the
+        stand-in for the kernel image that the VMSA's RIP points into.  ``entry`` runs in
+        the vCPU's guest context with its :class:`GuestCpu`."""
+        self.guest_code[asid] = entry
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Bump the platform counter ``name`` (model-only statistics)."""
+        self.counters[name] = self.counters.get(name, 0) + n
+
+
+class GuestCpu:
+    """One guest vCPU as guest code sees it (the guest port).
+
+    Every method must run in this vCPU's guest context (a tripwire asserts it).
+    Addresses: ``gva`` guest virtual (bytes).  ``cbit`` comes from the platform.
+    """
+
+    def __init__(self, platform: Platform, vmcb: Vmcb, entry: Callable[[GuestCpu], None]) -> None:
+        self.platform = platform
+        self.vmcb = vmcb
+        vmcb.cpu = self
+        self.vcpu_id = vmcb.vcpu_id
+        self.cbit = platform.cbit
+        self.cr3 = 0
+        self.vmpl = 0
+        self.cpl = 0
+        self.msr_ghcb = 0
+        self.regs: dict[str, int] = {}
+        self.tlb: dict[int, Translation] = {}
+        self.idt: dict[int, Callable[[GuestCpu, HardwareFault], None]] = {}
+        self.ctx = platform.world.new_guest_context(f"vcpu{self.vcpu_id}", lambda: entry(self))
+        self.halted = False
+
+    # -- tripwire and exits --------------------------------------------------------------
+    def _assert_ctx(self) -> None:
+        assert self.platform.world.in_guest(), "guest-port call from host context"
+
+    def _vmexit(self, exit_code: int, info1: int = 0, info2: int = 0, reason: str = "") -> None:
+        self.vmcb.exit = VmExit(exit_code, u64(info1), u64(info2))
+        self.platform.world.exit_guest(self.vmcb.exit, reason or f"exit {exit_code:#x}")
+
+    def _deliver(self, fault: HardwareFault) -> None:
+        """The instruction boundary: deliver ``fault`` to its party."""
+        if isinstance(fault, NestedPageFault):
+            self.platform.count("#NPF")
+            self._vmexit(SVM_EXIT_NPF, fault.error_code, fault.gpa, "NPF")
+            return
+        vec = fault.vector
+        if isinstance(fault, VmmCommunicationException):
+            self.platform.count("#VC")
+        handler = self.idt.get(vec) if vec is not None else None
+        if handler is None:
+            self._triple_fault(fault)
+            return
+        handler(self, fault)
+
+    def _triple_fault(self, fault: HardwareFault) -> None:
+        while True:
+            self._vmexit(SVM_EXIT_SHUTDOWN, 0, 0, f"shutdown (unhandled {type(fault).__name__})")
+
+    def set_idt_handler(self, vector: int, handler: Callable[[GuestCpu, HardwareFault], None]) -> None:
+        """Install the guest's handler for exception ``vector`` (13 #GP, 14 #PF, 29 #VC).
+        The handler runs in guest context with this CPU and the fault."""
+        self.idt[vector] = handler
+
+    # -- translation -----------------------------------------------------------------------
+    def _read_table(self, gpa: int) -> int:
+        ent = self._npt_translate(gpa, write=False, c_bit=True, table_walk=True, gva=0)
+        raw = self.platform.mem.read_enc((ent.pfn << PAGE_SHIFT) | (gpa & (PAGE_SIZE - 1)), 8, self.vmcb.asid)
+        return int.from_bytes(raw, "little")
+
+    def _npt_translate(self, gpa: int, *, write: bool, c_bit: bool, table_walk: bool, gva: int,
+                       fetch: bool = False) -> NptEntry:
+        gfn = gpa >> PAGE_SHIFT
+        ent = self.vmcb.npt.lookup(gfn)
+        if ent is None or (write and not ent.writable):
+            code = ((PFERR_PRESENT_MASK if ent is not None else 0)
+                    | (PFERR_WRITE_MASK if write else 0)
+                    | (PFERR_GUEST_PAGE_MASK if table_walk else PFERR_GUEST_FINAL_MASK)
+                    | (PFERR_GUEST_ENC_MASK if (c_bit or table_walk) else 0))
+            raise NestedPageFault(gpa, code, "NPT entry not present" if ent is None else "NPT read-only")
+        check_rmp_guest_access(
+            self.platform.rmp, pfn=ent.pfn, gpa=gpa, gva=gva, asid=self.vmcb.asid,
+            npt_level=ent.level, c_bit=c_bit, write=write, fetch=fetch, table_walk=table_walk,
+            vmpl=self.vmpl,
+        )
+        return ent
+
+    def _translate(self, gva: int, write: bool) -> Translation:
+        page = gva & ~(PAGE_SIZE - 1)
+        t = self.tlb.get(page)
+        if t is None or (write and not t.writable):
+            t = guest_walk(self._read_table, self.cr3, page, self.cbit, write=write, fetch=False)
+            self.tlb[page] = t
+        return t
+
+    def translate(self, gva: int) -> Translation:
+        """Walk the guest page tables for ``gva`` (through the TLB), delivering faults;
+        returns the translation (``gpa`` includes the page offset)."""
+        self._assert_ctx()
+        while True:
+            try:
+                t = self._translate(gva, False)
+                return Translation(t.gpa | (gva & (PAGE_SIZE - 1)), t.c_bit, t.writable, t.user, t.nx, t.level)
+            except HardwareFault as f:
+                self._deliver(f)
+
+    def _access(self, gva: int, n: int, data: bytes | None) -> bytes:
+        out = bytearray()
+        pos = 0
+        while pos < n:
+            cur = gva + pos
+            take = min(n - pos, PAGE_SIZE - (cur & (PAGE_SIZE - 1)))
+            while True:
+                try:
+                    t = self._translate(cur, data is not None)
+                    gpa = t.gpa | (cur & (PAGE_SIZE - 1))
+                    ent = self._npt_translate(gpa, write=data is not None, c_bit=t.c_bit,
+                                              table_walk=False, gva=cur)
+                    spa = (ent.pfn << PAGE_SHIFT) | (gpa & (PAGE_SIZE - 1))
+                    mem = self.platform.mem
+                    if data is None:
+                        if t.c_bit:
+                            out += mem.read_enc(spa, take, self.vmcb.asid)
+                        else:
+                            out += mem.read_raw(spa, take)
+                    else:
+                        chunk = data[pos : pos + take]
+                        if t.c_bit:
+                            mem.write_enc(spa, chunk, self.vmcb.asid)
+                        else:
+                            mem.write_raw(spa, chunk)
+                    break
+                except HardwareFault as f:
+                    self._deliver(f)
+            pos += take
+        return bytes(out)
+
+    # -- GuestPort: memory -------------------------------------------------------------------
+    def read(self, gva: int, n: int) -> bytes:
+        """Load ``n`` bytes at ``gva``: C=1 pages are decrypted with the guest key, C=0
+        pages read raw.  Faults are delivered and the access retried."""
+        self._assert_ctx()
+        return self._access(gva, n, None)
+
+    def write(self, gva: int, data: bytes) -> None:
+        """Store ``data`` at ``gva`` (encrypted for C=1 pages).  Faults are delivered and
+        the access retried."""
+        self._assert_ctx()
+        self._access(gva, len(data), bytes(data))
+
+    def read_u64(self, gva: int) -> int:
+        """Load a little-endian u64 at ``gva``."""
+        return int.from_bytes(self.read(gva, 8), "little")
+
+    def write_u64(self, gva: int, value: int) -> None:
+        """Store ``value`` as a little-endian u64 at ``gva``."""
+        self.write(gva, u64(value).to_bytes(8, "little"))
+
+    # -- GuestPort: SNP instructions -------------------------------------------------------------
+    @traced("cpu", name="PVALIDATE")
+    def pvalidate(self, vaddr: int, rmp_psize: int, validate: bool) -> tuple[int, int]:
+        """PVALIDATE: set (``validate``) or clear the Validated bit of the page at GVA
+        ``vaddr``; ``rmp_psize`` 0 = 4 KiB, 1 = 2 MiB.
+
+        Returns ``(rax, cf)``: (0, 0) changed; (0, 1) Validated already had that value;
+        (FAIL_INPUT 1, 0) for a 2 MiB request on a GVA that is not 2 MiB aligned;
+        (FAIL_SIZEMISMATCH 6, 0) for 2 MiB on a 4 KiB RMP entry.  Faults: #GP at VMPL or
+        CPL != 0; guest #PF when the walk fails; #NPF (RMP bit) when the page is not
+        guest-owned, the GPA mismatches or it is immutable; #NPF with SIZEM for 4 KiB on a
+        2 MiB RMP entry.  Faults are delivered and the instruction retried.
+        Source: APM vol 3 PVALIDATE; hardware-and-ghcb.md 2.
+        """
+        self._assert_ctx()
+        self.platform.count("PVALIDATE")
+        while True:
+            try:
+                return self._pvalidate_once(vaddr, rmp_psize, validate)
+            except HardwareFault as f:
+                self._deliver(f)
+
+    def _pvalidate_once(self, vaddr: int, rmp_psize: int, validate: bool) -> tuple[int, int]:
+        if self.vmpl != 0 or self.cpl != 0:
+            raise GeneralProtectionFault("PVALIDATE at VMPL/CPL != 0")
+        if rmp_psize == PageSize.SIZE_2M and vaddr & (PMD_SIZE - 1):
+            return PVALIDATE_FAIL_INPUT, 0
+        t = self._translate(vaddr & ~(PAGE_SIZE - 1), False)
+        gpa = t.gpa
+        gfn = gpa >> PAGE_SHIFT
+        ent = self.vmcb.npt.lookup(gfn)
+        enc = PFERR_GUEST_ENC_MASK if t.c_bit else 0
+        if ent is None:
+            raise NestedPageFault(gpa, PFERR_GUEST_FINAL_MASK | enc, "NPT entry not present (PVALIDATE)")
+        rmp = self.platform.rmp
+        pfn = ent.pfn
+        npf = PFERR_PRESENT_MASK | PFERR_GUEST_FINAL_MASK | PFERR_GUEST_RMP_MASK | enc
+        if not rmp.covered(pfn):
+            raise NestedPageFault(gpa, npf, "PVALIDATE: page not covered by the RMP")
+        e: RmpEntry = rmp.lookup(pfn)
+        if not e.assigned or e.asid != self.vmcb.asid:
+            raise NestedPageFault(gpa, npf, "PVALIDATE: page not guest-owned")
+        if e.immutable:
+            raise NestedPageFault(gpa, npf, "PVALIDATE: immutable page")
+        if rmp_psize == PageSize.SIZE_2M:
+            if e.pagesize == 0:
+                return PVALIDATE_FAIL_SIZEMISMATCH, 0
+            if e.gpa != gpa or gpa & (PMD_SIZE - 1):
+                raise NestedPageFault(gpa, npf, "PVALIDATE: GPA mismatch")
+        else:
+            if e.gpa != gpa:
+                raise NestedPageFault(gpa, npf, "PVALIDATE: GPA mismatch")
+            if e.pagesize == 1:
+                raise NestedPageFault(gpa, npf | PFERR_GUEST_SIZEM_MASK, "PVALIDATE: 4K on a 2M RMP entry")
+        if e.validated == bool(validate):
+            return 0, 1
+        rmp.set_validated(pfn, bool(validate))
+        return 0, 0
+
+    # -- GuestPort: MSRs, exits ---------------------------------------------------------------------
+    def rdmsr(self, msr: int) -> int:
+        """RDMSR of the GHCB MSR (0xC0010130) or the SEV status MSR (0xC0010131)."""
+        self._assert_ctx()
+        if msr == MSR_AMD64_SEV_ES_GHCB:
+            return self.msr_ghcb
+        if msr == MSR_AMD64_SEV:
+            return self.vmcb.sev_status
+        raise GeneralProtectionFault(f"RDMSR {msr:#x} not modelled")
+
+    def wrmsr(self, msr: int, value: int) -> None:
+        """WRMSR of the GHCB MSR (0xC0010130): the guest's side of the MSR protocol."""
+        self._assert_ctx()
+        if msr != MSR_AMD64_SEV_ES_GHCB:
+            raise GeneralProtectionFault(f"WRMSR {msr:#x} not modelled")
+        self.msr_ghcb = u64(value)
+
+    @traced("cpu", name="VMGEXIT")
+    def vmgexit(self) -> None:
+        """VMGEXIT (``rep; vmmcall``): #VMEXIT(VMGEXIT 0x403) with the GHCB MSR value in the
+        VMCB's ``ghcb_gpa``; returns when the host resumes the vCPU, which has by then
+        written its answer to the GHCB or the GHCB MSR."""
+        self._assert_ctx()
+        self.platform.count("VMGEXIT")
+        self.vmcb.ghcb_gpa = self.msr_ghcb
+        self._vmexit(SVM_EXIT_VMGEXIT, 0, 0, "VMGEXIT")
+
+    def vmmcall(self) -> None:
+        """VMMCALL: under SEV-ES/SNP a #VC with error code SVM_EXIT_VMMCALL (0x81)
+        delivered to the guest's handler (which forwards it through the GHCB); for a
+        non-ES guest an automatic exit with the registers visible to the host."""
+        self._assert_ctx()
+        if self.vmcb.sev_es:
+            self._deliver(VmmCommunicationException(SVM_EXIT_VMMCALL, 0, "VMMCALL"))
+            return
+        self.vmcb.regs = dict(self.regs)
+        self._vmexit(SVM_EXIT_VMMCALL, 0, 0, "VMMCALL")
+        self.regs.update(rax=self.vmcb.regs.get("rax", 0))
+
+    def hlt(self) -> None:
+        """HLT: #VMEXIT(HLT); returns when the host resumes the vCPU."""
+        self._assert_ctx()
+        self._vmexit(SVM_EXIT_HLT, 0, 0, "HLT")
+
+    # -- GuestPort: TLB and caches -------------------------------------------------------------------
+    def write_cr3(self, gpa: int) -> None:
+        """Load CR3 with the GPA of the PML4 (C-bit stripped); flushes the TLB."""
+        self._assert_ctx()
+        self.cr3 = gpa
+        self.tlb.clear()
+
+    def invlpg(self, gva: int) -> None:
+        """INVLPG: drop the TLB entry of the page at ``gva``."""
+        self.tlb.pop(gva & ~(PAGE_SIZE - 1), None)
+        self.platform.count("INVLPG")
+
+    def flush_tlb_all(self) -> None:
+        """Flush every TLB entry of this vCPU (a CR3 reload / INVLPGB-all)."""
+        self.tlb.clear()
+        self.platform.count("TLB flush")
+
+    def clflush(self, gva: int) -> None:
+        """CLFLUSH of one cache line (the model has no cache: counted only)."""
+        self.platform.count("CLFLUSH")
+
+    def wbinvd(self) -> None:
+        """WBINVD (the model has no cache: counted only)."""
+        self.platform.count("WBINVD")
+
+
+class HostCpu:
+    """What host software (KVM) can execute on the platform (the host port).
+
+    Addresses are SPAs (bytes) unless named otherwise.  Methods assert they do not run
+    in a guest context.
+    """
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+
+    def _assert_ctx(self) -> None:
+        assert not self.platform.world.in_guest(), "host-port call from guest context"
+
+    # -- VMRUN -----------------------------------------------------------------------------------
+    @traced("cpu", name="VMRUN")
+    def vmrun(self, vmcb: Vmcb) -> VmExit:
+        """VMRUN: enter the guest of ``vmcb`` until its next #VMEXIT; returns the exit.
+
+        The VMSA page is marked in use (RMPUPDATE on it fails with FAIL_INUSE) while the
+        guest runs.  A guest context whose code returned reports SVM_EXIT_SHUTDOWN.
+        """
+        self._assert_ctx()
+        cpu = vmcb.cpu
+        if cpu is None:
+            entry = self.platform.guest_code.get(vmcb.asid)
+            if entry is None:
+                vmcb.exit = VmExit(SVM_EXIT_SHUTDOWN)
+                return vmcb.exit
+            cpu = GuestCpu(self.platform, vmcb, entry)
+        rmp = self.platform.rmp
+        if vmcb.vmsa_pfn is not None:
+            rmp.in_use.add(vmcb.vmsa_pfn)
+        try:
+            out = self.platform.world.enter_guest(cpu.ctx)
+        except GuestContextDied:
+            vmcb.exit = VmExit(SVM_EXIT_SHUTDOWN)
+            out = vmcb.exit
+        finally:
+            if vmcb.vmsa_pfn is not None:
+                rmp.in_use.discard(vmcb.vmsa_pfn)
+        assert isinstance(out, VmExit)
+        return out
+
+    # -- RMP instructions ------------------------------------------------------------------------------
+    @traced("cpu", name="RMPUPDATE")
+    def rmpupdate(self, spa: int, state: RmpState) -> int:
+        """RMPUPDATE (see :meth:`snpsim.hw.rmp.Rmp.rmpupdate`): returns the EAX code."""
+        self._assert_ctx()
+        self.platform.count("RMPUPDATE")
+        return self.platform.rmp.rmpupdate(spa, state)
+
+    @traced("cpu", name="PSMASH")
+    def psmash(self, spa: int) -> int:
+        """PSMASH (see :meth:`snpsim.hw.rmp.Rmp.psmash`): returns the EAX code."""
+        self._assert_ctx()
+        self.platform.count("PSMASH")
+        return self.platform.rmp.psmash(spa)
+
+    def rmpread(self, spa: int) -> tuple[int, RmpEntry | None]:
+        """RMPREAD (see :meth:`snpsim.hw.rmp.Rmp.rmpread`): (EAX code, entry or None)."""
+        self._assert_ctx()
+        return self.platform.rmp.rmpread(spa)
+
+    # -- memory by SPA ------------------------------------------------------------------------------------
+    def read(self, spa: int, n: int) -> bytes:
+        """Host read of ``n`` bytes at ``spa``: not RMP-checked, returns DRAM contents
+        (ciphertext for pages a guest wrote privately)."""
+        self._assert_ctx()
+        return self.platform.mem.read_raw(spa, n)
+
+    def write(self, spa: int, data: bytes) -> None:
+        """Host write at ``spa``: every page touched must be hypervisor-owned in the RMP,
+        else raises :class:`HostPageFault` (X86_PF_WRITE | X86_PF_RMP) and nothing is
+        written."""
+        self._assert_ctx()
+        rmp = self.platform.rmp
+        first, last = spa >> PAGE_SHIFT, (spa + max(len(data), 1) - 1) >> PAGE_SHIFT
+        for pfn in range(first, last + 1):
+            if rmp.lookup(pfn).assigned:
+                raise HostPageFault(pfn << PAGE_SHIFT, int(X86_PF_WRITE | X86_PF_RMP),
+                                    "host write to a page not owned by the hypervisor")
+        self.platform.mem.write_raw(spa, data)
+
+    def zero_page(self, spa: int) -> None:
+        """Model-only: forget a page's contents (a freshly allocated page reads zeros)."""
+        self.platform.mem.discard(spa & ~(PAGE_SIZE - 1), PAGE_SIZE)
+
+    # -- NPT ----------------------------------------------------------------------------------------------
+    def npt_create(self) -> Npt:
+        """A new, empty nested page table."""
+        return Npt()
+
+    def npt_map(self, npt: Npt, gfn: int, pfn: int, level: int = PG_LEVEL_4K, writable: bool = True) -> None:
+        """Install an NPT leaf GFN -> PFN (level PG_LEVEL_4K or PG_LEVEL_2M)."""
+        self._assert_ctx()
+        npt.map(gfn, pfn, level, writable)
+
+    def npt_unmap(self, npt: Npt, gfn_start: int, gfn_end: int) -> int:
+        """Zap NPT leaves overlapping ``[gfn_start, gfn_end)``; returns how many."""
+        self._assert_ctx()
+        return npt.unmap(gfn_start, gfn_end)
+
+    def npt_lookup(self, npt: Npt, gfn: int) -> NptEntry | None:
+        """The NPT leaf for ``gfn``, or None."""
+        return npt.lookup(gfn)
+
+    # -- vCPUs ---------------------------------------------------------------------------------------------
+    def new_vmcb(self, vcpu_id: int, asid: int, npt: Npt, *, vmsa_pfn: int | None = None,
+                 sev_es: bool = True, sev_status: int = 0) -> Vmcb:
+        """A VMCB for vCPU ``vcpu_id`` of the guest with ``asid`` and nested page table
+        ``npt``; ``sev_status`` is what the guest reads from MSR 0xC0010131."""
+        return Vmcb(vcpu_id, asid, npt, vmsa_pfn=vmsa_pfn, sev_es=sev_es, sev_status=sev_status)
+
+    def yield_point(self) -> None:
+        """Let the scheduler run another host thread (model-only)."""
+        self.platform.world.yield_point()
+
+    @property
+    def firmware(self):  # noqa: ANN201 - SnpFirmware, imported lazily
+        """The SNP firmware (AMD-SP) command interface."""
+        return self.platform.firmware
+
+    @property
+    def cbit(self) -> int:
+        """The C-bit position (CPUID 0x8000001F EBX[5:0])."""
+        return self.platform.cbit
+
+
+_ = PG_LEVEL_2M

@@ -1,1 +1,172 @@
-"""snpsim.hw.memory (being written)."""
+"""System physical memory and the memory-encryption engine.
+
+Physical memory is sparse: a page costs memory only once something is written to it;
+an untouched page reads as zeros.  Each page is held in one of two forms:
+
+* raw bytes, what is in DRAM, for pages last written without encryption (C=0 guest
+  writes and host writes), and
+* (ASID, plaintext), for pages last written by a guest with C=1.  The DRAM contents of
+  such a page are its ciphertext, computed on demand when anyone reads it with another
+  key or without a key.  This is observably the same as encrypting on every write, and
+  it keeps private accesses cheap.
+
+The encryption engine has one key per ASID and uses the SPA as the tweak, so the same
+plaintext at two SPAs, or under two ASIDs, gives different ciphertext, and a page read
+with the wrong C-bit or key gives bytes unrelated to what was written.
+
+Model choice (documented in docs/model-choices.md): the cipher is AES-256-XTS from the
+``cryptography`` package with one 4 KiB data unit per page and the page's SPA as the
+tweak.  Hardware uses AES-128 with its own address tweak per 16-byte block, so the
+ciphertext bytes are a model, not what hardware would produce.  Keys are derived
+deterministically from a platform seed and the ASID (SHA-512), so runs are reproducible.
+
+Source: AMD APM vol 2 section 15.34 (SME/SEV memory encryption, per-ASID keys, physical
+address tweak).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE
+
+__all__ = ["EncryptionEngine", "PhysicalMemory"]
+
+_ZERO_PAGE = bytes(PAGE_SIZE)
+
+
+class EncryptionEngine:
+    """Per-ASID AES-256-XTS keys with the 4 KiB-aligned SPA as tweak.
+
+    ``seed``: bytes mixed into every key (model-only), so two platforms differ.
+    ASID 0 is the host's: SME is off in the model, so ASID 0 is never used to encrypt.
+    """
+
+    def __init__(self, seed: bytes = b"snpsim") -> None:
+        self._seed = seed
+        self._keys: dict[int, bytes] = {}
+
+    def _key(self, asid: int) -> bytes:
+        key = self._keys.get(asid)
+        if key is None:
+            key = hashlib.sha512(self._seed + b"/asid/" + asid.to_bytes(4, "little")).digest()
+            self._keys[asid] = key
+        return key
+
+    def _cipher(self, asid: int, spa: int) -> Cipher:
+        tweak = (spa & ~(PAGE_SIZE - 1)).to_bytes(16, "little")
+        return Cipher(algorithms.AES(self._key(asid)), modes.XTS(tweak))
+
+    def encrypt_page(self, asid: int, spa: int, plaintext: bytes) -> bytes:
+        """Ciphertext (4096 bytes) of a 4096-byte page at ``spa`` under ``asid``'s key."""
+        enc = self._cipher(asid, spa).encryptor()
+        return enc.update(plaintext) + enc.finalize()
+
+    def decrypt_page(self, asid: int, spa: int, ciphertext: bytes) -> bytes:
+        """Plaintext (4096 bytes) of a 4096-byte ciphertext page at ``spa`` under ``asid``."""
+        dec = self._cipher(asid, spa).decryptor()
+        return dec.update(ciphertext) + dec.finalize()
+
+
+class PhysicalMemory:
+    """Sparse system physical memory, addressed by SPA in bytes.
+
+    ``size``: bytes of SPA space that exist (accesses beyond it are a model bug and
+    raise ``AssertionError``).  Accesses may cross page boundaries.
+
+    ``read_raw``/``write_raw`` are DRAM as the host sees it (no key).  ``read_enc``/
+    ``write_enc`` go through the encryption engine with an ASID's key, as a C=1 guest
+    access does.  This class does no RMP checks: those are in :mod:`snpsim.hw.npt` and
+    :mod:`snpsim.hw.cpu`.
+    """
+
+    def __init__(self, size: int, engine: EncryptionEngine | None = None) -> None:
+        self.size = size
+        self.engine = engine or EncryptionEngine()
+        self._raw: dict[int, bytes] = {}
+        self._plain: dict[int, tuple[int, bytearray]] = {}
+
+    # -- one page -------------------------------------------------------------------
+    def _page_raw(self, pfn: int) -> bytes:
+        p = self._plain.get(pfn)
+        if p is not None:
+            asid, pt = p
+            ct = self.engine.encrypt_page(asid, pfn << PAGE_SHIFT, bytes(pt))
+            # Keep the plaintext form: the page is still "owned" by that key's writes.
+            return ct
+        return self._raw.get(pfn, _ZERO_PAGE)
+
+    def _page_plain(self, pfn: int, asid: int) -> bytearray:
+        p = self._plain.get(pfn)
+        if p is not None and p[0] == asid:
+            return p[1]
+        ct = self._page_raw(pfn)
+        pt = bytearray(self.engine.decrypt_page(asid, pfn << PAGE_SHIFT, ct))
+        self._raw.pop(pfn, None)
+        self._plain[pfn] = (asid, pt)
+        return pt
+
+    def _check(self, spa: int, n: int) -> None:
+        assert 0 <= spa and spa + n <= self.size, f"SPA {spa:#x}+{n} outside physical memory"
+
+    def _chunks(self, spa: int, n: int):
+        while n > 0:
+            pfn, off = spa >> PAGE_SHIFT, spa & (PAGE_SIZE - 1)
+            take = min(n, PAGE_SIZE - off)
+            yield pfn, off, take
+            spa += take
+            n -= take
+
+    # -- public ----------------------------------------------------------------------
+    def read_raw(self, spa: int, n: int) -> bytes:
+        """``n`` bytes of DRAM at ``spa``: ciphertext for pages written encrypted."""
+        self._check(spa, n)
+        return b"".join(self._page_raw(pfn)[off : off + k] for pfn, off, k in self._chunks(spa, n))
+
+    def write_raw(self, spa: int, data: bytes) -> None:
+        """Write ``data`` to DRAM at ``spa`` without encryption."""
+        self._check(spa, len(data))
+        pos = 0
+        for pfn, off, k in self._chunks(spa, len(data)):
+            if off == 0 and k == PAGE_SIZE:
+                page = bytearray(data[pos : pos + k])
+            else:
+                page = bytearray(self._page_raw(pfn))
+                page[off : off + k] = data[pos : pos + k]
+            self._plain.pop(pfn, None)
+            self._raw[pfn] = bytes(page)
+            pos += k
+
+    def read_enc(self, spa: int, n: int, asid: int) -> bytes:
+        """``n`` bytes at ``spa`` decrypted with ``asid``'s key (a C=1 read)."""
+        self._check(spa, n)
+        return b"".join(
+            bytes(self._page_plain(pfn, asid)[off : off + k]) for pfn, off, k in self._chunks(spa, n)
+        )
+
+    def write_enc(self, spa: int, data: bytes, asid: int) -> None:
+        """Write ``data`` at ``spa`` encrypted with ``asid``'s key (a C=1 write)."""
+        self._check(spa, len(data))
+        pos = 0
+        for pfn, off, k in self._chunks(spa, len(data)):
+            if off == 0 and k == PAGE_SIZE:
+                self._raw.pop(pfn, None)
+                self._plain[pfn] = (asid, bytearray(data[pos : pos + k]))
+            else:
+                self._page_plain(pfn, asid)[off : off + k] = data[pos : pos + k]
+            pos += k
+
+    def discard(self, spa: int, n: int) -> None:
+        """Forget the contents of whole pages in ``[spa, spa+n)`` (they read as zeros).
+
+        Model-only: used when the host allocator hands out a fresh page.
+        """
+        for pfn, _off, _k in self._chunks(spa, n):
+            self._raw.pop(pfn, None)
+            self._plain.pop(pfn, None)
+
+    def pages_stored(self) -> int:
+        """Number of 4 KiB pages that hold contents (memory cost of the model)."""
+        return len(self._raw) + len(self._plain)

@@ -1,1 +1,247 @@
-"""snpsim.hw.npt (being written)."""
+"""Address translation and the RMP access checks.
+
+* :class:`Npt`: the nested page table of one VM, GFN -> (PFN, level, writable), filled
+  and zapped by KVM through the host port.  Model choice: it is a Python table owned by
+  the platform rather than page-table pages in host memory; KVM reaches it only through
+  ``HostPort.npt_*``.
+* :func:`guest_walk`: the 4-level x86-64 guest page walk from CR3 over page-table pages
+  that live in guest memory.  Every table read is an effective C=1 (private) access, as
+  the APM requires for an SNP-active guest, so it goes through the NPT and the RMP checks
+  too.  The C-bit of a leaf is the bit at the platform's C-bit position (CPUID
+  0x8000001F EBX[5:0]); it is not part of the address.  The walk does not set the
+  Accessed and Dirty bits (model choice).
+* :func:`check_rmp_guest_access`: the RMP checks of APM vol 2 15.36.10, table 15-39, in
+  priority order, raising #NPF (RMP bit 31, ENC bit 34 for C=1, GUEST_FINAL/GUEST_PAGE)
+  or #VC 0x404 with CR2 = the GVA.  Host reads and C=0 guest reads are not checked: they
+  return whatever DRAM holds (ciphertext for private pages).  The references give this
+  medium confidence (hardware-and-ghcb.md 1.4 and 10.7); it is the model's choice.
+
+Sources: AMD APM vol 2 15.36.10 (as restated in hardware-and-ghcb.md 1.4), vol 2 5.3
+(long-mode page walk), Linux ``arch/x86/include/asm/pgtable_types.h`` (PTE bits),
+``arch/x86/include/asm/kvm_host.h`` (PFERR_GUEST_* bits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from snpsim.spec.exit_codes import SVM_EXIT_PAGE_NOT_VALIDATED
+from snpsim.spec.faults import (
+    PFERR_FETCH_MASK,
+    PFERR_GUEST_ENC_MASK,
+    PFERR_GUEST_FINAL_MASK,
+    PFERR_GUEST_PAGE_MASK,
+    PFERR_GUEST_RMP_MASK,
+    PFERR_GUEST_VMPL_MASK,
+    PFERR_PRESENT_MASK,
+    PFERR_USER_MASK,
+    PFERR_WRITE_MASK,
+)
+from snpsim.spec.pgtable_types import (
+    _PAGE_NX,
+    _PAGE_PRESENT,
+    _PAGE_PSE,
+    _PAGE_RW,
+    _PAGE_USER,
+    PG_LEVEL_1G,
+    PG_LEVEL_2M,
+    PG_LEVEL_4K,
+)
+from snpsim.spec.rmp import RmpPerm
+from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE
+
+from .faults import GuestPageFault, NestedPageFault, VmmCommunicationException
+from .rmp import Rmp
+
+__all__ = ["Npt", "NptEntry", "Translation", "guest_walk", "check_rmp_guest_access"]
+
+
+@dataclass(frozen=True, slots=True)
+class NptEntry:
+    """One NPT leaf: ``pfn`` of its first 4 KiB page, ``level`` (PG_LEVEL_4K/2M), writable."""
+
+    pfn: int
+    level: int = PG_LEVEL_4K
+    writable: bool = True
+
+
+class Npt:
+    """The nested page table of one VM (GFN -> leaf), 4 KiB and 2 MiB leaves."""
+
+    def __init__(self) -> None:
+        self._4k: dict[int, NptEntry] = {}
+        self._2m: dict[int, NptEntry] = {}
+
+    def map(self, gfn: int, pfn: int, level: int = PG_LEVEL_4K, writable: bool = True) -> None:
+        """Install a leaf for ``gfn`` (2 MiB leaves need 512-aligned gfn and pfn)."""
+        if level == PG_LEVEL_2M:
+            assert gfn % 512 == 0 and pfn % 512 == 0, "2M NPT leaf must be 2M aligned"
+            for g in range(gfn, gfn + 512):
+                self._4k.pop(g, None)
+            self._2m[gfn >> 9] = NptEntry(pfn, PG_LEVEL_2M, writable)
+        else:
+            assert level == PG_LEVEL_4K
+            big = self._2m.pop(gfn >> 9, None)
+            if big is not None:  # splitting a 2M leaf: keep the rest mapped at 4K
+                base = (gfn >> 9) << 9
+                for i in range(512):
+                    self._4k[base + i] = NptEntry(big.pfn + i, PG_LEVEL_4K, big.writable)
+            self._4k[gfn] = NptEntry(pfn, PG_LEVEL_4K, writable)
+
+    def unmap(self, gfn_start: int, gfn_end: int) -> int:
+        """Zap every leaf that overlaps ``[gfn_start, gfn_end)``; returns leaves zapped."""
+        n = 0
+        if gfn_end - gfn_start < len(self._4k):
+            for g in range(gfn_start, gfn_end):
+                if self._4k.pop(g, None) is not None:
+                    n += 1
+        else:
+            for g in [g for g in self._4k if gfn_start <= g < gfn_end]:
+                del self._4k[g]
+                n += 1
+        for h in [h for h in self._2m if (h << 9) < gfn_end and (h << 9) + 512 > gfn_start]:
+            del self._2m[h]
+            n += 1
+        return n
+
+    def lookup(self, gfn: int) -> NptEntry | None:
+        """The leaf mapping ``gfn`` with ``pfn`` adjusted to that page, or None."""
+        e = self._4k.get(gfn)
+        if e is not None:
+            return e
+        big = self._2m.get(gfn >> 9)
+        if big is not None:
+            return NptEntry(big.pfn + (gfn & 511), PG_LEVEL_2M, big.writable)
+        return None
+
+    def mapped_gfns(self) -> int:
+        """Number of 4 KiB GFNs mapped (model-only)."""
+        return len(self._4k) + 512 * len(self._2m)
+
+
+@dataclass(frozen=True, slots=True)
+class Translation:
+    """Result of a guest page walk for one GVA: ``gpa`` (bytes, with the page offset),
+    ``c_bit`` of the leaf, ``writable``/``user``/``nx`` effective permissions and the
+    leaf ``level`` (PG_LEVEL_4K/2M/1G)."""
+
+    gpa: int
+    c_bit: bool
+    writable: bool
+    user: bool
+    nx: bool
+    level: int
+
+
+_LEVEL_SHIFTS = ((39, 4), (30, 3), (21, 2), (12, 1))
+
+
+def guest_walk(
+    read_table_u64: Callable[[int], int], cr3: int, gva: int, cbit: int, *, write: bool, fetch: bool
+) -> Translation:
+    """Walk the guest page tables for ``gva``.
+
+    ``read_table_u64(gpa)`` reads one 8-byte entry as a private (C=1) access; it may raise
+    #NPF (with GUEST_PAGE set) or #VC.  ``cr3`` is the GPA of the PML4 (C-bit stripped).
+    Raises :class:`GuestPageFault` (#PF, error code P/W/I bits) when an entry is not
+    present or the access is not allowed.
+    """
+    addr_mask = ((1 << cbit) - 1) & ~(PAGE_SIZE - 1)
+    table = cr3 & addr_mask
+    writable = True
+    user = True
+    nx = False
+    pf_bits = (PFERR_WRITE_MASK if write else 0) | (PFERR_FETCH_MASK if fetch else 0)
+    for shift, level in _LEVEL_SHIFTS:
+        idx = (gva >> shift) & 511
+        pte = read_table_u64(table + idx * 8)
+        if not pte & _PAGE_PRESENT:
+            raise GuestPageFault(gva, pf_bits, f"level {level} entry not present")
+        writable = writable and bool(pte & _PAGE_RW)
+        user = user and bool(pte & _PAGE_USER)
+        nx = nx or bool(pte & _PAGE_NX)
+        leaf = level == 1 or (level in (2, 3) and pte & _PAGE_PSE)
+        if leaf:
+            size_shift = shift
+            base = pte & addr_mask & ~((1 << size_shift) - 1)
+            c_bit = bool((pte >> cbit) & 1)
+            if write and not writable:
+                raise GuestPageFault(gva, pf_bits | PFERR_PRESENT_MASK, "write to read-only page")
+            if fetch and nx:
+                raise GuestPageFault(gva, pf_bits | PFERR_PRESENT_MASK, "fetch from NX page")
+            lvl = {1: PG_LEVEL_4K, 2: PG_LEVEL_2M, 3: PG_LEVEL_1G}[level]
+            return Translation(base | (gva & ((1 << size_shift) - 1)), c_bit, writable, user, nx, lvl)
+        table = pte & addr_mask
+    raise AssertionError("unreachable")
+
+
+def check_rmp_guest_access(
+    rmp: Rmp,
+    *,
+    pfn: int,
+    gpa: int,
+    gva: int,
+    asid: int,
+    npt_level: int,
+    c_bit: bool,
+    write: bool,
+    fetch: bool = False,
+    table_walk: bool = False,
+    vmpl: int = 0,
+    user: bool = False,
+) -> None:
+    """The RMP checks of a guest access, APM table 15-39, in priority order.
+
+    ``pfn``: the SPA frame the NPT gave; ``gpa``: the guest physical address (bytes);
+    ``gva``: for CR2 on #VC.  A private access (C=1, a fetch, or a page-table access) must
+    pass RMP-Covered, Guest-Owned, Reverse-Map, Mutable and Page-Size (else #NPF with the
+    RMP bit), then Validated (else #VC 0x404, CR2 = ``gva``), then VMPL (else #NPF with RMP
+    and VMPL bits).  A C=0 data write must pass Hypervisor-Owned (else #NPF).  A C=0 read
+    is not checked.  Raises :class:`NestedPageFault` or :class:`VmmCommunicationException`.
+    """
+    private = c_bit or fetch or table_walk
+    base = (
+        PFERR_PRESENT_MASK
+        | (PFERR_WRITE_MASK if write else 0)
+        | (PFERR_USER_MASK if user else 0)
+        | (PFERR_FETCH_MASK if fetch else 0)
+        | (PFERR_GUEST_PAGE_MASK if table_walk else PFERR_GUEST_FINAL_MASK)
+        | (PFERR_GUEST_ENC_MASK if private else 0)
+    )
+    page_gpa = gpa & ~(PAGE_SIZE - 1)
+    if not private:
+        if not write:
+            return
+        if npt_level == PG_LEVEL_2M:
+            owned = any(rmp.lookup(p).assigned for p in range(pfn & ~511, (pfn & ~511) + 512))
+        else:
+            owned = rmp.lookup(pfn).assigned
+        if owned:
+            raise NestedPageFault(gpa, base | PFERR_GUEST_RMP_MASK, "Hypervisor-Owned check (shared write to assigned page)")
+        return
+    rmp_npf = base | PFERR_GUEST_RMP_MASK
+    if not rmp.covered(pfn):
+        raise NestedPageFault(gpa, rmp_npf, "RMP-Covered check")
+    ent = rmp.lookup(pfn)
+    if not ent.assigned or ent.asid != asid:
+        raise NestedPageFault(gpa, rmp_npf, "Guest-Owned check")
+    if ent.gpa != page_gpa:
+        raise NestedPageFault(gpa, rmp_npf, f"Reverse-Map check (RMP GPA {ent.gpa:#x})")
+    if ent.immutable:
+        raise NestedPageFault(gpa, rmp_npf, "Mutable check")
+    want = 1 if npt_level in (PG_LEVEL_2M, PG_LEVEL_1G) else 0
+    if ent.pagesize != want:
+        raise NestedPageFault(gpa, rmp_npf, "Page-Size check")
+    if not ent.validated:
+        raise VmmCommunicationException(SVM_EXIT_PAGE_NOT_VALIDATED, gva, "Validated check")
+    need = RmpPerm.READ | (RmpPerm.WRITE if write else 0)
+    if fetch:
+        need = RmpPerm.EXEC_USER if user else RmpPerm.EXEC_SUPER
+    if (ent.perms[vmpl] & need) != need:
+        raise NestedPageFault(gpa, rmp_npf | PFERR_GUEST_VMPL_MASK, "VMPL check")
+
+
+def gfn_of(gpa: int) -> int:
+    """GPA (bytes) -> GFN."""
+    return gpa >> PAGE_SHIFT

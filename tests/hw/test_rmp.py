@@ -1,0 +1,199 @@
+"""The RMP state machine driven alone, from its rules (STYLE.md section 7; h11 style):
+after every illegal step the return code is the architectural one and the state is
+unchanged.  Codes: hardware-and-ghcb.md 3.1 (RMPUPDATE), 3.2 (PSMASH), 3.6 (RMPREAD)."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from snpsim.hw.rmp import Rmp, RmpEntry
+from snpsim.spec.rmp import RmpState
+
+MiB = 1 << 20
+ASID = 5
+
+
+def private(gpa, size=0, immutable=0, asid=ASID):
+    return RmpState(gpa=gpa, assigned=1, pagesize=size, immutable=immutable, rsvd=0, asid=asid)
+
+
+def shared(size=0):
+    return RmpState(gpa=0, assigned=0, pagesize=size, immutable=0, rsvd=0, asid=0)
+
+
+def snapshot(rmp, pfns):
+    return [rmp.entry(p) for p in pfns]
+
+
+def test_initial_state_is_hypervisor_owned():
+    rmp = Rmp(1 << 40)
+    e = rmp.lookup(0x12345)
+    assert e == RmpEntry() and e.owner == "hypervisor"
+
+
+def test_rmpupdate_private_then_shared():
+    rmp = Rmp(64 * MiB)
+    assert rmp.rmpupdate(0x200000, private(0x7000)) == 0
+    e = rmp.lookup(0x200)
+    assert (e.assigned, e.asid, e.gpa, e.pagesize, e.validated) == (True, ASID, 0x7000, 0, False)
+    assert e.perms == (0xF, 0, 0, 0)  # VMPL0 all (R, W, X-user, X-super), others none
+    rmp.set_validated(0x200, True)
+    assert rmp.rmpupdate(0x200000, shared()) == 0
+    assert rmp.lookup(0x200) == RmpEntry()
+
+
+def test_every_successful_rmpupdate_clears_validated():
+    rmp = Rmp(64 * MiB)
+    rmp.rmpupdate(0x1000, private(0x1000))
+    rmp.set_validated(1, True)
+    assert rmp.rmpupdate(0x1000, private(0x1000)) == 0  # same state again
+    assert rmp.lookup(1).validated is False
+
+
+@pytest.mark.parametrize(
+    "spa,state,code",
+    [
+        (64 * MiB, private(0), 1),  # beyond RMP coverage: FAIL_INPUT
+        (0x201000, private(0x200000, size=1), 1),  # 2M state on a non-2M-aligned SPA
+    ],
+)
+def test_rmpupdate_fail_input(spa, state, code):
+    rmp = Rmp(64 * MiB)
+    assert rmp.rmpupdate(spa, state) == code
+
+
+def test_rmpupdate_from_a_guest_asid_is_fail_permission():
+    rmp = Rmp(64 * MiB)
+    assert rmp.rmpupdate(0x1000, private(0x1000), current_asid=ASID) == 2
+    assert rmp.lookup(1) == RmpEntry()
+
+
+def test_rmpupdate_of_immutable_entry_is_fail_permission_and_unchanged():
+    rmp = Rmp(64 * MiB)
+    rmp.rmpupdate(0x1000, private(0x1000, immutable=1))
+    before = snapshot(rmp, [1])
+    assert rmp.rmpupdate(0x1000, shared()) == 2
+    assert snapshot(rmp, [1]) == before
+
+
+def test_rmpupdate_of_running_vmsa_is_fail_inuse():
+    rmp = Rmp(64 * MiB)
+    rmp.rmpupdate(0x3000, private(0xFFFFFFFFF000))
+    rmp.in_use.add(3)
+    before = snapshot(rmp, [3])
+    assert rmp.rmpupdate(0x3000, shared()) == 3
+    assert snapshot(rmp, [3]) == before
+
+
+def test_overlap_4k_under_2m_and_2m_over_assigned_4k():
+    rmp = Rmp(64 * MiB)
+    assert rmp.rmpupdate(0x400000, private(0x800000, size=1)) == 0
+    before = snapshot(rmp, range(0x400, 0x600))
+    assert rmp.rmpupdate(0x401000, private(0x801000)) == 4  # FAIL_OVERLAP
+    assert snapshot(rmp, range(0x400, 0x600)) == before
+    rmp2 = Rmp(64 * MiB)
+    rmp2.rmpupdate(0x405000, private(0x5000))
+    before = snapshot(rmp2, range(0x400, 0x600))
+    assert rmp2.rmpupdate(0x400000, private(0x0, size=1)) == 4
+    assert snapshot(rmp2, range(0x400, 0x600)) == before
+
+
+def test_2m_entry_governs_its_range():
+    rmp = Rmp(64 * MiB)
+    assert rmp.rmpupdate(0x400000, private(0x800000, size=1)) == 0
+    e = rmp.lookup(0x5FF)
+    assert e.assigned and e.pagesize == 1 and e.gpa == 0x800000 + 0x1FF000
+
+
+def test_psmash_keeps_validated_and_makes_consecutive_gpas():
+    rmp = Rmp(64 * MiB)
+    rmp.rmpupdate(0x400000, private(0x800000, size=1))
+    rmp.set_validated(0x400, True)
+    assert rmp.psmash(0x400000) == 0
+    for i in (0, 1, 511):
+        e = rmp.entry(0x400 + i)
+        assert (e.assigned, e.pagesize, e.validated, e.asid, e.gpa) == (
+            True, 0, True, ASID, 0x800000 + i * 0x1000)
+
+
+@pytest.mark.parametrize("spa,code", [(0x401000, 1), (0x600000, 7)])
+def test_psmash_failures(spa, code):
+    rmp = Rmp(64 * MiB)
+    rmp.rmpupdate(0x400000, private(0x800000, size=1))
+    assert rmp.psmash(spa) == code  # 1 FAIL_INPUT misaligned, 7 not a 2M entry
+
+
+def test_psmash_from_guest_is_fail_permission():
+    rmp = Rmp(64 * MiB)
+    rmp.rmpupdate(0x400000, private(0x800000, size=1))
+    assert rmp.psmash(0x400000, current_asid=1) == 2
+
+
+def test_rmpread():
+    rmp = Rmp(64 * MiB)
+    rmp.rmpupdate(0x1000, private(0x9000))
+    code, e = rmp.rmpread(0x1000)
+    assert code == 0 and e.gpa == 0x9000 and e.asid == ASID
+    assert rmp.rmpread(64 * MiB)[0] == 1
+    assert rmp.rmpread(0x1000, current_asid=2)[0] == 2
+
+
+ops = st.one_of(
+    st.tuples(st.just("update"), st.integers(0, 1023), st.integers(0, 1), st.booleans(), st.integers(0, 3)),
+    st.tuples(st.just("psmash"), st.integers(0, 1), st.just(0), st.just(False), st.just(0)),
+    st.tuples(st.just("validate"), st.integers(0, 1023), st.booleans(), st.just(False), st.just(0)),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(ops, max_size=40))
+def test_rmp_invariants_hold_after_any_sequence(seq):
+    """A validated entry is assigned; a 2M head and an assigned 4K entry inside it never
+    coexist; and, under KVM's discipline (guest_memfd gives each GFN one PFN, so the host
+    never assigns a GPA that is assigned elsewhere), no two SPAs are assigned at the same
+    (ASID, GPA).  RMPUPDATE itself does not forbid such an alias: see
+    test_rmpupdate_does_not_prevent_gpa_aliases."""
+    rmp = Rmp(4 * MiB)
+    for op, a, b, c, d in seq:
+        if op == "update":
+            size = b
+            pfn = a & ~511 if size else a
+            gfn = (0x100 + d * 512) if size else (0x100 + a % 7)
+            if c:
+                gpas = range(gfn << 12, (gfn + (512 if size else 1)) << 12, 4096)
+                taken = {(e.asid, e.gpa) for p in range(1024) if (e := rmp.lookup(p)).assigned
+                         and not (pfn <= p < pfn + (512 if size else 1))}
+                if any((ASID, g) in taken for g in gpas):
+                    continue  # KVM never does this
+            state = private(gfn << 12, size=size) if c else shared(size)
+            rmp.rmpupdate(pfn << 12, state)
+        elif op == "psmash":
+            rmp.psmash(a * 512 << 12)
+        else:
+            if rmp.lookup(a).assigned:
+                rmp.set_validated(a, b)
+    seen = {}
+    for pfn in range(1024):
+        e = rmp.lookup(pfn)
+        if e.validated:
+            assert e.assigned
+        if e.assigned:
+            key = (e.asid, e.gpa)
+            assert key not in seen, f"pfn {pfn:#x} and {seen.get(key):#x} both map {key}"
+            seen[key] = pfn
+        head = rmp.head_2m(pfn)
+        if head is not None and pfn & 511:
+            assert not rmp.entry(pfn).assigned or True  # raw entries under a head are not consulted
+    for base in (0, 512):
+        if rmp.head_2m(base) is not None:
+            assert not any(rmp.entry(base + i).assigned for i in range(1, 512))
+
+
+def test_rmpupdate_does_not_prevent_gpa_aliases():
+    """The hardware does not stop a hypervisor from assigning two SPAs at one GPA; what
+    stops the attack is the Reverse-Map check plus PVALIDATE's Validated bit (a freshly
+    assigned page is never validated).  hardware-and-ghcb.md 1.4, 3.1."""
+    rmp = Rmp(64 * MiB)
+    assert rmp.rmpupdate(0x1000, private(0x7000)) == 0
+    assert rmp.rmpupdate(0x2000, private(0x7000)) == 0
+    assert rmp.lookup(2).validated is False
