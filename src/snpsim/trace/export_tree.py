@@ -14,7 +14,7 @@ study snpsim started from::
 
 Line format: a frame is ``name(k=v, ...)``, then `` [party]`` when the party is not
 ``guest``, then `` -> result`` once it returned (nothing while it is still open, or
-when it returned ``None``).  An ``Instant`` is ``* NAME k=v ... [party]``.  Child lines
+when it returned ``None``; `` -> raised ExcName`` when it raised).  An ``Instant`` is ``* NAME k=v ... [party]``.  Child lines
 are indented two spaces per level and start with ``=>`` (frames) or ``*`` (instants).
 When the events hold more than one guest context or more than one host context, the
 bracket also names the context (``[kvm host1]``, ``[vcpu1]``).
@@ -217,11 +217,11 @@ def format_tree(events: Iterable[TraceEvent], root: str | None = None) -> str:
             lines.append(f"{indent}{arrow}{body}{tag(node)}")
         else:
             arrow = "=> " if depth else ""
-            res = (
-                f" -> {format_value(node.result)}"
-                if node.closed and node.result is not None
-                else ""
-            )
+            res = ""
+            if node.closed and node.result is not None:
+                r = node.result
+                raised = isinstance(r, str) and r.startswith("raised ")
+                res = f" -> {r if raised else format_value(r)}"
             lines.append(f"{indent}{arrow}{node.name}({format_args(node.args)}){tag(node)}{res}")
         todo.extend((c, depth + 1) for c in reversed(node.children))
     return "\n".join(lines)
