@@ -107,6 +107,7 @@ class Switch:
 TraceEvent: TypeAlias = Enter | Leave | Instant | Switch
 
 _SCALARS = (type(None), bool, int, float, str)
+_EXACT = frozenset(_SCALARS)
 
 
 def to_arg_value(value: object, *, objects: Literal["repr", "type"] = "repr") -> ArgValue:
@@ -125,14 +126,14 @@ def to_arg_value(value: object, *, objects: Literal["repr", "type"] = "repr") ->
 
     Never raises for ordinary objects (a ``repr`` that raises propagates).
     """
+    if type(value) in _EXACT:  # the common case first
+        return value  # type: ignore[return-value]
     if isinstance(value, enum.Enum):
         name = value.name
         if name is not None:
             return name
         return int(value) if isinstance(value, int) else repr(value)
     if isinstance(value, _SCALARS):
-        if type(value) in _SCALARS:
-            return value  # type: ignore[return-value]
         # subclasses of int/str (not enums): store the plain value
         for base in (bool, int, float, str):
             if isinstance(value, base):
