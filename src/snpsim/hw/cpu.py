@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from snpsim.spec.exit_codes import (
     SVM_EXIT_HLT,
@@ -51,7 +50,6 @@ from snpsim.trace.record import traced
 
 from .faults import (
     GeneralProtectionFault,
-    GuestPageFault,
     HardwareFault,
     HostPageFault,
     NestedPageFault,

@@ -72,7 +72,7 @@ class World:
         g.parent = greenlet.getcurrent()
         self.switches += 1
         _trace.emit_switch(self.current_ctx(), self._names[g], "VMRUN")
-        out = g.switch(value)
+        out = g.switch(value) if g else g.switch()
         if g.dead:
             raise GuestContextDied(self._names[g])
         return out
