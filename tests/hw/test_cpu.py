@@ -6,7 +6,7 @@ the access is retried after the host fixed the NPT)."""
 from snpsim.hw.cpu import Platform
 from snpsim.hw.faults import VmmCommunicationException
 from snpsim.spec.exit_codes import SVM_EXIT_NPF, SVM_EXIT_VMGEXIT
-from snpsim.spec.pgtable_types import _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW
+from snpsim.spec.pgtable_types import _PAGE_PRESENT, _PAGE_RW
 from snpsim.spec.rmp import RmpState
 
 ASID = 1
