@@ -36,7 +36,7 @@ def test_rmpupdate_private_then_shared():
     assert rmp.rmpupdate(0x200000, private(0x7000)) == 0
     e = rmp.lookup(0x200)
     assert (e.assigned, e.asid, e.gpa, e.pagesize, e.validated) == (True, ASID, 0x7000, 0, False)
-    assert e.perms == (0xF, 0, 0, 0)  # VMPL0 all (R, W, X-user, X-super), others none
+    assert e.perms == (0x1F, 0, 0, 0)  # VMPL0 all (R, W, X-user, X-super, SSS), others none
     rmp.set_validated(0x200, True)
     assert rmp.rmpupdate(0x200000, shared()) == 0
     assert rmp.lookup(0x200) == RmpEntry()

@@ -32,11 +32,10 @@ from snpsim.spec.exit_codes import (
     SVM_EXIT_VMMCALL,
 )
 from snpsim.spec.faults import (
+    PFERR_FETCH_MASK,
     PFERR_GUEST_ENC_MASK,
     PFERR_GUEST_FINAL_MASK,
     PFERR_GUEST_PAGE_MASK,
-    PFERR_GUEST_RMP_MASK,
-    PFERR_GUEST_SIZEM_MASK,
     PFERR_PRESENT_MASK,
     PFERR_WRITE_MASK,
     X86_PF_RMP,
@@ -44,12 +43,13 @@ from snpsim.spec.faults import (
 )
 from snpsim.spec.msr_index import MSR_AMD64_SEV, MSR_AMD64_SEV_ES_GHCB
 from snpsim.spec.pgtable_types import PG_LEVEL_2M, PG_LEVEL_4K
-from snpsim.spec.rmp import PVALIDATE_FAIL_INPUT, PVALIDATE_FAIL_SIZEMISMATCH, RmpState
+from snpsim.spec.rmp import PVALIDATE_FAIL_INPUT, RMPADJUST_FAIL_INPUT, RmpState
 from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PageSize, u64
 from snpsim.trace.record import traced
 
 from .faults import (
     GeneralProtectionFault,
+    GuestPageFault,
     HardwareFault,
     HostPageFault,
     NestedPageFault,
@@ -80,7 +80,9 @@ class Vmcb:
     ``asid``: the guest's ASID; ``npt``: the nested page table (nCR3); ``vmsa_pfn``: the
     PFN of the VMSA page (marked in use while the vCPU runs); ``sev_es``: the guest state
     is protected (VMMCALL and friends go through #VC); ``regs``: guest GPRs as the host
-    sees them -- only meaningful for non-ES guests."""
+    sees them -- only meaningful for non-ES guests; ``snp_active``: SEV-SNP is enabled
+    for the guest (SEV_FEATURES.SNPActive).  A guest that is not SNP-active gets only the
+    Hypervisor-Owned check on data writes and page-table accesses (APM table 15-39)."""
 
     vcpu_id: int
     asid: int
@@ -92,22 +94,26 @@ class Vmcb:
     exit: VmExit = field(default_factory=lambda: VmExit(0))
     regs: dict[str, int] = field(default_factory=dict)
     cpu: GuestCpu | None = None
+    snp_active: bool = True
 
 
 class Platform:
     """One machine: physical memory, RMP, the world, and the SNP firmware.
 
     ``mem_size``: bytes of SPA space; ``cbit``: the C-bit position the CPU reports
-    (CPUID 0x8000001F EBX[5:0]; 51 on Milan/Genoa); ``seed``: scheduler and key seed.
+    (CPUID 0x8000001F EBX[5:0]; 51 on Milan/Genoa); ``seed``: scheduler and key seed;
+    ``rmp_coverage``: bytes of SPA space the RMP covers (default ``mem_size``; pages above
+    are permanently hypervisor-owned, APM 15.36.4).
     """
 
-    def __init__(self, mem_size: int = 1 << 40, cbit: int = 51, seed: int = 0) -> None:
+    def __init__(self, mem_size: int = 1 << 40, cbit: int = 51, seed: int = 0,
+                 rmp_coverage: int | None = None) -> None:
         from .firmware import SnpFirmware
 
         self.cbit = cbit
         self.mem = PhysicalMemory(mem_size)
         self.mem.engine = type(self.mem.engine)(b"snpsim-seed-%d" % seed)
-        self.rmp = Rmp(coverage=mem_size)
+        self.rmp = Rmp(coverage=mem_size if rmp_coverage is None else rmp_coverage)
         self.world = World(seed)
         self.firmware = SnpFirmware(self)
         self.host = HostCpu(self)
@@ -144,6 +150,7 @@ class GuestCpu:
         self.msr_ghcb = 0
         self.regs: dict[str, int] = {}
         self.tlb: dict[int, Translation] = {}
+        self._walk_gva = 0
         self.idt: dict[int, Callable[[GuestCpu, HardwareFault], None]] = {}
         self.ctx = platform.world.new_guest_context(f"vcpu{self.vcpu_id}", lambda: entry(self))
         self.halted = False
@@ -182,7 +189,9 @@ class GuestCpu:
 
     # -- translation -----------------------------------------------------------------------
     def _read_table(self, gpa: int) -> int:
-        ent = self._npt_translate(gpa, write=False, c_bit=True, table_walk=True, gva=0)
+        # A page-table read is a private access; a #VC 0x404 on it reports the GVA being
+        # translated in CR2 (the walk's ``_walk_gva``).
+        ent = self._npt_translate(gpa, write=False, c_bit=True, table_walk=True, gva=self._walk_gva)
         raw = self.platform.mem.read_enc((ent.pfn << PAGE_SHIFT) | (gpa & (PAGE_SIZE - 1)), 8, self.vmcb.asid)
         return int.from_bytes(raw, "little")
 
@@ -193,13 +202,14 @@ class GuestCpu:
         if ent is None or (write and not ent.writable):
             code = ((PFERR_PRESENT_MASK if ent is not None else 0)
                     | (PFERR_WRITE_MASK if write else 0)
+                    | (PFERR_FETCH_MASK if fetch else 0)
                     | (PFERR_GUEST_PAGE_MASK if table_walk else PFERR_GUEST_FINAL_MASK)
                     | (PFERR_GUEST_ENC_MASK if (c_bit or table_walk) else 0))
             raise NestedPageFault(gpa, code, "NPT entry not present" if ent is None else "NPT read-only")
         check_rmp_guest_access(
             self.platform.rmp, pfn=ent.pfn, gpa=gpa, gva=gva, asid=self.vmcb.asid,
             npt_level=ent.level, c_bit=c_bit, write=write, fetch=fetch, table_walk=table_walk,
-            vmpl=self.vmpl,
+            vmpl=self.vmpl, user=fetch and self.cpl == 3, snp_active=self.vmcb.snp_active,
         )
         return ent
 
@@ -207,6 +217,7 @@ class GuestCpu:
         page = gva & ~(PAGE_SIZE - 1)
         t = self.tlb.get(page)
         if t is None or (write and not t.writable):
+            self._walk_gva = gva
             t = guest_walk(self._read_table, self.cr3, page, self.cbit, write=write, fetch=False)
             self.tlb[page] = t
         return t
@@ -274,6 +285,34 @@ class GuestCpu:
         """Store ``value`` as a little-endian u64 at ``gva``."""
         self.write(gva, u64(value).to_bytes(8, "little"))
 
+    def fetch(self, gva: int, n: int) -> bytes:
+        """Instruction fetch of ``n`` bytes at ``gva`` (within one page).
+
+        In an SNP-active guest a fetch is always a private access (effective C=1,
+        whatever the PTE's C-bit), so it is RMP-checked like a C=1 read and needs the
+        current VMPL's Execute-Supervisor (CPL < 3) or Execute-User (CPL 3) permission;
+        the bytes are decrypted with the guest key.  A fetch from an NX page is a guest
+        #PF (present | fetch).  Faults are delivered and the fetch retried.
+        Source: APM vol 2 15.36.10, table 15-39 (instruction fetch row).
+        """
+        self._assert_ctx()
+        assert (gva & (PAGE_SIZE - 1)) + n <= PAGE_SIZE, "fetch crosses a page"
+        while True:
+            try:
+                t = self._translate(gva, False)
+                if t.nx:
+                    raise GuestPageFault(gva, int(PFERR_PRESENT_MASK | PFERR_FETCH_MASK), "fetch from NX page")
+                gpa = t.gpa | (gva & (PAGE_SIZE - 1))
+                c_bit = t.c_bit or self.vmcb.snp_active
+                ent = self._npt_translate(gpa, write=False, c_bit=c_bit, table_walk=False, gva=gva,
+                                          fetch=True)
+                spa = (ent.pfn << PAGE_SHIFT) | (gpa & (PAGE_SIZE - 1))
+                if c_bit:
+                    return self.platform.mem.read_enc(spa, n, self.vmcb.asid)
+                return self.platform.mem.read_raw(spa, n)
+            except HardwareFault as f:
+                self._deliver(f)
+
     # -- GuestPort: SNP instructions -------------------------------------------------------------
     @traced("cpu", name="PVALIDATE")
     def pvalidate(self, vaddr: int, rmp_psize: int, validate: bool) -> tuple[int, int]:
@@ -308,30 +347,51 @@ class GuestCpu:
         enc = PFERR_GUEST_ENC_MASK if t.c_bit else 0
         if ent is None:
             raise NestedPageFault(gpa, PFERR_GUEST_FINAL_MASK | enc, "NPT entry not present (PVALIDATE)")
-        rmp = self.platform.rmp
-        pfn = ent.pfn
-        npf = PFERR_PRESENT_MASK | PFERR_GUEST_FINAL_MASK | PFERR_GUEST_RMP_MASK | enc
-        if not rmp.covered(pfn):
-            raise NestedPageFault(gpa, npf, "PVALIDATE: page not covered by the RMP")
-        e: RmpEntry = rmp.lookup(pfn)
-        if not e.assigned or e.asid != self.vmcb.asid:
-            raise NestedPageFault(gpa, npf, "PVALIDATE: page not guest-owned")
-        if e.immutable:
-            raise NestedPageFault(gpa, npf, "PVALIDATE: immutable page")
-        if rmp_psize == PageSize.SIZE_2M:
-            if e.pagesize == 0:
-                return PVALIDATE_FAIL_SIZEMISMATCH, 0
-            if e.gpa != gpa or gpa & (PMD_SIZE - 1):
-                raise NestedPageFault(gpa, npf, "PVALIDATE: GPA mismatch")
-        else:
-            if e.gpa != gpa:
-                raise NestedPageFault(gpa, npf, "PVALIDATE: GPA mismatch")
-            if e.pagesize == 1:
-                raise NestedPageFault(gpa, npf | PFERR_GUEST_SIZEM_MASK, "PVALIDATE: 4K on a 2M RMP entry")
-        if e.validated == bool(validate):
-            return 0, 1
-        rmp.set_validated(pfn, bool(validate))
-        return 0, 0
+        return self.platform.rmp.pvalidate(
+            ent.pfn, gpa, asid=self.vmcb.asid, rmp_psize=rmp_psize, validate=validate,
+            pferr=PFERR_PRESENT_MASK | PFERR_GUEST_FINAL_MASK | enc,
+        )
+
+    @traced("cpu", name="RMPADJUST")
+    def rmpadjust(self, vaddr: int, rmp_psize: int, attrs: int) -> int:
+        """RMPADJUST: set the permission mask of a lower-privileged VMPL (and, at VMPL0,
+        the VMSA bit) for the page at GVA ``vaddr``; ``rmp_psize`` 0 = 4 KiB, 1 = 2 MiB;
+        ``attrs`` = RDX: target VMPL [7:0], mask [15:8] (``RmpPerm``), VMSA [16]
+        (:func:`snpsim.spec.rmp.rmpadjust_attrs` builds it).
+
+        Returns EAX: 0 success; FAIL_INPUT (1) for a 2 MiB request on a GVA that is not
+        2 MiB aligned, a target VMPL >= 4 or reserved bits; FAIL_PERMISSION (2) when the
+        target VMPL is not above the current one or the mask is not a subset of the
+        current VMPL's; FAIL_SIZEMISMATCH (6) for 2 MiB on a 4 KiB RMP entry.  Faults:
+        #GP(0) at CPL != 0 (model choice); guest #PF when the walk fails; #NPF (RMP bit)
+        when the page is not guest-owned, immutable or at another GPA; #NPF with SIZEM
+        for 4 KiB on a 2 MiB RMP entry; #VC 0x404 when the page is not validated (model
+        choice after VERISMO).  Faults are delivered and the instruction retried.
+        Source: APM vol 3 RMPADJUST; hardware-and-ghcb.md 3.4; :meth:`snpsim.hw.rmp.Rmp.rmpadjust`.
+        """
+        self._assert_ctx()
+        self.platform.count("RMPADJUST")
+        while True:
+            try:
+                return self._rmpadjust_once(vaddr, rmp_psize, attrs)
+            except HardwareFault as f:
+                self._deliver(f)
+
+    def _rmpadjust_once(self, vaddr: int, rmp_psize: int, attrs: int) -> int:
+        if self.cpl != 0:
+            raise GeneralProtectionFault("RMPADJUST at CPL != 0")
+        if rmp_psize == PageSize.SIZE_2M and vaddr & (PMD_SIZE - 1):
+            return RMPADJUST_FAIL_INPUT
+        t = self._translate(vaddr & ~(PAGE_SIZE - 1), False)
+        gpa = t.gpa
+        ent = self.vmcb.npt.lookup(gpa >> PAGE_SHIFT)
+        enc = PFERR_GUEST_ENC_MASK if t.c_bit else 0
+        if ent is None:
+            raise NestedPageFault(gpa, PFERR_GUEST_FINAL_MASK | enc, "NPT entry not present (RMPADJUST)")
+        return self.platform.rmp.rmpadjust(
+            ent.pfn, gpa, asid=self.vmcb.asid, vmpl=self.vmpl, rmp_psize=rmp_psize, attrs=attrs,
+            pferr=PFERR_PRESENT_MASK | PFERR_GUEST_FINAL_MASK | enc, gva=vaddr,
+        )
 
     # -- GuestPort: MSRs, exits ---------------------------------------------------------------------
     def rdmsr(self, msr: int) -> int:

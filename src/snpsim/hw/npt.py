@@ -190,6 +190,7 @@ def check_rmp_guest_access(
     table_walk: bool = False,
     vmpl: int = 0,
     user: bool = False,
+    snp_active: bool = True,
 ) -> None:
     """The RMP checks of a guest access, APM table 15-39, in priority order.
 
@@ -198,7 +199,13 @@ def check_rmp_guest_access(
     pass RMP-Covered, Guest-Owned, Reverse-Map, Mutable and Page-Size (else #NPF with the
     RMP bit), then Validated (else #VC 0x404, CR2 = ``gva``), then VMPL (else #NPF with RMP
     and VMPL bits).  A C=0 data write must pass Hypervisor-Owned (else #NPF).  A C=0 read
-    is not checked.  Raises :class:`NestedPageFault` or :class:`VmmCommunicationException`.
+    is not checked.  ``user``: the access is at CPL 3 (sets PFERR_USER; a fetch then needs
+    Execute-User instead of Execute-Supervisor).  ``snp_active`` False: the guest is not
+    SNP-active, and only data writes and page-table accesses are checked, against
+    Hypervisor-Owned (else #NPF with the RMP bit).  Hypervisor-Owned under a 2 MiB NPT
+    leaf requires all 512 pages of the 2 MiB range to be unassigned.
+    Raises :class:`NestedPageFault` or :class:`VmmCommunicationException`.
+    Source: APM vol 2 15.36.10, table 15-39 (hardware-and-ghcb.md 1.4).
     """
     private = c_bit or fetch or table_walk
     base = (
@@ -210,8 +217,14 @@ def check_rmp_guest_access(
         | (PFERR_GUEST_ENC_MASK if private else 0)
     )
     page_gpa = gpa & ~(PAGE_SIZE - 1)
+    if not snp_active:
+        if not (write or table_walk):
+            return
+        if not c_bit:
+            base &= ~PFERR_GUEST_ENC_MASK
+        private = False  # only the Hypervisor-Owned check below
     if not private:
-        if not write:
+        if not (write or table_walk):
             return
         if npt_level == PG_LEVEL_2M:
             owned = any(rmp.lookup(p).assigned for p in range(pfn & ~511, (pfn & ~511) + 512))

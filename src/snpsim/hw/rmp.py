@@ -1,4 +1,5 @@
-"""The Reverse Map Table and the host RMP instructions RMPUPDATE, PSMASH and RMPREAD.
+"""The Reverse Map Table, the host RMP instructions RMPUPDATE, PSMASH and RMPREAD, and the
+RMP side of the guest instructions PVALIDATE and RMPADJUST.
 
 One entry per 4 KiB of system physical memory (APM vol 2 15.36.4).  Entry fields
 (APM table 15-34): Assigned, Page_Size, Immutable, GPA, ASID, VMSA, Validated and one
@@ -8,21 +9,37 @@ entries are not consulted (Linux ``__snp_lookup_rmpentry`` reads the head the sa
 
 Storage is sparse: entries live in numpy chunks of 512 (one per 2 MiB of SPA space),
 allocated on first write; an untouched chunk reads as all-zero entries (hypervisor-owned),
-which is the architectural initial state.  One entry costs 17 bytes.
+which is the architectural initial state.  One entry costs 17 bytes (u64 GFN, u32 ASID,
+u8 flags, 4 x u8 VMPL masks), so a densely touched 2 MiB costs 8704 bytes plus one numpy
+array header (about 17.2 bytes per page; ``benchmarks/bench_rmp.py`` measures it).  A
+chunk is allocated whole, so the worst case is one touched page per 2 MiB (8.7 KB).
+Reads (``lookup``, ``rmpread``, the access checks) never allocate.
 
 Pages at or above ``coverage`` (bytes of SPA covered by the table) are permanently
-hypervisor-owned; RMP instructions on them fail with FAIL_INPUT.
+hypervisor-owned (APM 15.36.4): ``lookup`` reads them as unassigned, so host writes and
+C=0 guest writes to them pass the Hypervisor-Owned check; a private guest access fails
+the RMP-Covered check (#NPF); RMPUPDATE, PSMASH and RMPREAD return FAIL_INPUT (model
+choice: the references give no code for an uncovered SPA), and PVALIDATE/RMPADJUST take
+#NPF with the RMP bit.
+
+Owners (APM table 15-35): hypervisor (Assigned=0), guest (Assigned=1, ASID != 0),
+firmware / AMD-SP (Assigned=1, ASID=0, Immutable=1); see :attr:`RmpEntry.owner`.
 
 Model choices (see docs/model-choices.md), where the references are unconfirmed:
 
 * every successful RMPUPDATE clears Validated and VMSA and resets the permission masks
-  (VMPL0 all, others none, when assigned; all zero when not) -- hardware-and-ghcb.md 3.1
-  recommends this;
+  (VMPL0 all -- ``RMP_PERM_ALL``, SSS included --, others none, when assigned; all zero
+  when not) -- hardware-and-ghcb.md 3.1 recommends this;
 * a structural overlap returns FAIL_OVERLAP (4): a 4 KiB RMPUPDATE of a non-head page
   under an assigned 2 MiB entry, and a 2 MiB RMPUPDATE over a range in which a non-head
   4 KiB entry is assigned (hardware-and-ghcb.md 1.3);
 * a 4 KiB RMPUPDATE of the head of an assigned 2 MiB entry turns the range into 512
-  4 KiB entries of which only the head is written; the other 511 become unassigned.
+  4 KiB entries of which only the head is written; the other 511 become unassigned;
+* RMPUPDATE does not check that the new (ASID, GPA) is unused elsewhere: a hypervisor
+  can assign two SPAs at one GPA.  The Reverse-Map check and the Validated bit (a newly
+  assigned page is never validated) are what protect the guest; KVM's guest_memfd keeps
+  one PFN per GFN (tests/hw/test_rmp.py::test_rmpupdate_does_not_prevent_gpa_aliases);
+* PVALIDATE and RMPADJUST: see :meth:`Rmp.pvalidate` and :meth:`Rmp.rmpadjust`.
 
 Sources: AMD APM vol 2 15.36 (as restated in hardware-and-ghcb.md 1 and 3), MSDOC
 ``__rmpupdate``/``__psmash``/``__rmpread`` return codes, Linux ``arch/x86/virt/svm/sev.c``
@@ -35,21 +52,34 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from snpsim.spec.exit_codes import SVM_EXIT_PAGE_NOT_VALIDATED
+from snpsim.spec.faults import PFERR_GUEST_RMP_MASK, PFERR_GUEST_SIZEM_MASK
 from snpsim.spec.rmp import (
     PSMASH_FAIL_BADADDR,
     PSMASH_FAIL_INPUT,
     PSMASH_FAIL_INUSE,
     PSMASH_FAIL_PERMISSION,
+    PVALIDATE_FAIL_SIZEMISMATCH,
+    RMP_PERM_ALL,
+    RMP_PERM_RESERVED_MASK,
+    RMPADJUST_FAIL_INPUT,
+    RMPADJUST_FAIL_PERMISSION,
+    RMPADJUST_FAIL_SIZEMISMATCH,
+    RMPADJUST_PERM_SHIFT,
+    RMPADJUST_TARGET_VMPL_MASK,
+    RMPADJUST_VMSA_PAGE_BIT,
     RMPREAD_FAIL_INPUT,
     RMPREAD_FAIL_PERMISSION,
     RMPUPDATE_FAIL_INPUT,
     RMPUPDATE_FAIL_INUSE,
     RMPUPDATE_FAIL_OVERLAP,
     RMPUPDATE_FAIL_PERMISSION,
-    RmpPerm,
+    RmpReadOut,
     RmpState,
 )
 from snpsim.spec.units import PAGE_SHIFT, PTRS_PER_PMD
+
+from .faults import NestedPageFault, VmmCommunicationException
 
 __all__ = ["RmpEntry", "Rmp", "RMP_DTYPE", "VMPL_COUNT"]
 
@@ -64,7 +94,8 @@ _VALIDATED = 1 << 4
 
 RMP_DTYPE = np.dtype([("gfn", "<u8"), ("asid", "<u4"), ("flags", "u1"), ("perms", "u1", (VMPL_COUNT,))])
 
-_PERM_ALL = int(RmpPerm.READ | RmpPerm.WRITE | RmpPerm.EXEC_USER | RmpPerm.EXEC_SUPER)
+#: What RMPUPDATE gives VMPL0 ("full permissions", APM 15.36.7): every defined bit.
+_PERM_ALL = int(RMP_PERM_ALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +322,125 @@ class Rmp:
         if not self.covered(pfn):
             return RMPREAD_FAIL_INPUT, None
         return 0, self.lookup(pfn)
+
+    def rmpread_out(self, spa: int, *, current_asid: int = 0) -> tuple[int, RmpReadOut | None]:
+        """RMPREAD with its 16-byte output block (Linux ``struct rmpentry``).
+
+        Same return codes as :meth:`rmpread`.  ``pagesize`` bit 0 is the governing
+        entry's Page_Size; bit 1 (2 MiB-region status) is set when any page of the
+        enclosing 2 MiB region is assigned (model reading of MSDOC ``__rmpread``: the
+        exact hardware definition is unconfirmed).  Validated and the VMPL masks are not
+        part of the output.  Source: MSDOC ``__rmpread``; arch/x86/virt/svm/sev.c.
+        """
+        code, ent = self.rmpread(spa, current_asid=current_asid)
+        if ent is None:
+            return code, None
+        pfn = spa >> PAGE_SHIFT
+        c = self._chunk(pfn, False)
+        region = c is not None and bool(np.any(c["flags"] & _ASSIGNED))
+        return code, RmpReadOut(
+            gpa=ent.gpa, assigned=int(ent.assigned), pagesize=ent.pagesize | (2 if region else 0),
+            immutable=int(ent.immutable), rsvd=0, asid=ent.asid,
+        )
+
+    # -- the RMP side of the guest instructions ---------------------------------------------
+    def _guest_owned_or_npf(self, pfn: int, gpa: int, asid: int, npf: int, what: str) -> RmpEntry:
+        """RMP-Covered, Guest-Owned and Mutable for PVALIDATE/RMPADJUST, else #NPF(RMP)."""
+        if not self.covered(pfn):
+            raise NestedPageFault(gpa, npf, f"{what}: page not covered by the RMP")
+        e = self.lookup(pfn)
+        if not e.assigned or e.asid != asid:
+            raise NestedPageFault(gpa, npf, f"{what}: page not guest-owned")
+        if e.immutable:
+            raise NestedPageFault(gpa, npf, f"{what}: immutable page")
+        return e
+
+    def _size_and_gpa(self, e: RmpEntry, gpa: int, rmp_psize: int, npf: int, what: str) -> bool:
+        """The Page_Size/GPA checks shared by PVALIDATE and RMPADJUST.  Returns False for
+        FAIL_SIZEMISMATCH (2 MiB requested on a 4 KiB entry); raises #NPF(RMP) for a GPA
+        mismatch and #NPF(RMP|SIZEM) for 4 KiB requested on a 2 MiB entry."""
+        if rmp_psize == 1:
+            if e.pagesize == 0:
+                return False
+            if e.gpa != gpa or gpa & ((1 << 21) - 1):
+                raise NestedPageFault(gpa, npf, f"{what}: GPA mismatch")
+        else:
+            if e.gpa != gpa:
+                raise NestedPageFault(gpa, npf, f"{what}: GPA mismatch")
+            if e.pagesize == 1:
+                raise NestedPageFault(gpa, npf | PFERR_GUEST_SIZEM_MASK,
+                                      f"{what}: 4K on a 2M RMP entry")
+        return True
+
+    def pvalidate(self, pfn: int, gpa: int, *, asid: int, rmp_psize: int, validate: bool,
+                  pferr: int) -> tuple[int, int]:
+        """The RMP part of PVALIDATE, for the page at SPA frame ``pfn`` that the guest's
+        GVA translated to ``gpa`` (bytes, page aligned) in the guest of ``asid``.
+
+        The caller (:meth:`snpsim.hw.cpu.GuestCpu.pvalidate`) has done the #GP, FAIL_INPUT
+        (misaligned 2 MiB), guest-walk and NPT steps; ``pferr`` is the #NPF error code base
+        it computed (present, GUEST_FINAL, ENC when the mapping has C=1).
+
+        Returns ``(rax, cf)``: (0, 0) Validated changed; (0, 1) it already had the value;
+        (FAIL_SIZEMISMATCH 6, 0) 2 MiB requested on a 4 KiB entry.  Raises
+        :class:`NestedPageFault` with ``pferr | RMP`` (bit 31) when the page is not covered,
+        not guest-owned (unassigned, or another ASID), immutable, or the RMP GPA differs;
+        with ``RMP | SIZEM`` (bit 35) for 4 KiB requested on a 2 MiB entry (decided on the
+        RMP Page_Size, hardware-and-ghcb.md 10.6).  The VMPL masks are not checked.
+        Source: APM vol 3 PVALIDATE; MSDOC ``__pvalidate``; hardware-and-ghcb.md 2.
+        """
+        npf = pferr | PFERR_GUEST_RMP_MASK
+        e = self._guest_owned_or_npf(pfn, gpa, asid, npf, "PVALIDATE")
+        if not self._size_and_gpa(e, gpa, rmp_psize, npf, "PVALIDATE"):
+            return PVALIDATE_FAIL_SIZEMISMATCH, 0
+        if e.validated == bool(validate):
+            return 0, 1
+        self.set_validated(pfn, bool(validate))
+        return 0, 0
+
+    def rmpadjust(self, pfn: int, gpa: int, *, asid: int, vmpl: int, rmp_psize: int, attrs: int,
+                  pferr: int, gva: int) -> int:
+        """The RMP part of RMPADJUST at VMPL ``vmpl`` for the page at SPA frame ``pfn``,
+        mapped at ``gpa`` (bytes, page aligned) in the guest of ``asid``; ``attrs`` is RDX:
+        target VMPL [7:0], permission mask [15:8], VMSA [16].
+
+        Steps, in the model's order (the APM's order is unconfirmed):
+
+        1. FAIL_INPUT (1): ``rmp_psize`` not 0/1, a target VMPL >= 4, reserved mask bits
+           7:5, or any RDX bit above 16 set (model choice for the last two);
+        2. FAIL_PERMISSION (2): target VMPL <= current VMPL;
+        3. #NPF(``pferr`` | RMP) when the page is not covered, not guest-owned, immutable or
+           at another GPA; FAIL_SIZEMISMATCH (6) for 2 MiB on a 4 KiB entry; #NPF(RMP |
+           SIZEM) for 4 KiB on a 2 MiB entry;
+        4. #VC 0x404 (CR2 = ``gva``) when the page is not validated (VERISMO's model;
+           unconfirmed, hardware-and-ghcb.md 10.4);
+        5. FAIL_PERMISSION (2): the requested mask is not a subset of the current VMPL's;
+        6. write the target VMPL's mask; the VMSA bit is written only at VMPL0 and
+           ignored otherwise (EDK2 ``SevSnpRmpAdjust`` comment).
+
+        Returns the EAX code (0 on success).
+        Source: APM vol 2 15.36.7, vol 3 RMPADJUST (as restated in hardware-and-ghcb.md
+        3.4); MSDOC ``__rmpadjust``; VERISMO ``rmpadjust``; EDK2 ``SevSnpRmpAdjust``.
+        """
+        target = attrs & RMPADJUST_TARGET_VMPL_MASK
+        perms = (attrs >> RMPADJUST_PERM_SHIFT) & 0xFF
+        vmsa = bool(attrs & RMPADJUST_VMSA_PAGE_BIT)
+        if (rmp_psize not in (0, 1) or target >= VMPL_COUNT or perms & RMP_PERM_RESERVED_MASK
+                or attrs >> 17):
+            return RMPADJUST_FAIL_INPUT
+        if target <= vmpl:
+            return RMPADJUST_FAIL_PERMISSION
+        npf = pferr | PFERR_GUEST_RMP_MASK
+        e = self._guest_owned_or_npf(pfn, gpa, asid, npf, "RMPADJUST")
+        if not self._size_and_gpa(e, gpa, rmp_psize, npf, "RMPADJUST"):
+            return RMPADJUST_FAIL_SIZEMISMATCH
+        if not e.validated:
+            raise VmmCommunicationException(SVM_EXIT_PAGE_NOT_VALIDATED, gva,
+                                            "RMPADJUST on a page that is not validated")
+        if perms & ~e.perms[vmpl]:
+            return RMPADJUST_FAIL_PERMISSION
+        self.set_perms(pfn, target, perms, vmsa if vmpl == 0 else None)
+        return 0
 
     # -- model-only --------------------------------------------------------------------
     def assigned_pfns(self) -> list[int]:
