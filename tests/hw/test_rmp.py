@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from snpsim.hw.faults import NestedPageFault
 from snpsim.hw.rmp import Rmp, RmpEntry
 from snpsim.spec.rmp import RmpState
 
@@ -138,55 +139,188 @@ def test_rmpread():
     assert rmp.rmpread(0x1000, current_asid=2)[0] == 2
 
 
+def test_owners_table_15_35():
+    rmp = Rmp(64 * MiB)
+    rmp.rmpupdate(0x1000, private(0x1000))
+    rmp.rmpupdate(0x2000, RmpState(0, 1, 0, 1, 0, 0))  # AMD-SP page: ASID 0, immutable
+    assert [rmp.lookup(p).owner for p in (0, 1, 2)] == ["hypervisor", "guest", "firmware"]
+
+
+def test_uncovered_pages_are_permanently_hypervisor_owned():
+    rmp = Rmp(4 * MiB)
+    pfn = (4 * MiB) >> 12
+    assert rmp.covered(pfn - 1) and not rmp.covered(pfn)
+    assert rmp.rmpupdate(4 * MiB, private(0x1000)) == 1  # FAIL_INPUT
+    assert rmp.rmpupdate(4 * MiB, shared()) == 1
+    assert rmp.psmash(4 * MiB) == 1
+    assert rmp.rmpread(4 * MiB)[0] == 1
+    assert rmp.lookup(pfn).owner == "hypervisor" and rmp.bytes_used() == 0
+
+
+def test_rmpupdate_2m_range_partly_beyond_coverage_is_fail_input():
+    rmp = Rmp(3 * MiB)  # the 2 MiB range at 2 MiB is only half covered
+    assert rmp.rmpupdate(2 * MiB, private(0, size=1)) == 1
+    assert rmp.bytes_used() == 0
+
+
+def test_rmpupdate_reserved_pagesize_is_fail_input():
+    rmp = Rmp(64 * MiB)
+    assert rmp.rmpupdate(0x1000, RmpState(0x1000, 1, 2, 0, 0, ASID)) == 1
+
+
+def test_rmpupdate_2m_over_range_with_running_vmsa_is_fail_inuse():
+    rmp = Rmp(64 * MiB)
+    rmp.rmpupdate(0x405000, private(0xFFFFFFFFF000))
+    rmp.in_use.add(0x405)
+    assert rmp.rmpupdate(0x400000, private(0x800000, size=1)) == 3
+
+
+def test_rmpupdate_4k_of_2m_head_leaves_other_511_unassigned():
+    rmp = Rmp(64 * MiB)
+    rmp.rmpupdate(0x400000, private(0x800000, size=1))
+    rmp.set_validated(0x400, True)
+    assert rmp.rmpupdate(0x400000, private(0x800000)) == 0
+    assert rmp.lookup(0x400).pagesize == 0 and not rmp.lookup(0x400).validated
+    assert not any(rmp.lookup(0x400 + i).assigned for i in range(1, 512))
+
+
+def test_rmpupdate_size_change_clears_validated():
+    rmp = Rmp(64 * MiB)
+    rmp.rmpupdate(0x400000, private(0x800000))
+    rmp.set_validated(0x400, True)
+    assert rmp.rmpupdate(0x400000, private(0x800000, size=1)) == 0
+    assert rmp.lookup(0x400).validated is False and rmp.lookup(0x401).pagesize == 1
+
+
+def test_rmpupdate_shared_keeps_page_size_only():
+    """rmp_make_shared: all-zero state except Page_Size (arch/x86/virt/svm/sev.c)."""
+    rmp = Rmp(64 * MiB)
+    rmp.rmpupdate(0x400000, private(0x800000, size=1))
+    assert rmp.rmpupdate(0x400000, shared(size=1)) == 0
+    assert rmp.entry(0x400) == RmpEntry(pagesize=1)
+    assert rmp.lookup(0x401) == RmpEntry()  # an unassigned 2M entry governs nothing
+
+
+def test_psmash_of_range_with_running_vmsa_is_fail_inuse_and_unchanged():
+    rmp = Rmp(64 * MiB)
+    rmp.rmpupdate(0x400000, private(0x800000, size=1))
+    rmp.in_use.add(0x410)
+    before = snapshot(rmp, range(0x400, 0x600))
+    assert rmp.psmash(0x400000) == 3
+    assert snapshot(rmp, range(0x400, 0x600)) == before
+
+
+def test_psmash_copies_every_field():
+    rmp = Rmp(64 * MiB)
+    rmp.rmpupdate(0x400000, private(0x800000, size=1))
+    rmp.set_perms(0x400, 1, 0x3, vmsa=True)
+    head = rmp.entry(0x400)
+    assert rmp.psmash(0x400000) == 0
+    for i in (0, 7, 511):
+        e = rmp.entry(0x400 + i)
+        assert (e.perms, e.vmsa, e.immutable, e.asid) == (head.perms, True, False, ASID)
+        assert rmp.lookup(0x400 + i) == e
+
+
+def test_psmash_of_unassigned_2m_entry_or_4k_entries_is_fail_badaddr():
+    rmp = Rmp(64 * MiB)
+    rmp.rmpupdate(0x400000, shared(size=1))
+    assert rmp.psmash(0x400000) == 7
+    rmp.rmpupdate(0x600000, private(0x600000))
+    assert rmp.psmash(0x600000) == 7
+
+
+def test_rmpread_out_block():
+    rmp = Rmp(64 * MiB)
+    rmp.rmpupdate(0x405000, private(0x9000))
+    code, out = rmp.rmpread_out(0x405000)
+    assert code == 0 and (out.gpa, out.assigned, out.asid, out.pagesize & 1) == (0x9000, 1, ASID, 0)
+    assert out.hpage_region_status == 1
+    assert rmp.rmpread_out(0x401000)[1].hpage_region_status == 1  # same 2 MiB, unassigned
+    assert rmp.rmpread_out(0x601000)[1].hpage_region_status == 0
+    rmp.rmpupdate(0x600000, private(0xA00000, size=1))
+    code, out = rmp.rmpread_out(0x7FF000)
+    assert (out.gpa, out.pagesize) == (0xBFF000, 3)
+    assert len(out.encode()) == 16
+    assert rmp.rmpread_out(64 * MiB) == (1, None)
+
+
+def test_lookups_of_untouched_1tib_allocate_nothing():
+    rmp = Rmp(1 << 40)
+    for pfn in range(0, 1 << 28, 1 << 18):
+        assert rmp.lookup(pfn) == RmpEntry()
+        assert rmp.rmpread(pfn << 12)[0] == 0
+    assert rmp.bytes_used() == 0
+
+
 ops = st.one_of(
     st.tuples(st.just("update"), st.integers(0, 1023), st.integers(0, 1), st.booleans(), st.integers(0, 3)),
     st.tuples(st.just("psmash"), st.integers(0, 1), st.just(0), st.just(False), st.just(0)),
-    st.tuples(st.just("validate"), st.integers(0, 1023), st.booleans(), st.just(False), st.just(0)),
+    st.tuples(st.just("pvalidate"), st.integers(0, 1023), st.integers(0, 1), st.booleans(), st.integers(0, 3)),
 )
 
 
-@settings(max_examples=150, deadline=None)
+def raw_state(rmp):
+    return {k: v.tobytes() for k, v in rmp._chunks.items()}
+
+
+def run_op(rmp, op, a, b, c, d):
+    """Apply one step; return True when it succeeded (changed state or not)."""
+    if op == "update":
+        size = b
+        pfn = a & ~511 if size else a
+        gfn = (0x100 + d * 512) if size else (0x100 + a % 7)
+        if c:
+            # KVM's discipline (guest_memfd: one PFN per GFN): never assign a GPA that is
+            # assigned at another SPA.
+            gpas = range(gfn << 12, (gfn + (512 if size else 1)) << 12, 4096)
+            taken = {(e.asid, e.gpa) for p in range(1024) if (e := rmp.lookup(p)).assigned
+                     and not (pfn <= p < pfn + (512 if size else 1))}
+            if any((ASID, g) in taken for g in gpas):
+                return True
+        state = private(gfn << 12, size=size) if c else shared(size)
+        return rmp.rmpupdate(pfn << 12, state) == 0
+    if op == "psmash":
+        return rmp.psmash(a * 512 << 12) == 0
+    # PVALIDATE as the guest would issue it: at the GPA the RMP records (d & 2: a wrong one)
+    size = b
+    pfn = a & ~511 if size else a
+    e = rmp.lookup(pfn)
+    gpa = (e.gpa if e.assigned else 0x100 << 12) + (0x1000 if d & 2 else 0)
+    try:
+        rax, _cf = rmp.pvalidate(pfn, gpa, asid=ASID, rmp_psize=size, validate=c, pferr=0)
+    except NestedPageFault:
+        return False
+    return rax == 0
+
+
+@settings(max_examples=200, deadline=None)
 @given(st.lists(ops, max_size=40))
 def test_rmp_invariants_hold_after_any_sequence(seq):
-    """A validated entry is assigned; a 2M head and an assigned 4K entry inside it never
-    coexist; and, under KVM's discipline (guest_memfd gives each GFN one PFN, so the host
-    never assigns a GPA that is assigned elsewhere), no two SPAs are assigned at the same
-    (ASID, GPA).  RMPUPDATE itself does not forbid such an alias: see
-    test_rmpupdate_does_not_prevent_gpa_aliases."""
+    """After any sequence of RMPUPDATE / PSMASH / PVALIDATE (the RMP step of it, driven
+    directly): a failed step leaves the table unchanged; a validated entry is assigned; a
+    2M head and an assigned 4K entry inside it never coexist; and, under KVM's discipline
+    (guest_memfd gives each GFN one PFN, so the host never assigns a GPA that is assigned
+    elsewhere), no two SPAs are assigned at the same (ASID, GPA).  RMPUPDATE itself does
+    not forbid such an alias: see test_rmpupdate_does_not_prevent_gpa_aliases."""
     rmp = Rmp(4 * MiB)
-    for op, a, b, c, d in seq:
-        if op == "update":
-            size = b
-            pfn = a & ~511 if size else a
-            gfn = (0x100 + d * 512) if size else (0x100 + a % 7)
-            if c:
-                gpas = range(gfn << 12, (gfn + (512 if size else 1)) << 12, 4096)
-                taken = {(e.asid, e.gpa) for p in range(1024) if (e := rmp.lookup(p)).assigned
-                         and not (pfn <= p < pfn + (512 if size else 1))}
-                if any((ASID, g) in taken for g in gpas):
-                    continue  # KVM never does this
-            state = private(gfn << 12, size=size) if c else shared(size)
-            rmp.rmpupdate(pfn << 12, state)
-        elif op == "psmash":
-            rmp.psmash(a * 512 << 12)
-        else:
-            if rmp.lookup(a).assigned:
-                rmp.set_validated(a, b)
-    seen = {}
-    for pfn in range(1024):
-        e = rmp.lookup(pfn)
-        if e.validated:
-            assert e.assigned
-        if e.assigned:
-            key = (e.asid, e.gpa)
-            assert key not in seen, f"pfn {pfn:#x} and {seen.get(key):#x} both map {key}"
-            seen[key] = pfn
-        head = rmp.head_2m(pfn)
-        if head is not None and pfn & 511:
-            assert not rmp.entry(pfn).assigned or True  # raw entries under a head are not consulted
-    for base in (0, 512):
-        if rmp.head_2m(base) is not None:
-            assert not any(rmp.entry(base + i).assigned for i in range(1, 512))
+    for step in seq:
+        before = raw_state(rmp)
+        if not run_op(rmp, *step):
+            after = raw_state(rmp)
+            assert {k: v for k, v in after.items() if k in before} == before, step
+        seen = {}
+        for pfn in range(1024):
+            e = rmp.lookup(pfn)
+            if e.validated:
+                assert e.assigned
+            if e.assigned:
+                key = (e.asid, e.gpa)
+                assert key not in seen, f"pfn {pfn:#x} and {seen.get(key):#x} both map {key}"
+                seen[key] = pfn
+        for base in (0, 512):
+            if rmp.head_2m(base) is not None:
+                assert not any(rmp.entry(base + i).assigned for i in range(1, 512))
 
 
 def test_rmpupdate_does_not_prevent_gpa_aliases():
