@@ -1,0 +1,405 @@
+"""The guest's launch image and boot: page tables, the BSP's early SEV setup, GHCBs,
+the #VC handler, the workload and the ACPI power-off.
+
+Mirrors, in boot order: the decompressor's ``sev_enable`` (``arch/x86/boot/compressed/
+sev.c``: protocol negotiation -> (0, 1), hypervisor features must have SNP -> (0, 2)),
+``sme_postprocess_startup`` (``arch/x86/boot/startup/map_kernel.c``: ``.bss..decrypted``
+made shared), ``setup_ghcb`` (``arch/x86/coco/sev/core.c``: ``boot_ghcb`` registered
+with ``snp_register_ghcb_early``), ``kvm_init_platform`` (``arch/x86/kernel/kvm.c``),
+``sev_es_init_vc_handling`` / ``alloc_runtime_data`` / ``init_ghcb`` (core.c: the per-CPU
+GHCB pages made shared through the early MSR path) and ``cpu_init_exception_handling``
+-> ``setup_ghcb`` -> ``snp_register_per_cpu_ghcb`` (``sev_cfg.ghcbs_initialized``), v6.16/6.17
+(linux-guest.md 5.1, 8.2, 9).  The power-off is ACPICA's ``acpi_hw_legacy_sleep`` reduced
+to its final PM1a write (SLP_TYP(S5) | SLP_EN); the preceding PM1a read and SLP_TYP-only
+write are not modelled.
+
+Model simplifications: ``.bss..decrypted`` is one 4 KiB page (Linux pads the section to
+2 MiB and converts all 512 pages through the identity map); the kernel image alias maps
+only the launched region, with 4 KiB pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from snpsim.hw.ports import GuestPort
+from snpsim.spec.kvm_uapi import KVM_SEV_SNP_PAGE_TYPE_NORMAL, KVM_SEV_SNP_PAGE_TYPE_ZERO
+from snpsim.spec.msr_index import MSR_AMD64_SEV, MSR_AMD64_SEV_SNP_ENABLED
+from snpsim.spec.msr_protocol import GHCB_HV_FT_SNP
+from snpsim.spec.pgtable_types import (
+    _PAGE_ACCESSED,
+    _PAGE_DIRTY,
+    _PAGE_GLOBAL,
+    _PAGE_NX,
+    _PAGE_PRESENT,
+    _PAGE_PSE,
+    _PAGE_RW,
+    pgd_index,
+    pmd_index,
+    pte_index,
+    pud_index,
+)
+from snpsim.spec.termination import (
+    GHCB_SEV_ES_GEN_REQ,
+    GHCB_SEV_ES_PROT_UNSUPPORTED,
+    GHCB_SNP_UNSUPPORTED,
+    SEV_TERM_SET_GEN,
+)
+from snpsim.spec.units import PAGE_SIZE, PMD_SIZE, PUD_SIZE
+from snpsim.trace.record import traced
+
+from .kernel import (
+    BootParams,
+    GuestConfig,
+    GuestKernel,
+    GuestStop,
+    PageAllocator,
+    SevEsRuntimeData,
+    __pa,
+    __va,
+    panic,
+    register_cpu,
+    this_cpu,
+)
+from .mem_encrypt_amd import early_set_memory_decrypted
+from .set_memory import _PAGE_ENC, flush_tlb_all, lookup_address
+from .sev_startup import early_snp_set_memory_shared, get_hv_features, sev_es_terminate
+from .sev_vc import (
+    install_vc_handler,
+    native_out,
+    sev_es_negotiate_protocol,
+    snp_register_ghcb_early,
+)
+from .spec_pending import (
+    _KERNPG_TABLE_NOENC,
+    ACPI_BITMASK_SLEEP_ENABLE,
+    ACPI_PM1_CNT_PORT,
+    ACPI_SLP_TYP_S5,
+    ACPI_SLP_TYP_SHIFT,
+    CONFIG_PHYSICAL_START,
+    PAGE_OFFSET,
+    __START_KERNEL_map,
+)
+
+__all__ = [
+    "LaunchImage",
+    "build_launch_image",
+    "make_guest_kernel",
+    "guest_entry",
+    "bss_decrypted_vaddr",
+    "sev_enable",
+    "sme_postprocess_startup",
+    "setup_ghcb",
+    "alloc_runtime_data",
+    "init_ghcb",
+    "sev_es_init_vc_handling",
+    "snp_register_per_cpu_ghcb",
+    "start_kernel",
+    "acpi_power_off",
+]
+
+#: ``__PAGE_KERNEL`` without the C-bit (present, RW, accessed, dirty, global, NX).
+_PAGE_KERNEL_NOENC = _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_GLOBAL | _PAGE_NX
+
+
+@dataclass
+class LaunchImage:
+    """What the VMM launches: ``records`` of (gpa, 4096 bytes, KVM_SEV_SNP_PAGE_TYPE_*)
+    -- every page of ``[boot.image_start, boot.image_end)`` exactly once, measured and
+    pre-validated through SNP_LAUNCH_UPDATE -- and the ``boot`` parameters the guest entry
+    needs (CR3 = ``boot.cr3``)."""
+
+    records: list[tuple[int, bytes, int]]
+    boot: BootParams
+
+
+def build_launch_image(config: GuestConfig) -> LaunchImage:
+    """The initial guest image (model of the kernel's early page tables plus the boot
+    loader's placement), from ``config``:
+
+    * a PML4 at ``CONFIG_PHYSICAL_START`` (16 MiB);
+    * the direct map at ``PAGE_OFFSET`` (0xffff888000000000) of all guest RAM
+      ``[0, ram_size)``, with 1 GiB leaves where a whole aligned GiB fits, else 2 MiB
+      leaves (``ram_size`` must be a multiple of 2 MiB), C-bit set;
+    * the kernel image alias at ``__START_KERNEL_map`` (0xffffffff80000000) of the launched
+      region, 4 KiB leaves, C-bit set;
+    * one ``.bss..decrypted`` page (``boot_ghcb_page``) and ``config.pool_pages`` (or more,
+      up to the next 2 MiB) zero pages for the page allocator.
+
+    Page tables are NORMAL pages, the rest ZERO pages.  Raises ValueError for a RAM size
+    that is not 2 MiB aligned or too small for the image.
+    """
+    ram = config.ram_size
+    if ram % PMD_SIZE or ram <= 0:
+        raise ValueError(f"ram_size {ram:#x} must be a positive multiple of 2 MiB")
+    cbit = config.cbit
+    enc = 1 << cbit
+    start = CONFIG_PHYSICAL_START
+    n_gib_partial = 1 if ram % PUD_SIZE else 0
+    dm_tables = 1 + n_gib_partial  # PDPT + one PD for the last, partial GiB
+    guess = 1 + dm_tables + 2 + 1 + config.pool_pages
+    k_pts = -(-(guess * PAGE_SIZE) // PMD_SIZE) + 1
+    n_tables = 1 + dm_tables + 2 + k_pts
+    image_pages = n_tables + 1 + config.pool_pages
+    image_size = -(-(image_pages * PAGE_SIZE) // PMD_SIZE) * PMD_SIZE
+    if image_size // PMD_SIZE > k_pts:
+        raise AssertionError("kernel alias PT count underestimated")
+    image_end = start + image_size
+    if image_end > ram:
+        raise ValueError(f"ram_size {ram:#x} too small for the image ending at {image_end:#x}")
+
+    pages: dict[int, bytearray] = {}
+    nxt = start
+
+    def table() -> int:
+        nonlocal nxt
+        gpa = nxt
+        nxt += PAGE_SIZE
+        pages[gpa] = bytearray(PAGE_SIZE)
+        return gpa
+
+    def put(tbl: int, idx: int, val: int) -> None:
+        pages[tbl][idx * 8 : idx * 8 + 8] = val.to_bytes(8, "little")
+
+    kernpg = _KERNPG_TABLE_NOENC | enc
+    leaf = _PAGE_KERNEL_NOENC | enc
+    pml4 = table()
+    # direct map
+    pdpt = table()
+    put(pml4, pgd_index(PAGE_OFFSET), pdpt | kernpg)
+    gib = 0
+    while gib * PUD_SIZE < ram:
+        base = gib * PUD_SIZE
+        if base + PUD_SIZE <= ram:
+            put(pdpt, pud_index(PAGE_OFFSET + base), base | leaf | _PAGE_PSE)
+        else:
+            pd = table()
+            put(pdpt, pud_index(PAGE_OFFSET + base), pd | kernpg)
+            for a in range(base, ram, PMD_SIZE):
+                put(pd, pmd_index(PAGE_OFFSET + a), a | leaf | _PAGE_PSE)
+        gib += 1
+    # kernel image alias
+    kpdpt = table()
+    put(pml4, pgd_index(__START_KERNEL_map), kpdpt | kernpg)
+    kpd = table()
+    put(kpdpt, pud_index(__START_KERNEL_map + start), kpd | kernpg)
+    for a2 in range(start, image_end, PMD_SIZE):
+        pt = table()
+        put(kpd, pmd_index(__START_KERNEL_map + a2), pt | kernpg)
+        for a in range(a2, a2 + PMD_SIZE, PAGE_SIZE):
+            put(pt, pte_index(__START_KERNEL_map + a), a | leaf)
+    bss_dec = nxt
+    nxt += PAGE_SIZE
+    pool_start = nxt
+    records: list[tuple[int, bytes, int]] = []
+    for gpa in range(start, image_end, PAGE_SIZE):
+        if gpa in pages:
+            records.append((gpa, bytes(pages[gpa]), int(KVM_SEV_SNP_PAGE_TYPE_NORMAL)))
+        else:
+            records.append((gpa, bytes(PAGE_SIZE), int(KVM_SEV_SNP_PAGE_TYPE_ZERO)))
+    boot = BootParams(
+        cr3=pml4, image_start=start, image_end=image_end, pool_start=pool_start,
+        pool_end=image_end, bss_decrypted_gpa=bss_dec, ram_size=ram, e820_ram=[(0, ram)],
+        acpi_pm1a_cnt_blk=ACPI_PM1_CNT_PORT, cbit=cbit,
+    )
+    return LaunchImage(records, boot)
+
+
+def make_guest_kernel(config: GuestConfig, boot: BootParams,
+                      workload: Callable[[GuestKernel, GuestPort], object] | None = None) -> GuestKernel:
+    """Model-only: the :class:`GuestKernel` for a launched image, its page allocator over
+    the image's pool and the unaccepted-memory bitmap (everything outside the image)."""
+    from .unaccepted_memory import UnacceptedMemory
+
+    k = GuestKernel(config=config, boot=boot, workload=workload)
+    k.page_alloc = PageAllocator(boot.pool_start, boot.pool_end)
+    k.unaccepted = UnacceptedMemory.for_boot(boot)
+    return k
+
+
+def bss_decrypted_vaddr(kernel: GuestKernel) -> int:
+    """GVA of ``__start_bss_decrypted`` (the kernel-image alias of ``boot_ghcb_page``)."""
+    return __START_KERNEL_map + kernel.boot.bss_decrypted_gpa
+
+
+# -- boot steps ---------------------------------------------------------------------------
+
+
+@traced("guest")
+def sev_enable(kernel: GuestKernel) -> None:
+    """Decompressor ``sev_enable(bp)`` (boot/compressed/sev.c), SEV part: read the SEV
+    status MSR; negotiate the GHCB protocol (failure: terminate (0,
+    GHCB_SEV_ES_PROT_UNSUPPORTED)); for SNP the hypervisor features must include
+    GHCB_HV_FT_SNP (else (0, GHCB_SNP_UNSUPPORTED))."""
+    cpu = this_cpu(kernel)
+    kernel.sev_status = cpu.rdmsr(MSR_AMD64_SEV)
+    if not sev_es_negotiate_protocol(kernel):
+        sev_es_terminate(kernel, SEV_TERM_SET_GEN, GHCB_SEV_ES_PROT_UNSUPPORTED)
+    if kernel.sev_status & MSR_AMD64_SEV_SNP_ENABLED:
+        hv_features = get_hv_features(kernel)
+        if not hv_features & GHCB_HV_FT_SNP:
+            sev_es_terminate(kernel, SEV_TERM_SET_GEN, GHCB_SNP_UNSUPPORTED)
+
+
+@traced("guest")
+def sme_postprocess_startup(kernel: GuestKernel) -> None:
+    """``sme_postprocess_startup`` (startup/map_kernel.c): make ``.bss..decrypted`` shared
+    in the RMP (``early_snp_set_memory_shared``, MSR protocol) and then clear the C-bit
+    in its kernel-image PTE (the RMP changes before the page table)."""
+    vaddr = bss_decrypted_vaddr(kernel)
+    paddr = kernel.boot.bss_decrypted_gpa
+    early_snp_set_memory_shared(kernel, vaddr, paddr, 1)
+    kpte, _level = lookup_address(kernel, vaddr)
+    assert kpte is not None
+    cpu = this_cpu(kernel)
+    cpu.write_u64(kpte, cpu.read_u64(kpte) & ~_PAGE_ENC(kernel))
+    flush_tlb_all(kernel)
+
+
+@traced("guest")
+def snp_register_per_cpu_ghcb(kernel: GuestKernel) -> None:
+    """``snp_register_per_cpu_ghcb()`` (core.c): register this CPU's GHCB page GPA."""
+    data = kernel.runtime_data[this_cpu(kernel).vcpu_id]
+    snp_register_ghcb_early(kernel, __pa(kernel, data.ghcb_page))
+
+
+@traced("guest")
+def setup_ghcb(kernel: GuestKernel) -> bool:
+    """``setup_ghcb()`` (core.c): negotiate the protocol (failure: terminate (0,
+    GHCB_SEV_ES_GEN_REQ)); with the runtime #VC handler, register the per-CPU GHCB (SNP)
+    and set ``sev_cfg.ghcbs_initialized``; otherwise zero ``boot_ghcb_page``, point
+    ``boot_ghcb`` at it and register its GPA (SNP).  Returns True."""
+    # First make sure the hypervisor talks a supported protocol.
+    if not sev_es_negotiate_protocol(kernel):
+        sev_es_terminate(kernel, SEV_TERM_SET_GEN, GHCB_SEV_ES_GEN_REQ)
+    snp = bool(kernel.sev_status & MSR_AMD64_SEV_SNP_ENABLED)
+    # Check whether the runtime #VC exception handler is active.  It uses the per-CPU
+    # GHCB page which is set up by sev_es_init_vc_handling().
+    if kernel.runtime_vc_handler:
+        if snp:
+            snp_register_per_cpu_ghcb(kernel)
+        kernel.sev_cfg.ghcbs_initialized = True
+        return True
+    boot_ghcb = bss_decrypted_vaddr(kernel)
+    # Zero out whole page
+    this_cpu(kernel).write(boot_ghcb, bytes(PAGE_SIZE))
+    # Mark it as used
+    kernel.boot_ghcb = boot_ghcb
+    # SNP guest requires that GHCB GPA must be registered.
+    if snp:
+        snp_register_ghcb_early(kernel, __pa(kernel, boot_ghcb))
+    return True
+
+
+@traced("guest")
+def alloc_runtime_data(kernel: GuestKernel, cpu: int) -> None:
+    """``alloc_runtime_data(cpu)`` (core.c): ``struct sev_es_runtime_data`` from memblock
+    (model: two pool pages, the GHCB page and the backup GHCB).  Panics "Can't allocate
+    SEV-ES runtime data" when the pool is empty."""
+    assert kernel.page_alloc is not None
+    g = kernel.page_alloc.alloc_page()
+    b = kernel.page_alloc.alloc_page()
+    if g is None or b is None:
+        panic(kernel, "Can't allocate SEV-ES runtime data")
+        return
+    kernel.runtime_data[cpu] = SevEsRuntimeData(__va(kernel, g), __va(kernel, b))
+
+
+@traced("guest")
+def init_ghcb(kernel: GuestKernel, cpu: int) -> None:
+    """``init_ghcb(cpu)`` (core.c): map the GHCB page decrypted with
+    ``early_set_memory_decrypted`` (panic "Can't map GHCBs unencrypted" on failure), zero
+    it, clear ``ghcb_active`` and ``backup_ghcb_active``."""
+    data = kernel.runtime_data[cpu]
+    err = early_set_memory_decrypted(kernel, data.ghcb_page, PAGE_SIZE)
+    if err:
+        panic(kernel, "Can't map GHCBs unencrypted")
+    this_cpu(kernel).write(data.ghcb_page, bytes(PAGE_SIZE))
+    data.ghcb_active = False
+    data.backup_ghcb_active = False
+
+
+@traced("guest")
+def sev_es_init_vc_handling(kernel: GuestKernel) -> None:
+    """``sev_es_init_vc_handling()`` (core.c): SNP needs GHCB_HV_FT_SNP (else terminate (0,
+    GHCB_SNP_UNSUPPORTED)); for every possible CPU ``alloc_runtime_data`` and
+    ``init_ghcb``; then the runtime #VC handler becomes the initial one."""
+    if kernel.sev_status & MSR_AMD64_SEV_SNP_ENABLED:
+        kernel.sev_hv_features = get_hv_features(kernel)
+        if not kernel.sev_hv_features & GHCB_HV_FT_SNP:
+            sev_es_terminate(kernel, SEV_TERM_SET_GEN, GHCB_SNP_UNSUPPORTED)
+    # Initialize per-cpu GHCB pages
+    for cpu in range(kernel.config.nr_cpus):
+        alloc_runtime_data(kernel, cpu)
+        init_ghcb(kernel, cpu)
+    # Secondary CPUs use the runtime #VC handler.
+    kernel.runtime_vc_handler = True
+
+
+@traced("guest")
+def start_kernel(kernel: GuestKernel) -> None:
+    """Model-only: the BSP's boot, in Linux order -- ``sev_enable`` (decompressor),
+    ``sme_postprocess_startup``, the early #VC handler, ``setup_ghcb`` (what the first #VC
+    does), ``kvm_init_platform``, the unaccepted-memory setup (and eager acceptance),
+    ``sev_es_init_vc_handling``, ``cpu_init_exception_handling`` -> ``setup_ghcb``."""
+    from .kvm import kvm_init_platform
+    from .unaccepted_memory import accept_memory
+
+    sev_enable(kernel)
+    sme_postprocess_startup(kernel)
+    install_vc_handler(kernel)
+    setup_ghcb(kernel)
+    kvm_init_platform(kernel)
+    sev_es_init_vc_handling(kernel)
+    # trap_init() -> cpu_init_exception_handling() -> setup_ghcb()
+    install_vc_handler(kernel)
+    setup_ghcb(kernel)
+    if kernel.config.eager_accept:
+        accept_memory(kernel, 0, kernel.boot.ram_size)
+
+
+@traced("guest")
+def acpi_power_off(kernel: GuestKernel) -> None:
+    """``acpi_power_off()`` -> ``acpi_enter_sleep_state(ACPI_STATE_S5)``, reduced to the
+    PM1a control write of SLP_TYP(S5) | SLP_EN (0x2000 on QEMU q35) to the FADT's PM1a
+    control port (0x604): an ``outw`` that is a #VC IOIO under SNP.  Then HLT forever."""
+    kernel.powered_off = True
+    value = (ACPI_SLP_TYP_S5 << ACPI_SLP_TYP_SHIFT) | ACPI_BITMASK_SLEEP_ENABLE
+    native_out(kernel, kernel.boot.acpi_pm1a_cnt_blk, value, 2)
+    cpu = this_cpu(kernel)
+    while True:
+        cpu.hlt()
+
+
+def guest_entry(kernel: GuestKernel) -> Callable[[GuestPort], None]:
+    """The code each vCPU starts running (what ``Platform.install_guest_code`` wants).
+
+    Every vCPU loads CR3 = ``kernel.boot.cr3`` and allocates its PSC-descriptor scratch
+    page.  vCPU 0 (the BSP) runs ``start_kernel``, then ``kernel.workload(kernel, cpu)``
+    (result in ``kernel.workload_result``), then ``acpi_power_off``.  APs HLT forever.
+    A panic or a detected livelock (:class:`GuestStop`) makes the entry return, which
+    the platform reports as a shutdown exit.
+    """
+
+    def entry(cpu: GuestPort) -> None:
+        register_cpu(kernel, cpu)
+        try:
+            cpu.write_cr3(kernel.boot.cr3)
+            assert kernel.page_alloc is not None
+            stack = kernel.page_alloc.alloc_page()
+            if stack is None:
+                panic(kernel, "out of memory for the kernel stack")
+                return
+            kernel.psc_desc_page[cpu.vcpu_id] = __va(kernel, stack)
+            if cpu.vcpu_id != 0:
+                while True:
+                    cpu.hlt()
+            start_kernel(kernel)
+            if kernel.workload is not None:
+                kernel.workload_result = kernel.workload(kernel, cpu)
+            acpi_power_off(kernel)
+        except GuestStop:
+            return
+
+    return entry

@@ -1,0 +1,316 @@
+"""The guest kernel's context: the state the Linux functions of ``guest/`` share.
+
+Model-only (no single kernel twin).  Linux keeps this state in globals and per-CPU
+variables spread over ``arch/x86/coco/sev/core.c`` (``sev_cfg``, ``boot_ghcb``,
+``runtime_data``, ``snp_vmpl``), ``arch/x86/mm/mem_encrypt_amd.c`` (the
+``x86_platform.guest`` hooks), ``arch/x86/kernel/kvm.c`` (the paravirt
+``notify_page_enc_status_changed``) and ``mm/`` (the page allocator, ``init_mm.pgd``).
+Here one :class:`GuestKernel` holds it and is the first argument of every modelled
+function (STYLE.md 2.1).  Version modelled: 6.16/6.17 (linux-guest.md section 0), with
+the behaviours that changed across releases selectable by :class:`KernelProfile`.
+
+Addresses: ``GVA`` for kernel virtual addresses (direct map at ``PAGE_OFFSET``, kernel
+image alias at ``__START_KERNEL_map``), ``GPA`` for guest physical addresses (bytes);
+``npages`` always counts 4 KiB pages.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from snpsim.hw.ports import GuestPort
+from snpsim.spec.addr import GPA, GVA
+from snpsim.spec.psc import VMGEXIT_PSC_MAX_ENTRY, VMGEXIT_PSC_MAX_ENTRY_PRE_6_5
+from snpsim.spec.units import PAGE_SIZE
+
+from .spec_pending import PAGE_OFFSET, __START_KERNEL_map
+
+__all__ = [
+    "KernelProfile",
+    "PROFILES",
+    "PROFILE_6_17",
+    "GuestConfig",
+    "BootParams",
+    "SevConfig",
+    "SevEsRuntimeData",
+    "GhcbState",
+    "PageAllocator",
+    "GuestTermination",
+    "GuestStop",
+    "GuestKernel",
+    "this_cpu",
+    "register_cpu",
+    "__pa",
+    "__va",
+    "pfn_to_kaddr",
+    "kernel_caller",
+    "panic",
+]
+
+
+@dataclass(frozen=True)
+class KernelProfile:
+    """The page-state behaviours that changed across kernel releases (linux-guest.md 12).
+
+    ``vmgexit_psc_max_entry``: entries per ``struct snp_psc_desc`` (64 since v6.5, commit
+    69dcb1e3bbbe; 253 in v5.19-6.4).  ``psc_2m_entries``: 2M PSC entries and the
+    descriptor-based PVALIDATE with 2M->4K fallback (v6.5, 15d9088779b8).
+    ``sev_evict_cache``: cache eviction after validation unless COHERENCY_SFW_NO
+    (7b306dfa326f, 6.16.x/6.17).  The code structure modelled is always 6.16/6.17's;
+    only these knobs change.
+    """
+
+    name: str
+    vmgexit_psc_max_entry: int = VMGEXIT_PSC_MAX_ENTRY
+    psc_2m_entries: bool = True
+    sev_evict_cache: bool = True
+
+
+#: Default: the newest kernel of the reference (6.16/6.17 development).
+PROFILE_6_17 = KernelProfile("6.17")
+#: The kernels that still batched 253 4K entries per PSC (v5.19-6.4), for the batching
+#: checks; the rest of the structure stays 6.17's (documented limitation).
+PROFILE_6_4 = KernelProfile(
+    "6.4", vmgexit_psc_max_entry=VMGEXIT_PSC_MAX_ENTRY_PRE_6_5, psc_2m_entries=False,
+    sev_evict_cache=False,
+)
+PROFILES: dict[str, KernelProfile] = {"6.17": PROFILE_6_17, "6.16": PROFILE_6_17, "6.4": PROFILE_6_4}
+
+
+@dataclass
+class GuestConfig:
+    """What the guest is built with and what it sees of the platform.
+
+    ``ram_size``: bytes of guest RAM at GPA 0 (a multiple of 2 MiB); ``nr_cpus``;
+    ``profile``; ``kvm_feature_migration_control``: the guest sees KVM CPUID leaf
+    0x40000001 EAX bit 17, so ``kvm_init_platform`` installs
+    ``kvm_sev_hc_page_enc_status``; ``coherency_sfw_no``: CPUID 0x8000001F EBX[31];
+    ``sme_coherent``: CPUID 0x8000001F EAX[10]; ``cbit``: the C-bit position the page
+    tables are built with; ``pool_pages``: pre-validated 4 KiB pages the page allocator
+    starts with; ``eager_accept``: accept all RAM at boot (``accept_memory=eager``);
+    ``psc_livelock_bound``: model-only watchdog, identical consecutive PSC answers
+    tolerated before the guest reports a livelock.
+    """
+
+    ram_size: int = 64 << 20
+    nr_cpus: int = 1
+    profile: KernelProfile = PROFILE_6_17
+    kvm_feature_migration_control: bool = True
+    coherency_sfw_no: bool = False
+    sme_coherent: bool = True
+    cbit: int = 51
+    pool_pages: int = 128
+    eager_accept: bool = False
+    psc_livelock_bound: int = 64
+
+
+@dataclass
+class BootParams:
+    """What ``build_launch_image`` tells the guest entry (the boot_params/zero page and
+    the firmware tables of a real boot).  All ``*_gpa`` are GPAs (bytes).
+
+    ``cr3``: GPA of the PML4; ``image_start``/``image_end``: the launched (pre-validated)
+    region; ``pool_start``/``pool_end``: the page allocator's initial free pages;
+    ``bss_decrypted_gpa``: the ``.bss..decrypted`` page (``boot_ghcb_page``);
+    ``e820_ram``: (start, size) RAM ranges; ``acpi_pm1a_cnt_blk``: the FADT PM1a control
+    port.
+    """
+
+    cr3: int
+    image_start: int
+    image_end: int
+    pool_start: int
+    pool_end: int
+    bss_decrypted_gpa: int
+    ram_size: int
+    e820_ram: list[tuple[int, int]]
+    acpi_pm1a_cnt_blk: int
+    cbit: int
+
+
+@dataclass
+class SevConfig:
+    """``struct sev_config`` (core.c): ``ghcbs_initialized`` (v6.5+, 7006b75592fe), the
+    per-CPU GHCBs are registered and usable."""
+
+    ghcbs_initialized: bool = False
+    debug: bool = False
+
+
+@dataclass
+class SevEsRuntimeData:
+    """``struct sev_es_runtime_data`` of one CPU (core.c).  ``ghcb_page`` and
+    ``backup_ghcb`` are the GVAs (direct map) of two 4 KiB pages; the GHCB page is mapped
+    decrypted by ``init_ghcb``."""
+
+    ghcb_page: GVA
+    backup_ghcb: GVA
+    ghcb_active: bool = False
+    backup_ghcb_active: bool = False
+
+
+@dataclass
+class GhcbState:
+    """``struct ghcb_state``: ``ghcb`` is the backup GHCB's GVA while nested, else None."""
+
+    ghcb: GVA | None = None
+
+
+class PageAllocator:
+    """Model-only: the buddy allocator reduced to a free list of pre-validated 4 KiB pages
+    (GPAs) from the launch image's pool.  ``alloc_page`` returns a GPA or None (the C
+    code's NULL, i.e. -ENOMEM for its caller)."""
+
+    def __init__(self, start: int, end: int) -> None:
+        self.free: list[int] = list(range(end - PAGE_SIZE, start - 1, -PAGE_SIZE))
+        self.allocated = 0
+
+    def alloc_page(self) -> GPA | None:
+        """One free page's GPA, or None when the pool is exhausted."""
+        if not self.free:
+            return None
+        self.allocated += 1
+        return GPA(self.free.pop())
+
+
+class GuestTermination(NamedTuple):
+    """A termination request the guest sent: GHCB MSR 0x100 reason ``reason_set`` and
+    ``reason_code``, and the guest ``function`` that called ``sev_es_terminate``."""
+
+    reason_set: int
+    reason_code: int
+    function: str
+
+
+class GuestStop(Exception):
+    """Model-only: unwinds the guest context to ``guest_entry`` after a panic or a
+    detected livelock.  The entry then returns, which the platform reports as a
+    shutdown exit: the model's stand-in for a CPU that spins forever."""
+
+
+@dataclass
+class GuestKernel:
+    """The guest kernel's shared state (see the module doc).
+
+    Outcomes recorded for the run's report: ``terminated`` (a :class:`GuestTermination`),
+    ``panicked`` (the panic message), ``livelock`` (what the model-only watchdog saw),
+    ``warnings`` (every WARN/pr_err text, in order), ``powered_off``.
+    ``psc_desc_page``: per CPU, the GVA of the page that holds the on-stack
+    ``struct snp_psc_desc`` of ``set_pages_state`` (model: the kernel stack).
+    ``pending_insn``: model-only, the I/O instruction a CPU is executing (for the #VC
+    handler's instruction decode).
+    """
+
+    config: GuestConfig
+    boot: BootParams
+    sev_cfg: SevConfig = field(default_factory=SevConfig)
+    sev_status: int = 0
+    ghcb_version: int = 0
+    sev_hv_features: int = 0
+    snp_vmpl: int = 0
+    boot_ghcb: GVA | None = None
+    runtime_data: dict[int, SevEsRuntimeData] = field(default_factory=dict)
+    page_alloc: PageAllocator | None = None
+    runtime_vc_handler: bool = False
+    kvm_pv_enc_status: bool = False
+    irqs_disabled: dict[int, bool] = field(default_factory=dict)
+    unaccepted: Any = None
+    workload: Callable[[GuestKernel, GuestPort], Any] | None = None
+    workload_result: Any = None
+    terminated: GuestTermination | None = None
+    panicked: str | None = None
+    livelock: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    powered_off: bool = False
+    cpus: dict[int, GuestPort] = field(default_factory=dict)
+    psc_desc_page: dict[int, GVA] = field(default_factory=dict)
+    pending_insn: dict[int, tuple[str, int, int]] = field(default_factory=dict)
+    _ctx_cpu: dict[Any, int] = field(default_factory=dict)
+
+    @property
+    def profile(self) -> KernelProfile:
+        """The kernel version profile in force."""
+        return self.config.profile
+
+    @property
+    def pgd(self) -> GVA:
+        """``init_mm.pgd``: the direct-map GVA of the PML4."""
+        return GVA(self.boot.cr3 + PAGE_OFFSET)  # __va (no call: a method would mangle it)
+
+    def warn(self, msg: str) -> None:
+        """WARN()/pr_err(): record ``msg`` (model: the console line)."""
+        self.warnings.append(msg)
+
+
+# -- the running CPU -------------------------------------------------------------------
+
+
+def _current_context() -> Any:
+    import greenlet
+
+    return greenlet.getcurrent()
+
+
+def register_cpu(kernel: GuestKernel, cpu: GuestPort) -> None:
+    """Model-only: remember that the running guest context is ``cpu`` (done once by
+    ``guest_entry`` on each vCPU), so ``this_cpu`` can answer ``smp_processor_id()``."""
+    kernel.cpus[cpu.vcpu_id] = cpu
+    kernel._ctx_cpu[_current_context()] = cpu.vcpu_id
+
+
+def this_cpu(kernel: GuestKernel) -> GuestPort:
+    """Model-only: the GuestPort of the vCPU running this code (``smp_processor_id``)."""
+    vid = kernel._ctx_cpu.get(_current_context())
+    if vid is None:
+        assert len(kernel.cpus) == 1, "this_cpu: context not registered"
+        return next(iter(kernel.cpus.values()))
+    return kernel.cpus[vid]
+
+
+# -- address conversions (arch/x86/include/asm/page.h, page_64.h) -----------------------
+
+
+def __va(kernel: GuestKernel, pa: int) -> GVA:
+    """``__va(pa)``: the direct-map GVA of GPA ``pa`` (``pa + PAGE_OFFSET``)."""
+    return GVA(pa + PAGE_OFFSET)
+
+
+def __pa(kernel: GuestKernel, va: int) -> GPA:
+    """``__pa(va)`` (``__phys_addr``): GPA of a direct-map or kernel-image GVA.
+
+    Kernel-image addresses (at or above ``__START_KERNEL_map``) translate with
+    ``phys_base`` = 0 (no relocation modelled); anything else is taken as direct map.
+    """
+    if va >= __START_KERNEL_map:
+        return GPA(va - __START_KERNEL_map)
+    return GPA(va - PAGE_OFFSET)
+
+
+def pfn_to_kaddr(kernel: GuestKernel, pfn: int) -> GVA:
+    """``pfn_to_kaddr(pfn)``: direct-map GVA of page frame ``pfn``."""
+    return __va(kernel, pfn * PAGE_SIZE)
+
+
+def kernel_caller(depth: int = 1) -> str:
+    """Model-only: the name of the modelled kernel function that called the function
+    running this (skipping the ``traced`` wrappers), for termination reports."""
+    f = sys._getframe(depth + 1)
+    while f is not None and (f.f_code.co_name == "wrapper" or f.f_code.co_filename.endswith("record.py")):
+        f = f.f_back
+    return f.f_code.co_name if f is not None else "?"
+
+
+def panic(kernel: GuestKernel, msg: str) -> None:
+    """``panic(msg)`` (kernel/panic.c): never returns.
+
+    Model choice: Linux prints "Kernel panic - not syncing: <msg>" and, with the default
+    ``panic_timeout`` 0, spins forever with interrupts off.  The model records ``msg`` in
+    ``kernel.panicked`` and unwinds the guest context (:class:`GuestStop`), which the
+    platform reports as a shutdown exit instead of a vCPU that never exits again.
+    """
+    kernel.panicked = msg
+    kernel.warn(f"Kernel panic - not syncing: {msg}")
+    raise GuestStop(f"panic: {msg}")

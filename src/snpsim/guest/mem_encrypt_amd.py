@@ -1,0 +1,247 @@
+"""The AMD memory-encryption hooks, the KVM notification and the early page-table path.
+
+Mirrors ``arch/x86/mm/mem_encrypt_amd.c`` at 0a2a98f6 (v6.14+, int hooks):
+``amd_enc_status_change_prepare``, ``amd_enc_status_change_finish``,
+``amd_enc_tlb_flush_required``, ``amd_enc_cache_flush_required``, ``enc_dec_hypercall``,
+``early_set_memory_enc_dec``, ``__set_clr_pte_enc``, ``prepare_pte_enc``,
+``set_pte_enc_mask``, ``early_set_memory_decrypted`` (linux-guest.md 2.1, 2.5, 9), and
+``notify_page_enc_status_changed`` (the paravirt op, a no-op unless ``kvm_init_platform``
+installed ``kvm_sev_hc_page_enc_status``).
+
+Model gap: ``sme_early_encrypt/decrypt`` (the in-place copy through ``sme_early_buffer``,
+which on SNP adds an MSR-protocol shared/private round trip per copy through
+``snp_memcpy``) is reduced to its WBINVD; the only early conversions the model makes are
+of freshly allocated GHCB pages, which ``init_ghcb`` zeroes right afterwards.
+"""
+
+from __future__ import annotations
+
+from snpsim.spec.msr_index import MSR_AMD64_SEV_SNP_ENABLED
+from snpsim.spec.pgtable_types import _PAGE_PRESENT, PG_LEVEL_4K
+from snpsim.spec.units import PAGE_SHIFT
+from snpsim.trace.record import traced
+
+from .kernel import GuestKernel, GuestStop, __va, this_cpu
+from .set_memory import (
+    _PAGE_ENC,
+    clflush_cache_range,
+    flush_tlb_all,
+    lookup_address,
+    page_level_size,
+    pg_level_to_pfn,
+    pte_pfn_mask,
+)
+
+__all__ = [
+    "amd_enc_tlb_flush_required",
+    "amd_enc_cache_flush_required",
+    "amd_enc_status_change_prepare",
+    "amd_enc_status_change_finish",
+    "notify_page_enc_status_changed",
+    "enc_dec_hypercall",
+    "prepare_pte_enc",
+    "set_pte_enc_mask",
+    "__set_clr_pte_enc",
+    "kernel_physical_mapping_change",
+    "early_set_memory_enc_dec",
+    "early_set_memory_decrypted",
+    "early_set_memory_encrypted",
+]
+
+
+def _snp(kernel: GuestKernel) -> bool:
+    """``cc_platform_has(CC_ATTR_GUEST_SEV_SNP)``."""
+    return bool(kernel.sev_status & MSR_AMD64_SEV_SNP_ENABLED)
+
+
+def amd_enc_tlb_flush_required(kernel: GuestKernel, enc: bool) -> bool:
+    """``amd_enc_tlb_flush_required(enc)``: always true."""
+    return True
+
+
+def amd_enc_cache_flush_required(kernel: GuestKernel) -> bool:
+    """``amd_enc_cache_flush_required()``: true when X86_FEATURE_SME_COHERENT is absent."""
+    return not kernel.config.sme_coherent
+
+
+@traced("guest")
+def amd_enc_status_change_prepare(kernel: GuestKernel, vaddr: int, npages: int, enc: bool) -> int:
+    """``amd_enc_status_change_prepare(vaddr, npages, enc)``: for SNP and a decrypt,
+    ``snp_set_memory_shared`` (rescind + PSC shared, while the PTEs still have C=1).
+    Returns 0 (SNP failures terminate inside)."""
+    from .sev_core import snp_set_memory_shared
+
+    # To maintain the security guarantees of SEV-SNP guests, make sure to invalidate the
+    # memory before encryption attribute is cleared.
+    if _snp(kernel) and not enc:
+        snp_set_memory_shared(kernel, vaddr, npages)
+    return 0
+
+
+@traced("guest")
+def amd_enc_status_change_finish(kernel: GuestKernel, vaddr: int, npages: int, enc: bool) -> int:
+    """``amd_enc_status_change_finish(vaddr, npages, enc)``: for SNP and an encrypt,
+    ``snp_set_memory_private`` (PSC private + PVALIDATE, after the C-bit was set); then,
+    as not ``CC_ATTR_HOST_MEM_ENCRYPT``, ``enc_dec_hypercall(vaddr, npages << 12, enc)``.
+    Returns 0."""
+    from .sev_core import snp_set_memory_private
+
+    # Only SNP requires the page state change (PSC) after the C-bit is set.
+    if _snp(kernel) and enc:
+        snp_set_memory_private(kernel, vaddr, npages)
+    enc_dec_hypercall(kernel, vaddr, npages << PAGE_SHIFT, enc)
+    return 0
+
+
+@traced("guest")
+def notify_page_enc_status_changed(kernel: GuestKernel, pfn: int, npages: int, enc: bool) -> None:
+    """``notify_page_enc_status_changed(pfn, npages, enc)`` (paravirt op, pv_ops.mmu):
+    ``kvm_sev_hc_page_enc_status`` when ``kvm_init_platform`` installed it, else a no-op."""
+    if kernel.kvm_pv_enc_status:
+        from .kvm import kvm_sev_hc_page_enc_status
+
+        kvm_sev_hc_page_enc_status(kernel, pfn, npages, enc)
+
+
+@traced("guest")
+def enc_dec_hypercall(kernel: GuestKernel, vaddr: int, size: int, enc: bool) -> None:
+    """``enc_dec_hypercall(vaddr, size, enc)``: for each leaf over [vaddr, vaddr + size)
+    (GVA, bytes) notify the hypervisor with the leaf's **base** PFN and its whole size in
+    4 KiB pages.  A missing PTE WARNs "kpte lookup for vaddr" and stops.
+
+    Linux quirk: a leaf whose base PFN is 0 makes the loop ``continue`` without advancing,
+    i.e. spin forever; the model's watchdog reports that as a livelock instead.
+    """
+    vaddr_end = vaddr + size
+    while vaddr < vaddr_end:
+        kpte, level = lookup_address(kernel, vaddr)
+        if kpte is None or not this_cpu(kernel).read_u64(kpte) & _PAGE_PRESENT:
+            kernel.warn(f"kpte lookup for vaddr {vaddr:#x}")
+            return
+        pfn = pg_level_to_pfn(kernel, level, kpte)
+        if not pfn:
+            kernel.livelock = f"enc_dec_hypercall: leaf of vaddr {vaddr:#x} has PFN 0 (loop never advances)"
+            raise GuestStop(kernel.livelock)
+        sz = page_level_size(level)
+        notify_page_enc_status_changed(kernel, pfn, sz >> PAGE_SHIFT, enc)
+        vaddr = (vaddr & ~(sz - 1)) + sz
+
+
+# -- the early page-table path (init_ghcb, .bss..decrypted) ------------------------------
+
+
+def prepare_pte_enc(kernel: GuestKernel, kpte: int, level: int, enc: bool) -> tuple[int, int, int, int] | None:
+    """``prepare_pte_enc(d)``: the leaf's PFN and the new protection with ``_PAGE_ENC`` set
+    or cleared; None if nothing changes (or PFN 0).  Flushes the leaf from the caches
+    (``clflush_cache_range`` over the level size).  Returns (pfn, new_prot, pa, size)."""
+    pfn = pg_level_to_pfn(kernel, level, kpte)
+    if not pfn:
+        return None
+    old = this_cpu(kernel).read_u64(kpte)
+    old_prot = old & ~pte_pfn_mask(kernel, level)
+    new_prot = old_prot | _PAGE_ENC(kernel) if enc else old_prot & ~_PAGE_ENC(kernel)
+    # If prot is same then do nothing.
+    if new_prot == old_prot:
+        return None
+    pa = pfn << PAGE_SHIFT
+    size = page_level_size(level)
+    # In-place en-/decryption and physical page attribute change from C=1 to C=0 or
+    # vice versa will be performed.  Flush the caches to ensure that data gets accessed
+    # with the correct C-bit.
+    clflush_cache_range(kernel, __va(kernel, pa), size)
+    return pfn, new_prot, pa, size
+
+
+def set_pte_enc_mask(kernel: GuestKernel, kpte: int, pfn: int, new_prot: int) -> None:
+    """``set_pte_enc_mask(kpte, pfn, new_prot)``: the same PFN with the new protection,
+    written with ``set_pte_atomic``."""
+    this_cpu(kernel).write_u64(kpte, (pfn << PAGE_SHIFT) | new_prot)
+
+
+@traced("guest")
+def __set_clr_pte_enc(kernel: GuestKernel, kpte: int, level: int, enc: bool) -> None:
+    """``__set_clr_pte_enc(kpte, level, enc)``: encrypt = PTE first, then
+    ``early_snp_set_memory_private``; decrypt = ``early_snp_set_memory_shared`` (the RMP
+    must change before the page table on SNP), then the PTE.  Quirk kept: the RMP change
+    covers only the first 4 KiB of the leaf (npages hard-coded to 1)."""
+    from .sev_startup import early_snp_set_memory_private, early_snp_set_memory_shared
+
+    d = prepare_pte_enc(kernel, kpte, level, enc)
+    if d is None:
+        return
+    pfn, new_prot, pa, size = d
+    cpu = this_cpu(kernel)
+    # Encrypt/decrypt the contents in-place: sme_early_encrypt/decrypt (model: WBINVD only)
+    cpu.wbinvd()
+    if not enc:
+        # ON SNP, the page state in the RMP table must happen before the page table updates.
+        early_snp_set_memory_shared(kernel, __va(kernel, pa), pa, 1)
+    set_pte_enc_mask(kernel, kpte, pfn, new_prot)
+    # If page is set encrypted in the page table, then update the RMP table to add this
+    # page as private.
+    if enc:
+        early_snp_set_memory_private(kernel, __va(kernel, pa), pa, 1)
+
+
+@traced("guest")
+def kernel_physical_mapping_change(kernel: GuestKernel, vaddr: int, level: int) -> int:
+    """``kernel_physical_mapping_change(__pa(vaddr & pmask), __pa((vaddr & pmask) + psize),
+    split_page_size_mask)`` (arch/x86/mm/init_64.c), as ``early_set_memory_enc_dec`` uses
+    it: remap the large leaf containing GVA ``vaddr`` one level down (1G -> 512 x 2M,
+    2M -> 512 x 4K) with the same protection.  Returns 0 or -ENOMEM (-12).  Model: done
+    with the CPA split helper (same resulting tables)."""
+    from .set_memory import CpaData, split_large_page
+
+    kpte, lvl = lookup_address(kernel, vaddr)
+    assert kpte is not None and lvl == level
+    return split_large_page(kernel, CpaData(vaddr, 1), kpte, vaddr)
+
+
+@traced("guest")
+def early_set_memory_enc_dec(kernel: GuestKernel, vaddr: int, size: int, enc: bool) -> int:
+    """``early_set_memory_enc_dec(vaddr, size, enc)``: walk [vaddr, vaddr + size) (GVA,
+    bytes); 4 KiB leaves get ``__set_clr_pte_enc``; a large leaf is changed whole when
+    ``vaddr`` is aligned to it and the rest of the range covers it, else split and
+    re-examined.  On success ``early_set_mem_enc_dec_hypercall`` (= ``enc_dec_hypercall``);
+    always ``__flush_tlb_all``.  Returns 0, or 1 for a missing PTE, or -ENOMEM."""
+    start = vaddr
+    vaddr_end = vaddr + size
+    ret = 0
+    while vaddr < vaddr_end:
+        kpte, level = lookup_address(kernel, vaddr)
+        if kpte is None or not this_cpu(kernel).read_u64(kpte) & _PAGE_PRESENT:
+            ret = 1
+            break
+        if level == PG_LEVEL_4K:
+            __set_clr_pte_enc(kernel, kpte, level, enc)
+            vaddr = (vaddr & ~0xFFF) + 0x1000
+            continue
+        psize = page_level_size(level)
+        pmask = ~(psize - 1)
+        # Check whether we can change the large page in one go.  We request a split when
+        # the address is not aligned and the number of pages to set/clear encryption bit
+        # is smaller than the number of pages in the large page.
+        if vaddr == (vaddr & pmask) and vaddr_end - vaddr >= psize:
+            __set_clr_pte_enc(kernel, kpte, level, enc)
+            vaddr = (vaddr & pmask) + psize
+            continue
+        # The virtual address is part of a larger page; create the next level page table
+        # mapping (4K or 2M).  Then re-examine the same address.
+        ret = kernel_physical_mapping_change(kernel, vaddr, level)
+        if ret:
+            break
+    if not ret:
+        enc_dec_hypercall(kernel, start, size, enc)
+    # __flush_tlb_all()
+    flush_tlb_all(kernel)
+    return ret
+
+
+def early_set_memory_decrypted(kernel: GuestKernel, vaddr: int, size: int) -> int:
+    """``early_set_memory_decrypted(vaddr, size)``: ``early_set_memory_enc_dec(.., false)``."""
+    return early_set_memory_enc_dec(kernel, vaddr, size, False)
+
+
+def early_set_memory_encrypted(kernel: GuestKernel, vaddr: int, size: int) -> int:
+    """``early_set_memory_encrypted(vaddr, size)``: ``early_set_memory_enc_dec(.., true)``."""
+    return early_set_memory_enc_dec(kernel, vaddr, size, True)

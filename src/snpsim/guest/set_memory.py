@@ -1,0 +1,414 @@
+"""The CPA engine and the encryption entry points: ``set_memory_encrypted/decrypted``.
+
+Mirrors ``arch/x86/mm/pat/set_memory.c`` (``set_memory_encrypted``,
+``set_memory_decrypted``, ``__set_memory_enc_dec``, ``__set_memory_enc_pgtable``,
+``cpa_flush``, ``__change_page_attr_set_clr``, ``__change_page_attr``,
+``__should_split_large_page``, ``split_large_page``, ``cpa_process_alias``) and
+``lookup_address`` (``arch/x86/mm/pat/set_memory.c``), with the 6.11+ int-returning
+hooks (linux-guest.md 2.1-2.4).  The page tables are the guest's own, in guest memory,
+read and written through the direct map; the C-bit is ``_PAGE_ENC`` = 1 << cbit.
+
+Not modelled (documented): ``static_protections``/``verify_rwx`` (no text/rodata in
+the model), vmalloc and the ``mem_enc_lock`` (no concurrent kexec), ``kmap_flush_unused``
+and ``vm_unmap_aliases`` (no kmaps, no vmap areas).  The TLB-flush IPI is modelled by
+flushing the TLB of every vCPU the kernel has brought up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from snpsim.spec.pgtable_types import (
+    _PAGE_PRESENT,
+    _PAGE_PSE,
+    PG_LEVEL_1G,
+    PG_LEVEL_2M,
+    PG_LEVEL_4K,
+    PTE_PFN_MASK,
+    pmd_index,
+    pte_index,
+    pud_index,
+)
+from snpsim.spec.pgtable_types import pgd_index as _pgd_index
+from snpsim.spec.units import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PUD_SIZE
+from snpsim.trace.record import traced
+
+from .kernel import GuestKernel, __pa, __va, this_cpu
+from .spec_pending import (
+    _KERNPG_TABLE_NOENC,
+    TLB_SINGLE_PAGE_FLUSH_CEILING,
+    __START_KERNEL_map,
+)
+
+__all__ = [
+    "CpaData",
+    "CPA_FLUSHTLB",
+    "_PAGE_ENC",
+    "pte_pfn_mask",
+    "page_level_size",
+    "lookup_address",
+    "pg_level_to_pfn",
+    "flush_tlb_all",
+    "flush_tlb_one_kernel",
+    "clflush_cache_range",
+    "cpa_flush",
+    "split_large_page",
+    "__change_page_attr",
+    "cpa_process_alias",
+    "__change_page_attr_set_clr",
+    "__set_memory_enc_pgtable",
+    "__set_memory_enc_dec",
+    "set_memory_encrypted",
+    "set_memory_decrypted",
+]
+
+CPA_FLUSHTLB = 1
+_LEVEL_SIZE = {PG_LEVEL_4K: PAGE_SIZE, PG_LEVEL_2M: PMD_SIZE, PG_LEVEL_1G: PUD_SIZE}
+_CACHE_LINE = 64  # boot_cpu_data.x86_clflush_size
+
+
+def _PAGE_ENC(kernel: GuestKernel) -> int:
+    """``_PAGE_ENC`` (= ``sme_me_mask``): 1 << the C-bit position."""
+    return 1 << this_cpu(kernel).cbit
+
+
+def pte_pfn_mask(kernel: GuestKernel, level: int = PG_LEVEL_4K) -> int:
+    """``PTE_PFN_MASK`` with the C-bit removed (``physical_mask`` drops it) and, for large
+    leaves, the offset bits cleared: the physical-address bits of an entry."""
+    return PTE_PFN_MASK & ~_PAGE_ENC(kernel) & ~(page_level_size(level) - 1)
+
+
+def page_level_size(level: int) -> int:
+    """``page_level_size(level)``: 4 KiB, 2 MiB or 1 GiB."""
+    return _LEVEL_SIZE[level]
+
+
+def _rd(kernel: GuestKernel, p: int) -> int:
+    return this_cpu(kernel).read_u64(p)
+
+
+def _wr(kernel: GuestKernel, p: int, v: int) -> None:
+    this_cpu(kernel).write_u64(p, v)
+
+
+def lookup_address(kernel: GuestKernel, address: int) -> tuple[int | None, int]:
+    """``lookup_address(address, &level)``: walk ``init_mm.pgd`` for GVA ``address``.
+
+    Returns ``(kpte, level)``: ``kpte`` is the GVA (direct map) of the leaf entry, or None
+    when an upper level is not present; ``level`` the level reached (PG_LEVEL_*)."""
+    pgd = kernel.pgd + 8 * _pgd_index(address)
+    e = _rd(kernel, pgd)
+    if not e & _PAGE_PRESENT:
+        return None, PG_LEVEL_1G + 1
+    pud = __va(kernel, e & pte_pfn_mask(kernel)) + 8 * pud_index(address)
+    e = _rd(kernel, pud)
+    if not e & _PAGE_PRESENT or e & _PAGE_PSE:
+        return (pud, PG_LEVEL_1G) if e & _PAGE_PRESENT else (None, PG_LEVEL_1G)
+    pmd = __va(kernel, e & pte_pfn_mask(kernel)) + 8 * pmd_index(address)
+    e = _rd(kernel, pmd)
+    if not e & _PAGE_PRESENT or e & _PAGE_PSE:
+        return (pmd, PG_LEVEL_2M) if e & _PAGE_PRESENT else (None, PG_LEVEL_2M)
+    pte = __va(kernel, e & pte_pfn_mask(kernel)) + 8 * pte_index(address)
+    return pte, PG_LEVEL_4K
+
+
+def pg_level_to_pfn(kernel: GuestKernel, level: int, kpte: int) -> int:
+    """``pg_level_to_pfn(level, kpte, NULL)`` (mem_encrypt_amd.c): the base PFN of the leaf
+    (the large-page base for 2M/1G leaves)."""
+    return (_rd(kernel, kpte) & pte_pfn_mask(kernel, level)) >> PAGE_SHIFT
+
+
+# -- TLB and cache flushes -------------------------------------------------------------
+
+
+def flush_tlb_all(kernel: GuestKernel) -> None:
+    """``flush_tlb_all()``: every CPU flushes its whole TLB (model: the TLB of each vCPU
+    the kernel brought up is flushed, standing in for the IPI)."""
+    for cpu in kernel.cpus.values():
+        cpu.flush_tlb_all()
+
+
+def flush_tlb_one_kernel(kernel: GuestKernel, addr: int) -> None:
+    """``flush_tlb_one_kernel(addr)`` run on each CPU by the CPA IPI: INVLPG ``addr``."""
+    for cpu in kernel.cpus.values():
+        cpu.invlpg(addr)
+
+
+def clflush_cache_range(kernel: GuestKernel, vaddr: int, size: int) -> None:
+    """``clflush_cache_range(vaddr, size)``: CLFLUSH(OPT) every 64-byte line."""
+    cpu = this_cpu(kernel)
+    for a in range(vaddr & ~(_CACHE_LINE - 1), vaddr + size, _CACHE_LINE):
+        cpu.clflush(a)
+
+
+@dataclass
+class CpaData:
+    """``struct cpa_data``: ``vaddr`` (GVA of the first page), ``numpages`` (4 KiB pages
+    still to do in this step), ``mask_set``/``mask_clr`` (PTE bits), ``flags``,
+    ``curpage``, ``force_flush_all``.  ``pgd`` is always ``init_mm.pgd`` here."""
+
+    vaddr: int
+    numpages: int
+    mask_set: int = 0
+    mask_clr: int = 0
+    flags: int = 0
+    curpage: int = 0
+    force_flush_all: bool = False
+    force_split: bool = False
+
+
+def __cpa_addr(cpa: CpaData, idx: int) -> int:
+    return (cpa.vaddr & PAGE_MASK) + idx * PAGE_SIZE
+
+
+@traced("guest")
+def cpa_flush(kernel: GuestKernel, cpa: CpaData, cache: int) -> None:
+    """``cpa_flush(cpa, cache)`` (set_memory.c): TLB flush of the range -- the whole TLB
+    if ``force_flush_all`` or more than ``tlb_single_page_flush_ceiling`` (33) pages, else
+    one INVLPG per page on every CPU; then, if ``cache``, CLFLUSH every line of each page
+    whose PTE is present.  (Every modelled CPU has CLFLUSH, so ``cpa_flush_all`` with
+    WBINVD is never taken.)"""
+    if cpa.force_flush_all or cpa.numpages > TLB_SINGLE_PAGE_FLUSH_CEILING:
+        flush_tlb_all(kernel)
+    else:
+        for i in range(cpa.numpages):
+            flush_tlb_one_kernel(kernel, __cpa_addr(cpa, i))
+    if not cache:
+        return
+    for i in range(cpa.numpages):
+        addr = __cpa_addr(cpa, i)
+        pte, _level = lookup_address(kernel, addr)
+        # Only flush present addresses:
+        if pte is not None and _rd(kernel, pte) & _PAGE_PRESENT:
+            clflush_cache_range(kernel, addr, PAGE_SIZE)
+
+
+# -- the CPA engine ---------------------------------------------------------------------
+
+
+@traced("guest")
+def split_large_page(kernel: GuestKernel, cpa: CpaData, kpte: int, address: int) -> int:
+    """``split_large_page(cpa, kpte, address)``: allocate a page-table page, fill its 512
+    entries with the old protection (4 KiB PTEs from a 2 MiB leaf, 2 MiB PMDs from a 1 GiB
+    leaf), install it with ``_KERNPG_TABLE`` and ``flush_tlb_all``.  Returns 0, or -ENOMEM
+    (-12) when the allocator is empty.  ``kpte`` is the GVA of the large entry."""
+    pte, level = lookup_address(kernel, address)
+    assert pte == kpte and level in (PG_LEVEL_2M, PG_LEVEL_1G)
+    assert kernel.page_alloc is not None
+    base_gpa = kernel.page_alloc.alloc_page()
+    if base_gpa is None:
+        return -12
+    old = _rd(kernel, kpte)
+    pfn_mask = pte_pfn_mask(kernel, level)
+    ref = old & pfn_mask
+    prot = old & ~pfn_mask
+    if level == PG_LEVEL_2M:
+        step, ref_prot = PAGE_SIZE, prot & ~_PAGE_PSE
+    else:
+        step, ref_prot = PMD_SIZE, prot  # 2M entries keep PSE
+    table = bytearray()
+    for i in range(512):
+        table += ((ref + i * step) | ref_prot).to_bytes(8, "little")
+    cpu = this_cpu(kernel)
+    cpu.write(__va(kernel, base_gpa), bytes(table))
+    # Install the new, split up pagetable (pmd_populate_kernel / pud_populate).
+    _wr(kernel, kpte, base_gpa | _KERNPG_TABLE_NOENC | _PAGE_ENC(kernel))
+    # Do a global flush tlb after splitting the large page and before we do the actual
+    # change page attribute in the PTE.
+    flush_tlb_all(kernel)
+    return 0
+
+
+def __should_split_large_page(kernel: GuestKernel, kpte: int, address: int, level: int,
+                              cpa: CpaData) -> int:
+    """``__should_split_large_page``: 0 keep (maybe rewritten in place), 1 split."""
+    psize = page_level_size(level)
+    pmask = ~(psize - 1)
+    numpages = (psize - (address & (psize - 1))) >> PAGE_SHIFT
+    if numpages < cpa.numpages:
+        cpa.numpages = numpages
+    old = _rd(kernel, kpte)
+    pfn_mask = pte_pfn_mask(kernel, level)
+    old_prot = old & ~pfn_mask
+    req_prot = (old_prot & ~cpa.mask_clr) | cpa.mask_set
+    if req_prot & _PAGE_PRESENT:
+        req_prot |= _PAGE_PSE
+    # If the requested protection matches the old one, keep the large page.
+    if req_prot == old_prot:
+        return 0
+    # If the request does not cover the full large page, split it.
+    lpaddr = address & pmask
+    if address != lpaddr or cpa.numpages != numpages:
+        return 1
+    # All checks passed: update the large page mapping in place (__set_pmd_pte).
+    _wr(kernel, kpte, (old & pfn_mask) | req_prot)
+    cpa.flags |= CPA_FLUSHTLB
+    return 0
+
+
+@traced("guest")
+def __change_page_attr(kernel: GuestKernel, cpa: CpaData, primary: int) -> int:
+    """``__change_page_attr(cpa, primary)``: change the leaf at ``cpa.vaddr + curpage``;
+    sets ``cpa.numpages`` to the pages processed.  A 4 KiB leaf is rewritten with
+    (old & ~mask_clr) | mask_set on the same PFN; a large leaf is kept, rewritten whole or
+    split (then the lookup repeats).  Returns 0, -EFAULT (-14) for an unmapped address,
+    -ENOMEM (-12) when a split cannot allocate."""
+    address = __cpa_addr(cpa, cpa.curpage)
+    while True:
+        kpte, level = lookup_address(kernel, address)
+        if kpte is None:
+            kernel.warn(f"CPA: called for zero pte. vaddr = {address:#x}")
+            return -14
+        old = _rd(kernel, kpte)
+        if not old & _PAGE_PRESENT:
+            kernel.warn(f"CPA: called for zero pte. vaddr = {address:#x}")
+            return -14
+        if level == PG_LEVEL_4K:
+            pfn_mask = pte_pfn_mask(kernel)
+            new_prot = ((old & ~pfn_mask) & ~cpa.mask_clr) | cpa.mask_set
+            new = (old & pfn_mask) | new_prot
+            # We need to keep the pfn from the existing PTE, after all we're only
+            # going to change the protection bits.
+            if new != old:
+                _wr(kernel, kpte, new)
+                cpa.flags |= CPA_FLUSHTLB
+            cpa.numpages = 1
+            return 0
+        # Check, whether we can keep the large page intact and just change the pte:
+        do_split = __should_split_large_page(kernel, kpte, address, level, cpa)
+        if do_split <= 0:
+            return do_split
+        # We have to split the large page:
+        err = split_large_page(kernel, cpa, kpte, address)
+        if err:
+            return err
+        # repeat the lookup
+
+
+@traced("guest")
+def cpa_process_alias(kernel: GuestKernel, cpa: CpaData) -> int:
+    """``cpa_process_alias(cpa)``: apply the same change to the kernel-image (high map)
+    alias of direct-map pages inside the kernel image, and to the direct-map alias of
+    image addresses; sets ``force_flush_all``.  (No vmalloc area in the model.)"""
+    vaddr = __cpa_addr(cpa, cpa.curpage)
+    pa = __pa(kernel, vaddr)
+    boot = kernel.boot
+    if not boot.image_start <= pa < boot.image_end:
+        return 0
+    if vaddr >= __START_KERNEL_map:
+        alias = __va(kernel, pa)
+    else:
+        alias = __START_KERNEL_map + pa
+    kpte, _level = lookup_address(kernel, alias)
+    if kpte is None or not _rd(kernel, kpte) & _PAGE_PRESENT:
+        return 0
+    n = min(cpa.numpages, (boot.image_end - pa) >> PAGE_SHIFT)
+    alias_cpa = CpaData(alias, n, cpa.mask_set, cpa.mask_clr, cpa.flags)
+    ret = __change_page_attr_set_clr(kernel, alias_cpa, 0)
+    cpa.force_flush_all = True
+    return ret
+
+
+@traced("guest")
+def __change_page_attr_set_clr(kernel: GuestKernel, cpa: CpaData, primary: int) -> int:
+    """``__change_page_attr_set_clr(cpa, primary)``: loop ``__change_page_attr`` over the
+    range (and, when primary, ``cpa_process_alias``) until every page is done; restores
+    ``cpa.numpages``.  Returns 0 or the first error (negative errno)."""
+    numpages = cpa.numpages
+    rempages = numpages
+    ret = 0
+    if not cpa.mask_set and not cpa.mask_clr and not cpa.force_split:
+        return 0
+    while rempages:
+        cpa.numpages = rempages
+        ret = __change_page_attr(kernel, cpa, primary)
+        if ret:
+            break
+        if primary:
+            ret = cpa_process_alias(kernel, cpa)
+            if ret:
+                break
+        assert 0 < cpa.numpages <= rempages, "CPA processed count out of range"
+        rempages -= cpa.numpages
+        cpa.curpage += cpa.numpages
+    # Restore the original numpages
+    cpa.numpages = numpages
+    return ret
+
+
+# -- the encryption entry points -----------------------------------------------------------
+
+
+@traced("guest")
+def __set_memory_enc_pgtable(kernel: GuestKernel, addr: int, numpages: int, enc: bool) -> int:
+    """``__set_memory_enc_pgtable(addr, numpages, enc)`` (set_memory.c, 6.11+ hooks):
+    pre-flush (TLB, plus caches without SME_COHERENT), ``enc_status_change_prepare``,
+    change the C-bit in the PTEs (``__change_page_attr_set_clr``), post-flush (TLB only,
+    even after a failure), and -- only if the PTE change succeeded --
+    ``enc_status_change_finish``.  No rollback.  Returns 0 or a negative errno (the
+    hook's error after the WARN "CPA VMM failure to convert memory").
+    ``addr`` is a GVA, ``numpages`` 4 KiB pages."""
+    from .mem_encrypt_amd import (
+        amd_enc_cache_flush_required,
+        amd_enc_status_change_finish,
+        amd_enc_status_change_prepare,
+        amd_enc_tlb_flush_required,
+    )
+
+    # Should not be working on unaligned addresses
+    if addr & ~PAGE_MASK:
+        kernel.warn(f"misaligned address: {addr:#x}")
+        addr &= PAGE_MASK
+    enc_bit = _PAGE_ENC(kernel)
+    cpa = CpaData(addr, numpages,
+                  mask_set=enc_bit if enc else 0,
+                  mask_clr=0 if enc else enc_bit)
+    # Before changing the encryption attribute, flush caches / TLB.
+    if amd_enc_tlb_flush_required(kernel, enc):
+        cpa_flush(kernel, cpa, amd_enc_cache_flush_required(kernel))
+    # Notify hypervisor that we are about to set/clr encryption attribute.
+    ret = amd_enc_status_change_prepare(kernel, addr, numpages, enc)
+    if ret:
+        return _vmm_fail(kernel, addr, numpages, enc, ret)
+    # Change the page encryption mask.
+    ret = __change_page_attr_set_clr(kernel, cpa, 1)
+    # After changing the encryption attribute, we need to flush TLBs again in case any
+    # speculative TLB caching occurred (but no need to flush caches again).
+    cpa_flush(kernel, cpa, 0)
+    if ret:
+        return ret
+    # Notify hypervisor that we have successfully set/clr encryption attribute.
+    ret = amd_enc_status_change_finish(kernel, addr, numpages, enc)
+    if ret:
+        return _vmm_fail(kernel, addr, numpages, enc, ret)
+    return 0
+
+
+def _vmm_fail(kernel: GuestKernel, addr: int, numpages: int, enc: bool, ret: int) -> int:
+    kernel.warn(f"CPA VMM failure to convert memory (addr={addr:#x}, numpages={numpages}) "
+                f"to {'private' if enc else 'shared'}.")
+    return ret
+
+
+@traced("guest")
+def __set_memory_enc_dec(kernel: GuestKernel, addr: int, numpages: int, enc: bool) -> int:
+    """``__set_memory_enc_dec(addr, numpages, enc)``: ``__set_memory_enc_pgtable`` when
+    ``cc_platform_has(CC_ATTR_MEM_ENCRYPT)`` (AMD: ``sme_me_mask`` != 0, always for an
+    SEV guest), else 0.  (The 6.11+ ``mem_enc_lock`` trylock never fails here: no kexec.)"""
+    return __set_memory_enc_pgtable(kernel, addr, numpages, enc)
+
+
+@traced("guest")
+def set_memory_encrypted(kernel: GuestKernel, addr: int, numpages: int) -> int:
+    """``set_memory_encrypted(addr, numpages)``: make ``numpages`` 4 KiB pages at GVA
+    ``addr`` private (C-bit set, PSC private, PVALIDATE).  Returns 0 or a negative errno;
+    SNP failures terminate the guest instead of returning."""
+    return __set_memory_enc_dec(kernel, addr, numpages, True)
+
+
+@traced("guest")
+def set_memory_decrypted(kernel: GuestKernel, addr: int, numpages: int) -> int:
+    """``set_memory_decrypted(addr, numpages)``: make ``numpages`` 4 KiB pages at GVA
+    ``addr`` shared (PVALIDATE rescind, PSC shared, C-bit cleared).  Returns 0 or a
+    negative errno; SNP failures terminate the guest instead of returning."""
+    return __set_memory_enc_dec(kernel, addr, numpages, False)

@@ -1,0 +1,307 @@
+"""The runtime page state change through the GHCB: ``snp_set_memory_shared/private``,
+``set_pages_state``, ``__set_pages_state``, ``pvalidate_pages``, ``vmgexit_psc``.
+
+Mirrors ``arch/x86/coco/sev/core.c`` at 00d25566 (v6.16/6.17 development):
+``snp_set_memory_shared``, ``snp_set_memory_private``, ``snp_accept_memory``,
+``set_pages_state``, ``__set_pages_state``, ``pvalidate_pages``, ``pval_pages``,
+``__pval_terminate``, ``vmgexit_psc`` (linux-guest.md 3, 4.2, 5.2, 8.1).  The on-stack
+``struct snp_psc_desc`` lives in a per-CPU scratch page of guest memory (model: the
+kernel stack) and is copied into the GHCB shared buffer at 0x800 for each VMGEXIT.
+
+Model-only watchdog (documented): Linux has no forward-progress check in
+``vmgexit_psc`` -- a hypervisor that answers success without advancing ``cur_entry``
+makes the guest re-issue the request forever with interrupts off.  The model counts
+consecutive answers that leave the shared buffer unchanged and, past
+``GuestConfig.psc_livelock_bound``, records ``kernel.livelock`` and stops the guest
+context instead of hanging the simulation.
+"""
+
+from __future__ import annotations
+
+from snpsim.spec.exit_codes import SVM_VMGEXIT_PSC
+from snpsim.spec.ghcb import GHCB_SHARED_BUF_OFFSET, GHCB_SHARED_BUF_SIZE
+from snpsim.spec.msr_index import MSR_AMD64_SEV_SNP_ENABLED
+from snpsim.spec.psc import (
+    PSC_ENTRY_SIZE,
+    PSC_HDR_SIZE,
+    SNP_PAGE_STATE_PRIVATE,
+    SNP_PAGE_STATE_SHARED,
+    PscEntry,
+    PscHdr,
+    SnpPscDesc,
+)
+from snpsim.spec.rmp import PVALIDATE_FAIL_SIZEMISMATCH
+from snpsim.spec.termination import GHCB_TERM_PSC, GHCB_TERM_PVALIDATE, SEV_TERM_SET_LINUX
+from snpsim.spec.units import (
+    PAGE_MASK,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PMD_SIZE,
+    PTRS_PER_PMD,
+    RMP_PG_SIZE_2M,
+    RMP_PG_SIZE_4K,
+)
+from snpsim.trace.record import traced
+
+from .asm_sev import ghcb_get_field, ghcb_set_field, pvalidate, vc_ghcb_invalidate
+from .kernel import GhcbState, GuestKernel, GuestStop, __pa, __va, pfn_to_kaddr, this_cpu
+from .sev_startup import (
+    PscDesc,
+    __sev_get_ghcb,
+    __sev_put_ghcb,
+    early_set_pages_state,
+    sev_es_terminate,
+    sev_evict_cache,
+    sev_snp_needs_sfw,
+)
+from .sev_vc import EsEmCtxt, sev_es_ghcb_hv_call
+
+__all__ = [
+    "snp_psc_desc_size",
+    "read_psc_desc",
+    "pval_pages",
+    "__pval_terminate",
+    "pvalidate_pages",
+    "vmgexit_psc",
+    "__set_pages_state",
+    "set_pages_state",
+    "snp_set_memory_shared",
+    "snp_set_memory_private",
+    "snp_accept_memory",
+]
+
+
+def _snp(kernel: GuestKernel) -> bool:
+    """``cc_platform_has(CC_ATTR_GUEST_SEV_SNP)``."""
+    return bool(kernel.sev_status & MSR_AMD64_SEV_SNP_ENABLED)
+
+
+def snp_psc_desc_size(kernel: GuestKernel) -> int:
+    """``sizeof(struct snp_psc_desc)``: 8 + VMGEXIT_PSC_MAX_ENTRY * 8 bytes (520 for 64
+    entries, 2032 for 253)."""
+    return PSC_HDR_SIZE + kernel.profile.vmgexit_psc_max_entry * PSC_ENTRY_SIZE
+
+
+def read_psc_desc(kernel: GuestKernel, desc: int) -> SnpPscDesc:
+    """Model-only: decode the ``struct snp_psc_desc`` at GVA ``desc`` (header plus the
+    entries up to ``end_entry``) with the spec codec."""
+    cpu = this_cpu(kernel)
+    hdr = PscHdr.decode(cpu.read(desc, PSC_HDR_SIZE))
+    n = min(hdr.end_entry + 1, kernel.profile.vmgexit_psc_max_entry)
+    raw = cpu.read(desc + PSC_HDR_SIZE, n * PSC_ENTRY_SIZE)
+    return SnpPscDesc.decode(hdr.encode() + raw)
+
+
+@traced("guest")
+def __pval_terminate(kernel: GuestKernel, pfn: int, action: bool, page_size: int, ret: int,
+                     svsm_ret: int) -> None:
+    """``__pval_terminate(pfn, action, page_size, ret, svsm_ret)``: WARN "PVALIDATE
+    failure: ..." then ``sev_es_terminate(SEV_TERM_SET_LINUX, GHCB_TERM_PVALIDATE)``.
+    Never returns."""
+    kernel.warn(f"PVALIDATE failure: pfn: {pfn:#x}, action: {int(action)}, size: {page_size}, "
+                f"ret: {ret}, svsm_ret: {svsm_ret:#x}")
+    sev_es_terminate(kernel, SEV_TERM_SET_LINUX, GHCB_TERM_PVALIDATE)
+
+
+@traced("guest")
+def pval_pages(kernel: GuestKernel, desc: int) -> None:
+    """``pval_pages(desc)`` (VMPL0): PVALIDATE entries 0..end_entry of the descriptor at
+    GVA ``desc`` through the direct-map address of each GFN (validate when the operation
+    is PRIVATE).  A 2M entry answered FAIL_SIZEMISMATCH (6) is retried as 512 x 4K; any
+    other failure, including 255 (CF = 1), goes to ``__pval_terminate``."""
+    d = read_psc_desc(kernel, desc)
+    for i in range(d.hdr.end_entry + 1):
+        e = d.entries[i]
+        pfn = e.gfn
+        vaddr = pfn_to_kaddr(kernel, pfn)
+        size = RMP_PG_SIZE_2M if e.pagesize else RMP_PG_SIZE_4K
+        validate = e.operation == SNP_PAGE_STATE_PRIVATE
+        rc = pvalidate(kernel, vaddr, size, validate)
+        if not rc:
+            continue
+        if rc == PVALIDATE_FAIL_SIZEMISMATCH and size == RMP_PG_SIZE_2M:
+            vaddr_end = vaddr + PMD_SIZE
+            while vaddr < vaddr_end:
+                rc = pvalidate(kernel, vaddr, RMP_PG_SIZE_4K, validate)
+                if rc:
+                    __pval_terminate(kernel, pfn, validate, RMP_PG_SIZE_4K, rc, 0)
+                vaddr += PAGE_SIZE
+                pfn += 1
+        else:
+            __pval_terminate(kernel, pfn, validate, size, rc, 0)
+
+
+@traced("guest")
+def pvalidate_pages(kernel: GuestKernel, desc: int) -> None:
+    """``pvalidate_pages(desc)``: ``pval_pages`` (the SVSM variant for VMPL > 0 is not
+    modelled), then, unless X86_FEATURE_COHERENCY_SFW_NO, ``sev_evict_cache`` over every
+    PRIVATE entry (512 pages for 2M, 1 for 4K)."""
+    pval_pages(kernel, desc)
+    # If not affected by the cache-coherency vulnerability there is no need to perform
+    # the cache eviction mitigation.
+    if not sev_snp_needs_sfw(kernel):
+        return
+    d = read_psc_desc(kernel, desc)
+    for i in range(d.hdr.end_entry + 1):
+        e = d.entries[i]
+        # If validating memory (making it private) perform the cache eviction mitigation.
+        if e.operation == SNP_PAGE_STATE_PRIVATE:
+            sev_evict_cache(kernel, pfn_to_kaddr(kernel, e.gfn), PTRS_PER_PMD if e.pagesize else 1)
+
+
+def _psc_fail(kernel: GuestKernel, msg: str) -> int:
+    kernel.warn(msg)
+    return 1
+
+
+@traced("guest")
+def vmgexit_psc(kernel: GuestKernel, ghcb: int, desc: int) -> int:
+    """``vmgexit_psc(ghcb, desc)`` (core.c): invalidate the GHCB, copy the descriptor at
+    GVA ``desc`` into the shared buffer (GHCB + 0x800), then while ``cur_entry <=
+    end_entry``: ``sw_scratch`` = GPA of the buffer, ``sev_es_ghcb_hv_call(SVM_VMGEXIT_PSC,
+    0, 0)``, and check the answer as Linux does -- a non-OK call or a non-zero
+    ``sw_exit_info_2`` ("SNP: PSC failed ret=%d exit_info_2=%llx"), a non-zero header
+    ``reserved`` ("Reserved bit is set in the PSC header"), ``end_entry`` grown or
+    ``cur_entry`` below its initial value ("SNP: PSC processing going backward").
+    Returns 0, or 1 after such a WARN (the caller terminates)."""
+    cpu = this_cpu(kernel)
+    vc_ghcb_invalidate(kernel, ghcb)
+    # Copy the input desc into GHCB shared buffer
+    data = ghcb + GHCB_SHARED_BUF_OFFSET
+    cpu.write(data, cpu.read(desc, min(GHCB_SHARED_BUF_SIZE, snp_psc_desc_size(kernel))))
+    # As per the GHCB specification, the hypervisor can resume the guest before
+    # processing all the entries.  Check whether all the entries are processed.  If not,
+    # then keep retrying.  Note, the hypervisor will update the data memory directly to
+    # indicate the status, so reference the data->hdr everywhere.
+    #
+    # The strategy here is to wait for the hypervisor to change the page state in the RMP
+    # table before guest accesses the memory pages.  If the page state change was not
+    # successful, then later memory access will result in a crash.
+    hdr = PscHdr.decode(cpu.read(data, PSC_HDR_SIZE))
+    cur_entry = hdr.cur_entry
+    end_entry = hdr.end_entry
+    ctxt = EsEmCtxt(cpu.regs)
+    same = 0
+    before = cpu.read(data, snp_psc_desc_size(kernel))
+    while hdr.cur_entry <= hdr.end_entry:
+        ghcb_set_field(kernel, ghcb, "sw_scratch", __pa(kernel, data))
+        # This will advance the shared buffer data points to.
+        ret = sev_es_ghcb_hv_call(kernel, ghcb, ctxt, SVM_VMGEXIT_PSC, 0, 0)
+        # Page State Change VMGEXIT can pass error code through exit_info_2.
+        exit_info_2 = ghcb_get_field(kernel, ghcb, "sw_exit_info_2")
+        if ret or exit_info_2:
+            return _psc_fail(kernel, f"SNP: PSC failed ret={ret} exit_info_2={exit_info_2:x}")
+        hdr = PscHdr.decode(cpu.read(data, PSC_HDR_SIZE))
+        # Verify that reserved bit is not set
+        if hdr.reserved:
+            return _psc_fail(kernel, "Reserved bit is set in the PSC header")
+        # Sanity check that entry processing is not going backwards.  This will happen
+        # only if hypervisor is tricking us.
+        if hdr.end_entry > end_entry or cur_entry > hdr.cur_entry:
+            return _psc_fail(kernel, f"SNP: PSC processing going backward, end_entry {end_entry} "
+                                     f"(got {hdr.end_entry}) cur_entry {cur_entry} (got {hdr.cur_entry})")
+        # Model-only watchdog: no progress at all in this answer.
+        after = cpu.read(data, snp_psc_desc_size(kernel))
+        same = same + 1 if after == before else 0
+        before = after
+        if same >= kernel.config.psc_livelock_bound and hdr.cur_entry <= hdr.end_entry:
+            kernel.livelock = (f"vmgexit_psc: {same} consecutive PSC answers without progress "
+                               f"(cur_entry {hdr.cur_entry}, end_entry {hdr.end_entry})")
+            kernel.warn(kernel.livelock)
+            raise GuestStop(kernel.livelock)
+    return 0
+
+
+@traced("guest")
+def __set_pages_state(kernel: GuestKernel, data: int, vaddr: int, vaddr_end: int, op: int) -> int:
+    """``__set_pages_state(data, vaddr, vaddr_end, op)`` (core.c): one chunk of at most
+    VMGEXIT_PSC_MAX_ENTRY entries built in the descriptor at GVA ``data`` -- a 2M entry
+    when ``vaddr`` is 2 MiB aligned and at least 2 MiB remain, else 4K -- then rescind
+    (shared) / PSC / validate (private).  A PSC failure or a missing GHCB terminates with
+    (SEV_TERM_SET_LINUX, GHCB_TERM_PSC).  Returns the GVA where the next chunk starts."""
+    cpu = this_cpu(kernel)
+    max_entry = kernel.profile.vmgexit_psc_max_entry
+    # BUILD ENTRIES
+    cpu.write(data, bytes(snp_psc_desc_size(kernel)))
+    i = 0
+    while vaddr < vaddr_end and i < max_entry:
+        cpu.write(data + 2, i.to_bytes(2, "little"))  # hdr.end_entry = i
+        # vmalloc addresses do not exist in the model: always the direct map / image.
+        pfn = __pa(kernel, vaddr) >> PAGE_SHIFT
+        use_large_entry = kernel.profile.psc_2m_entries
+        if use_large_entry and not vaddr & (PMD_SIZE - 1) and vaddr_end - vaddr >= PMD_SIZE:
+            pagesize = RMP_PG_SIZE_2M
+            vaddr += PMD_SIZE
+        else:
+            pagesize = RMP_PG_SIZE_4K
+            vaddr += PAGE_SIZE
+        e = PscEntry(cur_page=0, gfn=pfn, operation=op, pagesize=pagesize)
+        cpu.write(data + PSC_HDR_SIZE + i * PSC_ENTRY_SIZE, e.encode_bytes())
+        i += 1
+    # RESCIND VALIDATION (shared): page validation must be rescinded before changing
+    # state to shared.
+    if op == SNP_PAGE_STATE_SHARED:
+        pvalidate_pages(kernel, data)
+    # VMGEXIT
+    irqs_were_off = kernel.irqs_disabled.get(cpu.vcpu_id, False)
+    kernel.irqs_disabled[cpu.vcpu_id] = True  # local_irq_save
+    state = GhcbState()
+    if kernel.sev_cfg.ghcbs_initialized:
+        ghcb: int | None = __sev_get_ghcb(kernel, state)
+    else:
+        ghcb = kernel.boot_ghcb
+    # Invoke the hypervisor to perform the page state changes
+    if ghcb is None or vmgexit_psc(kernel, ghcb, data):
+        sev_es_terminate(kernel, SEV_TERM_SET_LINUX, GHCB_TERM_PSC)
+    if kernel.sev_cfg.ghcbs_initialized:
+        __sev_put_ghcb(kernel, state)
+    kernel.irqs_disabled[cpu.vcpu_id] = irqs_were_off  # local_irq_restore
+    # VALIDATE (private): now that page state is changed in the RMP table, validate it
+    # so that it is consistent with the RMP entry.
+    if op == SNP_PAGE_STATE_PRIVATE:
+        pvalidate_pages(kernel, data)
+    return vaddr
+
+
+@traced("guest")
+def set_pages_state(kernel: GuestKernel, vaddr: int, npages: int, op: int) -> None:
+    """``set_pages_state(vaddr, npages, op)``: without ``boot_ghcb`` use the MSR protocol
+    (``early_set_pages_state``, one page per exit); else align GVA ``vaddr`` down and call
+    ``__set_pages_state`` chunk by chunk over ``npages`` 4 KiB pages."""
+    desc = kernel.psc_desc_page[this_cpu(kernel).vcpu_id]
+    # Use the MSR protocol when a GHCB is not available.
+    if kernel.boot_ghcb is None:
+        early_set_pages_state(kernel, vaddr, __pa(kernel, vaddr), npages, PscDesc(op))
+        return
+    vaddr &= PAGE_MASK
+    vaddr_end = vaddr + npages * PAGE_SIZE
+    while vaddr < vaddr_end:
+        vaddr = __set_pages_state(kernel, desc, vaddr, vaddr_end, op)
+
+
+@traced("guest")
+def snp_set_memory_shared(kernel: GuestKernel, vaddr: int, npages: int) -> None:
+    """``snp_set_memory_shared(vaddr, npages)``: SNP only; ``set_pages_state(.., SHARED)``."""
+    if not _snp(kernel):
+        return
+    set_pages_state(kernel, vaddr, npages, SNP_PAGE_STATE_SHARED)
+
+
+@traced("guest")
+def snp_set_memory_private(kernel: GuestKernel, vaddr: int, npages: int) -> None:
+    """``snp_set_memory_private(vaddr, npages)``: SNP only; ``set_pages_state(.., PRIVATE)``."""
+    if not _snp(kernel):
+        return
+    set_pages_state(kernel, vaddr, npages, SNP_PAGE_STATE_PRIVATE)
+
+
+@traced("guest")
+def snp_accept_memory(kernel: GuestKernel, start: int, end: int) -> None:
+    """``snp_accept_memory(start, end)`` (core.c): GPAs ``[start, end)``; SNP only;
+    ``set_pages_state(__va(start), (end - start) >> 12, PRIVATE)``: PSC private then
+    PVALIDATE (2M entries where aligned)."""
+    if not _snp(kernel):
+        return
+    vaddr = __va(kernel, start)
+    npages = (end - start) >> PAGE_SHIFT
+    set_pages_state(kernel, vaddr, npages, SNP_PAGE_STATE_PRIVATE)

@@ -1,0 +1,246 @@
+"""Early SEV code shared by the decompressor and the kernel: termination, GHCB get/put,
+the MSR-protocol page state change, hypervisor features.
+
+Mirrors ``arch/x86/boot/startup/sev-shared.c`` (``sev_es_terminate``, ``get_hv_features``,
+``pvalidate_4k_page``, ``__page_state_change``) and ``arch/x86/boot/startup/sev-startup.c``
+(``__sev_get_ghcb``, ``__sev_put_ghcb``, ``early_set_pages_state``,
+``early_snp_set_memory_private/shared``), v6.16/6.17 (linux-guest.md 1.3, 4.4, 5.1, 7).
+``sev_evict_cache`` is the 6.16.x/6.17 inline of ``arch/x86/include/asm/sev.h``
+(commit 7b306dfa326f).  The MSR protocol carries one 4 KiB page per VMGEXIT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from snpsim.spec.msr_index import MSR_AMD64_SEV_SNP_ENABLED
+from snpsim.spec.msr_protocol import (
+    GHCB_MSR_HV_FT_REQ,
+    GHCB_MSR_HV_FT_RESP,
+    GHCB_MSR_PSC_REQ_GFN,
+    GHCB_MSR_PSC_RESP,
+    GHCB_MSR_PSC_RESP_VAL,
+    GHCB_MSR_TERM_REQ,
+    GHCB_RESP_CODE,
+    GHCB_SEV_TERM_REASON,
+)
+from snpsim.spec.psc import SNP_PAGE_STATE_PRIVATE, SNP_PAGE_STATE_SHARED
+from snpsim.spec.termination import GHCB_TERM_PSC, GHCB_TERM_PVALIDATE, SEV_TERM_SET_LINUX
+from snpsim.spec.units import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, RMP_PG_SIZE_4K
+from snpsim.trace.record import traced
+
+from .asm_sev import VMGEXIT, pvalidate, sev_es_rd_ghcb_msr, sev_es_wr_ghcb_msr, vc_ghcb_invalidate
+from .kernel import (
+    GhcbState,
+    GuestKernel,
+    GuestTermination,
+    kernel_caller,
+    panic,
+    this_cpu,
+)
+
+__all__ = [
+    "PscDesc",
+    "sev_es_terminate",
+    "get_hv_features",
+    "__sev_get_ghcb",
+    "__sev_put_ghcb",
+    "sev_evict_cache",
+    "sev_snp_needs_sfw",
+    "pvalidate_4k_page",
+    "__page_state_change",
+    "early_set_pages_state",
+    "early_snp_set_memory_private",
+    "early_snp_set_memory_shared",
+]
+
+
+@dataclass(frozen=True)
+class PscDesc:
+    """``struct psc_desc`` (sev-startup.c, 6.16+): the operation and the SVSM calling
+    area (``ca`` GVA, ``caa_pa``); the model runs at VMPL0 without an SVSM (None/0)."""
+
+    op: int
+    ca: int | None = None
+    caa_pa: int = 0
+
+
+@traced("guest")
+def sev_es_terminate(kernel: GuestKernel, set: int, reason: int) -> None:
+    """``sev_es_terminate(set, reason)`` (startup/sev-shared.c): write
+    ``GHCB_MSR_TERM_REQ`` | set[15:12] | reason[23:16] to the GHCB MSR, VMGEXIT, then
+    ``hlt`` forever.  Never returns.  The request and the calling kernel function are
+    recorded first in ``kernel.terminated`` (the run's outcome)."""
+    if kernel.terminated is None:
+        kernel.terminated = GuestTermination(set, reason, kernel_caller())
+    val = GHCB_MSR_TERM_REQ | GHCB_SEV_TERM_REASON(set, reason)
+    sev_es_wr_ghcb_msr(kernel, val)
+    VMGEXIT(kernel)
+    cpu = this_cpu(kernel)
+    while True:
+        cpu.hlt()
+
+
+@traced("guest")
+def get_hv_features(kernel: GuestKernel) -> int:
+    """``get_hv_features()`` (startup/sev-shared.c): 0 if the negotiated GHCB protocol
+    version is below 2; else the MSR exchange 0x080 -> 0x081 and the feature bitmap in
+    bits 63:12 of the response (0 if the response code is wrong)."""
+    if kernel.ghcb_version < 2:
+        return 0
+    sev_es_wr_ghcb_msr(kernel, GHCB_MSR_HV_FT_REQ)
+    VMGEXIT(kernel)
+    val = sev_es_rd_ghcb_msr(kernel)
+    if GHCB_RESP_CODE(val) != GHCB_MSR_HV_FT_RESP:
+        return 0
+    return val >> 12
+
+
+@traced("guest")
+def __sev_get_ghcb(kernel: GuestKernel, state: GhcbState) -> int:
+    """``__sev_get_ghcb(state)`` (sev-startup.c; noinstr.c later): this CPU's GHCB GVA.
+
+    Not active: mark it active, ``state.ghcb`` = None.  Active (nested use): if the backup
+    is in use too, clear both flags and panic "Unable to handle #VC exception! GHCB and
+    Backup GHCB are already in use"; otherwise mark the backup active, point
+    ``state.ghcb`` at it and copy the whole 4 KiB GHCB into it.  Always returns the same
+    per-CPU page.
+    """
+    cpu = this_cpu(kernel)
+    data = kernel.runtime_data[cpu.vcpu_id]
+    ghcb = data.ghcb_page
+    if data.ghcb_active:
+        # GHCB is already in use - save its contents
+        if data.backup_ghcb_active:
+            # Backup-GHCB is also already in use.  There is no way to continue here so
+            # just kill the machine.  To make panic() work, mark GHCBs inactive.
+            data.ghcb_active = False
+            data.backup_ghcb_active = False
+            panic(kernel, "Unable to handle #VC exception! GHCB and Backup GHCB are already in use")
+        # Mark backup_ghcb active before writing to it
+        data.backup_ghcb_active = True
+        state.ghcb = data.backup_ghcb
+        # Backup GHCB content
+        cpu.write(data.backup_ghcb, cpu.read(ghcb, PAGE_SIZE))
+    else:
+        state.ghcb = None
+        data.ghcb_active = True
+    return ghcb
+
+
+@traced("guest")
+def __sev_put_ghcb(kernel: GuestKernel, state: GhcbState) -> None:
+    """``__sev_put_ghcb(state)``: restore the GHCB from the backup when nested (and free
+    the backup); otherwise invalidate it (``vc_ghcb_invalidate``, so a VMGEXIT from user
+    space sees no valid GHCB) and mark it inactive."""
+    cpu = this_cpu(kernel)
+    data = kernel.runtime_data[cpu.vcpu_id]
+    ghcb = data.ghcb_page
+    if state.ghcb is not None:
+        # Restore GHCB from Backup
+        cpu.write(ghcb, cpu.read(state.ghcb, PAGE_SIZE))
+        data.backup_ghcb_active = False
+        state.ghcb = None
+    else:
+        # Invalidate the GHCB so a VMGEXIT instruction issued from userspace won't
+        # appear to be valid.
+        vc_ghcb_invalidate(kernel, ghcb)
+        data.ghcb_active = False
+
+
+def sev_snp_needs_sfw(kernel: GuestKernel) -> bool:
+    """``sev_snp_needs_sfw`` (early flag, 6.16.x/6.17): the cache-eviction mitigation is
+    needed, i.e. CPUID 0x8000001F EBX[31] (COHERENCY_SFW_NO) is clear.  Always False
+    under a kernel profile that predates the mitigation."""
+    return kernel.profile.sev_evict_cache and not kernel.config.coherency_sfw_no
+
+
+@traced("guest")
+def sev_evict_cache(kernel: GuestKernel, va: int, npages: int) -> None:
+    """``sev_evict_cache(va, npages)`` (asm/sev.h, 7b306dfa326f): for each 4 KiB page at
+    GVA ``va``, read the first and the last byte through the guest key (C=1), which
+    evicts the page's lines from the cache on non-coherent parts."""
+    cpu = this_cpu(kernel)
+    for i in range(npages):
+        page = va + i * PAGE_SIZE
+        cpu.read(page, 1)
+        cpu.read(page + PAGE_SIZE - 1, 1)
+
+
+@traced("guest")
+def pvalidate_4k_page(kernel: GuestKernel, vaddr: int, paddr: int, validate: bool,
+                      caa: int | None = None, caa_pa: int = 0) -> None:
+    """``pvalidate_4k_page(vaddr, paddr, validate, caa, caa_pa)`` (startup/sev-shared.c):
+    PVALIDATE one 4 KiB page at GVA ``vaddr``; any non-zero result (including 255,
+    CF = 1) terminates with (SEV_TERM_SET_LINUX, GHCB_TERM_PVALIDATE) without a WARN.
+    After validating, ``sev_evict_cache(vaddr, 1)`` when ``sev_snp_needs_sfw``.  The
+    SVSM branch (``snp_vmpl`` != 0) is not modelled."""
+    ret = pvalidate(kernel, vaddr, RMP_PG_SIZE_4K, validate)
+    if ret:
+        sev_es_terminate(kernel, SEV_TERM_SET_LINUX, GHCB_TERM_PVALIDATE)
+    if validate and sev_snp_needs_sfw(kernel):
+        sev_evict_cache(kernel, vaddr, 1)
+
+
+@traced("guest")
+def __page_state_change(kernel: GuestKernel, vaddr: int, paddr: int, desc: PscDesc) -> None:
+    """``__page_state_change(vaddr, paddr, desc)`` (startup/sev-shared.c): one 4 KiB page
+    over the GHCB MSR protocol.  Shared: rescind validation first.  Save the GHCB MSR,
+    send ``GHCB_MSR_PSC_REQ_GFN(paddr >> 12, op)`` (0x014), VMGEXIT; a response code other
+    than 0x015 or a non-zero error in bits 63:32 terminates with (1, GHCB_TERM_PSC);
+    restore the MSR.  Private: validate afterwards.  ``vaddr`` is a GVA, ``paddr`` a GPA."""
+    if desc.op == SNP_PAGE_STATE_SHARED:
+        pvalidate_4k_page(kernel, vaddr, paddr, False, desc.ca, desc.caa_pa)
+    # Save the current GHCB MSR value
+    msr = sev_es_rd_ghcb_msr(kernel)
+    # Issue VMGEXIT to change the page state in RMP table.
+    sev_es_wr_ghcb_msr(kernel, GHCB_MSR_PSC_REQ_GFN(paddr >> PAGE_SHIFT, desc.op))
+    VMGEXIT(kernel)
+    # Read the response of the VMGEXIT.
+    val = sev_es_rd_ghcb_msr(kernel)
+    if GHCB_RESP_CODE(val) != GHCB_MSR_PSC_RESP or GHCB_MSR_PSC_RESP_VAL(val):
+        kernel.warn(f"MSR PSC failed: response {val:#x} for gpa {paddr:#x}")
+        sev_es_terminate(kernel, SEV_TERM_SET_LINUX, GHCB_TERM_PSC)
+    # Restore the GHCB MSR value
+    sev_es_wr_ghcb_msr(kernel, msr)
+    # Now that page state is changed in the RMP table, validate it so that it is
+    # consistent with the RMP entry.
+    if desc.op == SNP_PAGE_STATE_PRIVATE:
+        pvalidate_4k_page(kernel, vaddr, paddr, True, desc.ca, desc.caa_pa)
+
+
+@traced("guest")
+def early_set_pages_state(kernel: GuestKernel, vaddr: int, paddr: int, npages: int, desc: PscDesc) -> None:
+    """``early_set_pages_state(vaddr, paddr, npages, desc)`` (startup/sev-startup.c): align
+    GVA ``vaddr`` and GPA ``paddr`` down to 4 KiB and change ``npages`` 4 KiB pages one
+    MSR-protocol exit each (no 2M operations)."""
+    vaddr &= PAGE_MASK
+    paddr &= PAGE_MASK
+    paddr_end = paddr + (npages << PAGE_SHIFT)
+    while paddr < paddr_end:
+        __page_state_change(kernel, vaddr, paddr, desc)
+        vaddr += PAGE_SIZE
+        paddr += PAGE_SIZE
+
+
+def _snp_enabled(kernel: GuestKernel) -> bool:
+    return bool(kernel.sev_status & MSR_AMD64_SEV_SNP_ENABLED)
+
+
+@traced("guest")
+def early_snp_set_memory_private(kernel: GuestKernel, vaddr: int, paddr: int, npages: int) -> None:
+    """``early_snp_set_memory_private(vaddr, paddr, npages)``: only when the SEV status MSR
+    has SNP (bit 2, an open-coded check); PSC private then validate, per page, MSR
+    protocol."""
+    if not _snp_enabled(kernel):
+        return
+    early_set_pages_state(kernel, vaddr, paddr, npages, PscDesc(SNP_PAGE_STATE_PRIVATE))
+
+
+@traced("guest")
+def early_snp_set_memory_shared(kernel: GuestKernel, vaddr: int, paddr: int, npages: int) -> None:
+    """``early_snp_set_memory_shared(vaddr, paddr, npages)``: only with SNP; rescind then
+    PSC shared, per page, MSR protocol."""
+    if not _snp_enabled(kernel):
+        return
+    early_set_pages_state(kernel, vaddr, paddr, npages, PscDesc(SNP_PAGE_STATE_SHARED))

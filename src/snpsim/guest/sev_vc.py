@@ -1,0 +1,320 @@
+"""GHCB hypervisor calls, their result checks, protocol negotiation and the #VC handler.
+
+Mirrors ``arch/x86/coco/sev/vc-shared.c`` (``verify_exception_info``,
+``sev_es_ghcb_hv_call``, ``snp_register_ghcb_early``, ``sev_es_negotiate_protocol``,
+``vc_handle_ioio``, ``vc_ioio_exitinfo``) and ``arch/x86/coco/sev/vc-handle.c``
+(``exc_vmm_communication``, ``vc_raw_handle_exception``, ``vc_handle_exitcode``,
+``vc_handle_vmmcall``), v6.16/6.17 (linux-guest.md 5.1, 6; hardware-and-ghcb.md 7, 8).
+
+The #VC handler: VMMCALL (0x81) and IOIO OUT (0x7B) are forwarded through the GHCB;
+any other exit code, notably 0x404 (page not validated), is ``ES_UNSUPPORTED``: the
+kernel handler logs "Unsupported exit-code 0x%02lx in #VC exception" and asks the
+hypervisor to terminate with (SEV_TERM_SET_GEN, GHCB_SEV_ES_GEN_REQ) =
+(0, 0) -- ``exc_vmm_communication_kernel`` -> ``sev_es_terminate`` (vc-handle.c; from
+memory of 6.x, same in 5.19 ``arch/x86/kernel/sev.c``).  Linux cannot recover from an
+access to an unvalidated page (hardware-and-ghcb.md 8: "will crash the guest").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from snpsim.hw.ports import HardwareFault, VmmCommunicationException
+from snpsim.spec.exit_codes import (
+    SVM_EVTINJ_TYPE_EXEPT,
+    SVM_EVTINJ_TYPE_MASK,
+    SVM_EVTINJ_VALID,
+    SVM_EVTINJ_VALID_ERR,
+    SVM_EVTINJ_VEC_MASK,
+    SVM_EXIT_IOIO,
+    SVM_EXIT_VMMCALL,
+)
+from snpsim.spec.faults import X86_TRAP_GP, X86_TRAP_UD, X86_TRAP_VC
+from snpsim.spec.ghcb import GHCB_DEFAULT_USAGE, GHCB_PROTOCOL_MAX, GHCB_PROTOCOL_MIN
+from snpsim.spec.msr_protocol import (
+    GHCB_MSR_PROTO_MAX,
+    GHCB_MSR_PROTO_MIN,
+    GHCB_MSR_REG_GPA_REQ_VAL,
+    GHCB_MSR_REG_GPA_RESP,
+    GHCB_MSR_REG_GPA_RESP_VAL,
+    GHCB_MSR_SEV_INFO_REQ,
+    GHCB_MSR_SEV_INFO_RESP,
+    GHCB_RESP_CODE,
+)
+from snpsim.spec.termination import (
+    GHCB_SEV_ES_GEN_REQ,
+    GHCB_TERM_REGISTER,
+    SEV_TERM_SET_GEN,
+    SEV_TERM_SET_LINUX,
+)
+from snpsim.spec.units import PAGE_SHIFT
+from snpsim.trace.record import traced
+
+from .asm_sev import (
+    VMGEXIT,
+    ghcb_field_is_valid,
+    ghcb_get_field,
+    ghcb_set_field,
+    sev_es_rd_ghcb_msr,
+    sev_es_wr_ghcb_msr,
+    vc_ghcb_invalidate,
+)
+from .kernel import GhcbState, GuestKernel, __pa, panic, this_cpu
+from .sev_startup import __sev_get_ghcb, __sev_put_ghcb, sev_es_terminate
+from .spec_pending import (
+    ES_EXCEPTION,
+    ES_OK,
+    ES_UNSUPPORTED,
+    ES_VMM_ERROR,
+    IOIO_ADDR_64,
+    IOIO_DATA_8,
+    IOIO_DATA_16,
+    IOIO_DATA_32,
+    IOIO_PORT_SHIFT,
+    IOIO_TYPE_IN,
+    IOIO_TYPE_OUT,
+)
+
+__all__ = [
+    "EsFaultInfo",
+    "EsEmCtxt",
+    "verify_exception_info",
+    "sev_es_ghcb_hv_call",
+    "sev_es_negotiate_protocol",
+    "snp_register_ghcb_early",
+    "vc_ioio_exitinfo",
+    "vc_handle_ioio",
+    "vc_handle_vmmcall",
+    "vc_handle_exitcode",
+    "exc_vmm_communication",
+    "install_vc_handler",
+    "native_out",
+]
+
+
+@dataclass
+class EsFaultInfo:
+    """``struct es_fault_info``: the exception the hypervisor asked to inject."""
+
+    vector: int = 0
+    error_code: int = 0
+    cr2: int = 0
+
+
+@dataclass
+class EsEmCtxt:
+    """``struct es_em_ctxt``: the interrupted registers and the decoded instruction.
+
+    Model-only: there are no instruction bytes to decode, so ``insn`` is what the code
+    that executed the trapping instruction recorded (``("out", port, size)``), the stand-in
+    for ``insn_decode`` at RIP."""
+
+    regs: dict[str, int]
+    fi: EsFaultInfo = field(default_factory=EsFaultInfo)
+    insn: tuple[str, int, int] | None = None
+
+
+@traced("guest")
+def verify_exception_info(kernel: GuestKernel, ghcb: int, ctxt: EsEmCtxt) -> int:
+    """``verify_exception_info(ghcb, ctxt)`` (vc-shared.c): the low 32 bits of
+    ``sw_exit_info_1``: 0 -> ES_OK; 1 with a valid #GP/#UD exception in ``sw_exit_info_2``
+    (EVENTINJ format) -> ES_EXCEPTION with ``ctxt.fi`` set; anything else -> ES_VMM_ERROR."""
+    ret = ghcb_get_field(kernel, ghcb, "sw_exit_info_1") & 0xFFFFFFFF
+    if not ret:
+        return ES_OK
+    if ret == 1:
+        info = ghcb_get_field(kernel, ghcb, "sw_exit_info_2")
+        v = info & SVM_EVTINJ_VEC_MASK
+        # Check if exception information from hypervisor is sane.
+        if (info & SVM_EVTINJ_VALID and v in (X86_TRAP_GP, X86_TRAP_UD)
+                and (info & SVM_EVTINJ_TYPE_MASK) == SVM_EVTINJ_TYPE_EXEPT):
+            ctxt.fi.vector = v
+            if info & SVM_EVTINJ_VALID_ERR:
+                ctxt.fi.error_code = info >> 32
+            return ES_EXCEPTION
+    return ES_VMM_ERROR
+
+
+@traced("guest")
+def sev_es_ghcb_hv_call(kernel: GuestKernel, ghcb: int, ctxt: EsEmCtxt, exit_code: int,
+                        exit_info_1: int, exit_info_2: int) -> int:
+    """``sev_es_ghcb_hv_call(ghcb, ctxt, exit_code, exit_info_1, exit_info_2)``
+    (vc-shared.c): set ``protocol_version`` (negotiated) and ``ghcb_usage`` 0, set
+    ``sw_exit_code``/``sw_exit_info_1``/``sw_exit_info_2`` with their valid bits, write the
+    GHCB's GPA to the GHCB MSR, VMGEXIT, and return ``verify_exception_info`` (es_result).
+    ``ghcb`` is the GHCB's GVA."""
+    ghcb_set_field(kernel, ghcb, "protocol_version", kernel.ghcb_version)
+    ghcb_set_field(kernel, ghcb, "ghcb_usage", GHCB_DEFAULT_USAGE)
+    ghcb_set_field(kernel, ghcb, "sw_exit_code", exit_code)
+    ghcb_set_field(kernel, ghcb, "sw_exit_info_1", exit_info_1)
+    ghcb_set_field(kernel, ghcb, "sw_exit_info_2", exit_info_2)
+    sev_es_wr_ghcb_msr(kernel, __pa(kernel, ghcb))
+    VMGEXIT(kernel)
+    return verify_exception_info(kernel, ghcb, ctxt)
+
+
+@traced("guest")
+def sev_es_negotiate_protocol(kernel: GuestKernel) -> bool:
+    """``sev_es_negotiate_protocol()`` (vc-shared.c): MSR 0x002 -> 0x001; false when the
+    response code is wrong, the hypervisor's max < GHCB_PROTOCOL_MIN (1) or its min >
+    GHCB_PROTOCOL_MAX (2); else ``ghcb_version`` = min(max, 2) and true."""
+    # Do the GHCB protocol version negotiation
+    sev_es_wr_ghcb_msr(kernel, GHCB_MSR_SEV_INFO_REQ)
+    VMGEXIT(kernel)
+    val = sev_es_rd_ghcb_msr(kernel)
+    if GHCB_RESP_CODE(val) != GHCB_MSR_SEV_INFO_RESP:
+        return False
+    if GHCB_MSR_PROTO_MAX(val) < GHCB_PROTOCOL_MIN or GHCB_MSR_PROTO_MIN(val) > GHCB_PROTOCOL_MAX:
+        return False
+    kernel.ghcb_version = min(GHCB_MSR_PROTO_MAX(val), GHCB_PROTOCOL_MAX)
+    return True
+
+
+@traced("guest")
+def snp_register_ghcb_early(kernel: GuestKernel, paddr: int) -> None:
+    """``snp_register_ghcb_early(paddr)`` (vc-shared.c): MSR 0x012 with GFN = ``paddr``
+    >> 12, VMGEXIT; a response code other than 0x013 or a GFN other than the requested one
+    terminates with (SEV_TERM_SET_LINUX, GHCB_TERM_REGISTER).  ``paddr`` is a GPA."""
+    pfn = paddr >> PAGE_SHIFT
+    sev_es_wr_ghcb_msr(kernel, GHCB_MSR_REG_GPA_REQ_VAL(pfn))
+    VMGEXIT(kernel)
+    val = sev_es_rd_ghcb_msr(kernel)
+    # If the response GPA is not ours then abort the guest
+    if GHCB_RESP_CODE(val) != GHCB_MSR_REG_GPA_RESP or GHCB_MSR_REG_GPA_RESP_VAL(val) != pfn:
+        kernel.warn(f"GHCB registration failed: response {val:#x} for pfn {pfn:#x}")
+        sev_es_terminate(kernel, SEV_TERM_SET_LINUX, GHCB_TERM_REGISTER)
+
+
+def vc_ioio_exitinfo(kernel: GuestKernel, ctxt: EsEmCtxt) -> int:
+    """``vc_ioio_exitinfo(ctxt, &exitinfo)`` (vc-shared.c), for the IN/OUT forms with the
+    port in DX: type, port in bits 31:16, operand size bit, address size (64-bit mode)."""
+    assert ctxt.insn is not None
+    kind, port, size = ctxt.insn
+    exitinfo = IOIO_TYPE_IN if kind == "in" else IOIO_TYPE_OUT
+    exitinfo |= (port & 0xFFFF) << IOIO_PORT_SHIFT
+    exitinfo |= {1: IOIO_DATA_8, 2: IOIO_DATA_16, 4: IOIO_DATA_32}[size]
+    exitinfo |= IOIO_ADDR_64
+    return exitinfo
+
+
+@traced("guest")
+def vc_handle_ioio(kernel: GuestKernel, ghcb: int, ctxt: EsEmCtxt) -> int:
+    """``vc_handle_ioio(ghcb, ctxt)`` (vc-shared.c), non-string forms: for OUT, RAX
+    (masked to the operand size) into the GHCB; SVM_EXIT_IOIO with exit_info_1 =
+    ``vc_ioio_exitinfo``; for IN, RAX must come back valid.  Returns an es_result."""
+    exit_info_1 = vc_ioio_exitinfo(kernel, ctxt)
+    bits = (exit_info_1 & 0x70) >> 1
+    rax = ctxt.regs.get("rax", 0) & ((1 << bits) - 1)
+    if not exit_info_1 & IOIO_TYPE_IN:
+        ghcb_set_field(kernel, ghcb, "rax", rax)
+    ret = sev_es_ghcb_hv_call(kernel, ghcb, ctxt, SVM_EXIT_IOIO, exit_info_1, 0)
+    if ret != ES_OK:
+        return ret
+    if exit_info_1 & IOIO_TYPE_IN:
+        if not ghcb_field_is_valid(kernel, ghcb, "rax"):
+            return ES_VMM_ERROR
+        mask = (1 << bits) - 1
+        ctxt.regs["rax"] = (ctxt.regs.get("rax", 0) & ~mask) | (ghcb_get_field(kernel, ghcb, "rax") & mask)
+    return ES_OK
+
+
+@traced("guest")
+def vc_handle_vmmcall(kernel: GuestKernel, ghcb: int, ctxt: EsEmCtxt) -> int:
+    """``vc_handle_vmmcall(ghcb, ctxt)`` (vc-handle.c): RAX and CPL (0) into the GHCB,
+    then KVM's ``sev_es_hcall_prepare`` (``kvm_sev_es_hcall_prepare``, kernel/kvm.c) adds
+    RBX, RCX, RDX, RSI; SVM_EXIT_VMMCALL; RAX must come back valid (else ES_VMM_ERROR)
+    and is written to the interrupted RAX.  Returns an es_result."""
+    regs = ctxt.regs
+    ghcb_set_field(kernel, ghcb, "rax", regs.get("rax", 0))
+    ghcb_set_field(kernel, ghcb, "cpl", 0)
+    # x86_platform.hyper.sev_es_hcall_prepare = kvm_sev_es_hcall_prepare
+    for r in ("rbx", "rcx", "rdx", "rsi"):
+        ghcb_set_field(kernel, ghcb, r, regs.get(r, 0))
+    ret = sev_es_ghcb_hv_call(kernel, ghcb, ctxt, SVM_EXIT_VMMCALL, 0, 0)
+    if ret != ES_OK:
+        return ret
+    if not ghcb_field_is_valid(kernel, ghcb, "rax"):
+        return ES_VMM_ERROR
+    regs["rax"] = ghcb_get_field(kernel, ghcb, "rax")
+    # kvm_sev_es_hcall_finish: nothing to check for KVM.
+    return ES_OK
+
+
+def vc_handle_exitcode(kernel: GuestKernel, ctxt: EsEmCtxt, ghcb: int, exit_code: int) -> int:
+    """``vc_handle_exitcode(ctxt, ghcb, exit_code)`` (vc-handle.c), the modelled subset:
+    SVM_EXIT_VMMCALL and SVM_EXIT_IOIO; every other exit code -> ES_UNSUPPORTED."""
+    if exit_code == SVM_EXIT_VMMCALL:
+        return vc_handle_vmmcall(kernel, ghcb, ctxt)
+    if exit_code == SVM_EXIT_IOIO:
+        return vc_handle_ioio(kernel, ghcb, ctxt)
+    return ES_UNSUPPORTED
+
+
+@traced("guest")
+def exc_vmm_communication(kernel: GuestKernel, error_code: int) -> None:
+    """``exc_vmm_communication`` for a kernel-mode #VC (vc-handle.c), with
+    ``vc_raw_handle_exception``: take a GHCB (the per-CPU one through ``__sev_get_ghcb``
+    once ``sev_cfg.ghcbs_initialized``, else ``boot_ghcb`` as ``vc_boot_ghcb`` does),
+    invalidate it, handle ``error_code`` (the SVM exit code), put the GHCB back.  On
+    failure: pr_err, then ``sev_es_terminate(SEV_TERM_SET_GEN, GHCB_SEV_ES_GEN_REQ)``;
+    a hypervisor-requested #GP/#UD in kernel mode is an oops -> panic (model choice,
+    ``die()`` with panic_on_oops)."""
+    cpu = this_cpu(kernel)
+    state = GhcbState()
+    pcpu = kernel.runtime_data.get(cpu.vcpu_id)
+    use_percpu = kernel.sev_cfg.ghcbs_initialized and pcpu is not None
+    if use_percpu:
+        ghcb = __sev_get_ghcb(kernel, state)
+    else:
+        ghcb = kernel.boot_ghcb
+    if ghcb is None:
+        kernel.warn("#VC before any GHCB is set up")
+        sev_es_terminate(kernel, SEV_TERM_SET_GEN, GHCB_SEV_ES_GEN_REQ)
+        return
+    vc_ghcb_invalidate(kernel, ghcb)
+    ctxt = EsEmCtxt(cpu.regs, insn=kernel.pending_insn.pop(cpu.vcpu_id, None))
+    result = vc_handle_exitcode(kernel, ctxt, ghcb, error_code)
+    if use_percpu:
+        __sev_put_ghcb(kernel, state)
+    if result == ES_OK:
+        return  # vc_finish_insn: RIP advanced past the instruction
+    if result == ES_UNSUPPORTED:
+        kernel.warn(f"Unsupported exit-code {error_code:#04x} in #VC exception")
+    elif result == ES_VMM_ERROR:
+        kernel.warn(f"Failure in communication with VMM (exit-code {error_code:#x})")
+    elif result == ES_EXCEPTION:
+        panic(kernel, f"exception {ctxt.fi.vector} injected by the hypervisor in #VC handling")
+    else:
+        kernel.warn(f"Unknown result {result} in #VC exception")
+    sev_es_terminate(kernel, SEV_TERM_SET_GEN, GHCB_SEV_ES_GEN_REQ)
+    panic(kernel, "Returned from Terminate-Request to Hypervisor")
+
+
+def install_vc_handler(kernel: GuestKernel) -> None:
+    """Model-only: load the IDT entry of #VC (vector 29) with ``exc_vmm_communication``
+    on this CPU (Linux: ``idt_setup_early_handler`` / the runtime IDT)."""
+
+    def handler(cpu: object, fault: HardwareFault) -> None:
+        assert isinstance(fault, VmmCommunicationException)
+        exc_vmm_communication(kernel, fault.error_code)
+
+    this_cpu(kernel).set_idt_handler(X86_TRAP_VC, handler)
+
+
+def native_out(kernel: GuestKernel, port: int, value: int, size: int) -> None:
+    """An ``out %ax/%al/%eax, (%dx)`` instruction (``outw``/``outb``/``outl``).
+
+    Under SEV-ES/SNP the IOIO intercept makes it a #VC with error code SVM_EXIT_IOIO
+    (0x7B).  Model stand-in: the GuestPort has no I/O instruction yet, so the model
+    delivers that #VC to this CPU's handler itself, with DX = ``port`` and RAX =
+    ``value``; the handler forwards it through the GHCB as Linux does.
+    """
+    cpu = this_cpu(kernel)
+    cpu.regs["rdx"] = port
+    cpu.regs["rax"] = value
+    kernel.pending_insn[cpu.vcpu_id] = ("out", port, size)
+    out = getattr(cpu, "out", None)
+    if callable(out):
+        out(port, value, size)
+        return
+    exc_vmm_communication(kernel, SVM_EXIT_IOIO)
