@@ -1,0 +1,311 @@
+"""guest_memfd: the file that holds a VM's private memory.
+
+Mirrors ``virt/kvm/guest_memfd.c`` (commit 01f492e1, ~v7.0; kvm-qemu-host.md 6.2) with
+the SNP hooks of ``arch/x86/kvm/svm/sev.c`` (``sev_gmem_prepare``, ``sev_gmem_invalidate``,
+7.4-7.5).  Folios are order 0 (one 4 KiB page each), as in current kernels.
+
+The file is a sparse map page index -> PFN (from the host page allocator).  Binding a
+memslot records ``(slot, start index, end index)``; ``index(gfn) = gfn - base_gfn +
+pgoff``.  Version difference (kvm-qemu-host.md 6.2 / 10): v7.0 zeroes a folio on first
+use and calls the prepare hook on every ``kvm_gmem_get_pfn`` (the hook is idempotent);
+v6.11-v6.17 prepared only once ("uptodate == prepared").  The profile knob
+``gmem_prepare_every_get`` selects it.
+
+Units: offsets/lengths in bytes, indices in pages, GFN/PFN in 4 KiB frames.  Errors are
+negative errno.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from snpsim.spec.kvm_uapi import GUEST_MEMFD_FLAG_INIT_SHARED, KVM_MEMORY_ATTRIBUTE_PRIVATE
+from snpsim.spec.pgtable_types import PG_LEVEL_2M, PG_LEVEL_4K
+from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PTRS_PER_PMD
+from snpsim.trace.record import traced
+
+from .kvm_host import KvmMemorySlot, KvmVm
+from .spec_pending import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE
+from .virt_svm_sev import (
+    rmp_make_private,
+    rmp_make_shared,
+    snp_lookup_rmpentry,
+    snp_rmptable_psmash,
+)
+
+__all__ = [
+    "GmemFile",
+    "kvm_gmem_create",
+    "kvm_gmem_bind",
+    "kvm_gmem_get_pfn",
+    "kvm_gmem_fallocate",
+    "kvm_gmem_punch_hole",
+    "kvm_gmem_free_folio",
+    "kvm_gmem_populate",
+    "sev_gmem_prepare",
+    "sev_gmem_invalidate",
+]
+
+
+@dataclass
+class GmemFile:
+    """One guest_memfd (``struct gmem_file`` + its inode).
+
+    ``kvm`` the owning VM; ``size`` bytes; ``flags``; ``folios`` page index -> PFN;
+    ``uptodate`` indices whose folio is up to date; ``bindings`` (slot, start, end)
+    page-index ranges; ``closed`` after close().
+    """
+
+    kvm: KvmVm
+    size: int
+    flags: int
+    folios: dict[int, int] = field(default_factory=dict)
+    uptodate: set[int] = field(default_factory=set)
+    bindings: list[tuple[KvmMemorySlot, int, int]] = field(default_factory=list)
+    closed: bool = False
+
+    def binding_at(self, index: int) -> KvmMemorySlot | None:
+        """The slot bound at page ``index``, or None."""
+        for slot, start, end in self.bindings:
+            if start <= index < end:
+                return slot
+        return None
+
+
+_SUPPORTED_FLAGS = 0  # SNP VMs support neither MMAP nor INIT_SHARED
+
+
+@traced("kvm")
+def kvm_gmem_create(kvm: KvmVm, size: int, flags: int) -> GmemFile | int:
+    """``kvm_gmem_create(kvm, args)``: a new guest_memfd of ``size`` bytes.
+
+    Returns the file, or -EINVAL (unsupported ``flags``, ``size`` 0 or not 4 KiB aligned).
+    """
+    if flags & ~_SUPPORTED_FLAGS:
+        return -errno.EINVAL
+    if size <= 0 or size & (PAGE_SIZE - 1):
+        return -errno.EINVAL
+    return GmemFile(kvm, size, flags)
+
+
+@traced("kvm")
+def kvm_gmem_bind(kvm: KvmVm, slot: KvmMemorySlot, file: GmemFile, offset: int) -> int:
+    """``kvm_gmem_bind(kvm, slot, fd, offset)``: bind ``slot`` to ``file`` at byte
+    ``offset``.  Returns 0, -EINVAL (wrong VM, offset unaligned, out of range, or
+    overlapping an existing binding)."""
+    if file.kvm is not kvm or file.closed:
+        return -errno.EINVAL
+    size = slot.npages << PAGE_SHIFT
+    if offset < 0 or offset & (PAGE_SIZE - 1) or offset + size > file.size:
+        return -errno.EINVAL
+    start = offset >> PAGE_SHIFT
+    end = start + slot.npages
+    for _s, bs, be in file.bindings:
+        if bs < end and start < be:
+            return -errno.EINVAL
+    file.bindings.append((slot, start, end))
+    slot.gmem_file = file
+    slot.gmem_pgoff = start
+    return 0
+
+
+def kvm_gmem_unbind(slot: KvmMemorySlot) -> None:
+    """``kvm_gmem_unbind(slot)``: drop the slot's binding (memslot deletion)."""
+    f = slot.gmem_file
+    if f is None:
+        return
+    f.bindings = [b for b in f.bindings if b[0] is not slot]
+    slot.gmem_file = None
+
+
+@traced("kvm")
+def sev_gmem_prepare(kvm: KvmVm, pfn: int, gfn: int, max_order: int) -> int:
+    """``sev_gmem_prepare(kvm, pfn, gfn, max_order)`` (arch/x86/kvm/svm/sev.c ~v6.17,
+    kvm-qemu-host.md 7.4): make the folio private in the RMP for this guest.
+
+    Not SNP -> 0; RMP lookup error -> -ENOENT; already assigned -> 0 (idempotent); 2 MiB
+    only if ``max_order >= 9`` and all 512 PFNs are unassigned (never with order-0 folios);
+    ``rmp_make_private(pfn, gfn << 12, level, asid, immutable=False)`` failure -> -EINVAL.
+    """
+    if not kvm.sev.snp:
+        return 0
+    rc, assigned, _level = snp_lookup_rmpentry(kvm, pfn)
+    if rc:
+        kvm.pr(f"Failed to look up RMP entry for GFN {gfn:#x} PFN {pfn:#x}")
+        return -errno.ENOENT
+    if assigned:
+        return 0
+    level = PG_LEVEL_4K
+    if max_order >= 9:
+        base = pfn & ~(PTRS_PER_PMD - 1)
+        if all(not snp_lookup_rmpentry(kvm, p)[1] for p in range(base, base + PTRS_PER_PMD)):
+            level = PG_LEVEL_2M
+            pfn, gfn = base, gfn & ~(PTRS_PER_PMD - 1)
+    if rmp_make_private(kvm, pfn, gfn << PAGE_SHIFT, level, kvm.sev.asid, False):
+        kvm.pr(f"Failed to make PFN {pfn:#x} private for GFN {gfn:#x}")
+        return -errno.EINVAL
+    return 0
+
+
+@traced("kvm")
+def sev_gmem_invalidate(kvm: KvmVm, start: int, end: int) -> None:
+    """``sev_gmem_invalidate(start, end)`` (kvm-qemu-host.md 7.5): return every assigned
+    PFN of ``[start, end)`` to the hypervisor (PSMASH first when a 2 MiB entry is only
+    partly freed); failures only WARN (no leak)."""
+    pfn = start
+    while pfn < end:
+        rc, assigned, level = snp_lookup_rmpentry(kvm, pfn)
+        if rc or not assigned:
+            pfn += 1
+            continue
+        use_2m = pfn % PTRS_PER_PMD == 0 and end >= pfn + PTRS_PER_PMD and level > PG_LEVEL_4K
+        if not use_2m and level > PG_LEVEL_4K:
+            if snp_rmptable_psmash(kvm, pfn):
+                kvm.pr(f"WARN: PSMASH failed for PFN {pfn:#x}")
+        if rmp_make_shared(kvm, pfn, PG_LEVEL_2M if use_2m else PG_LEVEL_4K):
+            kvm.pr(f"WARN_ONCE: failed to make PFN {pfn:#x} shared")
+        pfn += PTRS_PER_PMD if use_2m else 1
+
+
+def _kvm_arch_gmem_prepare(kvm: KvmVm, gfn: int, pfn: int, max_order: int) -> int:
+    return kvm.profile.call("sev_gmem_prepare", sev_gmem_prepare)(kvm, pfn, gfn, max_order)
+
+
+@traced("kvm")
+def kvm_gmem_get_pfn(kvm: KvmVm, slot: KvmMemorySlot, gfn: int) -> tuple[int, int, int]:
+    """``kvm_gmem_get_pfn(kvm, slot, gfn, &pfn, &page, &max_order)``: the PFN backing
+    ``gfn`` in the slot's guest_memfd, allocated (zeroed) on first use and prepared.
+
+    Returns ``(ret, pfn, max_order)``: ret 0, -EFAULT (file no longer bound), -EIO (the
+    binding at that index is another slot), or the prepare hook's error.
+    """
+    file = slot.gmem_file
+    if file is None or file.closed:
+        return -errno.EFAULT, 0, 0
+    index = gfn - slot.base_gfn + slot.gmem_pgoff
+    if file.binding_at(index) is not slot:
+        return -errno.EIO, 0, 0
+    # __kvm_gmem_get_pfn -> kvm_gmem_get_folio
+    pfn = file.folios.get(index)
+    new = pfn is None
+    if new:
+        pfn = kvm.allocator.alloc_page()
+        file.folios[index] = pfn
+    assert pfn is not None
+    every = kvm.profile.knob("gmem_prepare_every_get")
+    if index not in file.uptodate:
+        kvm.host.zero_page(pfn << PAGE_SHIFT)  # kvm_gmem_mark_prepared / folio_zero_range
+        if every:
+            file.uptodate.add(index)
+    if every or index not in file.uptodate:
+        r = _kvm_arch_gmem_prepare(kvm, gfn, pfn, 0)
+        if r:
+            if new:
+                del file.folios[index]
+                kvm.allocator.free_page(pfn)
+            return r, 0, 0
+        file.uptodate.add(index)
+    return 0, pfn, 0
+
+
+@traced("kvm")
+def kvm_gmem_free_folio(kvm: KvmVm, pfn: int) -> None:
+    """``kvm_gmem_free_folio(folio)``: the folio's last reference is gone:
+    ``kvm_arch_gmem_invalidate(pfn, pfn + 1)`` -> ``sev_gmem_invalidate``, then the page
+    goes back to the allocator."""
+    kvm.profile.call("sev_gmem_invalidate", sev_gmem_invalidate)(kvm, pfn, pfn + 1)
+    kvm.allocator.free_page(pfn)
+
+
+@traced("kvm")
+def kvm_gmem_punch_hole(file: GmemFile, offset: int, length: int) -> int:
+    """``kvm_gmem_punch_hole(inode, offset, len)``: for each VM bound to the range, zap
+    the private NPT mappings of the affected GFNs (``kvm_gmem_invalidate_begin``), then
+    truncate the folios (each freed folio -> ``kvm_gmem_free_folio``).  Returns 0 or
+    -EINVAL (``offset``/``length`` not 4 KiB aligned)."""
+    from .mmu import kvm_mmu_invalidate_begin, kvm_mmu_invalidate_end, kvm_unmap_gfn_range
+
+    if offset & (PAGE_SIZE - 1) or length & (PAGE_SIZE - 1):
+        return -errno.EINVAL
+    start = offset >> PAGE_SHIFT
+    end = (offset + length) >> PAGE_SHIFT
+    kvm = file.kvm
+    # kvm_gmem_invalidate_begin
+    kvm_mmu_invalidate_begin(kvm)
+    for slot, bs, be in list(file.bindings):
+        s, e = max(start, bs), min(end, be)
+        if s < e:
+            gfn_start = slot.base_gfn + s - slot.gmem_pgoff
+            kvm_unmap_gfn_range(kvm, gfn_start, gfn_start + (e - s),
+                                "shared" if file.flags & GUEST_MEMFD_FLAG_INIT_SHARED else "private")
+    # truncate_inode_pages_range
+    for index in sorted(i for i in file.folios if start <= i < end):
+        pfn = file.folios.pop(index)
+        file.uptodate.discard(index)
+        kvm_gmem_free_folio(kvm, pfn)
+    kvm_mmu_invalidate_end(kvm)
+    return 0
+
+
+@traced("kvm")
+def kvm_gmem_fallocate(file: GmemFile, mode: int, offset: int, length: int) -> int:
+    """``kvm_gmem_fallocate(file, mode, offset, len)``: PUNCH_HOLE|KEEP_SIZE frees the
+    range; mode 0 preallocates (allocates folios without preparing them).
+
+    Returns 0, -EOPNOTSUPP (mode without KEEP_SIZE, or unknown bits), -EINVAL (unaligned).
+    """
+    if not mode & FALLOC_FL_KEEP_SIZE and mode:
+        return -errno.EOPNOTSUPP
+    if mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE):
+        return -errno.EOPNOTSUPP
+    if offset & (PAGE_SIZE - 1) or length & (PAGE_SIZE - 1):
+        return -errno.EINVAL
+    if mode & FALLOC_FL_PUNCH_HOLE:
+        return kvm_gmem_punch_hole(file, offset, length)
+    for index in range(offset >> PAGE_SHIFT, (offset + length) >> PAGE_SHIFT):
+        if index not in file.folios:
+            file.folios[index] = file.kvm.allocator.alloc_page()
+    return 0
+
+
+PostPopulate = Callable[[KvmVm, int, int, int], int]
+
+
+@traced("kvm")
+def kvm_gmem_populate(kvm: KvmVm, gfn: int, src_hva: int, npages: int,
+                      post_populate: PostPopulate) -> int:
+    """``kvm_gmem_populate(kvm, gfn, src, npages, post_populate, opaque)`` (v7.0, per
+    page): for each page, get the folio (no prepare), require the PRIVATE attribute
+    (else -EINVAL), call ``post_populate(kvm, gfn, pfn, src_hva)`` and mark the folio up
+    to date.  Returns the number of pages done, or the error if none were done."""
+    from .kvm_main import gfn_to_memslot
+
+    done = 0
+    for i in range(npages):
+        g = gfn + i
+        slot = gfn_to_memslot(kvm, g)
+        if slot is None or slot.gmem_file is None:
+            ret = -errno.EINVAL
+            break
+        file = slot.gmem_file
+        index = g - slot.base_gfn + slot.gmem_pgoff
+        if not kvm.mem_attr_array.get(g) & KVM_MEMORY_ATTRIBUTE_PRIVATE:
+            ret = -errno.EINVAL
+            break
+        if index in file.uptodate:
+            ret = -errno.EEXIST
+            break
+        pfn = file.folios.get(index)
+        if pfn is None:
+            pfn = kvm.allocator.alloc_page()
+            file.folios[index] = pfn
+        ret = post_populate(kvm, g, pfn, src_hva + i * PAGE_SIZE if src_hva else 0)
+        if ret:
+            break
+        file.uptodate.add(index)
+        done += 1
+    else:
+        return done
+    return done if done else ret

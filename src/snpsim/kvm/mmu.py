@@ -1,0 +1,228 @@
+"""The TDP MMU as SNP uses it: #NPF -> private or shared fault, the private/shared
+mismatch exit (``KVM_EXIT_MEMORY_FAULT``), zapping on attribute changes and hole punches.
+
+Mirrors ``arch/x86/kvm/mmu/mmu.c`` as merged with guest_memfd (Linux v6.8+; reconstructed
+from the merged patch postings, kvm-qemu-host.md 6.3 and 11.1).  The NPT itself belongs to
+the platform; KVM fills and zaps it through the host port (``npt_map``/``npt_unmap``).
+
+Return convention of the fault path (``kvm_mmu_page_fault``): 1 = resume the guest (the
+access is retried), 0 = exit to userspace, < 0 = ``KVM_RUN`` fails with that errno (the
+memory-fault exit returns -EFAULT with ``run->exit_reason`` set).
+
+Model choices: every mapping is 4 KiB (order-0 guest_memfd; shared memory mapped at 4 KiB
+too); a GFN with no memslot is reported to userspace as ``KVM_EXIT_INTERNAL_ERROR``
+(emulation failure) because MMIO emulation is not modelled.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+from dataclasses import dataclass
+
+from snpsim.spec.faults import (
+    PFERR_FETCH_MASK,
+    PFERR_PRIVATE_ACCESS,
+    PFERR_WRITE_MASK,
+)
+from snpsim.spec.kvm_uapi import (
+    KVM_EXIT_INTERNAL_ERROR,
+    KVM_EXIT_MEMORY_FAULT,
+    KVM_MEMORY_ATTRIBUTE_PRIVATE,
+    KVM_MEMORY_EXIT_FLAG_PRIVATE,
+)
+from snpsim.spec.pgtable_types import PG_LEVEL_4K
+from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE
+from snpsim.trace.record import emit_instant, traced
+
+from .guest_memfd import kvm_gmem_get_pfn
+from .kvm_host import KvmVcpu, KvmVm
+from .spec_pending import KVM_INTERNAL_ERROR_EMULATION, KVM_MEM_READONLY
+
+__all__ = [
+    "RetPf",
+    "KvmPageFault",
+    "kvm_mem_is_private",
+    "kvm_mmu_page_fault",
+    "kvm_tdp_page_fault",
+    "kvm_mmu_faultin_pfn",
+    "kvm_mmu_faultin_pfn_private",
+    "kvm_prepare_memory_fault_exit",
+    "kvm_unmap_gfn_range",
+    "kvm_zap_gfn_range",
+    "kvm_mmu_invalidate_begin",
+    "kvm_mmu_invalidate_end",
+]
+
+
+class RetPf(enum.IntEnum):
+    """KVM-internal page-fault results (``enum`` in arch/x86/kvm/mmu/mmu_internal.h);
+    not uAPI, so defined beside the code that uses them."""
+
+    RET_PF_CONTINUE = 0
+    RET_PF_RETRY = 1
+    RET_PF_EMULATE = 2
+    RET_PF_WRITE_PROTECTED = 3
+    RET_PF_INVALID = 4
+    RET_PF_FIXED = 5
+    RET_PF_SPURIOUS = 6
+
+
+@dataclass
+class KvmPageFault:
+    """``struct kvm_page_fault``: ``addr`` (GPA, bytes), ``error_code`` (u64 PFERR bits),
+    ``gfn``, ``is_private``, ``write``, ``exec``, and the result ``pfn``/``max_level``."""
+
+    addr: int
+    error_code: int
+    gfn: int
+    is_private: bool
+    write: bool
+    exec: bool
+    pfn: int = -1
+    max_level: int = PG_LEVEL_4K
+    writable: bool = True
+    mmu_seq: int = 0
+
+
+def kvm_mem_is_private(kvm: KvmVm, gfn: int) -> bool:
+    """``kvm_mem_is_private(kvm, gfn)``: the PRIVATE bit of the GFN's attributes."""
+    return bool(kvm.mem_attr_array.get(gfn) & KVM_MEMORY_ATTRIBUTE_PRIVATE)
+
+
+@traced("kvm")
+def kvm_prepare_memory_fault_exit(vcpu: KvmVcpu, gpa: int, size: int, is_write: bool,
+                                  is_exec: bool, is_private: bool) -> None:
+    """``kvm_prepare_memory_fault_exit(vcpu, gpa, size, write, exec, private)``:
+    ``run->exit_reason = KVM_EXIT_MEMORY_FAULT``, ``memory_fault`` {gpa (bytes), size
+    (bytes), flags = KVM_MEMORY_EXIT_FLAG_PRIVATE (8) iff the access was private}."""
+    run = vcpu.run
+    run.exit_reason = KVM_EXIT_MEMORY_FAULT
+    run.memory_fault.gpa = gpa
+    run.memory_fault.size = size
+    run.memory_fault.flags = KVM_MEMORY_EXIT_FLAG_PRIVATE if is_private else 0
+
+
+def _memory_fault_exit(vcpu: KvmVcpu, fault: KvmPageFault) -> None:
+    kvm_prepare_memory_fault_exit(vcpu, fault.gfn << PAGE_SHIFT, PAGE_SIZE, fault.write,
+                                  fault.exec, fault.is_private)
+
+
+@traced("kvm")
+def kvm_mmu_faultin_pfn_private(vcpu: KvmVcpu, fault: KvmPageFault) -> int:
+    """``kvm_mmu_faultin_pfn_private`` (later ``_gmem``): the slot must have a guest_memfd
+    (else memory-fault exit, -EFAULT); ``kvm_gmem_get_pfn`` (error -> memory-fault exit and
+    that error); mapping level 4 KiB.  Returns RET_PF_CONTINUE or -errno."""
+    from .kvm_main import gfn_to_memslot
+
+    kvm = vcpu.kvm
+    slot = gfn_to_memslot(kvm, fault.gfn)
+    if slot is None or slot.gmem_file is None:
+        _memory_fault_exit(vcpu, fault)
+        return -errno.EFAULT
+    r, pfn, _max_order = kvm_gmem_get_pfn(kvm, slot, fault.gfn)
+    if r:
+        _memory_fault_exit(vcpu, fault)
+        return r
+    fault.pfn = pfn
+    fault.max_level = PG_LEVEL_4K
+    return RetPf.RET_PF_CONTINUE
+
+
+@traced("kvm")
+def kvm_mmu_faultin_pfn(vcpu: KvmVcpu, fault: KvmPageFault) -> int:
+    """``kvm_mmu_faultin_pfn(vcpu, fault, access)``: record ``mmu_invalidate_seq``; a
+    private/shared mismatch with the GFN's attributes -> memory-fault exit, -EFAULT;
+    private -> guest_memfd; shared -> the memslot's HVA page (``hva_to_pfn``).
+    Returns RET_PF_CONTINUE, RET_PF_EMULATE (no memslot) or -errno."""
+    from .kvm_main import gfn_to_hva_memslot, gfn_to_memslot
+
+    kvm = vcpu.kvm
+    fault.mmu_seq = kvm.mmu_invalidate_seq
+    if fault.is_private != kvm_mem_is_private(kvm, fault.gfn):
+        _memory_fault_exit(vcpu, fault)
+        return -errno.EFAULT
+    if fault.is_private:
+        return kvm_mmu_faultin_pfn_private(vcpu, fault)
+    slot = gfn_to_memslot(kvm, fault.gfn)
+    if slot is None:
+        return RetPf.RET_PF_EMULATE
+    hva = gfn_to_hva_memslot(slot, fault.gfn)
+    pfn = kvm.mm.get_user_page(hva, write=fault.write)
+    if pfn < 0:
+        return pfn
+    fault.pfn = pfn
+    fault.writable = not slot.flags & KVM_MEM_READONLY
+    return RetPf.RET_PF_CONTINUE
+
+
+@traced("kvm")
+def kvm_tdp_page_fault(vcpu: KvmVcpu, fault: KvmPageFault) -> int:
+    """``kvm_tdp_page_fault`` -> ``kvm_tdp_mmu_page_fault``: fault the PFN in, then
+    install a 4 KiB SPTE unless an invalidation ran meanwhile (RET_PF_RETRY)."""
+    r = kvm_mmu_faultin_pfn(vcpu, fault)
+    if r != RetPf.RET_PF_CONTINUE:
+        return r
+    kvm = vcpu.kvm
+    if fault.mmu_seq != kvm.mmu_invalidate_seq:
+        return RetPf.RET_PF_RETRY
+    kvm.host.npt_map(kvm.npt, fault.gfn, fault.pfn, PG_LEVEL_4K, fault.writable)
+    emit_instant("kvm", "spte installed", gfn=fault.gfn, pfn=fault.pfn,
+                 private=fault.is_private)
+    return RetPf.RET_PF_FIXED
+
+
+@traced("kvm")
+def kvm_mmu_page_fault(vcpu: KvmVcpu, cr2_or_gpa: int, error_code: int) -> int:
+    """``kvm_mmu_page_fault(vcpu, cr2_or_gpa, error_code, insn, insn_len)``: handle an
+    #NPF at GPA ``cr2_or_gpa`` (bytes).  ``error_code`` (u64) carries PFERR_PRIVATE_ACCESS
+    (bit 49) for private accesses.  Returns 1 (resume; the access is retried), 0 (exit to
+    userspace) or -errno (e.g. -EFAULT with KVM_EXIT_MEMORY_FAULT set)."""
+    fault = KvmPageFault(
+        addr=cr2_or_gpa,
+        error_code=error_code,
+        gfn=cr2_or_gpa >> PAGE_SHIFT,
+        is_private=bool(error_code & PFERR_PRIVATE_ACCESS),
+        write=bool(error_code & PFERR_WRITE_MASK),
+        exec=bool(error_code & PFERR_FETCH_MASK),
+    )
+    r = kvm_tdp_page_fault(vcpu, fault)
+    if r < 0:
+        return r
+    if r == RetPf.RET_PF_EMULATE:
+        # Model: MMIO emulation is not modelled -> emulation failure to userspace.
+        run = vcpu.run
+        run.exit_reason = KVM_EXIT_INTERNAL_ERROR
+        run.internal.suberror = KVM_INTERNAL_ERROR_EMULATION
+        run.internal.ndata = 1
+        run.internal.data[0] = cr2_or_gpa
+        return 0
+    return 1
+
+
+def kvm_mmu_invalidate_begin(kvm: KvmVm) -> None:
+    """``kvm_mmu_invalidate_begin``: faults racing with the invalidation will retry."""
+    kvm.mmu_invalidate_seq += 1
+
+
+def kvm_mmu_invalidate_end(kvm: KvmVm) -> None:
+    """``kvm_mmu_invalidate_end``: bump the sequence again (faults see a new value)."""
+    kvm.mmu_invalidate_seq += 1
+
+
+@traced("kvm")
+def kvm_unmap_gfn_range(kvm: KvmVm, start: int, end: int, attr_filter: str = "all") -> int:
+    """``kvm_unmap_gfn_range(kvm, range)``: zap the SPTEs of GFNs ``[start, end)``;
+    returns how many leaves were zapped (non-zero means a TLB flush).  For SNP the
+    ``attr_filter`` has no effect (no mirror roots): every SPTE in the range is zapped
+    (kvm-qemu-host.md 6.1 step 5, [unconfirmed])."""
+    return kvm.host.npt_unmap(kvm.npt, start, end)
+
+
+@traced("kvm")
+def kvm_zap_gfn_range(kvm: KvmVm, gfn_start: int, gfn_end: int) -> None:
+    """``kvm_zap_gfn_range(kvm, gfn_start, gfn_end)``: zap SPTEs in ``[start, end)``
+    under an invalidation."""
+    kvm_mmu_invalidate_begin(kvm)
+    kvm.host.npt_unmap(kvm.npt, gfn_start, gfn_end)
+    kvm_mmu_invalidate_end(kvm)

@@ -1,0 +1,78 @@
+"""KVM version profiles and named variants, as override tables merged onto a base
+(STYLE.md: py-evm forks; ARCHITECTURE.md ``adversary/`` will add more variants).
+
+A :class:`KvmProfile` is a name, a table of *knobs* (plain values the code tests, e.g.
+which ``setup_vmgexit_scratch`` is in force) and a table of *overrides* (kernel function
+name -> replacement function with the same signature).  KVM code looks a function up
+with ``kvm.profile.call(name, default)`` at the points where versions differ, so a
+variant replaces exactly one step of the protocol.
+
+Profiles (kvm-qemu-host.md section 10):
+
+* ``"v7.0.12"`` (default): the 7.0.12 stable PSC/scratch hardening (2.3b, 3.6); v7.0
+  guest_memfd (prepare hook on every ``kvm_gmem_get_pfn``).
+* ``"v6.17"``: the original ``setup_vmgexit_scratch`` (2.3a) and ``snp_begin_psc`` bound
+  of 253 entries; guest_memfd prepares once.
+
+Variants are made with :meth:`KvmProfile.derive`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["KvmProfile", "KVM_PROFILES", "DEFAULT_PROFILE", "get_profile"]
+
+
+@dataclass(frozen=True)
+class KvmProfile:
+    """A KVM version or variant.
+
+    ``name``; ``knobs`` (name -> value); ``overrides`` (kernel function name -> function).
+    Knobs: ``scratch`` ("hardened" | "original"); ``gmem_prepare_every_get`` (bool);
+    ``zero_hypercall_ret`` (bool: ``snp_begin_psc``/``snp_begin_psc_msr`` zero
+    ``run->hypercall.ret`` before the exit, kvm-qemu-host.md 3.4 / 10).
+    """
+
+    name: str
+    knobs: Mapping[str, Any] = field(default_factory=dict)
+    overrides: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+
+    def knob(self, name: str) -> Any:
+        """The value of knob ``name`` (KeyError for an unknown knob: a model bug)."""
+        return self.knobs[name]
+
+    def call(self, name: str, default: Callable[..., Any]) -> Callable[..., Any]:
+        """The function in force for kernel function ``name``: the override, or ``default``."""
+        return self.overrides.get(name, default)
+
+    def derive(self, name: str, *, knobs: Mapping[str, Any] | None = None,
+               overrides: Mapping[str, Callable[..., Any]] | None = None) -> KvmProfile:
+        """A new profile: this one with ``knobs`` and ``overrides`` merged on top."""
+        return KvmProfile(
+            name,
+            {**self.knobs, **(knobs or {})},
+            {**self.overrides, **(overrides or {})},
+        )
+
+
+_BASE_KNOBS: dict[str, Any] = {
+    "scratch": "hardened",
+    "gmem_prepare_every_get": True,
+    "zero_hypercall_ret": True,
+}
+
+KVM_PROFILES: dict[str, KvmProfile] = {
+    "v7.0.12": KvmProfile("v7.0.12", dict(_BASE_KNOBS)),
+    "v6.17": KvmProfile("v6.17", {**_BASE_KNOBS, "scratch": "original",
+                                  "gmem_prepare_every_get": False}),
+}
+
+DEFAULT_PROFILE = KVM_PROFILES["v7.0.12"]
+
+
+def get_profile(name: str) -> KvmProfile:
+    """The profile called ``name`` (KeyError if unknown)."""
+    return KVM_PROFILES[name]

@@ -1,0 +1,264 @@
+"""SVM exit handling: ``svm_vcpu_run``, ``svm_handle_exit`` and the exit handlers the
+SNP page-state protocol reaches (#NPF, VMGEXIT, VMMCALL, IOIO, HLT, SHUTDOWN, CPUID).
+
+Mirrors ``arch/x86/kvm/svm/svm.c`` (taken from the merged patch postings; kvm-qemu-host.md
+6.3 and 11.1).  Handlers return 1 (resume), 0 (exit to userspace) or -errno.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from snpsim.spec.exit_codes import (
+    SVM_EXIT_CPUID,
+    SVM_EXIT_HLT,
+    SVM_EXIT_IOIO,
+    SVM_EXIT_MSR,
+    SVM_EXIT_NPF,
+    SVM_EXIT_SHUTDOWN,
+    SVM_EXIT_VMGEXIT,
+    SVM_EXIT_VMMCALL,
+)
+from snpsim.spec.faults import (
+    PFERR_GUEST_ENC_MASK,
+    PFERR_GUEST_RMP_MASK,
+    PFERR_IMPLICIT_ACCESS,
+    PFERR_PRIVATE_ACCESS,
+)
+from snpsim.spec.kvm_uapi import (
+    KVM_EXIT_HLT,
+    KVM_EXIT_INTERNAL_ERROR,
+    KVM_EXIT_IO,
+    KVM_EXIT_SHUTDOWN,
+)
+from snpsim.spec.units import u64
+from snpsim.trace.record import traced
+
+from .kvm_host import KvmVcpu
+from .mmu import kvm_mmu_page_fault
+from .spec_pending import (
+    KVM_EXIT_IO_IN,
+    KVM_EXIT_IO_OUT,
+    SVM_IOIO_PORT_SHIFT,
+    SVM_IOIO_SIZE_MASK,
+    SVM_IOIO_SIZE_SHIFT,
+    SVM_IOIO_STR_MASK,
+    SVM_IOIO_TYPE_MASK,
+)
+from .x86 import kvm_emulate_hypercall
+
+__all__ = [
+    "svm_prepare_switch_to_guest",
+    "svm_vcpu_run",
+    "svm_handle_exit",
+    "svm_invoke_exit_handler",
+    "npf_interception",
+    "vmmcall_interception",
+    "io_interception",
+    "halt_interception",
+    "shutdown_interception",
+    "cpuid_interception",
+    "KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON",
+]
+
+#: ``KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON`` (include/uapi/linux/kvm.h) [unconfirmed].
+KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON = 4
+
+
+def svm_prepare_switch_to_guest(vcpu: KvmVcpu) -> None:
+    """``svm_prepare_switch_to_guest(vcpu)``: for SEV-ES guests ``sev_es_unmap_ghcb``
+    (results written back into the GHCB before VMRUN; kvm-qemu-host.md 2.5)."""
+    from .svm_sev import sev_es_unmap_ghcb
+
+    if vcpu.kvm.sev.es_active:
+        sev_es_unmap_ghcb(vcpu)
+
+
+@traced("kvm")
+def svm_vcpu_run(vcpu: KvmVcpu):  # noqa: ANN201 - VmExit from the host port
+    """``svm_vcpu_run(vcpu)``: VMRUN through the host port; returns the #VMEXIT."""
+    vmcb = vcpu.vmcb
+    if not vcpu.kvm.sev.es_active:
+        vmcb.regs.update(vcpu.regs)
+    exit_ = vcpu.kvm.host.vmrun(vmcb)
+    if not vcpu.kvm.sev.es_active:
+        vcpu.regs.update(vmcb.regs)
+    vcpu.exit_code = exit_.exit_code
+    vcpu.exit_info_1 = exit_.exit_info_1
+    vcpu.exit_info_2 = exit_.exit_info_2
+    return exit_
+
+
+@traced("kvm")
+def npf_interception(vcpu: KvmVcpu) -> int:
+    """``npf_interception(vcpu)``: error code = EXITINFO1, GPA = EXITINFO2; clear
+    synthetic bits 48/49 set by hardware (WARN); SNP and PFERR_GUEST_ENC -> add
+    PFERR_PRIVATE_ACCESS; ``kvm_mmu_page_fault``; on success with PFERR_GUEST_RMP,
+    ``sev_handle_rmp_fault``.  Returns the MMU's 1 / 0 / -errno."""
+    from .svm_sev import sev_handle_rmp_fault
+
+    error_code = vcpu.exit_info_1
+    gpa = vcpu.exit_info_2
+    synthetic = PFERR_IMPLICIT_ACCESS | PFERR_PRIVATE_ACCESS
+    if error_code & synthetic:
+        vcpu.kvm.pr("WARN: hardware set KVM-synthetic PFERR bits")
+        error_code &= ~synthetic
+    if vcpu.kvm.sev.snp and error_code & PFERR_GUEST_ENC_MASK:
+        error_code |= PFERR_PRIVATE_ACCESS
+    rc = kvm_mmu_page_fault(vcpu, gpa, error_code)
+    rc = vcpu.kvm.profile.call("npf_rmp_fault_gate", _npf_rmp_fault_gate)(vcpu, rc, gpa, error_code,
+                                                                           sev_handle_rmp_fault)
+    return rc
+
+
+def _npf_rmp_fault_gate(vcpu: KvmVcpu, rc: int, gpa: int, error_code: int,
+                        handler: Callable[[KvmVcpu, int, int], None]) -> int:
+    """The fixed test (R2): handle the RMP fault only when the MMU fault succeeded (> 0)."""
+    if rc > 0 and error_code & PFERR_GUEST_RMP_MASK:
+        handler(vcpu, gpa, error_code)
+    return rc
+
+
+@traced("kvm")
+def vmmcall_interception(vcpu: KvmVcpu) -> int:
+    """``vmmcall_interception`` -> ``kvm_emulate_hypercall``."""
+    return kvm_emulate_hypercall(vcpu)
+
+
+@traced("kvm")
+def io_interception(vcpu: KvmVcpu) -> int:
+    """``io_interception(vcpu)``: decode EXITINFO1 (type bit 0: 1 = IN, string bit 2,
+    size bits 6:4 one-hot 1/2/4, port 31:16).  String I/O of SEV-ES guests ->
+    ``sev_es_string_io``; otherwise ``kvm_fast_pio``: no in-kernel device on any port, so
+    KVM_EXIT_IO to userspace (OUT data = the low ``size`` bytes of RAX), completed by
+    ``complete_fast_pio_*``.  Returns 0 (exit) or the string path's result."""
+    from .svm_sev import sev_es_string_io
+
+    io_info = vcpu.exit_info_1 & 0xFFFFFFFF
+    is_in = bool(io_info & SVM_IOIO_TYPE_MASK)
+    string = bool(io_info & SVM_IOIO_STR_MASK)
+    port = (io_info >> SVM_IOIO_PORT_SHIFT) & 0xFFFF
+    size = (io_info & SVM_IOIO_SIZE_MASK) >> SVM_IOIO_SIZE_SHIFT
+    if string:
+        return sev_es_string_io(vcpu, size, port, is_in)
+    run = vcpu.run
+    run.exit_reason = KVM_EXIT_IO
+    run.io.direction = KVM_EXIT_IO_IN if is_in else KVM_EXIT_IO_OUT
+    run.io.size = size
+    run.io.port = port
+    run.io.count = 1
+    if is_in:
+        run.io.data = bytes(size)
+        vcpu.complete_userspace_io = complete_fast_pio_in
+    else:
+        run.io.data = vcpu.regs.get("rax", 0).to_bytes(8, "little")[:size]
+        vcpu.complete_userspace_io = complete_fast_pio_out
+    return 0
+
+
+@traced("kvm")
+def complete_fast_pio_out(vcpu: KvmVcpu) -> int:
+    """``complete_fast_pio_out``: nothing to copy; skip the instruction.  Returns 1."""
+    return 1
+
+
+@traced("kvm")
+def complete_fast_pio_in(vcpu: KvmVcpu) -> int:
+    """``complete_fast_pio_in``: merge the ``size`` bytes userspace put in ``run->io``
+    into RAX.  Returns 1."""
+    size = vcpu.run.io.size
+    val = int.from_bytes(vcpu.run.io.data[:size].ljust(size, b"\0"), "little")
+    mask = (1 << (8 * size)) - 1
+    rax = vcpu.regs.get("rax", 0)
+    vcpu.regs["rax"] = u64((rax & ~mask) | val) if size < 4 else val
+    return 1
+
+
+@traced("kvm")
+def halt_interception(vcpu: KvmVcpu) -> int:
+    """``kvm_emulate_halt``: no in-kernel interrupt source is modelled, so the halted
+    vCPU returns to userspace with KVM_EXIT_HLT (as without an in-kernel irqchip)."""
+    vcpu.run.exit_reason = KVM_EXIT_HLT
+    vcpu.mp_state = "halted"
+    return 0
+
+
+@traced("kvm")
+def shutdown_interception(vcpu: KvmVcpu) -> int:
+    """``shutdown_interception``: a triple fault; KVM_EXIT_SHUTDOWN to userspace."""
+    vcpu.run.exit_reason = KVM_EXIT_SHUTDOWN
+    return 0
+
+
+#: Model-only CPUID table KVM answers from (KVM_SET_CPUID2 is not modelled): leaf ->
+#: (eax, ebx, ecx, edx).  0x40000001 EAX: KVM_FEATURE_HC_MAP_GPA_RANGE (16) and
+#: KVM_FEATURE_MIGRATION_CONTROL (17).
+def _cpuid_table(vcpu: KvmVcpu) -> dict[int, tuple[int, int, int, int]]:
+    cbit = vcpu.kvm.host.cbit
+    return {
+        0x40000000: (0x40000001, 0x4B4D564B, 0x564B4D56, 0x4D),  # "KVMKVMKVM"
+        0x40000001: ((1 << 16) | (1 << 17), 0, 0, 0),
+        0x8000001F: (0b11111, cbit & 0x3F, 0, 0),
+    }
+
+
+@traced("kvm")
+def cpuid_interception(vcpu: KvmVcpu) -> int:
+    """``cpuid_interception`` -> ``kvm_emulate_cpuid``: RAX = leaf (u32), RCX = subleaf;
+    the model's table (unknown leaves read zero).  Returns 1."""
+    leaf = vcpu.regs.get("rax", 0) & 0xFFFFFFFF
+    eax, ebx, ecx, edx = _cpuid_table(vcpu).get(leaf, (0, 0, 0, 0))
+    vcpu.regs.update(rax=eax, rbx=ebx, rcx=ecx, rdx=edx)
+    return 1
+
+
+def _unexpected(vcpu: KvmVcpu) -> int:
+    run = vcpu.run
+    run.exit_reason = KVM_EXIT_INTERNAL_ERROR
+    run.internal.suberror = KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON
+    run.internal.ndata = 2
+    run.internal.data[0] = vcpu.exit_code
+    run.internal.data[1] = vcpu.vcpu_id
+    return 0
+
+
+def _vmgexit(vcpu: KvmVcpu) -> int:
+    from .svm_sev import sev_handle_vmgexit
+
+    return sev_handle_vmgexit(vcpu)
+
+
+def _msr(vcpu: KvmVcpu) -> int:
+    # MSR emulation is not modelled: reads return 0, writes are dropped.
+    if not vcpu.exit_info_1:
+        vcpu.regs.update(rax=0, rdx=0)
+    return 1
+
+
+_EXIT_HANDLERS: dict[int, Callable[[KvmVcpu], int]] = {
+    SVM_EXIT_NPF: npf_interception,
+    SVM_EXIT_VMGEXIT: _vmgexit,
+    SVM_EXIT_VMMCALL: vmmcall_interception,
+    SVM_EXIT_IOIO: io_interception,
+    SVM_EXIT_HLT: halt_interception,
+    SVM_EXIT_SHUTDOWN: shutdown_interception,
+    SVM_EXIT_CPUID: cpuid_interception,
+    SVM_EXIT_MSR: _msr,
+}
+
+
+@traced("kvm")
+def svm_invoke_exit_handler(vcpu: KvmVcpu, exit_code: int) -> int:
+    """``svm_invoke_exit_handler(vcpu, exit_code)``: the exit-handler table; an exit code
+    with no handler -> ``svm_handle_invalid_exit``: KVM_EXIT_INTERNAL_ERROR
+    (UNEXPECTED_EXIT_REASON, data = exit code, vCPU), return 0."""
+    handler = _EXIT_HANDLERS.get(exit_code)
+    if handler is None:
+        return _unexpected(vcpu)
+    return handler(vcpu)
+
+
+@traced("kvm")
+def svm_handle_exit(vcpu: KvmVcpu, exit_) -> int:  # noqa: ANN001 - VmExit
+    """``svm_handle_exit(vcpu, exit_fastpath)``: dispatch on the hardware exit code."""
+    return svm_invoke_exit_handler(vcpu, exit_.exit_code)

@@ -1,0 +1,211 @@
+"""The argument and result structures of the KVM ioctls, as Python dataclasses.
+
+Mirrors ``include/uapi/linux/kvm.h`` and ``arch/x86/include/uapi/asm/kvm.h`` (Linux
+v6.18 / 7.0 layout; numbers in :mod:`snpsim.spec.kvm_uapi`).  Field names are the C
+field names; every integer field is the C width (u8/u16/u32/u64) and is masked by KVM
+where KVM holds it in that width.
+
+Model choices:
+
+* ``struct kvm_run`` is a C union of per-exit structs; here each member is its own
+  object, always present (a VMM reads only the member ``exit_reason`` selects, as in C).
+* ``kvm_run.io`` carries its data bytes in ``io.data`` instead of at ``data_offset``
+  inside the mmap'd page.
+* ``KvmSevSnpLaunchFinish.launch_digest`` is model-only: the firmware's 48-byte launch
+  digest, which real KVM does not return (it is read from the attestation report).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "KvmRunHypercall",
+    "KvmRunMemoryFault",
+    "KvmRunSystemEvent",
+    "KvmRunIo",
+    "KvmRunInternal",
+    "KvmRun",
+    "KvmUserspaceMemoryRegion2",
+    "KvmMemoryAttributes",
+    "KvmCreateGuestMemfd",
+    "KvmEnableCap",
+    "KvmSevCmd",
+    "KvmSevInit",
+    "KvmSevSnpLaunchStart",
+    "KvmSevSnpLaunchUpdate",
+    "KvmSevSnpLaunchFinish",
+]
+
+
+@dataclass
+class KvmRunHypercall:
+    """``kvm_run.hypercall``: u64 ``nr``, u64 ``args[6]``, u64 ``ret``, u64 ``flags``
+    (userspace name ``longmode`` for its low u32; bit 0 = KVM_EXIT_HYPERCALL_LONG_MODE)."""
+
+    nr: int = 0
+    args: list[int] = field(default_factory=lambda: [0] * 6)
+    ret: int = 0
+    flags: int = 0
+
+
+@dataclass
+class KvmRunMemoryFault:
+    """``kvm_run.memory_fault``: u64 ``flags`` (bit 3 = KVM_MEMORY_EXIT_FLAG_PRIVATE),
+    u64 ``gpa`` (bytes, page aligned), u64 ``size`` (bytes)."""
+
+    flags: int = 0
+    gpa: int = 0
+    size: int = 0
+
+
+@dataclass
+class KvmRunSystemEvent:
+    """``kvm_run.system_event``: u32 ``type`` (KVM_SYSTEM_EVENT_*), u32 ``ndata``,
+    u64 ``data[16]``.  For SEV_TERM, ``data[0]`` is the guest's GHCB MSR value (or GHCB
+    GPA for the NAE form)."""
+
+    type: int = 0
+    ndata: int = 0
+    data: list[int] = field(default_factory=lambda: [0] * 16)
+
+
+@dataclass
+class KvmRunIo:
+    """``kvm_run.io``: u8 ``direction`` (0 in, 1 out), u8 ``size`` (bytes per item),
+    u16 ``port``, u32 ``count``, and the data (model: ``data`` bytes, not ``data_offset``)."""
+
+    direction: int = 0
+    size: int = 0
+    port: int = 0
+    count: int = 0
+    data: bytes = b""
+
+
+@dataclass
+class KvmRunInternal:
+    """``kvm_run.internal``: u32 ``suberror``, u32 ``ndata``, u64 ``data[16]``."""
+
+    suberror: int = 0
+    ndata: int = 0
+    data: list[int] = field(default_factory=lambda: [0] * 16)
+
+
+@dataclass
+class KvmRun:
+    """``struct kvm_run``, the page a VMM mmaps from a vCPU fd.
+
+    ``exit_reason`` (u32, KVM_EXIT_*), ``immediate_exit`` (u8), and the exit members
+    ``hypercall``, ``memory_fault``, ``system_event``, ``io``, ``internal``."""
+
+    exit_reason: int = 0
+    immediate_exit: int = 0
+    hypercall: KvmRunHypercall = field(default_factory=KvmRunHypercall)
+    memory_fault: KvmRunMemoryFault = field(default_factory=KvmRunMemoryFault)
+    system_event: KvmRunSystemEvent = field(default_factory=KvmRunSystemEvent)
+    io: KvmRunIo = field(default_factory=KvmRunIo)
+    internal: KvmRunInternal = field(default_factory=KvmRunInternal)
+
+
+@dataclass
+class KvmUserspaceMemoryRegion2:
+    """``struct kvm_userspace_memory_region2``: u32 ``slot``, u32 ``flags``
+    (KVM_MEM_*), u64 ``guest_phys_addr`` (GPA, bytes), u64 ``memory_size`` (bytes),
+    u64 ``userspace_addr`` (HVA), u64 ``guest_memfd_offset`` (bytes), u32 ``guest_memfd``
+    (fd)."""
+
+    slot: int
+    flags: int
+    guest_phys_addr: int
+    memory_size: int
+    userspace_addr: int
+    guest_memfd_offset: int = 0
+    guest_memfd: int = 0
+
+
+@dataclass
+class KvmMemoryAttributes:
+    """``struct kvm_memory_attributes``: u64 ``address`` (GPA, bytes), u64 ``size``
+    (bytes), u64 ``attributes`` (KVM_MEMORY_ATTRIBUTE_*), u64 ``flags`` (must be 0)."""
+
+    address: int
+    size: int
+    attributes: int
+    flags: int = 0
+
+
+@dataclass
+class KvmCreateGuestMemfd:
+    """``struct kvm_create_guest_memfd``: u64 ``size`` (bytes), u64 ``flags``."""
+
+    size: int
+    flags: int = 0
+
+
+@dataclass
+class KvmEnableCap:
+    """``struct kvm_enable_cap``: u32 ``cap``, u32 ``flags``, u64 ``args[4]``."""
+
+    cap: int
+    flags: int = 0
+    args: list[int] = field(default_factory=lambda: [0] * 4)
+
+
+@dataclass
+class KvmSevCmd:
+    """``struct kvm_sev_cmd`` (KVM_MEMORY_ENCRYPT_OP): u32 ``id`` (KVM_SEV_*), ``data``
+    (the command struct; a pointer in C), u32 ``error`` (firmware code, written by KVM),
+    u32 ``sev_fd``."""
+
+    id: int
+    data: object = None
+    error: int = 0
+    sev_fd: int = 0
+
+
+@dataclass
+class KvmSevInit:
+    """``struct kvm_sev_init`` (KVM_SEV_INIT2): u64 ``vmsa_features``, u32 ``flags``,
+    u16 ``ghcb_version`` (0 = default 2)."""
+
+    vmsa_features: int = 0
+    flags: int = 0
+    ghcb_version: int = 0
+
+
+@dataclass
+class KvmSevSnpLaunchStart:
+    """``struct kvm_sev_snp_launch_start``: u64 ``policy``, u8 ``gosvw[16]``, u16 ``flags``."""
+
+    policy: int = 0x30000
+    gosvw: bytes = bytes(16)
+    flags: int = 0
+
+
+@dataclass
+class KvmSevSnpLaunchUpdate:
+    """``struct kvm_sev_snp_launch_update``: u64 ``gfn_start``, u64 ``uaddr`` (HVA of the
+    source), u64 ``len`` (bytes), u8 ``type`` (KVM_SEV_SNP_PAGE_TYPE_*), u16 ``flags``.
+    KVM writes its progress back into ``gfn_start``, ``uaddr`` and ``len``."""
+
+    gfn_start: int
+    uaddr: int
+    len: int
+    type: int
+    flags: int = 0
+
+
+@dataclass
+class KvmSevSnpLaunchFinish:
+    """``struct kvm_sev_snp_launch_finish``: u64 ``id_block_uaddr``, u64 ``id_auth_uaddr``,
+    u8 ``id_block_en``, u8 ``auth_key_en``, u8 ``vcek_disabled``, u8 ``host_data[32]``,
+    u16 ``flags``; plus the model-only ``launch_digest`` written by KVM."""
+
+    id_block_uaddr: int = 0
+    id_auth_uaddr: int = 0
+    id_block_en: int = 0
+    auth_key_en: int = 0
+    vcek_disabled: int = 0
+    host_data: bytes = bytes(32)
+    flags: int = 0
+    launch_digest: bytes = b""

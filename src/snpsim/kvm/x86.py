@@ -1,0 +1,189 @@
+"""The generic x86 run loop and hypercalls: ``KVM_RUN`` and ``KVM_HC_MAP_GPA_RANGE``.
+
+Mirrors ``arch/x86/kvm/x86.c`` (mainline >= v6.18: ``____kvm_emulate_hypercall`` and the
+``__kvm_emulate_hypercall`` macro; kvm-qemu-host.md 5).  Return convention of the inner
+functions: 1 = re-enter the guest, 0 = return to userspace with ``run->exit_reason`` set,
+< 0 = ``KVM_RUN`` fails with that errno.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+
+from snpsim.spec.kvm_uapi import (
+    KVM_CAP_EXIT_HYPERCALL,
+    KVM_EINVAL,
+    KVM_ENOSYS,
+    KVM_EPERM,
+    KVM_EXIT_HYPERCALL,
+    KVM_EXIT_HYPERCALL_LONG_MODE,
+    KVM_EXIT_HYPERCALL_VALID_MASK,
+    KVM_HC_MAP_GPA_RANGE,
+)
+from snpsim.spec.units import PAGE_SIZE, U64_MAX, u32, u64
+from snpsim.trace.record import emit_instant, traced
+
+from .kvm_host import KvmVcpu, KvmVm
+from .uapi import KvmEnableCap
+
+__all__ = [
+    "kvm_arch_vcpu_ioctl_run",
+    "vcpu_run",
+    "vcpu_enter_guest",
+    "user_exit_on_hypercall",
+    "kvm_emulate_hypercall",
+    "____kvm_emulate_hypercall",
+    "complete_hypercall_exit",
+    "kvm_vm_ioctl_enable_cap",
+    "MAX_ENTRIES_PER_RUN",
+]
+
+#: Model-only: guest entries in one KVM_RUN before it returns -EINTR (a real KVM_RUN
+#: returns on a pending signal; this stands in for the VMM's watchdog signal).
+MAX_ENTRIES_PER_RUN = 100_000
+
+
+def user_exit_on_hypercall(kvm: KvmVm, hc_nr: int) -> bool:
+    """``user_exit_on_hypercall(kvm, nr)``: bit ``nr`` of ``hypercall_exit_enabled``."""
+    return bool(kvm.hypercall_exit_enabled & (1 << hc_nr)) if 0 <= hc_nr < 64 else False
+
+
+@traced("kvm")
+def kvm_vm_ioctl_enable_cap(kvm: KvmVm, cap: KvmEnableCap) -> int:
+    """``kvm_vm_ioctl_enable_cap`` for KVM_CAP_EXIT_HYPERCALL: ``args[0]`` outside
+    KVM_EXIT_HYPERCALL_VALID_MASK (0x1000) -> -EINVAL, else it replaces the VM's bitmap.
+    ``flags != 0`` and other capabilities -> -EINVAL.  Returns 0 or -EINVAL."""
+    if cap.flags:
+        return -errno.EINVAL
+    if cap.cap == KVM_CAP_EXIT_HYPERCALL:
+        if cap.args[0] & ~KVM_EXIT_HYPERCALL_VALID_MASK:
+            return -errno.EINVAL
+        kvm.hypercall_exit_enabled = cap.args[0]
+        return 0
+    return -errno.EINVAL
+
+
+@traced("kvm")
+def complete_hypercall_exit(vcpu: KvmVcpu) -> int:
+    """``complete_hypercall_exit(vcpu)``: RAX = ``run->hypercall.ret`` (truncated to u32
+    for a 32-bit hypercall; SEV-ES guests count as 64-bit), skip the instruction.
+    Returns 1."""
+    ret = vcpu.run.hypercall.ret
+    if not _is_64_bit_hypercall(vcpu):
+        ret = u32(ret)
+    vcpu.regs["rax"] = u64(ret)
+    return 1
+
+
+def _is_64_bit_hypercall(vcpu: KvmVcpu) -> bool:
+    # is_64_bit_hypercall(): with protected guest state (SEV-ES/SNP) KVM assumes 64-bit.
+    # Model: non-ES guests are always in long mode too (CS is not modelled).
+    return True
+
+
+@traced("kvm")
+def ____kvm_emulate_hypercall(vcpu: KvmVcpu, cpl: int, complete: Callable[[KvmVcpu], int]) -> int:
+    """``____kvm_emulate_hypercall(vcpu, cpl, complete)`` (kvm-qemu-host.md 5).
+
+    nr = RAX, a0..a3 = RBX, RCX, RDX, RSI.  CPL != 0 -> -KVM_EPERM.  MAP_GPA_RANGE (12):
+    exit not enabled -> -KVM_ENOSYS (-1000); GPA not 4 KiB aligned, ``npages`` 0 or
+    ``gfn + npages`` wrapping -> -KVM_EINVAL (-22); attrs not validated; otherwise
+    KVM_EXIT_HYPERCALL {nr, args gpa/npages/attrs, ret 0, flags LONG_MODE} and return 0.
+    Other numbers -> -KVM_ENOSYS.  Errors are stored in ``run->hypercall.ret`` and 1 is
+    returned (the caller then runs ``complete``).
+    """
+    regs = vcpu.regs
+    nr = regs.get("rax", 0)
+    a0, a1, a2 = regs.get("rbx", 0), regs.get("rcx", 0), regs.get("rdx", 0)
+    op_64_bit = _is_64_bit_hypercall(vcpu)
+    if not op_64_bit:
+        nr, a0, a1, a2 = u32(nr), u32(a0), u32(a1), u32(a2)
+    if cpl != 0:
+        ret = -KVM_EPERM
+    else:
+        ret = -KVM_ENOSYS
+        if nr == KVM_HC_MAP_GPA_RANGE:
+            gpa, npages, attrs = a0, a1, a2
+            if not user_exit_on_hypercall(vcpu.kvm, KVM_HC_MAP_GPA_RANGE):
+                pass
+            elif (gpa & (PAGE_SIZE - 1) or npages == 0
+                  or ((gpa >> 12) + npages) & U64_MAX <= (gpa >> 12)):
+                ret = -KVM_EINVAL
+            else:
+                run = vcpu.run
+                run.exit_reason = KVM_EXIT_HYPERCALL
+                run.hypercall.nr = KVM_HC_MAP_GPA_RANGE
+                run.hypercall.args[0] = gpa
+                run.hypercall.args[1] = npages
+                run.hypercall.args[2] = attrs
+                run.hypercall.ret = 0
+                run.hypercall.flags = KVM_EXIT_HYPERCALL_LONG_MODE if op_64_bit else 0
+                vcpu.complete_userspace_io = complete
+                return 0
+    vcpu.run.hypercall.ret = u64(ret)
+    return 1
+
+
+@traced("kvm")
+def kvm_emulate_hypercall(vcpu: KvmVcpu) -> int:
+    """``kvm_emulate_hypercall(vcpu)`` -> ``__kvm_emulate_hypercall(vcpu, cpl,
+    complete_hypercall_exit)``: if the inner function returned > 0, complete at once."""
+    r = ____kvm_emulate_hypercall(vcpu, vcpu.cpl, complete_hypercall_exit)
+    if r > 0:
+        return complete_hypercall_exit(vcpu)
+    return r
+
+
+@traced("kvm")
+def vcpu_enter_guest(vcpu: KvmVcpu) -> int:
+    """``vcpu_enter_guest(vcpu)``: prepare the switch (SEV-ES: ``sev_es_unmap_ghcb``
+    writes results back to the GHCB), ``svm_vcpu_run`` (VMRUN until the next #VMEXIT),
+    then ``svm_handle_exit``.  Returns the handler's 1 / 0 / -errno."""
+    from .svm import svm_handle_exit, svm_prepare_switch_to_guest, svm_vcpu_run
+
+    svm_prepare_switch_to_guest(vcpu)
+    exit_ = svm_vcpu_run(vcpu)
+    vcpu.exits += 1
+    return svm_handle_exit(vcpu, exit_)
+
+
+@traced("kvm")
+def vcpu_run(vcpu: KvmVcpu) -> int:
+    """``vcpu_run(vcpu)``: enter the guest until a handler returns <= 0."""
+    for _ in range(MAX_ENTRIES_PER_RUN):
+        r = vcpu_enter_guest(vcpu)
+        if r <= 0:
+            return r
+    vcpu.kvm.pr(f"vcpu{vcpu.vcpu_id}: {MAX_ENTRIES_PER_RUN} entries without exit (model watchdog)")
+    return -errno.EINTR
+
+
+@traced("kvm")
+def kvm_arch_vcpu_ioctl_run(vcpu: KvmVcpu) -> int:
+    """``kvm_arch_vcpu_ioctl_run(vcpu)`` (KVM_RUN): first finish the previous userspace
+    exit (``complete_userspace_io``, e.g. ``snp_complete_one_psc``), then ``vcpu_run``.
+
+    Returns 0 (``run->exit_reason`` says why), or -errno: -EFAULT with
+    KVM_EXIT_MEMORY_FAULT, -EINVAL (unregistered GHCB, unsupported event), -EIO (VM
+    bugged), -EINTR (``immediate_exit``).  A scheduler yield point on entry and exit.
+    """
+    host = vcpu.kvm.host
+    host.yield_point()
+    try:
+        if vcpu.kvm.bugged:
+            return -errno.EIO
+        if vcpu.run.immediate_exit:
+            return -errno.EINTR
+        cui = vcpu.complete_userspace_io
+        if cui is not None:
+            vcpu.complete_userspace_io = None
+            r = cui(vcpu)
+            if r <= 0:
+                return r
+        r = vcpu_run(vcpu)
+        emit_instant("kvm", "KVM_RUN returns to userspace", ret=r,
+                     exit_reason=vcpu.run.exit_reason)
+        return r
+    finally:
+        host.yield_point()

@@ -1,0 +1,371 @@
+"""QEMU's generic KVM accelerator: VM and memslot set-up, memory attributes,
+``kvm_convert_memory`` and the vCPU loop ``kvm_cpu_exec``.
+
+Mirrors QEMU ``accel/kvm/kvm-all.c`` (9.1-10.1 era, from the merged patch postings;
+kvm-qemu-host.md 8.1, 8.2, 8.4, 8.5).  The VMM talks to the host only through
+:mod:`snpsim.kvm.kvm_main` (ioctls, mmap, madvise, fallocate).
+
+Errors follow QEMU: functions return 0 or a negative value (-1 or -errno) and log with
+``error_report`` (kept in ``KVMState.errors``); ``exit(1)`` is :class:`QemuExit`.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from snpsim.kvm.kvm_main import (
+    KVM_MEM_GUEST_MEMFD,
+    Kvm,
+    KvmMemoryAttributes,
+    KvmRun,
+    KvmUserspaceMemoryRegion2,
+)
+from snpsim.spec.kvm_uapi import (
+    KVM_CREATE_VCPU,
+    KVM_EXIT_HLT,
+    KVM_EXIT_INTERNAL_ERROR,
+    KVM_EXIT_IO,
+    KVM_EXIT_MEMORY_FAULT,
+    KVM_EXIT_SHUTDOWN,
+    KVM_EXIT_SYSTEM_EVENT,
+    KVM_EXIT_UNKNOWN,
+    KVM_MEMORY_ATTRIBUTE_PRIVATE,
+    KVM_MEMORY_EXIT_FLAG_PRIVATE,
+    KVM_RUN,
+    KVM_SET_MEMORY_ATTRIBUTES,
+    KVM_SET_USER_MEMORY_REGION2,
+    KVM_SYSTEM_EVENT_CRASH,
+    KVM_SYSTEM_EVENT_RESET,
+    KVM_SYSTEM_EVENT_SHUTDOWN,
+)
+from snpsim.trace.record import emit_instant, traced
+
+from .physmem import (
+    RAMBlock,
+    qemu_real_host_page_size,
+    ram_block_discard_guest_memfd_range,
+    ram_block_discard_range,
+)
+from .profiles import DEFAULT_QEMU_PROFILE, QemuProfile
+
+__all__ = [
+    "QemuExit",
+    "MemoryRegion",
+    "KVMState",
+    "CPUState",
+    "EXCP_INTERRUPT",
+    "EXCP_HLT",
+    "kvm_vm_ioctl",
+    "kvm_vcpu_ioctl",
+    "kvm_set_phys_mem",
+    "kvm_set_memory_attributes",
+    "kvm_set_memory_attributes_private",
+    "kvm_set_memory_attributes_shared",
+    "memory_region_find",
+    "kvm_convert_memory",
+    "kvm_cpu_exec",
+]
+
+#: QEMU ``EXCP_INTERRUPT`` / ``EXCP_HLT`` (include/exec/cpu-all.h): kvm_cpu_exec results.
+EXCP_INTERRUPT = 0x10000
+EXCP_HLT = 0x10001
+
+
+class QemuExit(Exception):
+    """Model-only: QEMU called ``exit(status)`` (e.g. a failed launch step)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"exit({status}): {message}")
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class MemoryRegion:
+    """A guest-physical region (``MemoryRegion`` + its ``MemoryRegionSection`` in system
+    memory): ``name``, ``addr`` (GPA, bytes), ``size`` (bytes), ``kind`` ("ram", "rom",
+    "mmio"), ``ram_block`` for RAM/ROM."""
+
+    name: str
+    addr: int
+    size: int
+    kind: str
+    ram_block: RAMBlock | None = None
+
+    def has_guest_memfd(self) -> bool:
+        """``memory_region_has_guest_memfd(mr)``."""
+        return self.ram_block is not None and self.ram_block.guest_memfd >= 0
+
+    def is_ram(self) -> bool:
+        """``memory_region_is_ram(mr)`` (ROMs are RAM with readonly set)."""
+        return self.kind in ("ram", "rom")
+
+
+@dataclass
+class KVMState:
+    """``struct KVMState``: the syscall surface ``kvm``, ``fd`` (/dev/kvm), ``vmfd``,
+    ``regions`` (the system memory map), ``require_guest_memfd``, ``profile`` (QEMU
+    knobs), ``errors`` (error_report lines), ``shutdown_requested`` (the main loop's
+    request), ``next_slot``."""
+
+    kvm: Kvm
+    fd: int = -1
+    vmfd: int = -1
+    regions: list[MemoryRegion] = field(default_factory=list)
+    require_guest_memfd: bool = True
+    profile: QemuProfile = DEFAULT_QEMU_PROFILE
+    errors: list[str] = field(default_factory=list)
+    shutdown_requested: str | None = None
+    next_slot: int = 0
+
+    def error_report(self, msg: str) -> None:
+        """``error_report(fmt, ...)``."""
+        self.errors.append(msg)
+        emit_instant("vmm", "error_report", msg=msg)
+
+
+@dataclass
+class CPUState:
+    """``CPUState`` of one vCPU: ``cpu_index``, ``kvm_fd`` (the vCPU fd), ``kvm_run``,
+    ``kvm_state``; ``exit_request``; ``last_run_ret`` (the last KVM_RUN result; model)."""
+
+    cpu_index: int
+    kvm_fd: int
+    kvm_run: KvmRun
+    kvm_state: KVMState
+    exit_request: bool = False
+    last_run_ret: int = 0
+    stop_reason: str | None = None
+
+
+def kvm_vm_ioctl(s: KVMState, request: int, arg: Any = 0) -> int:
+    """``kvm_vm_ioctl(s, type, ...)``: the VM fd ioctl; returns the raw result."""
+    return s.kvm.ioctl(s.vmfd, request, arg)
+
+
+def kvm_vcpu_ioctl(cpu: CPUState, request: int, arg: Any = 0) -> int:
+    """``kvm_vcpu_ioctl(cpu, type, ...)``: the vCPU fd ioctl."""
+    return cpu.kvm_state.kvm.ioctl(cpu.kvm_fd, request, arg)
+
+
+def kvm_create_vcpu(s: KVMState, index: int) -> CPUState | int:
+    """``kvm_create_vcpu(cpu)``: KVM_CREATE_VCPU and mmap of ``kvm_run``; -errno."""
+    fd = kvm_vm_ioctl(s, KVM_CREATE_VCPU, index)
+    if fd < 0:
+        return fd
+    run = s.kvm.mmap_vcpu_run(fd)
+    if isinstance(run, int):
+        return run
+    return CPUState(index, fd, run, s)
+
+
+# ---- memory attributes (8.2) ----------------------------------------------------------------
+
+
+@traced("vmm")
+def kvm_set_memory_attributes(s: KVMState, start: int, size: int, attr: int) -> int:
+    """``kvm_set_memory_attributes(start, size, attr)``: KVM_SET_MEMORY_ATTRIBUTES with
+    {start, size, attr, flags 0}; on failure logs and returns the -errno."""
+    assert attr & ~KVM_MEMORY_ATTRIBUTE_PRIVATE == 0, "unsupported attributes (QEMU assert)"
+    ret = kvm_vm_ioctl(s, KVM_SET_MEMORY_ATTRIBUTES, KvmMemoryAttributes(start, size, attr, 0))
+    if ret:
+        s.error_report(f"failed to set memory (0x{start:x}+0x{size:x}) with attr 0x{attr:x} "
+                       f"error '{errno.errorcode.get(-ret, ret)}'")
+    return ret
+
+
+def kvm_set_memory_attributes_private(s: KVMState, start: int, size: int) -> int:
+    """``kvm_set_memory_attributes_private(start, size)``: attr 8."""
+    return kvm_set_memory_attributes(s, start, size, KVM_MEMORY_ATTRIBUTE_PRIVATE)
+
+
+def kvm_set_memory_attributes_shared(s: KVMState, start: int, size: int) -> int:
+    """``kvm_set_memory_attributes_shared(start, size)``: attr 0."""
+    return kvm_set_memory_attributes(s, start, size, 0)
+
+
+# ---- memslots (8.1) -------------------------------------------------------------------------
+
+
+@traced("vmm")
+def kvm_set_phys_mem(s: KVMState, mr: MemoryRegion) -> int:
+    """``kvm_set_phys_mem(kml, section, add=true)``: a memslot for a RAM/ROM region
+    (KVM_SET_USER_MEMORY_REGION2, with the guest_memfd when the block has one); every
+    guest_memfd slot is then set private at once (failure -> exit(1)).  MMIO regions get
+    no slot.  Returns 0 or raises :class:`QemuExit`."""
+    if not mr.is_ram() or mr.ram_block is None:
+        return 0
+    rb = mr.ram_block
+    flags = KVM_MEM_GUEST_MEMFD if rb.guest_memfd >= 0 else 0
+    if mr.kind == "rom":
+        from snpsim.kvm.kvm_main import KVM_MEM_READONLY
+
+        flags |= KVM_MEM_READONLY
+    slot = s.next_slot
+    s.next_slot += 1
+    region = KvmUserspaceMemoryRegion2(slot, flags, mr.addr, mr.size, rb.host, 0,
+                                       max(rb.guest_memfd, 0))
+    ret = kvm_vm_ioctl(s, KVM_SET_USER_MEMORY_REGION2, region)
+    if ret:
+        s.error_report(f"kvm_set_phys_mem: error registering slot: {errno.errorcode.get(-ret, ret)}")
+        raise QemuExit(1, "kvm_set_phys_mem failed")
+    if rb.guest_memfd >= 0:
+        if kvm_set_memory_attributes_private(s, mr.addr, mr.size):
+            s.error_report(f"kvm_set_phys_mem: error setting private attributes for {mr.name}")
+            raise QemuExit(1, "kvm_set_memory_attributes_private failed")
+    return 0
+
+
+def memory_region_find(s: KVMState, start: int, size: int) -> tuple[MemoryRegion | None, int]:
+    """``memory_region_find(system_memory, start, size)``: the region containing
+    ``start`` and the offset within it, or (None, 0)."""
+    for mr in s.regions:
+        if mr.addr <= start < mr.addr + mr.size:
+            return mr, start - mr.addr
+    return None, 0
+
+
+@traced("vmm")
+def kvm_convert_memory(s: KVMState, start: int, size: int, to_private: bool) -> int:
+    """``kvm_convert_memory(start, size, to_private)`` (8.5), QEMU's exact order:
+
+    1. ``start``/``size`` not aligned to the host page size, or ``size`` 0 -> -1;
+    2. no memory region -> 0 if converting to shared (MMIO holes), -1 to private;
+    3. region without guest_memfd: to-shared on a non-RAM region -> 0 (vMMIO), else
+       "Convert non guest_memfd backed memory region" -> -1;
+    4. KVM_SET_MEMORY_ATTRIBUTES (private or shared) -> its error;
+    5. (QEMU >= 10.1) notify RamDiscardListeners;
+    6. discard the now-unused backing: to private -> ``ram_block_discard_range`` (the
+       shared copy; skipped for hugetlb blocks), to shared ->
+       ``ram_block_discard_guest_memfd_range`` (the private copy).
+    Returns 0 or a negative value.  ``start``/``size`` in bytes (GPA).
+    """
+    page = qemu_real_host_page_size()
+    if start % page or size % page or not size:
+        return -1
+    mr, offset = memory_region_find(s, start, size)
+    if mr is None:
+        return -1 if to_private else 0
+    ret = -1
+    if not mr.has_guest_memfd():
+        if not to_private and not mr.is_ram():
+            ret = 0
+        else:
+            s.error_report(f"Convert non guest_memfd backed memory region (0x{start:x} ,+ "
+                           f"0x{size:x}) to {'private' if to_private else 'shared'}")
+        return ret
+    if to_private:
+        ret = kvm_set_memory_attributes_private(s, start, size)
+    else:
+        ret = kvm_set_memory_attributes_shared(s, start, size)
+    if ret:
+        return ret
+    rb = mr.ram_block
+    assert rb is not None
+    if s.profile.knob("ram_discard_notify"):
+        emit_instant("vmm", "ram_block_attributes_state_change", offset=offset, size=size,
+                     to_private=to_private)
+    if to_private:
+        if rb.page_size != page:
+            ret = 0  # hugetlb shared backing: not discarded
+        else:
+            ret = ram_block_discard_range(rb, offset, size)
+    else:
+        ret = ram_block_discard_guest_memfd_range(rb, offset, size)
+    return ret
+
+
+# ---- the vCPU loop (8.4) ------------------------------------------------------------------------
+
+ExitHook = Callable[[CPUState, KvmRun], None]
+
+
+@traced("vmm")
+def kvm_handle_io(cpu: CPUState, port: int, data: bytes, direction: int, size: int,
+                  count: int, io_handler: Callable[[int, bytes, int, int], bytes | None]) -> None:
+    """``kvm_handle_io(port, attrs, data, direction, size, count)``: each item goes to the
+    I/O address space (``address_space_rw``); ``io_handler(port, data, direction, size)``
+    is the machine's port dispatcher (IN data is written back into ``run->io``)."""
+    out = bytearray()
+    for i in range(count):
+        item = data[i * size : (i + 1) * size]
+        r = io_handler(port, item, direction, size)
+        out += r if r is not None else bytes(size)
+    if direction == 0:
+        cpu.kvm_run.io.data = bytes(out)
+
+
+@traced("vmm")
+def kvm_cpu_exec(cpu: CPUState, arch_handle_exit: Callable[[CPUState, KvmRun], int],
+                 io_handler: Callable[[int, bytes, int, int], bytes | None],
+                 on_exit: list[ExitHook] | None = None) -> int:
+    """``kvm_cpu_exec(cpu)``: KVM_RUN until a handler returns non-zero.
+
+    KVM_RUN < 0: -EINTR/-EAGAIN -> EXCP_INTERRUPT; -EFAULT with KVM_EXIT_MEMORY_FAULT is
+    not an error; anything else "kvm run failed", -1.  Exits: IO -> ``kvm_handle_io``;
+    SHUTDOWN -> reset request, EXCP_INTERRUPT; UNKNOWN/INTERNAL_ERROR -> -1;
+    SYSTEM_EVENT SHUTDOWN/RESET/CRASH handled here, other types (SEV_TERM) ->
+    ``kvm_arch_handle_exit``; MEMORY_FAULT -> ``kvm_convert_memory`` (a flag other than
+    PRIVATE -> -1); others -> ``kvm_arch_handle_exit``.  Returns EXCP_* or -1 (the caller
+    stops the VM with RUN_STATE_INTERNAL_ERROR).  ``on_exit`` hooks see every exit.
+    """
+    s = cpu.kvm_state
+    run = cpu.kvm_run
+    while True:
+        if cpu.exit_request or s.shutdown_requested:
+            return EXCP_INTERRUPT
+        run_ret = kvm_vcpu_ioctl(cpu, KVM_RUN, 0)
+        cpu.last_run_ret = run_ret
+        emit_instant("vmm", "KVM_RUN returned", ret=run_ret, exit_reason=run.exit_reason)
+        for hook in on_exit or ():
+            hook(cpu, run)
+        if run_ret < 0:
+            if run_ret in (-errno.EINTR, -errno.EAGAIN):
+                return EXCP_INTERRUPT
+            if not (run_ret == -errno.EFAULT and run.exit_reason == KVM_EXIT_MEMORY_FAULT):
+                s.error_report(f"kvm run failed {errno.errorcode.get(-run_ret, run_ret)}")
+                return -1
+        reason = run.exit_reason
+        if reason == KVM_EXIT_IO:
+            kvm_handle_io(cpu, run.io.port, run.io.data, run.io.direction, run.io.size,
+                          run.io.count, io_handler)
+            ret = 0
+        elif reason == KVM_EXIT_SHUTDOWN:
+            s.shutdown_requested = s.shutdown_requested or "guest-reset"
+            ret = EXCP_INTERRUPT
+        elif reason == KVM_EXIT_UNKNOWN:
+            s.error_report("KVM: unknown exit, hardware reason 0")
+            ret = -1
+        elif reason == KVM_EXIT_INTERNAL_ERROR:
+            s.error_report(f"KVM internal error. Suberror: {run.internal.suberror}")
+            ret = -1
+        elif reason == KVM_EXIT_HLT:
+            ret = EXCP_HLT
+        elif reason == KVM_EXIT_SYSTEM_EVENT:
+            t = run.system_event.type
+            if t == KVM_SYSTEM_EVENT_SHUTDOWN:
+                s.shutdown_requested = "guest-shutdown"
+                ret = EXCP_INTERRUPT
+            elif t == KVM_SYSTEM_EVENT_RESET:
+                s.shutdown_requested = "guest-reset"
+                ret = EXCP_INTERRUPT
+            elif t == KVM_SYSTEM_EVENT_CRASH:
+                s.shutdown_requested = "guest-panicked"
+                ret = 0
+            else:
+                ret = arch_handle_exit(cpu, run)
+        elif reason == KVM_EXIT_MEMORY_FAULT and s.profile.knob("handle_memory_fault"):
+            mf = run.memory_fault
+            if mf.flags & ~KVM_MEMORY_EXIT_FLAG_PRIVATE:
+                s.error_report(f"KVM_EXIT_MEMORY_FAULT: Unknown flag 0x{mf.flags:x}")
+                ret = -1
+            else:
+                ret = kvm_convert_memory(s, mf.gpa, mf.size,
+                                         bool(mf.flags & KVM_MEMORY_EXIT_FLAG_PRIVATE))
+        else:
+            ret = arch_handle_exit(cpu, run)
+        if ret != 0:
+            return ret
