@@ -1,0 +1,429 @@
+"""Configure a boot from a real guest kernel log: ``snpsim run boot --from-dmesg FILE``.
+
+:func:`parse_dmesg` reads what the ``boot`` scenario needs from a Linux guest's kernel
+log (``dmesg`` or a serial console): the kernel version, the memory size, the CPU
+count, the e820 map, the memory-encryption mode, the swiotlb lines, and SNP extras
+(VMPL, CPUID table, unaccepted-memory table, ``accept_memory=``).  Every other line is
+ignored, as are lines that look like one of these but do not parse.
+
+Which memory size.  The swiotlb sizing of an SEV guest uses
+``memblock_phys_mem_size()`` (``arch/x86/mm/mem_encrypt.c`` ``mem_encrypt_setup_arch``,
+v6.16), taken right after ``e820__memblock_setup``: every e820 RAM ("usable") range,
+after ``trim_bios_range`` (``arch/x86/kernel/setup.c``) turned the first 4 KiB page
+into "reserved" and ``memblock_trim_memory(PAGE_SIZE)`` dropped partial pages.  So the
+memory size is computed that way from the last e820 map the log prints ("BIOS-e820",
+or the "reserve setup_data" / "user" / "modified" maps that replace it).  The second figure of
+``Memory: 1865592K/2091368K available`` (``mm/mm_init.c`` ``mem_init_print_info``,
+``physpages``) counts the same pages and is the fallback when the log has no e820 map;
+the first figure (``totalram_pages``, after reservations) is *not* what the kernel
+sizes swiotlb from (on log 01: 6 % of it is 109 MiB, the kernel printed 122 MiB).
+``e820: update``/``e820: remove`` lines are KERN_DEBUG and not applied (model choice).
+
+Which CPU count.  swiotlb gets one area per *possible* CPU (``num_possible_cpus()``):
+"smpboot: Allowing N CPUs, M hotplug CPUs" (older kernels, N is the total),
+"CPU topo: Allowing N present CPUs plus M hotplug CPUs" (v6.9+, total N+M) or
+"setup_percpu: ... nr_cpu_ids:N".  Without those, the online count of
+"smp: Brought up N nodes, M CPUs" stands in (no hotplug CPUs assumed).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import NamedTuple
+
+from snpsim.guest.swiotlb import swiotlb_sizing_for_sev
+from snpsim.spec.units import PAGE_SIZE
+
+__all__ = [
+    "DmesgError",
+    "MemEncryptMode",
+    "E820Entry",
+    "SwiotlbLines",
+    "DmesgConfig",
+    "memblock_phys_mem_size_from_e820",
+    "scan_dmesg",
+    "parse_dmesg",
+]
+
+
+class DmesgError(ValueError):
+    """A kernel log that cannot configure a boot (no usable memory size)."""
+
+
+class MemEncryptMode(enum.Enum):
+    """The guest's memory-encryption mode as the kernel reports it (strongest feature)."""
+
+    SEV = "SEV"
+    SEV_ES = "SEV-ES"
+    SNP = "SEV-SNP"
+
+
+class E820Entry(NamedTuple):
+    """One e820 range as the kernel prints it: ``[mem start-end] type``.
+
+    ``start`` and ``end`` are guest physical addresses in bytes, ``end`` *inclusive*
+    as printed; ``type`` is the printed name ("usable", "reserved", "ACPI data",
+    "ACPI NVS", "unusable", "persistent (type 12)", "soft reserved", ...).
+    """
+
+    start: int
+    end: int
+    type: str
+
+    @property
+    def size(self) -> int:
+        """Bytes covered by the range."""
+        return self.end + 1 - self.start
+
+
+class SwiotlbLines(NamedTuple):
+    """What the log's ``software IO TLB:`` lines say (``kernel/dma/swiotlb.c``).
+
+    Sizes in MiB as printed (truncated): ``adjusted_mb`` from "SWIOTLB bounce buffer
+    size adjusted to NMB", ``area_num`` from "area num N.", ``roundup_mb`` from
+    "SWIOTLB bounce buffer size roundup to NMB", ``mapped_start``/``mapped_end``
+    (bytes, as printed: the end is exclusive there, ``mem->end = mem->start + bytes``)
+    and ``mapped_mb`` from "mapped [mem A-B] (NMB)".  ``None`` where the log has no
+    such line.
+    """
+
+    adjusted_mb: int | None = None
+    area_num: int | None = None
+    roundup_mb: int | None = None
+    mapped_start: int | None = None
+    mapped_end: int | None = None
+    mapped_mb: int | None = None
+
+
+@dataclass(frozen=True)
+class DmesgConfig:
+    """A boot configuration read from a guest kernel log; all sizes in bytes.
+
+    - ``memory_bytes``: ``memblock_phys_mem_size()`` at boot (see the module docstring),
+      or the ``--memory`` value after :meth:`with_memory`; ``memory_source`` says which
+      ("e820", "Memory: line", "--memory"); ``None`` when the log gives none.
+    - ``memory_line_total_bytes`` / ``memory_line_available_bytes``: the two figures of
+      "Memory: AK/TK available", if printed.
+    - ``possible_cpus`` / ``online_cpus``: see the module docstring; :attr:`nr_cpus`
+      picks the one swiotlb uses.
+    - ``e820``: the map used for the memory size, ``e820_source`` its printed prefix.
+    - ``mode`` and ``encryption_features``: from "Memory Encryption Features active: AMD
+      SEV SEV-ES SEV-SNP", "AMD Memory Encryption Features active: SEV SEV-ES" or
+      "AMD Secure Encrypted Virtualization (SEV) active"; ``sev_status`` the words of
+      "SEV: Status: ...".  ``mode`` is ``None`` when the log names no SEV feature.
+    - ``kernel_version``: from "Linux version X.Y.Z-..." (``None`` if absent).
+    - ``command_line``; ``swiotlb_param`` (its ``swiotlb=`` value) and ``accept_memory``
+      (its ``accept_memory=`` value).
+    - ``swiotlb``: the log's swiotlb lines.
+    - ``vmpl``: from "SEV: SNP running at VMPLn." (>0 means an SVSM runs below the
+      kernel); ``svsm``: a line mentions an SVSM; ``snp_cpuid_entries`` from "SEV: Using
+      SNP CPUID table, N entries present."; ``unaccepted_table``: physical address of the
+      EFI unaccepted-memory table from the "efi: ... Unaccepted=0x..." line.
+    """
+
+    memory_bytes: int | None = None
+    memory_source: str | None = None
+    memory_line_total_bytes: int | None = None
+    memory_line_available_bytes: int | None = None
+    possible_cpus: int | None = None
+    online_cpus: int | None = None
+    e820: tuple[E820Entry, ...] = ()
+    e820_source: str | None = None
+    mode: MemEncryptMode | None = None
+    encryption_features: tuple[str, ...] = ()
+    sev_status: tuple[str, ...] = ()
+    kernel_version: str | None = None
+    command_line: str | None = None
+    swiotlb_param: str | None = None
+    accept_memory: str | None = None
+    swiotlb: SwiotlbLines = SwiotlbLines()
+    vmpl: int | None = None
+    svsm: bool = False
+    snp_cpuid_entries: int | None = None
+    unaccepted_table: int | None = None
+
+    @property
+    def nr_cpus(self) -> int | None:
+        """``num_possible_cpus()`` as far as the log tells: possible, else online."""
+        return self.possible_cpus if self.possible_cpus is not None else self.online_cpus
+
+    def with_memory(self, memory_bytes: int) -> DmesgConfig:
+        """This configuration with the memory size given explicitly (``--memory``).
+
+        ``memory_bytes`` is taken as ``memblock_phys_mem_size()``.  Returns a new
+        config; raises ``ValueError`` unless ``memory_bytes`` is a positive multiple of
+        ``PAGE_SIZE`` (4096 bytes).
+        """
+        if memory_bytes <= 0 or memory_bytes % PAGE_SIZE:
+            raise ValueError(
+                f"memory size must be a positive multiple of {PAGE_SIZE} bytes, got {memory_bytes}"
+            )
+        return replace(self, memory_bytes=memory_bytes, memory_source="--memory")
+
+    def with_vcpus(self, nr_cpus: int) -> DmesgConfig:
+        """This configuration with the CPU count given explicitly (``--vcpus``).
+
+        Sets both ``possible_cpus`` and ``online_cpus`` (no hotplug CPUs).  Returns a
+        new config; raises ``ValueError`` unless ``nr_cpus`` >= 1.
+        """
+        if nr_cpus < 1:
+            raise ValueError(f"CPU count must be >= 1, got {nr_cpus}")
+        return replace(self, possible_cpus=nr_cpus, online_cpus=nr_cpus)
+
+    def swiotlb_bytes(self, *, default_kernel: str = "6.16") -> int:
+        """The swiotlb pool size this guest allocates, bytes (guest/swiotlb.py).
+
+        Uses ``memory_bytes``, :attr:`nr_cpus`, ``swiotlb_param`` and the log's kernel
+        version (``default_kernel`` when the log has none).  Raises :class:`DmesgError`
+        without a memory size, ``ValueError`` without a CPU count.
+        """
+        if self.memory_bytes is None:
+            raise DmesgError(_NO_MEMORY)
+        if self.nr_cpus is None:
+            raise ValueError("the kernel log gives no CPU count; pass --vcpus")
+        return swiotlb_sizing_for_sev(
+            self.memory_bytes,
+            self.nr_cpus,
+            kernel_version=self.kernel_version or default_kernel,
+            swiotlb_param=self.swiotlb_param,
+        ).bytes
+
+
+_NO_MEMORY = (
+    "the kernel log gives no usable memory size (no e820 'usable' map and no "
+    "'Memory: NNNK/NNNK available' line); pass --memory, e.g. --memory 4G"
+)
+
+# A log line, without the "[    0.000000] " timestamp or a "<6>" priority prefix.
+_PREFIX = re.compile(r"^\s*(?:<\d+>)?\s*(?:\[\s*\d+\.\d+\]\s*)?")
+_HEX = r"0x[0-9a-fA-F]+"
+_E820_LINE = re.compile(
+    rf"^(?P<label>BIOS-e820|reserve setup_data|user|modified):\s*\[mem\s+(?P<s>{_HEX})-(?P<e>{_HEX})\]\s+(?P<type>.+?)\s*$"
+)
+_E820_HEADERS = {
+    "BIOS-provided physical RAM map:": "BIOS-e820",
+    "extended physical RAM map:": "reserve setup_data",
+    "user-defined physical RAM map:": "user",
+    "modified physical RAM map:": "modified",
+}
+_LINUX_VERSION = re.compile(r"^Linux version (\S+)")
+_COMMAND_LINE = re.compile(r"^Command line:\s*(.*)$")
+_MEMORY = re.compile(r"^Memory:\s*(\d+)K/(\d+)K available")
+_SMPBOOT_ALLOWING = re.compile(r"^smpboot: Allowing (\d+) CPUs, (\d+) hotplug CPUs")
+_TOPO_ALLOWING = re.compile(r"^CPU topo: Allowing (\d+) present CPUs plus (\d+) hotplug CPUs")
+_NR_CPU_IDS = re.compile(r"^setup_percpu: .*\bnr_cpu_ids:(\d+)")
+_BROUGHT_UP = re.compile(r"^smp: Brought up (\d+) nodes?, (\d+) CPUs?")
+_FEATURES = re.compile(r"^(?:AMD )?Memory Encryption Features active:\s*(.*)$")
+_OLD_SEV = re.compile(
+    r"^AMD Secure Encrypted Virtualization(?: - Encrypted State)? \((SEV(?:-ES)?)\) active"
+)
+_SME = re.compile(r"^AMD Secure Memory Encryption \(SME\) active")
+_SEV_STATUS = re.compile(r"^SEV: Status:\s*(.*)$")
+_VMPL = re.compile(r"SNP running at VMPL(\d+)")
+_CPUID_TABLE = re.compile(r"Using SNP CPUID table, (\d+) entries present")
+_UNACCEPTED = re.compile(rf"^efi:.*\bUnaccepted=({_HEX})")
+_SWIOTLB = "software IO TLB: "
+_SW_ADJUSTED = re.compile(r"SWIOTLB bounce buffer size adjusted to (\d+)MB")
+_SW_AREAS = re.compile(r"area num (\d+)\.")
+_SW_ROUNDUP = re.compile(r"SWIOTLB bounce buffer size roundup to (\d+)MB")
+_SW_MAPPED = re.compile(rf"mapped \[mem ({_HEX})-({_HEX})\] \((\d+)MB\)")
+
+
+def _strip(line: str) -> str:
+    return _PREFIX.sub("", line, count=1).rstrip()
+
+
+def memblock_phys_mem_size_from_e820(e820: Iterable[E820Entry]) -> int:
+    """``memblock_phys_mem_size()`` right after ``e820__memblock_setup``, bytes.
+
+    Sums the "usable" ranges (E820_TYPE_RAM; ``arch/x86/kernel/e820.c``
+    ``e820__memblock_setup``, v6.16) after ``trim_bios_range`` (``arch/x86/kernel/
+    setup.c``: [0, 4 KiB) becomes reserved, 640 KiB-1 MiB removed from RAM) and
+    ``memblock_trim_memory(PAGE_SIZE)`` (each range shrunk to whole pages).  Overlaps
+    count once, as ``memblock_add`` merges them.  Never raises.
+    """
+    ranges: list[tuple[int, int]] = []
+    for entry in e820:
+        if entry.type != "usable":
+            continue
+        start, end = entry.start, entry.end + 1
+        # trim_bios_range: e820__range_update(0, PAGE_SIZE, RAM -> RESERVED) and
+        # e820__range_remove(BIOS_BEGIN 0xa0000, BIOS_END 0x100000, RAM).
+        pieces = [(start, end)]
+        for hole_start, hole_end in ((0, PAGE_SIZE), (0xA0000, 0x100000)):
+            cut: list[tuple[int, int]] = []
+            for s, e in pieces:
+                if e <= hole_start or s >= hole_end:
+                    cut.append((s, e))
+                    continue
+                if s < hole_start:
+                    cut.append((s, hole_start))
+                if e > hole_end:
+                    cut.append((hole_end, e))
+            pieces = cut
+        ranges.extend(pieces)
+    # memblock_add merges overlaps; memblock_trim_memory keeps whole pages only.
+    ranges.sort()
+    merged: list[tuple[int, int]] = []
+    for s, e in ranges:
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((s, e))
+    total = 0
+    for s, e in merged:
+        s = (s + PAGE_SIZE - 1) // PAGE_SIZE * PAGE_SIZE
+        e = e // PAGE_SIZE * PAGE_SIZE
+        if e > s:
+            total += e - s
+    return total
+
+
+def _mode_from_features(words: Iterable[str]) -> MemEncryptMode | None:
+    found = set(words)
+    if "SEV-SNP" in found:
+        return MemEncryptMode.SNP
+    if "SEV-ES" in found:
+        return MemEncryptMode.SEV_ES
+    if "SEV" in found:
+        return MemEncryptMode.SEV
+    return None
+
+
+def _cmdline_param(cmdline: str, name: str) -> str | None:
+    value = None
+    for word in cmdline.split():
+        if word.startswith(name + "="):
+            value = word[len(name) + 1 :]  # the last one wins, as with early_param
+    return value
+
+
+def scan_dmesg(text: str) -> DmesgConfig:
+    """Read a guest kernel log into a :class:`DmesgConfig` without requiring anything.
+
+    ``text`` is the whole log (``dmesg`` or console output, with or without timestamps).
+    Unknown or malformed lines are skipped; never raises.  ``memory_bytes`` is ``None``
+    when the log gives no memory size: see :func:`parse_dmesg` for the strict form.
+    Sources of each field: the module and :class:`DmesgConfig` docstrings.
+    """
+    maps: dict[str, list[E820Entry]] = {}
+    last_map: str | None = None
+    version = cmdline = None
+    mem_avail = mem_total = None
+    possible = online = None
+    features: list[str] = []
+    status: tuple[str, ...] = ()
+    vmpl = cpuid_entries = unaccepted = None
+    svsm = False
+    adjusted = areas = roundup = mapped_start = mapped_end = mapped_mb = None
+
+    for raw in text.splitlines():
+        line = _strip(raw)
+        if not line:
+            continue
+        if line in _E820_HEADERS:
+            label = _E820_HEADERS[line]
+            maps[label] = []  # a reprinted map replaces the earlier print
+            continue
+        if m := _E820_LINE.match(line):
+            label = m["label"]
+            maps.setdefault(label, []).append(
+                E820Entry(int(m["s"], 16), int(m["e"], 16), m["type"])
+            )
+            last_map = label
+            continue
+        if m := _LINUX_VERSION.match(line):
+            version = version or m[1]
+        elif m := _COMMAND_LINE.match(line):
+            cmdline = cmdline if cmdline is not None else m[1]
+        elif m := _MEMORY.match(line):
+            mem_avail, mem_total = int(m[1]) * 1024, int(m[2]) * 1024
+        elif m := _SMPBOOT_ALLOWING.match(line):
+            possible = int(m[1])
+        elif m := _TOPO_ALLOWING.match(line):
+            possible = int(m[1]) + int(m[2])
+        elif m := _NR_CPU_IDS.match(line):
+            possible = possible if possible is not None else int(m[1])
+        elif m := _BROUGHT_UP.match(line):
+            online = int(m[2])
+        elif m := _FEATURES.match(line):
+            words = m[1].split()
+            if words and words[0] in ("AMD", "Intel"):  # the vendor, not a feature
+                words = words[1:]
+            features.extend(w for w in words if w not in features)
+        elif m := _OLD_SEV.match(line):
+            if m[1] not in features:
+                features.append(m[1])
+        elif _SME.match(line):
+            if "SME" not in features:
+                features.append("SME")
+        elif m := _SEV_STATUS.match(line):
+            status = tuple(m[1].split())
+        elif m := _UNACCEPTED.match(line):
+            unaccepted = int(m[1], 16)
+        elif line.startswith(_SWIOTLB):
+            rest = line[len(_SWIOTLB) :]
+            if m := _SW_ADJUSTED.search(rest):
+                adjusted = int(m[1])
+            elif m := _SW_AREAS.search(rest):
+                areas = int(m[1])
+            elif m := _SW_ROUNDUP.search(rest):
+                roundup = int(m[1])
+            elif m := _SW_MAPPED.search(rest):
+                mapped_start, mapped_end, mapped_mb = int(m[1], 16), int(m[2], 16), int(m[3])
+        if m := _VMPL.search(line):
+            vmpl = int(m[1])
+        if m := _CPUID_TABLE.search(line):
+            cpuid_entries = int(m[1])
+        if "SVSM" in line:
+            svsm = True
+
+    e820 = tuple(maps.get(last_map, ())) if last_map else ()
+    memory = source = None
+    if any(e.type == "usable" for e in e820):
+        memory, source = memblock_phys_mem_size_from_e820(e820), "e820"
+    elif mem_total:
+        memory, source = mem_total, "Memory: line"
+    return DmesgConfig(
+        memory_bytes=memory,
+        memory_source=source,
+        memory_line_total_bytes=mem_total,
+        memory_line_available_bytes=mem_avail,
+        possible_cpus=possible,
+        online_cpus=online,
+        e820=e820,
+        e820_source=last_map,
+        mode=_mode_from_features(features) or _mode_from_features(status),
+        encryption_features=tuple(features),
+        sev_status=status,
+        kernel_version=version,
+        command_line=cmdline,
+        swiotlb_param=_cmdline_param(cmdline, "swiotlb") if cmdline else None,
+        accept_memory=_cmdline_param(cmdline, "accept_memory") if cmdline else None,
+        swiotlb=SwiotlbLines(adjusted, areas, roundup, mapped_start, mapped_end, mapped_mb),
+        vmpl=vmpl,
+        svsm=svsm or (vmpl is not None and vmpl > 0),
+        snp_cpuid_entries=cpuid_entries,
+        unaccepted_table=unaccepted,
+    )
+
+
+def parse_dmesg(text: str, *, memory_bytes: int | None = None) -> DmesgConfig:
+    """Read a guest kernel log into a :class:`DmesgConfig` for ``boot --from-dmesg``.
+
+    ``text``: the log.  ``memory_bytes``: the ``--memory`` value in bytes, if given; it
+    replaces the log's memory size (:meth:`DmesgConfig.with_memory`).  Raises
+    :class:`DmesgError` (a ``ValueError``) when the log gives no usable memory size and
+    ``memory_bytes`` is ``None``, with a message that says to pass ``--memory``;
+    ``ValueError`` for a bad ``memory_bytes``.  Unusable lines are ignored
+    (:func:`scan_dmesg`).
+    """
+    config = scan_dmesg(text)
+    if memory_bytes is not None:
+        return config.with_memory(memory_bytes)
+    if config.memory_bytes is None:
+        raise DmesgError(_NO_MEMORY)
+    return config
