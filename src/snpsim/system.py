@@ -27,6 +27,7 @@ from typing import Any
 from snpsim.guest.boot import build_launch_image, guest_entry, make_guest_kernel
 from snpsim.guest.kernel import PROFILES as KERNEL_PROFILES
 from snpsim.guest.kernel import GuestConfig, GuestKernel
+from snpsim.guest.kernel import __va as _guest_va
 from snpsim.hw.cpu import Platform
 from snpsim.hw.ports import GuestPort
 from snpsim.kvm.kvm_main import Kvm
@@ -197,12 +198,9 @@ class SnpSystem:
         """The state of the page at ``gpa`` from every party (see :class:`PageState`).
         ``vaddr``: the guest's GVA for the page (its direct-map address by default)."""
         assert self.machine is not None and self.kernel is not None
-        from snpsim.guest.kernel import __va
-        from snpsim.guest.set_memory import lookup_address
-
         gpa &= ~(PAGE_SIZE - 1)
-        va = int(__va(self.kernel, gpa)) if vaddr is None else vaddr
-        c_bit = self._pte_c_bit(va, lookup_address)
+        va = int(_guest_va(self.kernel, gpa)) if vaddr is None else vaddr
+        c_bit = self._pte_c_bit(va)
         vm = self.kvm.vm(self.machine.s.vmfd)
         ent = self.platform.host.npt_lookup(vm.npt, gpa >> PAGE_SHIFT) if hasattr(vm, "npt") else None
         rmp = spa = None
@@ -215,7 +213,7 @@ class SnpSystem:
         return PageState(gpa, c_bit, rmp, spa, bool(attr & KVM_MEMORY_ATTRIBUTE_PRIVATE),
                          self.machine.read_guest_ram(gpa, 40))
 
-    def _pte_c_bit(self, va: int, lookup_address: Any) -> bool | None:
+    def _pte_c_bit(self, va: int) -> bool | None:
         """Model-only debugger view: walk the guest page tables from the host side with
         the guest's key (no RMP checks, no faults)."""
         mem = self.platform.mem

@@ -160,8 +160,12 @@ class GuestCpu:
         assert self.platform.world.in_guest(), "guest-port call from host context"
 
     def _vmexit(self, exit_code: int, info1: int = 0, info2: int = 0, reason: str = "") -> None:
+        # On every #VMEXIT of an SEV-ES guest the GHCB MSR is saved to the VMCB's
+        # control.ghcb_gpa, and VMRUN loads it back (GHCB spec 56421 section 2.3.1).
+        self.vmcb.ghcb_gpa = self.msr_ghcb
         self.vmcb.exit = VmExit(exit_code, u64(info1), u64(info2))
         self.platform.world.exit_guest(self.vmcb.exit, reason or f"exit {exit_code:#x}")
+        self.msr_ghcb = self.vmcb.ghcb_gpa
 
     def _deliver(self, fault: HardwareFault) -> None:
         """The instruction boundary: deliver ``fault`` to its party."""
