@@ -165,6 +165,10 @@ class SnpSystem:
         self.memory = memory
         self.vcpus = vcpus
         self.seed = seed
+        # QEMU does not put KVM_FEATURE_MIGRATION_CONTROL (CPUID 0x40000001 EAX bit 17)
+        # in an SNP guest's CPUID by default [unconfirmed], so the guest's
+        # notify_page_enc_status_changed stays a no-op; see docs/model-choices.md.
+        guest_options.setdefault("kvm_feature_migration_control", False)
         self.config = GuestConfig(ram_size=memory, nr_cpus=vcpus, profile=KERNEL_PROFILES[kernel],
                                   **guest_options)
         # Host physical memory: enough SPA space for guest RAM twice (shared + private
