@@ -336,3 +336,62 @@ def test_explicit_memory_overrides_the_log():
     assert cfg.memory_bytes == 16 * GiB and cfg.memory_source == "--memory"
     # 6 % of 16 GiB = 983 MiB -> 2^19 slabs = 1 GiB (the SZ_1G clamp)
     assert cfg.swiotlb_bytes() == 1 * GiB
+
+
+# --- the sizing model beyond the logs (expected values worked by hand) ----------------
+
+
+def test_pre_areas_kernel_rounds_to_a_segment_only():
+    # 5.15, 2 GiB: 6 % = 128,849,018 B -> 62,915 slabs -> ALIGN 128 = 62,976 slabs
+    # = 128,974,848 B (123 MiB mapped); "adjusted to" prints the slab-aligned size, 122MB.
+    s = swiotlb_sizing_for_sev(2 * GiB, 4, kernel_version="5.15.0")
+    assert s.nslabs == 62976
+    assert s.bytes == 62976 * 2048
+    assert s.mapped_mb == 123
+    assert s.nareas == 1
+    assert s.messages == ("software IO TLB: SWIOTLB bounce buffer size adjusted to 122MB",)
+
+
+def test_clamps_and_area_rounding_v6():
+    # 16 GiB: 6 % = 983 MiB -> 503,424 slabs -> power of two 524,288 = 1 GiB (== SZ_1G)
+    assert swiotlb_size_for_sev(16 * GiB, 4, kernel_version="6.16") == 1 * GiB
+    # 1 TiB: clamped to SZ_1G before rounding
+    assert swiotlb_size_for_sev(1024 * GiB, 4, kernel_version="6.16") == 1 * GiB
+    # 512 MiB: 6 % = 30.7 MiB, clamped up to 64 MiB = 32,768 slabs, already a power of 2
+    s = swiotlb_sizing_for_sev(512 * MiB, 1, kernel_version="6.16")
+    assert s.bytes == 64 * MiB
+    assert s.messages == (
+        "software IO TLB: SWIOTLB bounce buffer size adjusted to 64MB",
+        "software IO TLB: area num 1.",
+    )
+    # 6 CPUs -> 8 areas
+    assert swiotlb_sizing_for_sev(2 * GiB, 6, kernel_version="6.16").nareas == 8
+    # 1024 CPUs on 2 GiB: at least 128 slabs per area = 131,072 slabs = 256 MiB
+    s = swiotlb_sizing_for_sev(2 * GiB, 1024, kernel_version="6.16")
+    assert (s.nareas, s.bytes) == (1024, 256 * MiB)
+
+
+def test_swiotlb_parameter():
+    # swiotlb=1000: ALIGN(1000, 128) = 1024 slabs = 2 MiB; no 6 % adjustment
+    assert swiotlb_size_for_sev(2 * GiB, 4, swiotlb_param="1000") == 2 * MiB
+    # swiotlb=100,3: 128 slabs, 4 areas need 512 slabs -> 1 MiB
+    s = swiotlb_sizing_for_sev(2 * GiB, 4, swiotlb_param="100,3")
+    assert (s.nslabs, s.nareas) == (512, 4)
+    assert s.messages == (
+        "software IO TLB: area num 4.",
+        "software IO TLB: SWIOTLB bounce buffer size roundup to 1MB",
+    )
+    # swiotlb=0x8000 is the default slab count, so the SEV adjustment still applies
+    assert swiotlb_size_for_sev(2 * GiB, 4, swiotlb_param="0x8000") == 128 * MiB
+    # swiotlb=noforce: no pool
+    s = swiotlb_sizing_for_sev(2 * GiB, 4, swiotlb_param="noforce")
+    assert s.disabled and s.bytes == 0
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        swiotlb_size_for_sev(-1, 4)
+    with pytest.raises(ValueError):
+        swiotlb_size_for_sev(GiB, 0)
+    with pytest.raises(ValueError):
+        swiotlb_size_for_sev(GiB, 4, kernel_version="linux")
