@@ -63,7 +63,8 @@ class PageState:
     if unmapped); ``rmp``: the governing RMP entry of the page backing it (None when the
     NPT does not map it), as a dict (assigned, asid, gpa, pagesize, validated);
     ``attribute_private``: KVM's memory attribute; ``host_read``: what the VMM reads
-    through its shared RAM mapping (16 bytes).
+    through its shared RAM mapping (40 bytes); ``spa_read``: what any host code reads at
+    the backing SPA the NPT maps (40 bytes: ciphertext for a private page).
     """
 
     gpa: int
@@ -72,6 +73,7 @@ class PageState:
     spa: int | None
     attribute_private: bool
     host_read: bytes
+    spa_read: bytes | None = None
 
 
 @dataclass
@@ -146,7 +148,9 @@ class TraceResult:
             )
         lines.append(f"  KVM memory attribute : {'private' if st.attribute_private else 'shared'}")
         lines.append(f"  guest reads          : {self.seed.guest_read!r}")
-        lines.append(f"  VMM reads            : {st.host_read!r}")
+        lines.append(f"  VMM reads (its HVA)  : {st.host_read!r}")
+        if st.spa_read is not None:
+            lines.append(f"  host reads the SPA   : {st.spa_read!r}")
         return "\n".join(lines)
 
 
@@ -214,8 +218,9 @@ class SnpSystem:
             rmp = {"assigned": e.assigned, "asid": e.asid, "gpa": e.gpa, "pagesize": e.pagesize,
                    "validated": e.validated}
         attr = vm.mem_attr_array.get(gpa >> PAGE_SHIFT) or 0
+        spa_read = self.platform.mem.read_raw(spa, 40) if spa is not None else None
         return PageState(gpa, c_bit, rmp, spa, bool(attr & KVM_MEMORY_ATTRIBUTE_PRIVATE),
-                         self.machine.read_guest_ram(gpa, 40))
+                         self.machine.read_guest_ram(gpa, 40), spa_read)
 
     def _pte_c_bit(self, va: int) -> bool | None:
         """Model-only debugger view: walk the guest page tables from the host side with

@@ -114,6 +114,9 @@ def test_encrypt_end_state(encrypted):
     # discarded shared page), never the guest's data
     assert encrypted.seed.guest_read == PRIVATE_PAYLOAD
     assert PRIVATE_PAYLOAD not in st.host_read
+    # a host read of the backing SPA gives ciphertext: neither the data nor zeros
+    assert st.spa_read is not None
+    assert not st.spa_read.startswith(PRIVATE_PAYLOAD[:16]) and st.spa_read != bytes(40)
 
 
 def test_guest_is_suspended_across_the_userspace_exit():
