@@ -22,7 +22,7 @@ def _fail(msg: str) -> None:
 @click.option("--pages", default=1, show_default=True, type=int,
               help="Number of 4 KiB pages to convert (1..4096).")
 @click.option("--memory", default="64M", show_default=True,
-              help="Guest RAM size in bytes, with K/M/G suffix (16M..1T).")
+              help="Guest RAM size in bytes, with K/M/G/T suffix (16M..1T, a multiple of 2M).")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the trace: .txt (tree), .jsonl (JSON lines) or .json (Chrome trace "
                    "event format, opens in Perfetto).")
@@ -58,6 +58,8 @@ def command(function: str, pages: int, memory: str, out: Path | None, filter_: s
         _fail(str(exc))
     if not 16 << 20 <= mem <= 1 << 40:
         _fail(f"--memory must be 16M..1T, got {memory}")
+    if mem % (2 << 20):
+        _fail(f"--memory must be a multiple of 2M (the guest maps RAM with 2 MiB pages), got {memory}")
     if out is not None and out.suffix not in (".txt", ".jsonl", ".json"):
         _fail(f"--out must end in .txt, .jsonl or .json, got {out.name!r}")
     flt = None

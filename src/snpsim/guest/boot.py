@@ -137,7 +137,8 @@ def build_launch_image(config: GuestConfig) -> LaunchImage:
     enc = 1 << cbit
     start = CONFIG_PHYSICAL_START
     n_gib_partial = 1 if ram % PUD_SIZE else 0
-    dm_tables = 1 + n_gib_partial  # PDPT + one PD for the last, partial GiB
+    n_pdpt = -(-ram // (PUD_SIZE * 512))  # one PDPT per 512 GiB of direct map
+    dm_tables = n_pdpt + n_gib_partial  # PDPTs + one PD for the last, partial GiB
     guess = 1 + dm_tables + 2 + 1 + config.pool_pages
     k_pts = -(-(guess * PAGE_SIZE) // PMD_SIZE) + 1
     n_tables = 1 + dm_tables + 2 + k_pts
@@ -166,11 +167,15 @@ def build_launch_image(config: GuestConfig) -> LaunchImage:
     leaf = _PAGE_KERNEL_NOENC | enc
     pml4 = table()
     # direct map
-    pdpt = table()
-    put(pml4, pgd_index(PAGE_OFFSET), pdpt | kernpg)
+    pdpts: dict[int, int] = {}
     gib = 0
     while gib * PUD_SIZE < ram:
         base = gib * PUD_SIZE
+        pgd = pgd_index(PAGE_OFFSET + base)
+        if pgd not in pdpts:
+            pdpts[pgd] = table()
+            put(pml4, pgd, pdpts[pgd] | kernpg)
+        pdpt = pdpts[pgd]
         if base + PUD_SIZE <= ram:
             put(pdpt, pud_index(PAGE_OFFSET + base), base | leaf | _PAGE_PSE)
         else:
