@@ -10,8 +10,8 @@ that, guest and host meet only through the hardware.
 Typical use::
 
     from snpsim.system import SnpSystem
-    sys = SnpSystem(memory=64 << 20)
-    res = sys.trace_conversion("set_memory_decrypted", pages=1)
+    vm = SnpSystem(memory=64 << 20)
+    res = vm.trace_conversion("set_memory_decrypted", pages=1)
     print(res.tree); print(res.state_text())
 
 Sizes are bytes; GPAs are guest physical addresses in bytes.

@@ -22,10 +22,11 @@ def _fail(msg: str) -> None:
 @click.option("--pages", default=1, show_default=True, type=int,
               help="Number of 4 KiB pages to convert (1..4096).")
 @click.option("--memory", default="64M", show_default=True,
-              help="Guest RAM size in bytes, with K/M/G/T suffix (16M..1T, a multiple of 2M).")
+              help="Guest RAM size in bytes, with K/M/G/T suffix (32M..1T, a multiple of 2M).")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the trace: .txt (tree), .jsonl (JSON lines) or .json (Chrome trace "
-                   "event format, opens in Perfetto).")
+              help="Also write the trace: .txt (the tree printed), .jsonl (JSON lines) or .json "
+                   "(Chrome trace event format, opens in Perfetto).  The .jsonl and .json files hold "
+                   "the whole run (VM creation, launch, boot, the call, power-off), not only the call.")
 @click.option("--filter", "filter_", default=None,
               help="Keep only matching events, e.g. 'party=guest,kvm;func=snp_*;gpa=0x100000-0x200000'.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Scheduler and key seed.")
@@ -37,7 +38,7 @@ def command(function: str, pages: int, memory: str, out: Path | None, filter_: s
     C-bit cleared) or set_memory_encrypted (shared -> private; the pages are first made
     shared untraced, then the encrypt is traced).  The tree shows every modelled function
     with its arguments (ints >= 10 in hex; addresses are GVAs in the guest, GPAs/GFNs in
-    KVM and the VMM, SPAs at the CPU) and, nested under the guest's VMGEXIT or VMMCALL, the
+    KVM and the VMM, SPAs/PFNs for RMP instructions) and, nested under the guest's VMGEXIT or VMMCALL, the
     host's handling of it.  After the tree comes the state of the first page: guest PTE
     C-bit, RMP entry (assigned, ASID, GPA, page size, validated), KVM memory attribute, and
     what the guest and the VMM read from it.
@@ -56,21 +57,32 @@ def command(function: str, pages: int, memory: str, out: Path | None, filter_: s
         mem = parse_size(memory)
     except ValueError as exc:
         _fail(str(exc))
-    if not 16 << 20 <= mem <= 1 << 40:
-        _fail(f"--memory must be 16M..1T, got {memory}")
+    if not 32 << 20 <= mem <= 1 << 40:
+        _fail(f"--memory must be 32M..1T, got {memory}")
     if mem % (2 << 20):
         _fail(f"--memory must be a multiple of 2M (the guest maps RAM with 2 MiB pages), got {memory}")
     if out is not None and out.suffix not in (".txt", ".jsonl", ".json"):
         _fail(f"--out must end in .txt, .jsonl or .json, got {out.name!r}")
+    if out is not None and not out.resolve().parent.is_dir():
+        _fail(f"cannot write {out}: directory {out.resolve().parent} does not exist")
     flt = None
     if filter_:
         try:
             flt = parse_filter(filter_)
         except ValueError as exc:
             _fail(f"bad --filter: {exc}")
-    system = SnpSystem(memory=mem, seed=seed)
-    result = system.trace_conversion(function, pages, trace_filter=flt)
-    click.echo(result.tree)
+    try:
+        system = SnpSystem(memory=mem, seed=seed, pool_pages=pages + 128)
+        result = system.trace_conversion(function, pages, trace_filter=flt)
+    except ValueError as exc:
+        _fail(str(exc))
+    if result.tree.strip():
+        click.echo(result.tree)
+    elif flt is not None:
+        click.echo(f"(no frame of {function} passed --filter; the tree of the kept events follows)")
+        from snpsim.trace.export_tree import format_tree
+
+        click.echo(format_tree(result.events) or "(no events kept)")
     click.echo(result.state_text())
     if out is not None:
         from snpsim.trace.export import write_trace
