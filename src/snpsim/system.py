@@ -29,7 +29,8 @@ from snpsim.guest.kernel import PROFILES as KERNEL_PROFILES
 from snpsim.guest.kernel import GuestConfig, GuestKernel
 from snpsim.guest.kernel import __va as _guest_va
 from snpsim.hw.cpu import Platform
-from snpsim.hw.ports import GuestPort
+from snpsim.hw.npt import guest_walk
+from snpsim.hw.ports import GuestPageFault, GuestPort
 from snpsim.kvm.kvm_main import Kvm
 from snpsim.scenarios.seed import SeedOutcome, seed_workload
 from snpsim.spec.kvm_uapi import KVM_MEMORY_ATTRIBUTE_PRIVATE
@@ -210,7 +211,7 @@ class SnpSystem:
         va = int(_guest_va(self.kernel, gpa)) if vaddr is None else vaddr
         c_bit = self._pte_c_bit(va)
         vm = self.kvm.vm(self.machine.s.vmfd)
-        ent = self.platform.host.npt_lookup(vm.npt, gpa >> PAGE_SHIFT) if hasattr(vm, "npt") else None
+        ent = vm.npt.lookup(gpa >> PAGE_SHIFT)
         rmp = spa = None
         if ent is not None:
             spa = ent.pfn << PAGE_SHIFT
@@ -223,27 +224,26 @@ class SnpSystem:
                          self.machine.read_guest_ram(gpa, 40), spa_read)
 
     def _pte_c_bit(self, va: int) -> bool | None:
-        """Model-only debugger view: walk the guest page tables from the host side with
-        the guest's key (no RMP checks, no faults)."""
-        mem = self.platform.mem
-        asid = self.machine.asid if self.machine else 0
-        cbit = self.config.cbit
-        mask = ((1 << cbit) - 1) & ~0xFFF
-        table = self.kernel.boot.cr3 if self.kernel else 0
-        vm = self.kvm.vm(self.machine.s.vmfd) if self.machine else None
-        for shift in (39, 30, 21, 12):
-            gpa = table + ((va >> shift) & 511) * 8
-            ent = self.platform.host.npt_lookup(vm.npt, gpa >> PAGE_SHIFT) if vm is not None else None
+        """Model-only debugger view: the C-bit of the guest's leaf PTE for ``va``, from
+        the hardware page walk (:func:`snpsim.hw.npt.guest_walk`) over the guest's tables
+        read with its key through the NPT, without RMP checks or faults; None when a
+        level is not mapped."""
+        assert self.machine is not None and self.kernel is not None
+        mem, asid = self.platform.mem, self.machine.asid
+        npt = self.kvm.vm(self.machine.s.vmfd).npt
+
+        def read_table_u64(gpa: int) -> int:
+            ent = npt.lookup(gpa >> PAGE_SHIFT)
             if ent is None:
-                return None
-            raw = mem.read_enc((ent.pfn << PAGE_SHIFT) | (gpa & 0xFFF), 8, asid)
-            pte = int.from_bytes(raw, "little")
-            if not pte & 1:
-                return None
-            if shift == 12 or pte & 0x80:
-                return bool((pte >> cbit) & 1)
-            table = pte & mask
-        return None
+                raise LookupError(gpa)
+            raw = mem.read_enc((ent.pfn << PAGE_SHIFT) | (gpa & (PAGE_SIZE - 1)), 8, asid)
+            return int.from_bytes(raw, "little")
+
+        try:
+            return guest_walk(read_table_u64, self.kernel.boot.cr3, va, self.config.cbit,
+                              write=False, fetch=False).c_bit
+        except (LookupError, GuestPageFault):
+            return None
 
     def trace_conversion(self, function: str, pages: int = 1, *,
                          trace_filter: TraceFilter | None = None) -> TraceResult:

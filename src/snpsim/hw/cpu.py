@@ -42,7 +42,7 @@ from snpsim.spec.faults import (
     X86_PF_WRITE,
 )
 from snpsim.spec.msr_index import MSR_AMD64_SEV, MSR_AMD64_SEV_ES_GHCB
-from snpsim.spec.pgtable_types import PG_LEVEL_2M, PG_LEVEL_4K
+from snpsim.spec.pgtable_types import PG_LEVEL_4K
 from snpsim.spec.rmp import PVALIDATE_FAIL_INPUT, RMPADJUST_FAIL_INPUT, RmpState
 from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PageSize, u64
 from snpsim.trace.record import traced
@@ -594,5 +594,3 @@ class HostCpu:
         """The C-bit position (CPUID 0x8000001F EBX[5:0])."""
         return self.platform.cbit
 
-
-_ = PG_LEVEL_2M

@@ -19,43 +19,23 @@ Variants are made with :meth:`KvmProfile.derive`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from snpsim.spec.variant import VariantProfile
 
 __all__ = ["KvmProfile", "KVM_PROFILES", "DEFAULT_PROFILE", "get_profile"]
 
 
 @dataclass(frozen=True)
-class KvmProfile:
-    """A KVM version or variant.
+class KvmProfile(VariantProfile):
+    """A KVM version or variant (see :class:`snpsim.spec.variant.VariantProfile`).
 
-    ``name``; ``knobs`` (name -> value); ``overrides`` (kernel function name -> function).
     Knobs: ``scratch`` ("hardened" | "original"); ``gmem_prepare_every_get`` (bool);
     ``zero_hypercall_ret`` (bool: ``snp_begin_psc``/``snp_begin_psc_msr`` zero
     ``run->hypercall.ret`` before the exit, kvm-qemu-host.md 3.4 / 10).
     """
 
-    name: str
-    knobs: Mapping[str, Any] = field(default_factory=dict)
-    overrides: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
-
-    def knob(self, name: str) -> Any:
-        """The value of knob ``name`` (KeyError for an unknown knob: a model bug)."""
-        return self.knobs[name]
-
-    def call(self, name: str, default: Callable[..., Any]) -> Callable[..., Any]:
-        """The function in force for kernel function ``name``: the override, or ``default``."""
-        return self.overrides.get(name, default)
-
-    def derive(self, name: str, *, knobs: Mapping[str, Any] | None = None,
-               overrides: Mapping[str, Callable[..., Any]] | None = None) -> KvmProfile:
-        """A new profile: this one with ``knobs`` and ``overrides`` merged on top."""
-        return KvmProfile(
-            name,
-            {**self.knobs, **(knobs or {})},
-            {**self.overrides, **(overrides or {})},
-        )
 
 
 _BASE_KNOBS: dict[str, Any] = {

@@ -15,35 +15,18 @@ Knobs:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+
+from snpsim.spec.variant import VariantProfile
 
 __all__ = ["QemuProfile", "QEMU_PROFILES", "DEFAULT_QEMU_PROFILE"]
 
 
 @dataclass(frozen=True)
-class QemuProfile:
-    """A QEMU version or variant: ``name``, ``knobs``, ``overrides`` (function name ->
-    replacement with the same signature)."""
+class QemuProfile(VariantProfile):
+    """A QEMU version or variant (see :class:`snpsim.spec.variant.VariantProfile`);
+    knobs in the module docstring."""
 
-    name: str
-    knobs: Mapping[str, Any] = field(default_factory=dict)
-    overrides: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
-
-    def knob(self, name: str) -> Any:
-        """The value of knob ``name``."""
-        return self.knobs[name]
-
-    def call(self, name: str, default: Callable[..., Any]) -> Callable[..., Any]:
-        """The function in force for ``name``."""
-        return self.overrides.get(name, default)
-
-    def derive(self, name: str, *, knobs: Mapping[str, Any] | None = None,
-               overrides: Mapping[str, Callable[..., Any]] | None = None) -> QemuProfile:
-        """This profile with ``knobs``/``overrides`` merged on top."""
-        return QemuProfile(name, {**self.knobs, **(knobs or {})},
-                           {**self.overrides, **(overrides or {})})
 
 
 QEMU_PROFILES: dict[str, QemuProfile] = {
