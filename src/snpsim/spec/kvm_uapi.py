@@ -23,6 +23,10 @@ Sources (Linux):
   ``KVM_MIGRATION_READY``, ``KVM_MAP_GPA_RANGE_*`` (read).
 - ``arch/x86/include/uapi/asm/kvm.h``: VM types (``KVM_X86_SNP_VM`` 4 seen in public
   code), ``KVM_SEV_SNP_PAGE_TYPE_*`` (reference kvm-qemu-host.md 1.9).
+- ``enum sev_cmd_id`` (``KVM_SEV_INIT2`` 22, ``KVM_SEV_SNP_LAUNCH_START/UPDATE/FINISH``
+  100-102), ``KVM_MEM_LOG_DIRTY_PAGES/READONLY/GUEST_MEMFD`` 1/2/4,
+  ``KVM_INTERNAL_ERROR_EMULATION`` 1, ``KVM_EXIT_IO_IN/OUT`` 0/1: read in asm/kvm.h and
+  kvm.h (torvalds/linux and kvm.h hunks of LKML postings).
 - ``KVM_CAP_*``: reference kvm-qemu-host.md 1.6; ``KVM_CAP_PRE_FAULT_MEMORY`` 236 seen in
   public code; the others [unconfirmed beyond the reference].
 """
@@ -96,6 +100,17 @@ __all__ = [
     "KVM_SEV_SNP_PAGE_TYPE_UNMEASURED",
     "KVM_SEV_SNP_PAGE_TYPE_SECRETS",
     "KVM_SEV_SNP_PAGE_TYPE_CPUID",
+    "SevCmdId",
+    "KVM_SEV_INIT2",
+    "KVM_SEV_SNP_LAUNCH_START",
+    "KVM_SEV_SNP_LAUNCH_UPDATE",
+    "KVM_SEV_SNP_LAUNCH_FINISH",
+    "KVM_MEM_LOG_DIRTY_PAGES",
+    "KVM_MEM_READONLY",
+    "KVM_MEM_GUEST_MEMFD",
+    "KVM_INTERNAL_ERROR_EMULATION",
+    "KVM_EXIT_IO_IN",
+    "KVM_EXIT_IO_OUT",
     "KVM_CAP_EXIT_HYPERCALL",
     "KVM_CAP_USER_MEMORY2",
     "KVM_CAP_MEMORY_FAULT_INFO",
@@ -295,6 +310,38 @@ KVM_SEV_SNP_PAGE_TYPE_ZERO = KvmSevSnpPageType.KVM_SEV_SNP_PAGE_TYPE_ZERO
 KVM_SEV_SNP_PAGE_TYPE_UNMEASURED = KvmSevSnpPageType.KVM_SEV_SNP_PAGE_TYPE_UNMEASURED
 KVM_SEV_SNP_PAGE_TYPE_SECRETS = KvmSevSnpPageType.KVM_SEV_SNP_PAGE_TYPE_SECRETS
 KVM_SEV_SNP_PAGE_TYPE_CPUID = KvmSevSnpPageType.KVM_SEV_SNP_PAGE_TYPE_CPUID
+
+
+
+class SevCmdId(enum.IntEnum):
+    """``enum sev_cmd_id`` of ``KVM_MEMORY_ENCRYPT_OP`` (the ones the model implements).
+    arch/x86/include/uapi/asm/kvm.h (read): ``KVM_SEV_INIT`` 0 ... ``KVM_SEV_SEND_CANCEL``
+    21 counted in order, then ``KVM_SEV_INIT2`` 22; ``KVM_SEV_SNP_LAUNCH_START = 100``,
+    UPDATE 101, FINISH 102."""
+
+    KVM_SEV_INIT2 = 22
+    KVM_SEV_SNP_LAUNCH_START = 100
+    KVM_SEV_SNP_LAUNCH_UPDATE = 101
+    KVM_SEV_SNP_LAUNCH_FINISH = 102
+
+
+KVM_SEV_INIT2 = SevCmdId.KVM_SEV_INIT2
+KVM_SEV_SNP_LAUNCH_START = SevCmdId.KVM_SEV_SNP_LAUNCH_START
+KVM_SEV_SNP_LAUNCH_UPDATE = SevCmdId.KVM_SEV_SNP_LAUNCH_UPDATE
+KVM_SEV_SNP_LAUNCH_FINISH = SevCmdId.KVM_SEV_SNP_LAUNCH_FINISH
+
+#: ``kvm_userspace_memory_region{,2}.flags`` bits.  include/uapi/linux/kvm.h ``(1UL << n)``
+#: (read).
+KVM_MEM_LOG_DIRTY_PAGES = 1 << 0
+KVM_MEM_READONLY = 1 << 1
+KVM_MEM_GUEST_MEMFD = 1 << 2
+
+#: ``kvm_run.internal.suberror`` of KVM_EXIT_INTERNAL_ERROR: emulation failed.  kvm.h (read).
+KVM_INTERNAL_ERROR_EMULATION = 1
+
+#: ``kvm_run.io.direction`` of KVM_EXIT_IO.  kvm.h (read).
+KVM_EXIT_IO_IN = 0
+KVM_EXIT_IO_OUT = 1
 
 KVM_CAP_EXIT_HYPERCALL = 201
 KVM_CAP_USER_MEMORY2 = 231

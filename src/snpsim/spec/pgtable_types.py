@@ -37,6 +37,7 @@ __all__ = [
     "_PAGE_PSE",
     "_PAGE_GLOBAL",
     "_PAGE_NX",
+    "_KERNPG_TABLE_NOENC",
     "__PHYSICAL_MASK_SHIFT",
     "PTE_PFN_MASK",
     "pte_cbit_mask",
@@ -78,6 +79,11 @@ _PAGE_DIRTY = 1 << _PAGE_BIT_DIRTY
 _PAGE_PSE = 1 << _PAGE_BIT_PSE
 _PAGE_GLOBAL = 1 << _PAGE_BIT_GLOBAL
 _PAGE_NX = 1 << _PAGE_BIT_NX
+
+#: Kernel page-table (non-leaf) entry without the C-bit: PRESENT | RW | ACCESSED | DIRTY
+#: = 0x63 (``__PP|__RW|0|___A|0|___D|0|0``; read in pgtable_types.h).  ``_KERNPG_TABLE``
+#: adds ``_PAGE_ENC`` (:func:`pte_cbit_mask`).
+_KERNPG_TABLE_NOENC = _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY
 
 #: 52-bit physical addresses (``__PHYSICAL_MASK_SHIFT``).
 __PHYSICAL_MASK_SHIFT = 52
