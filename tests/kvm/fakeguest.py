@@ -99,17 +99,30 @@ def acpi_poweroff(cpu) -> None:
     ghcb_call(cpu, SVM_EXIT_IOIO, info1, 0, fields={"rax": 0x2000})
 
 
-def make(body, *, ram=RAM, kvm_profile="v7.0.12", qemu_profile="10.1", launch=None):
+def halt_forever(cpu) -> None:
+    """Guest AP: ``for (;;) hlt();`` (an AP with nothing to do)."""
+    while True:
+        cpu.hlt()
+
+
+def make(body, *, ram=RAM, kvm_profile="v7.0.12", qemu_profile="10.1", launch=None,
+         vcpus=1, ap_body=halt_forever, seed=0, poweroff=True):
     """Platform + KVM + Machine with ``body(cpu)`` as the guest; returns (platform, kvm,
-    machine).  The guest sets up its GHCB, runs ``body`` and powers off."""
-    platform = Platform(cbit=CBIT)
+    machine).  The BSP (vCPU 0) sets up its GHCB, runs ``body`` and powers off (unless
+    ``poweroff`` is False); other vCPUs run ``ap_body(cpu)``.  ``kvm_profile`` /
+    ``qemu_profile``: a name or a profile object (e.g. an adversary variant)."""
+    platform = Platform(cbit=CBIT, seed=seed)
     kvm = Kvm(platform.host, kvm_profile)
-    m = Machine(kvm, ram, 1, profile=qemu_profile)
+    m = Machine(kvm, ram, vcpus, profile=qemu_profile)
 
     def entry(cpu):
+        if cpu.vcpu_id != 0:
+            ap_body(cpu)
+            return
         setup_ghcb(cpu)
         body(cpu)
-        acpi_poweroff(cpu)
+        if poweroff:
+            acpi_poweroff(cpu)
 
     platform.install_guest_code(m.asid, entry)
     m.snp_launch(launch if launch is not None else page_tables())

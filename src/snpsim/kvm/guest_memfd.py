@@ -26,6 +26,7 @@ from snpsim.spec.pgtable_types import PG_LEVEL_2M, PG_LEVEL_4K
 from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PTRS_PER_PMD
 from snpsim.trace.record import traced
 
+from ._pending2 import HPAGE_PMD_ORDER
 from .kvm_host import KvmMemorySlot, KvmVm
 from .spec_pending import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE
 from .virt_svm_sev import (
@@ -54,7 +55,8 @@ class GmemFile:
     """One guest_memfd (``struct gmem_file`` + its inode).
 
     ``kvm`` the owning VM; ``size`` bytes; ``flags``; ``folios`` page index -> PFN;
-    ``uptodate`` indices whose folio is up to date; ``bindings`` (slot, start, end)
+    ``uptodate`` indices whose folio is up to date; ``huge`` indices that belong to a
+    2 MiB folio (profile knob ``gmem_max_order``); ``bindings`` (slot, start, end)
     page-index ranges; ``closed`` after close().
     """
 
@@ -63,6 +65,7 @@ class GmemFile:
     flags: int
     folios: dict[int, int] = field(default_factory=dict)
     uptodate: set[int] = field(default_factory=set)
+    huge: set[int] = field(default_factory=set)
     bindings: list[tuple[KvmMemorySlot, int, int]] = field(default_factory=list)
     closed: bool = False
 
@@ -179,7 +182,8 @@ def kvm_gmem_get_pfn(kvm: KvmVm, slot: KvmMemorySlot, gfn: int) -> tuple[int, in
     ``gfn`` in the slot's guest_memfd, allocated (zeroed) on first use and prepared.
 
     Returns ``(ret, pfn, max_order)``: ret 0, -EFAULT (file no longer bound), -EIO (the
-    binding at that index is another slot), or the prepare hook's error.
+    binding at that index is another slot), or the prepare hook's error; ``max_order``
+    is the folio's order (0, or 9 for a 2 MiB folio).
     """
     file = slot.gmem_file
     if file is None or file.closed:
@@ -189,25 +193,53 @@ def kvm_gmem_get_pfn(kvm: KvmVm, slot: KvmMemorySlot, gfn: int) -> tuple[int, in
         return -errno.EIO, 0, 0
     # __kvm_gmem_get_pfn -> kvm_gmem_get_folio
     pfn = file.folios.get(index)
-    new = pfn is None
-    if new:
-        pfn = kvm.allocator.alloc_page()
-        file.folios[index] = pfn
-    assert pfn is not None
+    new: list[int] = []
+    if pfn is None:
+        new = _kvm_gmem_alloc_folio(kvm, file, index)
+        pfn = file.folios[index]
+    order = HPAGE_PMD_ORDER if index in file.huge else 0
+    folio = _folio_indices(file, index)
     every = kvm.profile.knob("gmem_prepare_every_get")
     if index not in file.uptodate:
         kvm.host.zero_page(pfn << PAGE_SHIFT)  # kvm_gmem_mark_prepared / folio_zero_range
         if every:
-            file.uptodate.add(index)
+            file.uptodate.update(folio)
     if every or index not in file.uptodate:
-        r = _kvm_arch_gmem_prepare(kvm, gfn, pfn, 0)
+        r = _kvm_arch_gmem_prepare(kvm, gfn, pfn, order)
         if r:
-            if new:
-                del file.folios[index]
-                kvm.allocator.free_page(pfn)
+            for i in new:
+                kvm.allocator.free_page(file.folios.pop(i))
+                file.huge.discard(i)
             return r, 0, 0
-        file.uptodate.add(index)
-    return 0, pfn, 0
+        file.uptodate.update(folio)
+    return 0, pfn, order
+
+
+def _folio_indices(file: GmemFile, index: int) -> range:
+    """The page indices of the folio holding ``index``."""
+    if index in file.huge:
+        head = index & ~(PTRS_PER_PMD - 1)
+        return range(head, head + PTRS_PER_PMD)
+    return range(index, index + 1)
+
+
+def _kvm_gmem_alloc_folio(kvm: KvmVm, file: GmemFile, index: int) -> list[int]:
+    """``kvm_gmem_get_folio`` allocating a new folio for ``index``: order 0, or (profile
+    knob ``gmem_max_order`` >= 9) a 2 MiB folio of 512 contiguous, aligned PFNs covering
+    the aligned block of indices when the whole block is inside the file and has no
+    folio yet.  Returns the indices it populated."""
+    head = index & ~(PTRS_PER_PMD - 1)
+    block = range(head, head + PTRS_PER_PMD)
+    if (kvm.profile.knob("gmem_max_order") >= HPAGE_PMD_ORDER
+            and (head + PTRS_PER_PMD) << PAGE_SHIFT <= file.size
+            and not any(i in file.folios for i in block)):
+        base = kvm.allocator.alloc_pages(HPAGE_PMD_ORDER)
+        for k, i in enumerate(block):
+            file.folios[i] = base + k
+            file.huge.add(i)
+        return list(block)
+    file.folios[index] = kvm.allocator.alloc_page()
+    return [index]
 
 
 @traced("kvm")
@@ -242,8 +274,11 @@ def kvm_gmem_punch_hole(file: GmemFile, offset: int, length: int) -> int:
                                 "shared" if file.flags & GUEST_MEMFD_FLAG_INIT_SHARED else "private")
     # truncate_inode_pages_range
     for index in sorted(i for i in file.folios if start <= i < end):
+        # Model: a hole in a 2 MiB folio splits it; each page is freed as its own folio
+        # (sev_gmem_invalidate PSMASHes a 2 MiB RMP entry that is only partly freed).
         pfn = file.folios.pop(index)
         file.uptodate.discard(index)
+        file.huge.discard(index)
         kvm_gmem_free_folio(kvm, pfn)
     kvm_mmu_invalidate_end(kvm)
     return 0

@@ -60,6 +60,19 @@ class PageAllocator:
         self.host.zero_page(pfn << PAGE_SHIFT)
         return pfn
 
+    def alloc_pages(self, order: int) -> int:
+        """Allocate ``2**order`` contiguous zeroed pages aligned to their size (the buddy
+        allocator's ``alloc_pages(GFP_ZERO, order)``); returns the first PFN.  Model: taken
+        from never-used PFNs above the ones handed out so far (the skipped PFNs are not
+        reused)."""
+        n = 1 << order
+        base = (self._next + n - 1) & ~(n - 1)
+        self._next = base + n
+        for pfn in range(base, base + n):
+            self.allocated.add(pfn)
+            self.host.zero_page(pfn << PAGE_SHIFT)
+        return base
+
     def free_page(self, pfn: int) -> None:
         """Return ``pfn`` to the allocator (``__free_page``).  Leaked pages are never
         reused.  Freeing a page that is not allocated is a model bug (assert)."""

@@ -198,7 +198,8 @@ class KvmVcpu:
     ``xcr0``; ``complete_userspace_io`` (``vcpu->arch.complete_userspace_io``);
     ``exit_code``/``exit_info_1``/``exit_info_2``: the VMCB control fields as KVM sees them
     (for SEV-ES, copied from the GHCB by ``sev_es_sync_from_ghcb``; u64); ``mp_state``;
-    ``sev_es``; ``exits`` (model-only count).
+    ``sev_es``; ``exits`` (model-only count); ``blocked`` (model-only: the vCPU sleeps
+    in ``vcpu_block``).
     """
 
     vcpu_id: int
@@ -215,3 +216,4 @@ class KvmVcpu:
     mp_state: str = "runnable"
     sev_es: VcpuSevEsState = field(default_factory=VcpuSevEsState)
     exits: int = 0
+    blocked: bool = False

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 
 from snpsim.spec.faults import (
     PFERR_FETCH_MASK,
+    PFERR_PRESENT_MASK,
     PFERR_PRIVATE_ACCESS,
+    PFERR_RSVD_MASK,
     PFERR_WRITE_MASK,
 )
 from snpsim.spec.kvm_uapi import (
@@ -30,6 +32,7 @@ from snpsim.spec.kvm_uapi import (
     KVM_EXIT_MEMORY_FAULT,
     KVM_MEMORY_ATTRIBUTE_PRIVATE,
     KVM_MEMORY_EXIT_FLAG_PRIVATE,
+    KVM_X86_SW_PROTECTED_VM,
 )
 from snpsim.spec.pgtable_types import PG_LEVEL_4K
 from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE
@@ -45,6 +48,9 @@ __all__ = [
     "kvm_mem_is_private",
     "kvm_mmu_page_fault",
     "kvm_tdp_page_fault",
+    "page_fault_can_be_fast",
+    "page_fault_can_be_fast_any_slot",
+    "fast_page_fault",
     "kvm_mmu_faultin_pfn",
     "kvm_mmu_faultin_pfn_private",
     "kvm_prepare_memory_fault_exit",
@@ -71,7 +77,8 @@ class RetPf(enum.IntEnum):
 @dataclass
 class KvmPageFault:
     """``struct kvm_page_fault``: ``addr`` (GPA, bytes), ``error_code`` (u64 PFERR bits),
-    ``gfn``, ``is_private``, ``write``, ``exec``, and the result ``pfn``/``max_level``."""
+    ``gfn``, ``is_private``, ``write``, ``exec``, ``present``, ``rsvd``, and the result
+    ``pfn``/``max_level``."""
 
     addr: int
     error_code: int
@@ -79,6 +86,8 @@ class KvmPageFault:
     is_private: bool
     write: bool
     exec: bool
+    present: bool = False
+    rsvd: bool = False
     pfn: int = -1
     max_level: int = PG_LEVEL_4K
     writable: bool = True
@@ -156,10 +165,55 @@ def kvm_mmu_faultin_pfn(vcpu: KvmVcpu, fault: KvmPageFault) -> int:
     return RetPf.RET_PF_CONTINUE
 
 
+def page_fault_can_be_fast_any_slot(kvm: KvmVm, fault: KvmPageFault) -> bool:
+    """The slot-independent rules of ``page_fault_can_be_fast`` (arch/x86/kvm/mmu/mmu.c,
+    v6.9): not with reserved bits (MMIO SPTEs); a not-present fault only when KVM
+    disabled A/D bits (never with NPT, which has them); a present fault only for a write
+    (a write-protection fault).  This alone is the pre-fix test of bug report R3."""
+    if fault.rsvd:
+        return False
+    if not fault.present:
+        return False  # !kvm_ad_enabled: NPT has A/D bits
+    return fault.write
+
+
+def page_fault_can_be_fast(kvm: KvmVm, fault: KvmPageFault) -> bool:
+    """``page_fault_can_be_fast(kvm, fault)`` (arch/x86/kvm/mmu/mmu.c, v6.10+): never for
+    a VM with private memory other than a software-protected VM (bug report R3's fix,
+    "[PATCH 21/20] KVM: MMU: Disable fast path for private memslots"; the merged text
+    may test the private/shared mismatch instead [unconfirmed], which gives the same
+    answer for every fault that needs KVM_EXIT_MEMORY_FAULT), else the rules of
+    :func:`page_fault_can_be_fast_any_slot`.  Returns a bool."""
+    if kvm.has_private_mem and kvm.vm_type != KVM_X86_SW_PROTECTED_VM:
+        return False
+    return page_fault_can_be_fast_any_slot(kvm, fault)
+
+
+@traced("kvm")
+def fast_page_fault(vcpu: KvmVcpu, fault: KvmPageFault) -> int:
+    """``fast_page_fault(vcpu, fault)`` (arch/x86/kvm/mmu/mmu.c), lockless: if the SPTE
+    for the GFN is present and already allows the access, the fault is taken as
+    spurious (another vCPU fixed it) -> RET_PF_SPURIOUS, the guest is re-entered.  The
+    model has no write-protected or access-tracked SPTEs, so anything else is
+    RET_PF_INVALID (take the slow path)."""
+    spte = vcpu.kvm.host.npt_lookup(vcpu.kvm.npt, fault.gfn)
+    if spte is not None and (spte.writable or not fault.write):
+        emit_instant("kvm", "fast page fault: spurious", gfn=fault.gfn)
+        return RetPf.RET_PF_SPURIOUS
+    return RetPf.RET_PF_INVALID
+
+
 @traced("kvm")
 def kvm_tdp_page_fault(vcpu: KvmVcpu, fault: KvmPageFault) -> int:
-    """``kvm_tdp_page_fault`` -> ``kvm_tdp_mmu_page_fault``: fault the PFN in, then
-    install a 4 KiB SPTE unless an invalidation ran meanwhile (RET_PF_RETRY)."""
+    """``kvm_tdp_page_fault`` -> ``kvm_tdp_mmu_page_fault``: the lockless fast path when
+    ``page_fault_can_be_fast`` (profile override point) allows it, else fault the PFN in
+    and install a 4 KiB SPTE unless an invalidation ran meanwhile (RET_PF_RETRY).
+    Returns a RET_PF_* value or -errno."""
+    kvm = vcpu.kvm
+    if kvm.profile.call("page_fault_can_be_fast", page_fault_can_be_fast)(kvm, fault):
+        r = fast_page_fault(vcpu, fault)
+        if r != RetPf.RET_PF_INVALID:
+            return r
     r = kvm_mmu_faultin_pfn(vcpu, fault)
     if r != RetPf.RET_PF_CONTINUE:
         return r
@@ -185,6 +239,8 @@ def kvm_mmu_page_fault(vcpu: KvmVcpu, cr2_or_gpa: int, error_code: int) -> int:
         is_private=bool(error_code & PFERR_PRIVATE_ACCESS),
         write=bool(error_code & PFERR_WRITE_MASK),
         exec=bool(error_code & PFERR_FETCH_MASK),
+        present=bool(error_code & PFERR_PRESENT_MASK),
+        rsvd=bool(error_code & PFERR_RSVD_MASK),
     )
     r = kvm_tdp_page_fault(vcpu, fault)
     if r < 0:

@@ -33,15 +33,27 @@ class KvmProfile(VariantProfile):
 
     Knobs: ``scratch`` ("hardened" | "original"); ``gmem_prepare_every_get`` (bool);
     ``zero_hypercall_ret`` (bool: ``snp_begin_psc``/``snp_begin_psc_msr`` zero
-    ``run->hypercall.ret`` before the exit, kvm-qemu-host.md 3.4 / 10).
-    """
+    ``run->hypercall.ret`` before the exit, kvm-qemu-host.md 3.4 / 10);
+    ``stale_hypercall_ret`` (None, or the u64 a KVM that does not zero ``ret`` leaves
+    there: bug report R6's leftover -KVM_ENOSYS); ``gmem_max_order`` (0: order-0 folios
+    as in current kernels; 9: 2 MiB folios, as the pending guest_memfd huge-page work
+    would give, so ``sev_gmem_prepare`` makes 2 MiB RMP entries); ``max_entries_per_run``
+    (model-only watchdog: guest entries in one ``KVM_RUN`` before it returns -EINTR).
 
+    Override points (function name -> replacement with the same signature):
+    ``setup_vmgexit_scratch``, ``snp_begin_psc``, ``snp_complete_psc_answer``,
+    ``sev_gmem_prepare``, ``sev_gmem_invalidate``, ``npf_rmp_fault_gate``,
+    ``ghcb_not_registered``, ``page_fault_can_be_fast``.
+    """
 
 
 _BASE_KNOBS: dict[str, Any] = {
     "scratch": "hardened",
     "gmem_prepare_every_get": True,
     "zero_hypercall_ret": True,
+    "stale_hypercall_ret": None,
+    "gmem_max_order": 0,
+    "max_entries_per_run": 100_000,
 }
 
 KVM_PROFILES: dict[str, KvmProfile] = {

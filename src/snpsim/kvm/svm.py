@@ -45,7 +45,7 @@ from .spec_pending import (
     SVM_IOIO_STR_MASK,
     SVM_IOIO_TYPE_MASK,
 )
-from .x86 import kvm_emulate_hypercall
+from .x86 import __kvm_emulate_halt, kvm_emulate_hypercall
 
 __all__ = [
     "svm_prepare_switch_to_guest",
@@ -176,11 +176,10 @@ def complete_fast_pio_in(vcpu: KvmVcpu) -> int:
 
 @traced("kvm")
 def halt_interception(vcpu: KvmVcpu) -> int:
-    """``kvm_emulate_halt``: no in-kernel interrupt source is modelled, so the halted
-    vCPU returns to userspace with KVM_EXIT_HLT (as without an in-kernel irqchip)."""
-    vcpu.run.exit_reason = KVM_EXIT_HLT
-    vcpu.mp_state = "halted"
-    return 0
+    """``halt_interception`` -> ``kvm_emulate_halt`` -> ``__kvm_emulate_halt(vcpu,
+    HALTED, KVM_EXIT_HLT)``: the vCPU is marked halted and ``vcpu_run`` blocks it until a
+    signal (see ``vcpu_block``).  Returns 1."""
+    return __kvm_emulate_halt(vcpu, "halted", KVM_EXIT_HLT)
 
 
 @traced("kvm")

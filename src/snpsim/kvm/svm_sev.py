@@ -180,7 +180,7 @@ from .virt_svm_sev import (
     snp_lookup_rmpentry,
     snp_rmptable_psmash,
 )
-from .x86 import user_exit_on_hypercall
+from .x86 import __kvm_emulate_halt, user_exit_on_hypercall
 
 __all__ = [
     "Scratch",
@@ -325,6 +325,14 @@ def _set_ghcb_msr_bits(vcpu: KvmVcpu, value: int, mask: int, pos: int) -> None:
 
 def _get_ghcb_msr_bits(vcpu: KvmVcpu, mask: int, pos: int) -> int:
     return (vcpu.vmcb.ghcb_gpa >> pos) & mask
+
+
+def kvm_emulate_ap_reset_hold(vcpu: KvmVcpu) -> int:
+    """``kvm_emulate_ap_reset_hold(vcpu)`` (arch/x86/kvm/x86.c, v6.17): skip the
+    instruction and ``__kvm_emulate_halt(vcpu, AP_RESET_HOLD, KVM_EXIT_AP_RESET_HOLD)``:
+    with the in-kernel APIC the vCPU blocks until a SIPI (not modelled) or a signal.
+    Returns 1."""
+    return __kvm_emulate_halt(vcpu, "ap_reset_hold", KVM_EXIT_AP_RESET_HOLD)
 
 
 # ---- vCPU creation ----------------------------------------------------------------------------
@@ -610,6 +618,17 @@ def _psc_set_entry(vcpu: KvmVcpu, idx: int, e: PscEntry) -> None:
     vcpu.sev_es.ghcb_sa.write(vcpu.kvm.host, PSC_HDR_SIZE + PSC_ENTRY_SIZE * idx, e.encode_bytes())
 
 
+def _set_exit_hypercall_ret(vcpu: KvmVcpu) -> None:
+    """``run->hypercall.ret`` before a PSC exit: 0 (KVM zeroes it for QEMU <= 9.2,
+    kvm-qemu-host.md 3.4), or, in a profile that does not zero it, whatever
+    ``stale_hypercall_ret`` says a previous exit left there (bug report R6)."""
+    profile = vcpu.kvm.profile
+    if profile.knob("zero_hypercall_ret"):
+        vcpu.run.hypercall.ret = 0
+    elif profile.knob("stale_hypercall_ret") is not None:
+        vcpu.run.hypercall.ret = u64(profile.knob("stale_hypercall_ret"))
+
+
 @traced("kvm")
 def snp_complete_psc(vcpu: KvmVcpu, psc_ret: int) -> None:
     """``snp_complete_psc(svm, psc_ret)`` (3.1): reset the in-flight state and answer
@@ -727,8 +746,7 @@ def snp_begin_psc(vcpu: KvmVcpu) -> int:
             run = vcpu.run
             run.exit_reason = KVM_EXIT_HYPERCALL
             run.hypercall.nr = KVM_HC_MAP_GPA_RANGE
-            if kvm.profile.knob("zero_hypercall_ret"):
-                run.hypercall.ret = 0
+            _set_exit_hypercall_ret(vcpu)
             run.hypercall.args[0] = u64(gfn << PAGE_SHIFT)
             run.hypercall.args[1] = npages
             attrs = (KVM_MAP_GPA_RANGE_ENCRYPTED if e.operation == VMGEXIT_PSC_OP_PRIVATE
@@ -775,8 +793,7 @@ def snp_begin_psc_msr(vcpu: KvmVcpu, ghcb_msr: int) -> int:
     run = vcpu.run
     run.exit_reason = KVM_EXIT_HYPERCALL
     run.hypercall.nr = KVM_HC_MAP_GPA_RANGE
-    if vcpu.kvm.profile.knob("zero_hypercall_ret"):
-        run.hypercall.ret = 0
+    _set_exit_hypercall_ret(vcpu)
     run.hypercall.args[0] = gpa
     run.hypercall.args[1] = 1
     run.hypercall.args[2] = ((KVM_MAP_GPA_RANGE_ENCRYPTED if op == VMGEXIT_PSC_OP_PRIVATE
@@ -828,9 +845,7 @@ def sev_handle_vmgexit_msr_protocol(vcpu: KvmVcpu) -> int:
         _set_ghcb_msr_bits(vcpu, GHCB_MSR_CPUID_RESP, GHCB_MSR_INFO_MASK, GHCB_MSR_INFO_POS)
     elif info == GHCB_MSR_AP_RESET_HOLD_REQ:
         vcpu.sev_es.ap_reset_hold_type = 1
-        vcpu.mp_state = "ap_reset_hold"
-        vcpu.run.exit_reason = KVM_EXIT_AP_RESET_HOLD
-        ret = 0
+        ret = kvm_emulate_ap_reset_hold(vcpu)
         _set_ghcb_msr_bits(vcpu, 0, GHCB_MSR_AP_RESET_HOLD_RESULT_MASK,
                            GHCB_MSR_AP_RESET_HOLD_RESULT_POS)
         _set_ghcb_msr_bits(vcpu, GHCB_MSR_AP_RESET_HOLD_RESP, GHCB_MSR_INFO_MASK, GHCB_MSR_INFO_POS)
@@ -985,9 +1000,7 @@ def sev_handle_vmgexit(vcpu: KvmVcpu) -> int:
         return 1
     if exit_code == SVM_VMGEXIT_AP_HLT_LOOP:
         es.ap_reset_hold_type = 2
-        vcpu.mp_state = "ap_reset_hold"
-        vcpu.run.exit_reason = KVM_EXIT_AP_RESET_HOLD
-        return 0
+        return kvm_emulate_ap_reset_hold(vcpu)
     if exit_code == SVM_VMGEXIT_AP_JUMP_TABLE:
         if info1 == SVM_VMGEXIT_SET_AP_JUMP_TABLE:
             es.jump_table = info2

@@ -16,9 +16,11 @@ from snpsim.spec.kvm_uapi import (
     KVM_EINVAL,
     KVM_ENOSYS,
     KVM_EPERM,
+    KVM_EXIT_HLT,
     KVM_EXIT_HYPERCALL,
     KVM_EXIT_HYPERCALL_LONG_MODE,
     KVM_EXIT_HYPERCALL_VALID_MASK,
+    KVM_EXIT_INTR,
     KVM_HC_MAP_GPA_RANGE,
 )
 from snpsim.spec.units import PAGE_SIZE, U64_MAX, u32, u64
@@ -36,11 +38,15 @@ __all__ = [
     "____kvm_emulate_hypercall",
     "complete_hypercall_exit",
     "kvm_vm_ioctl_enable_cap",
+    "__kvm_emulate_halt",
+    "kvm_vcpu_running",
+    "vcpu_block",
     "MAX_ENTRIES_PER_RUN",
 ]
 
 #: Model-only: guest entries in one KVM_RUN before it returns -EINTR (a real KVM_RUN
-#: returns on a pending signal; this stands in for the VMM's watchdog signal).
+#: returns on a pending signal; this stands in for the VMM's watchdog signal).  The
+#: profile knob ``max_entries_per_run`` holds the value in force.
 MAX_ENTRIES_PER_RUN = 100_000
 
 
@@ -148,14 +154,73 @@ def vcpu_enter_guest(vcpu: KvmVcpu) -> int:
     return svm_handle_exit(vcpu, exit_)
 
 
+def __kvm_emulate_halt(vcpu: KvmVcpu, state: str, reason: int) -> int:
+    """``__kvm_emulate_halt(vcpu, state, reason)`` (arch/x86/kvm/x86.c, v6.17): with the
+    local APIC in the kernel (QEMU's default ``kernel-irqchip``), set ``mp_state`` to
+    ``state`` (``"halted"`` or ``"ap_reset_hold"``) and return 1: ``vcpu_run`` then blocks
+    the vCPU (``vcpu_block``) instead of re-entering the guest.  ``reason`` (KVM_EXIT_HLT
+    or KVM_EXIT_AP_RESET_HOLD) is what a VM without an in-kernel APIC would see; the
+    model always has one.  Returns 1."""
+    vcpu.mp_state = state
+    emit_instant("kvm", "vcpu halted", vcpu=vcpu.vcpu_id, state=state, reason=reason)
+    return 1
+
+
+def kvm_vcpu_running(vcpu: KvmVcpu) -> bool:
+    """``kvm_vcpu_running(vcpu)``: ``mp_state`` is RUNNABLE (not halted, not in an AP
+    reset hold)."""
+    return vcpu.mp_state == "runnable"
+
+
+@traced("kvm")
+def vcpu_block(vcpu: KvmVcpu) -> int:
+    """``vcpu_block(vcpu)`` -> ``kvm_vcpu_halt`` / ``kvm_vcpu_block`` (arch/x86/kvm/x86.c,
+    virt/kvm/kvm_main.c, v6.17): sleep until an event makes the vCPU runnable or a signal
+    is pending.
+
+    The model has no interrupt source (no LAPIC timer, IPI or SIPI is modelled), so
+    only a signal ends the block.  Model choices: the signal QEMU sends with
+    ``kvm_cpu_kick`` (SIG_IPI, which also sets ``run->immediate_exit``) is read from
+    ``run->immediate_exit``; while blocked the host thread yields to the scheduler; when
+    every vCPU of the VM is blocked nothing can ever wake one, so the last to block
+    returns to userspace with KVM_EXIT_HLT (return 0) instead of sleeping forever.
+    Returns -EINTR with KVM_EXIT_INTR (signal), or 0 with KVM_EXIT_HLT (all halted).
+    """
+    kvm = vcpu.kvm
+    vcpu.blocked = True
+    try:
+        while True:
+            if vcpu.run.immediate_exit:
+                vcpu.run.exit_reason = KVM_EXIT_INTR
+                return -errno.EINTR
+            if all(v.blocked for v in kvm.vcpus):
+                emit_instant("kvm", "all vCPUs halted", vcpu=vcpu.vcpu_id)
+                vcpu.run.exit_reason = KVM_EXIT_HLT
+                return 0
+            kvm.host.yield_point()
+    finally:
+        vcpu.blocked = False
+
+
 @traced("kvm")
 def vcpu_run(vcpu: KvmVcpu) -> int:
-    """``vcpu_run(vcpu)``: enter the guest until a handler returns <= 0."""
-    for _ in range(MAX_ENTRIES_PER_RUN):
-        r = vcpu_enter_guest(vcpu)
+    """``vcpu_run(vcpu)``: enter the guest while the vCPU is runnable, block it while it
+    is halted (``vcpu_block``), until a step returns <= 0.  The model's watchdog (profile
+    knob ``max_entries_per_run``) returns -EINTR after that many guest entries."""
+    limit = vcpu.kvm.profile.knob("max_entries_per_run")
+    entries = 0
+    while True:
+        if kvm_vcpu_running(vcpu):
+            if entries >= limit:
+                break
+            entries += 1
+            r = vcpu_enter_guest(vcpu)
+        else:
+            r = vcpu_block(vcpu)
         if r <= 0:
             return r
-    vcpu.kvm.pr(f"vcpu{vcpu.vcpu_id}: {MAX_ENTRIES_PER_RUN} entries without exit (model watchdog)")
+    vcpu.kvm.pr(f"vcpu{vcpu.vcpu_id}: {limit} entries without exit (model watchdog)")
+    vcpu.run.exit_reason = KVM_EXIT_INTR
     return -errno.EINTR
 
 

@@ -67,6 +67,10 @@ __all__ = [
     "memory_region_find",
     "kvm_convert_memory",
     "kvm_cpu_exec",
+    "kvm_cpu_kick",
+    "cpu_exit",
+    "kvm_eat_signals",
+    "kvm_handle_memory_fault",
 ]
 
 #: QEMU ``EXCP_INTERRUPT`` / ``EXCP_HLT`` (include/exec/cpu-all.h): kvm_cpu_exec results.
@@ -212,7 +216,7 @@ def kvm_set_phys_mem(s: KVMState, mr: MemoryRegion) -> int:
     if ret:
         s.error_report(f"kvm_set_phys_mem: error registering slot: {errno.errorcode.get(-ret, ret)}")
         raise QemuExit(1, "kvm_set_phys_mem failed")
-    if rb.guest_memfd >= 0:
+    if rb.guest_memfd >= 0 and s.profile.knob("gmem_private_at_start"):
         if kvm_set_memory_attributes_private(s, mr.addr, mr.size):
             s.error_report(f"kvm_set_phys_mem: error setting private attributes for {mr.name}")
             raise QemuExit(1, "kvm_set_memory_attributes_private failed")
@@ -283,6 +287,39 @@ def kvm_convert_memory(s: KVMState, start: int, size: int, to_private: bool) -> 
 ExitHook = Callable[[CPUState, KvmRun], None]
 
 
+def kvm_eat_signals(cpu: CPUState) -> None:
+    """``kvm_eat_signals(cpu)``: with KVM_CAP_IMMEDIATE_EXIT, clear
+    ``run->immediate_exit`` (set by ``kvm_cpu_kick``) after KVM_RUN returned -EINTR."""
+    cpu.kvm_run.immediate_exit = 0
+
+
+def kvm_cpu_kick(cpu: CPUState) -> None:
+    """``qemu_cpu_kick`` -> ``kvm_cpu_kick(cpu)`` (accel/kvm/kvm-all.c): set
+    ``run->immediate_exit`` and signal the vCPU thread (SIG_IPI); a vCPU blocked in
+    KVM_RUN returns -EINTR, one about to enter does not enter.  The model's KVM reads
+    the signal from ``immediate_exit`` (docs/host.md)."""
+    cpu.kvm_run.immediate_exit = 1
+
+
+def cpu_exit(cpu: CPUState) -> None:
+    """``cpu_exit(cpu)``: request that the vCPU leave ``kvm_cpu_exec`` and kick it."""
+    cpu.exit_request = True
+    kvm_cpu_kick(cpu)
+
+
+@traced("vmm")
+def kvm_handle_memory_fault(cpu: CPUState, run: KvmRun) -> int:
+    """The KVM_EXIT_MEMORY_FAULT case of ``kvm_cpu_exec`` (kvm-qemu-host.md 8.4): a flag
+    other than KVM_MEMORY_EXIT_FLAG_PRIVATE -> "Unknown flag", -1; else
+    ``kvm_convert_memory(gpa, size, flags & PRIVATE)``.  Returns 0 or negative."""
+    s = cpu.kvm_state
+    mf = run.memory_fault
+    if mf.flags & ~KVM_MEMORY_EXIT_FLAG_PRIVATE:
+        s.error_report(f"KVM_EXIT_MEMORY_FAULT: Unknown flag 0x{mf.flags:x}")
+        return -1
+    return kvm_convert_memory(s, mf.gpa, mf.size, bool(mf.flags & KVM_MEMORY_EXIT_FLAG_PRIVATE))
+
+
 @traced("vmm")
 def kvm_handle_io(cpu: CPUState, port: int, data: bytes, direction: int, size: int,
                   count: int, io_handler: Callable[[int, bytes, int, int], bytes | None]) -> None:
@@ -324,6 +361,7 @@ def kvm_cpu_exec(cpu: CPUState, arch_handle_exit: Callable[[CPUState, KvmRun], i
             hook(cpu, run)
         if run_ret < 0:
             if run_ret in (-errno.EINTR, -errno.EAGAIN):
+                kvm_eat_signals(cpu)
                 return EXCP_INTERRUPT
             if not (run_ret == -errno.EFAULT and run.exit_reason == KVM_EXIT_MEMORY_FAULT):
                 s.error_report(f"kvm run failed {errno.errorcode.get(-run_ret, run_ret)}")
@@ -358,13 +396,7 @@ def kvm_cpu_exec(cpu: CPUState, arch_handle_exit: Callable[[CPUState, KvmRun], i
             else:
                 ret = arch_handle_exit(cpu, run)
         elif reason == KVM_EXIT_MEMORY_FAULT and s.profile.knob("handle_memory_fault"):
-            mf = run.memory_fault
-            if mf.flags & ~KVM_MEMORY_EXIT_FLAG_PRIVATE:
-                s.error_report(f"KVM_EXIT_MEMORY_FAULT: Unknown flag 0x{mf.flags:x}")
-                ret = -1
-            else:
-                ret = kvm_convert_memory(s, mf.gpa, mf.size,
-                                         bool(mf.flags & KVM_MEMORY_EXIT_FLAG_PRIVATE))
+            ret = s.profile.call("kvm_handle_memory_fault", kvm_handle_memory_fault)(cpu, run)
         else:
             ret = arch_handle_exit(cpu, run)
         if ret != 0:

@@ -18,8 +18,15 @@ to port 0x604), ``"guest-terminated"`` (KVM_EXIT_SYSTEM_EVENT SEV_TERM: QEMU rep
 "unknown exit reason 24" and stops with RUN_STATE_INTERNAL_ERROR; the reason set/code are
 decoded from ``data[0]``), ``"internal-error"`` (any other failure: QEMU's
 ``vm_stop(RUN_STATE_INTERNAL_ERROR)``), ``"shutdown"``/``"reset"`` (KVM_EXIT_SHUTDOWN,
-system events), ``"halted"`` (all vCPUs halted, nothing can wake them), ``"qemu-exit"``
-(QEMU called exit(1)).
+system events), ``"halted"`` (all vCPUs halted, nothing can wake them: KVM's model
+returns KVM_EXIT_HLT to the last one), ``"stopped"`` (a vCPU left its loop for another
+reason, e.g. the model's KVM_RUN watchdog), ``"qemu-exit"`` (QEMU called exit(), or the
+VMM panicked).
+
+Several vCPUs: one host thread per vCPU (``thread_runner`` = the platform's
+``World.run_threads``).  A halted vCPU blocks inside KVM_RUN; when any vCPU thread leaves
+``kvm_cpu_exec`` (e.g. the BSP's ACPI power-off) the VM stops and every vCPU is kicked
+(``pause_all_vcpus``), so the run ends with every thread finished.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ from .kvm_all import (
     KVMState,
     MemoryRegion,
     QemuExit,
+    cpu_exit,
     kvm_cpu_exec,
     kvm_create_vcpu,
     kvm_set_phys_mem,
@@ -105,6 +113,7 @@ class Machine:
         self.on_exit: list[Callable[[CPUState, KvmRun], None]] = []
         self.launch_queue: list[SnpLaunchUpdateData] = []
         self.launched = False
+        self.all_halted = False
         self.digest = b""
         s = self.s
         s.fd = kvm.open("/dev/kvm")
@@ -205,7 +214,28 @@ class Machine:
 
     # -- run -----------------------------------------------------------------------------------------
     def _cpu_thread(self, cpu: CPUState) -> int:
-        return kvm_cpu_exec(cpu, kvm_arch_handle_exit, self.io_handler, self.on_exit)
+        """``kvm_vcpu_thread_fn``: ``kvm_cpu_exec`` until it returns, then stop the VM.
+
+        In QEMU a vCPU thread leaves its loop only when the VM stops (``vm_stop`` ->
+        ``pause_all_vcpus`` kicks every vCPU), so whatever ended this vCPU's
+        ``kvm_cpu_exec`` (power-off, error, guest termination, all vCPUs halted, the model
+        watchdog) stops the others too: a vCPU blocked in KVM (HLT) returns -EINTR.
+        Returns the ``kvm_cpu_exec`` result."""
+        s = self.s
+        handler = s.profile.call("kvm_arch_handle_exit", kvm_arch_handle_exit)
+        ret = kvm_cpu_exec(cpu, handler, self.io_handler, self.on_exit)
+        if ret == EXCP_HLT:
+            self.all_halted = True
+        self.pause_all_vcpus()
+        return ret
+
+    @traced("vmm")
+    def pause_all_vcpus(self) -> None:
+        """``vm_stop`` -> ``pause_all_vcpus``: ``cpu_exit`` (exit request + kick) on every
+        vCPU (softmmu/cpus.c)."""
+        for c in self.cpus:
+            if not c.exit_request:
+                cpu_exit(c)
 
     @traced("vmm")
     def run(self, thread_runner: Callable[[list[tuple[str, Callable[[], Any]]]], list[Any]] | None = None
@@ -255,6 +285,6 @@ class Machine:
         if s.shutdown_requested in ("guest-reset", "guest-panicked"):
             res = "reset" if s.shutdown_requested == "guest-reset" else "guest-panicked"
             return RunResult(res, s.shutdown_requested, errors=list(s.errors), exits=exits)
-        if all(r == EXCP_HLT for r in rets):
+        if self.all_halted:
             return RunResult("halted", "running", errors=list(s.errors), exits=exits)
         return RunResult("stopped", "paused", errors=list(s.errors), exits=exits)

@@ -11,6 +11,13 @@ Knobs:
   (QEMU >= 9.0).  False models a VMM without the handler (R15): "unexpected exit".
 * ``ram_discard_notify`` (default True): QEMU >= 10.1 notifies RamDiscardListeners
   between the attribute change and the discard (no listener is modelled).
+* ``gmem_private_at_start`` (default True): ``kvm_set_phys_mem`` sets every guest_memfd
+  memslot private when it is added (QEMU, kvm-qemu-host.md 8.1).  False models a VMM
+  whose RAM starts shared and becomes private by implicit conversion (libkrun, R15).
+
+Override points (function name -> replacement with the same signature):
+``kvm_arch_handle_exit`` (``(cpu, run) -> int``) and ``kvm_handle_memory_fault``
+(``(cpu, run) -> int``, the KVM_EXIT_MEMORY_FAULT case of ``kvm_cpu_exec``).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from dataclasses import dataclass
 
 from snpsim.spec.variant import VariantProfile
 
-__all__ = ["QemuProfile", "QEMU_PROFILES", "DEFAULT_QEMU_PROFILE"]
+__all__ = ["QemuProfile", "QEMU_PROFILES", "DEFAULT_QEMU_PROFILE", "get_qemu_profile"]
 
 
 @dataclass(frozen=True)
@@ -31,9 +38,14 @@ class QemuProfile(VariantProfile):
 
 QEMU_PROFILES: dict[str, QemuProfile] = {
     "10.1": QemuProfile("10.1", {"write_hypercall_ret": False, "handle_memory_fault": True,
-                                 "ram_discard_notify": True}),
+                                 "ram_discard_notify": True, "gmem_private_at_start": True}),
     "9.1": QemuProfile("9.1", {"write_hypercall_ret": False, "handle_memory_fault": True,
-                               "ram_discard_notify": False}),
+                               "ram_discard_notify": False, "gmem_private_at_start": True}),
 }
 
 DEFAULT_QEMU_PROFILE = QEMU_PROFILES["10.1"]
+
+
+def get_qemu_profile(name: str) -> QemuProfile:
+    """The QEMU profile called ``name`` (KeyError if unknown)."""
+    return QEMU_PROFILES[name]
