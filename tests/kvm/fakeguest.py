@@ -3,7 +3,8 @@ a GHCB it makes shared and registers through the MSR protocol, and helpers to is
 GHCB calls.  It runs in the guest context through the platform (tests may import hw).
 
 GPA layout (identity GVA = GPA for the first 2 MiB, 4 KiB leaves):
-  0x10000 PML4, 0x11000 PDPT, 0x12000 PD, 0x13000 PT  (launched, private)
+  0x10000 PML4, 0x11000 PDPT, 0x12000 PD, 0x13000 PT, 0x14000 PT of the GVA window
+  2..4 MiB (``EXTRA_GVA``, pages chosen by ``page_tables(extra=...)``)  (launched, private)
   0x20000 GHCB (C=0 in the PTE)          0x30000.. data pages (C=1, not launched)
 
 Workaround: the platform does not yet copy the VMCB's ``ghcb_gpa`` (KVM's MSR-protocol
@@ -32,28 +33,38 @@ DATA_GPA = 0x30000
 RAM = 16 << 20
 
 
-def page_tables(shared_gfns=(GHCB_GPA >> 12,)) -> list[tuple[int, bytes, int]]:
-    """Launch regions: 4-level tables identity-mapping GVA 0..2 MiB with 4 KiB leaves."""
+#: GVA window 2..4 MiB: its PT (launched at 0x14000) maps pages given to ``page_tables``.
+EXTRA_GVA = 0x200000
+
+
+def page_tables(shared_gfns=(GHCB_GPA >> 12,), extra=()) -> list[tuple[int, bytes, int]]:
+    """Launch regions: 4-level tables identity-mapping GVA 0..2 MiB with 4 KiB leaves, and
+    GVA ``EXTRA_GVA + 4096 * i`` -> ``extra[i]`` (a GPA, C=1) for each GPA in ``extra``."""
     pml4 = bytearray(4096)
     pdpt = bytearray(4096)
     pd = bytearray(4096)
     pt = bytearray(4096)
+    pt2 = bytearray(4096)
     pml4[0:8] = ((PML4 + 0x1000) | C | 3).to_bytes(8, "little")
     pdpt[0:8] = ((PML4 + 0x2000) | C | 3).to_bytes(8, "little")
     pd[0:8] = ((PML4 + 0x3000) | C | 3).to_bytes(8, "little")
+    pd[8:16] = ((PML4 + 0x4000) | C | 3).to_bytes(8, "little")
     for i in range(1, 512):
         cbit = 0 if i in shared_gfns else C
         pt[i * 8 : i * 8 + 8] = ((i << 12) | cbit | _PAGE_PRESENT | _PAGE_RW).to_bytes(8, "little")
+    for i, gpa in enumerate(extra):
+        pt2[i * 8 : i * 8 + 8] = (gpa | C | _PAGE_PRESENT | _PAGE_RW).to_bytes(8, "little")
     return [(PML4 + 0x1000 * k, bytes(t), KVM_SEV_SNP_PAGE_TYPE_NORMAL)
-            for k, t in enumerate((pml4, pdpt, pd, pt))]
+            for k, t in enumerate((pml4, pdpt, pd, pt, pt2))]
 
 
-def set_pte_c(cpu, gpa: int, c: bool) -> None:
-    """Guest: set or clear the C-bit of the 4 KiB PTE mapping ``gpa`` (identity), flush."""
-    a = PML4 + 0x3000 + (gpa >> 12) * 8
+def set_pte_c(cpu, gva: int, c: bool) -> None:
+    """Guest: set or clear the C-bit of the 4 KiB PTE mapping ``gva`` (the identity map
+    below 2 MiB or the ``EXTRA_GVA`` window), flush."""
+    a = PML4 + (0x3000 if gva < EXTRA_GVA else 0x4000) + ((gva >> 12) & 511) * 8
     pte = cpu.read_u64(a)
     cpu.write_u64(a, (pte | C) if c else (pte & ~C))
-    cpu.invlpg(gpa)
+    cpu.invlpg(gva)
 
 
 def msr_call(cpu, value: int) -> int:

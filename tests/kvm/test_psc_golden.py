@@ -98,6 +98,7 @@ def test_cur_entry_past_end_entry_is_success(profile):
     assert exits == [] and info == (0, 0)
 
 
+@pytest.mark.bug_report("R1")
 @pytest.mark.parametrize("profile", PROFILES)
 def test_r1a_psmash_entry_at_the_end_causes_no_conversion(profile):
     entries = [PscEntry(0, 0x100, 1, 0), PscEntry(0, 0x101, 2, 0), PscEntry(0, 0x200, 3, 1)]
@@ -107,6 +108,7 @@ def test_r1a_psmash_entry_at_the_end_causes_no_conversion(profile):
     assert [e.cur_page for e in desc.entries[:3]] == [1, 1, 512]
 
 
+@pytest.mark.bug_report("R1")
 @pytest.mark.parametrize("profile", PROFILES)
 def test_r1b_done_entry_is_not_merged(profile):
     entries = [PscEntry(0, 0x200, 2, 0), PscEntry(1, 0x201, 2, 0)]
@@ -114,6 +116,7 @@ def test_r1b_done_entry_is_not_merged(profile):
     assert exits == [(0x200000, 1, 0x0)] and info == (0, 0)
 
 
+@pytest.mark.bug_report("R4")
 @pytest.mark.parametrize("profile", PROFILES)
 def test_r4_exit_info_2_does_not_matter_for_a_valid_buffer(profile):
     a = run_psc(profile, [PscEntry(0, 0x100, 1, 0)], info2=0)
@@ -125,6 +128,7 @@ def test_r4_exit_info_2_does_not_matter_for_a_valid_buffer(profile):
         assert b[0] == [] and b[1] == (2, 3)  # GHCB_ERR_INVALID_SCRATCH_AREA
 
 
+@pytest.mark.bug_report("R5")
 def test_r5_scratch_at_the_end_of_the_shared_buffer_hardened_is_invalid_hdr():
     # sw_scratch = shared buffer + 0x7F0 - 8 (room for the header only), end_entry = 252
     exits, info, desc = run_psc("v7.0.12", [], end=252, scratch_off=0x800 + 0x7E8)

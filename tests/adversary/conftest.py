@@ -1,0 +1,11 @@
+"""The adversary tests drive a fake guest shared with tests/kvm."""
+
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "kvm"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "bug_report(id): reproduces report <id> of shared/reference/bug-reports.md")
