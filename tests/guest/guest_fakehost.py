@@ -274,3 +274,52 @@ class FakeHost:
         from snpsim.trace.events import Enter
 
         return [e.name for e in recorder.events if isinstance(e, Enter) and e.party == "guest"]
+
+
+#: VMEXIT_PAUSE (APM vol 2 appendix C, exit code 0x77): the exit a PAUSE intercept gives.
+SVM_EXIT_PAUSE = 0x077
+
+
+class SmpFakeHost(FakeHost):
+    """The fake host with several vCPUs scheduled by a seeded RNG after every exit, and
+    a PAUSE that exits (what ``snpsim.guest.smp.cpu_relax`` uses when the GuestPort has
+    ``pause``): the host side the guest needs for two vCPUs to accept memory at once."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        from snpsim.hw.cpu import GuestCpu
+
+        entry = self.p.guest_code[ASID]
+        for vmcb in self.vmcbs:
+            cpu = GuestCpu(self.p, vmcb, entry)
+            cpu.pause = (lambda c=cpu: c._vmexit(SVM_EXIT_PAUSE, 0, 0, "PAUSE"))  # type: ignore[attr-defined]
+        self.pauses = 0
+
+    def run_smp(self, seed: int, max_exits: int = 400000) -> str:
+        import random
+
+        rng = random.Random(seed)
+        live = set(range(len(self.vmcbs)))
+        while live and self.exits < max_exits:
+            v = rng.choice(sorted(live))
+            vmcb = self.vmcbs[v]
+            ex = self.p.host.vmrun(vmcb)
+            self.exits += 1
+            code = ex.exit_code
+            if code == SVM_EXIT_NPF:
+                self._npf(ex.exit_info_1, ex.exit_info_2)
+            elif code == SVM_EXIT_VMGEXIT:
+                if self._vmgexit(vmcb):
+                    return self.outcome
+            elif code == SVM_EXIT_PAUSE:
+                self.pauses += 1
+            elif code == SVM_EXIT_HLT:
+                if self.kernel.powered_off or self.term:
+                    self.outcome = self.outcome or "hlt"
+                    return self.outcome
+                live.discard(v)  # halted, nothing wakes it
+            elif code == SVM_EXIT_SHUTDOWN:
+                self.outcome = "shutdown"
+                return self.outcome
+        self.outcome = self.outcome or ("halted" if not live else "max_exits")
+        return self.outcome

@@ -71,6 +71,7 @@ from .sev_vc import (
     sev_es_negotiate_protocol,
     snp_register_ghcb_early,
 )
+from .smp import ap_entry, smp_init, smp_join_ap_workloads
 from .spec_pending import (
     _KERNPG_TABLE_NOENC,
     ACPI_BITMASK_SLEEP_ENABLE,
@@ -381,8 +382,10 @@ def guest_entry(kernel: GuestKernel) -> Callable[[GuestPort], None]:
     """The code each vCPU starts running (what ``Platform.install_guest_code`` wants).
 
     Every vCPU loads CR3 = ``kernel.boot.cr3`` and allocates its PSC-descriptor scratch
-    page.  vCPU 0 (the BSP) runs ``start_kernel``, then ``kernel.workload(kernel, cpu)``
-    (result in ``kernel.workload_result``), then ``acpi_power_off``.  APs HLT forever.
+    page.  vCPU 0 (the BSP) runs ``start_kernel``, ``smp_init`` (the APs may start), then
+    ``kernel.workload(kernel, cpu)`` (result in ``kernel.workload_result``), waits for the
+    APs' workloads (``smp_join_ap_workloads``), then ``acpi_power_off``.  APs run
+    :func:`snpsim.guest.smp.ap_entry` (start-up, ``kernel.ap_workloads[cpu]``, HLT).
     A panic or a detected livelock (:class:`GuestStop`) makes the entry return, which
     the platform reports as a shutdown exit.
     """
@@ -398,11 +401,13 @@ def guest_entry(kernel: GuestKernel) -> Callable[[GuestPort], None]:
                 return
             kernel.psc_desc_page[cpu.vcpu_id] = __va(kernel, stack)
             if cpu.vcpu_id != 0:
-                while True:
-                    cpu.hlt()
+                ap_entry(kernel, cpu)
+                return
             start_kernel(kernel)
+            smp_init(kernel)
             if kernel.workload is not None:
                 kernel.workload_result = kernel.workload(kernel, cpu)
+            smp_join_ap_workloads(kernel)
             acpi_power_off(kernel)
         except GuestStop:
             return

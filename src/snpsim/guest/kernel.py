@@ -16,6 +16,7 @@ image alias at ``__START_KERNEL_map``), ``GPA`` for guest physical addresses (by
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,13 +26,18 @@ from snpsim.hw.ports import GuestPort
 from snpsim.spec.addr import GPA, GVA
 from snpsim.spec.psc import VMGEXIT_PSC_MAX_ENTRY, VMGEXIT_PSC_MAX_ENTRY_PRE_6_5
 from snpsim.spec.units import PAGE_SIZE
+from snpsim.spec.variant import VariantProfile
 
+from ._pending2 import VMALLOC_START
 from .spec_pending import PAGE_OFFSET, __START_KERNEL_map
 
 __all__ = [
     "KernelProfile",
     "PROFILES",
     "PROFILE_6_17",
+    "PROFILE_6_4",
+    "overridable",
+    "base_of",
     "GuestConfig",
     "BootParams",
     "SevConfig",
@@ -52,32 +58,80 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class KernelProfile:
-    """The page-state behaviours that changed across kernel releases (linux-guest.md 12).
+class KernelProfile(VariantProfile):
+    """A guest kernel version or named variant (linux-guest.md 12): an override table
+    merged onto a base, the py-evm fork shape of STYLE.md
+    (:class:`snpsim.spec.variant.VariantProfile`).
 
-    ``vmgexit_psc_max_entry``: entries per ``struct snp_psc_desc`` (64 since v6.5, commit
-    69dcb1e3bbbe; 253 in v5.19-6.4).  ``psc_2m_entries``: 2M PSC entries and the
-    descriptor-based PVALIDATE with 2M->4K fallback (v6.5, 15d9088779b8).
-    ``sev_evict_cache``: cache eviction after validation unless COHERENCY_SFW_NO
-    (7b306dfa326f, 6.16.x/6.17).  The code structure modelled is always 6.16/6.17's;
-    only these knobs change.
+    Knobs: ``vmgexit_psc_max_entry`` (entries per ``struct snp_psc_desc``: 64 since v6.5,
+    commit 69dcb1e3bbbe; 253 in v5.19-6.4); ``psc_2m_entries`` (2M PSC entries and the
+    descriptor-based PVALIDATE with 2M->4K fallback, v6.5, 15d9088779b8);
+    ``sev_evict_cache`` (cache eviction after validation unless COHERENCY_SFW_NO,
+    7b306dfa326f, 6.16.x/6.17).
+
+    Overrides: kernel function name -> replacement with the same signature, consulted by
+    the functions decorated :func:`overridable` (the points where historical or buggy
+    code differed): ``snp_set_memory_shared``, ``snp_set_memory_private``,
+    ``__set_pages_state``, ``pval_pages``, ``cpa_flush``, ``vc_handle_exitcode``,
+    ``reserve_and_init``.  The named variants are in :mod:`snpsim.guest.variants`.
     """
 
-    name: str
-    vmgexit_psc_max_entry: int = VMGEXIT_PSC_MAX_ENTRY
-    psc_2m_entries: bool = True
-    sev_evict_cache: bool = True
+    @property
+    def vmgexit_psc_max_entry(self) -> int:
+        """``VMGEXIT_PSC_MAX_ENTRY`` of this kernel (64 or 253)."""
+        return int(self.knobs["vmgexit_psc_max_entry"])
 
+    @property
+    def psc_2m_entries(self) -> bool:
+        """``__set_pages_state`` may build 2M entries (v6.5+)."""
+        return bool(self.knobs["psc_2m_entries"])
+
+    @property
+    def sev_evict_cache(self) -> bool:
+        """``pvalidate_pages`` has the cache-eviction mitigation (6.16.x/6.17)."""
+        return bool(self.knobs["sev_evict_cache"])
+
+
+_BASE_KNOBS: dict[str, Any] = {
+    "vmgexit_psc_max_entry": VMGEXIT_PSC_MAX_ENTRY,
+    "psc_2m_entries": True,
+    "sev_evict_cache": True,
+}
 
 #: Default: the newest kernel of the reference (6.16/6.17 development).
-PROFILE_6_17 = KernelProfile("6.17")
-#: The kernels that still batched 253 4K entries per PSC (v5.19-6.4), for the batching
-#: checks; the rest of the structure stays 6.17's (documented limitation).
-PROFILE_6_4 = KernelProfile(
-    "6.4", vmgexit_psc_max_entry=VMGEXIT_PSC_MAX_ENTRY_PRE_6_5, psc_2m_entries=False,
-    sev_evict_cache=False,
-)
+PROFILE_6_17 = KernelProfile("6.17", dict(_BASE_KNOBS))
+#: v5.19-6.4: 253 4K entries per PSC, VA-range ``pvalidate_pages`` called by
+#: ``snp_set_memory_shared/private`` around ``set_pages_state``, no cache eviction.  Its
+#: overrides are installed by :mod:`snpsim.guest.variants` (``profile_6_4``); what stays
+#: 6.17-shaped is listed in docs/guest.md.
+PROFILE_6_4 = KernelProfile("6.4", {
+    **_BASE_KNOBS, "vmgexit_psc_max_entry": VMGEXIT_PSC_MAX_ENTRY_PRE_6_5,
+    "psc_2m_entries": False, "sev_evict_cache": False,
+})
 PROFILES: dict[str, KernelProfile] = {"6.17": PROFILE_6_17, "6.16": PROFILE_6_17, "6.4": PROFILE_6_4}
+
+
+def overridable(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Model-only: make kernel function ``fn`` (first argument the :class:`GuestKernel`)
+    an override point: when the kernel's profile has an override under ``fn.__name__``,
+    the override runs instead, with the same arguments; it can reach the base through
+    ``base_of(fn)``.  Place it under ``@traced`` so the trace shows the kernel name."""
+    name = fn.__name__
+
+    @functools.wraps(fn)
+    def wrapper(kernel: GuestKernel, *args: Any, **kw: Any) -> Any:
+        return kernel.profile.call(name, fn)(kernel, *args, **kw)
+
+    wrapper.__overridable_base__ = fn  # type: ignore[attr-defined]
+    return wrapper
+
+
+def base_of(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Model-only: the base (un-overridden) body of an :func:`overridable` function."""
+    f = fn
+    while not hasattr(f, "__overridable_base__") and hasattr(f, "__wrapped__"):
+        f = f.__wrapped__
+    return f.__overridable_base__  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -92,7 +146,9 @@ class GuestConfig:
     tables are built with; ``pool_pages``: pre-validated 4 KiB pages the page allocator
     starts with; ``eager_accept``: accept all RAM at boot (``accept_memory=eager``);
     ``psc_livelock_bound``: model-only watchdog, identical consecutive PSC answers
-    tolerated before the guest reports a livelock.
+    tolerated before the guest reports a livelock; ``variant``: the name of a variant in
+    :data:`snpsim.guest.variants.KERNEL_VARIANTS` whose overrides are merged onto
+    ``profile`` (e.g. ``"R8-buggy"``), None for the plain kernel.
     """
 
     ram_size: int = 64 << 20
@@ -105,6 +161,7 @@ class GuestConfig:
     pool_pages: int = 128
     eager_accept: bool = False
     psc_livelock_bound: int = 64
+    variant: str | None = None
 
 
 @dataclass
@@ -201,7 +258,12 @@ class GuestKernel:
     ``psc_desc_page``: per CPU, the GVA of the page that holds the on-stack
     ``struct snp_psc_desc`` of ``set_pages_state`` (model: the kernel stack).
     ``pending_insn``: model-only, the I/O instruction a CPU is executing (for the #VC
-    handler's instruction decode).
+    handler's instruction decode).  Several vCPUs (:mod:`snpsim.guest.smp`):
+    ``ap_workloads`` (vCPU id -> ``fn(kernel, cpu)`` run on that AP once it is online),
+    ``ap_results``, ``ap_state`` (per AP: offline, waiting, online, done, parked,
+    stopped), ``smp_released`` (the BSP ran ``smp_init``), ``accept_waits`` (retries of
+    ``accept_memory``'s overlap wait, all CPUs).  ``vmalloc_next``: the next free GVA of
+    the model's vmalloc area (:mod:`snpsim.guest.vmalloc`).
     """
 
     config: GuestConfig
@@ -229,11 +291,25 @@ class GuestKernel:
     psc_desc_page: dict[int, GVA] = field(default_factory=dict)
     pending_insn: dict[int, tuple[str, int, int]] = field(default_factory=dict)
     _ctx_cpu: dict[Any, int] = field(default_factory=dict)
+    _profile: KernelProfile | None = None
+    ap_workloads: dict[int, Callable[[GuestKernel, GuestPort], Any]] = field(default_factory=dict)
+    ap_results: dict[int, Any] = field(default_factory=dict)
+    ap_state: dict[int, str] = field(default_factory=dict)
+    smp_released: bool = False
+    accept_waits: int = 0
+    vmalloc_next: int = VMALLOC_START
 
     @property
     def profile(self) -> KernelProfile:
-        """The kernel version profile in force."""
-        return self.config.profile
+        """The kernel profile in force: ``config.profile`` with the 6.4 structure when it
+        is the 6.4 profile and ``config.variant``'s overrides merged on top (resolved once,
+        by :func:`snpsim.guest.variants.resolve_profile`)."""
+        p = self._profile
+        if p is None:
+            from .variants import resolve_profile
+
+            p = self._profile = resolve_profile(self.config.profile, self.config.variant)
+        return p
 
     @property
     def pgd(self) -> GVA:

@@ -9,8 +9,9 @@ hooks (linux-guest.md 2.1-2.4).  The page tables are the guest's own, in guest m
 read and written through the direct map; the C-bit is ``_PAGE_ENC`` = 1 << cbit.
 
 Not modelled (documented): ``static_protections``/``verify_rwx`` (no text/rodata in
-the model), vmalloc and the ``mem_enc_lock`` (no concurrent kexec), ``kmap_flush_unused``
-and ``vm_unmap_aliases`` (no kmaps, no vmap areas).  The TLB-flush IPI is modelled by
+the model), the ``mem_enc_lock`` (no concurrent kexec), ``kmap_flush_unused`` and
+``vm_unmap_aliases`` (no kmaps, no lazily freed vmap areas).  vmalloc aliases are
+followed (:mod:`snpsim.guest.vmalloc`).  The TLB-flush IPI is modelled by
 flushing the TLB of every vCPU the kernel has brought up.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from snpsim.spec.pgtable_types import (
+    _PAGE_NX,
     _PAGE_PRESENT,
     _PAGE_PSE,
     PG_LEVEL_1G,
@@ -33,9 +35,10 @@ from snpsim.spec.pgtable_types import pgd_index as _pgd_index
 from snpsim.spec.units import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PUD_SIZE
 from snpsim.trace.record import traced
 
-from .kernel import GuestKernel, __pa, __va, this_cpu
+from .kernel import GuestKernel, __va, overridable, this_cpu
 from .spec_pending import (
     _KERNPG_TABLE_NOENC,
+    PAGE_OFFSET,
     TLB_SINGLE_PAGE_FLUSH_CEILING,
     __START_KERNEL_map,
 )
@@ -145,7 +148,8 @@ def clflush_cache_range(kernel: GuestKernel, vaddr: int, size: int) -> None:
 class CpaData:
     """``struct cpa_data``: ``vaddr`` (GVA of the first page), ``numpages`` (4 KiB pages
     still to do in this step), ``mask_set``/``mask_clr`` (PTE bits), ``flags``,
-    ``curpage``, ``force_flush_all``.  ``pgd`` is always ``init_mm.pgd`` here."""
+    ``curpage``, ``force_flush_all``, ``pfn`` (the PFN of the page the last
+    ``__change_page_attr`` step changed).  ``pgd`` is always ``init_mm.pgd`` here."""
 
     vaddr: int
     numpages: int
@@ -155,6 +159,7 @@ class CpaData:
     curpage: int = 0
     force_flush_all: bool = False
     force_split: bool = False
+    pfn: int = 0
 
 
 def __cpa_addr(cpa: CpaData, idx: int) -> int:
@@ -162,6 +167,7 @@ def __cpa_addr(cpa: CpaData, idx: int) -> int:
 
 
 @traced("guest")
+@overridable
 def cpa_flush(kernel: GuestKernel, cpa: CpaData, cache: int) -> None:
     """``cpa_flush(cpa, cache)`` (set_memory.c): TLB flush of the range -- the whole TLB
     if ``force_flush_all`` or more than ``tlb_single_page_flush_ceiling`` (33) pages, else
@@ -229,6 +235,7 @@ def __should_split_large_page(kernel: GuestKernel, kpte: int, address: int, leve
         cpa.numpages = numpages
     old = _rd(kernel, kpte)
     pfn_mask = pte_pfn_mask(kernel, level)
+    cpa.pfn = ((old & pfn_mask) >> PAGE_SHIFT) + ((address & (psize - 1)) >> PAGE_SHIFT)
     old_prot = old & ~pfn_mask
     req_prot = (old_prot & ~cpa.mask_clr) | cpa.mask_set
     if req_prot & _PAGE_PRESENT:
@@ -267,6 +274,7 @@ def __change_page_attr(kernel: GuestKernel, cpa: CpaData, primary: int) -> int:
             pfn_mask = pte_pfn_mask(kernel)
             new_prot = ((old & ~pfn_mask) & ~cpa.mask_clr) | cpa.mask_set
             new = (old & pfn_mask) | new_prot
+            cpa.pfn = (old & pfn_mask) >> PAGE_SHIFT
             # We need to keep the pfn from the existing PTE, after all we're only
             # going to change the protection bits.
             if new != old:
@@ -287,26 +295,38 @@ def __change_page_attr(kernel: GuestKernel, cpa: CpaData, primary: int) -> int:
 
 @traced("guest")
 def cpa_process_alias(kernel: GuestKernel, cpa: CpaData) -> int:
-    """``cpa_process_alias(cpa)``: apply the same change to the kernel-image (high map)
-    alias of direct-map pages inside the kernel image, and to the direct-map alias of
-    image addresses; sets ``force_flush_all``.  (No vmalloc area in the model.)"""
+    """``cpa_process_alias(cpa)`` (set_memory.c): after a primary step, (1) if the primary
+    GVA is outside the direct map (vmalloc, the kernel image), apply the same change to
+    the direct-map alias of ``cpa.pfn`` for the pages just processed (NX left alone),
+    and (2) if the primary GVA is not in the kernel image alias but the PFN is inside the
+    image, to its ``__START_KERNEL_map`` alias; both set ``force_flush_all``.  Returns 0
+    or the alias change's error."""
     vaddr = __cpa_addr(cpa, cpa.curpage)
-    pa = __pa(kernel, vaddr)
     boot = kernel.boot
-    if not boot.image_start <= pa < boot.image_end:
-        return 0
-    if vaddr >= __START_KERNEL_map:
-        alias = __va(kernel, pa)
-    else:
+    pa = cpa.pfn << PAGE_SHIFT
+    if not boot.ram_size > pa >= 0:
+        return 0  # !pfn_range_is_mapped()
+    if not PAGE_OFFSET <= vaddr < PAGE_OFFSET + boot.ram_size:
+        laddr = __va(kernel, pa)
+        # Directmap always has NX set, do not modify.
+        alias_cpa = CpaData(laddr, cpa.numpages, cpa.mask_set & ~_PAGE_NX, cpa.mask_clr & ~_PAGE_NX,
+                            cpa.flags)
+        cpa.force_flush_all = True
+        ret = __change_page_attr_set_clr(kernel, alias_cpa, 0)
+        if ret:
+            return ret
+    # If the primary call didn't touch the high mapping already and the physical address
+    # is inside the kernel map, we need to touch the high mapped kernel as well.
+    if vaddr < __START_KERNEL_map and boot.image_start <= pa < boot.image_end:
         alias = __START_KERNEL_map + pa
-    kpte, _level = lookup_address(kernel, alias)
-    if kpte is None or not _rd(kernel, kpte) & _PAGE_PRESENT:
-        return 0
-    n = min(cpa.numpages, (boot.image_end - pa) >> PAGE_SHIFT)
-    alias_cpa = CpaData(alias, n, cpa.mask_set, cpa.mask_clr, cpa.flags)
-    ret = __change_page_attr_set_clr(kernel, alias_cpa, 0)
-    cpa.force_flush_all = True
-    return ret
+        kpte, _level = lookup_address(kernel, alias)
+        if kpte is None or not _rd(kernel, kpte) & _PAGE_PRESENT:
+            return 0
+        n = min(cpa.numpages, (boot.image_end - pa) >> PAGE_SHIFT)
+        alias_cpa = CpaData(alias, n, cpa.mask_set, cpa.mask_clr, cpa.flags)
+        cpa.force_flush_all = True
+        return __change_page_attr_set_clr(kernel, alias_cpa, 0)
+    return 0
 
 
 @traced("guest")

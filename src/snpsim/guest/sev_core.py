@@ -44,7 +44,16 @@ from snpsim.spec.units import (
 from snpsim.trace.record import traced
 
 from .asm_sev import ghcb_get_field, ghcb_set_field, pvalidate, vc_ghcb_invalidate
-from .kernel import GhcbState, GuestKernel, GuestStop, __pa, __va, pfn_to_kaddr, this_cpu
+from .kernel import (
+    GhcbState,
+    GuestKernel,
+    GuestStop,
+    __pa,
+    __va,
+    overridable,
+    pfn_to_kaddr,
+    this_cpu,
+)
 from .sev_startup import (
     PscDesc,
     __sev_get_ghcb,
@@ -55,6 +64,7 @@ from .sev_startup import (
     sev_snp_needs_sfw,
 )
 from .sev_vc import EsEmCtxt, sev_es_ghcb_hv_call
+from .vmalloc import is_vmalloc_addr, vmalloc_to_pfn
 
 __all__ = [
     "snp_psc_desc_size",
@@ -104,6 +114,7 @@ def __pval_terminate(kernel: GuestKernel, pfn: int, action: bool, page_size: int
 
 
 @traced("guest")
+@overridable
 def pval_pages(kernel: GuestKernel, desc: int) -> None:
     """``pval_pages(desc)`` (VMPL0): PVALIDATE entries 0..end_entry of the descriptor at
     GVA ``desc`` through the direct-map address of each GFN (validate when the operation
@@ -213,10 +224,12 @@ def vmgexit_psc(kernel: GuestKernel, ghcb: int, desc: int) -> int:
 
 
 @traced("guest")
+@overridable
 def __set_pages_state(kernel: GuestKernel, data: int, vaddr: int, vaddr_end: int, op: int) -> int:
     """``__set_pages_state(data, vaddr, vaddr_end, op)`` (core.c): one chunk of at most
     VMGEXIT_PSC_MAX_ENTRY entries built in the descriptor at GVA ``data`` -- a 2M entry
-    when ``vaddr`` is 2 MiB aligned and at least 2 MiB remain, else 4K -- then rescind
+    when ``vaddr`` is not a vmalloc address, is 2 MiB aligned and at least 2 MiB remain,
+    else 4K (a vmalloc address's PFN comes from ``vmalloc_to_pfn``) -- then rescind
     (shared) / PSC / validate (private).  A PSC failure or a missing GHCB terminates with
     (SEV_TERM_SET_LINUX, GHCB_TERM_PSC).  Returns the GVA where the next chunk starts."""
     cpu = this_cpu(kernel)
@@ -226,9 +239,12 @@ def __set_pages_state(kernel: GuestKernel, data: int, vaddr: int, vaddr_end: int
     i = 0
     while vaddr < vaddr_end and i < max_entry:
         cpu.write(data + 2, i.to_bytes(2, "little"))  # hdr.end_entry = i
-        # vmalloc addresses do not exist in the model: always the direct map / image.
-        pfn = __pa(kernel, vaddr) >> PAGE_SHIFT
-        use_large_entry = kernel.profile.psc_2m_entries
+        if is_vmalloc_addr(vaddr):
+            pfn = vmalloc_to_pfn(kernel, vaddr)
+            use_large_entry = False
+        else:
+            pfn = __pa(kernel, vaddr) >> PAGE_SHIFT
+            use_large_entry = kernel.profile.psc_2m_entries
         if use_large_entry and not vaddr & (PMD_SIZE - 1) and vaddr_end - vaddr >= PMD_SIZE:
             pagesize = RMP_PG_SIZE_2M
             vaddr += PMD_SIZE
@@ -280,6 +296,7 @@ def set_pages_state(kernel: GuestKernel, vaddr: int, npages: int, op: int) -> No
 
 
 @traced("guest")
+@overridable
 def snp_set_memory_shared(kernel: GuestKernel, vaddr: int, npages: int) -> None:
     """``snp_set_memory_shared(vaddr, npages)``: SNP only; ``set_pages_state(.., SHARED)``."""
     if not _snp(kernel):
@@ -288,6 +305,7 @@ def snp_set_memory_shared(kernel: GuestKernel, vaddr: int, npages: int) -> None:
 
 
 @traced("guest")
+@overridable
 def snp_set_memory_private(kernel: GuestKernel, vaddr: int, npages: int) -> None:
     """``snp_set_memory_private(vaddr, npages)``: SNP only; ``set_pages_state(.., PRIVATE)``."""
     if not _snp(kernel):
@@ -296,6 +314,7 @@ def snp_set_memory_private(kernel: GuestKernel, vaddr: int, npages: int) -> None
 
 
 @traced("guest")
+@overridable
 def snp_accept_memory(kernel: GuestKernel, start: int, end: int) -> None:
     """``snp_accept_memory(start, end)`` (core.c): GPAs ``[start, end)``; SNP only;
     ``set_pages_state(__va(start), (end - start) >> 12, PRIVATE)``: PSC private then

@@ -50,6 +50,7 @@ from snpsim.spec.termination import (
 from snpsim.spec.units import PAGE_SHIFT
 from snpsim.trace.record import traced
 
+from ._pending2 import BUS_OBJERR, SIGBUS
 from .asm_sev import (
     VMGEXIT,
     ghcb_field_is_valid,
@@ -59,7 +60,7 @@ from .asm_sev import (
     sev_es_wr_ghcb_msr,
     vc_ghcb_invalidate,
 )
-from .kernel import GhcbState, GuestKernel, __pa, panic, this_cpu
+from .kernel import GhcbState, GuestKernel, __pa, overridable, panic, this_cpu
 from .sev_startup import __sev_get_ghcb, __sev_put_ghcb, sev_es_terminate
 from .spec_pending import (
     ES_EXCEPTION,
@@ -86,6 +87,7 @@ __all__ = [
     "vc_handle_ioio",
     "vc_handle_vmmcall",
     "vc_handle_exitcode",
+    "UserSignal",
     "exc_vmm_communication",
     "install_vc_handler",
     "native_out",
@@ -240,9 +242,12 @@ def vc_handle_vmmcall(kernel: GuestKernel, ghcb: int, ctxt: EsEmCtxt) -> int:
     return ES_OK
 
 
+@overridable
 def vc_handle_exitcode(kernel: GuestKernel, ctxt: EsEmCtxt, ghcb: int, exit_code: int) -> int:
     """``vc_handle_exitcode(ctxt, ghcb, exit_code)`` (vc-handle.c), the modelled subset:
-    SVM_EXIT_VMMCALL and SVM_EXIT_IOIO; every other exit code -> ES_UNSUPPORTED."""
+    SVM_EXIT_VMMCALL and SVM_EXIT_IOIO; every other exit code, notably 0x404 (page not
+    validated), -> ES_UNSUPPORTED with no emulation step.  Override point (bug report R9's
+    variant emulates 0x404)."""
     if exit_code == SVM_EXIT_VMMCALL:
         return vc_handle_vmmcall(kernel, ghcb, ctxt)
     if exit_code == SVM_EXIT_IOIO:
@@ -250,15 +255,31 @@ def vc_handle_exitcode(kernel: GuestKernel, ctxt: EsEmCtxt, ghcb: int, exit_code
     return ES_UNSUPPORTED
 
 
+class UserSignal(Exception):
+    """Model-only: a signal forced on the user task (``force_sig_fault``): ``signo``,
+    ``code``.  It unwinds the user-mode access that faulted to the model's user-mode
+    entry (the task does not return to the faulting instruction: it is killed or runs
+    its handler), e.g. :func:`snpsim.guest.devmem.devmem_read`."""
+
+    def __init__(self, signo: int, code: int, msg: str = "") -> None:
+        super().__init__(msg or f"signal {signo} code {code}")
+        self.signo = signo
+        self.code = code
+
+
 @traced("guest")
-def exc_vmm_communication(kernel: GuestKernel, error_code: int) -> None:
-    """``exc_vmm_communication`` for a kernel-mode #VC (vc-handle.c), with
-    ``vc_raw_handle_exception``: take a GHCB (the per-CPU one through ``__sev_get_ghcb``
-    once ``sev_cfg.ghcbs_initialized``, else ``boot_ghcb`` as ``vc_boot_ghcb`` does),
-    invalidate it, handle ``error_code`` (the SVM exit code), put the GHCB back.  On
-    failure: pr_err, then ``sev_es_terminate(SEV_TERM_SET_GEN, GHCB_SEV_ES_GEN_REQ)``;
-    a hypervisor-requested #GP/#UD in kernel mode is an oops -> panic (model choice,
-    ``die()`` with panic_on_oops)."""
+def exc_vmm_communication(kernel: GuestKernel, error_code: int, cr2: int = 0) -> None:
+    """``exc_vmm_communication`` (vc-handle.c), with ``vc_raw_handle_exception``: take a
+    GHCB (the per-CPU one through ``__sev_get_ghcb`` once ``sev_cfg.ghcbs_initialized``,
+    else ``boot_ghcb`` as ``vc_boot_ghcb`` does), invalidate it, handle ``error_code`` (the
+    SVM exit code; ``cr2`` the faulting GVA for 0x404), put the GHCB back.
+
+    Kernel mode (CPL 0) on failure: pr_err, then ``sev_es_terminate(SEV_TERM_SET_GEN,
+    GHCB_SEV_ES_GEN_REQ)``; a hypervisor-requested #GP/#UD is an oops -> panic (model
+    choice, ``die()`` with panic_on_oops).  User mode (CPL 3, the
+    ``DEFINE_IDTENTRY_VC_USER`` entry) on failure: pr_err, then
+    ``force_sig_fault(SIGBUS, BUS_OBJERR, 0)`` -- "do not kill the machine if user-space
+    triggered the exception" -- raised as :class:`UserSignal`."""
     cpu = this_cpu(kernel)
     state = GhcbState()
     pcpu = kernel.runtime_data.get(cpu.vcpu_id)
@@ -273,11 +294,18 @@ def exc_vmm_communication(kernel: GuestKernel, error_code: int) -> None:
         return
     vc_ghcb_invalidate(kernel, ghcb)
     ctxt = EsEmCtxt(cpu.regs, insn=kernel.pending_insn.pop(cpu.vcpu_id, None))
+    ctxt.fi.cr2 = cr2
     result = vc_handle_exitcode(kernel, ctxt, ghcb, error_code)
     if use_percpu:
         __sev_put_ghcb(kernel, state)
     if result == ES_OK:
         return  # vc_finish_insn: RIP advanced past the instruction
+    if getattr(cpu, "cpl", 0) == 3:
+        if result == ES_UNSUPPORTED:
+            kernel.warn(f"Unsupported exit-code {error_code:#04x} in #VC exception")
+        else:
+            kernel.warn(f"Failure in communication with VMM (exit-code {error_code:#x})")
+        raise UserSignal(SIGBUS, BUS_OBJERR, f"SIGBUS (BUS_OBJERR) after #VC {error_code:#x}")
     if result == ES_UNSUPPORTED:
         kernel.warn(f"Unsupported exit-code {error_code:#04x} in #VC exception")
     elif result == ES_VMM_ERROR:
@@ -296,7 +324,7 @@ def install_vc_handler(kernel: GuestKernel) -> None:
 
     def handler(cpu: object, fault: HardwareFault) -> None:
         assert isinstance(fault, VmmCommunicationException)
-        exc_vmm_communication(kernel, fault.error_code)
+        exc_vmm_communication(kernel, fault.error_code, fault.cr2)
 
     this_cpu(kernel).set_idt_handler(X86_TRAP_VC, handler)
 

@@ -6,8 +6,9 @@ the ``accepting_list`` that keeps two CPUs from accepting the same unit) and
 for SNP), v6.16/6.17 (linux-guest.md 8.1).  The EFI stub's ``unit_size`` is 2 MiB
 (``PMD_SIZE``).
 
-Model choice: ``cpu_relax()`` in the overlap wait is a HLT, the only way a vCPU context
-can let another one run in the model; Linux spins with PAUSE.
+Model choice: Linux's overlap wait spins (``goto retry``) while another CPU accepts;
+in the model a guest context runs until it exits, so each retry goes through
+:func:`snpsim.guest.smp.cpu_relax` (a PAUSE exit when the platform offers one).
 """
 
 from __future__ import annotations
@@ -17,9 +18,16 @@ from dataclasses import dataclass, field
 from snpsim.spec.units import PMD_SIZE
 from snpsim.trace.record import traced
 
-from .kernel import BootParams, GuestKernel, this_cpu
+from .kernel import BootParams, GuestKernel, __va, overridable, this_cpu
+from .smp import cpu_relax
 
-__all__ = ["UnacceptedMemory", "arch_accept_memory", "accept_memory", "range_contains_unaccepted_memory"]
+__all__ = [
+    "UnacceptedMemory",
+    "arch_accept_memory",
+    "accept_memory",
+    "range_contains_unaccepted_memory",
+    "reserve_and_init",
+]
 
 
 @dataclass
@@ -76,21 +84,42 @@ def range_contains_unaccepted_memory(kernel: GuestKernel, start: int, size: int)
 
 @traced("guest")
 def accept_memory(kernel: GuestKernel, start: int, size: int) -> None:
-    """``accept_memory(start, size)``: accept every unaccepted 2 MiB unit touching GPAs
-    [start, start + size): wait while another CPU's accepting range overlaps, add ours to
-    ``accepting_list``, call ``arch_accept_memory`` for each run of set bits (with the
-    lock dropped), clear the bits, remove our range."""
+    """``accept_memory(start, size)`` (drivers/firmware/efi/unaccepted_memory.c; 6.12+
+    takes a size): accept every unaccepted 2 MiB unit touching GPAs
+    [start, start + size) -- plus the next unit when the range ends on a unit boundary
+    (the ``load_unaligned_zeropad`` guard) -- clamped to the bitmap: wait while another
+    CPU's accepting range overlaps (Linux drops the lock and retries; the model's retry
+    is :func:`~snpsim.guest.smp.cpu_relax`), add ours to ``accepting_list``, call
+    ``arch_accept_memory`` for each run of set bits (lock dropped, IRQs still off), clear
+    the bits, remove our range.  Two CPUs therefore never accept the same unit twice."""
     u: UnacceptedMemory | None = kernel.unaccepted
     if u is None:
         return
     end = start + size
-    range_start = max((start - u.phys_base) // u.unit_size, 0)
-    range_end = min(-(-(end - u.phys_base) // u.unit_size), u.nbits)
+    # Only care for the part of the range that is represented in the bitmap.
+    start = max(start, u.phys_base)
+    if end < u.phys_base:
+        return
+    # Translate to offsets from the beginning of the bitmap
+    start -= u.phys_base
+    end -= u.phys_base
+    # load_unaligned_zeropad() can read across a page boundary: a range that ends on a
+    # unit boundary also accepts the next unit (the "guard" unit).
+    if not end % u.unit_size:
+        end += u.unit_size
+    # Make sure not to overrun the bitmap
+    end = min(end, u.nbits * u.unit_size)
+    range_start = start // u.unit_size
+    range_end = -(-end // u.unit_size)
     if range_start >= range_end:
         return
-    # Check if anybody works on accepting the same range of the memory.
-    while any(s < range_end and range_start < e for s, e in u.accepting_list):
-        this_cpu(kernel).hlt()  # cpu_relax(); goto retry
+    # Check if anybody works on accepting the same range of the memory.  The check is
+    # done with unit_size granularity.
+    while any(e > range_start and s < range_end for s, e in u.accepting_list):
+        # Somebody else accepting the range.  Or at least part of it.  Drop the lock
+        # and retry until it is complete.
+        kernel.accept_waits += 1
+        cpu_relax(kernel)
     rng = (range_start, range_end)
     u.accepting_list.append(rng)
     i = range_start
@@ -108,3 +137,16 @@ def accept_memory(kernel: GuestKernel, start: int, size: int) -> None:
             u.clear(b)
         i = j
     u.accepting_list.remove(rng)
+
+
+@traced("guest")
+@overridable
+def reserve_and_init(kernel: GuestKernel, gpa: int, data: bytes) -> None:
+    """Model-only: a boot-time consumer of RAM that may still be unaccepted reserves GPAs
+    ``[gpa, gpa + len(data))`` and initialises them with ``data`` through the direct map
+    -- the shape of Linux's page allocator, which accepts a page before handing it out
+    (``accept_page``/``cond_accept_memory``, mm/page_alloc.c), and of OVMF's
+    ``ReserveEmuVariableNvStore`` in bug report R11.  Correct order: ``accept_memory``,
+    then the write.  Override point (``"R11-buggy"`` writes first)."""
+    accept_memory(kernel, gpa, len(data))
+    this_cpu(kernel).write(__va(kernel, gpa), data)
