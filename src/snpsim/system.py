@@ -14,15 +14,26 @@ Typical use::
     res = vm.trace_conversion("set_memory_decrypted", pages=1)
     print(res.tree); print(res.state_text())
 
+Observing a run (``docs/run.md``): :meth:`SnpSystem.run` takes a :class:`RunObserver`,
+which counts what crosses the guest/host boundary -- userspace exits by reason, the
+pages KVM asks the VMM to convert, the guest's VMGEXITs (GHCB and MSR protocol, PSC
+requests and their entries) and PVALIDATE outcomes -- and can sample a picture of guest
+physical memory (:class:`MemoryPicture`).  Its cost is a few dictionary updates per
+VMGEXIT, PVALIDATE and userspace exit; tracing stays off.
+
 Sizes are bytes; GPAs are guest physical addresses in bytes.
 """
 
 from __future__ import annotations
 
 import re
+import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from snpsim.guest.boot import build_launch_image, guest_entry, make_guest_kernel
 from snpsim.guest.kernel import PROFILES as KERNEL_PROFILES
@@ -32,15 +43,45 @@ from snpsim.hw.cpu import Platform
 from snpsim.hw.npt import guest_walk
 from snpsim.hw.ports import GuestPageFault, GuestPort
 from snpsim.kvm.kvm_main import Kvm
+from snpsim.kvm.profiles import DEFAULT_PROFILE as DEFAULT_KVM_PROFILE
+from snpsim.kvm.profiles import KVM_PROFILES, KvmProfile
 from snpsim.scenarios.seed import SeedOutcome, seed_workload
-from snpsim.spec.kvm_uapi import KVM_MEMORY_ATTRIBUTE_PRIVATE
-from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE
+from snpsim.spec.exit_codes import SVM_VMGEXIT_PSC, describe_exit_code
+from snpsim.spec.ghcb import GHCB_FIELDS, GHCB_SHARED_BUF_OFFSET
+from snpsim.spec.kvm_uapi import (
+    KVM_EXIT_HYPERCALL,
+    KVM_HC_MAP_GPA_RANGE,
+    KVM_MAP_GPA_RANGE_ENCRYPTED,
+    KVM_MAP_GPA_RANGE_PAGE_SZ_2M,
+    KVM_MEMORY_ATTRIBUTE_PRIVATE,
+    KvmExitReason,
+)
+from snpsim.spec.msr_protocol import GHCB_MSR_INFO_MASK, GhcbMsrInfo
+from snpsim.spec.psc import PSC_ENTRY_SIZE, PSC_HDR_SIZE, PscEntry, PscHdr
+from snpsim.spec.rmp import PvalidateRet
+from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PTRS_PER_PMD
 from snpsim.trace.events import TraceEvent
 from snpsim.trace.export_tree import format_tree
 from snpsim.trace.record import Recorder, TraceFilter, tracing
-from snpsim.vmm.machine import Machine, RunResult
+from snpsim.vmm.machine import DEFAULT_MMIO, Machine, RunResult
+from snpsim.vmm.profiles import DEFAULT_QEMU_PROFILE, QEMU_PROFILES, QemuProfile
 
-__all__ = ["SnpSystem", "RunOutcome", "PageState", "TraceResult", "parse_size"]
+__all__ = [
+    "SnpSystem",
+    "ScenarioRun",
+    "run_scenario",
+    "scenario_list",
+    "host_bugs",
+    "RunOutcome",
+    "RunObserver",
+    "RunStats",
+    "MemoryPicture",
+    "PAGE_STATES",
+    "PageState",
+    "TraceResult",
+    "parse_size",
+    "format_size",
+]
 
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(i?B)?\s*$", re.IGNORECASE)
 
@@ -54,6 +95,210 @@ def parse_size(text: str) -> int:
     if not m:
         raise ValueError(f"bad size {text!r}: use a number with an optional K, M, G or T suffix")
     return int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}[m.group(2).upper()]
+
+
+def format_size(n: int) -> str:
+    """Bytes as the largest exact binary unit: ``4G``, ``64M``, ``1536K``, ``4100``."""
+    for shift, unit in ((40, "T"), (30, "G"), (20, "M"), (10, "K")):
+        if n and n % (1 << shift) == 0:
+            return f"{n >> shift}{unit}"
+    return str(n)
+
+
+#: States of the memory picture, in code order (:class:`MemoryPicture`).
+PAGE_STATES: tuple[str, ...] = (
+    "not RAM",
+    "MMIO",
+    "unaccepted",
+    "private, not validated",
+    "private, validated",
+    "shared",
+)
+_NOT_RAM, _MMIO, _UNACCEPTED, _UNVALIDATED, _VALIDATED, _SHARED = range(6)
+_SW_EXIT_CODE = GHCB_FIELDS["sw_exit_code"].offset
+# RMP entry flag bits as hw/rmp.py stores them (RMP_DTYPE "flags").
+_RMP_ASSIGNED, _RMP_PAGESIZE, _RMP_VALIDATED = 1 << 0, 1 << 1, 1 << 4
+
+
+@dataclass
+class MemoryPicture:
+    """Model-only: guest physical memory over a run, one row per sample.
+
+    ``cell`` bytes per cell (4 KiB up to 256 MiB of RAM, else 2 MiB); ``ncells`` cells
+    from GPA 0; ``rows`` of cell states (indices into :data:`PAGE_STATES`) and
+    ``labels`` (what the sample followed: "start", a userspace exit, "end").
+
+    A cell's state is that of most of its pages, except that a cell with any shared page
+    is shown shared (so one converted 4 KiB page stays visible in a 2 MiB cell).  The
+    sources: the RAM and MMIO regions of the VMM; the guest's unaccepted-memory bitmap
+    (2 MiB units); KVM's memory attributes (shared where not private); the RMP (pages
+    assigned to the guest's ASID and validated, at the GPA their entry holds).  At most
+    ``max_rows`` rows are kept: past that, every other row is dropped and only every
+    second later sample is kept (deterministic).
+    """
+
+    cell: int
+    ncells: int
+    rows: list[np.ndarray] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    max_rows: int = 400
+    _stride: int = 1
+    _seen: int = 0
+
+    def add(self, row: np.ndarray, label: str, *, force: bool = False) -> None:
+        """Keep ``row`` (subject to the thinning rule, unless ``force``)."""
+        self._seen += 1
+        if not force and (self._seen - 1) % self._stride:
+            return
+        self.rows.append(row)
+        self.labels.append(label)
+        if len(self.rows) > self.max_rows:
+            self.rows = self.rows[::2]
+            self.labels = self.labels[::2]
+            self._stride *= 2
+
+    def state_of(self, gpa: int, row: int = -1) -> str:
+        """The state name of the cell holding ``gpa`` in row ``row`` (default: last)."""
+        return PAGE_STATES[int(self.rows[row][gpa // self.cell])]
+
+
+@dataclass
+class RunStats:
+    """What a :class:`RunObserver` counted over one run.
+
+    - ``userspace_exits``: KVM_RUN returns to the VMM by ``exit_reason`` name (hypercall
+      exits with their number, e.g. ``KVM_EXIT_HYPERCALL (KVM_HC_MAP_GPA_RANGE)``);
+    - ``converted``: pages KVM asked the VMM to convert (the KVM_HC_MAP_GPA_RANGE exits
+      of PSC, MSR-protocol PSC and the guest's hypercall), keyed ``"shared 4K"``,
+      ``"shared 2M"``, ``"private 4K"``, ``"private 2M"`` (2M counts 2 MiB pages);
+    - ``ghcb_exits``: VMGEXITs through a GHCB, by ``sw_exit_code`` name; ``msr_exits``:
+      VMGEXITs with a GHCB MSR-protocol request, by request name;
+    - ``psc_requests``: GHCB PSC VMGEXITs; ``psc_entries``: their entries still to do
+      (``end_entry - cur_entry + 1``), and ``psc_entry_kinds`` by op and size;
+    - ``pvalidate``: PVALIDATE results by ``"validate 4K: ok"``-style keys (ok, CF=1
+      unchanged, FAIL_SIZEMISMATCH, FAIL_INPUT);
+    - ``probes``: False when the platform did not let the observer attach to the vCPUs
+      (the guest-side counts are then absent).
+    """
+
+    userspace_exits: Counter[str] = field(default_factory=Counter)
+    converted: Counter[str] = field(default_factory=Counter)
+    ghcb_exits: Counter[str] = field(default_factory=Counter)
+    msr_exits: Counter[str] = field(default_factory=Counter)
+    psc_requests: int = 0
+    psc_entries: int = 0
+    psc_entry_kinds: Counter[str] = field(default_factory=Counter)
+    pvalidate: Counter[str] = field(default_factory=Counter)
+    probes: bool = True
+
+
+class RunObserver:
+    """Watches one :meth:`SnpSystem.run` from outside the guest and the host.
+
+    ``picture``: also sample a :class:`MemoryPicture` (at the start, after every
+    userspace exit, at the end); ``progress``: called with ``(stats, elapsed seconds)``
+    at most every ``progress_interval`` seconds while the run goes on.
+
+    It attaches to the run at two points the system controls: the VMM's ``on_exit`` list
+    (host context, after each KVM_RUN return) and each vCPU's guest port, where
+    ``vmgexit`` and ``pvalidate`` are wrapped to read what the guest hands over -- the
+    GHCB MSR value, and for a GHCB exit the ``sw_exit_code`` and the PSC header and
+    entries in the GHCB's shared buffer, read raw at the page's SPA (the GHCB is shared,
+    so these are the bytes the host reads) -- and the instruction's result.
+    """
+
+    def __init__(self, *, picture: bool = False,
+                 progress: Callable[[RunStats, float], None] | None = None,
+                 progress_interval: float = 0.2) -> None:
+        self.stats = RunStats()
+        self.want_picture = picture
+        self.picture: MemoryPicture | None = None
+        self.progress = progress
+        self.progress_interval = progress_interval
+        self.system: SnpSystem | None = None
+        self.t0 = time.perf_counter()
+        self._next_tick = self.t0 + progress_interval
+        self._calls = 0
+
+    # -- progress ----------------------------------------------------------------------------
+    def tick(self) -> None:
+        """Report progress if the interval has passed (cheap when it has not)."""
+        if self.progress is None:
+            return
+        self._calls += 1
+        if self._calls & 63:
+            return
+        now = time.perf_counter()
+        if now >= self._next_tick:
+            self._next_tick = now + self.progress_interval
+            self.progress(self.stats, now - self.t0)
+
+    # -- host side ---------------------------------------------------------------------------
+    def on_exit(self, cpu: Any, run: Any) -> None:
+        """The VMM's ``on_exit`` hook: count the exit, the conversion it asks for, sample."""
+        reason = run.exit_reason
+        try:
+            name = KvmExitReason(reason).name
+        except ValueError:
+            name = f"exit reason {reason}"
+        if reason == KVM_EXIT_HYPERCALL:
+            nr = run.hypercall.nr
+            hc = "KVM_HC_MAP_GPA_RANGE" if nr == KVM_HC_MAP_GPA_RANGE else f"nr {nr}"
+            name = f"{name} ({hc})"
+            if nr == KVM_HC_MAP_GPA_RANGE:
+                npages, attrs = run.hypercall.args[1], run.hypercall.args[2]
+                op = "private" if attrs & KVM_MAP_GPA_RANGE_ENCRYPTED else "shared"
+                if attrs & KVM_MAP_GPA_RANGE_PAGE_SZ_2M:
+                    self.stats.converted[f"{op} 2M"] += npages // PTRS_PER_PMD
+                else:
+                    self.stats.converted[f"{op} 4K"] += npages
+        self.stats.userspace_exits[name] += 1
+        if self.picture is not None and self.system is not None:
+            self.picture.add(self.system.sample_memory(self.picture.cell), name)
+        self._calls = 63
+        self.tick()
+
+    # -- guest side (vCPU port wrappers) -----------------------------------------------------
+    def attach_vcpu(self, cpu: Any) -> None:
+        """Wrap ``cpu.vmgexit`` and ``cpu.pvalidate`` of one vCPU (at its first entry)."""
+        system = self.system
+        assert system is not None
+        stats = self.stats
+        vmgexit, pvalidate = cpu.vmgexit, cpu.pvalidate
+
+        def observed_vmgexit() -> None:
+            v = cpu.msr_ghcb
+            if v & GHCB_MSR_INFO_MASK:
+                info = v & GHCB_MSR_INFO_MASK
+                try:
+                    stats.msr_exits[GhcbMsrInfo(info).name] += 1
+                except ValueError:
+                    stats.msr_exits[f"GHCBInfo {info:#x}"] += 1
+            else:
+                system._observe_ghcb(v, stats)
+            vmgexit()
+            self.tick()
+
+        def observed_pvalidate(vaddr: int, rmp_psize: int, validate: bool) -> tuple[int, int]:
+            rax, cf = pvalidate(vaddr, rmp_psize, validate)
+            op = "validate" if validate else "rescind"
+            size = "2M" if rmp_psize else "4K"
+            if rax == 0:
+                outcome = "unchanged (CF=1)" if cf else "ok"
+            else:
+                try:
+                    outcome = PvalidateRet(rax).name
+                except ValueError:
+                    outcome = f"rax {rax}"
+            stats.pvalidate[f"{op} {size}: {outcome}"] += 1
+            self.tick()
+            return rax, cf
+
+        try:
+            cpu.vmgexit = observed_vmgexit
+            cpu.pvalidate = observed_pvalidate
+        except AttributeError:  # a port without instance attributes: no guest-side counts
+            stats.probes = False
 
 
 @dataclass
@@ -81,13 +326,19 @@ class PageState:
 class RunOutcome:
     """How a run ended: ``result`` from the VMM (completed, guest-terminated, ...),
     ``termination`` (reason set, code, guest function) when the guest asked to terminate,
-    ``panic``/``livelock`` messages, ``counters`` (platform statistics)."""
+    ``panic``/``livelock`` messages, ``counters`` (platform statistics), ``stats`` and
+    ``picture`` when a :class:`RunObserver` watched the run, ``wall_time`` (seconds, the
+    whole :meth:`SnpSystem.run`), ``warnings`` (the guest's WARN/pr_err lines)."""
 
     vmm: RunResult
     termination: tuple[int, int, str] | None = None
     panic: str | None = None
     livelock: str | None = None
     counters: dict[str, int] = field(default_factory=dict)
+    stats: RunStats | None = None
+    picture: MemoryPicture | None = None
+    wall_time: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def completed(self) -> bool:
@@ -159,14 +410,32 @@ class SnpSystem:
     """One SNP VM, ready to run.
 
     ``memory``: guest RAM in bytes (multiple of 2 MiB); ``vcpus``; ``kernel``: guest
-    kernel profile name (``6.17`` default, ``6.4``); ``seed``: scheduler and key seed;
-    ``guest_options``: extra :class:`GuestConfig` fields.
+    kernel profile name (``6.17`` default, ``6.4``); ``kvm``: KVM profile, a name of
+    :data:`snpsim.kvm.profiles.KVM_PROFILES` (``v7.0.12`` default) or a
+    :class:`KvmProfile` (e.g. an adversary variant's); ``qemu``: VMM profile, a name of
+    :data:`snpsim.vmm.profiles.QEMU_PROFILES` or a :class:`QemuProfile`; ``seed``:
+    scheduler and key seed; ``guest_options``: extra :class:`GuestConfig` fields (e.g.
+    ``variant``, ``eager_accept``, ``pool_pages``).  Raises ValueError for an unknown
+    profile name.
     """
 
     def __init__(self, memory: int = 64 << 20, vcpus: int = 1, *, kernel: str = "6.17",
+                 kvm: str | KvmProfile = DEFAULT_KVM_PROFILE,
+                 qemu: str | QemuProfile = DEFAULT_QEMU_PROFILE,
                  seed: int = 0, **guest_options: Any) -> None:
         if kernel not in KERNEL_PROFILES:
             raise ValueError(f"unknown kernel profile {kernel!r}: {', '.join(KERNEL_PROFILES)}")
+        if isinstance(kvm, str):
+            if kvm not in KVM_PROFILES:
+                raise ValueError(f"unknown KVM profile {kvm!r}: {', '.join(KVM_PROFILES)}")
+            kvm = KVM_PROFILES[kvm]
+        if isinstance(qemu, str):
+            if qemu not in QEMU_PROFILES:
+                raise ValueError(f"unknown QEMU profile {qemu!r}: {', '.join(QEMU_PROFILES)}")
+            qemu = QEMU_PROFILES[qemu]
+        self.kvm_profile = kvm
+        self.qemu_profile = qemu
+        self.mmio: tuple[tuple[str, int, int], ...] = DEFAULT_MMIO
         self.memory = memory
         self.vcpus = vcpus
         self.seed = seed
@@ -174,34 +443,176 @@ class SnpSystem:
         # in an SNP guest's CPUID by default [unconfirmed], so the guest's
         # notify_page_enc_status_changed stays a no-op; see docs/model-choices.md.
         guest_options.setdefault("kvm_feature_migration_control", False)
-        self.config = GuestConfig(ram_size=memory, nr_cpus=vcpus, profile=KERNEL_PROFILES[kernel],
+        profile = guest_options.pop("profile", KERNEL_PROFILES[kernel])
+        self.config = GuestConfig(ram_size=memory, nr_cpus=vcpus, profile=profile,
                                   **guest_options)
         # Host physical memory: enough SPA space for guest RAM twice (shared + private
         # backing) plus the host's own pages; sparse, so its size costs nothing.
         self.platform = Platform(mem_size=1 << 44, cbit=self.config.cbit, seed=seed)
-        self.kvm = Kvm(self.platform.host)
+        self.kvm = Kvm(self.platform.host, kvm)
         self.machine: Machine | None = None
         self.kernel: GuestKernel | None = None
 
-    def _build(self, workload: Callable[[GuestKernel, GuestPort], Any] | None) -> None:
+    @property
+    def reserved_ranges(self) -> tuple[tuple[int, int], ...]:
+        """(GPA, size) of the machine's MMIO windows: not RAM for the guest's allocations."""
+        return tuple((addr, size) for _name, addr, size in self.mmio)
+
+    def _build(self, workload: Callable[[GuestKernel, GuestPort], Any] | None,
+               observer: RunObserver | None = None) -> None:
         image = build_launch_image(self.config)
         self.kernel = make_guest_kernel(self.config, image.boot, workload)
-        self.machine = Machine(self.kvm, self.memory, self.vcpus)
-        self.platform.install_guest_code(self.machine.asid, guest_entry(self.kernel))
+        self.machine = Machine(self.kvm, self.memory, self.vcpus, mmio=self.mmio,
+                               profile=self.qemu_profile)
+        entry = guest_entry(self.kernel)
+        if observer is not None:
+            inner = entry
+
+            def entry(cpu: GuestPort) -> None:
+                observer.attach_vcpu(cpu)
+                inner(cpu)
+
+        self.platform.install_guest_code(self.machine.asid, entry)
         self.digest = self.machine.snp_launch(image.records)
 
-    def run(self, workload: Callable[[GuestKernel, GuestPort], Any] | None = None) -> RunOutcome:
+    def run(self, workload: Callable[[GuestKernel, GuestPort], Any] | None = None,
+            observer: RunObserver | None = None) -> RunOutcome:
         """Boot the guest, run ``workload(kernel, cpu)`` on the BSP in guest context, power
-        off; returns the :class:`RunOutcome`."""
-        self._build(workload)
+        off; returns the :class:`RunOutcome`.  ``observer`` counts what crosses the
+        boundary and samples the memory picture (:class:`RunObserver`)."""
+        t0 = time.perf_counter()
+        if observer is not None:
+            observer.system = self
+            observer.t0 = t0
+        self._build(workload, observer)
         assert self.machine is not None and self.kernel is not None
+        if observer is not None:
+            self.machine.on_exit.append(observer.on_exit)
+            if observer.want_picture:
+                observer.picture = MemoryPicture(*self._picture_geometry())
+                observer.picture.add(self.sample_memory(observer.picture.cell), "start",
+                                     force=True)
         runner = self.platform.world.run_threads if self.vcpus > 1 else None
-        vmm = self.machine.run(runner)
+        try:
+            vmm = self.machine.run(runner)
+        finally:
+            if observer is not None:
+                self.machine.on_exit.remove(observer.on_exit)
         k = self.kernel
         term = None
         if k.terminated is not None:
             term = (k.terminated.reason_set, k.terminated.reason_code, k.terminated.function)
-        return RunOutcome(vmm, term, k.panicked, k.livelock, dict(self.platform.counters))
+        picture = None
+        if observer is not None and observer.picture is not None:
+            picture = observer.picture
+            picture.add(self.sample_memory(picture.cell), "end", force=True)
+        return RunOutcome(vmm, term, k.panicked, k.livelock, dict(self.platform.counters),
+                          observer.stats if observer is not None else None, picture,
+                          time.perf_counter() - t0, list(k.warnings))
+
+    # -- observation (model-only views) --------------------------------------------------------
+    def _observe_ghcb(self, ghcb_gpa: int, stats: RunStats) -> None:
+        """Count a VMGEXIT through the GHCB at ``ghcb_gpa``: its ``sw_exit_code`` and, for
+        PSC, the header and entries of the shared buffer (raw bytes at the GHCB's SPA)."""
+        assert self.machine is not None
+        ent = self.kvm.vm(self.machine.s.vmfd).npt.lookup(ghcb_gpa >> PAGE_SHIFT)
+        if ent is None:
+            stats.ghcb_exits["(GHCB not mapped)"] += 1
+            return
+        page = (ent.pfn << PAGE_SHIFT) | (ghcb_gpa & (PAGE_SIZE - 1) & ~0xFFF)
+        mem = self.platform.mem
+        code = int.from_bytes(mem.read_raw(page + _SW_EXIT_CODE, 8), "little")
+        stats.ghcb_exits[describe_exit_code(code)] += 1
+        if code != SVM_VMGEXIT_PSC:
+            return
+        buf = page + GHCB_SHARED_BUF_OFFSET
+        hdr = PscHdr.decode(mem.read_raw(buf, PSC_HDR_SIZE))
+        stats.psc_requests += 1
+        last = min(hdr.end_entry, (PAGE_SIZE - GHCB_SHARED_BUF_OFFSET - PSC_HDR_SIZE) // PSC_ENTRY_SIZE - 1)
+        if hdr.cur_entry > last:
+            return
+        raw = mem.read_raw(buf + PSC_HDR_SIZE + hdr.cur_entry * PSC_ENTRY_SIZE,
+                           (last - hdr.cur_entry + 1) * PSC_ENTRY_SIZE)
+        for i in range(0, len(raw), PSC_ENTRY_SIZE):
+            e = PscEntry.decode(raw[i : i + PSC_ENTRY_SIZE])
+            op = {1: "private", 2: "shared"}.get(e.operation, f"op {e.operation}")
+            stats.psc_entry_kinds[f"{op} {'2M' if e.pagesize else '4K'}"] += 1
+            stats.psc_entries += 1
+
+    def _picture_geometry(self) -> tuple[int, int]:
+        cell = PAGE_SIZE if self.memory <= 256 << 20 else PMD_SIZE
+        return cell, -(-self.memory // cell)
+
+    def sample_memory(self, cell: int) -> np.ndarray:
+        """Model-only: the state of guest memory [0, RAM size) in cells of ``cell`` bytes
+        (4 KiB or 2 MiB), as indices into :data:`PAGE_STATES` (rules: :class:`MemoryPicture`)."""
+        assert self.machine is not None and self.kernel is not None
+        ppc = cell // PAGE_SIZE  # pages per cell
+        ncells = -(-self.memory // cell)
+        npages = ncells * ppc
+        counts = np.zeros((6, ncells), dtype=np.int64)
+
+        def add_range(state: int, gfn_start: int, gfn_end: int) -> None:
+            gfn_start, gfn_end = max(gfn_start, 0), min(gfn_end, npages)
+            if gfn_start >= gfn_end:
+                return
+            c0, c1 = gfn_start // ppc, (gfn_end - 1) // ppc
+            if c0 == c1:
+                counts[state, c0] += gfn_end - gfn_start
+                return
+            counts[state, c0] += (c0 + 1) * ppc - gfn_start
+            counts[state, c1] += gfn_end - c1 * ppc
+            counts[state, c0 + 1 : c1] += ppc
+
+        for mr in self.machine.s.regions:
+            state = _MMIO if mr.kind == "mmio" else _UNVALIDATED
+            add_range(state, mr.addr >> PAGE_SHIFT, (mr.addr + mr.size) >> PAGE_SHIFT)
+        u = self.kernel.unaccepted
+        if u is not None:
+            bits = np.unpackbits(np.frombuffer(bytes(u.bitmap), dtype=np.uint8),
+                                 bitorder="little")[: u.nbits]
+            upages = u.unit_size // PAGE_SIZE
+            for i in np.flatnonzero(bits):
+                base = (u.phys_base >> PAGE_SHIFT) + int(i) * upages
+                add_range(_UNACCEPTED, base, base + upages)
+        vm = self.kvm.vm(self.machine.s.vmfd)
+        for g0, g1, val in vm.mem_attr_array.runs(0, npages):
+            if not val & KVM_MEMORY_ATTRIBUTE_PRIVATE:
+                add_range(_SHARED, g0, g1)
+        gfns = self._validated_gfns()
+        if gfns.size:
+            gfns = gfns[gfns < npages]
+            counts[_VALIDATED] += np.bincount(gfns // ppc, minlength=ncells)[:ncells]
+        # RAM pages not accounted for by another state are private, not validated.
+        ram = counts[_UNVALIDATED].copy()
+        counts[_UNVALIDATED] = np.maximum(
+            ram - counts[_UNACCEPTED] - counts[_SHARED] - counts[_VALIDATED], 0)
+        counts[_UNACCEPTED] = np.minimum(counts[_UNACCEPTED], ram)
+        counts[_NOT_RAM] = np.maximum(ppc - ram - counts[_MMIO], 0)
+        state = np.argmax(counts, axis=0).astype(np.uint8)
+        state[counts[_SHARED] > 0] = _SHARED
+        state[counts[_MMIO] >= ppc] = _MMIO
+        return state
+
+    def _validated_gfns(self) -> np.ndarray:
+        """GFNs of the pages the RMP holds assigned to the guest's ASID and validated."""
+        assert self.machine is not None
+        asid = self.machine.asid
+        chunks = getattr(self.platform.rmp, "_chunks", None)
+        out: list[np.ndarray] = []
+        if chunks is None:
+            return np.zeros(0, dtype=np.int64)
+        for c in chunks.values():
+            flags = c["flags"]
+            if flags[0] & _RMP_ASSIGNED and flags[0] & _RMP_PAGESIZE:  # a 2 MiB entry
+                if int(c["asid"][0]) == asid and flags[0] & _RMP_VALIDATED:
+                    out.append(np.arange(PTRS_PER_PMD, dtype=np.int64) + int(c["gfn"][0]))
+                continue
+            mask = (flags & (_RMP_ASSIGNED | _RMP_VALIDATED)) == (_RMP_ASSIGNED | _RMP_VALIDATED)
+            mask &= c["asid"] == asid
+            if mask.any():
+                out.append(c["gfn"][mask].astype(np.int64))
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
     def page_state(self, gpa: int, vaddr: int | None = None) -> PageState:
         """The state of the page at ``gpa`` from every party (see :class:`PageState`).
@@ -259,3 +670,62 @@ class SnpSystem:
         events = list(rec.events)
         state = self.page_state(outcome.gpa, outcome.vaddr) if outcome.gpa else None
         return TraceResult(function, events, format_tree(events, root=function), outcome, state, run)
+
+
+def host_bugs() -> dict[str, Any]:
+    """The host-side ``bug/<name>`` scenarios: :data:`snpsim.adversary.VARIANTS` as
+    :class:`snpsim.scenarios.catalog.HostBug` (name -> description and profiles)."""
+    from snpsim.adversary import VARIANTS
+    from snpsim.scenarios.catalog import HostBug
+
+    return {name: HostBug(f"{v.component}: {v.description}", v.kvm, v.qemu)
+            for name, v in VARIANTS.items()}
+
+
+def scenario_list() -> list[tuple[str, str]]:
+    """Every scenario ``run_scenario`` knows, as (name, one-line description)."""
+    from snpsim.scenarios.catalog import describe_scenarios
+
+    return describe_scenarios(host_bugs())
+
+
+@dataclass
+class ScenarioRun:
+    """One scenario run (:func:`run_scenario`): its ``name``, the ``system`` it ran on,
+    the ``outcome``, the scenario's ``result`` (plain data) and the ``config`` used."""
+
+    name: str
+    system: SnpSystem
+    outcome: RunOutcome
+    result: dict[str, Any]
+    config: dict[str, Any]
+
+
+def run_scenario(name: str, *, memory: int = 4 << 30, vcpus: int = 4, kernel: str = "6.17",
+                 kvm: str | KvmProfile = DEFAULT_KVM_PROFILE, seed: int = 0,
+                 page_size: str = "2M", cycles: int = 4, dmesg: Any = None,
+                 variant: str | None = None, observer: RunObserver | None = None,
+                 **guest_options: Any) -> ScenarioRun:
+    """Build a VM and run scenario ``name`` (``snpsim scenarios`` lists them) on it.
+
+    ``memory`` bytes (multiple of 2 MiB), ``vcpus``, ``kernel`` and ``kvm`` profiles,
+    ``seed``; ``page_size`` (``accept``), ``cycles`` (``dma``), ``dmesg`` (a
+    :class:`snpsim.scenarios.dmesg.DmesgConfig`, ``boot``), ``variant`` ("buggy",
+    ``bug/<name>``); ``observer`` to count and picture the run; ``guest_options`` extra
+    :class:`GuestConfig` fields.  Raises ValueError (``ScenarioError``) for parameters
+    the scenario cannot use.
+    """
+    from snpsim.scenarios.catalog import ScenarioParams, prepare_scenario
+
+    params = ScenarioParams(memory, vcpus, kernel, page_size, cycles, dmesg, variant)
+    prep = prepare_scenario(name, params, host_bugs())
+    options = {**prep.guest_options, **guest_options}
+    system = SnpSystem(memory, vcpus, kernel=kernel,
+                       kvm=prep.kvm if prep.kvm is not None else kvm,
+                       qemu=prep.qemu if prep.qemu is not None else DEFAULT_QEMU_PROFILE,
+                       seed=seed, **options)
+    outcome = system.run(prep.make_workload(system.reserved_ranges), observer)
+    config = {"scenario": name, "memory": memory, "vcpus": vcpus, "kernel": kernel,
+              "kvm": system.kvm_profile.name, "qemu": system.qemu_profile.name, "seed": seed,
+              **prep.config}
+    return ScenarioRun(name, system, outcome, prep.result_dict(), config)

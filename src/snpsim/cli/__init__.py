@@ -13,7 +13,7 @@ import click
 __all__ = ["main"]
 
 # Sub-command modules; each defines a click command named ``command``.
-_COMMANDS = ("decode", "trace")
+_COMMANDS = ("decode", "trace", "run", "scenarios")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,0 +1,239 @@
+"""``snpsim run SCENARIO``: run a workload on an SNP guest and summarise what it cost.
+
+Prints a summary table (or ``--json``), optionally writes the call graph (``--trace``)
+and a static report with a picture of guest memory (``--report``).  Exit status: 0 when
+the guest completed, 1 when it terminated or the VMM stopped, 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+__all__ = ["command"]
+
+_TRACE_SUFFIXES = (".txt", ".jsonl", ".json")
+
+
+def _fail(msg: str) -> NoReturn:
+    click.echo(f"snpsim run: {msg}", err=True)
+    sys.exit(2)
+
+
+def _progress(enabled: bool) -> tuple[Any, Any]:
+    """A rich progress display on stderr that appears once a run passes 2 s (TTY only)."""
+    if not enabled:
+        return None, None
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return None, None
+    prog = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                    TimeElapsedColumn(), console=console, transient=True)
+    state: dict[str, Any] = {"task": None}
+
+    def update(stats: Any, elapsed: float, phase: str = "") -> None:
+        if elapsed < 2.0:
+            return
+        if state["task"] is None:
+            prog.start()
+            state["task"] = prog.add_task("running", total=None)
+        pv = sum(stats.pvalidate.values())
+        desc = (f"{phase or 'running'}: {sum(stats.userspace_exits.values())} userspace exits, "
+                f"{stats.psc_requests} PSC, {pv} PVALIDATE")
+        prog.update(state["task"], description=desc, refresh=True)
+
+    return prog, update
+
+
+@click.command(name="run")
+@click.argument("scenario", metavar="SCENARIO")
+@click.option("--memory", default=None, help="Guest RAM: a size with K/M/G/T suffix, a "
+              "multiple of 2M (32M..1T).  Default 4G, or the log's with --from-dmesg.")
+@click.option("--vcpus", "vcpus_text", default=None,
+              help="vCPUs (1..64).  Default 4, or the log's possible CPUs with --from-dmesg.")
+@click.option("--kernel", default="6.17", show_default=True,
+              help="Guest kernel profile (6.17, 6.16, 6.4).")
+@click.option("--kvm", "kvm", default="v7.0.12", show_default=True,
+              help="KVM profile (v7.0.12, v6.17).")
+@click.option("--gmem-2m", is_flag=True,
+              help="Back guest memory with 2 MiB guest_memfd folios (pending upstream "
+                   "huge-page work): 2 MiB RMP entries, so 2M PVALIDATE succeeds.")
+@click.option("--seed", "seed_text", default="0", show_default=True, help="Scheduler and key seed.")
+@click.option("--page-size", default="2M", show_default=True,
+              help="accept: PSC entry size, 4K or 2M.")
+@click.option("--cycles", "cycles_text", default="4", show_default=True,
+              help="dma: allocation/free cycles.")
+@click.option("--from-dmesg", "from_dmesg", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="boot: configure memory, CPUs and swiotlb from a guest kernel log.")
+@click.option("--variant", default=None, help="bug/<name>: 'buggy' runs the historical behaviour.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--trace", "trace", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the call graph: .txt (tree), .jsonl (JSON lines) or .json (Chrome "
+                   "trace event format, opens in Perfetto).  Tracing slows the run.")
+@click.option("--trace-filter", "trace_filter", default=None,
+              help="Keep only matching trace events, e.g. "
+                   "'party=guest,kvm;func=snp_*;gpa=0x100000-0x200000'.")
+@click.option("--report", "report", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write an HTML report with the summary and a PNG of guest memory over "
+                   "the run into this directory.")
+def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: str, kvm: str,
+            gmem_2m: bool, seed_text: str, page_size: str, cycles_text: str,
+            from_dmesg: Path | None,
+            variant: str | None, as_json: bool, trace: Path | None, trace_filter: str | None,
+            report: Path | None) -> None:
+    """Run SCENARIO ('snpsim scenarios' lists them) on an SNP guest and summarise it.
+
+    The summary counts pages made shared and private, PSC requests and entries,
+    VMGEXITs, MSR-protocol exits, userspace exits by reason, RMPUPDATE, PSMASH, PVALIDATE
+    by outcome, #VC, #NPF, TLB flushes, the wall time and how the run ended.
+    """
+    from snpsim.kvm.profiles import KVM_PROFILES
+    from snpsim.scenarios.catalog import ScenarioError, vm_memory_for_log
+    from snpsim.scenarios.dmesg import DmesgError, parse_dmesg
+    from snpsim.system import RunObserver, parse_size, run_scenario, scenario_list
+    from snpsim.trace.record import parse_filter
+
+    # -- arguments ---------------------------------------------------------------------------
+    def integer(text: str | None, option: str) -> int | None:
+        if text is None:
+            return None
+        try:
+            return int(text, 0)
+        except ValueError:
+            _fail(f"{option} must be an integer, got {text!r}")
+
+    vcpus = integer(vcpus_text, "--vcpus")
+    seed = integer(seed_text, "--seed") or 0
+    cycles = integer(cycles_text, "--cycles")
+    assert cycles is not None
+    if scenario not in dict(scenario_list()):
+        _fail(f"unknown SCENARIO {scenario!r}: see 'snpsim scenarios'")
+    if kvm not in KVM_PROFILES:
+        _fail(f"unknown --kvm {kvm!r}: choose one of {', '.join(KVM_PROFILES)}")
+    mem: int | None = None
+    if memory is not None:
+        try:
+            mem = parse_size(memory)
+        except ValueError as exc:
+            _fail(f"--memory: {exc}")
+        if not 32 << 20 <= mem <= 1 << 40:
+            _fail(f"--memory must be 32M..1T, got {memory}")
+        if mem % (2 << 20):
+            _fail(f"--memory must be a multiple of 2M, got {memory}")
+    if vcpus is not None and not 1 <= vcpus <= 64:
+        _fail(f"--vcpus must be 1..64, got {vcpus}")
+    if from_dmesg is not None and scenario != "boot":
+        _fail("--from-dmesg applies to the boot scenario only")
+    if trace is not None:
+        if trace.suffix.lower() not in _TRACE_SUFFIXES:
+            _fail(f"--trace must end in .txt, .jsonl or .json, got {trace.name!r}")
+        if not trace.resolve().parent.is_dir() and report is None:
+            _fail(f"cannot write {trace}: directory {trace.resolve().parent} does not exist")
+    if trace_filter is not None and trace is None:
+        _fail("--trace-filter needs --trace FILE")
+    flt = None
+    if trace_filter:
+        try:
+            flt = parse_filter(trace_filter)
+        except ValueError as exc:
+            _fail(f"bad --trace-filter: {exc}")
+    if report is not None and report.exists() and not report.is_dir():
+        _fail(f"--report {report} exists and is not a directory")
+    dmesg = None
+    if from_dmesg is not None:
+        try:
+            text = from_dmesg.read_text(errors="replace")
+        except OSError as exc:
+            _fail(f"cannot read {from_dmesg}: {exc.strerror}")
+        try:
+            dmesg = parse_dmesg(text, memory_bytes=mem)
+        except DmesgError as exc:
+            _fail(f"{from_dmesg.name}: {exc}")
+        if vcpus is not None:
+            dmesg = dmesg.with_vcpus(vcpus)
+        if mem is None:
+            mem = vm_memory_for_log(dmesg)
+        if vcpus is None:
+            vcpus = dmesg.nr_cpus
+    mem = mem if mem is not None else 4 << 30
+    vcpus = vcpus if vcpus is not None else 4
+    kvm_profile: Any = KVM_PROFILES[kvm]
+    if gmem_2m:
+        kvm_profile = kvm_profile.derive(f"{kvm}+gmem-2M", knobs={"gmem_max_order": 9})
+
+    # -- run ---------------------------------------------------------------------------------
+    prog, update = _progress(not as_json)
+    holder: dict[str, Any] = {}
+
+    def progress(stats: Any, elapsed: float) -> None:
+        if update is not None:
+            res = holder.get("result")
+            update(stats, elapsed, getattr(res, "phase", ""))
+
+    observer = RunObserver(picture=report is not None, progress=progress if update else None)
+    recorder = None
+    try:
+        if trace is not None:
+            from snpsim.trace.record import Recorder, tracing
+
+            recorder = Recorder(filter=flt)
+            with tracing(recorder):
+                run = run_scenario(scenario, memory=mem, vcpus=vcpus, kernel=kernel,
+                                   kvm=kvm_profile, seed=seed, page_size=page_size,
+                                   cycles=cycles, dmesg=dmesg, variant=variant,
+                                   observer=observer)
+        else:
+            run = run_scenario(scenario, memory=mem, vcpus=vcpus, kernel=kernel, kvm=kvm_profile,
+                               seed=seed, page_size=page_size, cycles=cycles, dmesg=dmesg,
+                               variant=variant, observer=observer)
+    except (ScenarioError, ValueError) as exc:
+        _fail(str(exc))
+    finally:
+        if prog is not None:
+            prog.stop()
+
+    # -- output ------------------------------------------------------------------------------
+    from snpsim.report.summary import summarize, summary_table
+
+    summary = summarize(run)
+    traces: list[Path] = []
+    if trace is not None and recorder is not None:
+        from snpsim.trace.export import write_trace
+
+        path = trace
+        if report is not None and not trace.is_absolute() and trace.parent == Path("."):
+            path = report / trace.name  # beside the report, so its link opens from disk
+            report.mkdir(parents=True, exist_ok=True)
+        try:
+            write_trace(recorder.events, path)
+        except OSError as exc:
+            _fail(f"cannot write {path}: {exc.strerror}")
+        traces.append(path)
+        summary["trace"] = {"file": str(path), "events": len(recorder.events),
+                            "filtered": recorder.filtered}
+    if report is not None:
+        from snpsim.report.html import write_report
+
+        try:
+            index = write_report(report, summary, run.outcome.picture, traces)
+        except OSError as exc:
+            _fail(f"cannot write the report into {report}: {exc.strerror}")
+        summary["report"] = str(index)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        from rich.console import Console
+
+        Console().print(summary_table(summary))
+        for t in traces:
+            click.echo(f"trace written to {t}")
+        if report is not None:
+            click.echo(f"report written to {summary['report']}")
+    sys.exit(0 if run.outcome.completed else 1)

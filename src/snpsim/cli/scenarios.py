@@ -1,0 +1,18 @@
+"""``snpsim scenarios``: list the scenarios ``snpsim run`` knows, one line each."""
+
+from __future__ import annotations
+
+import click
+
+__all__ = ["command"]
+
+
+@click.command(name="scenarios")
+def command() -> None:
+    """List the scenarios of 'snpsim run SCENARIO', one line each."""
+    from snpsim.system import scenario_list
+
+    rows = scenario_list()
+    width = max(len(name) for name, _ in rows)
+    for name, line in rows:
+        click.echo(f"{name.ljust(width)}  {line}")

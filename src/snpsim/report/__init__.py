@@ -1,0 +1,2 @@
+"""Output of ``snpsim run``: the summary (dict and rich table), the memory picture (PNG)
+and the static HTML report.  Sits above ``system`` in the layers."""

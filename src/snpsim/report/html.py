@@ -1,0 +1,76 @@
+"""``--report DIR``: a static HTML page (no JavaScript) with the summary, the memory
+picture and links to the traces, written beside them in DIR.
+
+Files: ``index.html``, ``memory.png`` (:mod:`snpsim.report.picture`), ``summary.json``,
+and the traces the run wrote (linked by their names, relative to DIR).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from snpsim.system import MemoryPicture
+
+from .picture import STATE_COLOURS, write_picture
+from .summary import summary_table
+
+__all__ = ["write_report"]
+
+
+def write_report(directory: Path, summary: dict[str, Any], picture: MemoryPicture | None,
+                 traces: Sequence[Path] = ()) -> Path:
+    """Write the report into ``directory`` (created if missing); returns ``index.html``.
+    ``traces`` are files to link (they should be inside ``directory`` to open from
+    disk with relative links; others are linked by absolute path)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    console = Console(record=True, width=140, file=io.StringIO())
+    console.print(summary_table(summary))
+    table_html = console.export_html(inline_styles=True, code_format="<pre>{code}</pre>")
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>snpsim run {html.escape(summary['scenario'])}</title>",
+        "<style>body{font-family:sans-serif;margin:2em;max-width:1300px}"
+        "pre{font-size:12px} .sw{display:inline-block;width:1em;height:1em;"
+        "border:1px solid #888;vertical-align:middle;margin-right:.3em}</style>",
+        "</head><body>",
+        f"<h1>snpsim run {html.escape(summary['scenario'])}</h1>",
+        f"<p><b>Run ended:</b> {html.escape(summary['outcome']['description'])}</p>",
+        "<h2>Summary</h2>", table_html,
+    ]
+    if picture is not None:
+        write_picture(picture, directory / "memory.png",
+                      title=f"snpsim run {summary['scenario']}: guest physical memory")
+        legend = " ".join(
+            f"<span class='sw' style='background:rgb{c}'></span>{html.escape(s)}"
+            for s, c in STATE_COLOURS.items())
+        parts += ["<h2>Guest physical memory over the run</h2>",
+                  f"<p>{legend}</p>",
+                  "<img src='memory.png' alt='guest physical memory over the run'>",
+                  f"<p>{len(picture.rows)} samples: at the start, after userspace exits, at "
+                  "the end. A cell shows the state of most of its pages; a cell with any "
+                  "shared page is shown shared.</p>"]
+    parts.append("<h2>Traces</h2><ul>")
+    for t in traces:
+        try:
+            href = t.resolve().relative_to(directory.resolve()).as_posix()
+        except ValueError:
+            href = t.resolve().as_uri()
+        kind = {".json": "Chrome trace event format: open in https://ui.perfetto.dev or "
+                         "chrome://tracing",
+                ".jsonl": "JSON lines", ".txt": "call tree"}.get(t.suffix, "")
+        parts.append(f"<li><a href='{html.escape(href)}'>{html.escape(t.name)}</a> "
+                     f"{html.escape(kind)}</li>")
+    if not traces:
+        parts.append("<li>none (run with --trace FILE to record one)</li>")
+    parts += ["</ul>", "<p><a href='summary.json'>summary.json</a></p>", "</body></html>"]
+    index = directory / "index.html"
+    index.write_text("\n".join(parts) + "\n")
+    return index

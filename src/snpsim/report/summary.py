@@ -1,0 +1,125 @@
+"""The summary of a run: one dict (``--json``) and the rich table printed from it.
+
+Fields of :func:`summarize` (counts are integers; see ``docs/run.md``):
+
+- ``scenario``, ``config`` (memory, vCPUs, profiles, seed, scenario options);
+- ``outcome``: ``completed`` (bool), ``result`` (the VMM's), ``description`` (the one line
+  of ``RunOutcome.describe``), ``termination`` (``reason_set``, ``reason_code``,
+  ``function``) or null, ``panic``, ``livelock``;
+- ``pages_made_shared`` / ``pages_made_private``: ``{"4K": n, "2M": n}``, the pages KVM
+  asked the VMM to convert (KVM_HC_MAP_GPA_RANGE exits; 2M counts 2 MiB pages);
+- ``psc``: ``requests`` (GHCB PSC VMGEXITs), ``entries``, ``entries_by_kind``;
+- ``vmgexits`` (all, from the platform), ``ghcb_exits`` by exit code, ``msr_protocol_exits``
+  (total) and ``msr_protocol_by_request``;
+- ``userspace_exits``: by reason, and ``userspace_exits_total``;
+- ``rmpupdate``, ``psmash``, ``pvalidate`` (by ``"validate 4K: ok"``-style outcome, and
+  ``pvalidate_total``), ``vc``, ``npf``, ``tlb_flushes`` (full flushes) and ``invlpg``;
+- ``wall_time_s``; ``result`` (what the scenario reports, e.g. the swiotlb bytes);
+  ``warnings`` (the guest's WARN/pr_err lines).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from snpsim.system import ScenarioRun, format_size
+
+__all__ = ["summarize", "summary_table"]
+
+
+def summarize(run: ScenarioRun) -> dict[str, Any]:
+    """The summary of ``run`` as plain data (see the module doc)."""
+    o = run.outcome
+    c = o.counters
+    st = o.stats
+    term = None
+    if o.termination is not None:
+        rs, rc, fn = o.termination
+        term = {"reason_set": rs, "reason_code": rc, "function": fn}
+    conv = st.converted if st is not None else {}
+    summary: dict[str, Any] = {
+        "scenario": run.name,
+        "config": dict(run.config),
+        "outcome": {
+            "completed": o.completed,
+            "result": o.vmm.result,
+            "description": o.describe(),
+            "termination": term,
+            "panic": o.panic,
+            "livelock": o.livelock,
+        },
+        "pages_made_shared": {"4K": conv.get("shared 4K", 0), "2M": conv.get("shared 2M", 0)},
+        "pages_made_private": {"4K": conv.get("private 4K", 0), "2M": conv.get("private 2M", 0)},
+        "psc": {
+            "requests": st.psc_requests if st else None,
+            "entries": st.psc_entries if st else None,
+            "entries_by_kind": dict(st.psc_entry_kinds) if st else {},
+        },
+        "vmgexits": c.get("VMGEXIT", 0),
+        "ghcb_exits": dict(st.ghcb_exits) if st else {},
+        "msr_protocol_exits": sum(st.msr_exits.values()) if st else None,
+        "msr_protocol_by_request": dict(st.msr_exits) if st else {},
+        "userspace_exits": dict(st.userspace_exits) if st else {},
+        "userspace_exits_total": o.vmm.exits,
+        "rmpupdate": c.get("RMPUPDATE", 0),
+        "psmash": c.get("PSMASH", 0),
+        "pvalidate": dict(st.pvalidate) if st else {},
+        "pvalidate_total": c.get("PVALIDATE", 0),
+        "vc": c.get("#VC", 0),
+        "npf": c.get("#NPF", 0),
+        "tlb_flushes": c.get("TLB flush", 0),
+        "invlpg": c.get("INVLPG", 0),
+        "wall_time_s": round(o.wall_time, 3),
+        "result": run.result,
+        "warnings": list(o.warnings),
+    }
+    return summary
+
+
+def _kv(d: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))) or "0"
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    """A rich table of ``summary`` (from :func:`summarize`)."""
+    cfg = summary["config"]
+    title = (f"snpsim run {summary['scenario']}: {format_size(cfg['memory'])} RAM, "
+             f"{cfg['vcpus']} vCPUs, kernel {cfg['kernel']}, KVM {cfg['kvm']}, seed {cfg['seed']}")
+    t = Table(title=title, show_header=True, header_style="bold")
+    t.add_column("what", style="cyan", no_wrap=True)
+    t.add_column("count", justify="right")
+    t.add_column("detail")
+    sh, pr = summary["pages_made_shared"], summary["pages_made_private"]
+    t.add_row("pages made shared", str(sh["4K"] + 512 * sh["2M"]) + " x 4K",
+              f"4K entries {sh['4K']}, 2M pages {sh['2M']}")
+    t.add_row("pages made private", str(pr["4K"] + 512 * pr["2M"]) + " x 4K",
+              f"4K entries {pr['4K']}, 2M pages {pr['2M']}")
+    psc = summary["psc"]
+    t.add_row("PSC requests (GHCB)", str(psc["requests"]), "")
+    t.add_row("PSC entries", str(psc["entries"]), _kv(psc["entries_by_kind"]))
+    t.add_row("VMGEXITs", str(summary["vmgexits"]), "GHCB: " + _kv(summary["ghcb_exits"]))
+    t.add_row("MSR-protocol exits", str(summary["msr_protocol_exits"]),
+              _kv(summary["msr_protocol_by_request"]))
+    t.add_row("userspace exits", str(summary["userspace_exits_total"]),
+              _kv(summary["userspace_exits"]))
+    t.add_row("RMPUPDATE", str(summary["rmpupdate"]), "")
+    t.add_row("PSMASH", str(summary["psmash"]), "")
+    t.add_row("PVALIDATE", str(summary["pvalidate_total"]), _kv(summary["pvalidate"]))
+    t.add_row("#VC", str(summary["vc"]), "")
+    t.add_row("#NPF", str(summary["npf"]), "")
+    t.add_row("TLB flushes", str(summary["tlb_flushes"]), f"INVLPG {summary['invlpg']}")
+    t.add_row("wall time", f"{summary['wall_time_s']:.2f} s", "")
+    out = summary["outcome"]
+    style = "green" if out["completed"] else "red"
+    t.add_row("run ended", f"[{style}]{out['result']}[/{style}]", out["description"])
+    for key, value in summary["result"].items():
+        if isinstance(value, int) and not isinstance(value, bool) and (
+                "gpa" in key or "vaddr" in key):
+            t.add_row(f"  {key}", f"{value:#x}", "")
+        elif isinstance(value, (int, str, float)) or value is None:
+            t.add_row(f"  {key}", str(value), "")
+        elif isinstance(value, list) and len(value) <= 12:
+            t.add_row(f"  {key}", str(len(value)), ", ".join(map(str, value)))
+    return t

@@ -1,0 +1,277 @@
+"""The scenarios ``snpsim run`` knows, one line each, and how each is prepared.
+
+Model-only.  A scenario turns :class:`ScenarioParams` into a :class:`Prepared`: the guest
+workload (``fn(kernel, cpu)``, run on the BSP after the guest's boot), extra
+``GuestConfig`` fields, host profiles (for ``bug/<name>``) and a result object the
+workload fills in.  ``system.run_scenario`` builds the VM and runs it.
+
+Scenarios:
+
+* ``seed`` -- :mod:`snpsim.scenarios.seed`: one 4 KiB page made shared with
+  ``set_memory_decrypted``, written, made private again with ``set_memory_encrypted``.
+* ``accept`` -- all guest memory accepted at boot (``accept_memory=eager``,
+  ``GuestConfig.eager_accept``), with 2M PSC entries (``--page-size 2M``, the v6.5+
+  kernel) or 4K entries only (``4K``: the kernel profile with ``psc_2m_entries`` off).
+* ``dma`` -- :mod:`snpsim.scenarios.dma`: cycles of ``dma_alloc_coherent`` /
+  ``dma_free_coherent`` of mixed sizes.
+* ``boot`` -- :mod:`snpsim.scenarios.boot`: a Linux SNP guest boot's page-state work with
+  real sizes (optionally configured from a kernel log, :mod:`snpsim.scenarios.dmesg`).
+* ``bug/<name>`` -- a historical behaviour: the guest variants of
+  :data:`snpsim.guest.variants.KERNEL_VARIANTS` (``R8-buggy`` is ``bug/R8``) and the host
+  variants of :data:`snpsim.adversary.VARIANTS`, which ``system.py`` passes in as
+  ``host_bugs`` (scenarios and adversary are sibling layers and do not import each
+  other).  The workload
+  is the seed conversion followed by the acceptance of one 2 MiB unit; with
+  ``variant="buggy"`` the variant's profiles are used, else the fixed (default) ones.
+  A report whose trigger is not among these steps shows no symptom here (see
+  ``docs/run.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, is_dataclass
+from typing import Any
+
+from snpsim.guest.kernel import PROFILES as KERNEL_PROFILES
+from snpsim.guest.kernel import GuestKernel
+from snpsim.guest.unaccepted_memory import accept_memory
+from snpsim.guest.variants import KERNEL_VARIANTS
+from snpsim.hw.ports import GuestPort
+from snpsim.spec.units import PMD_SIZE
+
+from .boot import BootPlan, BootResult, boot_workload
+from .dma import DMA_SIZES, DmaResult, dma_workload
+from .dmesg import DmesgConfig, MemEncryptMode
+from .seed import SeedOutcome, seed_workload
+
+__all__ = ["vm_memory_for_log", "ScenarioParams", "Prepared", "HostBug", "SCENARIOS",
+           "describe_scenarios", "prepare_scenario", "BUG_VARIANTS", "ScenarioError"]
+
+
+class ScenarioError(ValueError):
+    """Parameters a scenario cannot run with (one line, for the CLI)."""
+
+
+@dataclass(frozen=True)
+class ScenarioParams:
+    """What a scenario is run with.  ``memory`` bytes and ``vcpus``; ``kernel`` profile
+    name; ``page_size`` ("4K" or "2M", ``accept``); ``cycles`` (``dma``); ``dmesg``: a
+    parsed kernel log (``boot``); ``variant`` ("buggy" or None, ``bug/<name>``)."""
+
+    memory: int
+    vcpus: int
+    kernel: str = "6.17"
+    page_size: str = "2M"
+    cycles: int = 4
+    dmesg: DmesgConfig | None = None
+    variant: str | None = None
+
+
+@dataclass
+class Prepared:
+    """A scenario ready to run: ``make_workload(reserved)`` gives the guest workload (or
+    None: the boot alone), ``guest_options`` extra GuestConfig fields, ``kvm``/``qemu``
+    profiles (None: the defaults), ``result`` the object the workload fills in,
+    ``config`` what to report about the set-up."""
+
+    make_workload: Callable[[tuple[tuple[int, int], ...]], Callable[[GuestKernel, GuestPort], Any] | None]
+    result: Any
+    guest_options: dict[str, Any] = field(default_factory=dict)
+    kvm: Any = None
+    qemu: Any = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def result_dict(self) -> dict[str, Any]:
+        """The result as plain data (for ``--json``)."""
+        r = self.result
+        if is_dataclass(r) and not isinstance(r, type):
+            d = asdict(r)
+        elif isinstance(r, dict):
+            d = dict(r)
+        else:
+            d = {}
+        d.pop("phase", None)
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()
+                if not isinstance(v, bytes)}
+
+
+def vm_memory_for_log(config: DmesgConfig) -> int | None:
+    """The RAM size of the VM that printed ``config``'s log, bytes: the end of the highest
+    e820 "usable" range rounded up to 2 MiB (the model's RAM is one range at GPA 0), or
+    the log's memory size rounded up to 2 MiB; None when the log gives neither."""
+    ends = [e.end + 1 for e in config.e820 if e.type == "usable"]
+    if ends and config.memory_source == "e820":
+        top = max(ends)
+    elif config.memory_bytes:
+        top = config.memory_bytes
+    else:
+        return None
+    return -(-top // PMD_SIZE) * PMD_SIZE
+
+
+@dataclass(frozen=True)
+class HostBug:
+    """A host-side ``bug/<name>``: ``description`` (one line) and the ``kvm``/``qemu``
+    profiles of the historical behaviour."""
+
+    description: str
+    kvm: Any
+    qemu: Any
+
+
+def _bug_variants() -> dict[str, tuple[str, str, str]]:
+    """Guest ``bug/<name>`` -> (side, registry key, one-line description)."""
+    out: dict[str, tuple[str, str, str]] = {}
+    for key in KERNEL_VARIANTS:
+        if key.endswith("-buggy"):
+            doc = "guest kernel variant " + key
+            out[key[: -len("-buggy")]] = ("guest", key, doc)
+    return out
+
+
+#: Guest ``bug/<name>`` scenarios: name -> (side, registry key, description).
+BUG_VARIANTS: dict[str, tuple[str, str, str]] = _bug_variants()
+
+#: The scenario names and their one-line descriptions (``bug/<name>`` expanded).
+SCENARIOS: dict[str, str] = {
+    "seed": "one 4 KiB page: set_memory_decrypted, write, set_memory_encrypted",
+    "accept": "accept all guest memory at boot (accept_memory=eager), --page-size 4K or 2M PSC entries",
+    "dma": "cycles of dma_alloc_coherent/dma_free_coherent of mixed sizes (--cycles)",
+    "boot": "a Linux SNP boot's page-state work with real sizes: GHCBs, .bss..decrypted, "
+            "per-CPU data, swiotlb, DMA pools, virtio rings, lazy acceptance (--from-dmesg FILE)",
+    **{f"bug/{name}": f"{desc} (--variant buggy for the historical behaviour)"
+       for name, (_side, _key, desc) in BUG_VARIANTS.items()},
+}
+
+
+def describe_scenarios(host_bugs: dict[str, HostBug] | None = None) -> list[tuple[str, str]]:
+    """(name, one line) for every scenario, the host ``bug/<name>`` ones included."""
+    rows = list(SCENARIOS.items())
+    for name, bug in (host_bugs or {}).items():
+        rows.append((f"bug/{name}", f"{bug.description} (--variant buggy for the historical "
+                                    "behaviour)"))
+    return rows
+
+
+def _seed(params: ScenarioParams) -> Prepared:
+    out = SeedOutcome("set_memory_encrypted", 1)
+    return Prepared(lambda reserved: seed_workload("set_memory_encrypted", 1, out), out,
+                    config={"pages": 1})
+
+
+def _accept(params: ScenarioParams) -> Prepared:
+    if params.page_size not in ("4K", "2M"):
+        raise ScenarioError(f"--page-size must be 4K or 2M, got {params.page_size!r}")
+    opts: dict[str, Any] = {"eager_accept": True}
+    if params.page_size == "4K":
+        base = KERNEL_PROFILES[params.kernel]
+        opts["profile"] = base.derive(f"{base.name}+4K-psc", knobs={"psc_2m_entries": False})
+    result = {"accepted_bytes": params.memory, "page_size": params.page_size}
+    return Prepared(lambda reserved: None, result, opts, config={"page_size": params.page_size})
+
+
+def _dma(params: ScenarioParams) -> Prepared:
+    if params.cycles < 1:
+        raise ScenarioError(f"--cycles must be >= 1, got {params.cycles}")
+    res = DmaResult()
+    return Prepared(lambda reserved: dma_workload(params.cycles, DMA_SIZES, res, reserved), res,
+                    config={"cycles": params.cycles, "sizes": list(DMA_SIZES)})
+
+
+def _boot(params: ScenarioParams) -> Prepared:
+    d = params.dmesg
+    version = "6.16"
+    swiotlb_param = None
+    config: dict[str, Any] = {}
+    if d is not None:
+        if d.mode is not None and d.mode is not MemEncryptMode.SNP:
+            raise ScenarioError(
+                f"the log's guest runs {d.mode.value}; only SEV-SNP guests are modelled "
+                "(SEV and SEV-ES: no RMP, PVALIDATE or PSC, not modelled yet)")
+        version = d.kernel_version or version
+        swiotlb_param = d.swiotlb_param
+        config = {"from_dmesg": True, "log_kernel": d.kernel_version,
+                  "log_mode": d.mode.value if d.mode else None,
+                  "memory_source": d.memory_source,
+                  "log_swiotlb_mapped_mb": d.swiotlb.mapped_mb}
+    res = BootResult()
+    # The sizing uses memblock_phys_mem_size() and the possible CPUs the log gives.
+    plan_memory = d.memory_bytes if d is not None and d.memory_bytes else params.memory
+    plan_cpus = d.nr_cpus if d is not None and d.nr_cpus else params.vcpus
+    plan = BootPlan(plan_memory, plan_cpus, kernel_version=version,
+                    swiotlb_param=swiotlb_param)
+    config.update(memblock_phys_mem_size=plan_memory, possible_cpus=plan_cpus)
+    config.update(kernel_version_for_sizing=version)
+    return Prepared(lambda reserved: boot_workload(plan, res, reserved), res, config=config)
+
+
+def _bug(name: str, params: ScenarioParams, host: HostBug | None) -> Prepared:
+    if host is not None:
+        side, key, desc = "host", name, host.description
+    else:
+        side, key, desc = BUG_VARIANTS[name]
+    if params.variant not in (None, "buggy", "fixed"):
+        raise ScenarioError(f"--variant must be buggy or fixed, got {params.variant!r}")
+    buggy = params.variant == "buggy"
+    out = SeedOutcome("set_memory_encrypted", 1)
+    result: dict[str, Any] = {"variant": key if buggy else "fixed (default)", "side": side}
+
+    def make(reserved: tuple[tuple[int, int], ...]) -> Callable[[GuestKernel, GuestPort], None]:
+        seed = seed_workload("set_memory_encrypted", 1, out)
+
+        def workload(kernel: GuestKernel, cpu: GuestPort) -> None:
+            seed(kernel, cpu)
+            result["seed_ret"] = out.ret
+            # accept one 2 MiB unit that is still unaccepted: the highest one below RAM's end
+            u = kernel.unaccepted
+            if u is not None:
+                for i in range(u.nbits - 1, -1, -1):
+                    gpa = u.phys_base + i * u.unit_size
+                    if u.test(i) and not any(a <= gpa < a + s for a, s in reserved):
+                        accept_memory(kernel, gpa, PMD_SIZE)
+                        result["accepted_gpa"] = gpa
+                        break
+
+        return workload
+
+    opts: dict[str, Any] = {}
+    kvm = qemu = None
+    if buggy and host is not None:
+        kvm, qemu = host.kvm, host.qemu
+    elif buggy:
+        opts["variant"] = key
+    return Prepared(make, result, opts, kvm, qemu,
+                    config={"bug": name, "variant": "buggy" if buggy else "fixed",
+                            "description": desc})
+
+
+def prepare_scenario(name: str, params: ScenarioParams,
+                     host_bugs: dict[str, HostBug] | None = None) -> Prepared:
+    """The :class:`Prepared` scenario ``name`` for ``params``; ``host_bugs`` adds the
+    host-side ``bug/<name>`` scenarios.  Raises :class:`ScenarioError` for an unknown
+    name or parameters it cannot use."""
+    host_bugs = host_bugs or {}
+    if params.kernel not in KERNEL_PROFILES:
+        raise ScenarioError(f"unknown --kernel {params.kernel!r}: choose one of "
+                            f"{', '.join(KERNEL_PROFILES)}")
+    if params.memory <= 0 or params.memory % PMD_SIZE:
+        raise ScenarioError("--memory must be a positive multiple of 2M")
+    if params.vcpus < 1:
+        raise ScenarioError(f"--vcpus must be >= 1, got {params.vcpus}")
+    if params.variant is not None and not name.startswith("bug/"):
+        raise ScenarioError("--variant applies to bug/<name> scenarios only")
+    if name == "seed":
+        return _seed(params)
+    if name == "accept":
+        return _accept(params)
+    if name == "dma":
+        return _dma(params)
+    if name == "boot":
+        return _boot(params)
+    if name.startswith("bug/") and name[4:] in host_bugs:
+        return _bug(name[4:], params, host_bugs[name[4:]])
+    if name.startswith("bug/") and name[4:] in BUG_VARIANTS:
+        return _bug(name[4:], params, None)
+    raise ScenarioError(f"unknown scenario {name!r}: see 'snpsim scenarios'")
+

@@ -1,0 +1,43 @@
+"""``--report``: the memory picture of ``seed`` shows the converted page in the shared
+colour (from the data behind the PNG and from the PNG's pixels), and the HTML links the
+picture and the traces."""
+
+import numpy as np
+from click.testing import CliRunner
+
+from snpsim.cli import main
+from snpsim.report.picture import STATE_COLOURS, picture_rgb
+from snpsim.system import RunObserver, run_scenario
+
+
+def test_seed_picture_shows_the_converted_page_shared():
+    ob = RunObserver(picture=True)
+    r = run_scenario("seed", memory=64 << 20, vcpus=1, observer=ob)
+    assert r.outcome.completed
+    pic = r.outcome.picture
+    assert pic is not None and pic.cell == 4096        # 64 MiB: one cell per 4 KiB page
+    gpa = r.result["gpa"]
+    cell = gpa // pic.cell
+    states = [pic.state_of(gpa, i) for i in range(len(pic.rows))]
+    # set_memory_decrypted then set_memory_encrypted: private, then shared, then private.
+    assert states[0] == "private, validated"
+    assert "shared" in states
+    assert states[-1] == "private, validated"
+    rgb = picture_rgb(pic)
+    row = states.index("shared")
+    assert tuple(rgb[row, cell]) == STATE_COLOURS["shared"]
+
+
+def test_report_dir_has_html_png_and_trace_links(tmp_path):
+    rep = tmp_path / "rep"
+    r = CliRunner().invoke(main, ["run", "seed", "--memory", "64M", "--vcpus", "1",
+                                  "--report", str(rep), "--trace", "trace.json"])
+    assert r.exit_code == 0, r.output
+    html = (rep / "index.html").read_text()
+    assert "memory.png" in html and "trace.json" in html and "<script" not in html
+    assert (rep / "trace.json").is_file()
+    import matplotlib.image as mpimg
+
+    png = (mpimg.imread(rep / "memory.png")[..., :3] * 255).round().astype(int)
+    shared = np.array(STATE_COLOURS["shared"])
+    assert (np.abs(png - shared).sum(axis=-1) <= 3).any()
