@@ -21,7 +21,15 @@ if TYPE_CHECKING:
     from .host_mm import HostMm, PageAllocator
     from .profiles import KvmProfile
 
-__all__ = ["RangeMap", "KvmMemorySlot", "KvmSevInfo", "KvmVm", "VcpuSevEsState", "KvmVcpu"]
+__all__ = ["KernelOops", "RangeMap", "KvmMemorySlot", "KvmSevInfo", "KvmVm", "VcpuSevEsState", "KvmVcpu"]
+
+
+class KernelOops(Exception):
+    """Model-only: host kernel code hit a bug (a bad pointer, an out-of-bounds access).
+    Like a host #PF inside KVM (``delivered_to == "host"``), the ioctl surface records it
+    in ``Kvm.oopses`` and the ioctl returns -EFAULT."""
+
+    delivered_to = "host"
 
 
 class RangeMap:

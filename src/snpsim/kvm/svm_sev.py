@@ -153,7 +153,7 @@ from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PTRS_PER_PMD, U64_MAX, u16,
 from snpsim.trace.record import emit_instant, traced
 
 from .guest_memfd import kvm_gmem_get_pfn, kvm_gmem_populate
-from .kvm_host import KvmVcpu, KvmVm
+from .kvm_host import KernelOops, KvmVcpu, KvmVm
 from .mmu import kvm_mem_is_private, kvm_zap_gfn_range
 from .spec_pending import (
     GHCB_SCRATCH_AREA_LIMIT,
@@ -226,32 +226,41 @@ class Scratch:
     """``svm->sev_es.ghcb_sa``: either a pointer into the mapped GHCB (``spa`` of the
     first byte; accesses run on linearly in SPA space, like the kernel's direct map) or a
     kernel buffer ``buf`` (``ghcb_sa_free``).  ``overruns`` counts accesses past the end of
-    a kernel buffer (model-only: reads give zeros, writes are dropped)."""
+    a kernel buffer (each one a :class:`KernelOops`); ``reads`` records (offset, bytes)
+    of every read (model-only, for tests)."""
 
     spa: int | None = None
     buf: bytearray | None = None
     overruns: int = 0
     reads: list[tuple[int, int]] = field(default_factory=list)
 
+    def _check(self, off: int, n: int) -> None:
+        assert self.buf is not None
+        if off + n > len(self.buf):
+            # Model choice: an access past the kernel buffer (kvzalloc(len); with len 0
+            # the ZERO_SIZE_PTR) is a host kernel oops, not silent heap access.
+            self.overruns += 1
+            raise KernelOops(f"BUG: scratch buffer access [{off:#x}, {off + n:#x}) past its "
+                             f"{len(self.buf)} bytes (setup_vmgexit_scratch len)")
+
     def read(self, host: Any, off: int, n: int) -> bytes:
-        """Read ``n`` bytes at byte offset ``off`` of the scratch area."""
+        """Read ``n`` bytes at byte offset ``off`` of the scratch area; past the end of a
+        kernel buffer -> :class:`KernelOops`."""
         self.reads.append((off, n))
         if self.spa is not None:
             return host.read(self.spa + off, n)
+        self._check(off, n)
         assert self.buf is not None
-        if off + n > len(self.buf):
-            self.overruns += 1
-        return bytes(self.buf[off : off + n]).ljust(n, b"\0")
+        return bytes(self.buf[off : off + n])
 
     def write(self, host: Any, off: int, data: bytes) -> None:
-        """Write ``data`` at byte offset ``off`` of the scratch area."""
+        """Write ``data`` at byte offset ``off`` of the scratch area; past the end of a
+        kernel buffer -> :class:`KernelOops`."""
         if self.spa is not None:
             host.write(self.spa + off, data)
             return
+        self._check(off, len(data))
         assert self.buf is not None
-        if off + len(data) > len(self.buf):
-            self.overruns += 1
-            data = data[: max(0, len(self.buf) - off)]
         self.buf[off : off + len(data)] = data
 
 
