@@ -452,14 +452,15 @@ class SnpSystem:
         self.kvm = Kvm(self.platform.host, kvm)
         self.machine: Machine | None = None
         self.kernel: GuestKernel | None = None
+        self._observer: RunObserver | None = None
 
     @property
     def reserved_ranges(self) -> tuple[tuple[int, int], ...]:
         """(GPA, size) of the machine's MMIO windows: not RAM for the guest's allocations."""
         return tuple((addr, size) for _name, addr, size in self.mmio)
 
-    def _build(self, workload: Callable[[GuestKernel, GuestPort], Any] | None,
-               observer: RunObserver | None = None) -> None:
+    def _build(self, workload: Callable[[GuestKernel, GuestPort], Any] | None) -> None:
+        observer = self._observer
         image = build_launch_image(self.config)
         self.kernel = make_guest_kernel(self.config, image.boot, workload)
         self.machine = Machine(self.kvm, self.memory, self.vcpus, mmio=self.mmio,
@@ -484,7 +485,8 @@ class SnpSystem:
         if observer is not None:
             observer.system = self
             observer.t0 = t0
-        self._build(workload, observer)
+        self._observer = observer
+        self._build(workload)
         assert self.machine is not None and self.kernel is not None
         if observer is not None:
             self.machine.on_exit.append(observer.on_exit)

@@ -93,9 +93,9 @@ def summary_table(summary: dict[str, Any]) -> Table:
     t.add_column("detail")
     sh, pr = summary["pages_made_shared"], summary["pages_made_private"]
     t.add_row("pages made shared", str(sh["4K"] + 512 * sh["2M"]) + " x 4K",
-              f"4K entries {sh['4K']}, 2M pages {sh['2M']}")
+              f"4K pages {sh['4K']}, 2M pages {sh['2M']}")
     t.add_row("pages made private", str(pr["4K"] + 512 * pr["2M"]) + " x 4K",
-              f"4K entries {pr['4K']}, 2M pages {pr['2M']}")
+              f"4K pages {pr['4K']}, 2M pages {pr['2M']}")
     psc = summary["psc"]
     t.add_row("PSC requests (GHCB)", str(psc["requests"]), "")
     t.add_row("PSC entries", str(psc["entries"]), _kv(psc["entries_by_kind"]))
