@@ -302,3 +302,16 @@ def test_r15_variant_without_handler_stops_with_an_explicit_error():
     assert faults == [(-errno.EFAULT, 0x1000, 4096, 8)]
     assert res.result == "internal-error" and "KVM: unknown exit reason 39" in res.errors
     assert "pvalidate" not in out
+
+
+@pytest.mark.bug_report("R6")
+def test_r6_variant_linux_guest_terminates_reason_set_1_code_1():
+    """Full system: with the stale ret the Linux guest's first PSC (early MSR protocol,
+    ``__page_state_change``) fails and Linux terminates with reason set 1, code 1 (PSC),
+    as the report's mutation test expects; the default stack boots and powers off."""
+    from snpsim.system import SnpSystem
+
+    v = VARIANTS["R6"]
+    out = SnpSystem(memory=64 << 20, kvm=v.kvm, qemu=v.qemu).run()
+    assert out.vmm.result == "guest-terminated" and out.termination[:2] == (1, 1)
+    assert SnpSystem(memory=64 << 20).run().completed
