@@ -85,11 +85,14 @@ class PhysicalMemory:
     def __init__(self, size: int, engine: EncryptionEngine | None = None) -> None:
         self.size = size
         self.engine = engine or EncryptionEngine()
-        self._raw: dict[int, bytes] = {}
+        # A page is in at most one of the two dicts.  Raw pages are bytearrays so that a
+        # small write (an 8-byte GHCB field) updates them in place; they are never handed
+        # out, only copies of their bytes.
+        self._raw: dict[int, bytearray] = {}
         self._plain: dict[int, tuple[int, bytearray]] = {}
 
     # -- one page -------------------------------------------------------------------
-    def _page_raw(self, pfn: int) -> bytes:
+    def _page_raw(self, pfn: int) -> bytes | bytearray:
         p = self._plain.get(pfn)
         if p is not None:
             asid, pt = p
@@ -102,7 +105,7 @@ class PhysicalMemory:
         p = self._plain.get(pfn)
         if p is not None and p[0] == asid:
             return p[1]
-        ct = self._page_raw(pfn)
+        ct = bytes(self._page_raw(pfn))
         pt = bytearray(self.engine.decrypt_page(asid, pfn << PAGE_SHIFT, ct))
         self._raw.pop(pfn, None)
         self._plain[pfn] = (asid, pt)
@@ -123,6 +126,9 @@ class PhysicalMemory:
     def read_raw(self, spa: int, n: int) -> bytes:
         """``n`` bytes of DRAM at ``spa``: ciphertext for pages written encrypted."""
         self._check(spa, n)
+        off = spa & (PAGE_SIZE - 1)
+        if 0 < n <= PAGE_SIZE - off:  # within one page: the common case
+            return bytes(self._page_raw(spa >> PAGE_SHIFT)[off : off + n])
         return b"".join(self._page_raw(pfn)[off : off + k] for pfn, off, k in self._chunks(spa, n))
 
     def write_raw(self, spa: int, data: bytes) -> None:
@@ -131,24 +137,35 @@ class PhysicalMemory:
         pos = 0
         for pfn, off, k in self._chunks(spa, len(data)):
             if off == 0 and k == PAGE_SIZE:
-                page = bytearray(data[pos : pos + k])
+                self._plain.pop(pfn, None)
+                self._raw[pfn] = bytearray(data[pos : pos + k])
             else:
-                page = bytearray(self._page_raw(pfn))
+                page = self._raw.get(pfn)
+                if page is None:  # untouched (zeros) or last written encrypted (ciphertext)
+                    page = bytearray(self._page_raw(pfn))
+                    self._plain.pop(pfn, None)
+                    self._raw[pfn] = page
                 page[off : off + k] = data[pos : pos + k]
-            self._plain.pop(pfn, None)
-            self._raw[pfn] = bytes(page)
             pos += k
 
     def read_enc(self, spa: int, n: int, asid: int) -> bytes:
         """``n`` bytes at ``spa`` decrypted with ``asid``'s key (a C=1 read)."""
         self._check(spa, n)
+        off = spa & (PAGE_SIZE - 1)
+        if 0 < n <= PAGE_SIZE - off:  # within one page: the common case
+            return bytes(self._page_plain(spa >> PAGE_SHIFT, asid)[off : off + n])
         return b"".join(
             bytes(self._page_plain(pfn, asid)[off : off + k]) for pfn, off, k in self._chunks(spa, n)
         )
 
     def write_enc(self, spa: int, data: bytes, asid: int) -> None:
         """Write ``data`` at ``spa`` encrypted with ``asid``'s key (a C=1 write)."""
-        self._check(spa, len(data))
+        n = len(data)
+        self._check(spa, n)
+        off = spa & (PAGE_SIZE - 1)
+        if 0 < n < PAGE_SIZE and n <= PAGE_SIZE - off:  # part of one page: the common case
+            self._page_plain(spa >> PAGE_SHIFT, asid)[off : off + n] = data
+            return
         pos = 0
         for pfn, off, k in self._chunks(spa, len(data)):
             if off == 0 and k == PAGE_SIZE:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from snpsim.spec.exit_codes import SVM_EXIT_PAGE_NOT_VALIDATED
 from snpsim.spec.faults import (
+    PFERR,
     PFERR_FETCH_MASK,
     PFERR_GUEST_ENC_MASK,
     PFERR_GUEST_FINAL_MASK,
@@ -134,7 +135,30 @@ class Translation:
     level: int
 
 
-_LEVEL_SHIFTS = ((39, 4), (30, 3), (21, 2), (12, 1))
+# (shift, level, PG_LEVEL of a leaf at that level, whether the level can hold a leaf)
+_LEVELS: tuple[tuple[int, int, int, bool], ...] = (
+    (39, 4, 0, False),  # a PML4 entry is never a leaf
+    (30, 3, PG_LEVEL_1G, True),
+    (21, 2, PG_LEVEL_2M, True),
+    (12, 1, PG_LEVEL_4K, True),
+)
+
+# The hot paths below compute with plain ints (an IntFlag operation costs ~1 us) and
+# convert to the spec's IntFlag types only where a fault is raised, so every fault
+# carries the same typed error code as before.
+_PRESENT = int(PFERR_PRESENT_MASK)
+_WRITE = int(PFERR_WRITE_MASK)
+_USER = int(PFERR_USER_MASK)
+_FETCH = int(PFERR_FETCH_MASK)
+_GUEST_PAGE = int(PFERR_GUEST_PAGE_MASK)
+_GUEST_FINAL = int(PFERR_GUEST_FINAL_MASK)
+_GUEST_ENC = int(PFERR_GUEST_ENC_MASK)
+_GUEST_RMP = int(PFERR_GUEST_RMP_MASK)
+_GUEST_VMPL = int(PFERR_GUEST_VMPL_MASK)
+_PERM_READ = int(RmpPerm.READ)
+_PERM_WRITE = int(RmpPerm.WRITE)
+_PERM_EXEC_USER = int(RmpPerm.EXEC_USER)
+_PERM_EXEC_SUPER = int(RmpPerm.EXEC_SUPER)
 
 
 def guest_walk(
@@ -152,28 +176,31 @@ def guest_walk(
     writable = True
     user = True
     nx = False
-    pf_bits = (PFERR_WRITE_MASK if write else 0) | (PFERR_FETCH_MASK if fetch else 0)
-    for shift, level in _LEVEL_SHIFTS:
+    for shift, level, lvl, can_be_leaf in _LEVELS:
         idx = (gva >> shift) & 511
         pte = read_table_u64(table + idx * 8)
         if not pte & _PAGE_PRESENT:
-            raise GuestPageFault(gva, pf_bits, f"level {level} entry not present")
+            raise GuestPageFault(gva, _pf_bits(write, fetch), f"level {level} entry not present")
         writable = writable and bool(pte & _PAGE_RW)
         user = user and bool(pte & _PAGE_USER)
         nx = nx or bool(pte & _PAGE_NX)
-        leaf = level == 1 or (level in (2, 3) and pte & _PAGE_PSE)
-        if leaf:
-            size_shift = shift
-            base = pte & addr_mask & ~((1 << size_shift) - 1)
+        if can_be_leaf and (level == 1 or pte & _PAGE_PSE):
+            base = pte & addr_mask & ~((1 << shift) - 1)
             c_bit = bool((pte >> cbit) & 1)
             if write and not writable:
-                raise GuestPageFault(gva, pf_bits | PFERR_PRESENT_MASK, "write to read-only page")
+                raise GuestPageFault(gva, _pf_bits(write, fetch) | PFERR_PRESENT_MASK,
+                                     "write to read-only page")
             if fetch and nx:
-                raise GuestPageFault(gva, pf_bits | PFERR_PRESENT_MASK, "fetch from NX page")
-            lvl = {1: PG_LEVEL_4K, 2: PG_LEVEL_2M, 3: PG_LEVEL_1G}[level]
-            return Translation(base | (gva & ((1 << size_shift) - 1)), c_bit, writable, user, nx, lvl)
+                raise GuestPageFault(gva, _pf_bits(write, fetch) | PFERR_PRESENT_MASK,
+                                     "fetch from NX page")
+            return Translation(base | (gva & ((1 << shift) - 1)), c_bit, writable, user, nx, lvl)
         table = pte & addr_mask
     raise AssertionError("unreachable")
+
+
+def _pf_bits(write: bool, fetch: bool) -> int:
+    """The W/I bits of a guest #PF error code, typed as before (``PFERR`` when set)."""
+    return (PFERR_WRITE_MASK if write else 0) | (PFERR_FETCH_MASK if fetch else 0)
 
 
 def check_rmp_guest_access(
@@ -208,51 +235,55 @@ def check_rmp_guest_access(
     Source: APM vol 2 15.36.10, table 15-39 (hardware-and-ghcb.md 1.4).
     """
     private = c_bit or fetch or table_walk
-    base = (
-        PFERR_PRESENT_MASK
-        | (PFERR_WRITE_MASK if write else 0)
-        | (PFERR_USER_MASK if user else 0)
-        | (PFERR_FETCH_MASK if fetch else 0)
-        | (PFERR_GUEST_PAGE_MASK if table_walk else PFERR_GUEST_FINAL_MASK)
-        | (PFERR_GUEST_ENC_MASK if private else 0)
-    )
-    page_gpa = gpa & ~(PAGE_SIZE - 1)
     if not snp_active:
         if not (write or table_walk):
             return
-        if not c_bit:
-            base &= ~PFERR_GUEST_ENC_MASK
-        private = False  # only the Hypervisor-Owned check below
-    if not private:
-        if not (write or table_walk):
+        private = False  # only the Hypervisor-Owned check below, ENC only for C=1
+        enc = _GUEST_ENC if c_bit else 0
+    elif not private:
+        if not write:
             return
+        enc = 0
+    else:
+        enc = _GUEST_ENC
+    base = (
+        _PRESENT
+        | (_WRITE if write else 0)
+        | (_USER if user else 0)
+        | (_FETCH if fetch else 0)
+        | (_GUEST_PAGE if table_walk else _GUEST_FINAL)
+        | enc
+    )
+    if not private:
         if npt_level == PG_LEVEL_2M:
-            owned = any(rmp.lookup(p).assigned for p in range(pfn & ~511, (pfn & ~511) + 512))
+            owned = rmp.any_assigned_2m(pfn)
         else:
             owned = rmp.lookup(pfn).assigned
         if owned:
-            raise NestedPageFault(gpa, base | PFERR_GUEST_RMP_MASK, "Hypervisor-Owned check (shared write to assigned page)")
+            raise NestedPageFault(gpa, PFERR(base | _GUEST_RMP),
+                                  "Hypervisor-Owned check (shared write to assigned page)")
         return
-    rmp_npf = base | PFERR_GUEST_RMP_MASK
+    rmp_npf = base | _GUEST_RMP
     if not rmp.covered(pfn):
-        raise NestedPageFault(gpa, rmp_npf, "RMP-Covered check")
+        raise NestedPageFault(gpa, PFERR(rmp_npf), "RMP-Covered check")
     ent = rmp.lookup(pfn)
     if not ent.assigned or ent.asid != asid:
-        raise NestedPageFault(gpa, rmp_npf, "Guest-Owned check")
-    if ent.gpa != page_gpa:
-        raise NestedPageFault(gpa, rmp_npf, f"Reverse-Map check (RMP GPA {ent.gpa:#x})")
+        raise NestedPageFault(gpa, PFERR(rmp_npf), "Guest-Owned check")
+    if ent.gpa != gpa & ~(PAGE_SIZE - 1):
+        raise NestedPageFault(gpa, PFERR(rmp_npf), f"Reverse-Map check (RMP GPA {ent.gpa:#x})")
     if ent.immutable:
-        raise NestedPageFault(gpa, rmp_npf, "Mutable check")
-    want = 1 if npt_level in (PG_LEVEL_2M, PG_LEVEL_1G) else 0
+        raise NestedPageFault(gpa, PFERR(rmp_npf), "Mutable check")
+    want = 1 if npt_level == PG_LEVEL_2M or npt_level == PG_LEVEL_1G else 0
     if ent.pagesize != want:
-        raise NestedPageFault(gpa, rmp_npf, "Page-Size check")
+        raise NestedPageFault(gpa, PFERR(rmp_npf), "Page-Size check")
     if not ent.validated:
         raise VmmCommunicationException(SVM_EXIT_PAGE_NOT_VALIDATED, gva, "Validated check")
-    need = RmpPerm.READ | (RmpPerm.WRITE if write else 0)
     if fetch:
-        need = RmpPerm.EXEC_USER if user else RmpPerm.EXEC_SUPER
+        need = _PERM_EXEC_USER if user else _PERM_EXEC_SUPER
+    else:
+        need = _PERM_READ | (_PERM_WRITE if write else 0)
     if (ent.perms[vmpl] & need) != need:
-        raise NestedPageFault(gpa, rmp_npf | PFERR_GUEST_VMPL_MASK, "VMPL check")
+        raise NestedPageFault(gpa, PFERR(rmp_npf | _GUEST_VMPL), "VMPL check")
 
 
 def gfn_of(gpa: int) -> int:
