@@ -24,10 +24,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from snpsim.hw.ports import GuestPort
+from snpsim.spec.acpi import (
+    ACPI_BITMASK_SLEEP_ENABLE,
+    ACPI_BITPOSITION_SLEEP_TYPE,
+    ACPI_PM1_CNT_PORT,
+    ACPI_SLP_TYP_S5,
+)
 from snpsim.spec.kvm_uapi import KVM_SEV_SNP_PAGE_TYPE_NORMAL, KVM_SEV_SNP_PAGE_TYPE_ZERO
 from snpsim.spec.msr_index import MSR_AMD64_SEV, MSR_AMD64_SEV_SNP_ENABLED
 from snpsim.spec.msr_protocol import GHCB_HV_FT_SNP
+from snpsim.spec.page_64_types import CONFIG_PHYSICAL_START, PAGE_OFFSET, __START_KERNEL_map
 from snpsim.spec.pgtable_types import (
+    _KERNPG_TABLE_NOENC,
     _PAGE_ACCESSED,
     _PAGE_DIRTY,
     _PAGE_GLOBAL,
@@ -72,16 +80,6 @@ from .sev_vc import (
     snp_register_ghcb_early,
 )
 from .smp import ap_entry, smp_init, smp_join_ap_workloads
-from .spec_pending import (
-    _KERNPG_TABLE_NOENC,
-    ACPI_BITMASK_SLEEP_ENABLE,
-    ACPI_PM1_CNT_PORT,
-    ACPI_SLP_TYP_S5,
-    ACPI_SLP_TYP_SHIFT,
-    CONFIG_PHYSICAL_START,
-    PAGE_OFFSET,
-    __START_KERNEL_map,
-)
 
 __all__ = [
     "LaunchImage",
@@ -371,7 +369,7 @@ def acpi_power_off(kernel: GuestKernel) -> None:
     PM1a control write of SLP_TYP(S5) | SLP_EN (0x2000 on QEMU q35) to the FADT's PM1a
     control port (0x604): an ``outw`` that is a #VC IOIO under SNP.  Then HLT forever."""
     kernel.powered_off = True
-    value = (ACPI_SLP_TYP_S5 << ACPI_SLP_TYP_SHIFT) | ACPI_BITMASK_SLEEP_ENABLE
+    value = (ACPI_SLP_TYP_S5 << ACPI_BITPOSITION_SLEEP_TYPE) | ACPI_BITMASK_SLEEP_ENABLE
     native_out(kernel, kernel.boot.acpi_pm1a_cnt_blk, value, 2)
     cpu = this_cpu(kernel)
     while True:

@@ -24,12 +24,11 @@ from typing import Any, NamedTuple
 
 from snpsim.hw.ports import GuestPort
 from snpsim.spec.addr import GPA, GVA
+from snpsim.spec.page_64_types import PAGE_OFFSET, __START_KERNEL_map
+from snpsim.spec.pgtable_64_types import VMALLOC_START
 from snpsim.spec.psc import VMGEXIT_PSC_MAX_ENTRY, VMGEXIT_PSC_MAX_ENTRY_PRE_6_5
 from snpsim.spec.units import PAGE_SIZE
 from snpsim.spec.variant import VariantProfile
-
-from ._pending2 import VMALLOC_START
-from .spec_pending import PAGE_OFFSET, __START_KERNEL_map
 
 __all__ = [
     "KernelProfile",

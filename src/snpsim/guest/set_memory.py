@@ -19,7 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from snpsim.spec.page_64_types import PAGE_OFFSET, __START_KERNEL_map
 from snpsim.spec.pgtable_types import (
+    _KERNPG_TABLE_NOENC,
     _PAGE_NX,
     _PAGE_PRESENT,
     _PAGE_PSE,
@@ -32,16 +34,11 @@ from snpsim.spec.pgtable_types import (
     pud_index,
 )
 from snpsim.spec.pgtable_types import pgd_index as _pgd_index
+from snpsim.spec.tlb import tlb_single_page_flush_ceiling
 from snpsim.spec.units import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PUD_SIZE
 from snpsim.trace.record import traced
 
 from .kernel import GuestKernel, __va, overridable, this_cpu
-from .spec_pending import (
-    _KERNPG_TABLE_NOENC,
-    PAGE_OFFSET,
-    TLB_SINGLE_PAGE_FLUSH_CEILING,
-    __START_KERNEL_map,
-)
 
 __all__ = [
     "CpaData",
@@ -174,7 +171,7 @@ def cpa_flush(kernel: GuestKernel, cpa: CpaData, cache: int) -> None:
     one INVLPG per page on every CPU; then, if ``cache``, CLFLUSH every line of each page
     whose PTE is present.  (Every modelled CPU has CLFLUSH, so ``cpa_flush_all`` with
     WBINVD is never taken.)"""
-    if cpa.force_flush_all or cpa.numpages > TLB_SINGLE_PAGE_FLUSH_CEILING:
+    if cpa.force_flush_all or cpa.numpages > tlb_single_page_flush_ceiling:
         flush_tlb_all(kernel)
     else:
         for i in range(cpa.numpages):

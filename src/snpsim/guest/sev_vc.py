@@ -31,6 +31,15 @@ from snpsim.spec.exit_codes import (
 )
 from snpsim.spec.faults import X86_TRAP_GP, X86_TRAP_UD, X86_TRAP_VC
 from snpsim.spec.ghcb import GHCB_DEFAULT_USAGE, GHCB_PROTOCOL_MAX, GHCB_PROTOCOL_MIN
+from snpsim.spec.ioio import (
+    IOIO_ADDR_64,
+    IOIO_DATA_8,
+    IOIO_DATA_16,
+    IOIO_DATA_32,
+    IOIO_TYPE_IN,
+    IOIO_TYPE_OUT,
+    SVM_IOIO_PORT_SHIFT,
+)
 from snpsim.spec.msr_protocol import (
     GHCB_MSR_PROTO_MAX,
     GHCB_MSR_PROTO_MIN,
@@ -41,6 +50,8 @@ from snpsim.spec.msr_protocol import (
     GHCB_MSR_SEV_INFO_RESP,
     GHCB_RESP_CODE,
 )
+from snpsim.spec.sev import ES_EXCEPTION, ES_OK, ES_UNSUPPORTED, ES_VMM_ERROR
+from snpsim.spec.siginfo import BUS_OBJERR, SIGBUS
 from snpsim.spec.termination import (
     GHCB_SEV_ES_GEN_REQ,
     GHCB_TERM_REGISTER,
@@ -50,7 +61,6 @@ from snpsim.spec.termination import (
 from snpsim.spec.units import PAGE_SHIFT
 from snpsim.trace.record import traced
 
-from ._pending2 import BUS_OBJERR, SIGBUS
 from .asm_sev import (
     VMGEXIT,
     ghcb_field_is_valid,
@@ -62,19 +72,6 @@ from .asm_sev import (
 )
 from .kernel import GhcbState, GuestKernel, __pa, overridable, panic, this_cpu
 from .sev_startup import __sev_get_ghcb, __sev_put_ghcb, sev_es_terminate
-from .spec_pending import (
-    ES_EXCEPTION,
-    ES_OK,
-    ES_UNSUPPORTED,
-    ES_VMM_ERROR,
-    IOIO_ADDR_64,
-    IOIO_DATA_8,
-    IOIO_DATA_16,
-    IOIO_DATA_32,
-    IOIO_PORT_SHIFT,
-    IOIO_TYPE_IN,
-    IOIO_TYPE_OUT,
-)
 
 __all__ = [
     "EsFaultInfo",
@@ -193,7 +190,7 @@ def vc_ioio_exitinfo(kernel: GuestKernel, ctxt: EsEmCtxt) -> int:
     assert ctxt.insn is not None
     kind, port, size = ctxt.insn
     exitinfo = IOIO_TYPE_IN if kind == "in" else IOIO_TYPE_OUT
-    exitinfo |= (port & 0xFFFF) << IOIO_PORT_SHIFT
+    exitinfo |= (port & 0xFFFF) << SVM_IOIO_PORT_SHIFT
     exitinfo |= {1: IOIO_DATA_8, 2: IOIO_DATA_16, 4: IOIO_DATA_32}[size]
     exitinfo |= IOIO_ADDR_64
     return exitinfo

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from snpsim.spec.exit_codes import SVM_EXIT_PAGE_NOT_VALIDATED
 from snpsim.spec.psc import SNP_PAGE_STATE_PRIVATE, SNP_PAGE_STATE_SHARED
+from snpsim.spec.sev import ES_OK
 from snpsim.spec.units import PAGE_MASK, RMP_PG_SIZE_2M, RMP_PG_SIZE_4K
 
 from .kernel import (
@@ -41,7 +42,6 @@ from .kernel import (
     pfn_to_kaddr,
     this_cpu,
 )
-from .spec_pending import ES_OK
 
 __all__ = ["KERNEL_VARIANTS", "resolve_profile"]
 

@@ -2,9 +2,8 @@
 
 Mirrors ``mm/vmalloc.c`` (``vmap``, ``is_vmalloc_addr``, ``vmalloc_to_pfn``) for 4-level
 paging without KASLR, v6.16/6.17: ``VMALLOC_START`` 0xffffc90000000000, 32 TiB
-(Documentation/arch/x86/x86_64/mm.rst; the constant is in ``guest/_pending2.py`` until
-``spec/`` has it).  A vmap'ed page has two kernel mappings: its vmalloc PTE and its
-direct-map PTE; ``__set_pages_state`` never builds 2M PSC entries for vmalloc addresses
+(Documentation/arch/x86/x86_64/mm.rst; the constant is in ``spec/pgtable_64_types.py``).
+A vmap'ed page has two kernel mappings: its vmalloc PTE and its direct-map PTE; ``__set_pages_state`` never builds 2M PSC entries for vmalloc addresses
 and ``cpa_process_alias`` changes the direct-map alias too (linux-guest.md 2.3 item 6,
 3.3).
 
@@ -16,6 +15,7 @@ page-table pages come from the kernel's page allocator; mappings are 4 KiB with
 
 from __future__ import annotations
 
+from snpsim.spec.pgtable_64_types import VMALLOC_END, VMALLOC_START
 from snpsim.spec.pgtable_types import (
     _KERNPG_TABLE_NOENC,
     _PAGE_ACCESSED,
@@ -32,7 +32,6 @@ from snpsim.spec.pgtable_types import (
 from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE
 from snpsim.trace.record import traced
 
-from ._pending2 import VMALLOC_END, VMALLOC_START
 from .kernel import GuestKernel, __va, panic, this_cpu
 from .set_memory import _PAGE_ENC, lookup_address, pte_pfn_mask
 

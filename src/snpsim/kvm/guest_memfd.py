@@ -21,14 +21,13 @@ import errno
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from snpsim.spec.falloc import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE
 from snpsim.spec.kvm_uapi import GUEST_MEMFD_FLAG_INIT_SHARED, KVM_MEMORY_ATTRIBUTE_PRIVATE
 from snpsim.spec.pgtable_types import PG_LEVEL_2M, PG_LEVEL_4K
-from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PTRS_PER_PMD
+from snpsim.spec.units import HPAGE_PMD_ORDER, PAGE_SHIFT, PAGE_SIZE, PTRS_PER_PMD
 from snpsim.trace.record import traced
 
-from ._pending2 import HPAGE_PMD_ORDER
 from .kvm_host import KvmMemorySlot, KvmVm
-from .spec_pending import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE
 from .virt_svm_sev import (
     rmp_make_private,
     rmp_make_shared,

@@ -23,9 +23,8 @@ import errno
 from dataclasses import dataclass, field
 from typing import Any
 
+from snpsim.spec.mman import MADV_DONTNEED, MADV_REMOVE
 from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE
-
-from .spec_pending import MADV_DONTNEED, MADV_REMOVE
 
 __all__ = ["PageAllocator", "HostMm", "Vma", "HVA_BASE", "PFN_BASE"]
 

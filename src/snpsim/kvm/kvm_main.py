@@ -31,6 +31,7 @@ import errno
 from dataclasses import dataclass
 from typing import Any
 
+from snpsim.spec.falloc import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE
 from snpsim.spec.kvm_uapi import (
     KVM_CAP_EXIT_HYPERCALL,
     KVM_CAP_GUEST_MEMFD,
@@ -45,6 +46,9 @@ from snpsim.spec.kvm_uapi import (
     KVM_CREATE_VM,
     KVM_ENABLE_CAP,
     KVM_EXIT_HYPERCALL_VALID_MASK,
+    KVM_MEM_GUEST_MEMFD,
+    KVM_MEM_LOG_DIRTY_PAGES,
+    KVM_MEM_READONLY,
     KVM_MEMORY_ATTRIBUTE_PRIVATE,
     KVM_MEMORY_ENCRYPT_OP,
     KVM_RUN,
@@ -56,10 +60,10 @@ from snpsim.spec.kvm_uapi import (
     KVM_X86_SNP_VM,
     KVM_X86_SW_PROTECTED_VM,
 )
+from snpsim.spec.mman import MADV_DONTNEED, MADV_REMOVE
 from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, U64_MAX
 from snpsim.trace.record import emit_instant, traced
 
-from . import spec_pending as _pending
 from .guest_memfd import (
     GmemFile,
     kvm_gmem_bind,
@@ -71,15 +75,6 @@ from .host_mm import HostMm, PageAllocator
 from .kvm_host import KvmMemorySlot, KvmVcpu, KvmVm
 from .mmu import kvm_mmu_invalidate_begin, kvm_mmu_invalidate_end, kvm_unmap_gfn_range
 from .profiles import DEFAULT_PROFILE, KVM_PROFILES, KvmProfile
-from .spec_pending import (
-    FALLOC_FL_KEEP_SIZE,
-    FALLOC_FL_PUNCH_HOLE,
-    KVM_MEM_GUEST_MEMFD,
-    KVM_MEM_LOG_DIRTY_PAGES,
-    KVM_MEM_READONLY,
-    MADV_DONTNEED,
-    MADV_REMOVE,
-)
 from .uapi import (
     KvmCreateGuestMemfd,
     KvmEnableCap,
@@ -119,7 +114,6 @@ __all__ = [
     "KvmSevSnpLaunchStart",
     "KvmSevSnpLaunchUpdate",
     "KvmSevSnpLaunchFinish",
-    # constants still pending in spec/, re-exported for the VMM
     "KVM_MEM_GUEST_MEMFD",
     "KVM_MEM_READONLY",
     "KVM_MEM_LOG_DIRTY_PAGES",
@@ -127,7 +121,6 @@ __all__ = [
     "FALLOC_FL_PUNCH_HOLE",
     "MADV_DONTNEED",
     "MADV_REMOVE",
-    "pending",
     # kernel functions
     "gfn_to_memslot",
     "gfn_to_hva_memslot",
@@ -139,10 +132,6 @@ __all__ = [
     "kvm_supported_mem_attributes",
     "kvm_set_memory_region",
 ]
-
-#: The constants of :mod:`snpsim.kvm.spec_pending` (pending in spec/), for the VMM.
-pending = _pending
-
 
 class _DevKvm:
     """The open /dev/kvm file (system fd)."""

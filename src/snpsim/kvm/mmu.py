@@ -30,6 +30,8 @@ from snpsim.spec.faults import (
 from snpsim.spec.kvm_uapi import (
     KVM_EXIT_INTERNAL_ERROR,
     KVM_EXIT_MEMORY_FAULT,
+    KVM_INTERNAL_ERROR_EMULATION,
+    KVM_MEM_READONLY,
     KVM_MEMORY_ATTRIBUTE_PRIVATE,
     KVM_MEMORY_EXIT_FLAG_PRIVATE,
     KVM_X86_SW_PROTECTED_VM,
@@ -40,7 +42,6 @@ from snpsim.trace.record import emit_instant, traced
 
 from .guest_memfd import kvm_gmem_get_pfn
 from .kvm_host import KvmVcpu, KvmVm
-from .spec_pending import KVM_INTERNAL_ERROR_EMULATION, KVM_MEM_READONLY
 
 __all__ = [
     "RetPf",

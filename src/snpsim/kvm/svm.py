@@ -25,10 +25,19 @@ from snpsim.spec.faults import (
     PFERR_IMPLICIT_ACCESS,
     PFERR_PRIVATE_ACCESS,
 )
+from snpsim.spec.ioio import (
+    SVM_IOIO_PORT_SHIFT,
+    SVM_IOIO_SIZE_MASK,
+    SVM_IOIO_SIZE_SHIFT,
+    SVM_IOIO_STR_MASK,
+    SVM_IOIO_TYPE_MASK,
+)
 from snpsim.spec.kvm_uapi import (
     KVM_EXIT_HLT,
     KVM_EXIT_INTERNAL_ERROR,
     KVM_EXIT_IO,
+    KVM_EXIT_IO_IN,
+    KVM_EXIT_IO_OUT,
     KVM_EXIT_SHUTDOWN,
 )
 from snpsim.spec.units import u64
@@ -36,15 +45,6 @@ from snpsim.trace.record import traced
 
 from .kvm_host import KvmVcpu
 from .mmu import kvm_mmu_page_fault
-from .spec_pending import (
-    KVM_EXIT_IO_IN,
-    KVM_EXIT_IO_OUT,
-    SVM_IOIO_PORT_SHIFT,
-    SVM_IOIO_SIZE_MASK,
-    SVM_IOIO_SIZE_SHIFT,
-    SVM_IOIO_STR_MASK,
-    SVM_IOIO_TYPE_MASK,
-)
 from .x86 import __kvm_emulate_halt, kvm_emulate_hypercall
 
 __all__ = [

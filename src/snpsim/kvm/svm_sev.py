@@ -72,6 +72,7 @@ from snpsim.spec.ghcb import (
     GHCB_VALID_BITMAP_OFFSET,
     GHCB_VALID_BITMAP_SIZE,
 )
+from snpsim.spec.ioio import SVM_IOIO_SIZE_MASK
 from snpsim.spec.kvm_uapi import (
     KVM_EXIT_AP_RESET_HOLD,
     KVM_EXIT_HYPERCALL,
@@ -81,6 +82,10 @@ from snpsim.spec.kvm_uapi import (
     KVM_MAP_GPA_RANGE_ENCRYPTED,
     KVM_MAP_GPA_RANGE_PAGE_SZ_2M,
     KVM_MAP_GPA_RANGE_PAGE_SZ_4K,
+    KVM_SEV_INIT2,
+    KVM_SEV_SNP_LAUNCH_FINISH,
+    KVM_SEV_SNP_LAUNCH_START,
+    KVM_SEV_SNP_LAUNCH_UPDATE,
     KVM_SEV_SNP_PAGE_TYPE_CPUID,
     KVM_SEV_SNP_PAGE_TYPE_NORMAL,
     KVM_SEV_SNP_PAGE_TYPE_SECRETS,
@@ -149,24 +154,19 @@ from snpsim.spec.psc import (
     VMGEXIT_PSC_OP_SHARED,
     PscEntry,
 )
+from snpsim.spec.svm_sev import (
+    GHCB_SCRATCH_AREA_LIMIT,
+    GHCB_VERSION_DEFAULT,
+    GHCB_VERSION_MAX,
+    GHCB_VERSION_MIN,
+    INITIAL_VMSA_GPA,
+)
 from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PTRS_PER_PMD, U64_MAX, u16, u64
 from snpsim.trace.record import emit_instant, traced
 
 from .guest_memfd import kvm_gmem_get_pfn, kvm_gmem_populate
 from .kvm_host import KernelOops, KvmVcpu, KvmVm
 from .mmu import kvm_mem_is_private, kvm_zap_gfn_range
-from .spec_pending import (
-    GHCB_SCRATCH_AREA_LIMIT,
-    GHCB_VERSION_DEFAULT,
-    GHCB_VERSION_MAX,
-    GHCB_VERSION_MIN,
-    INITIAL_VMSA_GPA,
-    KVM_SEV_INIT2,
-    KVM_SEV_SNP_LAUNCH_FINISH,
-    KVM_SEV_SNP_LAUNCH_START,
-    KVM_SEV_SNP_LAUNCH_UPDATE,
-    SVM_IOIO_SIZE_MASK,
-)
 from .uapi import (
     KvmSevCmd,
     KvmSevInit,
@@ -422,7 +422,7 @@ def _validate_exit(vcpu: KvmVcpu, exit_code: int) -> int | None:
             return missing
         return None
     if exit_code == SVM_EXIT_IOIO:
-        from .spec_pending import SVM_IOIO_STR_MASK, SVM_IOIO_TYPE_MASK
+        from snpsim.spec.ioio import SVM_IOIO_STR_MASK, SVM_IOIO_TYPE_MASK
 
         if info1 & SVM_IOIO_STR_MASK:
             return None if v("sw_scratch") else missing
@@ -897,9 +897,7 @@ def sev_es_string_io(vcpu: KvmVcpu, size: int, port: int, is_in: bool) -> int:
     ``count * size`` bytes, then KVM_EXIT_IO with that data (OUTS) or expecting it (INS;
     written back into the scratch on completion).  Overflow of ``count * size`` ->
     -EINVAL.  Returns 0, 1 (scratch answer) or -errno."""
-    from snpsim.spec.kvm_uapi import KVM_EXIT_IO
-
-    from .spec_pending import KVM_EXIT_IO_IN, KVM_EXIT_IO_OUT
+    from snpsim.spec.kvm_uapi import KVM_EXIT_IO, KVM_EXIT_IO_IN, KVM_EXIT_IO_OUT
 
     count = vcpu.exit_info_2
     nbytes = count * size

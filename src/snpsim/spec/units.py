@@ -21,6 +21,7 @@ __all__ = [
     "PUD_SIZE",
     "PUD_MASK",
     "PTRS_PER_PMD",
+    "HPAGE_PMD_ORDER",
     "PageSize",
     "RMP_PG_SIZE_4K",
     "RMP_PG_SIZE_2M",
@@ -47,6 +48,9 @@ PUD_SHIFT = 30
 PUD_SIZE = 1 << PUD_SHIFT  # 1 GiB
 PUD_MASK = ~(PUD_SIZE - 1)
 PTRS_PER_PMD = 512  # 4 KiB pages per 2 MiB page
+#: ``HPAGE_PMD_ORDER`` (include/linux/huge_mm.h: HPAGE_PMD_SHIFT - PAGE_SHIFT): a 2 MiB
+#: folio is 2**9 4 KiB pages.
+HPAGE_PMD_ORDER = PMD_SHIFT - PAGE_SHIFT
 
 SZ_4K = PAGE_SIZE
 SZ_2M = PMD_SIZE

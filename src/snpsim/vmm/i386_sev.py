@@ -19,13 +19,16 @@ from snpsim.kvm.kvm_main import (
     KvmSevSnpLaunchFinish,
     KvmSevSnpLaunchStart,
     KvmSevSnpLaunchUpdate,
-    pending,
 )
 from snpsim.spec.kvm_uapi import (
     KVM_CAP_EXIT_HYPERCALL,
     KVM_ENABLE_CAP,
     KVM_HC_MAP_GPA_RANGE,
     KVM_MEMORY_ENCRYPT_OP,
+    KVM_SEV_INIT2,
+    KVM_SEV_SNP_LAUNCH_FINISH,
+    KVM_SEV_SNP_LAUNCH_START,
+    KVM_SEV_SNP_LAUNCH_UPDATE,
 )
 from snpsim.trace.record import traced
 
@@ -62,7 +65,7 @@ def _sev_ioctl(s: KVMState, cmd_id: int, data: object) -> tuple[int, KvmSevCmd]:
 def sev_kvm_init(s: KVMState, ghcb_version: int = 0) -> int:
     """``sev_kvm_init`` / ``sev_init2_required``: KVM_SEV_INIT2 (ghcb_version 0 = KVM's
     default 2).  Failure -> exit(1)."""
-    ret, cmd = _sev_ioctl(s, pending.KVM_SEV_INIT2, KvmSevInit(ghcb_version=ghcb_version))
+    ret, cmd = _sev_ioctl(s, KVM_SEV_INIT2, KvmSevInit(ghcb_version=ghcb_version))
     if ret:
         s.error_report(f"sev_kvm_init: failed to initialize ret={ret} fw_error={cmd.error}")
         raise QemuExit(1, "KVM_SEV_INIT2 failed")
@@ -85,7 +88,7 @@ def sev_snp_launch_start(s: KVMState, policy: int = 0x30000) -> int:
     if kvm_enable_hypercall(s, 1 << KVM_HC_MAP_GPA_RANGE):
         s.error_report("Unable to enable hypercall exit for KVM_HC_MAP_GPA_RANGE")
         raise QemuExit(1, "kvm_enable_hypercall failed")
-    ret, cmd = _sev_ioctl(s, pending.KVM_SEV_SNP_LAUNCH_START, KvmSevSnpLaunchStart(policy))
+    ret, cmd = _sev_ioctl(s, KVM_SEV_SNP_LAUNCH_START, KvmSevSnpLaunchStart(policy))
     if ret:
         s.error_report(f"sev_snp_launch_start: SNP_LAUNCH_START ret={ret} fw_error={cmd.error}")
         raise QemuExit(1, "SNP_LAUNCH_START failed")
@@ -114,7 +117,7 @@ def sev_snp_launch_update(s: KVMState, data: SnpLaunchUpdateData) -> int:
     upd = KvmSevSnpLaunchUpdate(gfn_start=data.gpa >> 12, uaddr=data.hva, len=data.len,
                                 type=data.type)
     while upd.len:
-        ret, cmd = _sev_ioctl(s, pending.KVM_SEV_SNP_LAUNCH_UPDATE, upd)
+        ret, cmd = _sev_ioctl(s, KVM_SEV_SNP_LAUNCH_UPDATE, upd)
         if ret == -errno.EAGAIN:
             continue
         if ret:
@@ -135,7 +138,7 @@ def sev_snp_launch_finish(s: KVMState, queue: list[SnpLaunchUpdateData]) -> byte
             raise QemuExit(1, "SNP_LAUNCH_UPDATE failed")
     queue.clear()
     fin = KvmSevSnpLaunchFinish()
-    ret, cmd = _sev_ioctl(s, pending.KVM_SEV_SNP_LAUNCH_FINISH, fin)
+    ret, cmd = _sev_ioctl(s, KVM_SEV_SNP_LAUNCH_FINISH, fin)
     if ret:
         s.error_report(f"SNP_LAUNCH_FINISH ret={ret} fw_error={cmd.error}")
         raise QemuExit(1, "SNP_LAUNCH_FINISH failed")

@@ -35,10 +35,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from snpsim.kvm.kvm_main import Kvm, KvmCreateGuestMemfd, KvmRun, pending
+from snpsim.kvm.kvm_main import Kvm, KvmCreateGuestMemfd, KvmRun
+from snpsim.spec.acpi import ACPI_BITMASK_SLEEP_ENABLE, ACPI_PM1_CNT_PORT
 from snpsim.spec.kvm_uapi import (
     KVM_CREATE_GUEST_MEMFD,
     KVM_CREATE_VM,
+    KVM_EXIT_IO_OUT,
     KVM_EXIT_SYSTEM_EVENT,
     KVM_SYSTEM_EVENT_SEV_TERM,
     KVM_X86_SNP_VM,
@@ -204,9 +206,9 @@ class Machine:
         """The I/O port space: ACPI PM1a control (port 0x604): a write with SLP_EN (bit
         13) requests power-off (``qemu_system_shutdown_request``).  Other ports: reads
         give all ones, writes are ignored."""
-        if direction == pending.KVM_EXIT_IO_OUT:
+        if direction == KVM_EXIT_IO_OUT:
             val = int.from_bytes(data, "little")
-            if port == pending.ACPI_PM1_CNT_PORT and val & pending.ACPI_BITMASK_SLEEP_ENABLE:
+            if port == ACPI_PM1_CNT_PORT and val & ACPI_BITMASK_SLEEP_ENABLE:
                 emit_instant("vmm", "acpi power-off", value=val)
                 self.s.shutdown_requested = "guest-shutdown"
             return None
