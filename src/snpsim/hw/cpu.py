@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from snpsim.spec.exit_codes import (
     SVM_EXIT_HLT,
     SVM_EXIT_NPF,
+    SVM_EXIT_PAUSE,
     SVM_EXIT_SHUTDOWN,
     SVM_EXIT_VMGEXIT,
     SVM_EXIT_VMMCALL,
@@ -440,6 +441,13 @@ class GuestCpu:
         self.vmcb.regs = dict(self.regs)
         self._vmexit(SVM_EXIT_VMMCALL, 0, 0, "VMMCALL")
         self.regs.update(rax=self.vmcb.regs.get("rax", 0))
+
+    def pause(self) -> None:
+        """PAUSE in a spin-wait with the PAUSE intercept (pause-loop exiting) on: an
+        automatic #VMEXIT(PAUSE 0x077), no #VC; returns when the host resumes the vCPU.
+        Source: APM vol 2 15.14.4 (PAUSE intercept) and table 15-33 (automatic exits)."""
+        self._assert_ctx()
+        self._vmexit(SVM_EXIT_PAUSE, 0, 0, "PAUSE")
 
     def hlt(self) -> None:
         """HLT: #VMEXIT(HLT); returns when the host resumes the vCPU."""

@@ -15,6 +15,7 @@ from snpsim.spec.exit_codes import (
     SVM_EXIT_IOIO,
     SVM_EXIT_MSR,
     SVM_EXIT_NPF,
+    SVM_EXIT_PAUSE,
     SVM_EXIT_SHUTDOWN,
     SVM_EXIT_VMGEXIT,
     SVM_EXIT_VMMCALL,
@@ -183,6 +184,15 @@ def halt_interception(vcpu: KvmVcpu) -> int:
 
 
 @traced("kvm")
+def pause_interception(vcpu: KvmVcpu) -> int:
+    """``pause_interception`` (arch/x86/kvm/svm/svm.c, v6.16): a spinning vCPU;
+    ``kvm_vcpu_on_spin`` lets another vCPU run (model: the scheduler's yield point), then
+    the guest is re-entered.  Returns 1."""
+    vcpu.kvm.host.yield_point()
+    return 1
+
+
+@traced("kvm")
 def shutdown_interception(vcpu: KvmVcpu) -> int:
     """``shutdown_interception``: a triple fault; KVM_EXIT_SHUTDOWN to userspace."""
     vcpu.run.exit_reason = KVM_EXIT_SHUTDOWN
@@ -240,6 +250,7 @@ _EXIT_HANDLERS: dict[int, Callable[[KvmVcpu], int]] = {
     SVM_EXIT_VMMCALL: vmmcall_interception,
     SVM_EXIT_IOIO: io_interception,
     SVM_EXIT_HLT: halt_interception,
+    SVM_EXIT_PAUSE: pause_interception,
     SVM_EXIT_SHUTDOWN: shutdown_interception,
     SVM_EXIT_CPUID: cpuid_interception,
     SVM_EXIT_MSR: _msr,
