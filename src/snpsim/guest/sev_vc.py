@@ -330,16 +330,10 @@ def native_out(kernel: GuestKernel, port: int, value: int, size: int) -> None:
     """An ``out %ax/%al/%eax, (%dx)`` instruction (``outw``/``outb``/``outl``).
 
     Under SEV-ES/SNP the IOIO intercept makes it a #VC with error code SVM_EXIT_IOIO
-    (0x7B).  Model stand-in: the GuestPort has no I/O instruction yet, so the model
-    delivers that #VC to this CPU's handler itself, with DX = ``port`` and RAX =
-    ``value``; the handler forwards it through the GHCB as Linux does.
+    (0x7B), DX = ``port``, RAX = ``value``; the #VC handler forwards it through the GHCB
+    as Linux does.  ``pending_insn`` is model-only: the decoded instruction the handler's
+    ``insn_decode`` would find at RIP.
     """
     cpu = this_cpu(kernel)
-    cpu.regs["rdx"] = port
-    cpu.regs["rax"] = value
     kernel.pending_insn[cpu.vcpu_id] = ("out", port, size)
-    out = getattr(cpu, "out", None)
-    if callable(out):
-        out(port, value, size)
-        return
-    exc_vmm_communication(kernel, SVM_EXIT_IOIO)
+    cpu.out(port, value, size)

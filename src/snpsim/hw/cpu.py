@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from snpsim.spec.exit_codes import (
     SVM_EXIT_HLT,
+    SVM_EXIT_IOIO,
     SVM_EXIT_NPF,
     SVM_EXIT_PAUSE,
     SVM_EXIT_SHUTDOWN,
@@ -441,6 +442,26 @@ class GuestCpu:
         self.vmcb.regs = dict(self.regs)
         self._vmexit(SVM_EXIT_VMMCALL, 0, 0, "VMMCALL")
         self.regs.update(rax=self.vmcb.regs.get("rax", 0))
+
+    def out(self, port: int, value: int, size: int) -> None:
+        """OUT of ``size`` bytes (1, 2 or 4) of ``value`` to I/O ``port`` (u16).
+
+        With IOIO intercepted, an SEV-ES/SNP guest takes #VC with error code SVM_EXIT_IOIO
+        (0x7B) with DX = ``port`` and RAX = ``value`` (its handler forwards the OUT through
+        the GHCB); a non-ES guest makes an automatic #VMEXIT(IOIO) with EXITINFO1 = port
+        << 16 | size bit (4 << size-1) | OUT (0) and RAX visible to the host.
+        Source: APM vol 2 15.10.2 (IOIO intercept, EXITINFO1) and 15.35.5 (#VC).
+        """
+        self._assert_ctx()
+        assert size in (1, 2, 4), "OUT size must be 1, 2 or 4 bytes"
+        self.regs["rdx"] = port & 0xFFFF
+        self.regs["rax"] = value
+        if self.vmcb.sev_es:
+            self._deliver(VmmCommunicationException(SVM_EXIT_IOIO, 0, "IOIO"))
+            return
+        self.vmcb.regs = dict(self.regs)
+        info1 = ((port & 0xFFFF) << 16) | ({1: 1, 2: 2, 4: 4}[size] << 4)
+        self._vmexit(SVM_EXIT_IOIO, info1, 0, "IOIO")
 
     def pause(self) -> None:
         """PAUSE in a spin-wait with the PAUSE intercept (pause-loop exiting) on: an
