@@ -43,7 +43,11 @@ class KvmProfile(VariantProfile):
     Override points (function name -> replacement with the same signature):
     ``setup_vmgexit_scratch``, ``snp_begin_psc``, ``snp_complete_psc_answer``,
     ``sev_gmem_prepare``, ``sev_gmem_invalidate``, ``npf_rmp_fault_gate``,
-    ``ghcb_not_registered``, ``page_fault_can_be_fast``.
+    ``ghcb_not_registered``, ``page_fault_can_be_fast``, ``svm_handle_exit`` (every
+    #VMEXIT, ``(vcpu, exit) -> int``), ``sev_handle_vmgexit_msr_protocol`` (every GHCB
+    MSR-protocol request, ``(vcpu) -> int``), ``snp_complete_psc_msr`` (the completion
+    of an MSR-protocol PSC, ``(vcpu) -> int``).  The last three exist for the malicious
+    hypervisors of :mod:`snpsim.adversary.attacks`.
     """
 
 

@@ -807,7 +807,7 @@ def snp_begin_psc_msr(vcpu: KvmVcpu, ghcb_msr: int) -> int:
     run.hypercall.args[1] = 1
     run.hypercall.args[2] = ((KVM_MAP_GPA_RANGE_ENCRYPTED if op == VMGEXIT_PSC_OP_PRIVATE
                               else KVM_MAP_GPA_RANGE_DECRYPTED) | KVM_MAP_GPA_RANGE_PAGE_SZ_4K)
-    vcpu.complete_userspace_io = snp_complete_psc_msr
+    vcpu.complete_userspace_io = vcpu.kvm.profile.call("snp_complete_psc_msr", snp_complete_psc_msr)
     return 0
 
 
@@ -977,7 +977,8 @@ def sev_handle_vmgexit(vcpu: KvmVcpu) -> int:
     es = vcpu.sev_es
     ghcb_gpa = vcpu.vmcb.ghcb_gpa
     if ghcb_gpa & GHCB_MSR_INFO_MASK:
-        return sev_handle_vmgexit_msr_protocol(vcpu)
+        return kvm.profile.call("sev_handle_vmgexit_msr_protocol",
+                                sev_handle_vmgexit_msr_protocol)(vcpu)
     if not ghcb_gpa:
         kvm.pr("vmgexit: GHCB gpa is not set")
         return 1

@@ -145,13 +145,14 @@ def kvm_emulate_hypercall(vcpu: KvmVcpu) -> int:
 def vcpu_enter_guest(vcpu: KvmVcpu) -> int:
     """``vcpu_enter_guest(vcpu)``: prepare the switch (SEV-ES: ``sev_es_unmap_ghcb``
     writes results back to the GHCB), ``svm_vcpu_run`` (VMRUN until the next #VMEXIT),
-    then ``svm_handle_exit``.  Returns the handler's 1 / 0 / -errno."""
+    then ``svm_handle_exit`` (profile override point ``svm_handle_exit``: a variant sees
+    every #VMEXIT first).  Returns the handler's 1 / 0 / -errno."""
     from .svm import svm_handle_exit, svm_prepare_switch_to_guest, svm_vcpu_run
 
     svm_prepare_switch_to_guest(vcpu)
     exit_ = svm_vcpu_run(vcpu)
     vcpu.exits += 1
-    return svm_handle_exit(vcpu, exit_)
+    return vcpu.kvm.profile.call("svm_handle_exit", svm_handle_exit)(vcpu, exit_)
 
 
 def __kvm_emulate_halt(vcpu: KvmVcpu, state: str, reason: int) -> int:

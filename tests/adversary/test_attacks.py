@@ -1,0 +1,234 @@
+"""A malicious hypervisor through the full system (``SnpSystem(...).run``): each attack of
+``snpsim.adversary.ATTACKS`` against the Linux guest model, and the check that stops it.
+
+Expected values come from the references, not from program output:
+
+* termination (reason set, code) -- linux-guest.md 1.3: (0, 0) GHCB_SEV_ES_GEN_REQ,
+  (0, 1) GHCB_SEV_ES_PROT_UNSUPPORTED, (0, 2) GHCB_SNP_UNSUPPORTED, (1, 0)
+  GHCB_TERM_REGISTER, (1, 1) GHCB_TERM_PSC;
+* the guest function that asks for it -- linux-guest.md 3.3 (``__set_pages_state``
+  terminates when ``vmgexit_psc`` fails), 7.1 (``__page_state_change``), 5.1
+  (``snp_register_ghcb_early``), 8.2 (the decompressor's ``sev_enable``: negotiation ->
+  (0, 1), no SNP feature -> (0, 2)); the #VC handler for 0x404 (vc-handle.c, guest
+  ``exc_vmm_communication``: unsupported exit code -> (0, 0));
+* WARN texts and the es_result numbers -- linux-guest.md 5.2 and 1.7 (ES_VMM_ERROR 2,
+  ES_EXCEPTION 4);
+* fault codes -- hardware-and-ghcb.md 1.4: #VC 0x404; #NPF EXITINFO1 bit 31 RMP, bit 32
+  GUEST_FINAL, bit 34 ENC, EXITINFO2 the GPA; host #PF bit 31 (X86_PF_RMP), bit 1 write.
+"""
+
+import pytest
+
+from snpsim.adversary import ATTACKS, VARIANTS, Variant, all_variants, get_variant
+from snpsim.adversary.attacks import HOST_WRITE_DATA, attack_log
+from snpsim.guest.kernel import __va
+from snpsim.guest.set_memory import set_memory_decrypted, set_memory_encrypted
+from snpsim.kvm.profiles import DEFAULT_PROFILE
+from snpsim.scenarios.seed import SHARED_PAYLOAD, SeedOutcome, seed_workload
+from snpsim.system import RunObserver, SnpSystem
+
+MEM = 64 << 20
+PAGE = 4096
+KVM_MEMORY_ATTRIBUTE_PRIVATE = 1 << 3   # kvm-qemu-host.md (uapi kvm.h)
+SVM_EXIT_NPF = 0x400                    # hardware-and-ghcb.md: #VMEXIT(NPF)
+SVM_EXIT_VMGEXIT = 0x403
+NPF_RMP, NPF_GUEST_FINAL, NPF_ENC = 1 << 31, 1 << 32, 1 << 34
+X86_PF_WRITE, X86_PF_RMP = 1 << 1, 1 << 31
+
+
+def run_seed(variant, function="set_memory_decrypted", observer=None):
+    """The seed workload (one page made shared by a GHCB PSC) under ``variant``."""
+    system = SnpSystem(memory=MEM, kvm=variant.kvm, qemu=variant.qemu)
+    seed = SeedOutcome(function, 1)
+    out = system.run(seed_workload(function, 1, seed), observer)
+    return system, seed, out
+
+
+PRIVATE_AGAIN = b"private again"
+
+
+def encrypt_then_exit_then_read(result):
+    """Guest workload: a page made shared and private again (GHCB PSCs), written
+    privately, then a PAUSE (an exit to the host), then read back privately."""
+    def workload(kernel, cpu):
+        gpa = kernel.page_alloc.alloc_page()
+        va = __va(kernel, gpa)
+        result["gpa"] = int(gpa)
+        assert set_memory_decrypted(kernel, va, 1) == 0
+        assert set_memory_encrypted(kernel, va, 1) == 0
+        cpu.write(va, PRIVATE_AGAIN)
+        cpu.pause()
+        result["read"] = cpu.read(va, len(PRIVATE_AGAIN))
+    return workload
+
+
+def run_rmp_attack(variant):
+    result = {}
+    system = SnpSystem(memory=MEM, kvm=variant.kvm, qemu=variant.qemu)
+    out = system.run(encrypt_then_exit_then_read(result))
+    vm = system.kvm.vm(system.machine.s.vmfd)
+    return system, vm, result, out
+
+
+# ---- the registry --------------------------------------------------------------------------------
+
+
+def test_attack_registry_one_lookup_api():
+    assert not set(ATTACKS) & set(VARIANTS)
+    assert all_variants() == {**VARIANTS, **ATTACKS}
+    for name, v in ATTACKS.items():
+        assert isinstance(v, Variant) and v.name == name and v.kind == "attack"
+        assert v.component == "kvm" and v.description and "\n" not in v.description
+        assert v.check and "\n" not in v.check
+        # the attack only adds overrides on the default KVM; knobs are the default's
+        assert dict(v.kvm.knobs) == dict(DEFAULT_PROFILE.knobs) and v.kvm.overrides
+        assert get_variant(name) is v and get_variant(f"attack/{name}") is v
+    for name, v in VARIANTS.items():
+        assert v.kind == "bug" and get_variant(name) is v and get_variant(f"bug/{name}") is v
+    with pytest.raises(KeyError):
+        get_variant("attack/R6")
+
+
+def test_default_stack_completes_both_workloads():
+    v = VARIANTS["R2"]  # any variant's QEMU profile is the default on the KVM side
+    system = SnpSystem(memory=MEM)
+    seed = SeedOutcome("set_memory_decrypted", 1)
+    assert system.run(seed_workload("set_memory_decrypted", 1, seed)).completed
+    assert seed.ret == 0 and seed.guest_read == SHARED_PAYLOAD
+    result = {}
+    out = SnpSystem(memory=MEM, qemu=v.qemu).run(encrypt_then_exit_then_read(result))
+    assert out.completed and result["read"] == PRIVATE_AGAIN
+
+
+# ---- GHCB PSC misanswers: vmgexit_psc / sev_es_ghcb_hv_call (linux-guest.md 5.2, 6) ------------
+
+PSC_TERMINATIONS = [
+    # attack, the WARN of vmgexit_psc (linux-guest.md 5.2)
+    ("psc-info2-error", "SNP: PSC failed ret=0 exit_info_2=10000000000"),   # GENERIC 0x100 << 32
+    ("psc-malformed-input", "SNP: PSC failed ret=2 exit_info_2=5"),         # ES_VMM_ERROR, INVALID_INPUT
+    ("psc-inject-pf", "SNP: PSC failed ret=2 exit_info_2=8000030e"),        # not #GP/#UD: ES_VMM_ERROR
+    ("psc-inject-gp", "SNP: PSC failed ret=4 exit_info_2=8000030d"),        # #GP: ES_EXCEPTION
+    ("psc-reserved-set", "Reserved bit is set in the PSC header"),
+    ("psc-end-entry-grown",
+     "SNP: PSC processing going backward, end_entry 0 (got 1) cur_entry 0 (got 1)"),
+]
+
+
+@pytest.mark.parametrize(("name", "warning"), PSC_TERMINATIONS, ids=[n for n, _ in PSC_TERMINATIONS])
+def test_psc_misanswer_terminates_1_1_from_set_pages_state(name, warning):
+    _system, seed, out = run_seed(ATTACKS[name])
+    assert out.vmm.result == "guest-terminated"
+    assert out.termination == (1, 1, "__set_pages_state")     # GHCB_TERM_PSC
+    assert warning in out.warnings
+    assert seed.ret is None                                    # set_memory_decrypted never returned
+
+
+def test_psc_cur_entry_backwards_livelocks_linux_and_the_watchdog_reports_it():
+    obs = RunObserver()
+    system, seed, out = run_seed(ATTACKS["psc-cur-entry-backwards"], observer=obs)
+    # Linux compares cur_entry with its initial value (0): the check passes, no termination
+    assert out.termination is None and not out.completed
+    assert out.livelock and "without progress" in out.livelock and "cur_entry 0" in out.livelock
+    bound = system.config.psc_livelock_bound
+    assert obs.stats.ghcb_exits["SVM_VMGEXIT_PSC"] >= bound + 1
+    # the conversion itself was done: the page is shared in KVM's attributes
+    vm = system.kvm.vm(system.machine.s.vmfd)
+    assert not vm.mem_attr_array.get(seed.gpa // PAGE) & KVM_MEMORY_ATTRIBUTE_PRIVATE
+
+
+def test_psc_never_advance_livelocks_linux_and_the_watchdog_reports_it():
+    obs = RunObserver()
+    system, seed, out = run_seed(ATTACKS["psc-never-advance"], observer=obs)
+    assert out.termination is None and not out.completed
+    assert out.livelock and "cur_entry 0, end_entry 0" in out.livelock
+    assert obs.stats.ghcb_exits["SVM_VMGEXIT_PSC"] >= system.config.psc_livelock_bound
+    # nothing was converted: no KVM_HC_MAP_GPA_RANGE exit for the guest's PSC
+    vm = system.kvm.vm(system.machine.s.vmfd)
+    assert vm.mem_attr_array.get(seed.gpa // PAGE) & KVM_MEMORY_ATTRIBUTE_PRIVATE
+
+
+# ---- MSR protocol misanswers (linux-guest.md 5.1, 7.1, 8.2) --------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["msr-psc-error", "msr-psc-wrong-response"])
+def test_msr_psc_misanswer_terminates_1_1_from_page_state_change(name):
+    system, seed, out = run_seed(ATTACKS[name])
+    assert out.vmm.result == "guest-terminated"
+    assert out.termination == (1, 1, "__page_state_change")   # GHCB_TERM_PSC
+    assert seed.gpa == 0                                       # boot never reached the workload
+    assert (out.vmm.reason_set, out.vmm.reason_code) == (1, 1)
+
+
+def test_msr_register_other_gfn_terminates_1_0():
+    _s, seed, out = run_seed(ATTACKS["msr-register-other-gfn"])
+    assert out.vmm.result == "guest-terminated"
+    assert out.termination == (1, 0, "snp_register_ghcb_early")  # GHCB_TERM_REGISTER
+    assert seed.gpa == 0
+
+
+@pytest.mark.parametrize("name", ["msr-sev-info-max-0", "msr-sev-info-min-3"])
+def test_sev_info_outside_1_2_terminates_0_1_in_the_decompressor(name):
+    _s, _seed, out = run_seed(ATTACKS[name])
+    assert out.vmm.result == "guest-terminated"
+    assert out.termination == (0, 1, "sev_enable")             # GHCB_SEV_ES_PROT_UNSUPPORTED
+
+
+def test_hv_features_without_snp_terminates_0_2():
+    _s, _seed, out = run_seed(ATTACKS["msr-hv-features-no-snp"])
+    assert out.vmm.result == "guest-terminated"
+    assert out.termination == (0, 2, "sev_enable")             # GHCB_SNP_UNSUPPORTED
+
+
+# ---- RMP-level attacks (hardware-and-ghcb.md 1.4) ------------------------------------------------------
+
+
+def test_npt_remap_of_a_validated_page_is_stopped_by_the_validated_check():
+    system, vm, result, out = run_rmp_attack(ATTACKS["npt-remap-validated"])
+    log = attack_log(vm)
+    gfn = result["gpa"] // PAGE
+    [(action, struck_gfn, new_pfn)] = log.struck
+    assert (action, struck_gfn) == ("remap", gfn)
+    assert system.platform.host.npt_lookup(vm.npt, gfn).pfn == new_pfn
+    e = system.platform.rmp.lookup(new_pfn)     # passes Reverse-Map, fails Validated
+    assert e.assigned and e.asid == system.machine.asid and e.gpa == result["gpa"] and not e.validated
+    # the guest's read: #VC 0x404 (PAGE_NOT_VALIDATED), Linux terminates (0, 0)
+    assert "Unsupported exit-code 0x404 in #VC exception" in out.warnings
+    assert out.termination == (0, 0, "exc_vmm_communication")
+    assert "read" not in result
+    # the only exit after the strike is the termination VMGEXIT: no #NPF, the RMP fault is a #VC
+    assert [x[0] for x in log.exits] == [SVM_EXIT_VMGEXIT]
+
+
+def test_rmp_make_shared_under_the_guest_is_stopped_by_the_guest_owned_check():
+    system, vm, result, out = run_rmp_attack(ATTACKS["rmp-make-shared-under-guest"])
+    log = attack_log(vm)
+    gpa = result["gpa"]
+    [(action, gfn, pfn)] = log.struck
+    assert (action, gfn) == ("rmp-shared", gpa // PAGE)
+    # the guest's next private access: #NPF with the RMP, GUEST_FINAL and ENC bits at the GPA
+    code, info1, info2 = log.exits[0]
+    assert code == SVM_EXIT_NPF and info2 == gpa
+    assert info1 & NPF_RMP and info1 & NPF_GUEST_FINAL and info1 & NPF_ENC
+    # KVM (attribute still private) faults the gmem page in again: assigned, not validated,
+    # so the retried access gets #VC 0x404 and Linux terminates (0, 0)
+    e = system.platform.rmp.lookup(pfn)
+    assert e.assigned and e.gpa == gpa and not e.validated
+    assert "Unsupported exit-code 0x404 in #VC exception" in out.warnings
+    assert out.termination == (0, 0, "exc_vmm_communication")
+    assert "read" not in result
+
+
+def test_host_write_to_a_private_page_is_stopped_by_the_hypervisor_owned_check():
+    system, vm, result, out = run_rmp_attack(ATTACKS["host-write-private"])
+    log = attack_log(vm)
+    [(action, gfn, pfn)] = log.struck
+    assert (action, gfn) == ("host-write", result["gpa"] // PAGE)
+    [(spa, error_code)] = log.host_faults
+    assert spa == pfn * PAGE and error_code & X86_PF_RMP and error_code & X86_PF_WRITE
+    # a host #PF inside KVM is a host oops; KVM_RUN fails with -EFAULT and the VMM stops
+    assert len(system.kvm.oopses) == 1 and f"spa={spa:#x}" in system.kvm.oopses[0]
+    assert out.vmm.result == "internal-error" and out.termination is None
+    # nothing was written: the guest's plaintext is intact
+    mem = system.platform.mem
+    assert mem.read_enc(spa, len(PRIVATE_AGAIN), system.machine.asid) == PRIVATE_AGAIN
+    assert HOST_WRITE_DATA not in mem.read_raw(spa, PAGE)
