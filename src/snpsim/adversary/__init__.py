@@ -13,8 +13,8 @@ fixed behaviour is always the default; a variant only brings the old one back.
     kvm = Kvm(platform.host, v.kvm)                 # snpsim.kvm.kvm_main.Kvm
     m = Machine(kvm, ram_size, vcpus, profile=v.qemu)   # snpsim.vmm.machine.Machine
 
-Variants: R2, R3, R6 (KVM), R12, R13, R15 (VMM), and R4/R5 (the KVM v6.17 scratch
-handling; no new code).  R1 and R14 have tests against the default stack only; R7
+Variants: R1, R2, R3, R6 (KVM), R12, R13, R15 (VMM), and R4/R5 (the KVM v6.17 scratch
+handling; no new code).  R14 has tests against the default stack only; R7
 needs firmware commands the platform does not model (SNP_GUEST_REQUEST,
 SNP_PAGE_RECLAIM).
 
@@ -33,7 +33,7 @@ from snpsim.kvm.profiles import DEFAULT_PROFILE, KVM_PROFILES, KvmProfile
 from snpsim.vmm.profiles import DEFAULT_QEMU_PROFILE, QemuProfile
 
 from .attacks import ATTACK_OVERRIDES
-from .kvm_bugs import R2_OVERRIDES, R3_OVERRIDES, R6_KNOBS
+from .kvm_bugs import R1_OVERRIDES, R2_OVERRIDES, R3_OVERRIDES, R6_KNOBS
 from .vmm_bugs import R12_OVERRIDES, R13_OVERRIDES, R15_KNOBS
 
 __all__ = ["Variant", "VARIANTS", "ATTACKS", "get_variant", "all_variants"]
@@ -71,6 +71,9 @@ def _vmm(name: str, report: str, description: str, *, knobs: dict | None = None,
 
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in (
+    _kvm("R1", "R1", "KVM's snp_begin_psc before the SMASH/UNSMASH and partial-update fix: "
+         "a trailing PSMASH hint converted to shared, a done entry merged and converted "
+         "again, cur_page 1 for a partly done 2M entry", overrides=R1_OVERRIDES),
     _kvm("R2", "R2", "KVM handles an RMP #NPF even after a KVM_EXIT_MEMORY_FAULT "
          "(return code < 0 misread): warnings and PSMASH before the userspace exit",
          overrides=R2_OVERRIDES),
