@@ -72,6 +72,7 @@ __all__ = [
     "run_scenario",
     "scenario_list",
     "host_bugs",
+    "host_attacks",
     "RunOutcome",
     "RunObserver",
     "RunStats",
@@ -684,11 +685,20 @@ def host_bugs() -> dict[str, Any]:
             for name, v in VARIANTS.items()}
 
 
+def host_attacks() -> dict[str, Any]:
+    """The ``attack/<name>`` scenarios: :data:`snpsim.adversary.ATTACKS` as
+    :class:`snpsim.scenarios.catalog.HostBug` (description names the check that stops it)."""
+    from snpsim.adversary import ATTACKS
+    from snpsim.scenarios.catalog import HostBug
+
+    return {name: HostBug(v.description, v.kvm, v.qemu) for name, v in ATTACKS.items()}
+
+
 def scenario_list() -> list[tuple[str, str]]:
     """Every scenario ``run_scenario`` knows, as (name, one-line description)."""
     from snpsim.scenarios.catalog import describe_scenarios
 
-    return describe_scenarios(host_bugs())
+    return describe_scenarios(host_bugs(), host_attacks())
 
 
 @dataclass
@@ -720,7 +730,7 @@ def run_scenario(name: str, *, memory: int = 4 << 30, vcpus: int = 4, kernel: st
     from snpsim.scenarios.catalog import ScenarioParams, prepare_scenario
 
     params = ScenarioParams(memory, vcpus, kernel, page_size, cycles, dmesg, variant)
-    prep = prepare_scenario(name, params, host_bugs())
+    prep = prepare_scenario(name, params, host_bugs(), host_attacks())
     options = {**prep.guest_options, **guest_options}
     system = SnpSystem(memory, vcpus, kernel=kernel,
                        kvm=prep.kvm if prep.kvm is not None else kvm,

@@ -145,13 +145,44 @@ SCENARIOS: dict[str, str] = {
 }
 
 
-def describe_scenarios(host_bugs: dict[str, HostBug] | None = None) -> list[tuple[str, str]]:
-    """(name, one line) for every scenario, the host ``bug/<name>`` ones included."""
+def describe_scenarios(host_bugs: dict[str, HostBug] | None = None,
+                       attacks: dict[str, HostBug] | None = None) -> list[tuple[str, str]]:
+    """(name, one line) for every scenario, the host ``bug/<name>`` and the
+    ``attack/<name>`` ones included."""
     rows = list(SCENARIOS.items())
     for name, bug in (host_bugs or {}).items():
         rows.append((f"bug/{name}", f"{bug.description} (--variant buggy for the historical "
                                     "behaviour)"))
+    for name, attack in (attacks or {}).items():
+        rows.append((f"attack/{name}", attack.description))
     return rows
+
+
+def _attack(name: str, params: ScenarioParams, attack: HostBug) -> Prepared:
+    """A malicious hypervisor (``snpsim.adversary.ATTACKS``) against the seed workload:
+    the guest makes a page shared and private again (``set_memory_decrypted`` then
+    ``set_memory_encrypted``), spins once with PAUSE (an exit the RMP attacks strike at,
+    after the guest validated the page) and reads the page back.  The run's outcome says
+    which check stopped the attack."""
+    from snpsim.guest.smp import cpu_relax
+
+    out = SeedOutcome("set_memory_encrypted", 1)
+    result: dict[str, Any] = {"attack": name}
+
+    def make(reserved: tuple[tuple[int, int], ...]) -> Callable[[GuestKernel, GuestPort], None]:
+        seed = seed_workload("set_memory_encrypted", 1, out)
+
+        def workload(kernel: GuestKernel, cpu: GuestPort) -> None:
+            seed(kernel, cpu)
+            result["seed_ret"] = out.ret
+            if out.ret == 0:
+                cpu_relax(kernel)
+                result["read_back"] = cpu.read(out.vaddr, len(out.payload)) == out.payload
+
+        return workload
+
+    return Prepared(make, result, {}, attack.kvm, attack.qemu,
+                    config={"attack": name, "description": attack.description})
 
 
 def _seed(params: ScenarioParams) -> Prepared:
@@ -247,11 +278,13 @@ def _bug(name: str, params: ScenarioParams, host: HostBug | None) -> Prepared:
 
 
 def prepare_scenario(name: str, params: ScenarioParams,
-                     host_bugs: dict[str, HostBug] | None = None) -> Prepared:
+                     host_bugs: dict[str, HostBug] | None = None,
+                     attacks: dict[str, HostBug] | None = None) -> Prepared:
     """The :class:`Prepared` scenario ``name`` for ``params``; ``host_bugs`` adds the
-    host-side ``bug/<name>`` scenarios.  Raises :class:`ScenarioError` for an unknown
-    name or parameters it cannot use."""
+    host-side ``bug/<name>`` scenarios, ``attacks`` the ``attack/<name>`` ones.  Raises
+    :class:`ScenarioError` for an unknown name or parameters it cannot use."""
     host_bugs = host_bugs or {}
+    attacks = attacks or {}
     if params.kernel not in KERNEL_PROFILES:
         raise ScenarioError(f"unknown --kernel {params.kernel!r}: choose one of "
                             f"{', '.join(KERNEL_PROFILES)}")
@@ -273,5 +306,7 @@ def prepare_scenario(name: str, params: ScenarioParams,
         return _bug(name[4:], params, host_bugs[name[4:]])
     if name.startswith("bug/") and name[4:] in BUG_VARIANTS:
         return _bug(name[4:], params, None)
+    if name.startswith("attack/") and name[7:] in attacks:
+        return _attack(name[7:], params, attacks[name[7:]])
     raise ScenarioError(f"unknown scenario {name!r}: see 'snpsim scenarios'")
 
