@@ -54,6 +54,9 @@ from snpsim.spec.kvm_uapi import (
     KVM_MAP_GPA_RANGE_ENCRYPTED,
     KVM_MAP_GPA_RANGE_PAGE_SZ_2M,
     KVM_MEMORY_ATTRIBUTE_PRIVATE,
+    KVM_X86_SEV_ES_VM,
+    KVM_X86_SEV_VM,
+    KVM_X86_SNP_VM,
     KvmExitReason,
 )
 from snpsim.spec.msr_protocol import GHCB_MSR_INFO_MASK, GhcbMsrInfo
@@ -68,6 +71,7 @@ from snpsim.vmm.profiles import DEFAULT_QEMU_PROFILE, QEMU_PROFILES, QemuProfile
 
 __all__ = [
     "SnpSystem",
+    "MODES",
     "ScenarioRun",
     "run_scenario",
     "scenario_list",
@@ -83,6 +87,10 @@ __all__ = [
     "parse_size",
     "format_size",
 ]
+
+#: ``SnpSystem(mode=...)`` -> the KVM VM type the VMM creates.
+MODES: dict[str, int] = {"snp": KVM_X86_SNP_VM, "sev-es": KVM_X86_SEV_ES_VM,
+                         "sev": KVM_X86_SEV_VM}
 
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(i?B)?\s*$", re.IGNORECASE)
 
@@ -416,14 +424,21 @@ class SnpSystem:
     :class:`KvmProfile` (e.g. an adversary variant's); ``qemu``: VMM profile, a name of
     :data:`snpsim.vmm.profiles.QEMU_PROFILES` or a :class:`QemuProfile`; ``seed``:
     scheduler and key seed; ``guest_options``: extra :class:`GuestConfig` fields (e.g.
-    ``variant``, ``eager_accept``, ``pool_pages``).  Raises ValueError for an unknown
-    profile name.
+    ``variant``, ``eager_accept``, ``pool_pages``); ``mode``: ``"snp"`` (default),
+    ``"sev-es"`` or ``"sev"`` -- the VM type the VMM creates (KVM_X86_SNP_VM,
+    KVM_X86_SEV_ES_VM, KVM_X86_SEV_VM) and hence the SEV status the guest reads: under
+    SEV / SEV-ES there is no RMP, PVALIDATE, PSC or guest_memfd, and a conversion is the
+    guest's page-table change plus ``enc_dec_hypercall``.  Raises ValueError for an
+    unknown profile name or mode.
     """
 
     def __init__(self, memory: int = 64 << 20, vcpus: int = 1, *, kernel: str = "6.17",
                  kvm: str | KvmProfile = DEFAULT_KVM_PROFILE,
                  qemu: str | QemuProfile = DEFAULT_QEMU_PROFILE,
-                 seed: int = 0, **guest_options: Any) -> None:
+                 seed: int = 0, mode: str = "snp", **guest_options: Any) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}: {', '.join(MODES)}")
+        self.mode = mode
         if kernel not in KERNEL_PROFILES:
             raise ValueError(f"unknown kernel profile {kernel!r}: {', '.join(KERNEL_PROFILES)}")
         if isinstance(kvm, str):
@@ -465,7 +480,11 @@ class SnpSystem:
         image = build_launch_image(self.config)
         self.kernel = make_guest_kernel(self.config, image.boot, workload)
         self.machine = Machine(self.kvm, self.memory, self.vcpus, mmio=self.mmio,
-                               profile=self.qemu_profile)
+                               profile=self.qemu_profile, vm_type=MODES[self.mode])
+        if self.mode != "snp":
+            # Unaccepted memory is an SNP (and TDX) firmware feature: OVMF hands an SEV or
+            # SEV-ES guest all of its RAM already usable.
+            self.kernel.unaccepted = None
         entry = guest_entry(self.kernel)
         if observer is not None:
             inner = entry
@@ -475,7 +494,7 @@ class SnpSystem:
                 inner(cpu)
 
         self.platform.install_guest_code(self.machine.asid, entry)
-        self.digest = self.machine.snp_launch(image.records)
+        self.digest = self.machine.launch(image.records)
 
     def run(self, workload: Callable[[GuestKernel, GuestPort], Any] | None = None,
             observer: RunObserver | None = None) -> RunOutcome:
@@ -717,13 +736,14 @@ def run_scenario(name: str, *, memory: int = 4 << 30, vcpus: int = 4, kernel: st
                  kvm: str | KvmProfile = DEFAULT_KVM_PROFILE, seed: int = 0,
                  page_size: str = "2M", cycles: int = 4, dmesg: Any = None,
                  variant: str | None = None, observer: RunObserver | None = None,
-                 **guest_options: Any) -> ScenarioRun:
+                 mode: str = "snp", **guest_options: Any) -> ScenarioRun:
     """Build a VM and run scenario ``name`` (``snpsim scenarios`` lists them) on it.
 
     ``memory`` bytes (multiple of 2 MiB), ``vcpus``, ``kernel`` and ``kvm`` profiles,
     ``seed``; ``page_size`` (``accept``), ``cycles`` (``dma``), ``dmesg`` (a
     :class:`snpsim.scenarios.dmesg.DmesgConfig`, ``boot``), ``variant`` ("buggy",
-    ``bug/<name>``); ``observer`` to count and picture the run; ``guest_options`` extra
+    ``bug/<name>``); ``observer`` to count and picture the run; ``mode`` ("snp", "sev-es",
+    "sev"; ``boot --from-dmesg`` uses the log's instead); ``guest_options`` extra
     :class:`GuestConfig` fields.  Raises ValueError (``ScenarioError``) for parameters
     the scenario cannot use.
     """
@@ -735,9 +755,10 @@ def run_scenario(name: str, *, memory: int = 4 << 30, vcpus: int = 4, kernel: st
     system = SnpSystem(memory, vcpus, kernel=kernel,
                        kvm=prep.kvm if prep.kvm is not None else kvm,
                        qemu=prep.qemu if prep.qemu is not None else DEFAULT_QEMU_PROFILE,
-                       seed=seed, **options)
+                       seed=seed, mode=prep.mode or mode, **options)
     outcome = system.run(prep.make_workload(system.reserved_ranges), observer)
-    config = {"scenario": name, "memory": memory, "vcpus": vcpus, "kernel": kernel,
+    config = {"scenario": name, "mode": system.mode, "memory": memory, "vcpus": vcpus,
+              "kernel": kernel,
               "kvm": system.kvm_profile.name, "qemu": system.qemu_profile.name, "seed": seed,
               **prep.config}
     return ScenarioRun(name, system, outcome, prep.result_dict(), config)

@@ -73,6 +73,9 @@ def _progress(enabled: bool) -> tuple[Any, Any]:
 @click.option("--from-dmesg", "from_dmesg", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="boot: configure memory, CPUs and swiotlb from a guest kernel log.")
 @click.option("--variant", default=None, help="bug/<name>: 'buggy' runs the historical behaviour.")
+@click.option("--mode", "mode", type=click.Choice(["snp", "sev-es", "sev"]), default=None,
+              help="Memory-encryption mode of the guest (default snp; with --from-dmesg the "
+                   "log's).  SEV / SEV-ES: no RMP, PVALIDATE or PSC.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--trace", "trace", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the call graph: .txt (tree), .jsonl (JSON lines) or .json (Chrome "
@@ -86,9 +89,10 @@ def _progress(enabled: bool) -> tuple[Any, Any]:
 def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: str, kvm: str,
             gmem_2m: bool, seed_text: str, page_size: str, cycles_text: str,
             from_dmesg: Path | None,
-            variant: str | None, as_json: bool, trace: Path | None, trace_filter: str | None,
+            variant: str | None, mode: str | None, as_json: bool, trace: Path | None, trace_filter: str | None,
             report: Path | None) -> None:
-    """Run SCENARIO ('snpsim scenarios' lists them) on an SNP guest and summarise it.
+    """Run SCENARIO ('snpsim scenarios' lists them) on an SNP guest (or SEV / SEV-ES with
+    --mode) and summarise it.
 
     The summary counts pages made shared and private, PSC requests and entries,
     VMGEXITs, MSR-protocol exits, userspace exits by reason, RMPUPDATE, PSMASH, PVALIDATE
@@ -162,6 +166,10 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
             mem = vm_memory_for_log(dmesg)
         if vcpus is None:
             vcpus = dmesg.nr_cpus
+        log_mode = {"SEV": "sev", "SEV-ES": "sev-es", "SEV-SNP": "snp"}.get(
+            dmesg.mode.value if dmesg.mode is not None else "", None)
+        if mode is not None and log_mode is not None and mode != log_mode:
+            _fail(f"--mode {mode}: the log's guest runs {dmesg.mode.value if dmesg.mode else ''}")
     mem = mem if mem is not None else 4 << 30
     vcpus = vcpus if vcpus is not None else 4
     kvm_profile: Any = KVM_PROFILES[kvm]
@@ -188,11 +196,11 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
                 run = run_scenario(scenario, memory=mem, vcpus=vcpus, kernel=kernel,
                                    kvm=kvm_profile, seed=seed, page_size=page_size,
                                    cycles=cycles, dmesg=dmesg, variant=variant,
-                                   observer=observer)
+                                   observer=observer, mode=mode or "snp")
         else:
             run = run_scenario(scenario, memory=mem, vcpus=vcpus, kernel=kernel, kvm=kvm_profile,
                                seed=seed, page_size=page_size, cycles=cycles, dmesg=dmesg,
-                               variant=variant, observer=observer)
+                               variant=variant, observer=observer, mode=mode or "snp")
     except (ScenarioError, ValueError) as exc:
         _fail(str(exc))
     finally:

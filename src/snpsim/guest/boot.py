@@ -31,7 +31,11 @@ from snpsim.spec.acpi import (
     ACPI_SLP_TYP_S5,
 )
 from snpsim.spec.kvm_uapi import KVM_SEV_SNP_PAGE_TYPE_NORMAL, KVM_SEV_SNP_PAGE_TYPE_ZERO
-from snpsim.spec.msr_index import MSR_AMD64_SEV, MSR_AMD64_SEV_SNP_ENABLED
+from snpsim.spec.msr_index import (
+    MSR_AMD64_SEV,
+    MSR_AMD64_SEV_ES_ENABLED,
+    MSR_AMD64_SEV_SNP_ENABLED,
+)
 from snpsim.spec.msr_protocol import GHCB_HV_FT_SNP
 from snpsim.spec.page_64_types import CONFIG_PHYSICAL_START, PAGE_OFFSET, __START_KERNEL_map
 from snpsim.spec.pgtable_types import (
@@ -233,12 +237,14 @@ def bss_decrypted_vaddr(kernel: GuestKernel) -> int:
 @traced("guest")
 def sev_enable(kernel: GuestKernel) -> None:
     """Decompressor ``sev_enable(bp)`` (boot/compressed/sev.c), SEV part: read the SEV
-    status MSR; negotiate the GHCB protocol (failure: terminate (0,
-    GHCB_SEV_ES_PROT_UNSUPPORTED)); for SNP the hypervisor features must include
+    status MSR; with SEV-ES (MSR bit 1) negotiate the GHCB protocol (failure: terminate
+    (0, GHCB_SEV_ES_PROT_UNSUPPORTED)); for SNP the hypervisor features must include
     GHCB_HV_FT_SNP (else (0, GHCB_SNP_UNSUPPORTED))."""
     cpu = this_cpu(kernel)
     kernel.sev_status = cpu.rdmsr(MSR_AMD64_SEV)
-    if not sev_es_negotiate_protocol(kernel):
+    # Negotiate the GHCB protocol version (SEV-ES and SNP only: a plain SEV guest has no
+    # GHCB and never talks the MSR protocol).
+    if kernel.sev_status & MSR_AMD64_SEV_ES_ENABLED and not sev_es_negotiate_protocol(kernel):
         sev_es_terminate(kernel, SEV_TERM_SET_GEN, GHCB_SEV_ES_PROT_UNSUPPORTED)
     if kernel.sev_status & MSR_AMD64_SEV_SNP_ENABLED:
         hv_features = get_hv_features(kernel)
@@ -273,7 +279,11 @@ def setup_ghcb(kernel: GuestKernel) -> bool:
     """``setup_ghcb()`` (core.c): negotiate the protocol (failure: terminate (0,
     GHCB_SEV_ES_GEN_REQ)); with the runtime #VC handler, register the per-CPU GHCB (SNP)
     and set ``sev_cfg.ghcbs_initialized``; otherwise zero ``boot_ghcb_page``, point
-    ``boot_ghcb`` at it and register its GPA (SNP).  Returns True."""
+    ``boot_ghcb`` at it and register its GPA (SNP).  A guest without
+    CC_ATTR_GUEST_STATE_ENCRYPT (plain SEV) has no GHCB: returns False at once.
+    Returns True."""
+    if not kernel.sev_status & MSR_AMD64_SEV_ES_ENABLED:
+        return False
     # First make sure the hypervisor talks a supported protocol.
     if not sev_es_negotiate_protocol(kernel):
         sev_es_terminate(kernel, SEV_TERM_SET_GEN, GHCB_SEV_ES_GEN_REQ)
@@ -328,7 +338,10 @@ def init_ghcb(kernel: GuestKernel, cpu: int) -> None:
 def sev_es_init_vc_handling(kernel: GuestKernel) -> None:
     """``sev_es_init_vc_handling()`` (core.c): SNP needs GHCB_HV_FT_SNP (else terminate (0,
     GHCB_SNP_UNSUPPORTED)); for every possible CPU ``alloc_runtime_data`` and
-    ``init_ghcb``; then the runtime #VC handler becomes the initial one."""
+    ``init_ghcb``; then the runtime #VC handler becomes the initial one.  Nothing without
+    CC_ATTR_GUEST_STATE_ENCRYPT (plain SEV)."""
+    if not kernel.sev_status & MSR_AMD64_SEV_ES_ENABLED:
+        return
     if kernel.sev_status & MSR_AMD64_SEV_SNP_ENABLED:
         kernel.sev_hv_features = get_hv_features(kernel)
         if not kernel.sev_hv_features & GHCB_HV_FT_SNP:
@@ -353,7 +366,7 @@ def start_kernel(kernel: GuestKernel) -> None:
     sev_enable(kernel)
     sme_postprocess_startup(kernel)
     install_vc_handler(kernel)
-    setup_ghcb(kernel)
+    setup_ghcb(kernel)  # the first #VC's work; returns at once for plain SEV (no #VC)
     kvm_init_platform(kernel)
     sev_es_init_vc_handling(kernel)
     # trap_init() -> cpu_init_exception_handling() -> setup_ghcb()

@@ -333,7 +333,8 @@ class GuestCpu:
         Returns ``(rax, cf)``: (0, 0) changed; (0, 1) Validated already had that value;
         (FAIL_INPUT 1, 0) for a 2 MiB request on a GVA that is not 2 MiB aligned;
         (FAIL_SIZEMISMATCH 6, 0) for 2 MiB on a 4 KiB RMP entry.  Faults: #GP at VMPL or
-        CPL != 0; guest #PF when the walk fails; #NPF (RMP bit) when the page is not
+        CPL != 0 and in a guest that is not SNP-active (SEV, SEV-ES: #GP as VERISMO
+        models it, #GP vs #UD unconfirmed); guest #PF when the walk fails; #NPF (RMP bit) when the page is not
         guest-owned, the GPA mismatches or it is immutable; #NPF with SIZEM for 4 KiB on a
         2 MiB RMP entry.  Faults are delivered and the instruction retried.
         Source: APM vol 3 PVALIDATE; hardware-and-ghcb.md 2.
@@ -347,6 +348,10 @@ class GuestCpu:
                 self._deliver(f)
 
     def _pvalidate_once(self, vaddr: int, rmp_psize: int, validate: bool) -> tuple[int, int]:
+        if not self.vmcb.snp_active:
+            # Not an SNP-active guest (SEV, SEV-ES): the instruction is not supported
+            # there.  #GP as VERISMO models it; #GP vs #UD is unconfirmed (APM vol 3).
+            raise GeneralProtectionFault("PVALIDATE outside an SNP-active guest")
         if self.vmpl != 0 or self.cpl != 0:
             raise GeneralProtectionFault("PVALIDATE at VMPL/CPL != 0")
         if rmp_psize == PageSize.SIZE_2M and vaddr & (PMD_SIZE - 1):
@@ -389,6 +394,8 @@ class GuestCpu:
                 self._deliver(f)
 
     def _rmpadjust_once(self, vaddr: int, rmp_psize: int, attrs: int) -> int:
+        if not self.vmcb.snp_active:
+            raise GeneralProtectionFault("RMPADJUST outside an SNP-active guest")
         if self.cpl != 0:
             raise GeneralProtectionFault("RMPADJUST at CPL != 0")
         if rmp_psize == PageSize.SIZE_2M and vaddr & (PMD_SIZE - 1):
@@ -609,10 +616,13 @@ class HostCpu:
 
     # -- vCPUs ---------------------------------------------------------------------------------------------
     def new_vmcb(self, vcpu_id: int, asid: int, npt: Npt, *, vmsa_pfn: int | None = None,
-                 sev_es: bool = True, sev_status: int = 0) -> Vmcb:
+                 sev_es: bool = True, sev_status: int = 0, snp_active: bool = True) -> Vmcb:
         """A VMCB for vCPU ``vcpu_id`` of the guest with ``asid`` and nested page table
-        ``npt``; ``sev_status`` is what the guest reads from MSR 0xC0010131."""
-        return Vmcb(vcpu_id, asid, npt, vmsa_pfn=vmsa_pfn, sev_es=sev_es, sev_status=sev_status)
+        ``npt``; ``sev_status`` is what the guest reads from MSR 0xC0010131;
+        ``snp_active`` False for an SEV or SEV-ES guest (no RMP checks on its accesses
+        beyond Hypervisor-Owned on writes, no PVALIDATE/RMPADJUST)."""
+        return Vmcb(vcpu_id, asid, npt, vmsa_pfn=vmsa_pfn, sev_es=sev_es, sev_status=sev_status,
+                    snp_active=snp_active)
 
     def yield_point(self) -> None:
         """Let the scheduler run another host thread (model-only)."""

@@ -1,5 +1,6 @@
 """The SNP firmware (AMD-SP) commands used at launch: SNP_LAUNCH_START, SNP_LAUNCH_UPDATE,
-SNP_LAUNCH_FINISH.
+SNP_LAUNCH_FINISH; and, for SEV / SEV-ES guests, LAUNCH_START, LAUNCH_UPDATE_DATA,
+LAUNCH_UPDATE_VMSA, LAUNCH_MEASURE and LAUNCH_FINISH (minimal: encrypt in place, digest).
 
 LAUNCH_UPDATE takes a page that KVM has already made assigned and Immutable in the RMP
 (``rmp_make_private(pfn, gpa, 4K, asid, immutable=true)``), measures it into the launch
@@ -37,7 +38,7 @@ from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE
 if TYPE_CHECKING:
     from .cpu import Platform
 
-__all__ = ["SnpFirmware", "GuestContext", "SNP_PAGE_TYPE_VMSA", "SEV_RET_SUCCESS",
+__all__ = ["SnpFirmware", "GuestContext", "SevGuestContext", "SNP_PAGE_TYPE_VMSA", "SEV_RET_SUCCESS",
            "SEV_RET_INVALID_PARAM", "SEV_RET_INVALID_GUEST", "VMSA_GPA", "page_info_digest"]
 
 SNP_PAGE_TYPE_VMSA = 2
@@ -135,3 +136,58 @@ class SnpFirmware:
         """SNP_LAUNCH_FINISH: the guest starts running; returns the 48-byte launch digest."""
         gctx.state = "RUNNING"
         return gctx.digest
+
+    # -- SEV / SEV-ES launch (SEV API 55766: LAUNCH_START, LAUNCH_UPDATE_DATA,
+    # LAUNCH_UPDATE_VMSA, LAUNCH_MEASURE, LAUNCH_FINISH), reduced to what a launch needs.
+
+    def sev_launch_start(self, asid: int, policy: int = 0) -> SevGuestContext:
+        """LAUNCH_START (+ ACTIVATE of ``asid``): a new SEV guest context; the guest's
+        memory key is the ASID's key of the encryption engine."""
+        return SevGuestContext(asid, policy)
+
+    def sev_launch_update_data(self, ctx: SevGuestContext, spa: int, length: int) -> int:
+        """LAUNCH_UPDATE_DATA of ``length`` bytes at ``spa`` (whole 4 KiB pages): measure
+        the plaintext into the launch digest (SHA-256, model) and encrypt it in place with
+        the guest's key.  SEV_RET_INVALID_GUEST after LAUNCH_FINISH; INVALID_PARAM for an
+        unaligned range.  No RMP involvement (SEV / SEV-ES)."""
+        if ctx.state != "LAUNCH":
+            return SEV_RET_INVALID_GUEST
+        if spa & (PAGE_SIZE - 1) or length <= 0 or length & (PAGE_SIZE - 1):
+            return SEV_RET_INVALID_PARAM
+        mem = self.platform.mem
+        for off in range(0, length, PAGE_SIZE):
+            plain = mem.read_raw(spa + off, PAGE_SIZE)
+            ctx.ld.update(plain)
+            mem.write_enc(spa + off, plain, ctx.asid)
+            ctx.pages += 1
+        self.platform.count("LAUNCH_UPDATE_DATA")
+        return SEV_RET_SUCCESS
+
+    def sev_launch_update_vmsa(self, ctx: SevGuestContext, spa: int) -> int:
+        """LAUNCH_UPDATE_VMSA (SEV-ES): measure and encrypt one vCPU's VMSA page."""
+        return self.sev_launch_update_data(ctx, spa, PAGE_SIZE)
+
+    def sev_launch_measure(self, ctx: SevGuestContext) -> bytes:
+        """LAUNCH_MEASURE: the launch digest so far (model: SHA-256 of the measured
+        plaintext; the real MEASURE is an HMAC over it keyed with the TIK)."""
+        return ctx.ld.digest()
+
+    def sev_launch_finish(self, ctx: SevGuestContext) -> int:
+        """LAUNCH_FINISH: the guest may run; no more LAUNCH_UPDATE_*."""
+        if ctx.state != "LAUNCH":
+            return SEV_RET_INVALID_GUEST
+        ctx.state = "RUNNING"
+        return SEV_RET_SUCCESS
+
+
+@dataclass
+class SevGuestContext:
+    """Firmware state of one SEV / SEV-ES guest: ``asid``, ``policy`` (u32), ``ld`` the
+    running launch digest (model: SHA-256), ``state`` ("LAUNCH" or "RUNNING"),
+    ``pages`` measured."""
+
+    asid: int
+    policy: int
+    ld: hashlib._Hash = field(default_factory=hashlib.sha256)
+    state: str = "LAUNCH"
+    pages: int = 0

@@ -21,6 +21,7 @@ GHCB (``sw_exit_info_1``/``sw_exit_info_2``) or the GHCB MSR (VMCB ``ghcb_gpa``)
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +84,11 @@ from snpsim.spec.kvm_uapi import (
     KVM_MAP_GPA_RANGE_PAGE_SZ_2M,
     KVM_MAP_GPA_RANGE_PAGE_SZ_4K,
     KVM_SEV_INIT2,
+    KVM_SEV_LAUNCH_FINISH,
+    KVM_SEV_LAUNCH_MEASURE,
+    KVM_SEV_LAUNCH_START,
+    KVM_SEV_LAUNCH_UPDATE_DATA,
+    KVM_SEV_LAUNCH_UPDATE_VMSA,
     KVM_SEV_SNP_LAUNCH_FINISH,
     KVM_SEV_SNP_LAUNCH_START,
     KVM_SEV_SNP_LAUNCH_UPDATE,
@@ -170,6 +176,9 @@ from .mmu import kvm_mem_is_private, kvm_zap_gfn_range
 from .uapi import (
     KvmSevCmd,
     KvmSevInit,
+    KvmSevLaunchMeasure,
+    KvmSevLaunchStart,
+    KvmSevLaunchUpdateData,
     KvmSevSnpLaunchFinish,
     KvmSevSnpLaunchStart,
     KvmSevSnpLaunchUpdate,
@@ -361,7 +370,7 @@ def sev_vcpu_create(kvm: KvmVm, vcpu_id: int) -> KvmVcpu:
     if sev.snp:
         status |= MSR_AMD64_SEV_SNP_ENABLED
     vmcb = kvm.host.new_vmcb(vcpu_id, sev.asid, kvm.npt, vmsa_pfn=vmsa_pfn,
-                             sev_es=sev.es_active, sev_status=int(status))
+                             sev_es=sev.es_active, sev_status=int(status), snp_active=sev.snp)
     return KvmVcpu(vcpu_id=vcpu_id, kvm=kvm, vmcb=vmcb)
 
 
@@ -1122,10 +1131,118 @@ def snp_launch_update(kvm: KvmVm, cmd: KvmSevCmd) -> int:
     return 0
 
 
+# ---- SEV / SEV-ES launch (KVM_SEV_LAUNCH_*; no RMP, no guest_memfd) ------------------------------
+
+
+@traced("kvm")
+def sev_launch_start(kvm: KvmVm, cmd: KvmSevCmd) -> int:
+    """``sev_launch_start(kvm, argp)``: firmware LAUNCH_START and ACTIVATE of the VM's
+    ASID (``sev_bind_asid``); the handle is written back.  A second start -> -EINVAL
+    (model).  The owner's DH certificate and session blob are not modelled (must be 0,
+    else -EINVAL).  Returns 0 or -errno."""
+    d = cmd.data if cmd.data is not None else KvmSevLaunchStart()
+    if not isinstance(d, KvmSevLaunchStart):
+        return -errno.EFAULT
+    sev = kvm.sev
+    if sev.gctx is not None or d.dh_uaddr or d.session_uaddr:
+        return -errno.EINVAL
+    sev.policy = d.policy
+    sev.gctx = kvm.host.firmware.sev_launch_start(sev.asid, d.policy)
+    d.handle = sev.asid  # model: the firmware handle is the ASID it is bound to
+    return 0
+
+
+@traced("kvm")
+def sev_launch_update_data(kvm: KvmVm, cmd: KvmSevCmd) -> int:
+    """``sev_launch_update_data(kvm, argp)``: pin the user pages of [uaddr, uaddr + len)
+    (``sev_pin_memory``: len 0 or a wrapping range -> -EINVAL, unmapped -> -EFAULT), and
+    for each page firmware LAUNCH_UPDATE_DATA at its SPA: encrypt in place with the
+    guest's key and measure.  Model: ``uaddr`` and ``len`` must be 4 KiB aligned
+    (-EINVAL; KVM handles partial pages).  A firmware error is in ``cmd.error`` and gives
+    -EIO.  Returns 0 or -errno."""
+    p = cmd.data
+    if not isinstance(p, KvmSevLaunchUpdateData):
+        return -errno.EFAULT
+    sev = kvm.sev
+    if sev.gctx is None:
+        return -errno.EINVAL
+    if not p.len or p.uaddr + p.len > U64_MAX or (p.uaddr | p.len) & (PAGE_SIZE - 1):
+        return -errno.EINVAL
+    pfns = []
+    for hva in range(p.uaddr, p.uaddr + p.len, PAGE_SIZE):
+        pfn = kvm.mm.get_user_page(hva, write=True)
+        if pfn < 0:
+            return -errno.EFAULT
+        pfns.append(pfn)
+    for pfn in pfns:
+        fw = kvm.host.firmware.sev_launch_update_data(sev.gctx, pfn << PAGE_SHIFT, PAGE_SIZE)
+        if fw:
+            cmd.error = fw
+            return -errno.EIO
+    return 0
+
+
+@traced("kvm")
+def sev_launch_update_vmsa(kvm: KvmVm, cmd: KvmSevCmd) -> int:
+    """``sev_launch_update_vmsa(kvm, argp)``: SEV-ES only (else -ENOTTY); firmware
+    LAUNCH_UPDATE_VMSA of every vCPU's VMSA page (its guest state is then protected).
+    Returns 0 or -errno (-EIO with the firmware error in ``cmd.error``)."""
+    sev = kvm.sev
+    if not sev.es_active:
+        return -errno.ENOTTY
+    if sev.gctx is None:
+        return -errno.EINVAL
+    for v in kvm.vcpus:
+        if v.vmcb.vmsa_pfn is None:
+            continue
+        fw = kvm.host.firmware.sev_launch_update_vmsa(sev.gctx, v.vmcb.vmsa_pfn << PAGE_SHIFT)
+        if fw:
+            cmd.error = fw
+            return -errno.EIO
+    return 0
+
+
+@traced("kvm")
+def sev_launch_measure(kvm: KvmVm, cmd: KvmSevCmd) -> int:
+    """``sev_launch_measure(kvm, argp)``: firmware LAUNCH_MEASURE; the measurement goes
+    to the model-only ``measurement`` field.  Returns 0 or -EINVAL (not started)."""
+    d = cmd.data if cmd.data is not None else KvmSevLaunchMeasure()
+    if not isinstance(d, KvmSevLaunchMeasure):
+        return -errno.EFAULT
+    if kvm.sev.gctx is None:
+        return -errno.EINVAL
+    d.measurement = kvm.host.firmware.sev_launch_measure(kvm.sev.gctx)
+    d.len = len(d.measurement)
+    return 0
+
+
+@traced("kvm")
+def sev_launch_finish(kvm: KvmVm, cmd: KvmSevCmd) -> int:
+    """``sev_launch_finish(kvm, argp)``: firmware LAUNCH_FINISH.  Returns 0, -EINVAL (not
+    started) or -EIO (firmware error in ``cmd.error``, e.g. a second finish)."""
+    if kvm.sev.gctx is None:
+        return -errno.EINVAL
+    fw = kvm.host.firmware.sev_launch_finish(kvm.sev.gctx)
+    if fw:
+        cmd.error = fw
+        return -errno.EIO
+    return 0
+
+
+_SEV_LAUNCH_CMDS: dict[int, Callable[[KvmVm, KvmSevCmd], int]] = {
+    KVM_SEV_LAUNCH_START: sev_launch_start,
+    KVM_SEV_LAUNCH_UPDATE_DATA: sev_launch_update_data,
+    KVM_SEV_LAUNCH_UPDATE_VMSA: sev_launch_update_vmsa,
+    KVM_SEV_LAUNCH_MEASURE: sev_launch_measure,
+    KVM_SEV_LAUNCH_FINISH: sev_launch_finish,
+}
+
+
 @traced("kvm")
 def sev_mem_enc_ioctl(sys: Any, kvm: KvmVm, cmd: KvmSevCmd) -> int:
     """``sev_mem_enc_ioctl(kvm, argp)`` (KVM_MEMORY_ENCRYPT_OP): KVM_SEV_INIT2,
-    KVM_SEV_SNP_LAUNCH_START/UPDATE/FINISH.  Other ids -> -EINVAL.  Returns 0 or -errno;
+    KVM_SEV_SNP_LAUNCH_START/UPDATE/FINISH, and for SEV / SEV-ES VMs KVM_SEV_LAUNCH_START/
+    UPDATE_DATA/UPDATE_VMSA/MEASURE/FINISH.  Other ids -> -EINVAL.  Returns 0 or -errno;
     firmware errors in ``cmd.error``."""
     sev = kvm.sev
     if cmd.id == KVM_SEV_INIT2:
@@ -1143,6 +1260,8 @@ def sev_mem_enc_ioctl(sys: Any, kvm: KvmVm, cmd: KvmSevCmd) -> int:
         sev.asid = sys.next_asid
         sys.next_asid += 1
         return 0
+    if sev.active and not sev.snp and cmd.id in _SEV_LAUNCH_CMDS:
+        return _SEV_LAUNCH_CMDS[cmd.id](kvm, cmd)
     if not sev.snp:
         return -errno.ENOTTY if cmd.id in (KVM_SEV_SNP_LAUNCH_START, KVM_SEV_SNP_LAUNCH_UPDATE,
                                            KVM_SEV_SNP_LAUNCH_FINISH) else -errno.EINVAL

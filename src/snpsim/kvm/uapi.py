@@ -32,6 +32,9 @@ __all__ = [
     "KvmEnableCap",
     "KvmSevCmd",
     "KvmSevInit",
+    "KvmSevLaunchStart",
+    "KvmSevLaunchUpdateData",
+    "KvmSevLaunchMeasure",
     "KvmSevSnpLaunchStart",
     "KvmSevSnpLaunchUpdate",
     "KvmSevSnpLaunchFinish",
@@ -171,6 +174,40 @@ class KvmSevInit:
     vmsa_features: int = 0
     flags: int = 0
     ghcb_version: int = 0
+
+
+@dataclass
+class KvmSevLaunchStart:
+    """``struct kvm_sev_launch_start`` (KVM_SEV_LAUNCH_START, SEV / SEV-ES): u32
+    ``handle`` (0 = new guest; KVM writes the firmware's handle back), u32 ``policy``,
+    u64 ``dh_uaddr``/u32 ``dh_len``, u64 ``session_uaddr``/u32 ``session_len`` (the
+    owner's Diffie-Hellman certificate and session blob: not modelled, must be 0)."""
+
+    handle: int = 0
+    policy: int = 0
+    dh_uaddr: int = 0
+    dh_len: int = 0
+    session_uaddr: int = 0
+    session_len: int = 0
+
+
+@dataclass
+class KvmSevLaunchUpdateData:
+    """``struct kvm_sev_launch_update_data`` (KVM_SEV_LAUNCH_UPDATE_DATA): u64 ``uaddr``
+    (HVA of guest memory to encrypt in place), u32 ``len`` (bytes)."""
+
+    uaddr: int
+    len: int
+
+
+@dataclass
+class KvmSevLaunchMeasure:
+    """``struct kvm_sev_launch_measure`` (KVM_SEV_LAUNCH_MEASURE): u64 ``uaddr``, u32
+    ``len``; model-only ``measurement``: the bytes KVM would copy to ``uaddr``."""
+
+    uaddr: int = 0
+    len: int = 0
+    measurement: bytes = b""
 
 
 @dataclass

@@ -73,7 +73,8 @@ class Prepared:
     """A scenario ready to run: ``make_workload(reserved)`` gives the guest workload (or
     None: the boot alone), ``guest_options`` extra GuestConfig fields, ``kvm``/``qemu``
     profiles (None: the defaults), ``result`` the object the workload fills in,
-    ``config`` what to report about the set-up."""
+    ``config`` what to report about the set-up, ``mode`` the guest's memory-encryption
+    mode when the scenario fixes it ("sev", "sev-es", "snp"; None: the caller's)."""
 
     make_workload: Callable[[tuple[tuple[int, int], ...]], Callable[[GuestKernel, GuestPort], Any] | None]
     result: Any
@@ -81,6 +82,7 @@ class Prepared:
     kvm: Any = None
     qemu: Any = None
     config: dict[str, Any] = field(default_factory=dict)
+    mode: str | None = None
 
     def result_dict(self) -> dict[str, Any]:
         """The result as plain data (for ``--json``)."""
@@ -210,16 +212,20 @@ def _dma(params: ScenarioParams) -> Prepared:
                     config={"cycles": params.cycles, "sizes": list(DMA_SIZES)})
 
 
+#: The log's memory-encryption mode -> ``SnpSystem(mode=...)``.
+_LOG_MODES = {MemEncryptMode.SEV: "sev", MemEncryptMode.SEV_ES: "sev-es",
+              MemEncryptMode.SNP: "snp"}
+
+
 def _boot(params: ScenarioParams) -> Prepared:
     d = params.dmesg
     version = "6.16"
     swiotlb_param = None
     config: dict[str, Any] = {}
+    mode = None
     if d is not None:
-        if d.mode is not None and d.mode is not MemEncryptMode.SNP:
-            raise ScenarioError(
-                f"the log's guest runs {d.mode.value}; only SEV-SNP guests are modelled "
-                "(SEV and SEV-ES: no RMP, PVALIDATE or PSC, not modelled yet)")
+        # The guest runs in the mode the log reports (SNP when it names none).
+        mode = _LOG_MODES[d.mode] if d.mode is not None else None
         version = d.kernel_version or version
         swiotlb_param = d.swiotlb_param
         config = {"from_dmesg": True, "log_kernel": d.kernel_version,
@@ -234,7 +240,8 @@ def _boot(params: ScenarioParams) -> Prepared:
                     swiotlb_param=swiotlb_param)
     config.update(memblock_phys_mem_size=plan_memory, possible_cpus=plan_cpus)
     config.update(kernel_version_for_sizing=version)
-    return Prepared(lambda reserved: boot_workload(plan, res, reserved), res, config=config)
+    return Prepared(lambda reserved: boot_workload(plan, res, reserved), res, config=config,
+                    mode=mode)
 
 
 def _bug(name: str, params: ScenarioParams, host: HostBug | None) -> Prepared:

@@ -1,6 +1,10 @@
 """SEV-SNP launch in QEMU: ``sev_kvm_init`` (KVM_SEV_INIT2), ``kvm_enable_hypercall``,
 ``sev_snp_launch_start``, ``snp_launch_update_data``, ``sev_snp_launch_update``,
-``sev_snp_launch_finish``.
+``sev_snp_launch_finish``; and the SEV / SEV-ES launch: ``sev_launch_start``,
+``sev_launch_update_data``, ``sev_launch_get_measure`` (LAUNCH_UPDATE_VMSA for SEV-ES,
+then LAUNCH_MEASURE), ``sev_launch_finish``.  QEMU enables the KVM_HC_MAP_GPA_RANGE
+exit only in ``sev_snp_launch_start`` (kvm-qemu-host.md 8.1 [unconfirmed for SEV /
+SEV-ES: no other enabling call is known]).
 
 Mirrors QEMU ``target/i386/sev.c`` (9.1-10.1 era, merged patch postings;
 kvm-qemu-host.md 8.1, 8.7).  Failures are ``error_report`` + ``exit(1)``
@@ -16,6 +20,9 @@ from snpsim.kvm.kvm_main import (
     KvmEnableCap,
     KvmSevCmd,
     KvmSevInit,
+    KvmSevLaunchMeasure,
+    KvmSevLaunchStart,
+    KvmSevLaunchUpdateData,
     KvmSevSnpLaunchFinish,
     KvmSevSnpLaunchStart,
     KvmSevSnpLaunchUpdate,
@@ -26,6 +33,11 @@ from snpsim.spec.kvm_uapi import (
     KVM_HC_MAP_GPA_RANGE,
     KVM_MEMORY_ENCRYPT_OP,
     KVM_SEV_INIT2,
+    KVM_SEV_LAUNCH_FINISH,
+    KVM_SEV_LAUNCH_MEASURE,
+    KVM_SEV_LAUNCH_START,
+    KVM_SEV_LAUNCH_UPDATE_DATA,
+    KVM_SEV_LAUNCH_UPDATE_VMSA,
     KVM_SEV_SNP_LAUNCH_FINISH,
     KVM_SEV_SNP_LAUNCH_START,
     KVM_SEV_SNP_LAUNCH_UPDATE,
@@ -42,6 +54,10 @@ __all__ = [
     "snp_launch_update_data",
     "sev_snp_launch_update",
     "sev_snp_launch_finish",
+    "sev_launch_start",
+    "sev_launch_update_data",
+    "sev_launch_get_measure",
+    "sev_launch_finish",
 ]
 
 
@@ -143,3 +159,59 @@ def sev_snp_launch_finish(s: KVMState, queue: list[SnpLaunchUpdateData]) -> byte
         s.error_report(f"SNP_LAUNCH_FINISH ret={ret} fw_error={cmd.error}")
         raise QemuExit(1, "SNP_LAUNCH_FINISH failed")
     return fin.launch_digest
+
+
+# ---- SEV / SEV-ES launch ------------------------------------------------------------------
+
+
+@traced("vmm")
+def sev_launch_start(s: KVMState, policy: int = 0) -> int:
+    """``sev_launch_start(sev_common)``: KVM_SEV_LAUNCH_START with ``policy`` (no DH
+    certificate or session blob).  No hypercall exit is enabled.  Failure -> exit(1)."""
+    ret, cmd = _sev_ioctl(s, KVM_SEV_LAUNCH_START, KvmSevLaunchStart(policy=policy))
+    if ret:
+        s.error_report(f"sev_launch_start: LAUNCH_START ret={ret} fw_error={cmd.error}")
+        raise QemuExit(1, "LAUNCH_START failed")
+    return 0
+
+
+@traced("vmm")
+def sev_launch_update_data(s: KVMState, addr: int, length: int) -> int:
+    """``sev_launch_update_data(sev_common, gpa, addr, len)``: KVM_SEV_LAUNCH_UPDATE_DATA
+    of ``length`` bytes at HVA ``addr`` (encrypted in place).  Returns 0 or the ioctl
+    error (the caller exits)."""
+    if not addr or not length:
+        return 1
+    ret, cmd = _sev_ioctl(s, KVM_SEV_LAUNCH_UPDATE_DATA, KvmSevLaunchUpdateData(addr, length))
+    if ret:
+        s.error_report(f"sev_launch_update_data: LAUNCH_UPDATE ret={ret} fw_error={cmd.error}")
+    return ret
+
+
+@traced("vmm")
+def sev_launch_get_measure(s: KVMState, sev_es: bool) -> bytes:
+    """``sev_launch_get_measure`` (machine-done notifier): for SEV-ES, LAUNCH_UPDATE_VMSA
+    first (failure -> exit(1)); then KVM_SEV_LAUNCH_MEASURE.  Returns the measurement
+    (model: the launch digest)."""
+    if sev_es:
+        ret, cmd = _sev_ioctl(s, KVM_SEV_LAUNCH_UPDATE_VMSA, None)
+        if ret:
+            s.error_report(f"sev_launch_update_vmsa: LAUNCH_UPDATE_VMSA ret={ret} "
+                           f"fw_error={cmd.error}")
+            raise QemuExit(1, "LAUNCH_UPDATE_VMSA failed")
+    m = KvmSevLaunchMeasure()
+    ret, cmd = _sev_ioctl(s, KVM_SEV_LAUNCH_MEASURE, m)
+    if ret:
+        s.error_report(f"sev_launch_get_measure: LAUNCH_MEASURE ret={ret} fw_error={cmd.error}")
+        raise QemuExit(1, "LAUNCH_MEASURE failed")
+    return m.measurement
+
+
+@traced("vmm")
+def sev_launch_finish(s: KVMState) -> int:
+    """``sev_launch_finish(sev_common)``: KVM_SEV_LAUNCH_FINISH.  Failure -> exit(1)."""
+    ret, cmd = _sev_ioctl(s, KVM_SEV_LAUNCH_FINISH, None)
+    if ret:
+        s.error_report(f"sev_launch_finish: LAUNCH_FINISH ret={ret} fw_error={cmd.error}")
+        raise QemuExit(1, "LAUNCH_FINISH failed")
+    return 0
