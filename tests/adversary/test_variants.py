@@ -40,7 +40,7 @@ def memory_faults(m):
 
 
 def test_registry_lists_each_variant_with_its_report_and_profiles():
-    assert set(VARIANTS) == {"R1", "R2", "R3", "R4", "R5", "R6", "R12", "R13", "R15"}
+    assert set(VARIANTS) == {"R1", "R2", "R3", "R4", "R5", "R6", "R7", "R12", "R13", "R15"}
     for name, v in VARIANTS.items():
         assert isinstance(v, Variant) and v.name == name and v.report == name
         assert isinstance(v.kvm, KvmProfile) and isinstance(v.qemu, QemuProfile)

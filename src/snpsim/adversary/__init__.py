@@ -14,9 +14,8 @@ fixed behaviour is always the default; a variant only brings the old one back.
     m = Machine(kvm, ram_size, vcpus, profile=v.qemu)   # snpsim.vmm.machine.Machine
 
 Variants: R1, R2, R3, R6 (KVM), R12, R13, R15 (VMM), and R4/R5 (the KVM v6.17 scratch
-handling; no new code).  R14 has tests against the default stack only; R7
-needs firmware commands the platform does not model (SNP_GUEST_REQUEST,
-SNP_PAGE_RECLAIM).
+handling; no new code), R7 (KVM's guest-request handler without the reclaim on the
+error path).  R14 has tests against the default stack only.
 
 ``ATTACKS`` maps a name to a malicious-hypervisor variant (``kind == "attack"``,
 :mod:`snpsim.adversary.attacks`): a misanswer the Linux guest checks, or an RMP-level
@@ -33,7 +32,7 @@ from snpsim.kvm.profiles import DEFAULT_PROFILE, KVM_PROFILES, KvmProfile
 from snpsim.vmm.profiles import DEFAULT_QEMU_PROFILE, QemuProfile
 
 from .attacks import ATTACK_OVERRIDES
-from .kvm_bugs import R1_OVERRIDES, R2_OVERRIDES, R3_OVERRIDES, R6_KNOBS
+from .kvm_bugs import R1_OVERRIDES, R2_OVERRIDES, R3_OVERRIDES, R6_KNOBS, R7_OVERRIDES
 from .vmm_bugs import R12_OVERRIDES, R13_OVERRIDES, R15_KNOBS
 
 __all__ = ["Variant", "VARIANTS", "ATTACKS", "get_variant", "all_variants"]
@@ -85,6 +84,10 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
          "the GHCB: reads run past the shared buffer", base=KVM_PROFILES["v6.17"]),
     _kvm("R6", "R6", "KVM leaves -KVM_ENOSYS in hypercall.ret and the VMM never writes "
          "it: a successful conversion reaches the guest as PSC GENERIC error", knobs=R6_KNOBS),
+    _kvm("R7", "R7", "KVM's __snp_handle_guest_req returns on a firmware error before "
+         "reclaiming the response page: it stays firmware-owned and the next guest "
+         "request's host write to it takes an RMP #PF (host oops, VM stopped)",
+         overrides=R7_OVERRIDES),
     _vmm("R12", "R12", "the VMM treats a shared access to private RAM as an MMIO "
          "emulation failure and crashes", overrides=R12_OVERRIDES),
     _vmm("R13", "R13", "the VMM panics on the guest's termination request instead of "

@@ -8,12 +8,20 @@ version: the fixed behaviour is the default of every profile.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from typing import Any
 
 from snpsim.kvm.kvm_host import KvmVcpu, KvmVm
 from snpsim.kvm.mmu import KvmPageFault, page_fault_can_be_fast_any_slot
-from snpsim.kvm.svm_sev import snp_complete_psc
+from snpsim.kvm.svm_sev import (
+    SevDataSnpGuestRequest,
+    copy_guest_response,
+    issue_snp_guest_request,
+    snp_cleanup_guest_buf,
+    snp_complete_psc,
+    snp_setup_guest_buf,
+)
 from snpsim.kvm.x86 import user_exit_on_hypercall
 from snpsim.spec.faults import PFERR_GUEST_RMP_MASK
 from snpsim.spec.kvm_uapi import (
@@ -48,6 +56,8 @@ __all__ = [
     "R2_OVERRIDES",
     "R3_OVERRIDES",
     "R6_KNOBS",
+    "snp_handle_guest_req_r7",
+    "R7_OVERRIDES",
 ]
 
 
@@ -216,3 +226,32 @@ R3_OVERRIDES: dict[str, Any] = {"page_fault_can_be_fast": page_fault_can_be_fast
 #: -KVM_ENOSYS in ``run->hypercall.ret`` of the PSC exits instead of zeroing it.
 R6_KNOBS: dict[str, Any] = {"zero_hypercall_ret": False,
                             "stale_hypercall_ret": u64(-KVM_ENOSYS)}
+
+
+@traced("kvm", name="__snp_handle_guest_req")
+def snp_handle_guest_req_r7(kvm: KvmVm, req_gpa: int, resp_gpa: int) -> tuple[int, int]:
+    """Bug report R7 (github.com/AMDESE/AMDSEV/issues/220, 2024-07, AMDESE
+    ``snp-host-latest`` ``arch/x86/kvm/svm/sev.c``): ``__snp_handle_guest_req`` returned
+    as soon as ``sev_issue_cmd(SEV_CMD_SNP_GUEST_REQUEST)`` failed, before
+    ``snp_cleanup_guest_buf``: after a firmware error (e.g. INVALID_PARAM for a malformed
+    message) the response page stays firmware-owned and no response is copied back.
+    The next request's setup writes that page from the host: host #PF with X86_PF_RMP,
+    a host oops, KVM_RUN returns -EFAULT and the VM stops.  Otherwise as the fixed
+    :func:`snpsim.kvm.svm_sev.__snp_handle_guest_req`.  Returns ``(ret, fw_err)``."""
+    if not kvm.sev.snp:
+        return -errno.EINVAL, 0
+    data = SevDataSnpGuestRequest()
+    ret = snp_setup_guest_buf(kvm, data, req_gpa, resp_gpa)
+    if ret:
+        return ret, 0
+    ret, fw_err = issue_snp_guest_request(kvm, data)
+    if ret:
+        return ret, fw_err  # the bug: no snp_cleanup_guest_buf on this path
+    ret = snp_cleanup_guest_buf(kvm, data)
+    if ret:
+        return ret, fw_err
+    return copy_guest_response(kvm, data, resp_gpa), fw_err
+
+
+#: Bug report R7: the guest-request handler without the cleanup on the error path.
+R7_OVERRIDES: dict[str, Any] = {"__snp_handle_guest_req": snp_handle_guest_req_r7}

@@ -4,7 +4,9 @@
 Mirrors ``arch/x86/coco/sev/core.c`` at 00d25566 (v6.16/6.17 development):
 ``snp_set_memory_shared``, ``snp_set_memory_private``, ``snp_accept_memory``,
 ``set_pages_state``, ``__set_pages_state``, ``pvalidate_pages``, ``pval_pages``,
-``__pval_terminate``, ``vmgexit_psc`` (linux-guest.md 3, 4.2, 5.2, 8.1).  The on-stack
+``__pval_terminate``, ``vmgexit_psc`` (linux-guest.md 3, 4.2, 5.2, 8.1); and the SNP
+guest request path ``alloc_shared_pages`` and ``snp_issue_guest_request`` (v6.13+ core.c;
+hardware-and-ghcb.md 7, SVM_VMGEXIT_GUEST_REQUEST).  The on-stack
 ``struct snp_psc_desc`` lives in a per-CPU scratch page of guest memory (model: the
 kernel stack) and is copied into the GHCB shared buffer at 0x800 for each VMGEXIT.
 
@@ -18,7 +20,11 @@ context instead of hanging the simulation.
 
 from __future__ import annotations
 
-from snpsim.spec.exit_codes import SVM_VMGEXIT_PSC
+import errno
+from dataclasses import dataclass, field
+
+from snpsim.spec.addr import GVA
+from snpsim.spec.exit_codes import SVM_VMGEXIT_GUEST_REQUEST, SVM_VMGEXIT_PSC
 from snpsim.spec.ghcb import GHCB_SHARED_BUF_OFFSET, GHCB_SHARED_BUF_SIZE
 from snpsim.spec.msr_index import MSR_AMD64_SEV_SNP_ENABLED
 from snpsim.spec.psc import (
@@ -30,7 +36,9 @@ from snpsim.spec.psc import (
     PscHdr,
     SnpPscDesc,
 )
+from snpsim.spec.psp_sev import SEV_RET_NO_FW_CALL
 from snpsim.spec.rmp import PVALIDATE_FAIL_SIZEMISMATCH
+from snpsim.spec.sev_guest import SNP_GUEST_VMM_ERR, SNP_GUEST_VMM_ERR_BUSY
 from snpsim.spec.termination import GHCB_TERM_PSC, GHCB_TERM_PVALIDATE, SEV_TERM_SET_LINUX
 from snpsim.spec.units import (
     PAGE_MASK,
@@ -78,6 +86,10 @@ __all__ = [
     "snp_set_memory_shared",
     "snp_set_memory_private",
     "snp_accept_memory",
+    "SnpReqData",
+    "SnpGuestReq",
+    "alloc_shared_pages",
+    "snp_issue_guest_request",
 ]
 
 
@@ -324,3 +336,85 @@ def snp_accept_memory(kernel: GuestKernel, start: int, end: int) -> None:
     vaddr = __va(kernel, start)
     npages = (end - start) >> PAGE_SHIFT
     set_pages_state(kernel, vaddr, npages, SNP_PAGE_STATE_PRIVATE)
+
+
+# ---- SNP guest requests (core.c, v6.13+: alloc_shared_pages, snp_issue_guest_request) ----------
+
+
+@dataclass
+class SnpReqData:
+    """``struct snp_req_data`` (arch/x86/include/asm/sev.h): ``req_gpa``, ``resp_gpa``
+    (GPAs of the shared request and response pages), ``data_gpa``/``data_npages`` (the
+    certificate pages of an extended request; unused here)."""
+
+    req_gpa: int = 0
+    resp_gpa: int = 0
+    data_gpa: int = 0
+    data_npages: int = 0
+
+
+@dataclass
+class SnpGuestReq:
+    """The parts of ``struct snp_guest_req`` that ``snp_issue_guest_request`` uses:
+    ``exit_code`` (SVM_VMGEXIT_GUEST_REQUEST), ``input`` (:class:`SnpReqData`) and
+    ``exitinfo2`` (u64 out: ``sw_exit_info_2`` of the answer, ``(vmm_err << 32) |
+    fw_err``; SEV_RET_NO_FW_CALL when no answer came back; in v6.12 this is
+    ``rio->exitinfo2``)."""
+
+    exit_code: int = SVM_VMGEXIT_GUEST_REQUEST
+    input: SnpReqData = field(default_factory=SnpReqData)
+    exitinfo2: int = SEV_RET_NO_FW_CALL
+
+
+@traced("guest")
+def alloc_shared_pages(kernel: GuestKernel, sz: int) -> GVA | None:
+    """``alloc_shared_pages(sz)`` (arch/x86/coco/sev/core.c v6.13+; sev-guest.c before):
+    ``alloc_pages`` then ``set_memory_decrypted`` of ``PAGE_ALIGN(sz) >> PAGE_SHIFT``
+    pages; returns the direct-map GVA, or None (NULL) when no page is free or the
+    conversion fails (logs "failed to mark page shared, ret=%d").  Model: at most one
+    4 KiB page (``sz`` <= 4096, else None): the model's allocator has no higher orders."""
+    from .set_memory import set_memory_decrypted
+
+    if sz > PAGE_SIZE or kernel.page_alloc is None:
+        return None
+    gpa = kernel.page_alloc.alloc_page()
+    if gpa is None:
+        return None
+    va = __va(kernel, gpa)
+    ret = set_memory_decrypted(kernel, va, 1)
+    if ret:
+        kernel.warn(f"failed to mark page shared, ret={ret}")
+        return None
+    return va
+
+
+@traced("guest")
+def snp_issue_guest_request(kernel: GuestKernel, req: SnpGuestReq) -> int:
+    """``snp_issue_guest_request(req)`` (arch/x86/coco/sev/core.c; v6.14+ form, in v6.12
+    ``(req, input, rio)`` with the same steps): ``exitinfo2`` = SEV_RET_NO_FW_CALL; take
+    the GHCB (no GHCB: -EIO); invalidate it; ``sev_es_ghcb_hv_call(exit_code,
+    input.req_gpa, input.resp_gpa)`` (a non-OK es_result is returned as is); then
+    ``exitinfo2`` = ``sw_exit_info_2`` and: 0 -> 0; ``SNP_GUEST_VMM_ERR(BUSY)`` ->
+    -EAGAIN; ``SNP_GUEST_VMM_ERR(INVALID_LEN)`` -> -EIO (-ENOSPC only for extended
+    requests, not modelled); anything else (a firmware error in bits 31:0) -> -EIO.
+    Returns 0, -errno or an es_result."""
+    state = GhcbState()
+    req.exitinfo2 = SEV_RET_NO_FW_CALL
+    ghcb = __sev_get_ghcb(kernel, state)
+    if not ghcb:
+        return -errno.EIO
+    try:
+        vc_ghcb_invalidate(kernel, ghcb)
+        ctxt = EsEmCtxt(this_cpu(kernel).regs)
+        ret = sev_es_ghcb_hv_call(kernel, ghcb, ctxt, req.exit_code, req.input.req_gpa,
+                                  req.input.resp_gpa)
+        if ret:
+            return ret
+        req.exitinfo2 = ghcb_get_field(kernel, ghcb, "sw_exit_info_2")
+        if req.exitinfo2 == 0:
+            return 0
+        if req.exitinfo2 == SNP_GUEST_VMM_ERR(SNP_GUEST_VMM_ERR_BUSY):
+            return -errno.EAGAIN
+        return -errno.EIO
+    finally:
+        __sev_put_ghcb(kernel, state)

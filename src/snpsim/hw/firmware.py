@@ -17,7 +17,24 @@ digest is SHA-384 of that structure.  CONTENTS is SHA-384 of the page for NORMAL
 pages, zero for ZERO, UNMEASURED, SECRETS and CPUID pages.  VMSA pages are measured at
 GPA 0xFFFFFFFFF000 (the RMP records -1, page aligned, bits above 51 clear).
 
-Firmware status codes returned: 0 SUCCESS, 0x16 INVALID_PARAM (sev-dev ``SEV_RET_*``).
+Firmware status codes returned (``SEV_RET_*``, :mod:`snpsim.spec.psp_sev`): 0 SUCCESS,
+0x02 INVALID_GUEST_STATE, 0x10 INVALID_GUEST, 0x16 INVALID_PARAM, 0x1A INVALID_PAGE_STATE.
+
+Page states (SNP firmware ABI 56860, "Page States", in RMP terms): Hypervisor (Assigned
+0), Firmware (Assigned 1, ASID 0, Immutable 1: only the firmware writes it, a host write
+takes a host #PF with X86_PF_RMP), Reclaim (Assigned 1, ASID 0, Immutable 0: the
+hypervisor may RMPUPDATE it back to Hypervisor).  SNP_GUEST_REQUEST writes its response
+into a Firmware page; SNP_PAGE_RECLAIM turns a Firmware page into a Reclaim page; KVM's
+``rmp_make_shared`` then returns it to the hypervisor (kvm-qemu-host.md 7.3,
+``snp_page_reclaim``).
+
+SNP_GUEST_REQUEST is modelled simply (model choices, docs/model-choices.md): the
+request and the response are host pages (KVM's), the message is not encrypted (no
+VMPCK, no AEAD, the ``authtag`` is not checked), no message sequence numbers are
+tracked; the firmware checks the guest context, the pages' RMP states and the message
+header, and answers an SNP_MSG_REPORT_REQ with an SNP_MSG_REPORT_RSP whose report holds
+the launch digest and the request's REPORT_DATA (other request types: an empty
+response of the matching type).
 """
 
 from __future__ import annotations
@@ -33,6 +50,22 @@ from snpsim.spec.kvm_uapi import (
     KVM_SEV_SNP_PAGE_TYPE_UNMEASURED,
     KVM_SEV_SNP_PAGE_TYPE_ZERO,
 )
+from snpsim.spec.psp_sev import (
+    SEV_RET_INVALID_GUEST,
+    SEV_RET_INVALID_GUEST_STATE,
+    SEV_RET_INVALID_PAGE_STATE,
+    SEV_RET_INVALID_PARAM,
+    SEV_RET_SUCCESS,
+)
+from snpsim.spec.sev_guest import (
+    MSG_HDR_VER,
+    SNP_AEAD_AES_256_GCM,
+    SNP_GUEST_MSG_HDR_SIZE,
+    SNP_GUEST_MSG_PAYLOAD_SIZE,
+    SNP_MSG_REPORT_REQ,
+    SnpGuestMsgHdr,
+    SnpMsgType,
+)
 from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE
 
 if TYPE_CHECKING:
@@ -42,14 +75,20 @@ __all__ = ["SnpFirmware", "GuestContext", "SevGuestContext", "SNP_PAGE_TYPE_VMSA
            "SEV_RET_INVALID_PARAM", "SEV_RET_INVALID_GUEST", "VMSA_GPA", "page_info_digest"]
 
 SNP_PAGE_TYPE_VMSA = 2
-SEV_RET_SUCCESS = 0x00
-SEV_RET_INVALID_GUEST = 0x04
-SEV_RET_INVALID_PARAM = 0x16
 VMSA_GPA = 0xFFFFFFFFF000
 PAGE_INFO_LEN = 0x70
 LD_SIZE = 48
 
 _MEASURED_CONTENTS = {KVM_SEV_SNP_PAGE_TYPE_NORMAL, SNP_PAGE_TYPE_VMSA}
+#: Request message types (odd ``enum msg_type`` values, CPUID_REQ .. VMRK_REQ).
+_REQUEST_TYPES = frozenset(int(t) for t in SnpMsgType if t % 2)
+#: ``struct snp_report_resp`` (SNP ABI 56860, "MSG_REPORT_RSP"): status u32, report_size
+#: u32, 24 reserved bytes, then the 0x4A0-byte ATTESTATION_REPORT, in which REPORT_DATA
+#: (64 bytes) is at 0x50 and MEASUREMENT (48 bytes) at 0x90.
+REPORT_RSP_REPORT_OFFSET = 0x20
+ATTESTATION_REPORT_SIZE = 0x4A0
+REPORT_DATA_OFFSET = 0x50
+MEASUREMENT_OFFSET = 0x90
 _ZERO_CONTENTS = {KVM_SEV_SNP_PAGE_TYPE_ZERO, KVM_SEV_SNP_PAGE_TYPE_UNMEASURED,
                   KVM_SEV_SNP_PAGE_TYPE_SECRETS, KVM_SEV_SNP_PAGE_TYPE_CPUID}
 
@@ -96,6 +135,81 @@ class SnpFirmware:
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
+
+    # -- SNP_GUEST_REQUEST and SNP_PAGE_RECLAIM (SNP firmware ABI 56860; model choices in
+    # docs/model-choices.md) ------------------------------------------------------------
+
+    def _is_firmware_page(self, pfn: int) -> bool:
+        e = self.platform.rmp.lookup(pfn)
+        return e.assigned and e.asid == 0 and e.immutable
+
+    def snp_guest_request(self, gctx: GuestContext | None, req_spa: int, resp_spa: int) -> int:
+        """SNP_GUEST_REQUEST (SNP firmware ABI 56860; KVM ``sev_issue_cmd(kvm,
+        SEV_CMD_SNP_GUEST_REQUEST, &data, &fw_err)`` with ``data.req_paddr``/``res_paddr``).
+
+        ``req_spa``/``resp_spa``: SPAs of the request and response pages (4 KiB aligned).
+        Checks, in this order (model; the ABI's order is unconfirmed):
+
+        * the guest context is RUNNING (after SNP_LAUNCH_FINISH), else
+          SEV_RET_INVALID_GUEST_STATE (0x02); no context at all: SEV_RET_INVALID_GUEST
+          (0x10);
+        * the response page is in the Firmware state (Assigned, ASID 0, Immutable) and
+          the request page is not (a host page), else SEV_RET_INVALID_PAGE_STATE (0x1A);
+        * the request's message header (``struct snp_guest_msg_hdr``): ``hdr_version`` 1,
+          ``hdr_sz`` 0x60, ``algo`` AES-256-GCM, ``msg_type`` a request type (odd, 1..13),
+          ``msg_vmpck`` 0..3, ``msg_sz`` fits the page, else SEV_RET_INVALID_PARAM (0x16).
+
+        On success (0) the firmware writes the response message into the response page
+        (header: ``msg_seqno`` + 1, ``msg_type`` + 1; payload: see the module doc).  On an
+        error nothing is written.  Returns the SEV_RET_* status (u32).
+        """
+        if gctx is None:
+            return SEV_RET_INVALID_GUEST
+        if gctx.state != "RUNNING":
+            return SEV_RET_INVALID_GUEST_STATE
+        if (req_spa | resp_spa) & (PAGE_SIZE - 1) or req_spa == resp_spa:
+            return SEV_RET_INVALID_PARAM
+        if not self._is_firmware_page(resp_spa >> PAGE_SHIFT) or self._is_firmware_page(req_spa >> PAGE_SHIFT):
+            return SEV_RET_INVALID_PAGE_STATE
+        mem = self.platform.mem
+        raw = mem.read_raw(req_spa, PAGE_SIZE)
+        hdr = SnpGuestMsgHdr.decode(raw)
+        if (hdr.hdr_version != MSG_HDR_VER or hdr.hdr_sz != SNP_GUEST_MSG_HDR_SIZE
+                or hdr.algo != SNP_AEAD_AES_256_GCM or hdr.msg_vmpck > 3
+                or hdr.msg_type not in _REQUEST_TYPES or hdr.msg_sz > SNP_GUEST_MSG_PAYLOAD_SIZE):
+            return SEV_RET_INVALID_PARAM
+        payload = b""
+        if hdr.msg_type == SNP_MSG_REPORT_REQ:
+            payload = _report_response(gctx, raw[SNP_GUEST_MSG_HDR_SIZE:SNP_GUEST_MSG_HDR_SIZE + hdr.msg_sz])
+        resp = SnpGuestMsgHdr(msg_seqno=hdr.msg_seqno + 1, algo=hdr.algo, msg_type=hdr.msg_type + 1,
+                              msg_version=hdr.msg_version, msg_sz=len(payload),
+                              msg_vmpck=hdr.msg_vmpck)
+        page = resp.encode() + payload
+        mem.write_raw(resp_spa, page + bytes(PAGE_SIZE - len(page)))
+        self.platform.count("SNP_GUEST_REQUEST")
+        return SEV_RET_SUCCESS
+
+    def snp_page_reclaim(self, spa: int) -> int:
+        """SNP_PAGE_RECLAIM of the 4 KiB page at ``spa`` (SNP firmware ABI 56860; Linux
+        ``snp_page_reclaim`` issues SEV_CMD_SNP_PAGE_RECLAIM with ``data.paddr``).
+
+        The page must be in the Firmware state (Assigned, ASID 0, Immutable; the ABI's
+        other firmware-owned states -- Metadata, Pre-Guest, Pre-Swap -- are not modelled),
+        else SEV_RET_INVALID_PAGE_STATE (0x1A) and nothing changes.  On success (0) it is
+        in the Reclaim state (Assigned, ASID 0, Immutable clear, GPA 0), from which the
+        hypervisor's RMPUPDATE (``rmp_make_shared``) returns it to the Hypervisor state.
+        """
+        if spa & (PAGE_SIZE - 1):
+            return SEV_RET_INVALID_PARAM
+        pfn = spa >> PAGE_SHIFT
+        if not self._is_firmware_page(pfn):
+            return SEV_RET_INVALID_PAGE_STATE
+        from .rmp import RmpEntry
+
+        e = self.platform.rmp.lookup(pfn)
+        self.platform.rmp._write(pfn, RmpEntry(True, e.pagesize, False, 0, 0, False, False, e.perms))
+        self.platform.count("SNP_PAGE_RECLAIM")
+        return SEV_RET_SUCCESS
 
     def snp_launch_start(self, asid: int, policy: int = 0x30000) -> GuestContext:
         """SNP_LAUNCH_START: a new guest context for ``asid`` with ``policy``."""
@@ -191,3 +305,19 @@ class SevGuestContext:
     ld: hashlib._Hash = field(default_factory=hashlib.sha256)
     state: str = "LAUNCH"
     pages: int = 0
+
+
+def _report_response(gctx: GuestContext, req: bytes) -> bytes:
+    """Model-only: the MSG_REPORT_RSP payload for an MSG_REPORT_REQ payload ``req``
+    (``struct snp_report_req``: REPORT_DATA 64 bytes, VMPL u32): status 0, the report
+    size, and a report with only REPORT_DATA, VMPL and MEASUREMENT (the launch digest)
+    filled; no signature."""
+    report = bytearray(ATTESTATION_REPORT_SIZE)
+    report_data = req[:64].ljust(64, b"\0")
+    vmpl = int.from_bytes(req[64:68].ljust(4, b"\0"), "little")
+    report[0x30:0x34] = vmpl.to_bytes(4, "little")
+    report[REPORT_DATA_OFFSET:REPORT_DATA_OFFSET + 64] = report_data
+    report[MEASUREMENT_OFFSET:MEASUREMENT_OFFSET + LD_SIZE] = gctx.digest
+    head = (0).to_bytes(4, "little") + ATTESTATION_REPORT_SIZE.to_bytes(4, "little") + bytes(24)
+    assert len(head) == REPORT_RSP_REPORT_OFFSET
+    return head + bytes(report)

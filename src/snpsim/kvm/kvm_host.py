@@ -125,7 +125,9 @@ class KvmMemorySlot:
 class KvmSevInfo:
     """``struct kvm_sev_info``: ``active``/``es_active``/``snp``, ``asid``,
     ``ghcb_version`` (u16), ``policy``, firmware guest context ``gctx``,
-    ``snp_finished`` (SNP_LAUNCH_FINISH done)."""
+    ``snp_finished`` (SNP_LAUNCH_FINISH done), ``guest_req_pfn``/``guest_resp_pfn`` (KVM's
+    pages for SNP guest requests, ``guest_req_buf``/``guest_resp_buf``; None until the
+    first request)."""
 
     active: bool = False
     es_active: bool = False
@@ -135,6 +137,8 @@ class KvmSevInfo:
     policy: int = 0
     gctx: Any = None
     snp_finished: bool = False
+    guest_req_pfn: int | None = None
+    guest_resp_pfn: int | None = None
 
 
 @dataclass

@@ -46,8 +46,9 @@ class KvmProfile(VariantProfile):
     ``ghcb_not_registered``, ``page_fault_can_be_fast``, ``svm_handle_exit`` (every
     #VMEXIT, ``(vcpu, exit) -> int``), ``sev_handle_vmgexit_msr_protocol`` (every GHCB
     MSR-protocol request, ``(vcpu) -> int``), ``snp_complete_psc_msr`` (the completion
-    of an MSR-protocol PSC, ``(vcpu) -> int``).  The last three exist for the malicious
-    hypervisors of :mod:`snpsim.adversary.attacks`.
+    of an MSR-protocol PSC, ``(vcpu) -> int``).  Those three exist for the malicious
+    hypervisors of :mod:`snpsim.adversary.attacks`.  ``__snp_handle_guest_req`` (an SNP
+    guest request, ``(kvm, req_gpa, resp_gpa) -> (ret, fw_err)``; bug report R7).
     """
 
 

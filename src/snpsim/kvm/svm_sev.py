@@ -160,6 +160,7 @@ from snpsim.spec.psc import (
     VMGEXIT_PSC_OP_SHARED,
     PscEntry,
 )
+from snpsim.spec.sev_guest import SNP_GUEST_ERR
 from snpsim.spec.svm_sev import (
     GHCB_SCRATCH_AREA_LIMIT,
     GHCB_VERSION_DEFAULT,
@@ -216,6 +217,15 @@ __all__ = [
     "sev_handle_rmp_fault",
     "sev_mem_enc_ioctl",
     "sev_gmem_post_populate",
+    "SevDataSnpGuestRequest",
+    "snp_guest_req_init",
+    "snp_page_reclaim",
+    "snp_setup_guest_buf",
+    "snp_cleanup_guest_buf",
+    "issue_snp_guest_request",
+    "copy_guest_response",
+    "__snp_handle_guest_req",
+    "snp_handle_guest_req",
 ]
 
 # ---- the mapped GHCB and the scratch area ----------------------------------------------
@@ -968,6 +978,169 @@ def sev_handle_rmp_fault(vcpu: KvmVcpu, gpa: int, error_code: int) -> None:
     kvm_zap_gfn_range(kvm, gfn, gfn + PTRS_PER_PMD)
 
 
+# ---- SNP guest requests (kvm-qemu-host.md 2.2, 7.3; bug report R7) -----------------------------
+
+
+@dataclass
+class SevDataSnpGuestRequest:
+    """``struct sev_data_snp_guest_request`` (include/linux/psp-sev.h): the firmware
+    guest context (``gctx_paddr``; model: the firmware's context object), ``req_paddr``
+    and ``res_paddr`` (SPAs of the request and response pages, bytes)."""
+
+    gctx_paddr: Any = None
+    req_paddr: int = 0
+    res_paddr: int = 0
+
+
+def snp_guest_req_init(kvm: KvmVm) -> None:
+    """``snp_guest_req_init(kvm)`` (arch/x86/kvm/svm/sev.c, v6.11+): KVM's own request
+    and response pages for SNP guest requests ("bounce pages"; the guest's pages are
+    never handed to the firmware).  Model choices (docs/model-choices.md): allocated on
+    the first guest request, not at KVM_SEV_INIT2 (runs without guest requests allocate
+    nothing), and both pages hypervisor-owned at rest: the response page becomes
+    firmware-owned for each command and is reclaimed after it, as in the pre-v6.11 KVM
+    code of bug report R7 (``snp_setup_guest_buf``/``snp_cleanup_guest_buf``); v6.11+
+    keeps it firmware-owned for the VM's life (``snp_alloc_firmware_page``)."""
+    sev = kvm.sev
+    if sev.guest_req_pfn is None:
+        sev.guest_req_pfn = kvm.allocator.alloc_page()
+        sev.guest_resp_pfn = kvm.allocator.alloc_page()
+
+
+@traced("kvm")
+def snp_page_reclaim(kvm: KvmVm, pfn: int) -> int:
+    """``snp_page_reclaim(kvm, pfn)`` (arch/x86/kvm/svm/sev.c, v6.11+; kvm-qemu-host.md
+    7.3): firmware SNP_PAGE_RECLAIM of the 4 KiB page ``pfn``; a firmware failure marks
+    the VM bugged (KVM_BUG), leaks the page and returns -EIO; then
+    ``kvm_rmp_make_shared(kvm, pfn, 4K)`` (-EIO on failure).  Returns 0 or -EIO."""
+    from .virt_svm_sev import snp_leak_pages
+
+    fw_err = kvm.host.firmware.snp_page_reclaim(pfn << PAGE_SHIFT)
+    if fw_err:
+        kvm.pr(f"WARN: Failed to reclaim PFN {pfn:#x}, rc {-errno.EIO} fw_err {fw_err}")
+        kvm.bugged = True
+        snp_leak_pages(kvm, pfn, 1)
+        return -errno.EIO
+    if kvm_rmp_make_shared(kvm, pfn, PG_LEVEL_4K):
+        return -errno.EIO
+    return 0
+
+
+@traced("kvm")
+def snp_setup_guest_buf(kvm: KvmVm, data: SevDataSnpGuestRequest, req_gpa: int, resp_gpa: int) -> int:
+    """``snp_setup_guest_buf(kvm, data, req_gpa, resp_gpa)`` (pre-v6.11 sev.c, the KVM
+    guest-request patch v16, 2024; on KVM's pages as :func:`snp_guest_req_init` says):
+    GPAs not page aligned -> -EINVAL; copy the request page (4 KiB at ``req_gpa``,
+    ``kvm_read_guest`` through the memslots: the guest's shared page) into KVM's request
+    page (-EIO if no memslot); clear KVM's response page; make it firmware-owned
+    (``rmp_make_private(pfn, 0, PG_LEVEL_4K, 0, true)``: Assigned, ASID 0, Immutable;
+    failure -> -EINVAL); fill ``data``.  Returns 0 or -errno.
+
+    Clearing the response page is a host write (model choice: so that a command that
+    writes no response never hands the guest an earlier one).  If the page was left
+    firmware-owned by an earlier request (bug report R7), that write takes a host #PF
+    with X86_PF_RMP: a host oops (``Kvm.oopses``, KVM_RUN returns -EFAULT)."""
+    from .kvm_main import kvm_read_guest
+
+    if req_gpa & (PAGE_SIZE - 1) or resp_gpa & (PAGE_SIZE - 1):
+        return -errno.EINVAL
+    snp_guest_req_init(kvm)
+    sev = kvm.sev
+    assert sev.guest_req_pfn is not None and sev.guest_resp_pfn is not None
+    req = kvm_read_guest(kvm, req_gpa, PAGE_SIZE)
+    if req is None:
+        return -errno.EIO
+    req_spa = sev.guest_req_pfn << PAGE_SHIFT
+    resp_spa = sev.guest_resp_pfn << PAGE_SHIFT
+    kvm.host.write(req_spa, req)
+    kvm.host.write(resp_spa, bytes(PAGE_SIZE))
+    if rmp_make_private(kvm, sev.guest_resp_pfn, 0, PG_LEVEL_4K, 0, True):
+        return -errno.EINVAL
+    data.gctx_paddr = sev.gctx
+    data.req_paddr = req_spa
+    data.res_paddr = resp_spa
+    return 0
+
+
+@traced("kvm")
+def snp_cleanup_guest_buf(kvm: KvmVm, data: SevDataSnpGuestRequest) -> int:
+    """``snp_cleanup_guest_buf(data)`` (pre-v6.11 sev.c): return the response page to
+    the hypervisor -- :func:`snp_page_reclaim` (firmware SNP_PAGE_RECLAIM, then
+    ``rmp_make_shared``; the page is leaked if either fails).  Returns 0 or -EIO."""
+    return snp_page_reclaim(kvm, data.res_paddr >> PAGE_SHIFT)
+
+
+@traced("kvm")
+def issue_snp_guest_request(kvm: KvmVm, data: SevDataSnpGuestRequest) -> tuple[int, int]:
+    """Model-only name for ``sev_issue_cmd(kvm, SEV_CMD_SNP_GUEST_REQUEST, &data,
+    &fw_err)``: the firmware's SNP_GUEST_REQUEST.  Returns ``(ret, fw_err)``: ret 0, or
+    -EIO when the firmware reports an error (sev-dev ``__sev_do_cmd_locked``); fw_err
+    the SEV_RET_* status (u32)."""
+    fw_err = int(kvm.host.firmware.snp_guest_request(data.gctx_paddr, data.req_paddr,
+                                                     data.res_paddr))
+    return (-errno.EIO if fw_err else 0), fw_err
+
+
+@traced("kvm")
+def copy_guest_response(kvm: KvmVm, data: SevDataSnpGuestRequest, resp_gpa: int) -> int:
+    """Model-only name for the ``kvm_write_guest(kvm, resp_gpa, sev->guest_resp_buf,
+    PAGE_SIZE)`` of ``snp_handle_guest_req`` (v6.11+): KVM's response page (4 KiB, a
+    host read) into the guest's page at ``resp_gpa``.  Returns 0 or -EIO."""
+    from .kvm_main import kvm_write_guest
+
+    if kvm_write_guest(kvm, resp_gpa, kvm.host.read(data.res_paddr, PAGE_SIZE)):
+        return -errno.EIO
+    return 0
+
+
+@traced("kvm")
+def __snp_handle_guest_req(kvm: KvmVm, req_gpa: int, resp_gpa: int) -> tuple[int, int]:
+    """``__snp_handle_guest_req(kvm, req_gpa, resp_gpa, &fw_err)`` with R7's fix (KVM
+    guest-request patch v16, 2024: "always call the cleanup"): SETUP
+    (:func:`snp_setup_guest_buf`), FIRMWARE (SNP_GUEST_REQUEST), CLEANUP
+    (:func:`snp_cleanup_guest_buf`, also after a firmware error), COPY BACK (the response
+    page into the guest's, also after a firmware error, as v6.11+ does).  A cleanup or
+    copy failure turns ``ret`` into -EIO.  Override point ``__snp_handle_guest_req``
+    (bug report R7's variant skips the cleanup on the error path).  Returns ``(ret,
+    fw_err)``: ret 0 or -errno, fw_err the firmware status (0 when it was not called)."""
+    if not kvm.sev.snp:
+        return -errno.EINVAL, 0
+    data = SevDataSnpGuestRequest()
+    # SETUP
+    ret = snp_setup_guest_buf(kvm, data, req_gpa, resp_gpa)
+    if ret:
+        return ret, 0
+    # FIRMWARE
+    ret, fw_err = issue_snp_guest_request(kvm, data)
+    # CLEANUP: always, so that no page is left firmware-owned when the command returns.
+    if snp_cleanup_guest_buf(kvm, data):
+        return ret or -errno.EIO, fw_err
+    # COPY BACK
+    if copy_guest_response(kvm, data, resp_gpa):
+        return ret or -errno.EIO, fw_err
+    return ret, fw_err
+
+
+@traced("kvm")
+def snp_handle_guest_req(vcpu: KvmVcpu, req_gpa: int, resp_gpa: int) -> int:
+    """``snp_handle_guest_req(svm, req_gpa, resp_gpa)`` (arch/x86/kvm/svm/sev.c, v6.11+)
+    for SVM_VMGEXIT_GUEST_REQUEST (0x80000011; hardware-and-ghcb.md 7: info1 = request
+    page GPA, info2 = response page GPA).  Runs ``__snp_handle_guest_req`` (the profile's
+    override point).  "Firmware failures are propagated on to guest, but any other
+    failure condition along the way should be reported to userspace": an error without
+    a firmware status returns it from KVM_RUN; otherwise ``sw_exit_info_1`` = 0 and
+    ``sw_exit_info_2`` = ``SNP_GUEST_ERR(0, fw_err)`` ((vmm_err << 32) | fw_err) and the
+    guest resumes.  Returns 1 or -errno."""
+    kvm = vcpu.kvm
+    ret, fw_err = kvm.profile.call("__snp_handle_guest_req", __snp_handle_guest_req)(
+        kvm, req_gpa, resp_gpa)
+    if ret and not fw_err:
+        return ret
+    # No action is requested *from KVM* if there was a firmware error.
+    svm_vmgexit_no_action(vcpu, SNP_GUEST_ERR(0, fw_err))
+    return 1
+
+
 # ---- sev_handle_vmgexit (section 2) --------------------------------------------------------------
 
 
@@ -1043,8 +1216,10 @@ def sev_handle_vmgexit(vcpu: KvmVcpu) -> int:
         # Model: AP creation is not modelled; KVM's answer on failure.
         svm_vmgexit_bad_input(vcpu, GHCB_ERR_INVALID_INPUT)
         return 1
-    if exit_code in (SVM_VMGEXIT_GUEST_REQUEST, SVM_VMGEXIT_EXT_GUEST_REQUEST):
-        # Model: guest requests to the firmware are not modelled.
+    if exit_code == SVM_VMGEXIT_GUEST_REQUEST:
+        return snp_handle_guest_req(vcpu, info1, info2)
+    if exit_code == SVM_VMGEXIT_EXT_GUEST_REQUEST:
+        # Model: extended guest requests (certificates) are not modelled.
         svm_vmgexit_bad_input(vcpu, GHCB_ERR_INVALID_INPUT)
         return 1
     if exit_code == SVM_VMGEXIT_UNSUPPORTED_EVENT:
