@@ -36,12 +36,13 @@ from snpsim.spec.kvm_uapi import (
     KVM_MEMORY_EXIT_FLAG_PRIVATE,
     KVM_X86_SW_PROTECTED_VM,
 )
-from snpsim.spec.pgtable_types import PG_LEVEL_4K
-from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE
+from snpsim.spec.pgtable_types import PG_LEVEL_2M, PG_LEVEL_4K
+from snpsim.spec.units import HPAGE_PMD_ORDER, PAGE_SHIFT, PAGE_SIZE, PTRS_PER_PMD
 from snpsim.trace.record import emit_instant, traced
 
 from .guest_memfd import kvm_gmem_get_pfn
 from .kvm_host import KvmVcpu, KvmVm
+from .virt_svm_sev import snp_lookup_rmpentry
 
 __all__ = [
     "RetPf",
@@ -130,13 +131,42 @@ def kvm_mmu_faultin_pfn_private(vcpu: KvmVcpu, fault: KvmPageFault) -> int:
     if slot is None or slot.gmem_file is None:
         _memory_fault_exit(vcpu, fault)
         return -errno.EFAULT
-    r, pfn, _max_order = kvm_gmem_get_pfn(kvm, slot, fault.gfn)
+    r, pfn, max_order = kvm_gmem_get_pfn(kvm, slot, fault.gfn)
     if r:
         _memory_fault_exit(vcpu, fault)
         return r
     fault.pfn = pfn
-    fault.max_level = PG_LEVEL_4K
+    # max_level = min(the level the folio allows, the RMP level of the PFN)
+    gmem_level = PG_LEVEL_2M if max_order >= HPAGE_PMD_ORDER else PG_LEVEL_4K
+    fault.max_level = min(gmem_level, sev_private_max_mapping_level(kvm, pfn))
     return RetPf.RET_PF_CONTINUE
+
+
+def sev_private_max_mapping_level(kvm: KvmVm, pfn: int) -> int:
+    """``sev_private_max_mapping_level(kvm, pfn)`` (arch/x86/kvm/svm/sev.c, v6.10;
+    ``gmem_max_mapping_level`` later): the RMP level of ``pfn`` -- PG_LEVEL_2M when its
+    2 MiB-aligned RMP entry is a 2 MiB entry, else PG_LEVEL_4K (also when the lookup
+    fails or the page is unassigned).  kvm-qemu-host.md 6.3 item 3."""
+    ret, assigned, level = snp_lookup_rmpentry(kvm, pfn)
+    if ret or not assigned:
+        return PG_LEVEL_4K
+    return level
+
+
+def kvm_hugepage_allowed(kvm: KvmVm, fault: KvmPageFault) -> bool:
+    """Model of the per-slot hugepage "mixed attributes" tracking
+    (``kvm_arch_post_set_memory_attributes``, ``hugepage_has_attrs``): a 2 MiB mapping is
+    allowed only where the whole aligned 2 MiB GFN range has the same attributes and lies
+    in one memslot.  kvm-qemu-host.md 6.1 step 7."""
+    from .kvm_main import gfn_to_memslot
+
+    base = fault.gfn & ~(PTRS_PER_PMD - 1)
+    slot = gfn_to_memslot(kvm, fault.gfn)
+    if slot is None or gfn_to_memslot(kvm, base) is not slot \
+            or gfn_to_memslot(kvm, base + PTRS_PER_PMD - 1) is not slot:
+        return False
+    attrs = kvm.mem_attr_array.get(fault.gfn)
+    return kvm.mem_attr_array.all_equal(base, base + PTRS_PER_PMD, attrs)
 
 
 @traced("kvm")
@@ -208,7 +238,9 @@ def fast_page_fault(vcpu: KvmVcpu, fault: KvmPageFault) -> int:
 def kvm_tdp_page_fault(vcpu: KvmVcpu, fault: KvmPageFault) -> int:
     """``kvm_tdp_page_fault`` -> ``kvm_tdp_mmu_page_fault``: the lockless fast path when
     ``page_fault_can_be_fast`` (profile override point) allows it, else fault the PFN in
-    and install a 4 KiB SPTE unless an invalidation ran meanwhile (RET_PF_RETRY).
+    and install an SPTE unless an invalidation ran meanwhile (RET_PF_RETRY): 2 MiB for a
+    private fault whose ``max_level`` (folio order and RMP level) and the hugepage
+    attribute check allow it and whose GFN and PFN are equally aligned, else 4 KiB.
     Returns a RET_PF_* value or -errno."""
     kvm = vcpu.kvm
     if kvm.profile.call("page_fault_can_be_fast", page_fault_can_be_fast)(kvm, fault):
@@ -221,9 +253,15 @@ def kvm_tdp_page_fault(vcpu: KvmVcpu, fault: KvmPageFault) -> int:
     kvm = vcpu.kvm
     if fault.mmu_seq != kvm.mmu_invalidate_seq:
         return RetPf.RET_PF_RETRY
-    kvm.host.npt_map(kvm.npt, fault.gfn, fault.pfn, PG_LEVEL_4K, fault.writable)
-    emit_instant("kvm", "spte installed", gfn=fault.gfn, pfn=fault.pfn,
-                 private=fault.is_private)
+    level = PG_LEVEL_4K
+    if (fault.is_private and fault.max_level >= PG_LEVEL_2M
+            and (fault.gfn ^ fault.pfn) & (PTRS_PER_PMD - 1) == 0
+            and kvm_hugepage_allowed(kvm, fault)):
+        level = PG_LEVEL_2M
+    mask = ~(PTRS_PER_PMD - 1) if level == PG_LEVEL_2M else ~0
+    kvm.host.npt_map(kvm.npt, fault.gfn & mask, fault.pfn & mask, level, fault.writable)
+    emit_instant("kvm", "spte installed", gfn=fault.gfn & mask, pfn=fault.pfn & mask,
+                 private=fault.is_private, level=int(level))
     return RetPf.RET_PF_FIXED
 
 
