@@ -337,7 +337,8 @@ class RunOutcome:
     ``termination`` (reason set, code, guest function) when the guest asked to terminate,
     ``panic``/``livelock`` messages, ``counters`` (platform statistics), ``stats`` and
     ``picture`` when a :class:`RunObserver` watched the run, ``wall_time`` (seconds, the
-    whole :meth:`SnpSystem.run`), ``warnings`` (the guest's WARN/pr_err lines)."""
+    whole :meth:`SnpSystem.run`), ``warnings`` (the guest's WARN/pr_err lines),
+    ``host_oopses`` (host kernel oopses KVM hit, e.g. a host #PF with X86_PF_RMP)."""
 
     vmm: RunResult
     termination: tuple[int, int, str] | None = None
@@ -348,6 +349,7 @@ class RunOutcome:
     picture: MemoryPicture | None = None
     wall_time: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    host_oopses: list[str] = field(default_factory=list)
 
     @property
     def completed(self) -> bool:
@@ -365,6 +367,8 @@ class RunOutcome:
             return f"guest panic: {self.panic}"
         if self.livelock:
             return f"guest livelock: {self.livelock}"
+        if self.host_oopses:
+            return f"host kernel oops: {self.host_oopses[0]}; {self.vmm.result}"
         extra = f": {'; '.join(self.vmm.errors)}" if self.vmm.errors else ""
         return f"{self.vmm.result}{extra}"
 
@@ -530,7 +534,7 @@ class SnpSystem:
             picture.add(self.sample_memory(picture.cell), "end", force=True)
         return RunOutcome(vmm, term, k.panicked, k.livelock, dict(self.platform.counters),
                           observer.stats if observer is not None else None, picture,
-                          time.perf_counter() - t0, list(k.warnings))
+                          time.perf_counter() - t0, list(k.warnings), list(self.kvm.oopses))
 
     # -- observation (model-only views) --------------------------------------------------------
     def _observe_ghcb(self, ghcb_gpa: int, stats: RunStats) -> None:

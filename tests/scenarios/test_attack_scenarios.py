@@ -29,3 +29,18 @@ def test_never_advancing_psc_is_reported_as_a_livelock():
     run = run_scenario("attack/psc-never-advance", memory=256 << 20, vcpus=1)
     assert run.outcome.livelock is not None
     assert run.outcome.termination is None
+
+
+@pytest.mark.parametrize("vcpus", [1, 4])
+def test_rmp_attacks_strike_the_vcpu_that_validated(vcpus):
+    """With several vCPUs an AP's exit must not trigger the strike early (regression: at
+    4 vCPUs the strike fired before the victim was mapped and the run crashed)."""
+    remap = run_scenario("attack/npt-remap-validated", memory=256 << 20, vcpus=vcpus)
+    assert remap.outcome.termination is not None and remap.outcome.termination[:2] == (0, 0)
+    shared = run_scenario("attack/rmp-make-shared-under-guest", memory=256 << 20, vcpus=vcpus)
+    assert shared.outcome.termination is not None and shared.outcome.termination[:2] == (0, 0)
+    write = run_scenario("attack/host-write-private", memory=256 << 20, vcpus=vcpus)
+    assert not write.outcome.completed
+    # host #PF: X86_PF_WRITE (bit 1) | X86_PF_RMP (bit 31) = 0x80000002
+    assert write.outcome.host_oopses and "0x80000002" in write.outcome.host_oopses[0]
+    assert "host kernel oops" in write.outcome.describe()

@@ -95,7 +95,8 @@ class AttackLog:
     """Model-only: what an attack did in one VM.
 
     ``victims``: GFNs of the private entries of the last GHCB PSC (not yet struck);
-    ``armed``: that PSC was seen, strike at the next exit that is not a #NPF;
+    ``armed``: that PSC was seen, strike at the next exit that is not a #NPF of the vCPU
+    that made it (``armed_vcpu``), after it validated the pages;
     ``struck``: ``(action, gfn, pfn)`` per strike ("remap" with the new PFN, "rmp-shared"
     and "host-write" with the page's PFN); ``exits``: ``(exit_code, exit_info_1,
     exit_info_2)`` of every #VMEXIT after the strike (hardware values, u64);
@@ -103,6 +104,7 @@ class AttackLog:
 
     victims: list[int] = field(default_factory=list)
     armed: bool = False
+    armed_vcpu: int = -1
     struck: list[tuple[str, int, int]] = field(default_factory=list)
     exits: list[tuple[int, int, int]] = field(default_factory=list)
     host_faults: list[tuple[int, int]] = field(default_factory=list)
@@ -288,19 +290,21 @@ def note_private_victims(vcpu: KvmVcpu) -> int:
     if victims:
         log.victims = victims
         log.armed = True
+        log.armed_vcpu = vcpu.vcpu_id
     return snp_begin_psc(vcpu)
 
 
 def _striker(name: str, strike: Callable[[KvmVcpu, int, AttackLog], None]) -> Callable[[KvmVcpu, Any], int]:
-    """An override of ``svm_handle_exit``: once armed, at the first exit that is not a
-    #NPF, ``strike(vcpu, victim_gfn, log)`` on the first victim; every exit after the
+    """An override of ``svm_handle_exit``: once armed, at the first exit of the arming
+    vCPU that is not a #NPF, ``strike(vcpu, victim_gfn, log)`` on the first victim (other
+    vCPUs' exits, e.g. an AP's HLT, do not trigger it); every exit after the
     strike is recorded in the log; then KVM's ``svm_handle_exit``."""
 
     def handler(vcpu: KvmVcpu, exit_: Any) -> int:
         log = attack_log(vcpu.kvm)
         if log.struck:
             log.exits.append((exit_.exit_code, exit_.exit_info_1, exit_.exit_info_2))
-        elif log.armed and exit_.exit_code != SVM_EXIT_NPF:
+        elif log.armed and vcpu.vcpu_id == log.armed_vcpu and exit_.exit_code != SVM_EXIT_NPF:
             log.armed = False
             strike(vcpu, log.victims[0], log)
         return svm_handle_exit(vcpu, exit_)
