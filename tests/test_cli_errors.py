@@ -1,0 +1,30 @@
+"""Click's own usage errors (bad option values, missing arguments, unknown commands or
+options) are one line on stderr and exit status 2, like the commands' own checks."""
+
+import pytest
+from click.testing import CliRunner
+
+from snpsim.cli import main
+
+
+@pytest.mark.parametrize("args", [
+    ["nosuch"],
+    ["run"],
+    ["run", "boot", "--mode", "foo"],
+    ["run", "seed", "--vcpus", "abc"],
+    ["trace", "set_memory_decrypted", "--pages", "abc"],
+    ["trace", "set_memory_decrypted", "--seed", "abc"],
+    ["decode", "msr", "-1"],
+    ["decode"],
+])
+def test_usage_errors_are_one_line_exit_2(args):
+    r = CliRunner().invoke(main, args, prog_name="snpsim")
+    assert r.exit_code == 2
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("snpsim"), r.output
+    assert "Traceback" not in r.output
+
+
+def test_help_and_version_still_exit_0():
+    assert CliRunner().invoke(main, ["--help"]).exit_code == 0
+    assert CliRunner().invoke(main, ["--version"]).exit_code == 0
