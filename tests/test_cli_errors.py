@@ -28,3 +28,13 @@ def test_usage_errors_are_one_line_exit_2(args):
 def test_help_and_version_still_exit_0():
     assert CliRunner().invoke(main, ["--help"]).exit_code == 0
     assert CliRunner().invoke(main, ["--version"]).exit_code == 0
+
+
+def test_sizes_accept_binary_fractions():
+    from snpsim.system import parse_size
+
+    assert parse_size("1.5G") == 3 << 29
+    assert parse_size("64M") == 64 << 20
+    for bad in ("0.3", "1X", "1.5.5G", ""):
+        with pytest.raises(ValueError):
+            parse_size(bad)

@@ -92,18 +92,23 @@ __all__ = [
 MODES: dict[str, int] = {"snp": KVM_X86_SNP_VM, "sev-es": KVM_X86_SEV_ES_VM,
                          "sev": KVM_X86_SEV_VM}
 
-_SIZE_RE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(i?B)?\s*$", re.IGNORECASE)
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B)?\s*$", re.IGNORECASE)
 
 
 def parse_size(text: str) -> int:
-    """Parse a size such as ``64M``, ``4G``, ``1T``, ``65536`` into bytes (powers of 1024).
-
-    Raises ValueError with a message naming the bad text.
+    """Parse a size such as ``64M``, ``1.5G``, ``1T``, ``65536`` into bytes (powers of
+    1024).  Raises ValueError with a message naming the bad text, also for a fraction that
+    is not a whole number of bytes.
     """
+    from fractions import Fraction
+
     m = _SIZE_RE.match(text)
     if not m:
         raise ValueError(f"bad size {text!r}: use a number with an optional K, M, G or T suffix")
-    return int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}[m.group(2).upper()]
+    n = Fraction(m.group(1)) * (1 << {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}[m.group(2).upper()])
+    if n.denominator != 1:
+        raise ValueError(f"bad size {text!r}: not a whole number of bytes")
+    return int(n)
 
 
 def format_size(n: int) -> str:
