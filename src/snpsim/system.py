@@ -741,6 +741,24 @@ class ScenarioRun:
     config: dict[str, Any]
 
 
+def _symptom(outcome: RunOutcome) -> dict[str, Any]:
+    """How a ``bug/<name>`` run ended, as plain data: the VMM's result and errors, the
+    guest's termination (reason set, code, function), livelock, host oopses, the
+    userspace exits seen (when observed) and the guest's last warnings."""
+    term = outcome.termination
+    out: dict[str, Any] = {
+        "run": outcome.describe(), "vmm_result": outcome.vmm.result,
+        "vmm_errors": list(outcome.vmm.errors),
+        "termination": ({"reason_set": term[0], "reason_code": term[1], "function": term[2]}
+                        if term is not None else None),
+        "livelock": outcome.livelock, "host_oopses": list(outcome.host_oopses),
+        "guest_warnings": outcome.warnings[-3:],
+    }
+    if outcome.stats is not None:
+        out["userspace_exits"] = dict(outcome.stats.userspace_exits)
+    return out
+
+
 def run_scenario(name: str, *, memory: int = 4 << 30, vcpus: int = 4, kernel: str = "6.17",
                  kvm: str | KvmProfile = DEFAULT_KVM_PROFILE, seed: int = 0,
                  page_size: str = "2M", cycles: int = 4, dmesg: Any = None,
@@ -766,6 +784,9 @@ def run_scenario(name: str, *, memory: int = 4 << 30, vcpus: int = 4, kernel: st
                        qemu=prep.qemu if prep.qemu is not None else DEFAULT_QEMU_PROFILE,
                        seed=seed, mode=prep.mode or mode, **options)
     outcome = system.run(prep.make_workload(system.reserved_ranges), observer)
+    if prep.inspect is not None:
+        prep.inspect(system, outcome)
+        prep.result["symptom"] = _symptom(outcome)
     config = {"scenario": name, "mode": system.mode, "memory": memory, "vcpus": vcpus,
               "kernel": kernel,
               "kvm": system.kvm_profile.name, "qemu": system.qemu_profile.name, "seed": seed,

@@ -20,11 +20,10 @@ Scenarios:
   :data:`snpsim.guest.variants.KERNEL_VARIANTS` (``R8-buggy`` is ``bug/R8``) and the host
   variants of :data:`snpsim.adversary.VARIANTS`, which ``system.py`` passes in as
   ``host_bugs`` (scenarios and adversary are sibling layers and do not import each
-  other).  The workload
-  is the seed conversion followed by the acceptance of one 2 MiB unit; with
-  ``variant="buggy"`` the variant's profiles are used, else the fixed (default) ones.
-  A report whose trigger is not among these steps shows no symptom here (see
-  ``docs/run.md``).
+  other).  The workload is the report's trigger (:mod:`snpsim.scenarios.bugs`), and
+  after the run the result gets the symptom (``symptom``, and what the trigger's
+  ``inspect`` reads from the host side); with ``variant="buggy"`` the variant's
+  profiles are used, else the fixed (default) ones.
 """
 
 from __future__ import annotations
@@ -41,6 +40,7 @@ from snpsim.hw.ports import GuestPort
 from snpsim.spec.units import PMD_SIZE
 
 from .boot import BootPlan, BootResult, boot_workload
+from .bugs import TRIGGERS, report_order
 from .dma import DMA_SIZES, DmaResult, dma_workload
 from .dmesg import DmesgConfig, MemEncryptMode
 from .seed import SeedOutcome, seed_workload
@@ -74,7 +74,9 @@ class Prepared:
     None: the boot alone), ``guest_options`` extra GuestConfig fields, ``kvm``/``qemu``
     profiles (None: the defaults), ``result`` the object the workload fills in,
     ``config`` what to report about the set-up, ``mode`` the guest's memory-encryption
-    mode when the scenario fixes it ("sev", "sev-es", "snp"; None: the caller's)."""
+    mode when the scenario fixes it ("sev", "sev-es", "snp"; None: the caller's),
+    ``inspect(system, outcome)`` what to add to ``result`` after the run (host-side
+    symptoms of ``bug/<name>``)."""
 
     make_workload: Callable[[tuple[tuple[int, int], ...]], Callable[[GuestKernel, GuestPort], Any] | None]
     result: Any
@@ -83,6 +85,7 @@ class Prepared:
     qemu: Any = None
     config: dict[str, Any] = field(default_factory=dict)
     mode: str | None = None
+    inspect: Callable[[Any, Any], None] | None = None
 
     def result_dict(self) -> dict[str, Any]:
         """The result as plain data (for ``--json``)."""
@@ -127,8 +130,10 @@ def _bug_variants() -> dict[str, tuple[str, str, str]]:
     out: dict[str, tuple[str, str, str]] = {}
     for key in KERNEL_VARIANTS:
         if key.endswith("-buggy"):
-            doc = "guest kernel variant " + key
-            out[key[: -len("-buggy")]] = ("guest", key, doc)
+            name = key[: -len("-buggy")]
+            trig = TRIGGERS.get(name)
+            doc = trig.about if trig is not None else "guest kernel variant " + key
+            out[name] = ("guest", key, doc)
     return out
 
 
@@ -147,14 +152,20 @@ SCENARIOS: dict[str, str] = {
 }
 
 
+def _bug_line(name: str, fallback: str) -> str:
+    trig = TRIGGERS.get(name)
+    return f"{trig.about if trig is not None else fallback} (--variant buggy for the historical behaviour)"
+
+
 def describe_scenarios(host_bugs: dict[str, HostBug] | None = None,
                        attacks: dict[str, HostBug] | None = None) -> list[tuple[str, str]]:
     """(name, one line) for every scenario, the host ``bug/<name>`` and the
     ``attack/<name>`` ones included."""
-    rows = list(SCENARIOS.items())
+    rows = [(k, v) for k, v in SCENARIOS.items() if not k.startswith("bug/")]
+    bugs = {k[4:]: v for k, v in SCENARIOS.items() if k.startswith("bug/")}
     for name, bug in (host_bugs or {}).items():
-        rows.append((f"bug/{name}", f"{bug.description} (--variant buggy for the historical "
-                                    "behaviour)"))
+        bugs[name] = _bug_line(name, bug.description)
+    rows += [(f"bug/{name}", bugs[name]) for name in sorted(bugs, key=report_order)]
     for name, attack in (attacks or {}).items():
         rows.append((f"attack/{name}", attack.description))
     return rows
@@ -249,11 +260,18 @@ def _bug(name: str, params: ScenarioParams, host: HostBug | None) -> Prepared:
         side, key, desc = "host", name, host.description
     else:
         side, key, desc = BUG_VARIANTS[name]
+    trig = TRIGGERS.get(name)
+    if trig is not None:
+        desc = trig.about
     if params.variant not in (None, "buggy", "fixed"):
         raise ScenarioError(f"--variant must be buggy or fixed, got {params.variant!r}")
     buggy = params.variant == "buggy"
     out = SeedOutcome("set_memory_encrypted", 1)
     result: dict[str, Any] = {"variant": key if buggy else "fixed (default)", "side": side}
+
+    def make_trigger(reserved: tuple[tuple[int, int], ...]) -> Callable[[GuestKernel, GuestPort], None]:
+        assert trig is not None
+        return trig.make(result, reserved)
 
     def make(reserved: tuple[tuple[int, int], ...]) -> Callable[[GuestKernel, GuestPort], None]:
         seed = seed_workload("set_memory_encrypted", 1, out)
@@ -279,9 +297,13 @@ def _bug(name: str, params: ScenarioParams, host: HostBug | None) -> Prepared:
         kvm, qemu = host.kvm, host.qemu
     elif buggy:
         opts["variant"] = key
-    return Prepared(make, result, opts, kvm, qemu,
+    def inspect(system: Any, outcome: Any) -> None:
+        if trig is not None and trig.inspect is not None:
+            trig.inspect(system, outcome, result)
+
+    return Prepared(make_trigger if trig is not None else make, result, opts, kvm, qemu,
                     config={"bug": name, "variant": "buggy" if buggy else "fixed",
-                            "description": desc})
+                            "description": desc}, inspect=inspect)
 
 
 def prepare_scenario(name: str, params: ScenarioParams,
