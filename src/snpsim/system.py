@@ -156,20 +156,67 @@ class MemoryPicture:
     rows: list[np.ndarray] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     max_rows: int = 400
+    #: (GPA, pages) of each conversion KVM asked the VMM for, in order (the zoom's target).
+    converted: list[tuple[int, int]] = field(default_factory=list)
     _stride: int = 1
     _seen: int = 0
+    _kept: list[int] = field(default_factory=list)
+    # 4 KiB-cell history when ``cell`` is larger: per sample, (page indices, new states)
+    # changed since the previous sample (the first one is the whole row).
+    _fine: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    _fine_last: np.ndarray | None = None
 
-    def add(self, row: np.ndarray, label: str, *, force: bool = False) -> None:
-        """Keep ``row`` (subject to the thinning rule, unless ``force``)."""
+    def add(self, row: np.ndarray, label: str, *, force: bool = False,
+            fine: np.ndarray | None = None) -> None:
+        """Keep ``row`` (subject to the thinning rule, unless ``force``); ``fine``: the same
+        sample in 4 KiB cells (for the zoom, when ``cell`` is larger)."""
         self._seen += 1
+        if fine is not None:
+            if self._fine_last is None:
+                idx = np.arange(fine.size)
+            else:
+                idx = np.flatnonzero(fine != self._fine_last)
+            self._fine.append((idx, fine[idx].copy()))
+            self._fine_last = fine
         if not force and (self._seen - 1) % self._stride:
             return
         self.rows.append(row)
         self.labels.append(label)
+        self._kept.append(self._seen - 1)
         if len(self.rows) > self.max_rows:
             self.rows = self.rows[::2]
             self.labels = self.labels[::2]
+            self._kept = self._kept[::2]
             self._stride *= 2
+
+    def zoom_window(self, margin: int = 32, max_pages: int = 1024) -> tuple[int, int]:
+        """GPAs ``[lo, hi)`` of the zoom: the last conversion's pages +- ``margin`` pages
+        (at most ``max_pages`` pages of it); the start of RAM when nothing was converted."""
+        total = self.cell * self.ncells
+        if not self.converted:
+            return 0, min(total, (2 * margin + 1) * PAGE_SIZE)
+        gpa, pages = self.converted[-1]
+        lo = max(0, gpa - margin * PAGE_SIZE)
+        hi = min(total, gpa + (min(pages, max_pages) + margin) * PAGE_SIZE)
+        return lo, hi
+
+    def zoom_rows(self, lo: int, hi: int) -> np.ndarray:
+        """(kept rows, pages) states of the 4 KiB pages in GPAs ``[lo, hi)`` at each kept
+        sample."""
+        p0, p1 = lo // PAGE_SIZE, -(-hi // PAGE_SIZE)
+        if self.cell == PAGE_SIZE or not self._fine:
+            ppc = self.cell // PAGE_SIZE
+            pages = np.arange(p0, p1) // ppc
+            return np.vstack([r[pages] for r in self.rows])
+        cur = np.zeros(p1 - p0, dtype=np.uint8)
+        want = set(self._kept)
+        out = []
+        for i, (idx, vals) in enumerate(self._fine):
+            m = (idx >= p0) & (idx < p1)
+            cur[idx[m] - p0] = vals[m]
+            if i in want:
+                out.append(cur.copy())
+        return np.vstack(out)
 
     def state_of(self, gpa: int, row: int = -1) -> str:
         """The state name of the cell holding ``gpa`` in row ``row`` (default: last)."""
@@ -266,9 +313,11 @@ class RunObserver:
                     self.stats.converted[f"{op} 2M"] += npages // PTRS_PER_PMD
                 else:
                     self.stats.converted[f"{op} 4K"] += npages
+                if self.picture is not None:
+                    self.picture.converted.append((int(run.hypercall.args[0]), int(npages)))
         self.stats.userspace_exits[name] += 1
         if self.picture is not None and self.system is not None:
-            self.picture.add(self.system.sample_memory(self.picture.cell), name)
+            self.system.sample_picture(self.picture, name)
         self._calls = 63
         self.tick()
 
@@ -521,8 +570,7 @@ class SnpSystem:
             self.machine.on_exit.append(observer.on_exit)
             if observer.want_picture:
                 observer.picture = MemoryPicture(*self._picture_geometry())
-                observer.picture.add(self.sample_memory(observer.picture.cell), "start",
-                                     force=True)
+                self.sample_picture(observer.picture, "start", force=True)
         runner = self.platform.world.run_threads if self.vcpus > 1 else None
         try:
             vmm = self.machine.run(runner)
@@ -536,7 +584,7 @@ class SnpSystem:
         picture = None
         if observer is not None and observer.picture is not None:
             picture = observer.picture
-            picture.add(self.sample_memory(picture.cell), "end", force=True)
+            self.sample_picture(picture, "end", force=True)
         return RunOutcome(vmm, term, k.panicked, k.livelock, dict(self.platform.counters),
                           observer.stats if observer is not None else None, picture,
                           time.perf_counter() - t0, list(k.warnings), list(self.kvm.oopses))
@@ -569,6 +617,13 @@ class SnpSystem:
             op = {1: "private", 2: "shared"}.get(e.operation, f"op {e.operation}")
             stats.psc_entry_kinds[f"{op} {'2M' if e.pagesize else '4K'}"] += 1
             stats.psc_entries += 1
+
+    def sample_picture(self, picture: MemoryPicture, label: str, *, force: bool = False) -> None:
+        """Add one sample of guest memory to ``picture`` (and its 4 KiB-cell history when
+        its cells are larger, for the zoom)."""
+        fine = self.sample_memory(PAGE_SIZE) if picture.cell != PAGE_SIZE else None
+        row = self.sample_memory(picture.cell)
+        picture.add(row, label, force=force, fine=fine)
 
     def _picture_geometry(self) -> tuple[int, int]:
         cell = PAGE_SIZE if self.memory <= 256 << 20 else PMD_SIZE

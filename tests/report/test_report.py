@@ -41,3 +41,25 @@ def test_report_dir_has_html_png_and_trace_links(tmp_path):
     png = (mpimg.imread(rep / "memory.png")[..., :3] * 255).round().astype(int)
     shared = np.array(STATE_COLOURS["shared"])
     assert (np.abs(png - shared).sum(axis=-1) <= 3).any()
+
+
+def test_zoom_panel_shows_the_seed_page_shared_then_private_validated():
+    """At 512 MiB the main picture has 2 MiB cells (the GHCB pages share the seed page's
+    cell); the zoomed panel (4 KiB cells, the last conversion +- 32 pages) holds the seed
+    page shared in some sample and private, validated at the end (seed makes it private
+    again)."""
+    from snpsim.report.picture import Y_LABEL, zoom_rgb
+
+    ob = RunObserver(picture=True)
+    r = run_scenario("seed", memory=512 << 20, vcpus=1, observer=ob)
+    pic = r.outcome.picture
+    assert pic.cell == 2 << 20
+    gpa = r.result["gpa"]
+    rgb, lo, hi = zoom_rgb(pic)
+    assert lo == gpa - 32 * 4096 and hi == gpa + 33 * 4096
+    assert rgb.shape == (len(pic.rows), 65, 3)
+    col = rgb[:, (gpa - lo) // 4096]
+    shared = np.array(STATE_COLOURS["shared"], dtype=np.uint8)
+    assert any((c == shared).all() for c in col[:-1])
+    assert (col[-1] == np.array(STATE_COLOURS["private, validated"], dtype=np.uint8)).all()
+    assert "after each userspace exit" in Y_LABEL and "start" in Y_LABEL

@@ -14,7 +14,12 @@ import numpy as np
 
 from snpsim.system import PAGE_STATES, MemoryPicture, format_size
 
-__all__ = ["STATE_COLOURS", "picture_rgb", "write_picture"]
+__all__ = ["STATE_COLOURS", "picture_rgb", "zoom_rgb", "write_picture"]
+
+#: What the y axis of both panels is.
+Y_LABEL = "sample: start (top), after each userspace exit (KVM_RUN return), end (bottom)"
+#: Height of one sample row in the zoom panel, pixels.
+ZOOM_ROW_PX = 4
 
 #: One RGB colour (0-255) per state of PAGE_STATES, in order.
 STATE_COLOURS: dict[str, tuple[int, int, int]] = {
@@ -36,8 +41,18 @@ def picture_rgb(picture: MemoryPicture) -> np.ndarray:
     return _PALETTE[states]
 
 
+def zoom_rgb(picture: MemoryPicture) -> tuple[np.ndarray, int, int]:
+    """The zoomed panel: (rows, pages, 3) uint8 RGB of the 4 KiB pages around the last
+    conversion (:meth:`MemoryPicture.zoom_window`), one row per kept sample, and the
+    window's GPAs ``lo``, ``hi``."""
+    lo, hi = picture.zoom_window()
+    return _PALETTE[picture.zoom_rows(lo, hi)], lo, hi
+
+
 def write_picture(picture: MemoryPicture, path: Path, *, title: str = "") -> None:
-    """Draw ``picture`` to the PNG ``path`` with axes, a legend and ``title``."""
+    """Draw ``picture`` to the PNG ``path``: the whole RAM, then a zoomed panel (4 KiB
+    cells, one row per sample at :data:`ZOOM_ROW_PX` pixels) around the pages the run
+    converted last, with axes, a legend and ``title``."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -45,8 +60,20 @@ def write_picture(picture: MemoryPicture, path: Path, *, title: str = "") -> Non
     from matplotlib.patches import Patch
 
     rgb = picture_rgb(picture)
+    zrgb, zlo, zhi = zoom_rgb(picture)
     total = picture.cell * picture.ncells
-    fig, ax = plt.subplots(figsize=(11, 5.5), dpi=110)
+    dpi = 110
+    zoom_h = max(2.0, len(zrgb) * ZOOM_ROW_PX / dpi)
+    fig, (ax, zax) = plt.subplots(2, 1, figsize=(11, 5.5 + zoom_h + 0.8), dpi=dpi,
+                                  gridspec_kw={"height_ratios": [4.5, zoom_h]})
+    zax.imshow(zrgb, aspect="auto", interpolation="nearest",
+               extent=(zlo, zhi, len(zrgb) - 0.5, -0.5))
+    zticks = np.linspace(zlo, zhi, 9)
+    zax.set_xticks(zticks)
+    zax.set_xticklabels([f"{int(t):#x}" for t in zticks], rotation=30, fontsize=7)
+    zax.set_xlabel(f"zoom: guest physical address {zlo:#x}-{zhi:#x} (4 KiB cells: the pages "
+                   "converted last +- 32 pages)")
+    zax.set_ylabel("sample", fontsize=8)
     ax.imshow(rgb, aspect="auto", interpolation="nearest",
               extent=(0, total, len(picture.rows) - 0.5, -0.5))
     ticks = np.linspace(0, total, 9)
@@ -54,10 +81,10 @@ def write_picture(picture: MemoryPicture, path: Path, *, title: str = "") -> Non
     ax.set_xticklabels([f"{int(t):#x}" for t in ticks], rotation=30, fontsize=7)
     ax.set_xlabel(f"guest physical address ({format_size(picture.cell)} cells, "
                   f"{format_size(total)} of RAM)")
-    ax.set_ylabel("sample (start at the top; one after each userspace exit)")
+    ax.set_ylabel(Y_LABEL, fontsize=8)
     ax.set_title(title or "guest physical memory over the run", fontsize=10)
-    ax.legend(handles=[Patch(color=np.array(STATE_COLOURS[s]) / 255, label=s)
-                       for s in PAGE_STATES],
+    ax.legend(handles=[Patch(facecolor=np.array(STATE_COLOURS[s]) / 255, edgecolor="black",
+                             linewidth=0.8, label=s) for s in PAGE_STATES],
               loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=6, fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
