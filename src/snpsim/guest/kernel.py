@@ -286,6 +286,10 @@ class GuestKernel:
     livelock: str | None = None
     warnings: list[str] = field(default_factory=list)
     powered_off: bool = False
+    #: Model-only statistic: 4 KiB pages whose C-bit the kernel changed (CPA and the early
+    #: path), by direction "shared"/"private": the count of conversions in every mode
+    #: (SEV and SEV-ES send no PSC or KVM_HC_MAP_GPA_RANGE the host could count).
+    enc_dec_pages: dict[str, int] = field(default_factory=lambda: {"shared": 0, "private": 0})
     cpus: dict[int, GuestPort] = field(default_factory=dict)
     psc_desc_page: dict[int, GVA] = field(default_factory=dict)
     pending_insn: dict[int, tuple[str, int, int]] = field(default_factory=dict)

@@ -232,6 +232,8 @@ def early_set_memory_enc_dec(kernel: GuestKernel, vaddr: int, size: int, enc: bo
             break
     if not ret:
         enc_dec_hypercall(kernel, start, size, enc)
+        # model-only statistic: 4 KiB pages whose C-bit changed
+        kernel.enc_dec_pages["private" if enc else "shared"] += -(-size // (1 << PAGE_SHIFT))
     # __flush_tlb_all()
     flush_tlb_all(kernel)
     return ret

@@ -398,6 +398,7 @@ def __set_memory_enc_pgtable(kernel: GuestKernel, addr: int, numpages: int, enc:
     ret = amd_enc_status_change_finish(kernel, addr, numpages, enc)
     if ret:
         return _vmm_fail(kernel, addr, numpages, enc, ret)
+    kernel.enc_dec_pages["private" if enc else "shared"] += numpages  # model-only statistic
     return 0
 
 

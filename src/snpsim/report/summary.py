@@ -7,7 +7,11 @@ Fields of :func:`summarize` (counts are integers; see ``docs/run.md``):
   of ``RunOutcome.describe``), ``termination`` (``reason_set``, ``reason_code``,
   ``function``) or null, ``panic``, ``livelock``;
 - ``pages_made_shared`` / ``pages_made_private``: ``{"4K": n, "2M": n}``, the pages KVM
-  asked the VMM to convert (KVM_HC_MAP_GPA_RANGE exits; 2M counts 2 MiB pages);
+  asked the VMM to convert (KVM_HC_MAP_GPA_RANGE exits; 2M counts 2 MiB pages) in SNP
+  mode; in SEV and SEV-ES mode, where no conversion reaches the host, the 4 KiB pages
+  whose C-bit the guest changed;
+- ``guest_cbit_pages``: ``{"shared": n, "private": n}``, 4 KiB pages whose C-bit the
+  guest kernel changed, in every mode;
 - ``psc``: ``requests`` (GHCB PSC VMGEXITs), ``entries``, ``entries_by_kind``;
 - ``vmgexits`` (all, from the platform), ``ghcb_exits`` by exit code, ``msr_protocol_exits``
   (total) and ``msr_protocol_by_request``;
@@ -39,6 +43,10 @@ def summarize(run: ScenarioRun) -> dict[str, Any]:
         rs, rc, fn = o.termination
         term = {"reason_set": rs, "reason_code": rc, "function": fn}
     conv = st.converted if st is not None else {}
+    kernel = getattr(run.system, "kernel", None)
+    cbit_pages = dict(kernel.enc_dec_pages) if kernel is not None else {}
+    if run.config.get("mode", "snp") != "snp":
+        conv = {"shared 4K": cbit_pages.get("shared", 0), "private 4K": cbit_pages.get("private", 0)}
     summary: dict[str, Any] = {
         "scenario": run.name,
         "config": dict(run.config),
@@ -52,6 +60,7 @@ def summarize(run: ScenarioRun) -> dict[str, Any]:
         },
         "pages_made_shared": {"4K": conv.get("shared 4K", 0), "2M": conv.get("shared 2M", 0)},
         "pages_made_private": {"4K": conv.get("private 4K", 0), "2M": conv.get("private 2M", 0)},
+        "guest_cbit_pages": cbit_pages,
         "psc": {
             "requests": st.psc_requests if st else None,
             "entries": st.psc_entries if st else None,
@@ -85,8 +94,11 @@ def _kv(d: dict[str, int]) -> str:
 def summary_table(summary: dict[str, Any]) -> Table:
     """A rich table of ``summary`` (from :func:`summarize`)."""
     cfg = summary["config"]
-    title = (f"snpsim run {summary['scenario']}: {format_size(cfg['memory'])} RAM, "
-             f"{cfg['vcpus']} vCPUs, kernel {cfg['kernel']}, KVM {cfg['kvm']}, seed {cfg['seed']}")
+    mode = str(cfg.get("mode", "snp")).upper()
+    log = f" (log's kernel {cfg['log_kernel']})" if cfg.get("log_kernel") else ""
+    title = (f"snpsim run {summary['scenario']}: {mode}, {format_size(cfg['memory'])} RAM, "
+             f"{cfg['vcpus']} vCPUs, kernel model {cfg['kernel']}{log}, KVM {cfg['kvm']}, "
+             f"seed {cfg['seed']}")
     t = Table(title=title, show_header=True, header_style="bold")
     t.add_column("what", style="cyan", no_wrap=True)
     t.add_column("count", justify="right")
