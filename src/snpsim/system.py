@@ -832,6 +832,11 @@ def run_scenario(name: str, *, memory: int = 4 << 30, vcpus: int = 4, kernel: st
     from snpsim.scenarios.catalog import ScenarioParams, prepare_scenario
 
     params = ScenarioParams(memory, vcpus, kernel, page_size, cycles, dmesg, variant)
+    if mode != "snp" and name.startswith(("bug/", "attack/")):
+        from snpsim.scenarios.catalog import ScenarioError
+
+        raise ScenarioError(f"{name} is about SEV-SNP page-state handling (PSC, PVALIDATE, "
+                            f"the RMP); it does not apply to --mode {mode}")
     prep = prepare_scenario(name, params, host_bugs(), host_attacks())
     options = {**prep.guest_options, **guest_options}
     system = SnpSystem(memory, vcpus, kernel=kernel,
