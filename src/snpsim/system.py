@@ -62,6 +62,7 @@ from snpsim.spec.kvm_uapi import (
 from snpsim.spec.msr_protocol import GHCB_MSR_INFO_MASK, GhcbMsrInfo
 from snpsim.spec.psc import PSC_ENTRY_SIZE, PSC_HDR_SIZE, PscEntry, PscHdr
 from snpsim.spec.rmp import PvalidateRet
+from snpsim.spec.termination import describe_termination
 from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PTRS_PER_PMD
 from snpsim.trace.events import TraceEvent
 from snpsim.trace.export_tree import format_tree
@@ -416,7 +417,8 @@ class RunOutcome:
             return "completed (guest powered off)"
         if self.termination is not None:
             rs, rc, fn = self.termination
-            return f"guest terminated: reason set {rs} code {rc} ({self.vmm.description}) requested by {fn}"
+            what = self.vmm.description or describe_termination(rs, rc)
+            return f"guest terminated: reason set {rs} code {rc} ({what}) requested by {fn}"
         if self.panic:
             return f"guest panic: {self.panic}"
         if self.livelock:
