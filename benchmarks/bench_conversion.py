@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Cost of one private -> shared conversion (``set_memory_decrypted``) as a function of its
 size, its alignment and the kernel's PSC batching.
 

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Throughput of the full path (guest -> GHCB -> KVM -> VMM -> RMP, tracing off): pages per
 second converted private -> shared -> private, and pages per second accepted, with the peak
 memory of each run and, for scale, a bare numpy write of 16 bytes per page.

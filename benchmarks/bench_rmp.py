@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Memory and time cost of the RMP (issue 4: <= 32 bytes of RMP state per touched 4 KiB
 page; an untouched 1 TiB space costs nothing measurable).
 

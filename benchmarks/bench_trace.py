@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Cost of the ``traced`` decorator when tracing is off (and, for scale, when it is on).
 
 Run with pytest-benchmark (the file is not collected by the test suite)::

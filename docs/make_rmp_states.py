@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Generate the RMP state diagram of one 2 MiB-aligned page from the model's own rules
 (h11's ``make-state-diagrams.py`` idea: the docs cannot drift from the code).
 

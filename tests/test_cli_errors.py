@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Click's own usage errors (bad option values, missing arguments, unknown commands or
 options) are one line on stderr and exit status 2, like the commands' own checks."""
 

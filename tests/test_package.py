@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The package installs and its command starts."""
 
 from click.testing import CliRunner

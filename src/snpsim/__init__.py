@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """snpsim: an executable, spec-faithful model of AMD SEV-SNP guest memory.
 
 Layers (see ARCHITECTURE.md): ``spec`` (formats and constants) <- ``hw`` (the

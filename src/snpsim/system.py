@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Assembly: one SNP VM (platform + KVM + VMM + Linux guest), and the Python API's front door.
 
 This is the only module that imports both the guest and the host side.  It wires them

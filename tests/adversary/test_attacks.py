@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """A malicious hypervisor through the full system (``SnpSystem(...).run``): each attack of
 ``snpsim.adversary.ATTACKS`` against the Linux guest model, and the check that stops it.
 

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Bug report R1 (bug-reports.md: "[PATCH v15 23/23] KVM: SEV: Fix PSC handling for
 SMASH/UNSMASH and partial update ops") under ``VARIANTS["R1"]``: each of the three bugs
 shows its symptom on the report's minimal scenario; the fixed behaviour on the same

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Bug reports R2-R6, R12, R13, R15 (shared/reference/bug-reports.md) as named variants:
 each variant shows the reported symptom, the default stack the fixed behaviour.  Values
 (GPAs, sizes, flags, codes) are the reports' own, or the reference's constants

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """A small fake host for guest unit tests: a Platform, an NPT filled on #NPF, an SNP
 launch of the guest's image through the firmware, and a VMRUN loop that answers the GHCB
 MSR protocol and GHCB NAE events (PSC, VMMCALL, IOIO) by reading and writing the GHCB bytes

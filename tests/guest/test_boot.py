@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Boot of the guest against the fake host: MSR protocol order, GHCB registration,
 power-off through the IOIO #VC, and the early termination codes (linux-guest.md 5.1, 6,
 8.2; hardware-and-ghcb.md 6)."""

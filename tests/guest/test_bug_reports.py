@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Bug reports R8, R9, R10, R11 and R16 (../shared/reference/bug-reports.md) reproduced
 through the full system (SnpSystem: guest, CPU/RMP, KVM, VMM): each buggy behaviour as
 a named guest variant (snpsim.guest.variants) showing the reported symptom, and the

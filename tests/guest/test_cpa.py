@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """CPA details of issue 5 item 1 through the full system: the stale translation a
 missing ``cpa_flush`` leaves, the cache flush when the CPU lacks SME_COHERENT, and the
 vmalloc alias (linux-guest.md 2.3 item 6, 2.4, 3.3)."""

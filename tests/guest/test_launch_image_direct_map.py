@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The launch image's direct map covers all guest RAM, whatever its size: one PDPT per
 512 GiB of PAGE_OFFSET space (a PML4 entry maps 512 GiB, APM vol 2 5.3).  Regression:
 RAM above 512 GiB used to be left unmapped, so a 1 TiB guest triple-faulted at boot."""

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Each check the guest makes on a hypervisor answer, against a misbehaving fake host
 (linux-guest.md 5.2, 6, 7, 11 items 3-5; termination codes 1.3 / hardware-and-ghcb.md 6.2)."""
 

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Issue 5 "Checked by": trace order of both directions for a range that mixes 2M and 4K
 entries (2 MiB-aligned 4 MiB + 12 KiB), through the full system.  Orders from
 linux-guest.md 2.2 / 3.3 / 11 item 1: decrypt = flush, rescind (PVALIDATE 0, 2M entries

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The v5.19-6.4 structure (linux-guest.md 4.2 "v5.19 - 6.4", 5.2, 12) through the full
 system: ``snp_set_memory_shared`` rescinds with the VA-range ``pvalidate_pages`` before
 the PSC, ``snp_set_memory_private`` validates after it, 4K only, no cache eviction."""

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Issue 5 "checked by" batching numbers (linux-guest.md 3.3, 11 item 2): 1000 pages
 starting 4 KiB past a 2 MiB boundary -> 16 PSC calls (15 x 64 + 40) with
 VMGEXIT_PSC_MAX_ENTRY 64, 4 calls with the 253-entry profile; a 2 MiB-aligned 1 GiB

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Issue 3 item 3: one page private -> shared -> private through the guest, against the
 fake host.  Orders from linux-guest.md 2.2 / 3 / 11 (checklist item 1); values from
 hardware-and-ghcb.md 5 and linux-guest.md 1.4, 9."""

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Several vCPUs (issue 5 item 8): two vCPUs accept the same 2 MiB unit at once and the
 unit is accepted -- PSC private and PVALIDATE -- exactly once; the second vCPU waits on
 the ``accepting_list`` while the first accepts (drivers/firmware/efi/unaccepted_memory.c

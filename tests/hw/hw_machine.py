@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """A bare machine for tests/hw: one guest (ASID 1) whose 4-level page tables live in its
 own private memory, with the platform driven directly from the host side.
 

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """One test per row of the RMP access-check table (APM vol 2 15.36.10, table 15-39, as in
 hardware-and-ghcb.md 1.4) and per named check, with the exact fault and bits.
 

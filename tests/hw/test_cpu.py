@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The guest CPU driven from a bare host: page walk over page tables in guest memory, the
 RMP access checks of APM table 15-39 (hardware-and-ghcb.md 1.4) with their fault codes,
 PVALIDATE (hardware-and-ghcb.md 2), and the world switch (an #NPF exits to the host and

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """SNP launch through the firmware (hardware-and-ghcb.md 9; SNP firmware ABI 56860 8.17):
 the launch digest equals what the independent ``sev-snp-measure`` package
 (``sevsnpmeasure.gctx.GCTX``, virtee/sev-snp-measure) computes for the same pages, and

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """SNP_GUEST_REQUEST and SNP_PAGE_RECLAIM on a bare platform (SNP firmware ABI 56860;
 page states in RMP terms: Firmware = Assigned, ASID 0, Immutable; Reclaim = Assigned,
 ASID 0, not Immutable), and the spec codecs they use.

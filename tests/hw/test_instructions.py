@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The guest SNP instructions with every return code and fault: PVALIDATE
 (hardware-and-ghcb.md 2) and RMPADJUST (3.4), run by a guest vCPU.
 

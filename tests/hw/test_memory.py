@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Physical memory and the encryption engine (hardware-and-ghcb.md; APM vol 2 15.34)."""
 
 from hw_machine import ASID, DATA_GPA, GVA, assign, build, platform, run, spa

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The RMP state machine driven alone, from its rules (STYLE.md section 7; h11 style):
 after every illegal step the return code is the architectural one and the state is
 unchanged.  Codes: hardware-and-ghcb.md 3.1 (RMPUPDATE), 3.2 (PSMASH), 3.6 (RMPREAD)."""

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """``Rmp.lookup`` keeps decoded entries (a model-only speed-up): after any sequence of RMP
 writes it must still give exactly what a fresh read of the table gives, and the cache
 must stay bounded."""

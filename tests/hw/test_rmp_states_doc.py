@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """docs/rmp-states.md is generated from the RMP rules by docs/make_rmp_states.py; it must
 match what the current code generates (STYLE.md 7: the docs cannot drift)."""
 

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """A tiny fake guest for host-side tests: page tables launched as pre-validated pages,
 a GHCB it makes shared and registers through the MSR protocol, and helpers to issue
 GHCB calls.  It runs in the guest context through the platform (tests may import hw).

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Issue 6 item 2: every row of the ``sev_es_validate_vmgexit`` table, every MSR-protocol
 request, the KVM_HC_MAP_GPA_RANGE errors, RMP #NPF handling with PSMASH, the private
 memory-fault path, and guest_memfd's "prepare once" (v6.17) vs "prepare on every get"

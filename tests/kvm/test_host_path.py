@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Issue 3 item 4, the host path, driven by a fake guest: values from kvm-qemu-host.md
 (sections 3, 4, 6, 8, 9)."""
 

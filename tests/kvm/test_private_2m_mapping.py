@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """A private fault maps 2 MiB in the NPT when the guest_memfd folio is 2 MiB, the RMP
 entry is 2 MiB and the whole 2 MiB range has one attribute (kvm-qemu-host.md 6.3 item 3:
 max_level = min(folio order, RMP level); 6.1 step 7: mixed-attribute ranges map 4 KiB).

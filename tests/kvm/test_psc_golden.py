@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """kvm-qemu-host.md 3.5 worked examples as golden tests, exit by exit, in both KVM
 profiles (v7.0.12 hardened, v6.17 original), plus R1/R4/R5 scenarios of bug-reports.md."""
 

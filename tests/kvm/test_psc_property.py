@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Issue 6 property: for any PSC buffer (generated header and entries, any scratch
 offset) KVM's answer is one of the defined ones (kvm-qemu-host.md 2.3, 3.1-3.6), the run
 ends normally, and in the hardened profile (7.0.12, 2.3b/3.6) no read of the scratch goes

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """sev_es_validate_vmgexit rows, sev_handle_vmgexit entry checks and MSR-protocol
 requests (kvm-qemu-host.md 2, 4, 5)."""
 

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """``--report``: the memory picture of ``seed`` shows the converted page in the shared
 colour (from the data behind the PNG and from the PNG's pixels), and the HTML links the
 picture and the traces."""

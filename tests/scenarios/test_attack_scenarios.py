@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """``attack/<name>`` scenarios: each malicious-hypervisor variant of snpsim.adversary.ATTACKS
 runs as a scenario and is stopped by the check its description names.  Expected codes:
 linux-guest.md 1.3 (termination reasons), hardware-and-ghcb.md 1.4 (RMP checks)."""

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Each ``bug/<name>`` scenario runs the trigger of its report
 (shared/reference/bug-reports.md): with ``variant="buggy"`` the report's symptom shows,
 with the default (fixed) stack it does not.  Values are the reports' own: R1 (a) a

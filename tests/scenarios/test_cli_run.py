@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """``snpsim run`` and ``snpsim scenarios``: bad input is one line and exit status 2, the
 JSON summary has its fields, traces are written in the three formats, and ``boot
 --from-dmesg`` runs the real logs of ../shared/data/dmesg (or refuses them clearly)."""

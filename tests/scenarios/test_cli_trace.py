@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """``snpsim trace``: every bad input is one line on stderr and exit status 2, never a
 traceback (DEVELOPERS' standard); a good run exits 0 and prints the tree and the state."""
 

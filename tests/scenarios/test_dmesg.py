@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """``boot --from-dmesg`` input side (issue 7): parse real guest kernel logs and check that
 the swiotlb size computed from what the log says equals the size the log prints.
 

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Issue 3, end to end: one page private -> shared -> private through the guest, the CPU,
 KVM and the VMM, with the real control flow.
 

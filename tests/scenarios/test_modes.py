@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """SEV and SEV-ES guests (``SnpSystem(mode=...)``): no RMP, PVALIDATE or PSC; a
 conversion is the guest's page-table change plus ``enc_dec_hypercall``; the VMM launches
 with KVM_SEV_LAUNCH_UPDATE_DATA; ``boot --from-dmesg`` runs an SEV log in SEV mode.

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """GHCB layout against the reference table, bitmap semantics and decode_ghcb."""
 
 import pytest

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Hypothesis round-trips for every codec and no-crash properties of the decoders."""
 
 import string

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """PSC descriptor validation and header layout (hardware-and-ghcb.md 5.1, kvm-qemu-host.md 1.4)."""
 
 import pytest

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """A miniature SNP machine for trace tests: guest and host as greenlets.
 
 It mimics the real control flow of ARCHITECTURE.md with the real ``traced`` decorator:

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """JSON lines and Chrome trace-event exports, and write_trace (issue 7 item 3)."""
 
 from __future__ import annotations

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Recording: the traced decorator, the tracer in force, Recorder, filters."""
 
 from __future__ import annotations

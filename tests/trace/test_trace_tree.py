@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The => tree: host handling nests under the guest's exit, in order (issue 3 item 5)."""
 
 from __future__ import annotations

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Issue 6 item 4: one host thread per vCPU, HLT blocks a vCPU inside KVM_RUN, and the
 VM stop that follows the BSP's power-off ends every vCPU thread.
 

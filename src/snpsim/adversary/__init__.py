@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Hypervisor and VMM misbehaviour as named variants of the KVM and VMM models.
 
 A :class:`Variant` is a pair of profiles -- a KVM profile and a QEMU profile, each the

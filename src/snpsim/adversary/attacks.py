@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """A malicious hypervisor: named misanswers and RMP-level attacks, as override functions
 merged onto the default KVM profile (:meth:`snpsim.kvm.profiles.KvmProfile.derive`).
 

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Historical KVM behaviour from public bug reports, as override functions and knob sets
 merged onto a KVM profile (:meth:`snpsim.kvm.profiles.KvmProfile.derive`).
 

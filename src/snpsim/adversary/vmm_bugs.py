@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Historical VMM behaviour from public bug reports (other VMMs than QEMU included), as
 override functions and knob sets merged onto a QEMU profile
 (:meth:`snpsim.vmm.profiles.QemuProfile.derive`).

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The ``snpsim`` command line.
 
 Each sub-command lives in its own module of this package and registers itself on the

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """``snpsim decode KIND VALUE``: read SEV-SNP values pasted from logs.
 
 Kinds: msr, psc, ghcb, npf, pf, term, exit, psc-result.  Everything is decoded by

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """``snpsim run SCENARIO``: run a workload on an SNP guest and summarise what it cost.
 
 Prints a summary table (or ``--json``), optionally writes the call graph (``--trace``)

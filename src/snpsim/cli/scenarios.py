@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """``snpsim scenarios``: list the scenarios ``snpsim run`` knows, one line each."""
 
 from __future__ import annotations

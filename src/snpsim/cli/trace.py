@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """``snpsim trace FUNCTION``: one conversion through guest, CPU, KVM and VMM, as a call graph."""
 
 from __future__ import annotations

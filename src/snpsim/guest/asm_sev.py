@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Inline helpers of the SEV headers: GHCB field accessors, the GHCB MSR, VMGEXIT,
 PVALIDATE.
 

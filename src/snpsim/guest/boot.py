@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The guest's launch image and boot: page tables, the BSP's early SEV setup, GHCBs,
 the #VC handler, the workload and the ACPI power-off.
 

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """``/dev/mem`` reads of guest-physical memory, from a user task or from the kernel.
 
 Mirrors ``drivers/char/mem.c`` (``read_mem`` / ``mmap_mem``) with x86's

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The guest kernel's context: the state the Linux functions of ``guest/`` share.
 
 Model-only (no single kernel twin).  Linux keeps this state in globals and per-CPU

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """KVM paravirt guest support: the page-encryption-status hypercall.
 
 Mirrors ``arch/x86/kernel/kvm.c`` (v6.16+): ``kvm_sev_hc_page_enc_status`` and the

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The AMD memory-encryption hooks, the KVM notification and the early page-table path.
 
 Mirrors ``arch/x86/mm/mem_encrypt_amd.c`` at 0a2a98f6 (v6.14+, int hooks):

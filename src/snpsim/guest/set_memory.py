@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The CPA engine and the encryption entry points: ``set_memory_encrypted/decrypted``.
 
 Mirrors ``arch/x86/mm/pat/set_memory.c`` (``set_memory_encrypted``,

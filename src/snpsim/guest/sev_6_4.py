@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The v5.19-6.4 structure of the runtime page state change, installed by the ``"6.4"``
 kernel profile as overrides (:func:`snpsim.guest.variants.resolve_profile`).
 

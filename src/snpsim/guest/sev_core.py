@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The runtime page state change through the GHCB: ``snp_set_memory_shared/private``,
 ``set_pages_state``, ``__set_pages_state``, ``pvalidate_pages``, ``vmgexit_psc``.
 

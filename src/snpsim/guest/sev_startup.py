@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Early SEV code shared by the decompressor and the kernel: termination, GHCB get/put,
 the MSR-protocol page state change, hypervisor features.
 

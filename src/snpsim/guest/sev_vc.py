@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """GHCB hypervisor calls, their result checks, protocol negotiation and the #VC handler.
 
 Mirrors ``arch/x86/coco/sev/vc-shared.c`` (``verify_exception_info``,

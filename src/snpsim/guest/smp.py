@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Several vCPUs: the APs' start-up, their work, and the spin-wait between CPUs.
 
 Mirrors, reduced to what page-state work needs: ``smp_init`` / ``bringup_nonboot_cpus``

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """How a Linux SEV / SEV-ES / SEV-SNP guest sizes its swiotlb bounce buffer at boot.
 
 Mirrors, for the default boot path of an x86-64 guest with memory encryption:

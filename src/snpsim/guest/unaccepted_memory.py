@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Unaccepted memory: the bitmap in 2 MiB units and ``accept_memory``.
 
 Mirrors ``mm/unaccepted_memory.c`` (``accept_memory``, ``range_contains_unaccepted_memory``,

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Named guest kernel variants: historical and buggy behaviours as override tables merged
 onto a version profile (STYLE.md: py-evm forks; issue 5 "Checked by").
 

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The vmalloc area, reduced to ``vmap`` of given pages: the aliases CPA must follow.
 
 Mirrors ``mm/vmalloc.c`` (``vmap``, ``is_vmalloc_addr``, ``vmalloc_to_pfn``) for 4-level

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The platform's CPUs: the guest-side vCPU (what guest code can execute) and the host
 side (what host software can execute), with the instruction boundary where faults are
 delivered.

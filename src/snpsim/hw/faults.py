@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Hardware faults: raised inside ``hw/`` where a check fails, delivered as values.
 
 STYLE.md section 5: a fault is raised where the check fails (the page walk, the NPT walk,

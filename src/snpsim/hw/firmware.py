@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The SNP firmware (AMD-SP) commands used at launch: SNP_LAUNCH_START, SNP_LAUNCH_UPDATE,
 SNP_LAUNCH_FINISH; and, for SEV / SEV-ES guests, LAUNCH_START, LAUNCH_UPDATE_DATA,
 LAUNCH_UPDATE_VMSA, LAUNCH_MEASURE and LAUNCH_FINISH (minimal: encrypt in place, digest).

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """System physical memory and the memory-encryption engine.
 
 Physical memory is sparse: a page costs memory only once something is written to it;

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Address translation and the RMP access checks.
 
 * :class:`Npt`: the nested page table of one VM, GFN -> (PFN, level, writable), filled

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The two capabilities the platform hands out: what guest code can do (``GuestPort``) and
 what host software can do (``HostPort``).  ``guest/`` and ``kvm/`` import only this module
 of ``hw`` (an import-linter contract enforces it), so the guest and the host meet only

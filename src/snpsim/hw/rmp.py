@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The Reverse Map Table, the host RMP instructions RMPUPDATE, PSMASH and RMPREAD, and the
 RMP side of the guest instructions PVALIDATE and RMPADJUST.
 

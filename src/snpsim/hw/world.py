@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The world switch between host and guest execution contexts, and the scheduler.
 
 Guest and host are separate execution contexts, as on the real machine (ARCHITECTURE.md,

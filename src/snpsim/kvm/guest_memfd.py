@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """guest_memfd: the file that holds a VM's private memory.
 
 Mirrors ``virt/kvm/guest_memfd.c`` (commit 01f492e1, ~v7.0; kvm-qemu-host.md 6.2) with

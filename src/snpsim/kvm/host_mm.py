@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """A minimal host kernel memory manager: the page allocator that hands out SPAs and the
 anonymous memory of the VMM process (HVAs).
 

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """KVM's in-kernel state: ``struct kvm``, ``struct kvm_vcpu`` (with ``vcpu_svm`` and
 ``vcpu_sev_es_state``), memslots and the memory-attribute map.
 

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The KVM ioctl surface and the host syscalls a VMM uses: what userspace sees.
 
 Mirrors ``virt/kvm/kvm_main.c`` (mainline >= v6.18 for memory attributes,

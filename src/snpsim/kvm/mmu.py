@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The TDP MMU as SNP uses it: #NPF -> private or shared fault, the private/shared
 mismatch exit (``KVM_EXIT_MEMORY_FAULT``), zapping on attribute changes and hole punches.
 

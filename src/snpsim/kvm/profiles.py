@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """KVM version profiles and named variants, as override tables merged onto a base
 (STYLE.md: py-evm forks; ARCHITECTURE.md ``adversary/`` will add more variants).
 

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """SVM exit handling: ``svm_vcpu_run``, ``svm_handle_exit`` and the exit handlers the
 SNP page-state protocol reaches (#NPF, VMGEXIT, VMMCALL, IOIO, HLT, SHUTDOWN, CPUID).
 

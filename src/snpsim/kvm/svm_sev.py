@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """SEV-ES/SNP exits: ``sev_handle_vmgexit``, GHCB sync and validation, the scratch area,
 GHCB-based and MSR-protocol Page State Change, the MSR protocol, the SNP launch commands
 and KVM's guest_memfd hooks' caller side.

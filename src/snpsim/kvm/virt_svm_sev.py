@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Host RMP operations: ``rmpupdate``, ``rmp_make_private``, ``rmp_make_shared``,
 ``psmash``, ``snp_lookup_rmpentry``, ``snp_leak_pages``, and KVM's wrappers
 ``snp_rmptable_psmash`` and ``kvm_rmp_make_shared``.

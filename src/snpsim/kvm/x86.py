@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The generic x86 run loop and hypercalls: ``KVM_RUN`` and ``KVM_HC_MAP_GPA_RANGE``.
 
 Mirrors ``arch/x86/kvm/x86.c`` (mainline >= v6.18: ``____kvm_emulate_hypercall`` and the

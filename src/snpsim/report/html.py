@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """``--report DIR``: a static HTML page (no JavaScript) with the summary, the memory
 picture and links to the traces, written beside them in DIR.
 

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The picture of guest physical memory over a run, as a PNG (matplotlib, Agg backend).
 
 x: guest physical address (cells of :attr:`MemoryPicture.cell` bytes from GPA 0), y: the

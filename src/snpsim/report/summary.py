@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The summary of a run: one dict (``--json``) and the rich table printed from it.
 
 Fields of :func:`summarize` (counts are integers; see ``docs/run.md``):

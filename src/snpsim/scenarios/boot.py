@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The ``boot`` scenario: the page-state work of a Linux SEV-SNP guest's boot, real sizes.
 
 What the guest model's own boot (``guest/boot.py`` ``start_kernel``) already does runs

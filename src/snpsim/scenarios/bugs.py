@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The trigger of each ``bug/<name>`` scenario: the guest code that makes report <name>
 (``shared/reference/bug-reports.md``) show its symptom under the historical variant.
 

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The scenarios ``snpsim run`` knows, one line each, and how each is prepared.
 
 Model-only.  A scenario turns :class:`ScenarioParams` into a :class:`Prepared`: the guest

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Coherent DMA buffers of an SEV-SNP guest, and the ``dma`` scenario.
 
 Mirrors, reduced to their page-state work, ``dma_direct_alloc`` and ``dma_direct_free``

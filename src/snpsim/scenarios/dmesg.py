@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Configure a boot from a real guest kernel log: ``snpsim run boot --from-dmesg FILE``.
 
 :func:`parse_dmesg` reads what the ``boot`` scenario needs from a Linux guest's kernel

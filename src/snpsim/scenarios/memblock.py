@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Where the scenarios' allocations come from: boot-time ``memblock`` and the page allocator,
 reduced to what page-state work needs, with lazy acceptance of unaccepted memory.
 

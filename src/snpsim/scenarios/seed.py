@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The seed scenario: one conversion of the project's origin, run in guest context.
 
 A page (or ``pages`` contiguous pages) from the kernel's pre-validated pool is written

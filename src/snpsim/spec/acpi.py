@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """ACPI PM1a control register of QEMU's q35 machine, as the guest powers off through it.
 
 Sources:

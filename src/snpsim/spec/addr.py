@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Typed addresses and frame numbers, and the conversions between them.
 
 Address spaces (ARCHITECTURE.md, "Data"): GVA (guest virtual), GPA (guest physical),

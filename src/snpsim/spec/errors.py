@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The one exception of the spec layer: a value that cannot be decoded at all.
 
 ``SpecDecodeError`` is raised only where a value has no decoding: a number that is not a

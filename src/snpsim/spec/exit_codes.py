@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """SVM exit codes, VMGEXIT (NAE) event codes and the GHCB response convention.
 
 Sources:

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """``fallocate(2)`` mode flags used on guest_memfd.
 
 Source: ``include/uapi/linux/falloc.h``, read in torvalds/linux.

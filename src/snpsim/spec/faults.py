@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Fault vectors and error-code bits: #VC, #NPF EXITINFO1 (PFERR_*), host #PF (X86_PF_*).
 
 Sources:

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """GHCB page layout, valid bitmap and field access over a 4096-byte buffer.
 
 Sources:

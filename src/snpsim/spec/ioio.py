@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """IOIO intercept EXITINFO1: the format both sides of an SEV-ES/SNP port I/O use.
 
 The hardware format is AMD APM vol 2 section 15.10.2 ("IN and OUT Behavior", IOIO

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """KVM uAPI numbers: exit reasons, hypercalls, memory attributes, ioctls, SNP launch.
 
 Sources (Linux):

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """``madvise(2)`` advice values the host model uses on shared guest memory.
 
 Source: ``include/uapi/asm-generic/mman-common.h``, read in torvalds/linux (x86 uses the

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """SEV MSRs and the CPUID 0x8000001F bits the model uses.
 
 Sources:

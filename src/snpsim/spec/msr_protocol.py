@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """GHCB MSR protocol: request/response codes, field packers and a decoder.
 
 The GHCB MSR (``MSR_AMD64_SEV_ES_GHCB``, 0xC001_0130) holds either a GHCB GPA (bits

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """x86-64 virtual memory layout constants the guest model builds its page tables with.
 
 Sources:

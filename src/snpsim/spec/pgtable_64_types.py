@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """x86-64 kernel virtual memory layout constants for 4-level paging, no KASLR.
 
 Source: Linux ``arch/x86/include/asm/pgtable_64_types.h`` and

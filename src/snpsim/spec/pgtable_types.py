@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """x86-64 page-table entry bits, levels and index helpers (4-level paging).
 
 Sources: ``arch/x86/include/asm/pgtable_types.h`` (``_PAGE_BIT_*``, ``enum pg_level``),

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """SEV firmware (AMD-SP) status codes: ``sev_ret_code``.
 
 Source: Linux ``include/uapi/linux/psp-sev.h`` (``typedef enum { SEV_RET_* }

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """RMP constants: instruction return codes, VMPL permissions, RMPUPDATE/RMPREAD blocks.
 
 Sources:

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """``enum es_result``: results of the guest's #VC emulation helpers.
 
 Source: ``arch/x86/include/asm/sev.h`` (``enum es_result``), read in torvalds/linux and

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Signal numbers and ``si_code`` values used when the guest kernel kills a task.
 
 Source: Linux ``include/uapi/asm-generic/signal.h`` (x86 uses the generic numbering:

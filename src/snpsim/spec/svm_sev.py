@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Constants private to KVM's SEV support, ``arch/x86/kvm/svm/sev.c``.
 
 Source: ``arch/x86/kvm/svm/sev.c`` read in torvalds/linux (v6.1x): ``GHCB_VERSION_MAX``

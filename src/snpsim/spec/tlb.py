@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """TLB flush tunable of the x86 guest kernel.
 
 Source: ``arch/x86/mm/tlb.c``: ``unsigned long tlb_single_page_flush_ceiling

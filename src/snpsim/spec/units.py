@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Page sizes and fixed-width integer masks.
 
 Source: Linux ``arch/x86/include/asm/page_types.h`` (PAGE_SHIFT 12, PMD_SHIFT 21,

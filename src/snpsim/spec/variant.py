@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Version profiles and named variants as override tables merged onto a base.
 
 The shape of py-evm's forks (STYLE.md): a profile is a name, a table of *knobs* (plain

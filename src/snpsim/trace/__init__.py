@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """snpsim.trace: record what runs, across guest, CPU, KVM and VMM, and export it.
 
 Model-only (the counterparts are ftrace's function_graph and Perfetto).  Imports only

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Trace events: what the recorder keeps and the exporters read.
 
 Model-only (no kernel twin); in the spirit of ftrace's function_graph records and of

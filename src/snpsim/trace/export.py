@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """``write_trace``: write a trace in the format its file name asks for.
 
 Model-only (no kernel twin).  Suffixes: ``.txt`` the indented ``=>`` tree

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Chrome trace-event JSON, which the Perfetto UI (ui.perfetto.dev) and chrome://tracing open.
 
 Model-only (no kernel twin).  Format: the "JSON Object Format" of the Trace Event

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Trace events as JSON lines: one JSON object per event, in recording order.
 
 Model-only (no kernel twin).  Schema (version 1), one object per line, keys in this

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """The call graph as an indented ``=>`` tree, the host side nested under the guest's exit.
 
 Model-only (no kernel twin); the look follows ftrace's function_graph and the call-stack

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """Recording: the tracer in force, the ``traced`` decorator, filters.
 
 Model-only (no kernel twin).  Every layer imports this module; it imports only the

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """x86 exit handling of QEMU's KVM accelerator: ``kvm_arch_handle_exit``,
 ``kvm_handle_hypercall``, ``kvm_handle_hc_map_gpa_range``.
 

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """SEV-SNP launch in QEMU: ``sev_kvm_init`` (KVM_SEV_INIT2), ``kvm_enable_hypercall``,
 ``sev_snp_launch_start``, ``snp_launch_update_data``, ``sev_snp_launch_update``,
 ``sev_snp_launch_finish``; and the SEV / SEV-ES launch: ``sev_launch_start``,

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """QEMU's generic KVM accelerator: VM and memslot set-up, memory attributes,
 ``kvm_convert_memory`` and the vCPU loop ``kvm_cpu_exec``.
 

@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """A QEMU-like SNP machine: RAM backed by guest_memfd memslots (+ the shared HVA
 backing), MMIO holes, SNP launch, one ``kvm_cpu_exec`` per vCPU, ACPI power-off.
 

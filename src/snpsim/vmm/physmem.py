@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """RAM blocks and their discard: ``ram_block_discard_range`` and
 ``ram_block_discard_guest_memfd_range``.
 

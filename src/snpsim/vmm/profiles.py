@@ -1,3 +1,7 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
 """QEMU version profiles and named variants (override tables, as :mod:`snpsim.kvm.profiles`).
 
 Knobs:
