@@ -12,7 +12,6 @@ from guest_fakehost import SPA_BASE, SmpFakeHost
 
 from snpsim.guest.kernel import GuestConfig, __va
 from snpsim.guest.unaccepted_memory import accept_memory
-from snpsim.hw.cpu import GuestCpu
 from snpsim.spec.psc import SNP_PAGE_STATE_PRIVATE
 from snpsim.system import SnpSystem
 
@@ -72,8 +71,6 @@ def test_full_system_two_vcpus_without_ap_work_completes():
     assert out.completed, out.describe()
 
 
-@pytest.mark.skipif(not hasattr(GuestCpu, "pause"),
-                    reason="platform has no PAUSE exit yet (GuestCpu.pause; see docs/guest.md)")
 @pytest.mark.parametrize("seed", range(4))
 def test_full_system_two_vcpus_accept_the_same_unit_once(seed):
     s = SnpSystem(memory=64 * MiB, vcpus=2, seed=seed, coherency_sfw_no=True)

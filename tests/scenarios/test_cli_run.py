@@ -4,7 +4,7 @@
 
 """``snpsim run`` and ``snpsim scenarios``: bad input is one line and exit status 2, the
 JSON summary has its fields, traces are written in the three formats, and ``boot
---from-dmesg`` runs the real logs of ../shared/data/dmesg (or refuses them clearly)."""
+--from-dmesg`` runs the real logs of tests/data/dmesg (or refuses them clearly)."""
 
 import json
 import re
@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from snpsim.cli import main
 from snpsim.scenarios.dmesg import scan_dmesg
 
-DMESG = Path(__file__).resolve().parents[3] / "shared" / "data" / "dmesg"
-LOGS = sorted(DMESG.glob("*.log")) if DMESG.is_dir() else []
+DMESG = Path(__file__).resolve().parents[1] / "data" / "dmesg"
+LOGS = sorted(DMESG.glob("*.log"))
 
 
 def run(*args):
@@ -120,7 +120,6 @@ def _log_swiotlb_mb(text):
     return int(m.group(1)) if m else None
 
 
-@pytest.mark.skipif(not LOGS, reason="../shared/data/dmesg not present")
 @pytest.mark.parametrize("log", LOGS, ids=lambda p: p.name)
 def test_boot_from_dmesg(log):
     text = log.read_text()

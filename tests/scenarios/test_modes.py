@@ -37,7 +37,7 @@ from snpsim.spec.msr_index import (
 from snpsim.spec.units import PAGE_SIZE, u64
 from snpsim.system import MODES, RunObserver, SnpSystem, run_scenario
 
-DMESG = Path(__file__).resolve().parents[3] / "shared" / "data" / "dmesg"
+DMESG = Path(__file__).resolve().parents[1] / "data" / "dmesg"
 LOG03 = DMESG / "03-kata1619-sev-5.6.log"
 
 NON_SNP = ["sev", "sev-es"]
@@ -167,7 +167,6 @@ def test_sev_launch_encrypts_in_place():
     assert len(vm.digest) == 32
 
 
-@pytest.mark.skipif(not LOG03.is_file(), reason="../shared/data/dmesg not present")
 def test_log03_boots_in_sev_mode():
     text = LOG03.read_text()
     m = re.search(r"software IO TLB: mapped \[mem 0x[0-9a-f]+-0x[0-9a-f]+\] \((\d+)MB\)", text)
@@ -190,15 +189,12 @@ def test_sev_boot_from_log_03_counts_the_swiotlb_pages_made_shared():
     """Log 03 (SEV, 5.6): "software IO TLB: mapped [mem 0x6e42a000-0x7242a000] (64MB)".
     In SEV mode no conversion reaches the host, so the summary counts the guest's C-bit
     changes: at least the 64 MiB swiotlb = 16384 4 KiB pages made shared."""
-    from pathlib import Path
 
     from snpsim.report.summary import summarize
     from snpsim.scenarios.dmesg import parse_dmesg
     from snpsim.system import run_scenario
 
-    log = Path(__file__).resolve().parents[3] / "shared" / "data" / "dmesg" / "03-kata1619-sev-5.6.log"
-    if not log.exists():
-        pytest.skip("../shared/data/dmesg not beside the checkout")
+    log = LOG03
     cfg = parse_dmesg(log.read_text(), memory_bytes=2 << 30)
     run = run_scenario("boot", memory=2 << 30, vcpus=cfg.nr_cpus or 1, dmesg=cfg, mode="sev")
     s = summarize(run)
