@@ -42,7 +42,8 @@ def run(*args):
     ["seed", "--from-dmesg", "x.log"],         # boot only
     ["boot", "--from-dmesg", "/nonexistent/x.log"],
     ["seed", "--trace", "x.pdf"],
-    ["seed", "--trace", "/nonexistent/dir/x.json"],
+    ["seed", "--trace", "/etc/hostname/x.json"],   # a directory that cannot be made
+    ["seed", "--report", "/etc/hostname/report"],
     ["seed", "--trace", "x.json", "--trace-filter", "party=nobody"],
     ["seed", "--trace-filter", "party=kvm"],   # no --trace
 ])

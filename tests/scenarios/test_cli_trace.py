@@ -23,7 +23,7 @@ from snpsim.cli import main
     ["set_memory_decrypted", "--memory", "17M"],   # not a multiple of 2M
     ["set_memory_decrypted", "--memory", "2T"],
     ["set_memory_decrypted", "--out", "x.pdf"],
-    ["set_memory_decrypted", "--out", "/nonexistent/dir/x.json"],
+    ["set_memory_decrypted", "--out", "/etc/hostname/x.json"],   # parent is a file
     ["set_memory_decrypted", "--filter", "nonsense"],
     ["set_memory_decrypted", "--filter", "party=nobody"],
 ])

@@ -6,7 +6,9 @@
 
 Prints a summary table (or ``--json``), optionally writes the call graph (``--trace``)
 and a static report with a picture of guest memory (``--report``).  Exit status: 0 when
-the guest completed, 1 when it terminated or the VMM stopped, 2 for bad arguments.
+the guest completed, 1 when it terminated or the VMM stopped, 2 for bad arguments
+(including an output path that cannot be created, found before the run starts), 3 when
+writing an output file failed after the run (nothing partial is left behind).
 """
 
 from __future__ import annotations
@@ -23,9 +25,13 @@ __all__ = ["command"]
 _TRACE_SUFFIXES = (".txt", ".jsonl", ".json")
 
 
-def _fail(msg: str) -> NoReturn:
+#: Exit status when an output file could not be written after the run.
+EXIT_WRITE_FAILED = 3
+
+
+def _fail(msg: str, status: int = 2) -> NoReturn:
     click.echo(f"snpsim run: {msg}", err=True)
-    sys.exit(2)
+    sys.exit(status)
 
 
 def _progress(enabled: bool) -> tuple[Any, Any]:
@@ -101,11 +107,16 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
     The summary counts pages made shared and private, PSC requests and entries,
     VMGEXITs, MSR-protocol exits, userspace exits by reason, RMPUPDATE, PSMASH, PVALIDATE
     by outcome, #VC, #NPF, TLB flushes, the wall time and how the run ended.
+
+    Exit status: 0 the guest powered off; 1 it terminated or the VMM stopped; 2 bad
+    arguments (output directories are made and checked before the run); 3 an output file
+    could not be written (it is then absent, never partial).
     """
     from snpsim.kvm.profiles import KVM_PROFILES
     from snpsim.scenarios.catalog import ScenarioError, vm_memory_for_log
     from snpsim.scenarios.dmesg import DmesgError, parse_dmesg
     from snpsim.system import RunObserver, parse_size, run_scenario, scenario_list
+    from snpsim.trace.atomic import prepare_output
     from snpsim.trace.record import parse_filter
 
     # -- arguments ---------------------------------------------------------------------------
@@ -139,11 +150,12 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
         _fail(f"--vcpus must be 1..64, got {vcpus}")
     if from_dmesg is not None and scenario != "boot":
         _fail("--from-dmesg applies to the boot scenario only")
+    trace_path = trace
     if trace is not None:
         if trace.suffix.lower() not in _TRACE_SUFFIXES:
             _fail(f"--trace must end in .txt, .jsonl or .json, got {trace.name!r}")
-        if not trace.resolve().parent.is_dir() and report is None:
-            _fail(f"cannot write {trace}: directory {trace.resolve().parent} does not exist")
+        if report is not None and not trace.is_absolute() and trace.parent == Path("."):
+            trace_path = report / trace.name  # beside the report, so its link opens from disk
     if trace_filter is not None and trace is None:
         _fail("--trace-filter needs --trace FILE")
     flt = None
@@ -179,6 +191,16 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
     kvm_profile: Any = KVM_PROFILES[kvm]
     if gmem_2m:
         kvm_profile = kvm_profile.derive(f"{kvm}+gmem-2M", knobs={"gmem_max_order": 9})
+
+    # -- outputs: every directory made and checked before the run, not after it ---------------
+    if report is not None:
+        problem = prepare_output(report / "index.html")
+        if problem:
+            _fail(f"--report {report}: {problem}")
+    if trace_path is not None:
+        problem = prepare_output(trace_path)
+        if problem:
+            _fail(f"--trace {trace}: {problem}")
 
     # -- run ---------------------------------------------------------------------------------
     prog, update = _progress(not as_json)
@@ -216,17 +238,14 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
 
     summary = summarize(run)
     traces: list[Path] = []
-    if trace is not None and recorder is not None:
+    if trace_path is not None and recorder is not None:
         from snpsim.trace.export import write_trace
 
-        path = trace
-        if report is not None and not trace.is_absolute() and trace.parent == Path("."):
-            path = report / trace.name  # beside the report, so its link opens from disk
-            report.mkdir(parents=True, exist_ok=True)
+        path = trace_path
         try:
             write_trace(recorder.events, path)
         except OSError as exc:
-            _fail(f"cannot write {path}: {exc.strerror}")
+            _fail(f"cannot write {path}: {exc.strerror or exc}", EXIT_WRITE_FAILED)
         traces.append(path)
         summary["trace"] = {"file": str(path), "events": len(recorder.events),
                             "filtered": recorder.filtered}
@@ -236,7 +255,8 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
         try:
             index = write_report(report, summary, run.outcome.picture, traces)
         except OSError as exc:
-            _fail(f"cannot write the report into {report}: {exc.strerror}")
+            _fail(f"cannot write the report into {report}: {exc.strerror or exc}",
+                  EXIT_WRITE_FAILED)
         summary["report"] = str(index)
     if as_json:
         click.echo(json.dumps(summary, indent=2))

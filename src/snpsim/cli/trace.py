@@ -16,9 +16,13 @@ __all__ = ["command"]
 _FUNCS = ("set_memory_decrypted", "set_memory_encrypted")
 
 
-def _fail(msg: str) -> None:
+#: Exit status when the ``--out`` file could not be written after the run.
+EXIT_WRITE_FAILED = 3
+
+
+def _fail(msg: str, status: int = 2) -> None:
     click.echo(f"snpsim trace: {msg}", err=True)
-    sys.exit(2)
+    sys.exit(status)
 
 
 @click.command(name="trace")
@@ -48,7 +52,9 @@ def command(function: str, pages: int, memory: str, out: Path | None, filter_: s
     what the guest and the VMM read from it.
 
     Exit status: 0 when the guest completed the call, 1 when the guest terminated or the
-    VMM stopped on an error (the reason is printed), 2 for bad arguments.
+    VMM stopped on an error (the reason is printed), 2 for bad arguments (an --out path
+    whose directory cannot be made is found before the run), 3 when the --out file could
+    not be written (it is then absent, never partial).
     """
     from snpsim.system import SnpSystem, parse_size
     from snpsim.trace.record import parse_filter
@@ -65,21 +71,32 @@ def command(function: str, pages: int, memory: str, out: Path | None, filter_: s
         _fail(f"--memory must be 32M..1T, got {memory}")
     if mem % (2 << 20):
         _fail(f"--memory must be a multiple of 2M (the guest maps RAM with 2 MiB pages), got {memory}")
-    if out is not None and out.suffix not in (".txt", ".jsonl", ".json"):
+    if out is not None and out.suffix.lower() not in (".txt", ".jsonl", ".json"):
         _fail(f"--out must end in .txt, .jsonl or .json, got {out.name!r}")
-    if out is not None and not out.resolve().parent.is_dir():
-        _fail(f"cannot write {out}: directory {out.resolve().parent} does not exist")
     flt = None
     if filter_:
         try:
             flt = parse_filter(filter_)
         except ValueError as exc:
             _fail(f"bad --filter: {exc}")
+    if out is not None:
+        from snpsim.trace.atomic import prepare_output
+
+        problem = prepare_output(out)
+        if problem:
+            _fail(f"--out {out}: {problem}")
     try:
         system = SnpSystem(memory=mem, seed=seed, pool_pages=pages + 128)
         result = system.trace_conversion(function, pages, trace_filter=flt)
     except ValueError as exc:
         _fail(str(exc))
+    if out is not None:  # the file first: a failed write is not preceded by the whole tree
+        from snpsim.trace.export import write_trace
+
+        try:
+            write_trace(result.events, out, root=function)
+        except OSError as exc:
+            _fail(f"cannot write {out}: {exc.strerror or exc}", EXIT_WRITE_FAILED)
     if result.tree.strip():
         click.echo(result.tree)
     elif flt is not None:
@@ -89,12 +106,6 @@ def command(function: str, pages: int, memory: str, out: Path | None, filter_: s
         click.echo(format_tree(result.events) or "(no events kept)")
     click.echo(result.state_text())
     if out is not None:
-        from snpsim.trace.export import write_trace
-
-        try:
-            write_trace(result.events, out, root=function)
-        except OSError as exc:
-            _fail(f"cannot write {out}: {exc.strerror}")
         click.echo(f"trace written to {out}")
     click.echo(f"run ended: {result.outcome}")
     sys.exit(0 if result.completed else 1)

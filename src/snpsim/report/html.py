@@ -21,6 +21,7 @@ from typing import Any
 from rich.console import Console
 
 from snpsim.system import MemoryPicture
+from snpsim.trace.atomic import atomic_write
 
 from .picture import STATE_COLOURS, write_picture
 from .summary import summary_table
@@ -34,7 +35,8 @@ def write_report(directory: Path, summary: dict[str, Any], picture: MemoryPictur
     ``traces`` are files to link (they should be inside ``directory`` to open from
     disk with relative links; others are linked by absolute path)."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    with atomic_write(directory / "summary.json") as f:
+        f.write(json.dumps(summary, indent=2) + "\n")
     console = Console(record=True, width=140, file=io.StringIO())
     console.print(summary_table(summary))
     table_html = console.export_html(inline_styles=True, code_format="<pre>{code}</pre>")
@@ -76,5 +78,6 @@ def write_report(directory: Path, summary: dict[str, Any], picture: MemoryPictur
         parts.append("<li>none (run with --trace FILE to record one)</li>")
     parts += ["</ul>", "<p><a href='summary.json'>summary.json</a></p>", "</body></html>"]
     index = directory / "index.html"
-    index.write_text("\n".join(parts) + "\n")
+    with atomic_write(index) as f:
+        f.write("\n".join(parts) + "\n")
     return index

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from snpsim.system import PAGE_STATES, MemoryPicture, format_size
+from snpsim.trace.atomic import atomic_write
 
 __all__ = ["STATE_COLOURS", "picture_rgb", "zoom_rgb", "write_picture"]
 
@@ -91,5 +92,8 @@ def write_picture(picture: MemoryPicture, path: Path, *, title: str = "") -> Non
                              linewidth=0.8, label=s) for s in PAGE_STATES],
               loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=6, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        with atomic_write(path, "wb") as f:
+            fig.savefig(f, format="png")
+    finally:
+        plt.close(fig)

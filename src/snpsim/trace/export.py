@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from .atomic import atomic_write
 from .events import TraceEvent
 from .export_chrome import write_chrome
 from .export_jsonl import write_jsonl
@@ -28,9 +29,10 @@ TRACE_SUFFIXES = {".txt": "tree", ".jsonl": "jsonl", ".json": "chrome"}
 def write_trace(events: Iterable[TraceEvent], path: str | Path, *, root: str | None = None) -> None:
     """Write ``events`` to ``path`` in the format its suffix selects (case-insensitive).
 
-    ``root`` is passed to ``format_tree`` for ``.txt`` and ignored otherwise.  Raises
+    ``root`` is passed to ``format_tree`` for ``.txt`` and ignored otherwise.  The file
+    is written through :func:`atomic_write`: it appears whole or not at all.  Raises
     ``ValueError`` for any other suffix, before creating the file; ``OSError`` as
-    ``open`` does.
+    ``open`` and ``write`` do (the destination is then unchanged).
     """
     p = Path(path)
     kind = TRACE_SUFFIXES.get(p.suffix.lower())
@@ -40,10 +42,11 @@ def write_trace(events: Iterable[TraceEvent], path: str | Path, *, root: str | N
             f"(use {', '.join(TRACE_SUFFIXES)}: tree, JSON lines, Chrome trace JSON)"
         )
     evs = list(events)
-    if kind == "tree":
-        text = format_tree(evs, root=root)
-        p.write_text(text + "\n" if text else "", encoding="utf-8")
-    elif kind == "jsonl":
-        write_jsonl(evs, p)
-    else:
-        write_chrome(evs, p)
+    with atomic_write(p) as f:
+        if kind == "tree":
+            text = format_tree(evs, root=root)
+            f.write(text + "\n" if text else "")
+        elif kind == "jsonl":
+            write_jsonl(evs, f)
+        else:
+            write_chrome(evs, f)

@@ -37,6 +37,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from .atomic import atomic_write
 from .events import PARTIES, Args, ArgValue, Enter, Instant, Leave, Switch, TraceEvent
 from .export_tree import format_value
 
@@ -215,7 +216,7 @@ def to_chrome(events: Iterable[TraceEvent]) -> dict[str, Any]:
 def write_chrome(events: Iterable[TraceEvent], out: str | Path | IO[str]) -> None:
     """Write the Chrome trace-event JSON of ``events`` to a path or an open text file."""
     if isinstance(out, str | Path):
-        with open(out, "w", encoding="utf-8") as f:
+        with atomic_write(out) as f:
             write_chrome(events, f)
         return
     json.dump(to_chrome(events), out, separators=(",", ":"))

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from .atomic import atomic_write
 from .events import ArgValue, Enter, Instant, Leave, Switch, TraceEvent
 
 __all__ = ["event_to_dict", "event_from_dict", "to_jsonl", "write_jsonl", "read_jsonl"]
@@ -78,7 +79,7 @@ def to_jsonl(events: Iterable[TraceEvent]) -> Iterator[str]:
 def write_jsonl(events: Iterable[TraceEvent], out: str | Path | IO[str]) -> None:
     """Write ``events`` as JSON lines to a path or an open text file."""
     if isinstance(out, str | Path):
-        with open(out, "w", encoding="utf-8") as f:
+        with atomic_write(out) as f:
             write_jsonl(events, f)
         return
     for line in to_jsonl(events):

@@ -1,0 +1,92 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
+"""Output files appear whole or not at all (issue 15, item 2): directories are made before
+the run, a write that fails or is interrupted leaves no file, a failed write has its own
+exit status (3) and one line on stderr."""
+
+import errno
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from snpsim.cli import main
+from snpsim.trace import atomic
+from snpsim.trace.atomic import atomic_write, prepare_output
+
+
+def _files(path):
+    return sorted(p.name for p in path.rglob("*"))
+
+
+def test_atomic_write_replaces_only_when_complete(tmp_path):
+    target = tmp_path / "t.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_write(target) as f:
+        f.write("half")
+        raise RuntimeError("interrupted")
+    assert target.read_text() == "old"
+    assert _files(tmp_path) == ["t.json"]          # no temporary file left
+    with atomic_write(target) as f:
+        f.write("new")
+    assert target.read_text() == "new"
+    assert _files(tmp_path) == ["t.json"]
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt(), OSError(errno.ENOSPC, "No space left on device")])
+def test_interrupted_or_full_disk_leaves_no_file(tmp_path, exc):
+    target = tmp_path / "trace.jsonl"
+
+    def boom(*a, **k):
+        raise exc
+
+    with pytest.raises(type(exc)), atomic_write(target) as f:
+        f.write("x" * 100_000)
+        boom()
+    assert not target.exists() and _files(tmp_path) == []
+
+
+def test_prepare_output_makes_directories_and_refuses_a_file_parent(tmp_path):
+    assert prepare_output(tmp_path / "a" / "b" / "x.json") is None
+    assert (tmp_path / "a" / "b").is_dir()
+    (tmp_path / "f").write_text("")
+    assert prepare_output(tmp_path / "f" / "x.json") is not None
+    assert prepare_output(tmp_path / "a") is not None  # a directory, not a file name
+
+
+def test_report_and_trace_into_a_new_directory(tmp_path):
+    out = tmp_path / "new" / "dir"
+    r = CliRunner().invoke(main, ["run", "seed", "--memory", "64M", "--vcpus", "1", "--json",
+                                  "--report", str(out), "--trace", str(out / "seed.json")])
+    assert r.exit_code == 0, r.output
+    assert {"index.html", "memory.png", "summary.json", "seed.json"} <= set(_files(out))
+    assert json.loads((out / "seed.json").read_text())["traceEvents"]
+    assert not [n for n in _files(out) if n.endswith(".part")]
+
+
+def test_failed_trace_write_exits_3_with_one_line_and_no_file(tmp_path, monkeypatch):
+    def full_disk(src, dst):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(atomic.os, "replace", full_disk)
+    target = tmp_path / "seed.jsonl"
+    r = CliRunner().invoke(main, ["run", "seed", "--memory", "64M", "--vcpus", "1", "--json",
+                                  "--trace", str(target)])
+    assert r.exit_code == 3
+    assert "Traceback" not in r.output
+    assert _files(tmp_path) == []
+
+
+def test_trace_command_writes_the_file_before_printing_and_fails_with_3(tmp_path, monkeypatch):
+    def full_disk(src, dst):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(atomic.os, "replace", full_disk)
+    r = CliRunner().invoke(main, ["trace", "set_memory_decrypted", "--out",
+                                  str(tmp_path / "sub" / "t.JSON")])
+    assert r.exit_code == 3
+    assert "=>" not in r.output          # the tree is not printed before the failure
+    assert _files(tmp_path) == ["sub"]   # directory made before the run, no file in it
