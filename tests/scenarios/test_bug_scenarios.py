@@ -117,3 +117,38 @@ def test_buggy_variant_shows_the_symptom_and_the_default_does_not(name):
     assert res["symptom"]["run"] == out.describe()
     out, res = run(name, None)
     assert not SYMPTOM[name](False, out, res), (out.describe(), res)
+
+
+
+def _leaves(d, skip=frozenset({"run", "vmm_result", "guest_warnings", "userspace_exits"})):
+    """(key, value) of every non-empty scalar in a scenario result, nested dicts included."""
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _leaves(v)
+        elif v not in (None, [], {}, "") and k not in skip and not isinstance(v, list):
+            yield k, v
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_the_printed_summary_shows_what_the_trigger_saw(name):
+    """Issue 15: every finding of the report's trigger (the page's attribute, C-bit and RMP
+    entry, the GHCB answers, KVM's warnings, the symptom) is in the table a user reads, not
+    only in --json; and the buggy and fixed tables differ."""
+    import io
+
+    from rich.console import Console
+
+    from snpsim.report.summary import summarize, summary_table
+
+    texts = []
+    for variant in ("buggy", None):
+        r = run_scenario(f"bug/{name}", memory=MEM, vcpus=1, variant=variant,
+                         observer=RunObserver())
+        console = Console(file=io.StringIO(), width=200)
+        console.print(summary_table(summarize(r)))
+        text = console.file.getvalue()
+        for key, _value in _leaves(r.result):
+            assert key in text, (variant, key)
+        texts.append([ln for ln in text.splitlines()
+                      if "wall time" not in ln and " variant " not in ln])
+    assert texts[0] != texts[1]

@@ -39,6 +39,9 @@ def run(*args):
     ["bug/R6", "--variant", "sometimes"],
     ["accept", "--page-size", "1G"],
     ["dma", "--cycles", "0"],
+    ["dma", "--cycles", "100001"],
+    ["seed", "--page-size", "4K"],             # accept only
+    ["accept", "--cycles", "2"],               # dma only
     ["seed", "--from-dmesg", "x.log"],         # boot only
     ["boot", "--from-dmesg", "/nonexistent/x.log"],
     ["seed", "--trace", "x.pdf"],

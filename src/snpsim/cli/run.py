@@ -64,25 +64,27 @@ def _progress(enabled: bool) -> tuple[Any, Any]:
 
 @click.command(name="run")
 @click.argument("scenario", metavar="SCENARIO")
-@click.option("--memory", default=None, help="Guest RAM: a size with K/M/G/T suffix, a "
+@click.option("--memory", default=None, metavar="SIZE", help="Guest RAM: a size with K/M/G/T suffix, a "
               "multiple of 2M (32M..1T).  Default 4G, or the log's with --from-dmesg.")
-@click.option("--vcpus", "vcpus_text", default=None,
+@click.option("--vcpus", "vcpus_text", default=None, metavar="1..64",
               help="vCPUs (1..64).  Default 4, or the log's possible CPUs with --from-dmesg.")
-@click.option("--kernel", default="6.17", show_default=True,
-              help="Guest kernel profile (6.17, 6.16, 6.4).")
-@click.option("--kvm", "kvm", default="v7.0.12", show_default=True,
-              help="KVM profile (v7.0.12, v6.17).")
+@click.option("--kernel", default="6.17", show_default=True, metavar="6.17|6.16|6.4",
+              help="Guest kernel profile.")
+@click.option("--kvm", "kvm", default="v7.0.12", show_default=True, metavar="v7.0.12|v6.17",
+              help="KVM profile.")
 @click.option("--gmem-2m", is_flag=True,
               help="Back guest memory with 2 MiB guest_memfd folios (pending upstream "
                    "huge-page work): 2 MiB RMP entries, so 2M PVALIDATE succeeds.")
-@click.option("--seed", "seed_text", default="0", show_default=True, help="Scheduler and key seed.")
-@click.option("--page-size", default="2M", show_default=True,
-              help="accept: PSC entry size, 4K or 2M.")
-@click.option("--cycles", "cycles_text", default="4", show_default=True,
-              help="dma: allocation/free cycles.")
+@click.option("--seed", "seed_text", default="0", show_default=True, metavar="INTEGER",
+              help="Scheduler and key seed.")
+@click.option("--page-size", default="2M", show_default=True, metavar="4K|2M",
+              help="accept only: PSC entry size.")
+@click.option("--cycles", "cycles_text", default="4", show_default=True, metavar="1..100000",
+              help="dma only: allocation/free cycles.")
 @click.option("--from-dmesg", "from_dmesg", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="boot: configure memory, CPUs and swiotlb from a guest kernel log.")
-@click.option("--variant", default=None, help="bug/<name>: 'buggy' runs the historical behaviour.")
+@click.option("--variant", default=None, metavar="buggy|fixed",
+              help="bug/<name> only: 'buggy' runs the historical behaviour.")
 @click.option("--mode", "mode", type=click.Choice(["snp", "sev-es", "sev"]), default=None,
               help="Memory-encryption mode of the guest (default snp; with --from-dmesg the "
                    "log's).  SEV / SEV-ES: no RMP, PVALIDATE or PSC.")
@@ -132,8 +134,17 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
     seed = integer(seed_text, "--seed") or 0
     cycles = integer(cycles_text, "--cycles")
     assert cycles is not None
+    if not 1 <= cycles <= 100_000:
+        _fail(f"--cycles must be 1..100000, got {cycles_text}")
     if scenario not in dict(scenario_list()):
         _fail(f"unknown SCENARIO {scenario!r}: see 'snpsim scenarios'")
+    # An option given for a scenario it does not apply to is refused, not ignored.
+    ctx = click.get_current_context()
+    for param, option, applies in (("page_size", "--page-size", scenario == "accept"),
+                                   ("cycles_text", "--cycles", scenario == "dma")):
+        given = ctx.get_parameter_source(param) == click.core.ParameterSource.COMMANDLINE
+        if given and not applies:
+            _fail(f"{option} does not apply to {scenario}")
     if kvm not in KVM_PROFILES:
         _fail(f"unknown --kvm {kvm!r}: choose one of {', '.join(KVM_PROFILES)}")
     mem: int | None = None

@@ -105,8 +105,8 @@ def summary_table(summary: dict[str, Any]) -> Table:
              f"seed {cfg['seed']}")
     t = Table(title=title, show_header=True, header_style="bold")
     t.add_column("what", style="cyan", no_wrap=True)
-    t.add_column("count", justify="right")
-    t.add_column("detail")
+    t.add_column("count", justify="right", overflow="fold")
+    t.add_column("detail", overflow="fold")
     sh, pr = summary["pages_made_shared"], summary["pages_made_private"]
     t.add_row("pages made shared", str(sh["4K"] + 512 * sh["2M"]) + " x 4K",
               f"4K pages {sh['4K']}, 2M pages {sh['2M']}")
@@ -131,11 +131,46 @@ def summary_table(summary: dict[str, Any]) -> Table:
     style = "green" if out["completed"] else "red"
     t.add_row("run ended", f"[{style}]{out['result']}[/{style}]", out["description"])
     for key, value in summary["result"].items():
-        if isinstance(value, int) and not isinstance(value, bool) and (
-                "gpa" in key or "vaddr" in key):
-            t.add_row(f"  {key}", f"{value:#x}", "")
-        elif isinstance(value, (int, str, float)) or value is None:
-            t.add_row(f"  {key}", str(value), "")
-        elif isinstance(value, list) and len(value) <= 12:
-            t.add_row(f"  {key}", str(len(value)), ", ".join(map(str, value)))
+        _result_rows(t, key, value, depth=1)
+    for line in summary.get("warnings", []):
+        t.add_row("  guest warning", "", f"[yellow]{line}[/yellow]")
     return t
+
+
+#: Fields of a bug scenario's ``symptom`` that the table already shows elsewhere.
+_SHOWN_ELSEWHERE = frozenset({"run", "vmm_result", "guest_warnings", "userspace_exits"})
+
+
+def _scalar(key: str, value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int) and ("gpa" in key or "vaddr" in key or key in ("gfn", "spa")):
+        return f"{value:#x}"
+    return str(value)
+
+
+def _result_rows(t: Table, key: str, value: Any, depth: int) -> None:
+    """Rows for one field of the scenario's result: scalars as they are, short lists
+    joined, dicts (a page's state, a bug's symptom) one row per non-empty field, so what a
+    run showed is in the table and not only in ``--json``."""
+    indent = "  " * depth
+    if isinstance(value, dict):
+        items = [(k, v) for k, v in value.items()
+                 if v not in (None, [], {}, "") and not (key == "symptom" and k in _SHOWN_ELSEWHERE)]
+        if not items:
+            return
+        flat = all(not isinstance(v, (dict, list)) for _, v in items)
+        if flat and depth >= 2:
+            t.add_row(f"{indent}{key}", "", ", ".join(f"{k}={_scalar(k, v)}" for k, v in items))
+            return
+        t.add_row(f"{indent}{key}", "", "")
+        for k, v in items:
+            _result_rows(t, k, v, depth + 1)
+    elif isinstance(value, list):
+        if len(value) <= 12:
+            t.add_row(f"{indent}{key}", str(len(value)), ", ".join(map(str, value)))
+        else:
+            t.add_row(f"{indent}{key}", str(len(value)),
+                      ", ".join(map(str, value[:12])) + f", ... ({len(value) - 12} more)")
+    else:
+        t.add_row(f"{indent}{key}", _scalar(key, value), "")
