@@ -87,9 +87,9 @@ def render() -> str:
     edges = explore()
     out = [
         "<!--",
-        "SPDX-FileCopyrightText: Copyright \u00a9 2026 The snpsim developers",
+        "SPDX-" "FileCopyrightText: Copyright \u00a9 2026 The snpsim developers",
         "",
-        "SPDX-License-Identifier: GPL-2.0-only",
+        "SPDX-" "License-Identifier: GPL-2.0-only",  # split so REUSE reads only the real header
         "-->",
         "",
         "# RMP states of one page (generated)",

@@ -90,3 +90,28 @@ def test_trace_command_writes_the_file_before_printing_and_fails_with_3(tmp_path
     assert r.exit_code == 3
     assert "=>" not in r.output          # the tree is not printed before the failure
     assert _files(tmp_path) == ["sub"]   # directory made before the run, no file in it
+
+
+def test_ctrl_c_during_a_streamed_pftrace_run_leaves_no_file(tmp_path, monkeypatch):
+    import snpsim.system
+
+    def interrupted(*args, **kwargs):
+        snpsim.system.SnpSystem(memory=64 << 20).run(None)   # events reach the stream
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(snpsim.system, "run_scenario", interrupted)
+    r = CliRunner().invoke(main, ["run", "seed", "--memory", "64M", "--vcpus", "1", "--json",
+                                  "--trace", str(tmp_path / "t.pftrace")])
+    assert r.exit_code != 0
+    assert _files(tmp_path) == []
+
+
+def test_pftrace_from_run_and_trace_commands(tmp_path):
+    r = CliRunner().invoke(main, ["run", "seed", "--memory", "64M", "--vcpus", "1", "--json",
+                                  "--trace", str(tmp_path / "run.pftrace")])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["trace"]["events"] > 0
+    r = CliRunner().invoke(main, ["trace", "set_memory_encrypted", "--out",
+                                  str(tmp_path / "t.PFTRACE")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "run.pftrace").stat().st_size > 0 and (tmp_path / "t.PFTRACE").stat().st_size > 0

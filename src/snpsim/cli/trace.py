@@ -32,9 +32,10 @@ def _fail(msg: str, status: int = 2) -> None:
 @click.option("--memory", default="64M", show_default=True,
               help="Guest RAM size in bytes, with K/M/G/T suffix (32M..1T, a multiple of 2M).")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the trace: .txt (the tree printed), .jsonl (JSON lines) or .json "
-                   "(Chrome trace event format, opens in Perfetto).  The .jsonl and .json files hold "
-                   "the whole run (VM creation, launch, boot, the call, power-off), not only the call.")
+              help="Also write the trace: .txt (the tree printed), .pftrace (Perfetto's protobuf "
+                   "format), .json (Chrome trace event format) or .jsonl (JSON lines).  All but "
+                   ".txt hold the whole run (VM creation, launch, boot, the call, power-off), "
+                   "not only the call; timestamps are the simulator's wall clock.")
 @click.option("--filter", "filter_", default=None,
               help="Keep only matching events, e.g. 'party=guest,kvm;func=snp_*;gpa=0x100000-0x200000'.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Scheduler and key seed.")
@@ -71,8 +72,8 @@ def command(function: str, pages: int, memory: str, out: Path | None, filter_: s
         _fail(f"--memory must be 32M..1T, got {memory}")
     if mem % (2 << 20):
         _fail(f"--memory must be a multiple of 2M (the guest maps RAM with 2 MiB pages), got {memory}")
-    if out is not None and out.suffix.lower() not in (".txt", ".jsonl", ".json"):
-        _fail(f"--out must end in .txt, .jsonl or .json, got {out.name!r}")
+    if out is not None and out.suffix.lower() not in (".txt", ".jsonl", ".json", ".pftrace"):
+        _fail(f"--out must end in .pftrace, .json, .jsonl or .txt, got {out.name!r}")
     flt = None
     if filter_:
         try:

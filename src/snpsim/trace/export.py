@@ -6,7 +6,8 @@
 
 Model-only (no kernel twin).  Suffixes: ``.txt`` the indented ``=>`` tree
 (``export_tree``), ``.jsonl`` JSON lines (``export_jsonl``), ``.json`` Chrome
-trace-event JSON (``export_chrome``).
+trace-event JSON (``export_chrome``), ``.pftrace`` Perfetto's protobuf trace
+(``export_perfetto``).
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from .atomic import atomic_write
 from .events import TraceEvent
 from .export_chrome import write_chrome
 from .export_jsonl import write_jsonl
+from .export_perfetto import write_perfetto
 from .export_tree import format_tree
 
 __all__ = ["write_trace", "TRACE_SUFFIXES"]
 
 #: File suffixes ``write_trace`` understands, and the format each selects.
-TRACE_SUFFIXES = {".txt": "tree", ".jsonl": "jsonl", ".json": "chrome"}
+TRACE_SUFFIXES = {".txt": "tree", ".jsonl": "jsonl", ".json": "chrome", ".pftrace": "perfetto"}
 
 
 def write_trace(events: Iterable[TraceEvent], path: str | Path, *, root: str | None = None) -> None:
@@ -41,6 +43,9 @@ def write_trace(events: Iterable[TraceEvent], path: str | Path, *, root: str | N
             f"trace file {str(p)!r}: unknown suffix {p.suffix!r} "
             f"(use {', '.join(TRACE_SUFFIXES)}: tree, JSON lines, Chrome trace JSON)"
         )
+    if kind == "perfetto":
+        write_perfetto(events, p)
+        return
     evs = list(events)
     with atomic_write(p) as f:
         if kind == "tree":
