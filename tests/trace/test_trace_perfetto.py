@@ -31,12 +31,21 @@ def conversion():
 
 
 def _parse(data: bytes):
+    """Decode a .pftrace as Perfetto's importer reads it: tracks from the descriptors; per
+    packet sequence, the defaults (track, incremental clock), the interned names and the
+    running timestamp (sum of deltas from the clock snapshot)."""
     trace = pb.Trace()
     trace.ParseFromString(data)
-    tracks, names, slices, flows_out, flows_in = {}, {}, [], Counter(), Counter()
+    tracks, slices, flows_out, flows_in = {}, [], Counter(), Counter()
     process = None
     stacks: dict[int, list[str]] = {}
+    seq_track: dict[int, int] = {}
+    seq_names: dict[int, dict[int, str]] = {}
+    seq_time: dict[int, int] = {}
+    incremental: set[int] = set()
+    times: list[tuple[int, str, int]] = []     # (track, name or END, absolute ns)
     for p in trace.packet:
+        seq = p.trusted_packet_sequence_id
         if p.HasField("track_descriptor"):
             td = p.track_descriptor
             if td.HasField("process"):
@@ -44,29 +53,43 @@ def _parse(data: bytes):
             else:
                 tracks[td.uuid] = td.name
             continue
-        if p.HasField("interned_data"):
-            for en in p.interned_data.event_names:
-                names[en.iid] = en.name
+        if p.HasField("clock_snapshot"):
+            assert p.sequence_flags & pb.TracePacket.SEQ_INCREMENTAL_STATE_CLEARED
+            seq_track[seq] = p.trace_packet_defaults.track_event_defaults.track_uuid
+            clock = p.trace_packet_defaults.timestamp_clock_id
+            for c in p.clock_snapshot.clocks:
+                if c.clock_id == clock and c.is_incremental:
+                    incremental.add(seq)
+                    seq_time[seq] = c.timestamp
+            seq_names[seq] = {}
+            continue
+        for en in p.interned_data.event_names:
+            seq_names[seq][en.iid] = en.name
+        assert seq in incremental
+        seq_time[seq] += p.timestamp
         te = p.track_event
-        assert te.track_uuid in tracks, "event on a track never described"
+        track = te.track_uuid if te.HasField("track_uuid") else seq_track[seq]
+        assert track in tracks, "event on a track never described"
         if te.type == BEGIN:
-            name = names[te.name_iid]
-            stacks.setdefault(te.track_uuid, []).append(name)
-            slices.append((tracks[te.track_uuid], name, [s for s in stacks[te.track_uuid]]))
+            name = seq_names[seq][te.name_iid]
+            stacks.setdefault(track, []).append(name)
+            slices.append((tracks[track], name, list(stacks[track])))
+            times.append((track, name, seq_time[seq]))
         elif te.type == END:
-            assert stacks.get(te.track_uuid), "slice end without a begin on its track"
-            stacks[te.track_uuid].pop()
+            assert stacks.get(track), "slice end without a begin on its track"
+            stacks[track].pop()
+            times.append((track, "END", seq_time[seq]))
         for f in te.flow_ids:
             flows_out[f] += 1
         for f in te.terminating_flow_ids:
             flows_in[f] += 1
-    return process, tracks, slices, stacks, flows_out, flows_in
+    return process, tracks, slices, stacks, flows_out, flows_in, times
 
 
 def test_tracks_slices_nesting_and_flows(conversion):
     buf = io.BytesIO()
     write_perfetto(conversion.events, buf)
-    process, tracks, slices, stacks, flows_out, flows_in = _parse(buf.getvalue())
+    process, tracks, slices, stacks, flows_out, flows_in, times = _parse(buf.getvalue())
     assert process == "snpsim"
     # one track per party and vCPU: the guest's and the CPU's in vCPU 0, KVM's and the VMM's
     assert {"vCPU 0 guest", "vCPU 0 CPU", "KVM", "VMM"} <= set(tracks.values())
@@ -82,6 +105,8 @@ def test_tracks_slices_nesting_and_flows(conversion):
     # Each world switch is one flow: out of one context, into the other.
     switches = [e for e in conversion.events if isinstance(e, Switch)]
     assert len(flows_out) == len(switches) and flows_out == flows_in
+    # Timestamps decoded from the deltas are the recorded ones, frame by frame.
+    assert [t for _, name, t in times if name != "END"] == [e.ts_ns for e in enters]
 
 
 def test_unbalanced_input_still_nests():
@@ -92,9 +117,11 @@ def test_unbalanced_input_still_nests():
            Instant(5, 60, "host0", "vmm", "exit", {"reason": "KVM_EXIT_HYPERCALL"})]
     buf = io.BytesIO()
     write_perfetto(evs, buf)
-    _, _, slices, stacks, _, _ = _parse(buf.getvalue())
+    _, _, slices, stacks, _, _, times = _parse(buf.getvalue())
     assert [n for _, n, _ in slices] == ["outer", "inner", "open_at_end"]
     assert all(not s for s in stacks.values())
+    # begin 10, 20; both ended at 30; the frame left open ends at the last timestamp, 60
+    assert [t for _, _, t in times] == [10, 20, 30, 30, 50, 60]
 
 
 def test_streaming_recorder_writes_whole_file_or_none(tmp_path):
@@ -105,7 +132,7 @@ def test_streaming_recorder_writes_whole_file_or_none(tmp_path):
     assert not path.exists()                  # nothing at the destination while it runs
     n = len(rec)
     rec.close()
-    _, _, slices, stacks, _, _ = _parse(path.read_bytes())
+    _, _, slices, stacks, _, _, times = _parse(path.read_bytes())
     assert n > 0 and slices and all(not s for s in stacks.values())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.pftrace"]
 

@@ -23,8 +23,12 @@ What is written:
 - per ``Switch`` an instant ``REASON from->to`` on the CPU track of the context left and
   one on the CPU track of the context entered, joined by a flow, so Perfetto draws an
   arrow across each guest -> host -> guest crossing;
-- event and annotation names interned (``InternedData``) on one packet sequence, so each
-  name is written once.
+- each track's events on a packet sequence of their own, whose first packet sets the
+  defaults (the track, and a sequence-scoped clock 64 whose packet timestamps are deltas
+  from the previous packet, tied to BOOTTIME at 0 by a clock snapshot), so an event packet
+  carries only its delta, its sequence id and its event; event names, annotation names
+  and string values are interned per sequence, each written once.  Track descriptors are
+  on sequence 1.
 
 Timestamps are the recorder's: nanoseconds of the simulator's own wall clock
 (``time.perf_counter_ns``) since the tracer was installed -- how long Python took, not
@@ -50,14 +54,22 @@ from .record import Recorder
 __all__ = ["PerfettoWriter", "PerfettoRecorder", "write_perfetto"]
 
 # TracePacket fields
+_PKT_CLOCK_SNAPSHOT = 6
 _PKT_TIMESTAMP = 8
 _PKT_SEQ_ID = 10
 _PKT_TRACK_EVENT = 11
 _PKT_INTERNED = 12
 _PKT_SEQ_FLAGS = 13
+_PKT_TIMESTAMP_CLOCK = 58
+_PKT_DEFAULTS = 59
 _PKT_TRACK_DESCRIPTOR = 60
 _SEQ_INCREMENTAL_STATE_CLEARED = 1
-_SEQ_NEEDS_INCREMENTAL_STATE = 2
+# ClockSnapshot / Clock, TracePacketDefaults / TrackEventDefaults fields
+_CS_CLOCKS, _CLK_ID, _CLK_TS, _CLK_INCREMENTAL = 1, 1, 2, 3
+_DEF_CLOCK, _DEF_TRACK_EVENT, _TED_TRACK = 58, 11, 11
+BUILTIN_CLOCK_BOOTTIME = 6
+#: The sequence-scoped clock (ids 64..127) whose packet timestamps are deltas.
+INCREMENTAL_CLOCK = 64
 # TrackDescriptor fields
 _TD_UUID, _TD_NAME, _TD_PROCESS, _TD_PARENT, _TD_SIBLING_RANK, _TD_CHILD_ORDERING = 1, 2, 3, 5, 12, 11
 _CHILD_ORDERING_EXPLICIT = 3
@@ -70,7 +82,7 @@ _DA_NAME_IID, _DA_BOOL, _DA_INT, _DA_DOUBLE, _DA_POINTER, _DA_STRING_IID = 1, 2,
 # InternedData fields (EventName / DebugAnnotationName / InternedString: iid 1, name 2)
 _ID_EVENT_NAMES, _ID_ANNOTATION_NAMES, _ID_STRING_VALUES = 2, 3, 29
 
-_SEQ = 1
+_DESCRIPTOR_SEQ = 1
 _PROCESS_UUID = 1
 
 
@@ -127,14 +139,14 @@ class PerfettoWriter:
         self.out = out
         self.packets = self.slices = self.flows = 0
         self._tracks: dict[tuple[str, str], int] = {}
-        self._names: dict[str, int] = {}
-        self._annotation_names: dict[str, int] = {}
-        self._string_values: dict[str, int] = {}
+        # per track (= per packet sequence): interned event names, annotation names and
+        # string values; the last timestamp written
+        self._interned: dict[int, tuple[dict[str, int], dict[str, int], dict[str, int]]] = {}
+        self._seq_last: dict[int, int] = {}
         self._stacks: dict[str, list[Enter]] = {}
         self._last_ns = 0
-        self._first = True
         self._hosts: set[str] = set()
-        self._packet(_bytes(_PKT_TRACK_DESCRIPTOR,
+        self._packet(_uint(_PKT_SEQ_ID, _DESCRIPTOR_SEQ) + _bytes(_PKT_TRACK_DESCRIPTOR,
                             _uint(_TD_UUID, _PROCESS_UUID)
                             + _bytes(_TD_PROCESS, _uint(_PD_PID, 1) + _str(_PD_NAME, "snpsim"))
                             + _uint(_TD_CHILD_ORDERING, _CHILD_ORDERING_EXPLICIT)))
@@ -161,7 +173,7 @@ class PerfettoWriter:
                 self._hosts.add(ctx)
                 if ctx != "host0":
                     name = track_name(ctx, party, single_host=False)
-            self._packet(_bytes(_PKT_TRACK_DESCRIPTOR,
+            self._packet(_uint(_PKT_SEQ_ID, _DESCRIPTOR_SEQ) + _bytes(_PKT_TRACK_DESCRIPTOR,
                                 _uint(_TD_UUID, uuid) + _uint(_TD_PARENT, _PROCESS_UUID)
                                 + _str(_TD_NAME, name) + _uint(_TD_SIBLING_RANK, rank)))
         return uuid
@@ -174,9 +186,9 @@ class PerfettoWriter:
             new.append(_bytes(field, _uint(1, iid) + _str(2, name)))
         return iid
 
-    def _annotation(self, name: str, value: ArgValue, new: list[bytes]) -> bytes:
-        body = _uint(_DA_NAME_IID, self._intern(self._annotation_names, name,
-                                                _ID_ANNOTATION_NAMES, new))
+    def _annotation(self, name: str, value: ArgValue, new: list[bytes],
+                    interned: tuple[dict[str, int], dict[str, int], dict[str, int]]) -> bytes:
+        body = _uint(_DA_NAME_IID, self._intern(interned[1], name, _ID_ANNOTATION_NAMES, new))
         if isinstance(value, bool):
             body += _uint(_DA_BOOL, int(value))
         elif isinstance(value, int) and -(1 << 63) <= value < 10:
@@ -187,29 +199,48 @@ class PerfettoWriter:
             body += _double(_DA_DOUBLE, value)
         else:
             text = "None" if value is None else _value_text(value)
-            body += _uint(_DA_STRING_IID, self._intern(self._string_values, text,
-                                                       _ID_STRING_VALUES, new))
+            body += _uint(_DA_STRING_IID, self._intern(interned[2], text, _ID_STRING_VALUES, new))
         return _bytes(_TE_ANNOTATIONS, body)
+
+    def _start_sequence(self, track: int) -> None:
+        """The first packet of a track's sequence: incremental state cleared, a clock
+        snapshot tying the delta clock to BOOTTIME at 0, and defaults naming the clock and
+        the track, so later packets carry neither."""
+        clocks = (_bytes(_CS_CLOCKS, _uint(_CLK_ID, BUILTIN_CLOCK_BOOTTIME) + _uint(_CLK_TS, 0))
+                  + _bytes(_CS_CLOCKS, _uint(_CLK_ID, INCREMENTAL_CLOCK) + _uint(_CLK_TS, 0)
+                           + _uint(_CLK_INCREMENTAL, 1)))
+        defaults = (_uint(_DEF_CLOCK, INCREMENTAL_CLOCK)
+                    + _bytes(_DEF_TRACK_EVENT, _uint(_TED_TRACK, track)))
+        self._packet(_uint(_PKT_TIMESTAMP, 0) + _uint(_PKT_TIMESTAMP_CLOCK, BUILTIN_CLOCK_BOOTTIME)
+                     + _uint(_PKT_SEQ_ID, track)
+                     + _uint(_PKT_SEQ_FLAGS, _SEQ_INCREMENTAL_STATE_CLEARED)
+                     + _bytes(_PKT_DEFAULTS, defaults) + _bytes(_PKT_CLOCK_SNAPSHOT, clocks))
+        self._seq_last[track] = 0
 
     def _event(self, ts: int, kind: int, track: int, name: str | None,
                args: Iterable[tuple[str, ArgValue]] = (), flows: tuple[int, ...] = (),
                terminating: tuple[int, ...] = ()) -> None:
+        # Each track is its own packet sequence: its defaults name the track, and its
+        # timestamps are deltas from the sequence's previous packet (never negative:
+        # events of one context arrive in time order, and a late one is clamped).
+        last = self._seq_last.get(track)
+        if last is None:
+            self._start_sequence(track)
+            last = 0
+        ts = max(ts, last)
+        self._seq_last[track] = ts
+        interned = self._interned.setdefault(track, ({}, {}, {}))
         new: list[bytes] = []
-        te = _uint(_TE_TYPE, kind) + _uint(_TE_TRACK, track)
+        te = _uint(_TE_TYPE, kind)
         if name is not None:
-            te += _uint(_TE_NAME_IID, self._intern(self._names, name, _ID_EVENT_NAMES, new))
+            te += _uint(_TE_NAME_IID, self._intern(interned[0], name, _ID_EVENT_NAMES, new))
         for k, v in args:
-            te += self._annotation(k, v, new)
+            te += self._annotation(k, v, new, interned)
         for f in flows:
             te += _fixed64(_TE_FLOWS, f)
         for f in terminating:
             te += _fixed64(_TE_TERM_FLOWS, f)
-        body = _uint(_PKT_TIMESTAMP, max(ts, 0)) + _uint(_PKT_SEQ_ID, _SEQ)
-        if self._first:
-            body += _uint(_PKT_SEQ_FLAGS, _SEQ_INCREMENTAL_STATE_CLEARED | _SEQ_NEEDS_INCREMENTAL_STATE)
-            self._first = False
-        else:
-            body += _uint(_PKT_SEQ_FLAGS, _SEQ_NEEDS_INCREMENTAL_STATE)
+        body = _uint(_PKT_TIMESTAMP, ts - last) + _uint(_PKT_SEQ_ID, track)
         if new:
             body += _bytes(_PKT_INTERNED, b"".join(new))
         self._packet(body + _bytes(_PKT_TRACK_EVENT, te))
@@ -229,8 +260,10 @@ class PerfettoWriter:
                 if stack[i].name == e.name:
                     for above in reversed(stack[i + 1:]):
                         self._event(e.ts_ns, TYPE_SLICE_END, self._track(above.ctx, above.party), None)
+                    # A None result is a C void function's: nothing to show.
+                    result = () if e.result is None else (("result", e.result),)
                     self._event(e.ts_ns, TYPE_SLICE_END, self._track(e.ctx, e.party), None,
-                                (("result", e.result),))
+                                result)
                     del stack[i:]
                     break
         elif isinstance(e, Instant):
