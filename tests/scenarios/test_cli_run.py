@@ -70,7 +70,7 @@ def test_scenarios_lists_one_line_each():
 def test_seed_json_has_the_fields(tmp_path):
     r = run("seed", "--memory", "64M", "--vcpus", "1", "--json")
     assert r.exit_code == 0, r.output
-    s = json.loads(r.output)
+    s = json.loads(r.stdout)
     for key in ("pages_made_shared", "pages_made_private", "psc", "vmgexits",
                 "msr_protocol_exits", "userspace_exits", "rmpupdate", "psmash", "pvalidate",
                 "vc", "npf", "tlb_flushes", "wall_time_s", "outcome"):
@@ -115,7 +115,7 @@ def test_bug_variant_r6_buggy_terminates_and_fixed_completes():
     assert fixed.exit_code == 0, fixed.output
     buggy = run("bug/R6", "--variant", "buggy", "--memory", "64M", "--vcpus", "1", "--json")
     assert buggy.exit_code == 1, buggy.output
-    term = json.loads(buggy.output)["outcome"]["termination"]
+    term = json.loads(buggy.stdout)["outcome"]["termination"]
     assert (term["reason_set"], term["reason_code"]) == (1, 1)
 
 
@@ -131,7 +131,7 @@ def test_boot_from_dmesg(log):
     if cfg.memory_bytes is not None:
         r = run("boot", "--from-dmesg", str(log), "--json")
         assert r.exit_code == 0, r.output
-        s = json.loads(r.output)
+        s = json.loads(r.stdout)
         assert s["config"]["log_mode"] == "SEV-SNP"
         assert s["outcome"]["completed"]
         # 01-qemu-snp-6.16-4cpu-2g.log prints
@@ -145,7 +145,7 @@ def test_boot_from_dmesg(log):
     assert "--memory" in r.output and "Traceback" not in r.output
     r = run("boot", "--from-dmesg", str(log), "--memory", "2G", "--json")
     assert r.exit_code == 0, r.output
-    s = json.loads(r.output)
+    s = json.loads(r.stdout)
     assert s["outcome"]["completed"]
     # The guest runs in the log's mode: 03-kata1619-sev-5.6.log says "AMD Secure
     # Encrypted Virtualization (SEV) active".

@@ -110,7 +110,7 @@ def test_pftrace_from_run_and_trace_commands(tmp_path):
     r = CliRunner().invoke(main, ["run", "seed", "--memory", "64M", "--vcpus", "1", "--json",
                                   "--trace", str(tmp_path / "run.pftrace")])
     assert r.exit_code == 0, r.output
-    assert json.loads(r.output)["trace"]["events"] > 0
+    assert json.loads(r.stdout)["trace"]["events"] > 0
     r = CliRunner().invoke(main, ["trace", "set_memory_encrypted", "--out",
                                   str(tmp_path / "t.PFTRACE")])
     assert r.exit_code == 0, r.output

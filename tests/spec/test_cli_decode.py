@@ -30,7 +30,7 @@ def test_msr_table():
 def test_number_forms(text):
     r = run("msr", text, "--json")
     assert r.exit_code == 0
-    d = json.loads(r.output)
+    d = json.loads(r.stdout)
     assert d["fields"] == {"max_version": 2, "min_version": 1, "cbit": 51}
 
 

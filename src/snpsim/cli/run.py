@@ -112,13 +112,19 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
     VMGEXITs, MSR-protocol exits, userspace exits by reason, RMPUPDATE, PSMASH, PVALIDATE
     by outcome, #VC, #NPF, TLB flushes, the wall time and how the run ended.
 
-    Exit status: 0 the guest powered off; 1 it terminated or the VMM stopped; 2 bad
+    Exit status: 0 the guest powered off; 1 it terminated, the VMM stopped, or the scenario
+    failed (e.g. the boot could not set up swiotlb: the summary's "errors"); 2 bad
     arguments (output directories are made and checked before the run); 3 an output file
     could not be written (it is then absent, never partial).
     """
     from snpsim.kvm.profiles import KVM_PROFILES
     from snpsim.scenarios.catalog import ScenarioError, vm_memory_for_log
-    from snpsim.scenarios.dmesg import DmesgError, parse_dmesg
+    from snpsim.scenarios.dmesg import (
+        DmesgError,
+        check_log_bounds,
+        kernel_profile_for_version,
+        parse_dmesg,
+    )
     from snpsim.system import RunObserver, parse_size, run_scenario, scenario_list
     from snpsim.trace.atomic import prepare_output
     from snpsim.trace.record import parse_filter
@@ -189,8 +195,24 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
             dmesg = parse_dmesg(text, memory_bytes=mem)
         except DmesgError as exc:
             _fail(f"{from_dmesg.name}: {exc}")
+        if dmesg.mode is None and mode is None:
+            _fail(f"{from_dmesg.name}: the log shows no AMD SEV, SEV-ES or SEV-SNP guest (no "
+                  "'Memory Encryption Features active: AMD ...' line); pass --mode to run it "
+                  "as one")
         if vcpus is not None:
             dmesg = dmesg.with_vcpus(vcpus)
+        problem = check_log_bounds(dmesg, max_cpus=64, min_memory=32 << 20, max_memory=1 << 40)
+        if problem:
+            _fail(f"{from_dmesg.name}: {problem}")
+        log_notes = [w for w in dmesg.warnings if vcpus is None or "CPU count" not in w]
+        if dmesg.nr_cpus is None and vcpus is None:
+            log_notes.append("using the default of 4 vCPUs")
+        if ctx.get_parameter_source("kernel") != click.core.ParameterSource.COMMANDLINE:
+            kernel, note = kernel_profile_for_version(dmesg.kernel_version)
+            if note:
+                log_notes.append(note)
+        for note in log_notes:
+            click.echo(f"snpsim run: warning: {from_dmesg.name}: {note}", err=True)
         if mem is None:
             mem = vm_memory_for_log(dmesg)
         if vcpus is None:
@@ -299,4 +321,6 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
             click.echo(f"trace written to {t}")
         if report is not None:
             click.echo(f"report written to {summary['report']}")
-    sys.exit(0 if run.outcome.completed else 1)
+    # A guest that powered off after its scenario failed (e.g. swiotlb could not be set
+    # up) did not complete what it was asked to do.
+    sys.exit(0 if run.outcome.completed and not summary["outcome"]["scenario_errors"] else 1)

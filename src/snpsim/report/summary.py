@@ -7,9 +7,10 @@
 Fields of :func:`summarize` (counts are integers; see ``docs/run.md``):
 
 - ``scenario``, ``config`` (memory, vCPUs, profiles, seed, scenario options);
-- ``outcome``: ``completed`` (bool), ``result`` (the VMM's), ``description`` (the one line
-  of ``RunOutcome.describe``), ``termination`` (``reason_set``, ``reason_code``,
-  ``function``) or null, ``panic``, ``livelock``;
+- ``outcome``: ``completed`` (bool: the guest powered off), ``result`` (the VMM's),
+  ``description`` (the one line of ``RunOutcome.describe``), ``termination``
+  (``reason_set``, ``reason_code``, ``function``) or null, ``panic``, ``livelock``,
+  ``scenario_errors`` (what the workload could not do, e.g. a boot step that failed);
 - ``pages_made_shared`` / ``pages_made_private``: ``{"4K": n, "2M": n}``, the pages KVM
   asked the VMM to convert (KVM_HC_MAP_GPA_RANGE exits; 2M counts 2 MiB pages) in SNP
   mode; in SEV and SEV-ES mode, where no conversion reaches the host, the 4 KiB pages
@@ -61,6 +62,7 @@ def summarize(run: ScenarioRun) -> dict[str, Any]:
             "termination": term,
             "panic": o.panic,
             "livelock": o.livelock,
+            "scenario_errors": list(run.result.get("errors", []) or []),
         },
         "pages_made_shared": {"4K": conv.get("shared 4K", 0), "2M": conv.get("shared 2M", 0)},
         "pages_made_private": {"4K": conv.get("private 4K", 0), "2M": conv.get("private 2M", 0)},
@@ -128,8 +130,12 @@ def summary_table(summary: dict[str, Any]) -> Table:
     t.add_row("TLB flushes", str(summary["tlb_flushes"]), f"INVLPG {summary['invlpg']}")
     t.add_row("wall time", f"{summary['wall_time_s']:.2f} s", "")
     out = summary["outcome"]
-    style = "green" if out["completed"] else "red"
-    t.add_row("run ended", f"[{style}]{out['result']}[/{style}]", out["description"])
+    failed = out.get("scenario_errors") or []
+    style = "green" if out["completed"] and not failed else "red"
+    detail = out["description"]
+    if failed:
+        detail += f"; the scenario failed: {'; '.join(failed)}"
+    t.add_row("run ended", f"[{style}]{out['result']}[/{style}]", detail)
     for key, value in summary["result"].items():
         _result_rows(t, key, value, depth=1)
     for line in summary.get("warnings", []):

@@ -28,6 +28,15 @@ Which CPU count.  swiotlb gets one area per *possible* CPU (``num_possible_cpus(
 "CPU topo: Allowing N present CPUs plus M hotplug CPUs" (v6.9+, total N+M) or
 "setup_percpu: ... nr_cpu_ids:N".  Without those, the online count of
 "smp: Brought up N nodes, M CPUs" stands in (no hotplug CPUs assumed).
+
+When the sources disagree.  An e820 map whose "usable" total falls short of the
+``Memory:`` line's second figure is an excerpt with lines missing: the ``Memory:`` figure
+is used and a warning says so; any other disagreement of more than 1 MiB is a warning
+too.  A log with no CPU count gets a warning (the caller's default is used).  A log of
+another platform's confidential guest (Intel TDX) is refused by :func:`parse_dmesg`;
+one that names no memory-encryption feature at all is refused unless the caller states
+the mode.  The kernel profile to model follows the log's version
+(:func:`kernel_profile_for_version`).
 """
 
 from __future__ import annotations
@@ -50,6 +59,8 @@ __all__ = [
     "memblock_phys_mem_size_from_e820",
     "scan_dmesg",
     "parse_dmesg",
+    "kernel_profile_for_version",
+    "check_log_bounds",
 ]
 
 
@@ -126,6 +137,9 @@ class DmesgConfig:
       kernel); ``svsm``: a line mentions an SVSM; ``snp_cpuid_entries`` from "SEV: Using
       SNP CPUID table, N entries present."; ``unaccepted_table``: physical address of the
       EFI unaccepted-memory table from the "efi: ... Unaccepted=0x..." line.
+    - ``other_platform``: "Intel TDX" when the log is a TDX guest's ("Memory Encryption
+      Features active: Intel TDX", "tdx: Guest detected"), else None.
+    - ``warnings``: one line per disagreement or gap in the log (module docstring).
     """
 
     memory_bytes: int | None = None
@@ -148,6 +162,8 @@ class DmesgConfig:
     svsm: bool = False
     snp_cpuid_entries: int | None = None
     unaccepted_table: int | None = None
+    other_platform: str | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def nr_cpus(self) -> int | None:
@@ -196,6 +212,9 @@ class DmesgConfig:
         ).bytes
 
 
+#: Bytes by which two memory figures of one log may differ before a warning.
+_DISAGREE = 1 << 20
+
 _NO_MEMORY = (
     "the kernel log gives no usable memory size (no e820 'usable' map and no "
     "'Memory: NNNK/NNNK available' line); pass --memory, e.g. --memory 4G"
@@ -226,6 +245,7 @@ _OLD_SEV = re.compile(
 )
 _SME = re.compile(r"^AMD Secure Memory Encryption \(SME\) active")
 _SEV_STATUS = re.compile(r"^SEV: Status:\s*(.*)$")
+_TDX = re.compile(r"^(?:tdx: Guest detected|Memory Encryption Features active: Intel TDX)")
 _VMPL = re.compile(r"SNP running at VMPL(\d+)")
 _CPUID_TABLE = re.compile(r"Using SNP CPUID table, (\d+) entries present")
 _UNACCEPTED = re.compile(rf"^efi:.*\bUnaccepted=({_HEX})")
@@ -322,6 +342,7 @@ def scan_dmesg(text: str) -> DmesgConfig:
     status: tuple[str, ...] = ()
     vmpl = cpuid_entries = unaccepted = None
     svsm = False
+    other: str | None = None
     adjusted = areas = roundup = mapped_start = mapped_end = mapped_mb = None
 
     for raw in text.splitlines():
@@ -355,6 +376,8 @@ def scan_dmesg(text: str) -> DmesgConfig:
             online = int(m[2])
         elif m := _FEATURES.match(line):
             words = m[1].split()
+            if words and words[0] == "Intel":
+                other = "Intel TDX"
             if words and words[0] in ("AMD", "Intel"):  # the vendor, not a feature
                 words = words[1:]
             features.extend(w for w in words if w not in features)
@@ -366,6 +389,8 @@ def scan_dmesg(text: str) -> DmesgConfig:
                 features.append("SME")
         elif m := _SEV_STATUS.match(line):
             status = tuple(m[1].split())
+        elif _TDX.match(line):
+            other = "Intel TDX"
         elif m := _UNACCEPTED.match(line):
             unaccepted = int(m[1], 16)
         elif line.startswith(_SWIOTLB):
@@ -387,10 +412,25 @@ def scan_dmesg(text: str) -> DmesgConfig:
 
     e820 = tuple(maps.get(last_map, ())) if last_map else ()
     memory = source = None
+    warnings: list[str] = []
     if any(e.type == "usable" for e in e820):
         memory, source = memblock_phys_mem_size_from_e820(e820), "e820"
+        if mem_total and abs(mem_total - memory) > _DISAGREE:
+            if mem_total > memory:
+                warnings.append(
+                    f"the log's e820 map adds up to {memory >> 10}K of RAM but its Memory: "
+                    f"line counts {mem_total >> 10}K: the map looks cut short, so the "
+                    "Memory: figure is used")
+                memory, source = mem_total, "Memory: line (e820 map incomplete)"
+            else:
+                warnings.append(
+                    f"the log's e820 map adds up to {memory >> 10}K of RAM but its Memory: "
+                    f"line counts only {mem_total >> 10}K; the e820 figure is used")
     elif mem_total:
         memory, source = mem_total, "Memory: line"
+    if possible is None and online is None:
+        warnings.append("the log states no CPU count (no 'Allowing N CPUs', "
+                        "'nr_cpu_ids' or 'Brought up' line)")
     return DmesgConfig(
         memory_bytes=memory,
         memory_source=source,
@@ -412,6 +452,8 @@ def scan_dmesg(text: str) -> DmesgConfig:
         svsm=svsm or (vmpl is not None and vmpl > 0),
         snp_cpuid_entries=cpuid_entries,
         unaccepted_table=unaccepted,
+        other_platform=other,
+        warnings=tuple(warnings),
     )
 
 
@@ -420,14 +462,65 @@ def parse_dmesg(text: str, *, memory_bytes: int | None = None) -> DmesgConfig:
 
     ``text``: the log.  ``memory_bytes``: the ``--memory`` value in bytes, if given; it
     replaces the log's memory size (:meth:`DmesgConfig.with_memory`).  Raises
-    :class:`DmesgError` (a ``ValueError``) when the log gives no usable memory size and
-    ``memory_bytes`` is ``None``, with a message that says to pass ``--memory``;
+    :class:`DmesgError` (a ``ValueError``) for the log of another platform's guest, and
+    when the log gives no usable memory size and ``memory_bytes`` is ``None``, with a
+    message that says to pass ``--memory``;
     ``ValueError`` for a bad ``memory_bytes``.  Unusable lines are ignored
     (:func:`scan_dmesg`).
     """
     config = scan_dmesg(text)
+    if config.other_platform is not None:
+        raise DmesgError(f"this is the log of an {config.other_platform} guest; snpsim models "
+                         "AMD SEV, SEV-ES and SEV-SNP guests only")
     if memory_bytes is not None:
         return config.with_memory(memory_bytes)
     if config.memory_bytes is None:
         raise DmesgError(_NO_MEMORY)
     return config
+
+
+def kernel_profile_for_version(version: str | None) -> tuple[str, str | None]:
+    """The guest kernel profile (``snpsim.guest.kernel.PROFILES``) to model a log's kernel
+    with, and a warning when the match is not exact.
+
+    ``version`` is the log's "Linux version" word (``"6.16.0-snp-guest-..."``).  v5.19 to
+    v6.4 -> ``"6.4"`` (253 4K entries per PSC descriptor); v6.5 to v6.15 -> ``"6.17"``
+    with a warning (64 entries and 2M entries since v6.5, commits 69dcb1e3bbbe and
+    15d9088779b8, but the cache eviction after PVALIDATE, 7b306dfa326f, only from
+    6.16/6.17 and stable backports); v6.16 -> ``"6.16"``; later -> ``"6.17"``.  Without a
+    version, or one before SNP guest support (v5.19), the default ``"6.17"`` with a
+    warning.  Never raises.
+    """
+    m = re.match(r"^(\d+)\.(\d+)", version or "")
+    if m is None:
+        return "6.17", "the log names no kernel version; modelling kernel profile 6.17"
+    ver = (int(m[1]), int(m[2]))
+    if ver < (5, 19):
+        return "6.17", (f"the log's kernel {version} predates SNP guest support (v5.19); "
+                        "modelling kernel profile 6.17")
+    if ver <= (6, 4):
+        return "6.4", None
+    if ver < (6, 16):
+        return "6.17", (f"the log's kernel {version} is modelled with profile 6.17: same PSC "
+                        "batching, but its cache eviction after PVALIDATE is in v6.16+ "
+                        "(and only some stable backports)")
+    if ver == (6, 16):
+        return "6.16", None
+    return "6.17", None
+
+
+def check_log_bounds(config: DmesgConfig, *, max_cpus: int, min_memory: int,
+                     max_memory: int) -> str | None:
+    """The first value read from the log that the matching command-line option would
+    refuse, as a one-line reason; None when all are within bounds.  ``max_cpus`` bounds
+    :attr:`DmesgConfig.nr_cpus` (1..max_cpus), ``min_memory``/``max_memory`` (bytes) bound
+    ``memory_bytes``.  Never raises."""
+    n = config.nr_cpus
+    if n is not None and not 1 <= n <= max_cpus:
+        return (f"the log's {n} possible CPUs are outside 1..{max_cpus} (--vcpus's range); "
+                "pass --vcpus")
+    mem = config.memory_bytes
+    if mem is not None and not min_memory <= mem <= max_memory:
+        return (f"the log's memory size {mem} bytes is outside {min_memory >> 20}M.."
+                f"{max_memory >> 30}G (--memory's range); pass --memory")
+    return None
