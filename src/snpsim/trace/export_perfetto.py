@@ -17,7 +17,8 @@ What is written:
   first occurs, named as in the Chrome export (``vCPU 0 guest``, ``vCPU 0 CPU``, ``KVM``,
   ``VMM``, ``CPU``), ordered guest tracks first;
 - a slice per frame: ``TYPE_SLICE_BEGIN`` at ``Enter`` with the arguments as debug
-  annotations, ``TYPE_SLICE_END`` at ``Leave`` with ``result``; a ``Leave`` that closes an
+  annotations (except ``None`` and the ``<TypeName>`` stand-ins of context objects, which
+  the other formats keep), ``TYPE_SLICE_END`` at ``Leave`` with ``result``; a ``Leave`` that closes an
   outer frame first ends the frames still open above it, so every track nests;
 - an instant (``TYPE_INSTANT``) per ``Instant`` event, on its track;
 - per ``Switch`` an instant ``REASON from->to`` on the CPU track of the context left and
@@ -235,6 +236,8 @@ class PerfettoWriter:
         if name is not None:
             te += _uint(_TE_NAME_IID, self._intern(interned[0], name, _ID_EVENT_NAMES, new))
         for k, v in args:
+            if v is None or (isinstance(v, str) and v.startswith("<") and v.endswith(">")):
+                continue  # an absent value, or only the type of a context object
             te += self._annotation(k, v, new, interned)
         for f in flows:
             te += _fixed64(_TE_FLOWS, f)
