@@ -34,18 +34,37 @@ def _fail(msg: str, status: int = 2) -> NoReturn:
     sys.exit(status)
 
 
-def _progress(enabled: bool) -> tuple[Any, Any]:
-    """A rich progress display on stderr that appears once a run passes 2 s (TTY only)."""
+def validated_pages(stats: Any) -> int:
+    """4 KiB pages validated so far, from a RunObserver's PVALIDATE counts (a 2M
+    PVALIDATE validates 512)."""
+    return sum(n * (512 if " 2M" in key else 1) for key, n in stats.pvalidate.items()
+               if key.startswith("validate") and key.endswith(": ok"))
+
+
+def _progress(enabled: bool, total_pages: int | None = None) -> tuple[Any, Any]:
+    """A rich progress display on stderr that appears once a run passes 2 s (TTY only).
+    With ``total_pages`` (4 KiB pages the run will validate, when the scenario knows it)
+    it shows a percentage and the time left."""
     if not enabled:
         return None, None
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        SpinnerColumn,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     console = Console(stderr=True)
     if not console.is_terminal:
         return None, None
-    prog = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                    TimeElapsedColumn(), console=console, transient=True)
+    columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn()]
+    if total_pages:
+        columns += [TaskProgressColumn(), TimeRemainingColumn()]
+    prog = Progress(*columns, TimeElapsedColumn(), console=console, transient=True)
     state: dict[str, Any] = {"task": None}
 
     def update(stats: Any, elapsed: float, phase: str = "") -> None:
@@ -53,13 +72,33 @@ def _progress(enabled: bool) -> tuple[Any, Any]:
             return
         if state["task"] is None:
             prog.start()
-            state["task"] = prog.add_task("running", total=None)
+            state["task"] = prog.add_task("running", total=total_pages or None)
         pv = sum(stats.pvalidate.values())
         desc = (f"{phase or 'running'}: {sum(stats.userspace_exits.values())} userspace exits, "
                 f"{stats.psc_requests} PSC, {pv} PVALIDATE")
-        prog.update(state["task"], description=desc, refresh=True)
+        done = min(validated_pages(stats), total_pages) if total_pages else None
+        prog.update(state["task"], description=desc, completed=done, refresh=True)
 
     return prog, update
+
+
+def status(message: str) -> Any:
+    """A spinner with ``message`` on stderr while an output is written (TTY only; a
+    context manager that does nothing elsewhere)."""
+    import contextlib
+
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return contextlib.nullcontext()
+    return console.status(message)
+
+
+#: CPU microseconds per 4 KiB page that ``accept`` costs through the full path, tracing
+#: off, by PSC entry size (benchmarks/bench_scale.py; docs/performance.md).  Used only to
+#: say up front what a long run will cost.
+ACCEPT_US_PER_PAGE = {"4K": 40.0, "2M": 10.0}
 
 
 @click.command(name="run")
@@ -125,7 +164,7 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
         kernel_profile_for_version,
         parse_dmesg,
     )
-    from snpsim.system import RunObserver, parse_size, run_scenario, scenario_list
+    from snpsim.system import RunObserver, format_size, parse_size, run_scenario, scenario_list
     from snpsim.trace.atomic import prepare_output
     from snpsim.trace.record import parse_filter
 
@@ -142,6 +181,8 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
     seed = integer(seed_text, "--seed") or 0
     cycles = integer(cycles_text, "--cycles")
     assert cycles is not None
+    if page_size not in ("4K", "2M"):
+        _fail(f"--page-size must be 4K or 2M, got {page_size!r}")
     if not 1 <= cycles <= 100_000:
         _fail(f"--cycles must be 1..100000, got {cycles_text}")
     if scenario not in dict(scenario_list()):
@@ -238,7 +279,14 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
             _fail(f"--trace {trace}: {problem}")
 
     # -- run ---------------------------------------------------------------------------------
-    prog, update = _progress(not as_json)
+    total_pages = mem // 4096 if scenario == "accept" else None
+    if total_pages:
+        est = total_pages * ACCEPT_US_PER_PAGE.get(page_size, 40.0) / 1e6
+        if est >= 30:
+            click.echo(f"snpsim run: accepting {format_size(mem)} with {page_size} PSC entries "
+                       f"validates {total_pages} pages through the whole path: about "
+                       f"{est / 60:.0f} min on this model (docs/performance.md)", err=True)
+    prog, update = _progress(not as_json, total_pages)
     holder: dict[str, Any] = {}
 
     def progress(stats: Any, elapsed: float) -> None:
@@ -296,7 +344,8 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
             if streamed:
                 recorder.close()
             else:
-                write_trace(recorder.events, path)
+                with status(f"writing {len(recorder.events)} trace events to {path}"):
+                    write_trace(recorder.events, path)
         except OSError as exc:
             _fail(f"cannot write {path}: {exc.strerror or exc}", EXIT_WRITE_FAILED)
         traces.append(path)
@@ -306,7 +355,8 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
         from snpsim.report.html import write_report
 
         try:
-            index = write_report(report, summary, run.outcome.picture, traces)
+            with status(f"writing the report into {report}"):
+                index = write_report(report, summary, run.outcome.picture, traces)
         except OSError as exc:
             _fail(f"cannot write the report into {report}: {exc.strerror or exc}",
                   EXIT_WRITE_FAILED)
