@@ -43,6 +43,7 @@ def _parse(data: bytes):
     seq_names: dict[int, dict[int, str]] = {}
     seq_time: dict[int, int] = {}
     incremental: set[int] = set()
+    unit: dict[int, int] = {}
     times: list[tuple[int, str, int]] = []     # (track, name or END, absolute ns)
     for p in trace.packet:
         seq = p.trusted_packet_sequence_id
@@ -61,6 +62,7 @@ def _parse(data: bytes):
                 if c.clock_id == clock and c.is_incremental:
                     incremental.add(seq)
                     seq_time[seq] = c.timestamp
+                    unit[seq] = c.unit_multiplier_ns or 1
             seq_names[seq] = {}
             continue
         for en in p.interned_data.event_names:
@@ -74,11 +76,11 @@ def _parse(data: bytes):
             name = seq_names[seq][te.name_iid]
             stacks.setdefault(track, []).append(name)
             slices.append((tracks[track], name, list(stacks[track])))
-            times.append((track, name, seq_time[seq]))
+            times.append((track, name, seq_time[seq] * unit[seq]))
         elif te.type == END:
             assert stacks.get(track), "slice end without a begin on its track"
             stacks[track].pop()
-            times.append((track, "END", seq_time[seq]))
+            times.append((track, "END", seq_time[seq] * unit[seq]))
         for f in te.flow_ids:
             flows_out[f] += 1
         for f in te.terminating_flow_ids:
@@ -105,23 +107,24 @@ def test_tracks_slices_nesting_and_flows(conversion):
     # Each world switch is one flow: out of one context, into the other.
     switches = [e for e in conversion.events if isinstance(e, Switch)]
     assert len(flows_out) == len(switches) and flows_out == flows_in
-    # Timestamps decoded from the deltas are the recorded ones, frame by frame.
-    assert [t for _, name, t in times if name != "END"] == [e.ts_ns for e in enters]
+    # Timestamps decoded from the deltas are the recorded ones, to the 100 ns unit.
+    assert [t for _, name, t in times if name != "END"] == [e.ts_ns // 100 * 100 for e in enters]
 
 
 def test_unbalanced_input_still_nests():
-    evs = [Enter(0, 10, "vcpu0", "guest", "outer", {}), Enter(1, 20, "vcpu0", "guest", "inner", {}),
-           Leave(2, 30, "vcpu0", "guest", "outer", 0),     # inner never left: closed with outer
-           Leave(3, 40, "vcpu0", "guest", "nobody", 0),    # no such frame: ignored
-           Enter(4, 50, "host0", "kvm", "open_at_end", {"gpa": 0x100000, "n": 3}),
-           Instant(5, 60, "host0", "vmm", "exit", {"reason": "KVM_EXIT_HYPERCALL"})]
+    evs = [Enter(0, 1000, "vcpu0", "guest", "outer", {}),
+           Enter(1, 2000, "vcpu0", "guest", "inner", {}),
+           Leave(2, 3000, "vcpu0", "guest", "outer", 0),   # inner never left: closed with outer
+           Leave(3, 4000, "vcpu0", "guest", "nobody", 0),  # no such frame: ignored
+           Enter(4, 5000, "host0", "kvm", "open_at_end", {"gpa": 0x100000, "n": 3}),
+           Instant(5, 6000, "host0", "vmm", "exit", {"reason": "KVM_EXIT_HYPERCALL"})]
     buf = io.BytesIO()
     write_perfetto(evs, buf)
     _, _, slices, stacks, _, _, times = _parse(buf.getvalue())
     assert [n for _, n, _ in slices] == ["outer", "inner", "open_at_end"]
     assert all(not s for s in stacks.values())
-    # begin 10, 20; both ended at 30; the frame left open ends at the last timestamp, 60
-    assert [t for _, _, t in times] == [10, 20, 30, 30, 50, 60]
+    # begin 1, 2 us; both ended at 3 us; the frame left open ends at the last timestamp
+    assert [t for _, _, t in times] == [1000, 2000, 3000, 3000, 5000, 6000]
 
 
 def test_streaming_recorder_writes_whole_file_or_none(tmp_path):

@@ -26,7 +26,8 @@ What is written:
   arrow across each guest -> host -> guest crossing;
 - each track's events on a packet sequence of their own, whose first packet sets the
   defaults (the track, and a sequence-scoped clock 64 whose packet timestamps are deltas
-  from the previous packet, tied to BOOTTIME at 0 by a clock snapshot), so an event packet
+  from the previous packet in units of 100 ns, tied to BOOTTIME at 0 by a clock
+  snapshot), so an event packet
   carries only its delta, its sequence id and its event; event names, annotation names
   and string values are interned per sequence, each written once.  Track descriptors are
   on sequence 1.
@@ -66,11 +67,14 @@ _PKT_DEFAULTS = 59
 _PKT_TRACK_DESCRIPTOR = 60
 _SEQ_INCREMENTAL_STATE_CLEARED = 1
 # ClockSnapshot / Clock, TracePacketDefaults / TrackEventDefaults fields
-_CS_CLOCKS, _CLK_ID, _CLK_TS, _CLK_INCREMENTAL = 1, 1, 2, 3
+_CS_CLOCKS, _CLK_ID, _CLK_TS, _CLK_INCREMENTAL, _CLK_UNIT = 1, 1, 2, 3, 4
 _DEF_CLOCK, _DEF_TRACK_EVENT, _TED_TRACK = 58, 11, 11
 BUILTIN_CLOCK_BOOTTIME = 6
 #: The sequence-scoped clock (ids 64..127) whose packet timestamps are deltas.
 INCREMENTAL_CLOCK = 64
+#: Its unit, ns: timestamps are kept to 100 ns (a traced call of the model takes
+#: microseconds), which keeps most deltas to one or two bytes.
+TIME_UNIT_NS = 100
 # TrackDescriptor fields
 _TD_UUID, _TD_NAME, _TD_PROCESS, _TD_PARENT, _TD_SIBLING_RANK, _TD_CHILD_ORDERING = 1, 2, 3, 5, 12, 11
 _CHILD_ORDERING_EXPLICIT = 3
@@ -209,7 +213,7 @@ class PerfettoWriter:
         the track, so later packets carry neither."""
         clocks = (_bytes(_CS_CLOCKS, _uint(_CLK_ID, BUILTIN_CLOCK_BOOTTIME) + _uint(_CLK_TS, 0))
                   + _bytes(_CS_CLOCKS, _uint(_CLK_ID, INCREMENTAL_CLOCK) + _uint(_CLK_TS, 0)
-                           + _uint(_CLK_INCREMENTAL, 1)))
+                           + _uint(_CLK_INCREMENTAL, 1) + _uint(_CLK_UNIT, TIME_UNIT_NS)))
         defaults = (_uint(_DEF_CLOCK, INCREMENTAL_CLOCK)
                     + _bytes(_DEF_TRACK_EVENT, _uint(_TED_TRACK, track)))
         self._packet(_uint(_PKT_TIMESTAMP, 0) + _uint(_PKT_TIMESTAMP_CLOCK, BUILTIN_CLOCK_BOOTTIME)
@@ -228,7 +232,7 @@ class PerfettoWriter:
         if last is None:
             self._start_sequence(track)
             last = 0
-        ts = max(ts, last)
+        ts = max(ts // TIME_UNIT_NS, last)
         self._seq_last[track] = ts
         interned = self._interned.setdefault(track, ({}, {}, {}))
         new: list[bytes] = []
