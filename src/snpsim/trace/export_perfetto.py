@@ -87,11 +87,24 @@ _DA_NAME_IID, _DA_BOOL, _DA_INT, _DA_DOUBLE, _DA_POINTER, _DA_STRING_IID = 1, 2,
 # InternedData fields (EventName / DebugAnnotationName / InternedString: iid 1, name 2)
 _ID_EVENT_NAMES, _ID_ANNOTATION_NAMES, _ID_STRING_VALUES = 2, 3, 29
 
+# Field keys of the hot path, encoded once.
+_K_TS = bytes([_PKT_TIMESTAMP << 3])
+_K_SEQ = bytes([_PKT_SEQ_ID << 3])
+_K_TYPE = bytes([_TE_TYPE << 3])
+_K_NAME_IID = bytes([_TE_NAME_IID << 3])
+_K_DA_NAME_IID = bytes([_DA_NAME_IID << 3])
+_K_DA_INT = bytes([_DA_INT << 3])
+_K_DA_POINTER = bytes([_DA_POINTER << 3])
+_K_DA_STRING_IID = bytes([(_DA_STRING_IID << 3) & 0x7F | 0x80, _DA_STRING_IID >> 4])
+_K_PACKET = bytes([(1 << 3) | 2])
+_K_ANNOTATION = bytes([(_TE_ANNOTATIONS << 3) | 2])
+_K_TRACK_EVENT = bytes([(_PKT_TRACK_EVENT << 3) | 2])
+
 _DESCRIPTOR_SEQ = 1
 _PROCESS_UUID = 1
 
 
-def _varint(n: int) -> bytes:
+def _varint_slow(n: int) -> bytes:
     n &= (1 << 64) - 1
     out = bytearray()
     while n > 0x7F:
@@ -99,6 +112,16 @@ def _varint(n: int) -> bytes:
         n >>= 7
     out.append(n)
     return bytes(out)
+
+
+#: Varints of 0..16383 (one or two bytes), built once: most values a trace writes.
+_SMALL = [_varint_slow(n) for n in range(1 << 14)]
+
+
+def _varint(n: int) -> bytes:
+    if 0 <= n < 16384:
+        return _SMALL[n]
+    return _varint_slow(n)
 
 
 def _key(field: int, wire: int) -> bytes:
@@ -193,19 +216,24 @@ class PerfettoWriter:
 
     def _annotation(self, name: str, value: ArgValue, new: list[bytes],
                     interned: tuple[dict[str, int], dict[str, int], dict[str, int]]) -> bytes:
-        body = _uint(_DA_NAME_IID, self._intern(interned[1], name, _ID_ANNOTATION_NAMES, new))
-        if isinstance(value, bool):
+        iid = interned[1].get(name)
+        if iid is None:
+            iid = self._intern(interned[1], name, _ID_ANNOTATION_NAMES, new)
+        body = _K_DA_NAME_IID + _varint(iid)
+        if value.__class__ is int and 0 <= value < 10:
+            body += _K_DA_INT + _SMALL[value]  # small values as numbers, as the Chrome export does
+        elif value.__class__ is int and 10 <= value < (1 << 64):
+            body += _K_DA_POINTER + _varint(value)  # addresses and GFNs: Perfetto shows them in hex
+        elif isinstance(value, bool):
             body += _uint(_DA_BOOL, int(value))
         elif isinstance(value, int) and -(1 << 63) <= value < 10:
-            body += _uint(_DA_INT, value)  # small values as numbers, as the Chrome export does
-        elif isinstance(value, int) and value < (1 << 64):
-            body += _uint(_DA_POINTER, value)  # addresses and GFNs: Perfetto shows them in hex
+            body += _uint(_DA_INT, value)
         elif isinstance(value, float):
             body += _double(_DA_DOUBLE, value)
         else:
             text = "None" if value is None else _value_text(value)
-            body += _uint(_DA_STRING_IID, self._intern(interned[2], text, _ID_STRING_VALUES, new))
-        return _bytes(_TE_ANNOTATIONS, body)
+            body += _K_DA_STRING_IID + _varint(self._intern(interned[2], text, _ID_STRING_VALUES, new))
+        return _K_ANNOTATION + _varint(len(body)) + body
 
     def _start_sequence(self, track: int) -> None:
         """The first packet of a track's sequence: incremental state cleared, a clock
@@ -236,9 +264,12 @@ class PerfettoWriter:
         self._seq_last[track] = ts
         interned = self._interned.setdefault(track, ({}, {}, {}))
         new: list[bytes] = []
-        te = _uint(_TE_TYPE, kind)
+        te = _K_TYPE + _SMALL[kind]
         if name is not None:
-            te += _uint(_TE_NAME_IID, self._intern(interned[0], name, _ID_EVENT_NAMES, new))
+            iid = interned[0].get(name)
+            if iid is None:
+                iid = self._intern(interned[0], name, _ID_EVENT_NAMES, new)
+            te += _K_NAME_IID + _varint(iid)
         for k, v in args:
             if v is None or (isinstance(v, str) and v.startswith("<") and v.endswith(">")):
                 continue  # an absent value, or only the type of a context object
@@ -247,10 +278,12 @@ class PerfettoWriter:
             te += _fixed64(_TE_FLOWS, f)
         for f in terminating:
             te += _fixed64(_TE_TERM_FLOWS, f)
-        body = _uint(_PKT_TIMESTAMP, ts - last) + _uint(_PKT_SEQ_ID, track)
+        body = _K_TS + _varint(ts - last) + _K_SEQ + _varint(track)
         if new:
             body += _bytes(_PKT_INTERNED, b"".join(new))
-        self._packet(body + _bytes(_PKT_TRACK_EVENT, te))
+        body += _K_TRACK_EVENT + _varint(len(te)) + te
+        self.out.write(_K_PACKET + _varint(len(body)) + body)
+        self.packets += 1
 
     # -- events ---------------------------------------------------------------------------
     def add(self, e: TraceEvent) -> None:
