@@ -350,11 +350,11 @@ def sev_es_init_vc_handling(kernel: GuestKernel) -> None:
         kernel.sev_hv_features = get_hv_features(kernel)
         if not kernel.sev_hv_features & GHCB_HV_FT_SNP:
             sev_es_terminate(kernel, SEV_TERM_SET_GEN, GHCB_SNP_UNSUPPORTED)
-    # Initialize per-cpu GHCB pages
+    # One GHCB page (and its backup) per possible CPU.
     for cpu in range(kernel.config.nr_cpus):
         alloc_runtime_data(kernel, cpu)
         init_ghcb(kernel, cpu)
-    # Secondary CPUs use the runtime #VC handler.
+    # APs start after this point, so they only ever see the runtime handler.
     kernel.runtime_vc_handler = True
 
 

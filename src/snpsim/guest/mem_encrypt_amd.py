@@ -232,9 +232,6 @@ def early_set_memory_enc_dec(kernel: GuestKernel, vaddr: int, size: int, enc: bo
             break
         kpte, level = leaf
         span = page_level_size(level)
-        # A 4 KiB leaf is always changed whole; a large one only when the range starts
-        # on it and covers all of it.  Otherwise it is split one level down and the same
-        # address is looked at again.
         if level == PG_LEVEL_4K or (vaddr % span == 0 and end - vaddr >= span):
             __set_clr_pte_enc(kernel, kpte, level, enc)
             vaddr = _next_leaf_start(vaddr, span)
@@ -246,7 +243,7 @@ def early_set_memory_enc_dec(kernel: GuestKernel, vaddr: int, size: int, enc: bo
         enc_dec_hypercall(kernel, start, size, enc)
         # model-only statistic: 4 KiB pages whose C-bit changed
         kernel.enc_dec_pages["private" if enc else "shared"] += -(-size // (1 << PAGE_SHIFT))
-    # The splits and PTE writes above flushed nothing; one full flush covers them all.
+    # TLB: one flush for the whole walk, success or not.
     flush_tlb_all(kernel)
     return ret
 

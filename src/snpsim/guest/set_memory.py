@@ -225,8 +225,8 @@ def split_large_page(kernel: GuestKernel, cpa: CpaData, kpte: int, address: int)
                         for k in range(PTRS_PER_PMD))
     this_cpu(kernel).write(__va(kernel, table_gpa), children)
     _wr(kernel, kpte, table_gpa | _KERNPG_TABLE_NOENC | _PAGE_ENC(kernel))
-    # No CPU may keep the old large translation once the caller starts editing the new
-    # small entries: a TLB holding both sizes for one address is undefined behaviour.
+    # Intel's TLB application note leaves two translations of different size for one
+    # address undefined, so every CPU drops the large one before any small entry changes.
     flush_tlb_all(kernel)
     return 0
 
@@ -396,8 +396,8 @@ def __set_memory_enc_pgtable(kernel: GuestKernel, addr: int, numpages: int, enc:
     if ret:
         return _vmm_fail(kernel, addr, numpages, enc, ret)
 
-    # PAGE TABLES: set or clear the C-bit, then drop translations the CPU may have
-    # fetched meanwhile.  Caches need no second flush: nothing touched the data.
+    # PAGE TABLES: set or clear the C-bit.  The TLB is flushed once more whatever the
+    # outcome (page walks run speculatively); the caches are not.
     ret = __change_page_attr_set_clr(kernel, cpa, 1)
     cpa_flush(kernel, cpa, 0)
     if ret:

@@ -292,8 +292,8 @@ def __set_pages_state(kernel: GuestKernel, data: int, vaddr: int, vaddr_end: int
     body = hdr.encode() + b"".join(e.encode_bytes() for e in entries)
     cpu.write(data, body.ljust(snp_psc_desc_size(kernel), b"\0"))
 
-    # RESCIND VALIDATION (shared): a page must stop being valid before the host may
-    # make it shared, or the host could write into memory the guest still trusts.
+    # RESCIND VALIDATION (shared): PVALIDATE(0) comes first, so no page the guest
+    # still counts as validated is ever writable by the host.
     if op == SNP_PAGE_STATE_SHARED:
         pvalidate_pages(kernel, data)
 

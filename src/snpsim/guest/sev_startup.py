@@ -119,8 +119,7 @@ def __sev_get_ghcb(kernel: GuestKernel, state: GhcbState) -> int:
     # Nested use (a #VC raised while this CPU's GHCB is held): one level of nesting is
     # absorbed by saving the GHCB to the backup page, which __sev_put_ghcb restores.
     if pcpu.backup_ghcb_active:
-        # A third level has nowhere to go.  The flags are cleared first so that the
-        # panic path can still use the GHCB.
+        # Two nested users are the limit; a third is fatal.
         pcpu.ghcb_active = False
         pcpu.backup_ghcb_active = False
         panic(kernel, "Unable to handle #VC exception! GHCB and Backup GHCB are already in use")
@@ -133,12 +132,13 @@ def __sev_get_ghcb(kernel: GuestKernel, state: GhcbState) -> int:
 @traced("guest")
 def __sev_put_ghcb(kernel: GuestKernel, state: GhcbState) -> None:
     """``__sev_put_ghcb(state)``: restore the GHCB from the backup when nested (and free
-    the backup); otherwise invalidate it (``vc_ghcb_invalidate``, so a VMGEXIT from user
-    space sees no valid GHCB) and mark it inactive."""
+    the backup); otherwise invalidate it (``vc_ghcb_invalidate``) and mark it
+    inactive."""
     cpu = this_cpu(kernel)
     pcpu = kernel.runtime_data[cpu.vcpu_id]
     if state.ghcb is None:
-        # Outermost release: leave no valid fields behind for a stray VMGEXIT to use.
+        # Outermost release: a GHCB left with valid fields could be replayed by a
+        # VMGEXIT the kernel did not issue.
         vc_ghcb_invalidate(kernel, pcpu.ghcb_page)
         pcpu.ghcb_active = False
         return
