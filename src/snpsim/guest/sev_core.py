@@ -436,11 +436,12 @@ def snp_issue_guest_request(kernel: GuestKernel, req: SnpGuestReq) -> int:
                                   req.input.resp_gpa)
         if ret:
             return ret
-        req.exitinfo2 = ghcb_get_field(kernel, ghcb, "sw_exit_info_2")
-        if req.exitinfo2 == 0:
+        answer = ghcb_get_field(kernel, ghcb, "sw_exit_info_2")
+        req.exitinfo2 = answer
+        if answer == 0:
             return 0
-        if req.exitinfo2 == SNP_GUEST_VMM_ERR(SNP_GUEST_VMM_ERR_BUSY):
-            return -errno.EAGAIN
-        return -errno.EIO
+        # The host asks for a retry with VMM_ERR_BUSY; any other non-zero answer (a
+        # firmware error in bits 31:0 or another VMM error) fails the request.
+        return -errno.EAGAIN if answer == SNP_GUEST_VMM_ERR(SNP_GUEST_VMM_ERR_BUSY) else -errno.EIO
     finally:
         __sev_put_ghcb(kernel, state)

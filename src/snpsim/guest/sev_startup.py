@@ -51,6 +51,7 @@ __all__ = [
     "__sev_put_ghcb",
     "sev_evict_cache",
     "sev_snp_needs_sfw",
+    "msr_protocol_exchange",
     "pvalidate_4k_page",
     "__page_state_change",
     "early_set_pages_state",
@@ -85,19 +86,23 @@ def sev_es_terminate(kernel: GuestKernel, set: int, reason: int) -> None:
         cpu.hlt()
 
 
+def msr_protocol_exchange(kernel: GuestKernel, request: int) -> int:
+    """Model-only: one GHCB MSR protocol round trip -- ``request`` (u64) into the GHCB
+    MSR, VMGEXIT, and the MSR's value once the host resumes the vCPU (the answer)."""
+    sev_es_wr_ghcb_msr(kernel, request)
+    VMGEXIT(kernel)
+    return sev_es_rd_ghcb_msr(kernel)
+
+
 @traced("guest")
 def get_hv_features(kernel: GuestKernel) -> int:
     """``get_hv_features()`` (startup/sev-shared.c): 0 if the negotiated GHCB protocol
     version is below 2; else the MSR exchange 0x080 -> 0x081 and the feature bitmap in
     bits 63:12 of the response (0 if the response code is wrong)."""
     if kernel.ghcb_version < 2:
-        return 0
-    sev_es_wr_ghcb_msr(kernel, GHCB_MSR_HV_FT_REQ)
-    VMGEXIT(kernel)
-    val = sev_es_rd_ghcb_msr(kernel)
-    if GHCB_RESP_CODE(val) != GHCB_MSR_HV_FT_RESP:
-        return 0
-    return val >> 12
+        return 0  # the request exists from GHCB protocol version 2 on
+    answer = msr_protocol_exchange(kernel, GHCB_MSR_HV_FT_REQ)
+    return answer >> 12 if GHCB_RESP_CODE(answer) == GHCB_MSR_HV_FT_RESP else 0
 
 
 @traced("guest")
@@ -183,9 +188,7 @@ def pvalidate_4k_page(kernel: GuestKernel, vaddr: int, paddr: int, validate: boo
 def _msr_psc_exchange(kernel: GuestKernel, paddr: int, op: int) -> bool:
     """Model-only: one MSR-protocol page state request for the 4 KiB page at GPA
     ``paddr``; True when the host answered with GHCB_MSR_PSC_RESP and no error."""
-    sev_es_wr_ghcb_msr(kernel, GHCB_MSR_PSC_REQ_GFN(paddr >> PAGE_SHIFT, op))
-    VMGEXIT(kernel)
-    answer = sev_es_rd_ghcb_msr(kernel)
+    answer = msr_protocol_exchange(kernel, GHCB_MSR_PSC_REQ_GFN(paddr >> PAGE_SHIFT, op))
     if GHCB_RESP_CODE(answer) == GHCB_MSR_PSC_RESP and not GHCB_MSR_PSC_RESP_VAL(answer):
         return True
     kernel.warn(f"MSR PSC failed: response {answer:#x} for gpa {paddr:#x}")

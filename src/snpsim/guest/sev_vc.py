@@ -70,12 +70,11 @@ from .asm_sev import (
     ghcb_field_is_valid,
     ghcb_get_field,
     ghcb_set_field,
-    sev_es_rd_ghcb_msr,
     sev_es_wr_ghcb_msr,
     vc_ghcb_invalidate,
 )
 from .kernel import GhcbState, GuestKernel, __pa, overridable, panic, this_cpu
-from .sev_startup import __sev_get_ghcb, __sev_put_ghcb, sev_es_terminate
+from .sev_startup import __sev_get_ghcb, __sev_put_ghcb, msr_protocol_exchange, sev_es_terminate
 
 __all__ = [
     "EsFaultInfo",
@@ -169,9 +168,7 @@ def sev_es_negotiate_protocol(kernel: GuestKernel) -> bool:
     """``sev_es_negotiate_protocol()`` (vc-shared.c): MSR 0x002 -> 0x001; false when the
     response code is wrong, the hypervisor's max < GHCB_PROTOCOL_MIN (1) or its min >
     GHCB_PROTOCOL_MAX (2); else ``ghcb_version`` = min(max, 2) and true."""
-    sev_es_wr_ghcb_msr(kernel, GHCB_MSR_SEV_INFO_REQ)
-    VMGEXIT(kernel)
-    info = sev_es_rd_ghcb_msr(kernel)
+    info = msr_protocol_exchange(kernel, GHCB_MSR_SEV_INFO_REQ)
     if GHCB_RESP_CODE(info) != GHCB_MSR_SEV_INFO_RESP:
         return False
     host_min, host_max = GHCB_MSR_PROTO_MIN(info), GHCB_MSR_PROTO_MAX(info)
@@ -189,9 +186,7 @@ def snp_register_ghcb_early(kernel: GuestKernel, paddr: int) -> None:
     >> 12, VMGEXIT; a response code other than 0x013 or a GFN other than the requested one
     terminates with (SEV_TERM_SET_LINUX, GHCB_TERM_REGISTER).  ``paddr`` is a GPA."""
     gfn = paddr >> PAGE_SHIFT
-    sev_es_wr_ghcb_msr(kernel, GHCB_MSR_REG_GPA_REQ_VAL(gfn))
-    VMGEXIT(kernel)
-    answer = sev_es_rd_ghcb_msr(kernel)
+    answer = msr_protocol_exchange(kernel, GHCB_MSR_REG_GPA_REQ_VAL(gfn))
     # The host must echo the GFN it registered; a different one (or a different answer)
     # would leave the guest using a GHCB the host does not expect.
     registered = (GHCB_RESP_CODE(answer) == GHCB_MSR_REG_GPA_RESP
