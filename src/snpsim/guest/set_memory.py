@@ -396,8 +396,8 @@ def __set_memory_enc_pgtable(kernel: GuestKernel, addr: int, numpages: int, enc:
     if ret:
         return _vmm_fail(kernel, addr, numpages, enc, ret)
 
-    # PAGE TABLES: set or clear the C-bit.  The TLB is flushed once more whatever the
-    # outcome (page walks run speculatively); the caches are not.
+    # PAGE TABLES: set or clear the C-bit, then a TLB-only flush, which runs even when
+    # the change failed part-way so that no half-changed range stays cached.
     ret = __change_page_attr_set_clr(kernel, cpa, 1)
     cpa_flush(kernel, cpa, 0)
     if ret:
