@@ -288,23 +288,23 @@ def setup_ghcb(kernel: GuestKernel) -> bool:
     Returns True."""
     if not kernel.sev_status & MSR_AMD64_SEV_ES_ENABLED:
         return False
-    # First make sure the hypervisor talks a supported protocol.
+    # No GHCB use at all until both sides agree on a protocol version.
     if not sev_es_negotiate_protocol(kernel):
         sev_es_terminate(kernel, SEV_TERM_SET_GEN, GHCB_SEV_ES_GEN_REQ)
     snp = bool(kernel.sev_status & MSR_AMD64_SEV_SNP_ENABLED)
-    # Check whether the runtime #VC exception handler is active.  It uses the per-CPU
-    # GHCB page which is set up by sev_es_init_vc_handling().
+    # Once the runtime #VC handler is installed every CPU has its own GHCB page (made
+    # by sev_es_init_vc_handling); only the boot GHCB is needed before that.
     if kernel.runtime_vc_handler:
         if snp:
             snp_register_per_cpu_ghcb(kernel)
         kernel.sev_cfg.ghcbs_initialized = True
         return True
     boot_ghcb = bss_decrypted_vaddr(kernel)
-    # Zero out whole page
+    # A fresh page: no stale fields or valid bits from before.
     this_cpu(kernel).write(boot_ghcb, bytes(PAGE_SIZE))
-    # Mark it as used
+    # From here on the early code uses it instead of the MSR protocol.
     kernel.boot_ghcb = boot_ghcb
-    # SNP guest requires that GHCB GPA must be registered.
+    # Under SNP the host accepts GHCB exits only at a GPA the guest registered.
     if snp:
         snp_register_ghcb_early(kernel, __pa(kernel, boot_ghcb))
     return True
@@ -350,11 +350,11 @@ def sev_es_init_vc_handling(kernel: GuestKernel) -> None:
         kernel.sev_hv_features = get_hv_features(kernel)
         if not kernel.sev_hv_features & GHCB_HV_FT_SNP:
             sev_es_terminate(kernel, SEV_TERM_SET_GEN, GHCB_SNP_UNSUPPORTED)
-    # Initialize per-cpu GHCB pages
+    # One GHCB page (and its backup) per possible CPU.
     for cpu in range(kernel.config.nr_cpus):
         alloc_runtime_data(kernel, cpu)
         init_ghcb(kernel, cpu)
-    # Secondary CPUs use the runtime #VC handler.
+    # APs start after this point, so they only ever see the runtime handler.
     kernel.runtime_vc_handler = True
 
 

@@ -57,13 +57,14 @@ def kvm_init_platform(kernel: GuestKernel) -> None:
 
     if not kernel.config.kvm_feature_migration_control:
         return
-    kernel.kvm_pv_enc_status = True
-    # Reset the host's shared pages list related to kernel specific page encryption
-    # status settings before we load a new kernel by kexec.
-    for start, size in kernel.boot.e820_ram:
-        kvm_sev_hypercall3(kernel, KVM_HC_MAP_GPA_RANGE, start, (size + PAGE_SIZE - 1) // PAGE_SIZE,
-                           KVM_MAP_GPA_RANGE_ENC_STAT(1) | KVM_MAP_GPA_RANGE_PAGE_SZ_4K)
-    # Ensure that _bss_decrypted section is marked as decrypted in the shared pages list.
     from .boot import bss_decrypted_vaddr
 
+    kernel.kvm_pv_enc_status = True
+    # Start from a clean slate: whatever an earlier kernel (before a kexec) told KVM
+    # about its shared pages is forgotten by declaring all RAM encrypted ...
+    all_private = KVM_MAP_GPA_RANGE_ENC_STAT(1) | KVM_MAP_GPA_RANGE_PAGE_SZ_4K
+    for start, size in kernel.boot.e820_ram:
+        npages = -(-size // PAGE_SIZE)
+        kvm_sev_hypercall3(kernel, KVM_HC_MAP_GPA_RANGE, start, npages, all_private)
+    # ... except the one range this kernel keeps shared from its first instruction.
     enc_dec_hypercall(kernel, bss_decrypted_vaddr(kernel), PAGE_SIZE, False)

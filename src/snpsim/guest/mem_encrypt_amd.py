@@ -75,8 +75,8 @@ def amd_enc_status_change_prepare(kernel: GuestKernel, vaddr: int, npages: int, 
     Returns 0 (SNP failures terminate inside)."""
     from .sev_core import snp_set_memory_shared
 
-    # To maintain the security guarantees of SEV-SNP guests, make sure to invalidate the
-    # memory before encryption attribute is cleared.
+    # Going shared, validation is rescinded and the RMP changed while the PTEs still map
+    # the pages private, so no C=0 access reaches a page the RMP still gives the guest.
     if _snp(kernel) and not enc:
         snp_set_memory_shared(kernel, vaddr, npages)
     return 0
@@ -90,7 +90,8 @@ def amd_enc_status_change_finish(kernel: GuestKernel, vaddr: int, npages: int, e
     Returns 0."""
     from .sev_core import snp_set_memory_private
 
-    # Only SNP requires the page state change (PSC) after the C-bit is set.
+    # Going private, the RMP changes last, so that PVALIDATE runs through the new C=1
+    # mapping.  SEV and SEV-ES guests have no RMP and only tell KVM.
     if _snp(kernel) and enc:
         snp_set_memory_private(kernel, vaddr, npages)
     enc_dec_hypercall(kernel, vaddr, npages << PAGE_SHIFT, enc)
@@ -107,28 +108,44 @@ def notify_page_enc_status_changed(kernel: GuestKernel, pfn: int, npages: int, e
         kvm_sev_hc_page_enc_status(kernel, pfn, npages, enc)
 
 
+def _mapped_leaf(kernel: GuestKernel, vaddr: int) -> tuple[int, int] | None:
+    """Model-only: ``(kpte, level)`` of the present leaf mapping GVA ``vaddr``, or None
+    when no present entry maps it."""
+    kpte, level = lookup_address(kernel, vaddr)
+    if kpte is None or not this_cpu(kernel).read_u64(kpte) & _PAGE_PRESENT:
+        return None
+    return kpte, level
+
+
+def _next_leaf_start(vaddr: int, span: int) -> int:
+    """Model-only: the GVA where the ``span``-byte leaf containing ``vaddr`` ends."""
+    return (vaddr & ~(span - 1)) + span
+
+
 @traced("guest")
 def enc_dec_hypercall(kernel: GuestKernel, vaddr: int, size: int, enc: bool) -> None:
     """``enc_dec_hypercall(vaddr, size, enc)``: for each leaf over [vaddr, vaddr + size)
     (GVA, bytes) notify the hypervisor with the leaf's **base** PFN and its whole size in
-    4 KiB pages.  A missing PTE WARNs "kpte lookup for vaddr" and stops.
+    4 KiB pages.  A missing PTE WARNs (the kernel's text is "kpte lookup for vaddr") and
+    stops.
 
     Linux quirk: a leaf whose base PFN is 0 makes the loop ``continue`` without advancing,
     i.e. spin forever; the model's watchdog reports that as a livelock instead.
     """
-    vaddr_end = vaddr + size
-    while vaddr < vaddr_end:
-        kpte, level = lookup_address(kernel, vaddr)
-        if kpte is None or not this_cpu(kernel).read_u64(kpte) & _PAGE_PRESENT:
+    end = vaddr + size
+    while vaddr < end:
+        leaf = _mapped_leaf(kernel, vaddr)
+        if leaf is None:
             kernel.warn(f"kpte lookup for vaddr {vaddr:#x}")
             return
-        pfn = pg_level_to_pfn(kernel, level, kpte)
-        if not pfn:
+        kpte, level = leaf
+        base_pfn = pg_level_to_pfn(kernel, level, kpte)
+        if base_pfn == 0:
             kernel.livelock = f"enc_dec_hypercall: leaf of vaddr {vaddr:#x} has PFN 0 (loop never advances)"
             raise GuestStop(kernel.livelock)
-        sz = page_level_size(level)
-        notify_page_enc_status_changed(kernel, pfn, sz >> PAGE_SHIFT, enc)
-        vaddr = (vaddr & ~(sz - 1)) + sz
+        span = page_level_size(level)
+        notify_page_enc_status_changed(kernel, base_pfn, span >> PAGE_SHIFT, enc)
+        vaddr = _next_leaf_start(vaddr, span)
 
 
 # -- the early page-table path (init_ghcb, .bss..decrypted) ------------------------------
@@ -141,17 +158,15 @@ def prepare_pte_enc(kernel: GuestKernel, kpte: int, level: int, enc: bool) -> tu
     pfn = pg_level_to_pfn(kernel, level, kpte)
     if not pfn:
         return None
-    old = this_cpu(kernel).read_u64(kpte)
-    old_prot = old & ~pte_pfn_mask(kernel, level)
-    new_prot = old_prot | _PAGE_ENC(kernel) if enc else old_prot & ~_PAGE_ENC(kernel)
-    # If prot is same then do nothing.
-    if new_prot == old_prot:
+    prot = this_cpu(kernel).read_u64(kpte) & ~pte_pfn_mask(kernel, level)
+    c_bit = _PAGE_ENC(kernel)
+    new_prot = prot | c_bit if enc else prot & ~c_bit
+    if new_prot == prot:
         return None
     pa = pfn << PAGE_SHIFT
     size = page_level_size(level)
-    # In-place en-/decryption and physical page attribute change from C=1 to C=0 or
-    # vice versa will be performed.  Flush the caches to ensure that data gets accessed
-    # with the correct C-bit.
+    # Cached lines are tagged with the key they were filled with; write them back now so
+    # that nothing filled under the old C-bit is read back under the new one.
     clflush_cache_range(kernel, __va(kernel, pa), size)
     return pfn, new_prot, pa, size
 
@@ -170,21 +185,21 @@ def __set_clr_pte_enc(kernel: GuestKernel, kpte: int, level: int, enc: bool) -> 
     covers only the first 4 KiB of the leaf (npages hard-coded to 1)."""
     from .sev_startup import early_snp_set_memory_private, early_snp_set_memory_shared
 
-    d = prepare_pte_enc(kernel, kpte, level, enc)
-    if d is None:
+    change = prepare_pte_enc(kernel, kpte, level, enc)
+    if change is None:
         return
-    pfn, new_prot, pa, size = d
-    cpu = this_cpu(kernel)
-    # Encrypt/decrypt the contents in-place: sme_early_encrypt/decrypt (model: WBINVD only)
-    cpu.wbinvd()
+    pfn, new_prot, pa, _size = change
+    va = __va(kernel, pa)
+    # Model gap: Linux copies the contents through a bounce buffer here so they survive
+    # the key change (sme_early_encrypt/decrypt); the model keeps only its WBINVD.
+    this_cpu(kernel).wbinvd()
+    # The RMP and the PTE change in the same order as at run time: shared before the C-bit
+    # goes, private after it comes (one 4 KiB page, whatever the leaf size).
     if not enc:
-        # ON SNP, the page state in the RMP table must happen before the page table updates.
-        early_snp_set_memory_shared(kernel, __va(kernel, pa), pa, 1)
+        early_snp_set_memory_shared(kernel, va, pa, 1)
     set_pte_enc_mask(kernel, kpte, pfn, new_prot)
-    # If page is set encrypted in the page table, then update the RMP table to add this
-    # page as private.
     if enc:
-        early_snp_set_memory_private(kernel, __va(kernel, pa), pa, 1)
+        early_snp_set_memory_private(kernel, va, pa, 1)
 
 
 @traced("guest")
@@ -208,29 +223,19 @@ def early_set_memory_enc_dec(kernel: GuestKernel, vaddr: int, size: int, enc: bo
     ``vaddr`` is aligned to it and the rest of the range covers it, else split and
     re-examined.  On success ``early_set_mem_enc_dec_hypercall`` (= ``enc_dec_hypercall``);
     always ``__flush_tlb_all``.  Returns 0, or 1 for a missing PTE, or -ENOMEM."""
-    start = vaddr
-    vaddr_end = vaddr + size
+    start, end = vaddr, vaddr + size
     ret = 0
-    while vaddr < vaddr_end:
-        kpte, level = lookup_address(kernel, vaddr)
-        if kpte is None or not this_cpu(kernel).read_u64(kpte) & _PAGE_PRESENT:
+    while vaddr < end:
+        leaf = _mapped_leaf(kernel, vaddr)
+        if leaf is None:
             ret = 1
             break
-        if level == PG_LEVEL_4K:
+        kpte, level = leaf
+        span = page_level_size(level)
+        if level == PG_LEVEL_4K or (vaddr % span == 0 and end - vaddr >= span):
             __set_clr_pte_enc(kernel, kpte, level, enc)
-            vaddr = (vaddr & ~0xFFF) + 0x1000
+            vaddr = _next_leaf_start(vaddr, span)
             continue
-        psize = page_level_size(level)
-        pmask = ~(psize - 1)
-        # Check whether we can change the large page in one go.  We request a split when
-        # the address is not aligned and the number of pages to set/clear encryption bit
-        # is smaller than the number of pages in the large page.
-        if vaddr == (vaddr & pmask) and vaddr_end - vaddr >= psize:
-            __set_clr_pte_enc(kernel, kpte, level, enc)
-            vaddr = (vaddr & pmask) + psize
-            continue
-        # The virtual address is part of a larger page; create the next level page table
-        # mapping (4K or 2M).  Then re-examine the same address.
         ret = kernel_physical_mapping_change(kernel, vaddr, level)
         if ret:
             break
@@ -238,7 +243,7 @@ def early_set_memory_enc_dec(kernel: GuestKernel, vaddr: int, size: int, enc: bo
         enc_dec_hypercall(kernel, start, size, enc)
         # model-only statistic: 4 KiB pages whose C-bit changed
         kernel.enc_dec_pages["private" if enc else "shared"] += -(-size // (1 << PAGE_SHIFT))
-    # __flush_tlb_all()
+    # TLB: one flush for the whole walk, success or not.
     flush_tlb_all(kernel)
     return ret
 

@@ -21,6 +21,7 @@ flushing the TLB of every vCPU the kernel has brought up.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
 from snpsim.spec.page_64_types import PAGE_OFFSET, __START_KERNEL_map
@@ -39,7 +40,7 @@ from snpsim.spec.pgtable_types import (
 )
 from snpsim.spec.pgtable_types import pgd_index as _pgd_index
 from snpsim.spec.tlb import tlb_single_page_flush_ceiling
-from snpsim.spec.units import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PUD_SIZE
+from snpsim.spec.units import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PTRS_PER_PMD, PUD_SIZE
 from snpsim.trace.record import traced
 
 from .kernel import GuestKernel, __va, overridable, this_cpu
@@ -164,7 +165,14 @@ class CpaData:
 
 
 def __cpa_addr(cpa: CpaData, idx: int) -> int:
+    """``__cpa_addr(cpa, idx)``: GVA of page ``idx`` of the request (``vaddr`` page-aligned
+    plus ``idx`` pages)."""
     return (cpa.vaddr & PAGE_MASK) + idx * PAGE_SIZE
+
+
+def _with_masks(prot: int, cpa: CpaData) -> int:
+    """Model-only: protection bits ``prot`` after the request's clear and set masks."""
+    return (prot & ~cpa.mask_clr) | cpa.mask_set
 
 
 @traced("guest")
@@ -175,19 +183,19 @@ def cpa_flush(kernel: GuestKernel, cpa: CpaData, cache: int) -> None:
     one INVLPG per page on every CPU; then, if ``cache``, CLFLUSH every line of each page
     whose PTE is present.  (Every modelled CPU has CLFLUSH, so ``cpa_flush_all`` with
     WBINVD is never taken.)"""
-    if cpa.force_flush_all or cpa.numpages > tlb_single_page_flush_ceiling:
+    pages = [__cpa_addr(cpa, i) for i in range(cpa.numpages)]
+    if cpa.force_flush_all or len(pages) > tlb_single_page_flush_ceiling:
         flush_tlb_all(kernel)
     else:
-        for i in range(cpa.numpages):
-            flush_tlb_one_kernel(kernel, __cpa_addr(cpa, i))
+        for va in pages:
+            flush_tlb_one_kernel(kernel, va)
     if not cache:
         return
-    for i in range(cpa.numpages):
-        addr = __cpa_addr(cpa, i)
-        pte, _level = lookup_address(kernel, addr)
-        # Only flush present addresses:
-        if pte is not None and _rd(kernel, pte) & _PAGE_PRESENT:
-            clflush_cache_range(kernel, addr, PAGE_SIZE)
+    for va in pages:
+        # CLFLUSH goes through the page tables, so an unmapped page has nothing to flush.
+        kpte, _level = lookup_address(kernel, va)
+        if kpte is not None and _rd(kernel, kpte) & _PAGE_PRESENT:
+            clflush_cache_range(kernel, va, PAGE_SIZE)
 
 
 # -- the CPA engine ---------------------------------------------------------------------
@@ -199,57 +207,55 @@ def split_large_page(kernel: GuestKernel, cpa: CpaData, kpte: int, address: int)
     entries with the old protection (4 KiB PTEs from a 2 MiB leaf, 2 MiB PMDs from a 1 GiB
     leaf), install it with ``_KERNPG_TABLE`` and ``flush_tlb_all``.  Returns 0, or -ENOMEM
     (-12) when the allocator is empty.  ``kpte`` is the GVA of the large entry."""
-    pte, level = lookup_address(kernel, address)
-    assert pte == kpte and level in (PG_LEVEL_2M, PG_LEVEL_1G)
+    found, level = lookup_address(kernel, address)
+    assert found == kpte and level in (PG_LEVEL_2M, PG_LEVEL_1G)
     assert kernel.page_alloc is not None
-    base_gpa = kernel.page_alloc.alloc_page()
-    if base_gpa is None:
-        return -12
-    old = _rd(kernel, kpte)
-    pfn_mask = pte_pfn_mask(kernel, level)
-    ref = old & pfn_mask
-    prot = old & ~pfn_mask
+    table_gpa = kernel.page_alloc.alloc_page()
+    if table_gpa is None:
+        return -errno.ENOMEM
+    leaf = _rd(kernel, kpte)
+    frame_bits = pte_pfn_mask(kernel, level)
+    base = leaf & frame_bits
+    prot = leaf & ~frame_bits
     if level == PG_LEVEL_2M:
-        step, ref_prot = PAGE_SIZE, prot & ~_PAGE_PSE
+        child_span, child_prot = PAGE_SIZE, prot & ~_PAGE_PSE  # PSE means nothing in a PTE
     else:
-        step, ref_prot = PMD_SIZE, prot  # 2M entries keep PSE
-    table = bytearray()
-    for i in range(512):
-        table += ((ref + i * step) | ref_prot).to_bytes(8, "little")
-    cpu = this_cpu(kernel)
-    cpu.write(__va(kernel, base_gpa), bytes(table))
-    # Install the new, split up pagetable (pmd_populate_kernel / pud_populate).
-    _wr(kernel, kpte, base_gpa | _KERNPG_TABLE_NOENC | _PAGE_ENC(kernel))
-    # Do a global flush tlb after splitting the large page and before we do the actual
-    # change page attribute in the PTE.
+        child_span, child_prot = PMD_SIZE, prot  # the children are 2 MiB leaves themselves
+    children = b"".join(((base + k * child_span) | child_prot).to_bytes(8, "little")
+                        for k in range(PTRS_PER_PMD))
+    this_cpu(kernel).write(__va(kernel, table_gpa), children)
+    _wr(kernel, kpte, table_gpa | _KERNPG_TABLE_NOENC | _PAGE_ENC(kernel))
+    # Intel's TLB application note leaves two translations of different size for one
+    # address undefined, so every CPU drops the large one before any small entry changes.
     flush_tlb_all(kernel)
     return 0
 
 
 def __should_split_large_page(kernel: GuestKernel, kpte: int, address: int, level: int,
                               cpa: CpaData) -> int:
-    """``__should_split_large_page``: 0 keep (maybe rewritten in place), 1 split."""
-    psize = page_level_size(level)
-    pmask = ~(psize - 1)
-    numpages = (psize - (address & (psize - 1))) >> PAGE_SHIFT
-    if numpages < cpa.numpages:
-        cpa.numpages = numpages
-    old = _rd(kernel, kpte)
-    pfn_mask = pte_pfn_mask(kernel, level)
-    cpa.pfn = ((old & pfn_mask) >> PAGE_SHIFT) + ((address & (psize - 1)) >> PAGE_SHIFT)
-    old_prot = old & ~pfn_mask
-    req_prot = (old_prot & ~cpa.mask_clr) | cpa.mask_set
-    if req_prot & _PAGE_PRESENT:
-        req_prot |= _PAGE_PSE
-    # If the requested protection matches the old one, keep the large page.
-    if req_prot == old_prot:
+    """``__should_split_large_page(kpte, address, cpa)`` (set_memory.c): decide for the
+    large leaf at GVA ``kpte`` mapping GVA ``address`` at ``level``.  Narrows
+    ``cpa.numpages`` to the pages left in the leaf and sets ``cpa.pfn``.  Returns 0 when
+    the leaf stays large (unchanged, or rewritten whole with CPA_FLUSHTLB) and 1 when it
+    must be split."""
+    span = page_level_size(level)
+    offset = address & (span - 1)
+    pages_to_leaf_end = (span - offset) >> PAGE_SHIFT
+    cpa.numpages = min(cpa.numpages, pages_to_leaf_end)
+    leaf = _rd(kernel, kpte)
+    frame_bits = pte_pfn_mask(kernel, level)
+    cpa.pfn = ((leaf & frame_bits) + offset) >> PAGE_SHIFT
+    prot = leaf & ~frame_bits
+    wanted = _with_masks(prot, cpa)
+    if wanted & _PAGE_PRESENT:
+        wanted |= _PAGE_PSE
+    if wanted == prot:
         return 0
-    # If the request does not cover the full large page, split it.
-    lpaddr = address & pmask
-    if address != lpaddr or cpa.numpages != numpages:
+    # A change to only part of the leaf needs small entries; a change to all of it can
+    # be made in the large entry itself.
+    if offset or cpa.numpages != pages_to_leaf_end:
         return 1
-    # All checks passed: update the large page mapping in place (__set_pmd_pte).
-    _wr(kernel, kpte, (old & pfn_mask) | req_prot)
+    _wr(kernel, kpte, (leaf & frame_bits) | wanted)
     cpa.flags |= CPA_FLUSHTLB
     return 0
 
@@ -259,39 +265,33 @@ def __change_page_attr(kernel: GuestKernel, cpa: CpaData, primary: int) -> int:
     """``__change_page_attr(cpa, primary)``: change the leaf at ``cpa.vaddr + curpage``;
     sets ``cpa.numpages`` to the pages processed.  A 4 KiB leaf is rewritten with
     (old & ~mask_clr) | mask_set on the same PFN; a large leaf is kept, rewritten whole or
-    split (then the lookup repeats).  Returns 0, -EFAULT (-14) for an unmapped address,
-    -ENOMEM (-12) when a split cannot allocate."""
+    split (then the lookup repeats).  Returns 0, -EFAULT (-14) for an unmapped address
+    (after the WARN of ``__cpa_process_fault``, "CPA: called for zero pte. vaddr = %lx"),
+    -ENOMEM (-12) when a split cannot allocate.  Model: a non-primary request gets
+    -EFAULT too (Linux ignores unmapped aliases); see ``cpa_process_alias``."""
     address = __cpa_addr(cpa, cpa.curpage)
     while True:
         kpte, level = lookup_address(kernel, address)
-        if kpte is None:
+        leaf = _rd(kernel, kpte) if kpte is not None else 0
+        if not leaf & _PAGE_PRESENT:
             kernel.warn(f"CPA: called for zero pte. vaddr = {address:#x}")
-            return -14
-        old = _rd(kernel, kpte)
-        if not old & _PAGE_PRESENT:
-            kernel.warn(f"CPA: called for zero pte. vaddr = {address:#x}")
-            return -14
+            return -errno.EFAULT
         if level == PG_LEVEL_4K:
-            pfn_mask = pte_pfn_mask(kernel)
-            new_prot = ((old & ~pfn_mask) & ~cpa.mask_clr) | cpa.mask_set
-            new = (old & pfn_mask) | new_prot
-            cpa.pfn = (old & pfn_mask) >> PAGE_SHIFT
-            # We need to keep the pfn from the existing PTE, after all we're only
-            # going to change the protection bits.
-            if new != old:
-                _wr(kernel, kpte, new)
+            frame_bits = pte_pfn_mask(kernel)
+            cpa.pfn = (leaf & frame_bits) >> PAGE_SHIFT
+            updated = (leaf & frame_bits) | _with_masks(leaf & ~frame_bits, cpa)
+            if updated != leaf:
+                _wr(kernel, kpte, updated)
                 cpa.flags |= CPA_FLUSHTLB
             cpa.numpages = 1
             return 0
-        # Check, whether we can keep the large page intact and just change the pte:
-        do_split = __should_split_large_page(kernel, kpte, address, level, cpa)
-        if do_split <= 0:
-            return do_split
-        # We have to split the large page:
+        verdict = __should_split_large_page(kernel, kpte, address, level, cpa)
+        if verdict <= 0:
+            return verdict
         err = split_large_page(kernel, cpa, kpte, address)
         if err:
             return err
-        # repeat the lookup
+        # The address is now mapped one level down: walk again and change that entry.
 
 
 @traced("guest")
@@ -301,33 +301,37 @@ def cpa_process_alias(kernel: GuestKernel, cpa: CpaData) -> int:
     the direct-map alias of ``cpa.pfn`` for the pages just processed (NX left alone),
     and (2) if the primary GVA is not in the kernel image alias but the PFN is inside the
     image, to its ``__START_KERNEL_map`` alias; both set ``force_flush_all``.  Returns 0
-    or the alias change's error."""
-    vaddr = __cpa_addr(cpa, cpa.curpage)
+    or the alias change's error.  Model: the image alias is changed only where it is
+    mapped, for the pages inside the image, and its error is returned (Linux ignores
+    it)."""
+    primary_va = __cpa_addr(cpa, cpa.curpage)
     boot = kernel.boot
     pa = cpa.pfn << PAGE_SHIFT
-    if not boot.ram_size > pa >= 0:
-        return 0  # !pfn_range_is_mapped()
-    if not PAGE_OFFSET <= vaddr < PAGE_OFFSET + boot.ram_size:
-        laddr = __va(kernel, pa)
-        # Directmap always has NX set, do not modify.
-        alias_cpa = CpaData(laddr, cpa.numpages, cpa.mask_set & ~_PAGE_NX, cpa.mask_clr & ~_PAGE_NX,
-                            cpa.flags)
+    if not 0 <= pa < boot.ram_size:
+        return 0  # the frame has no direct-map address (pfn_range_is_mapped is false)
+
+    # DIRECT-MAP ALIAS: the same frames are also mapped at PAGE_OFFSET + pa.  The NX bit
+    # is not carried over: the direct map never executes.
+    if not PAGE_OFFSET <= primary_va < PAGE_OFFSET + boot.ram_size:
+        alias = CpaData(__va(kernel, pa), cpa.numpages, cpa.mask_set & ~_PAGE_NX,
+                        cpa.mask_clr & ~_PAGE_NX, cpa.flags)
         cpa.force_flush_all = True
-        ret = __change_page_attr_set_clr(kernel, alias_cpa, 0)
+        ret = __change_page_attr_set_clr(kernel, alias, 0)
         if ret:
             return ret
-    # If the primary call didn't touch the high mapping already and the physical address
-    # is inside the kernel map, we need to touch the high mapped kernel as well.
-    if vaddr < __START_KERNEL_map and boot.image_start <= pa < boot.image_end:
-        alias = __START_KERNEL_map + pa
-        kpte, _level = lookup_address(kernel, alias)
-        if kpte is None or not _rd(kernel, kpte) & _PAGE_PRESENT:
-            return 0
-        n = min(cpa.numpages, (boot.image_end - pa) >> PAGE_SHIFT)
-        alias_cpa = CpaData(alias, n, cpa.mask_set, cpa.mask_clr, cpa.flags)
-        cpa.force_flush_all = True
-        return __change_page_attr_set_clr(kernel, alias_cpa, 0)
-    return 0
+
+    # IMAGE ALIAS: frames of the kernel image are mapped a third time at
+    # __START_KERNEL_map + pa, unless that is where the primary request already was.
+    if primary_va >= __START_KERNEL_map or not boot.image_start <= pa < boot.image_end:
+        return 0
+    image_va = __START_KERNEL_map + pa
+    kpte, _level = lookup_address(kernel, image_va)
+    if kpte is None or not _rd(kernel, kpte) & _PAGE_PRESENT:
+        return 0
+    npages = min(cpa.numpages, (boot.image_end - pa) >> PAGE_SHIFT)
+    cpa.force_flush_all = True
+    return __change_page_attr_set_clr(kernel, CpaData(image_va, npages, cpa.mask_set, cpa.mask_clr,
+                                                      cpa.flags), 0)
 
 
 @traced("guest")
@@ -335,25 +339,23 @@ def __change_page_attr_set_clr(kernel: GuestKernel, cpa: CpaData, primary: int) 
     """``__change_page_attr_set_clr(cpa, primary)``: loop ``__change_page_attr`` over the
     range (and, when primary, ``cpa_process_alias``) until every page is done; restores
     ``cpa.numpages``.  Returns 0 or the first error (negative errno)."""
-    numpages = cpa.numpages
-    rempages = numpages
-    ret = 0
-    if not cpa.mask_set and not cpa.mask_clr and not cpa.force_split:
+    if not (cpa.mask_set or cpa.mask_clr or cpa.force_split):
         return 0
-    while rempages:
-        cpa.numpages = rempages
+    requested = cpa.numpages
+    remaining = requested
+    ret = 0
+    while remaining:
+        # Each step handles one leaf and reports in cpa.numpages how many pages that was.
+        cpa.numpages = remaining
         ret = __change_page_attr(kernel, cpa, primary)
+        if not ret and primary:
+            ret = cpa_process_alias(kernel, cpa)
         if ret:
             break
-        if primary:
-            ret = cpa_process_alias(kernel, cpa)
-            if ret:
-                break
-        assert 0 < cpa.numpages <= rempages, "CPA processed count out of range"
-        rempages -= cpa.numpages
+        assert 0 < cpa.numpages <= remaining, "CPA processed count out of range"
+        remaining -= cpa.numpages
         cpa.curpage += cpa.numpages
-    # Restore the original numpages
-    cpa.numpages = numpages
+    cpa.numpages = requested
     return ret
 
 
@@ -367,8 +369,10 @@ def __set_memory_enc_pgtable(kernel: GuestKernel, addr: int, numpages: int, enc:
     change the C-bit in the PTEs (``__change_page_attr_set_clr``), post-flush (TLB only,
     even after a failure), and -- only if the PTE change succeeded --
     ``enc_status_change_finish``.  No rollback.  Returns 0 or a negative errno (the
-    hook's error after the WARN "CPA VMM failure to convert memory").
-    ``addr`` is a GVA, ``numpages`` 4 KiB pages."""
+    hook's error, after the kernel's warning, quoted from set_memory.c: "CPA VMM failure
+    to convert memory (addr=%p, numpages=%d) to %s.").  A misaligned ``addr`` is
+    WARNed ("misaligned address: %#lx") and aligned down.  ``addr`` is a GVA,
+    ``numpages`` 4 KiB pages."""
     from .mem_encrypt_amd import (
         amd_enc_cache_flush_required,
         amd_enc_status_change_finish,
@@ -376,29 +380,31 @@ def __set_memory_enc_pgtable(kernel: GuestKernel, addr: int, numpages: int, enc:
         amd_enc_tlb_flush_required,
     )
 
-    # Should not be working on unaligned addresses
     if addr & ~PAGE_MASK:
         kernel.warn(f"misaligned address: {addr:#x}")
         addr &= PAGE_MASK
-    enc_bit = _PAGE_ENC(kernel)
-    cpa = CpaData(addr, numpages,
-                  mask_set=enc_bit if enc else 0,
-                  mask_clr=0 if enc else enc_bit)
-    # Before changing the encryption attribute, flush caches / TLB.
+    c_bit = _PAGE_ENC(kernel)
+    cpa = CpaData(addr, numpages, mask_set=c_bit if enc else 0, mask_clr=0 if enc else c_bit)
+
+    # FLUSH BEFORE: no line or translation made with the old C-bit may outlive it.
     if amd_enc_tlb_flush_required(kernel, enc):
         cpa_flush(kernel, cpa, amd_enc_cache_flush_required(kernel))
-    # Notify hypervisor that we are about to set/clr encryption attribute.
+
+    # PREPARE: on SNP, pages going shared are rescinded and converted here, while the
+    # PTEs still say private.
     ret = amd_enc_status_change_prepare(kernel, addr, numpages, enc)
     if ret:
         return _vmm_fail(kernel, addr, numpages, enc, ret)
-    # Change the page encryption mask.
+
+    # PAGE TABLES: set or clear the C-bit, then a TLB-only flush, which runs even when
+    # the change failed part-way so that no half-changed range stays cached.
     ret = __change_page_attr_set_clr(kernel, cpa, 1)
-    # After changing the encryption attribute, we need to flush TLBs again in case any
-    # speculative TLB caching occurred (but no need to flush caches again).
     cpa_flush(kernel, cpa, 0)
     if ret:
         return ret
-    # Notify hypervisor that we have successfully set/clr encryption attribute.
+
+    # FINISH: on SNP, pages going private are converted and validated now that the PTEs
+    # say private; then the hypervisor's view is updated (KVM hypercall).
     ret = amd_enc_status_change_finish(kernel, addr, numpages, enc)
     if ret:
         return _vmm_fail(kernel, addr, numpages, enc, ret)
@@ -407,6 +413,7 @@ def __set_memory_enc_pgtable(kernel: GuestKernel, addr: int, numpages: int, enc:
 
 
 def _vmm_fail(kernel: GuestKernel, addr: int, numpages: int, enc: bool, ret: int) -> int:
+    """Model-only: log the kernel's conversion-failure warning and pass ``ret`` on."""
     kernel.warn(f"CPA VMM failure to convert memory (addr={addr:#x}, numpages={numpages}) "
                 f"to {'private' if enc else 'shared'}.")
     return ret

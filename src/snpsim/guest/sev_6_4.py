@@ -36,11 +36,10 @@ from collections.abc import Callable
 from typing import Any
 
 from snpsim.spec.psc import (
-    PSC_ENTRY_SIZE,
-    PSC_HDR_SIZE,
     SNP_PAGE_STATE_PRIVATE,
     SNP_PAGE_STATE_SHARED,
     PscEntry,
+    PscHdr,
 )
 from snpsim.spec.termination import GHCB_TERM_PSC, GHCB_TERM_PVALIDATE, SEV_TERM_SET_LINUX
 from snpsim.spec.units import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, RMP_PG_SIZE_4K
@@ -59,14 +58,12 @@ def pvalidate_pages(kernel: GuestKernel, vaddr: int, npages: int, validate: bool
     PVALIDATE of each of ``npages`` pages from GVA ``vaddr`` (aligned down); any non-zero
     result (255 for CF = 1 included) WARNs "Failed to validate address 0x%lx ret %d" and
     terminates with (SEV_TERM_SET_LINUX, GHCB_TERM_PVALIDATE).  No 2M, no fallback."""
-    vaddr &= PAGE_MASK
-    vaddr_end = vaddr + npages * PAGE_SIZE
-    while vaddr < vaddr_end:
-        rc = pvalidate(kernel, vaddr, RMP_PG_SIZE_4K, validate)
+    first = vaddr & PAGE_MASK
+    for va in range(first, first + npages * PAGE_SIZE, PAGE_SIZE):
+        rc = pvalidate(kernel, va, RMP_PG_SIZE_4K, validate)
         if rc:
-            kernel.warn(f"Failed to validate address {vaddr:#x} ret {rc}")
+            kernel.warn(f"Failed to validate address {va:#x} ret {rc}")
             sev_es_terminate(kernel, SEV_TERM_SET_LINUX, GHCB_TERM_PVALIDATE)
-        vaddr += PAGE_SIZE
 
 
 def _set_pages_state_6_4(kernel: GuestKernel, data: int, vaddr: int, vaddr_end: int, op: int) -> int:
@@ -76,27 +73,29 @@ def _set_pages_state_6_4(kernel: GuestKernel, data: int, vaddr: int, vaddr_end: 
     from .sev_core import snp_psc_desc_size, vmgexit_psc
 
     cpu = this_cpu(kernel)
-    max_entry = kernel.profile.vmgexit_psc_max_entry
-    cpu.write(data, bytes(snp_psc_desc_size(kernel)))
-    i = 0
-    while vaddr < vaddr_end and i < max_entry:
-        cpu.write(data + 2, i.to_bytes(2, "little"))  # hdr.end_entry = i
-        e = PscEntry(cur_page=0, gfn=__pa(kernel, vaddr) >> PAGE_SHIFT, operation=op,
-                     pagesize=RMP_PG_SIZE_4K)
-        cpu.write(data + PSC_HDR_SIZE + i * PSC_ENTRY_SIZE, e.encode_bytes())
-        vaddr += PAGE_SIZE
-        i += 1
+
+    # BUILD ENTRIES: 4K only, one per page of the direct map.
+    count = min(-(-(vaddr_end - vaddr) // PAGE_SIZE), kernel.profile.vmgexit_psc_max_entry)
+    entries = [PscEntry(cur_page=0, gfn=__pa(kernel, vaddr + k * PAGE_SIZE) >> PAGE_SHIFT,
+                        operation=op, pagesize=RMP_PG_SIZE_4K) for k in range(max(count, 0))]
+    hdr = PscHdr(cur_entry=0, end_entry=max(len(entries) - 1, 0))
+    body = hdr.encode() + b"".join(e.encode_bytes() for e in entries)
+    cpu.write(data, body.ljust(snp_psc_desc_size(kernel), b"\0"))
+
+    # VMGEXIT: the GHCB is taken and released around the exchange with interrupts off;
+    # unlike 6.5+, a failure is acted on only after the GHCB is released.
     irqs_were_off = kernel.irqs_disabled.get(cpu.vcpu_id, False)
-    kernel.irqs_disabled[cpu.vcpu_id] = True  # local_irq_save
+    kernel.irqs_disabled[cpu.vcpu_id] = True
+    per_cpu = kernel.sev_cfg.ghcbs_initialized
     state = GhcbState()
-    ghcb = __sev_get_ghcb(kernel, state) if kernel.sev_cfg.ghcbs_initialized else kernel.boot_ghcb
-    ret = 1 if ghcb is None else vmgexit_psc(kernel, ghcb, data)
-    if kernel.sev_cfg.ghcbs_initialized:
+    ghcb = __sev_get_ghcb(kernel, state) if per_cpu else kernel.boot_ghcb
+    failed = ghcb is None or bool(vmgexit_psc(kernel, ghcb, data))
+    if per_cpu:
         __sev_put_ghcb(kernel, state)
-    kernel.irqs_disabled[cpu.vcpu_id] = irqs_were_off  # local_irq_restore
-    if ret:
+    kernel.irqs_disabled[cpu.vcpu_id] = irqs_were_off
+    if failed:
         sev_es_terminate(kernel, SEV_TERM_SET_LINUX, GHCB_TERM_PSC)
-    return vaddr
+    return vaddr + len(entries) * PAGE_SIZE
 
 
 def _snp_set_memory_shared_6_4(kernel: GuestKernel, vaddr: int, npages: int) -> None:

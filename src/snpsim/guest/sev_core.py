@@ -118,15 +118,38 @@ def read_psc_desc(kernel: GuestKernel, desc: int) -> SnpPscDesc:
     return SnpPscDesc.decode(hdr.encode() + raw)
 
 
+def _filled_entries(kernel: GuestKernel, desc: int) -> list[PscEntry]:
+    """Model-only: the entries the guest filled in the descriptor at GVA ``desc``
+    (indexes 0..``end_entry``), in order."""
+    d = read_psc_desc(kernel, desc)
+    return d.entries[: d.hdr.end_entry + 1]
+
+
+def _rmp_size(entry: PscEntry) -> int:
+    """Model-only: the PVALIDATE page size (RMP_PG_SIZE_*) matching a PSC entry."""
+    return RMP_PG_SIZE_2M if entry.pagesize else RMP_PG_SIZE_4K
+
+
 @traced("guest")
 def __pval_terminate(kernel: GuestKernel, pfn: int, action: bool, page_size: int, ret: int,
                      svsm_ret: int) -> None:
-    """``__pval_terminate(pfn, action, page_size, ret, svsm_ret)``: WARN "PVALIDATE
-    failure: ..." then ``sev_es_terminate(SEV_TERM_SET_LINUX, GHCB_TERM_PVALIDATE)``.
-    Never returns."""
+    """``__pval_terminate(pfn, action, page_size, ret, svsm_ret)``: logs the kernel's
+    WARN, whose text starts "PVALIDATE failure: " (core.c), then
+    ``sev_es_terminate(SEV_TERM_SET_LINUX, GHCB_TERM_PVALIDATE)``.  Never returns."""
     kernel.warn(f"PVALIDATE failure: pfn: {pfn:#x}, action: {int(action)}, size: {page_size}, "
                 f"ret: {ret}, svsm_ret: {svsm_ret:#x}")
     sev_es_terminate(kernel, SEV_TERM_SET_LINUX, GHCB_TERM_PVALIDATE)
+
+
+def _pvalidate_2m_span_by_4k(kernel: GuestKernel, vaddr: int, first_pfn: int,
+                             validate: bool) -> None:
+    """Model-only: PVALIDATE the 512 4 KiB pages of the 2 MiB span at GVA ``vaddr`` one
+    by one, after the hardware refused the span as a whole because the RMP holds it as
+    4K pages.  The first failure is fatal (``__pval_terminate`` with that page's PFN)."""
+    for k in range(PTRS_PER_PMD):
+        rc = pvalidate(kernel, vaddr + k * PAGE_SIZE, RMP_PG_SIZE_4K, validate)
+        if rc:
+            __pval_terminate(kernel, first_pfn + k, validate, RMP_PG_SIZE_4K, rc, 0)
 
 
 @traced("guest")
@@ -136,26 +159,20 @@ def pval_pages(kernel: GuestKernel, desc: int) -> None:
     GVA ``desc`` through the direct-map address of each GFN (validate when the operation
     is PRIVATE).  A 2M entry answered FAIL_SIZEMISMATCH (6) is retried as 512 x 4K; any
     other failure, including 255 (CF = 1), goes to ``__pval_terminate``."""
-    d = read_psc_desc(kernel, desc)
-    for i in range(d.hdr.end_entry + 1):
-        e = d.entries[i]
-        pfn = e.gfn
-        vaddr = pfn_to_kaddr(kernel, pfn)
-        size = RMP_PG_SIZE_2M if e.pagesize else RMP_PG_SIZE_4K
-        validate = e.operation == SNP_PAGE_STATE_PRIVATE
-        rc = pvalidate(kernel, vaddr, size, validate)
-        if not rc:
+    for entry in _filled_entries(kernel, desc):
+        want_valid = entry.operation == SNP_PAGE_STATE_PRIVATE
+        size = _rmp_size(entry)
+        va = pfn_to_kaddr(kernel, entry.gfn)
+        rc = pvalidate(kernel, va, size, want_valid)
+        if rc == 0:
             continue
-        if rc == PVALIDATE_FAIL_SIZEMISMATCH and size == RMP_PG_SIZE_2M:
-            vaddr_end = vaddr + PMD_SIZE
-            while vaddr < vaddr_end:
-                rc = pvalidate(kernel, vaddr, RMP_PG_SIZE_4K, validate)
-                if rc:
-                    __pval_terminate(kernel, pfn, validate, RMP_PG_SIZE_4K, rc, 0)
-                vaddr += PAGE_SIZE
-                pfn += 1
+        # The RMP may hold a 2 MiB span as 4K pages (after a PSMASH or a partial
+        # conversion): PVALIDATE then reports a size mismatch and the span is
+        # retried page by page.  Every other failure ends the guest.
+        if size == RMP_PG_SIZE_2M and rc == PVALIDATE_FAIL_SIZEMISMATCH:
+            _pvalidate_2m_span_by_4k(kernel, va, entry.gfn, want_valid)
         else:
-            __pval_terminate(kernel, pfn, validate, size, rc, 0)
+            __pval_terminate(kernel, entry.gfn, want_valid, size, rc, 0)
 
 
 @traced("guest")
@@ -164,19 +181,20 @@ def pvalidate_pages(kernel: GuestKernel, desc: int) -> None:
     modelled), then, unless X86_FEATURE_COHERENCY_SFW_NO, ``sev_evict_cache`` over every
     PRIVATE entry (512 pages for 2M, 1 for 4K)."""
     pval_pages(kernel, desc)
-    # If not affected by the cache-coherency vulnerability there is no need to perform
-    # the cache eviction mitigation.
+    # The eviction is the mitigation for CPUs whose caches are not coherent across a
+    # page's change to private; CPUs that report COHERENCY_SFW_NO skip it, and pages
+    # going shared never need it.
     if not sev_snp_needs_sfw(kernel):
         return
-    d = read_psc_desc(kernel, desc)
-    for i in range(d.hdr.end_entry + 1):
-        e = d.entries[i]
-        # If validating memory (making it private) perform the cache eviction mitigation.
-        if e.operation == SNP_PAGE_STATE_PRIVATE:
-            sev_evict_cache(kernel, pfn_to_kaddr(kernel, e.gfn), PTRS_PER_PMD if e.pagesize else 1)
+    for entry in _filled_entries(kernel, desc):
+        if entry.operation != SNP_PAGE_STATE_PRIVATE:
+            continue
+        npages = PTRS_PER_PMD if entry.pagesize else 1
+        sev_evict_cache(kernel, pfn_to_kaddr(kernel, entry.gfn), npages)
 
 
 def _psc_fail(kernel: GuestKernel, msg: str) -> int:
+    """Model-only: log ``msg`` as the kernel's WARN and give the failure result (1)."""
     kernel.warn(msg)
     return 1
 
@@ -186,57 +204,72 @@ def vmgexit_psc(kernel: GuestKernel, ghcb: int, desc: int) -> int:
     """``vmgexit_psc(ghcb, desc)`` (core.c): invalidate the GHCB, copy the descriptor at
     GVA ``desc`` into the shared buffer (GHCB + 0x800), then while ``cur_entry <=
     end_entry``: ``sw_scratch`` = GPA of the buffer, ``sev_es_ghcb_hv_call(SVM_VMGEXIT_PSC,
-    0, 0)``, and check the answer as Linux does -- a non-OK call or a non-zero
-    ``sw_exit_info_2`` ("SNP: PSC failed ret=%d exit_info_2=%llx"), a non-zero header
-    ``reserved`` ("Reserved bit is set in the PSC header"), ``end_entry`` grown or
-    ``cur_entry`` below its initial value ("SNP: PSC processing going backward").
-    Returns 0, or 1 after such a WARN (the caller terminates)."""
+    0, 0)``, and check the answer as Linux does.  The three WARNs (core.c, quoted with
+    their format): a non-OK call or a non-zero ``sw_exit_info_2`` ("SNP: PSC failed
+    ret=%d exit_info_2=%llx"), a non-zero header ``reserved`` ("Reserved bit is set in
+    the PSC header"), ``end_entry`` grown or ``cur_entry`` below its initial value ("SNP:
+    PSC processing going backward").  Returns 0, or 1 after such a WARN (the caller
+    terminates)."""
     cpu = this_cpu(kernel)
+    desc_size = snp_psc_desc_size(kernel)
+
+    # COPY IN: the host reads and updates the request in the GHCB's shared buffer, so
+    # the guest keeps its own copy untouched and looks only at the buffer from here on.
     vc_ghcb_invalidate(kernel, ghcb)
-    # Copy the input desc into GHCB shared buffer
-    data = ghcb + GHCB_SHARED_BUF_OFFSET
-    cpu.write(data, cpu.read(desc, min(GHCB_SHARED_BUF_SIZE, snp_psc_desc_size(kernel))))
-    # As per the GHCB specification, the hypervisor can resume the guest before
-    # processing all the entries.  Check whether all the entries are processed.  If not,
-    # then keep retrying.  Note, the hypervisor will update the data memory directly to
-    # indicate the status, so reference the data->hdr everywhere.
-    #
-    # The strategy here is to wait for the hypervisor to change the page state in the RMP
-    # table before guest accesses the memory pages.  If the page state change was not
-    # successful, then later memory access will result in a crash.
-    hdr = PscHdr.decode(cpu.read(data, PSC_HDR_SIZE))
-    cur_entry = hdr.cur_entry
-    end_entry = hdr.end_entry
+    buf = ghcb + GHCB_SHARED_BUF_OFFSET
+    cpu.write(buf, cpu.read(desc, min(GHCB_SHARED_BUF_SIZE, desc_size)))
+    hdr = PscHdr.decode(cpu.read(buf, PSC_HDR_SIZE))
+    first_cur, first_end = hdr.cur_entry, hdr.end_entry
+
     ctxt = EsEmCtxt(cpu.regs)
-    same = 0
-    before = cpu.read(data, snp_psc_desc_size(kernel))
+    unchanged_answers = 0
+    last_seen = cpu.read(buf, desc_size)
+    # EXCHANGE: one VMGEXIT per pass.  A host is allowed to resume the vCPU with only
+    # some entries done (hardware-and-ghcb.md 5), so the same buffer goes back until
+    # the host's cur_entry is past end_entry.
     while hdr.cur_entry <= hdr.end_entry:
-        ghcb_set_field(kernel, ghcb, "sw_scratch", __pa(kernel, data))
-        # This will advance the shared buffer data points to.
+        ghcb_set_field(kernel, ghcb, "sw_scratch", __pa(kernel, buf))
         ret = sev_es_ghcb_hv_call(kernel, ghcb, ctxt, SVM_VMGEXIT_PSC, 0, 0)
-        # Page State Change VMGEXIT can pass error code through exit_info_2.
-        exit_info_2 = ghcb_get_field(kernel, ghcb, "sw_exit_info_2")
-        if ret or exit_info_2:
-            return _psc_fail(kernel, f"SNP: PSC failed ret={ret} exit_info_2={exit_info_2:x}")
-        hdr = PscHdr.decode(cpu.read(data, PSC_HDR_SIZE))
-        # Verify that reserved bit is not set
+
+        # CHECK THE ANSWER: a host-reported error, a header the host corrupted, or
+        # indexes that moved the wrong way all end the conversion.
+        host_error = ghcb_get_field(kernel, ghcb, "sw_exit_info_2")
+        if ret or host_error:
+            return _psc_fail(kernel, f"SNP: PSC failed ret={ret} exit_info_2={host_error:x}")
+        hdr = PscHdr.decode(cpu.read(buf, PSC_HDR_SIZE))
         if hdr.reserved:
             return _psc_fail(kernel, "Reserved bit is set in the PSC header")
-        # Sanity check that entry processing is not going backwards.  This will happen
-        # only if hypervisor is tricking us.
-        if hdr.end_entry > end_entry or cur_entry > hdr.cur_entry:
-            return _psc_fail(kernel, f"SNP: PSC processing going backward, end_entry {end_entry} "
-                                     f"(got {hdr.end_entry}) cur_entry {cur_entry} (got {hdr.cur_entry})")
-        # Model-only watchdog: no progress at all in this answer.
-        after = cpu.read(data, snp_psc_desc_size(kernel))
-        same = same + 1 if after == before else 0
-        before = after
-        if same >= kernel.config.psc_livelock_bound and hdr.cur_entry <= hdr.end_entry:
-            kernel.livelock = (f"vmgexit_psc: {same} consecutive PSC answers without progress "
+        if hdr.end_entry > first_end or hdr.cur_entry < first_cur:
+            return _psc_fail(kernel, f"SNP: PSC processing going backward, end_entry {first_end} "
+                                     f"(got {hdr.end_entry}) cur_entry {first_cur} (got {hdr.cur_entry})")
+
+        # WATCHDOG (model-only): count answers that left the buffer byte-for-byte as
+        # they found it; past the configured bound the guest is stopped as livelocked.
+        now = cpu.read(buf, desc_size)
+        unchanged_answers = unchanged_answers + 1 if now == last_seen else 0
+        last_seen = now
+        if unchanged_answers >= kernel.config.psc_livelock_bound and hdr.cur_entry <= hdr.end_entry:
+            kernel.livelock = (f"vmgexit_psc: {unchanged_answers} consecutive PSC answers without progress "
                                f"(cur_entry {hdr.cur_entry}, end_entry {hdr.end_entry})")
             kernel.warn(kernel.livelock)
             raise GuestStop(kernel.livelock)
     return 0
+
+
+def _next_psc_entry(kernel: GuestKernel, vaddr: int, vaddr_end: int, op: int) -> tuple[PscEntry, int]:
+    """Model-only: the PSC entry for the page at GVA ``vaddr`` and the GVA after it.
+
+    The entry covers 2 MiB when the profile allows large entries, ``vaddr`` is a
+    direct-map (not vmalloc) address on a 2 MiB boundary and the range still holds 2 MiB;
+    otherwise 4 KiB.  A vmalloc page's frame comes from its own PTE, since it is not
+    physically contiguous with its neighbours."""
+    if is_vmalloc_addr(vaddr):
+        gfn, large_ok = vmalloc_to_pfn(kernel, vaddr), False
+    else:
+        gfn, large_ok = __pa(kernel, vaddr) >> PAGE_SHIFT, kernel.profile.psc_2m_entries
+    if large_ok and vaddr % PMD_SIZE == 0 and vaddr_end - vaddr >= PMD_SIZE:
+        return PscEntry(cur_page=0, gfn=gfn, operation=op, pagesize=RMP_PG_SIZE_2M), vaddr + PMD_SIZE
+    return PscEntry(cur_page=0, gfn=gfn, operation=op, pagesize=RMP_PG_SIZE_4K), vaddr + PAGE_SIZE
 
 
 @traced("guest")
@@ -249,47 +282,36 @@ def __set_pages_state(kernel: GuestKernel, data: int, vaddr: int, vaddr_end: int
     (shared) / PSC / validate (private).  A PSC failure or a missing GHCB terminates with
     (SEV_TERM_SET_LINUX, GHCB_TERM_PSC).  Returns the GVA where the next chunk starts."""
     cpu = this_cpu(kernel)
-    max_entry = kernel.profile.vmgexit_psc_max_entry
-    # BUILD ENTRIES
-    cpu.write(data, bytes(snp_psc_desc_size(kernel)))
-    i = 0
-    while vaddr < vaddr_end and i < max_entry:
-        cpu.write(data + 2, i.to_bytes(2, "little"))  # hdr.end_entry = i
-        if is_vmalloc_addr(vaddr):
-            pfn = vmalloc_to_pfn(kernel, vaddr)
-            use_large_entry = False
-        else:
-            pfn = __pa(kernel, vaddr) >> PAGE_SHIFT
-            use_large_entry = kernel.profile.psc_2m_entries
-        if use_large_entry and not vaddr & (PMD_SIZE - 1) and vaddr_end - vaddr >= PMD_SIZE:
-            pagesize = RMP_PG_SIZE_2M
-            vaddr += PMD_SIZE
-        else:
-            pagesize = RMP_PG_SIZE_4K
-            vaddr += PAGE_SIZE
-        e = PscEntry(cur_page=0, gfn=pfn, operation=op, pagesize=pagesize)
-        cpu.write(data + PSC_HDR_SIZE + i * PSC_ENTRY_SIZE, e.encode_bytes())
-        i += 1
-    # RESCIND VALIDATION (shared): page validation must be rescinded before changing
-    # state to shared.
+
+    # BUILD ENTRIES: as many as one descriptor holds, stopping at the end of the range.
+    entries: list[PscEntry] = []
+    while vaddr < vaddr_end and len(entries) < kernel.profile.vmgexit_psc_max_entry:
+        entry, vaddr = _next_psc_entry(kernel, vaddr, vaddr_end, op)
+        entries.append(entry)
+    hdr = PscHdr(cur_entry=0, end_entry=max(len(entries) - 1, 0), reserved=0)
+    body = hdr.encode() + b"".join(e.encode_bytes() for e in entries)
+    cpu.write(data, body.ljust(snp_psc_desc_size(kernel), b"\0"))
+
+    # RESCIND VALIDATION (shared): PVALIDATE(0) comes first, so no page the guest
+    # still counts as validated is ever writable by the host.
     if op == SNP_PAGE_STATE_SHARED:
         pvalidate_pages(kernel, data)
-    # VMGEXIT
+
+    # VMGEXIT: with interrupts off, on the per-CPU GHCB once those exist (else the boot
+    # GHCB).  No GHCB, or any failed exchange, ends the guest.
     irqs_were_off = kernel.irqs_disabled.get(cpu.vcpu_id, False)
-    kernel.irqs_disabled[cpu.vcpu_id] = True  # local_irq_save
+    kernel.irqs_disabled[cpu.vcpu_id] = True
+    per_cpu = kernel.sev_cfg.ghcbs_initialized
     state = GhcbState()
-    if kernel.sev_cfg.ghcbs_initialized:
-        ghcb: int | None = __sev_get_ghcb(kernel, state)
-    else:
-        ghcb = kernel.boot_ghcb
-    # Invoke the hypervisor to perform the page state changes
+    ghcb: int | None = __sev_get_ghcb(kernel, state) if per_cpu else kernel.boot_ghcb
     if ghcb is None or vmgexit_psc(kernel, ghcb, data):
         sev_es_terminate(kernel, SEV_TERM_SET_LINUX, GHCB_TERM_PSC)
-    if kernel.sev_cfg.ghcbs_initialized:
+    if per_cpu:
         __sev_put_ghcb(kernel, state)
-    kernel.irqs_disabled[cpu.vcpu_id] = irqs_were_off  # local_irq_restore
-    # VALIDATE (private): now that page state is changed in the RMP table, validate it
-    # so that it is consistent with the RMP entry.
+    kernel.irqs_disabled[cpu.vcpu_id] = irqs_were_off
+
+    # VALIDATE (private): the RMP now assigns the pages to the guest but not yet as
+    # validated; PVALIDATE makes them usable.
     if op == SNP_PAGE_STATE_PRIVATE:
         pvalidate_pages(kernel, data)
     return vaddr
@@ -300,15 +322,15 @@ def set_pages_state(kernel: GuestKernel, vaddr: int, npages: int, op: int) -> No
     """``set_pages_state(vaddr, npages, op)``: without ``boot_ghcb`` use the MSR protocol
     (``early_set_pages_state``, one page per exit); else align GVA ``vaddr`` down and call
     ``__set_pages_state`` chunk by chunk over ``npages`` 4 KiB pages."""
-    desc = kernel.psc_desc_page[this_cpu(kernel).vcpu_id]
-    # Use the MSR protocol when a GHCB is not available.
     if kernel.boot_ghcb is None:
+        # Too early for a GHCB: fall back to one page per MSR-protocol exit.
         early_set_pages_state(kernel, vaddr, __pa(kernel, vaddr), npages, PscDesc(op))
         return
-    vaddr &= PAGE_MASK
-    vaddr_end = vaddr + npages * PAGE_SIZE
-    while vaddr < vaddr_end:
-        vaddr = __set_pages_state(kernel, desc, vaddr, vaddr_end, op)
+    scratch = kernel.psc_desc_page[this_cpu(kernel).vcpu_id]
+    start = vaddr & PAGE_MASK
+    stop = start + npages * PAGE_SIZE
+    while start < stop:
+        start = __set_pages_state(kernel, scratch, start, stop, op)
 
 
 @traced("guest")
@@ -414,11 +436,12 @@ def snp_issue_guest_request(kernel: GuestKernel, req: SnpGuestReq) -> int:
                                   req.input.resp_gpa)
         if ret:
             return ret
-        req.exitinfo2 = ghcb_get_field(kernel, ghcb, "sw_exit_info_2")
-        if req.exitinfo2 == 0:
+        answer = ghcb_get_field(kernel, ghcb, "sw_exit_info_2")
+        req.exitinfo2 = answer
+        if answer == 0:
             return 0
-        if req.exitinfo2 == SNP_GUEST_VMM_ERR(SNP_GUEST_VMM_ERR_BUSY):
-            return -errno.EAGAIN
-        return -errno.EIO
+        # The host asks for a retry with VMM_ERR_BUSY; any other non-zero answer (a
+        # firmware error in bits 31:0 or another VMM error) fails the request.
+        return -errno.EAGAIN if answer == SNP_GUEST_VMM_ERR(SNP_GUEST_VMM_ERR_BUSY) else -errno.EIO
     finally:
         __sev_put_ghcb(kernel, state)

@@ -51,6 +51,7 @@ __all__ = [
     "__sev_put_ghcb",
     "sev_evict_cache",
     "sev_snp_needs_sfw",
+    "msr_protocol_exchange",
     "pvalidate_4k_page",
     "__page_state_change",
     "early_set_pages_state",
@@ -85,19 +86,23 @@ def sev_es_terminate(kernel: GuestKernel, set: int, reason: int) -> None:
         cpu.hlt()
 
 
+def msr_protocol_exchange(kernel: GuestKernel, request: int) -> int:
+    """Model-only: one GHCB MSR protocol round trip -- ``request`` (u64) into the GHCB
+    MSR, VMGEXIT, and the MSR's value once the host resumes the vCPU (the answer)."""
+    sev_es_wr_ghcb_msr(kernel, request)
+    VMGEXIT(kernel)
+    return sev_es_rd_ghcb_msr(kernel)
+
+
 @traced("guest")
 def get_hv_features(kernel: GuestKernel) -> int:
     """``get_hv_features()`` (startup/sev-shared.c): 0 if the negotiated GHCB protocol
     version is below 2; else the MSR exchange 0x080 -> 0x081 and the feature bitmap in
     bits 63:12 of the response (0 if the response code is wrong)."""
     if kernel.ghcb_version < 2:
-        return 0
-    sev_es_wr_ghcb_msr(kernel, GHCB_MSR_HV_FT_REQ)
-    VMGEXIT(kernel)
-    val = sev_es_rd_ghcb_msr(kernel)
-    if GHCB_RESP_CODE(val) != GHCB_MSR_HV_FT_RESP:
-        return 0
-    return val >> 12
+        return 0  # the request exists from GHCB protocol version 2 on
+    answer = msr_protocol_exchange(kernel, GHCB_MSR_HV_FT_REQ)
+    return answer >> 12 if GHCB_RESP_CODE(answer) == GHCB_MSR_HV_FT_RESP else 0
 
 
 @traced("guest")
@@ -105,51 +110,46 @@ def __sev_get_ghcb(kernel: GuestKernel, state: GhcbState) -> int:
     """``__sev_get_ghcb(state)`` (sev-startup.c; noinstr.c later): this CPU's GHCB GVA.
 
     Not active: mark it active, ``state.ghcb`` = None.  Active (nested use): if the backup
-    is in use too, clear both flags and panic "Unable to handle #VC exception! GHCB and
-    Backup GHCB are already in use"; otherwise mark the backup active, point
-    ``state.ghcb`` at it and copy the whole 4 KiB GHCB into it.  Always returns the same
-    per-CPU page.
+    is in use too, clear both flags and panic (the kernel's message, quoted: "Unable to
+    handle #VC exception! GHCB and Backup GHCB are already in use"); otherwise mark the
+    backup active, point ``state.ghcb`` at it and copy the whole 4 KiB GHCB into it.
+    Always returns the same per-CPU page.
     """
     cpu = this_cpu(kernel)
-    data = kernel.runtime_data[cpu.vcpu_id]
-    ghcb = data.ghcb_page
-    if data.ghcb_active:
-        # GHCB is already in use - save its contents
-        if data.backup_ghcb_active:
-            # Backup-GHCB is also already in use.  There is no way to continue here so
-            # just kill the machine.  To make panic() work, mark GHCBs inactive.
-            data.ghcb_active = False
-            data.backup_ghcb_active = False
-            panic(kernel, "Unable to handle #VC exception! GHCB and Backup GHCB are already in use")
-        # Mark backup_ghcb active before writing to it
-        data.backup_ghcb_active = True
-        state.ghcb = data.backup_ghcb
-        # Backup GHCB content
-        cpu.write(data.backup_ghcb, cpu.read(ghcb, PAGE_SIZE))
-    else:
+    pcpu = kernel.runtime_data[cpu.vcpu_id]
+    if not pcpu.ghcb_active:
+        pcpu.ghcb_active = True
         state.ghcb = None
-        data.ghcb_active = True
-    return ghcb
+        return pcpu.ghcb_page
+    # Nested use (a #VC raised while this CPU's GHCB is held): one level of nesting is
+    # absorbed by saving the GHCB to the backup page, which __sev_put_ghcb restores.
+    if pcpu.backup_ghcb_active:
+        # Two nested users are the limit; a third is fatal.
+        pcpu.ghcb_active = False
+        pcpu.backup_ghcb_active = False
+        panic(kernel, "Unable to handle #VC exception! GHCB and Backup GHCB are already in use")
+    pcpu.backup_ghcb_active = True
+    state.ghcb = pcpu.backup_ghcb
+    cpu.write(pcpu.backup_ghcb, cpu.read(pcpu.ghcb_page, PAGE_SIZE))
+    return pcpu.ghcb_page
 
 
 @traced("guest")
 def __sev_put_ghcb(kernel: GuestKernel, state: GhcbState) -> None:
     """``__sev_put_ghcb(state)``: restore the GHCB from the backup when nested (and free
-    the backup); otherwise invalidate it (``vc_ghcb_invalidate``, so a VMGEXIT from user
-    space sees no valid GHCB) and mark it inactive."""
+    the backup); otherwise invalidate it (``vc_ghcb_invalidate``) and mark it
+    inactive."""
     cpu = this_cpu(kernel)
-    data = kernel.runtime_data[cpu.vcpu_id]
-    ghcb = data.ghcb_page
-    if state.ghcb is not None:
-        # Restore GHCB from Backup
-        cpu.write(ghcb, cpu.read(state.ghcb, PAGE_SIZE))
-        data.backup_ghcb_active = False
-        state.ghcb = None
-    else:
-        # Invalidate the GHCB so a VMGEXIT instruction issued from userspace won't
-        # appear to be valid.
-        vc_ghcb_invalidate(kernel, ghcb)
-        data.ghcb_active = False
+    pcpu = kernel.runtime_data[cpu.vcpu_id]
+    if state.ghcb is None:
+        # Outermost release: a GHCB left with valid fields could be replayed by a
+        # VMGEXIT the kernel did not issue.
+        vc_ghcb_invalidate(kernel, pcpu.ghcb_page)
+        pcpu.ghcb_active = False
+        return
+    cpu.write(pcpu.ghcb_page, cpu.read(state.ghcb, PAGE_SIZE))
+    pcpu.backup_ghcb_active = False
+    state.ghcb = None
 
 
 def sev_snp_needs_sfw(kernel: GuestKernel) -> bool:
@@ -179,11 +179,20 @@ def pvalidate_4k_page(kernel: GuestKernel, vaddr: int, paddr: int, validate: boo
     CF = 1) terminates with (SEV_TERM_SET_LINUX, GHCB_TERM_PVALIDATE) without a WARN.
     After validating, ``sev_evict_cache(vaddr, 1)`` when ``sev_snp_needs_sfw``.  The
     SVSM branch (``snp_vmpl`` != 0) is not modelled."""
-    ret = pvalidate(kernel, vaddr, RMP_PG_SIZE_4K, validate)
-    if ret:
+    if pvalidate(kernel, vaddr, RMP_PG_SIZE_4K, validate):
         sev_es_terminate(kernel, SEV_TERM_SET_LINUX, GHCB_TERM_PVALIDATE)
     if validate and sev_snp_needs_sfw(kernel):
         sev_evict_cache(kernel, vaddr, 1)
+
+
+def _msr_psc_exchange(kernel: GuestKernel, paddr: int, op: int) -> bool:
+    """Model-only: one MSR-protocol page state request for the 4 KiB page at GPA
+    ``paddr``; True when the host answered with GHCB_MSR_PSC_RESP and no error."""
+    answer = msr_protocol_exchange(kernel, GHCB_MSR_PSC_REQ_GFN(paddr >> PAGE_SHIFT, op))
+    if GHCB_RESP_CODE(answer) == GHCB_MSR_PSC_RESP and not GHCB_MSR_PSC_RESP_VAL(answer):
+        return True
+    kernel.warn(f"MSR PSC failed: response {answer:#x} for gpa {paddr:#x}")
+    return False
 
 
 @traced("guest")
@@ -193,22 +202,16 @@ def __page_state_change(kernel: GuestKernel, vaddr: int, paddr: int, desc: PscDe
     send ``GHCB_MSR_PSC_REQ_GFN(paddr >> 12, op)`` (0x014), VMGEXIT; a response code other
     than 0x015 or a non-zero error in bits 63:32 terminates with (1, GHCB_TERM_PSC);
     restore the MSR.  Private: validate afterwards.  ``vaddr`` is a GVA, ``paddr`` a GPA."""
+    # RESCIND (shared)
     if desc.op == SNP_PAGE_STATE_SHARED:
         pvalidate_4k_page(kernel, vaddr, paddr, False, desc.ca, desc.caa_pa)
-    # Save the current GHCB MSR value
-    msr = sev_es_rd_ghcb_msr(kernel)
-    # Issue VMGEXIT to change the page state in RMP table.
-    sev_es_wr_ghcb_msr(kernel, GHCB_MSR_PSC_REQ_GFN(paddr >> PAGE_SHIFT, desc.op))
-    VMGEXIT(kernel)
-    # Read the response of the VMGEXIT.
-    val = sev_es_rd_ghcb_msr(kernel)
-    if GHCB_RESP_CODE(val) != GHCB_MSR_PSC_RESP or GHCB_MSR_PSC_RESP_VAL(val):
-        kernel.warn(f"MSR PSC failed: response {val:#x} for gpa {paddr:#x}")
+    # REQUEST: the MSR is borrowed for the message, so whatever it held (the GHCB's GPA
+    # once one is registered) is put back afterwards.
+    saved_msr = sev_es_rd_ghcb_msr(kernel)
+    if not _msr_psc_exchange(kernel, paddr, desc.op):
         sev_es_terminate(kernel, SEV_TERM_SET_LINUX, GHCB_TERM_PSC)
-    # Restore the GHCB MSR value
-    sev_es_wr_ghcb_msr(kernel, msr)
-    # Now that page state is changed in the RMP table, validate it so that it is
-    # consistent with the RMP entry.
+    sev_es_wr_ghcb_msr(kernel, saved_msr)
+    # VALIDATE (private)
     if desc.op == SNP_PAGE_STATE_PRIVATE:
         pvalidate_4k_page(kernel, vaddr, paddr, True, desc.ca, desc.caa_pa)
 
@@ -218,16 +221,15 @@ def early_set_pages_state(kernel: GuestKernel, vaddr: int, paddr: int, npages: i
     """``early_set_pages_state(vaddr, paddr, npages, desc)`` (startup/sev-startup.c): align
     GVA ``vaddr`` and GPA ``paddr`` down to 4 KiB and change ``npages`` 4 KiB pages one
     MSR-protocol exit each (no 2M operations)."""
-    vaddr &= PAGE_MASK
-    paddr &= PAGE_MASK
-    paddr_end = paddr + (npages << PAGE_SHIFT)
-    while paddr < paddr_end:
-        __page_state_change(kernel, vaddr, paddr, desc)
-        vaddr += PAGE_SIZE
-        paddr += PAGE_SIZE
+    va = vaddr & PAGE_MASK
+    first_gpa = paddr & PAGE_MASK
+    for gpa in range(first_gpa, first_gpa + (npages << PAGE_SHIFT), PAGE_SIZE):
+        __page_state_change(kernel, va, gpa, desc)
+        va += PAGE_SIZE
 
 
 def _snp_enabled(kernel: GuestKernel) -> bool:
+    """Model-only: the SEV status MSR reports SNP (MSR_AMD64_SEV_SNP_ENABLED)."""
     return bool(kernel.sev_status & MSR_AMD64_SEV_SNP_ENABLED)
 
 

@@ -70,12 +70,11 @@ from .asm_sev import (
     ghcb_field_is_valid,
     ghcb_get_field,
     ghcb_set_field,
-    sev_es_rd_ghcb_msr,
     sev_es_wr_ghcb_msr,
     vc_ghcb_invalidate,
 )
 from .kernel import GhcbState, GuestKernel, __pa, overridable, panic, this_cpu
-from .sev_startup import __sev_get_ghcb, __sev_put_ghcb, sev_es_terminate
+from .sev_startup import __sev_get_ghcb, __sev_put_ghcb, msr_protocol_exchange, sev_es_terminate
 
 __all__ = [
     "EsFaultInfo",
@@ -122,20 +121,24 @@ def verify_exception_info(kernel: GuestKernel, ghcb: int, ctxt: EsEmCtxt) -> int
     """``verify_exception_info(ghcb, ctxt)`` (vc-shared.c): the low 32 bits of
     ``sw_exit_info_1``: 0 -> ES_OK; 1 with a valid #GP/#UD exception in ``sw_exit_info_2``
     (EVENTINJ format) -> ES_EXCEPTION with ``ctxt.fi`` set; anything else -> ES_VMM_ERROR."""
-    ret = ghcb_get_field(kernel, ghcb, "sw_exit_info_1") & 0xFFFFFFFF
-    if not ret:
+    status = ghcb_get_field(kernel, ghcb, "sw_exit_info_1") & 0xFFFFFFFF
+    if status == 0:
         return ES_OK
-    if ret == 1:
-        info = ghcb_get_field(kernel, ghcb, "sw_exit_info_2")
-        v = info & SVM_EVTINJ_VEC_MASK
-        # Check if exception information from hypervisor is sane.
-        if (info & SVM_EVTINJ_VALID and v in (X86_TRAP_GP, X86_TRAP_UD)
-                and (info & SVM_EVTINJ_TYPE_MASK) == SVM_EVTINJ_TYPE_EXEPT):
-            ctxt.fi.vector = v
-            if info & SVM_EVTINJ_VALID_ERR:
-                ctxt.fi.error_code = info >> 32
-            return ES_EXCEPTION
-    return ES_VMM_ERROR
+    if status != 1:
+        return ES_VMM_ERROR
+    # Status 1 asks the guest to raise an exception.  Only a #GP or a #UD, encoded as a
+    # valid exception event, is honoured; any other request means the host is broken.
+    event = ghcb_get_field(kernel, ghcb, "sw_exit_info_2")
+    vector = event & SVM_EVTINJ_VEC_MASK
+    honoured = (bool(event & SVM_EVTINJ_VALID)
+                and (event & SVM_EVTINJ_TYPE_MASK) == SVM_EVTINJ_TYPE_EXEPT
+                and vector in (X86_TRAP_GP, X86_TRAP_UD))
+    if not honoured:
+        return ES_VMM_ERROR
+    ctxt.fi.vector = vector
+    if event & SVM_EVTINJ_VALID_ERR:
+        ctxt.fi.error_code = event >> 32
+    return ES_EXCEPTION
 
 
 @traced("guest")
@@ -146,11 +149,15 @@ def sev_es_ghcb_hv_call(kernel: GuestKernel, ghcb: int, ctxt: EsEmCtxt, exit_cod
     ``sw_exit_code``/``sw_exit_info_1``/``sw_exit_info_2`` with their valid bits, write the
     GHCB's GPA to the GHCB MSR, VMGEXIT, and return ``verify_exception_info`` (es_result).
     ``ghcb`` is the GHCB's GVA."""
-    ghcb_set_field(kernel, ghcb, "protocol_version", kernel.ghcb_version)
-    ghcb_set_field(kernel, ghcb, "ghcb_usage", GHCB_DEFAULT_USAGE)
-    ghcb_set_field(kernel, ghcb, "sw_exit_code", exit_code)
-    ghcb_set_field(kernel, ghcb, "sw_exit_info_1", exit_info_1)
-    ghcb_set_field(kernel, ghcb, "sw_exit_info_2", exit_info_2)
+    request = (
+        ("protocol_version", kernel.ghcb_version),
+        ("ghcb_usage", GHCB_DEFAULT_USAGE),
+        ("sw_exit_code", exit_code),
+        ("sw_exit_info_1", exit_info_1),
+        ("sw_exit_info_2", exit_info_2),
+    )
+    for name, value in request:
+        ghcb_set_field(kernel, ghcb, name, value)
     sev_es_wr_ghcb_msr(kernel, __pa(kernel, ghcb))
     VMGEXIT(kernel)
     return verify_exception_info(kernel, ghcb, ctxt)
@@ -161,15 +168,15 @@ def sev_es_negotiate_protocol(kernel: GuestKernel) -> bool:
     """``sev_es_negotiate_protocol()`` (vc-shared.c): MSR 0x002 -> 0x001; false when the
     response code is wrong, the hypervisor's max < GHCB_PROTOCOL_MIN (1) or its min >
     GHCB_PROTOCOL_MAX (2); else ``ghcb_version`` = min(max, 2) and true."""
-    # Do the GHCB protocol version negotiation
-    sev_es_wr_ghcb_msr(kernel, GHCB_MSR_SEV_INFO_REQ)
-    VMGEXIT(kernel)
-    val = sev_es_rd_ghcb_msr(kernel)
-    if GHCB_RESP_CODE(val) != GHCB_MSR_SEV_INFO_RESP:
+    info = msr_protocol_exchange(kernel, GHCB_MSR_SEV_INFO_REQ)
+    if GHCB_RESP_CODE(info) != GHCB_MSR_SEV_INFO_RESP:
         return False
-    if GHCB_MSR_PROTO_MAX(val) < GHCB_PROTOCOL_MIN or GHCB_MSR_PROTO_MIN(val) > GHCB_PROTOCOL_MAX:
+    host_min, host_max = GHCB_MSR_PROTO_MIN(info), GHCB_MSR_PROTO_MAX(info)
+    # The two ranges [host_min, host_max] and [GHCB_PROTOCOL_MIN, GHCB_PROTOCOL_MAX] must
+    # overlap; the guest then speaks the highest version both know.
+    if host_max < GHCB_PROTOCOL_MIN or host_min > GHCB_PROTOCOL_MAX:
         return False
-    kernel.ghcb_version = min(GHCB_MSR_PROTO_MAX(val), GHCB_PROTOCOL_MAX)
+    kernel.ghcb_version = min(host_max, GHCB_PROTOCOL_MAX)
     return True
 
 
@@ -178,13 +185,14 @@ def snp_register_ghcb_early(kernel: GuestKernel, paddr: int) -> None:
     """``snp_register_ghcb_early(paddr)`` (vc-shared.c): MSR 0x012 with GFN = ``paddr``
     >> 12, VMGEXIT; a response code other than 0x013 or a GFN other than the requested one
     terminates with (SEV_TERM_SET_LINUX, GHCB_TERM_REGISTER).  ``paddr`` is a GPA."""
-    pfn = paddr >> PAGE_SHIFT
-    sev_es_wr_ghcb_msr(kernel, GHCB_MSR_REG_GPA_REQ_VAL(pfn))
-    VMGEXIT(kernel)
-    val = sev_es_rd_ghcb_msr(kernel)
-    # If the response GPA is not ours then abort the guest
-    if GHCB_RESP_CODE(val) != GHCB_MSR_REG_GPA_RESP or GHCB_MSR_REG_GPA_RESP_VAL(val) != pfn:
-        kernel.warn(f"GHCB registration failed: response {val:#x} for pfn {pfn:#x}")
+    gfn = paddr >> PAGE_SHIFT
+    answer = msr_protocol_exchange(kernel, GHCB_MSR_REG_GPA_REQ_VAL(gfn))
+    # The host must echo the GFN it registered; a different one (or a different answer)
+    # would leave the guest using a GHCB the host does not expect.
+    registered = (GHCB_RESP_CODE(answer) == GHCB_MSR_REG_GPA_RESP
+                  and GHCB_MSR_REG_GPA_RESP_VAL(answer) == gfn)
+    if not registered:
+        kernel.warn(f"GHCB registration failed: response {answer:#x} for pfn {gfn:#x}")
         sev_es_terminate(kernel, SEV_TERM_SET_LINUX, GHCB_TERM_REGISTER)
 
 
@@ -206,18 +214,19 @@ def vc_handle_ioio(kernel: GuestKernel, ghcb: int, ctxt: EsEmCtxt) -> int:
     (masked to the operand size) into the GHCB; SVM_EXIT_IOIO with exit_info_1 =
     ``vc_ioio_exitinfo``; for IN, RAX must come back valid.  Returns an es_result."""
     exit_info_1 = vc_ioio_exitinfo(kernel, ctxt)
-    bits = (exit_info_1 & 0x70) >> 1
-    rax = ctxt.regs.get("rax", 0) & ((1 << bits) - 1)
-    if not exit_info_1 & IOIO_TYPE_IN:
-        ghcb_set_field(kernel, ghcb, "rax", rax)
+    is_in = bool(exit_info_1 & IOIO_TYPE_IN)
+    # The operand size bits (SZ8/SZ16/SZ32 at bits 4..6) times 8 give the width in bits.
+    width_mask = (1 << ((exit_info_1 & 0x70) >> 1)) - 1
+    if not is_in:
+        ghcb_set_field(kernel, ghcb, "rax", ctxt.regs.get("rax", 0) & width_mask)
     ret = sev_es_ghcb_hv_call(kernel, ghcb, ctxt, SVM_EXIT_IOIO, exit_info_1, 0)
-    if ret != ES_OK:
+    if ret != ES_OK or not is_in:
         return ret
-    if exit_info_1 & IOIO_TYPE_IN:
-        if not ghcb_field_is_valid(kernel, ghcb, "rax"):
-            return ES_VMM_ERROR
-        mask = (1 << bits) - 1
-        ctxt.regs["rax"] = (ctxt.regs.get("rax", 0) & ~mask) | (ghcb_get_field(kernel, ghcb, "rax") & mask)
+    if not ghcb_field_is_valid(kernel, ghcb, "rax"):
+        return ES_VMM_ERROR
+    # IN replaces only the low bytes of RAX, as the instruction does.
+    old = ctxt.regs.get("rax", 0)
+    ctxt.regs["rax"] = (old & ~width_mask) | (ghcb_get_field(kernel, ghcb, "rax") & width_mask)
     return ES_OK
 
 
@@ -230,16 +239,16 @@ def vc_handle_vmmcall(kernel: GuestKernel, ghcb: int, ctxt: EsEmCtxt) -> int:
     regs = ctxt.regs
     ghcb_set_field(kernel, ghcb, "rax", regs.get("rax", 0))
     ghcb_set_field(kernel, ghcb, "cpl", 0)
-    # x86_platform.hyper.sev_es_hcall_prepare = kvm_sev_es_hcall_prepare
-    for r in ("rbx", "rcx", "rdx", "rsi"):
-        ghcb_set_field(kernel, ghcb, r, regs.get(r, 0))
+    # The hypervisor-specific part (KVM's hook): the hypercall arguments.
+    for arg in ("rbx", "rcx", "rdx", "rsi"):
+        ghcb_set_field(kernel, ghcb, arg, regs.get(arg, 0))
     ret = sev_es_ghcb_hv_call(kernel, ghcb, ctxt, SVM_EXIT_VMMCALL, 0, 0)
     if ret != ES_OK:
         return ret
     if not ghcb_field_is_valid(kernel, ghcb, "rax"):
         return ES_VMM_ERROR
     regs["rax"] = ghcb_get_field(kernel, ghcb, "rax")
-    # kvm_sev_es_hcall_finish: nothing to check for KVM.
+    # KVM's finishing hook checks nothing, so there is no step here.
     return ES_OK
 
 
@@ -279,9 +288,13 @@ def exc_vmm_communication(kernel: GuestKernel, error_code: int, cr2: int = 0) ->
     GHCB_SEV_ES_GEN_REQ)``; a hypervisor-requested #GP/#UD is an oops -> panic (model
     choice, ``die()`` with panic_on_oops).  User mode (CPL 3, the
     ``DEFINE_IDTENTRY_VC_USER`` entry) on failure: pr_err, then
-    ``force_sig_fault(SIGBUS, BUS_OBJERR, 0)`` -- "do not kill the machine if user-space
-    triggered the exception" -- raised as :class:`UserSignal`."""
+    ``force_sig_fault(SIGBUS, BUS_OBJERR, 0)``, raised as :class:`UserSignal`: a user
+    task's bad access costs that task, not the whole guest.  The failure lines follow the
+    kernel's pr_err formats in vc-handle.c ("Unsupported exit-code 0x%02lx in #VC
+    exception (IP: 0x%lx)", "Failure in communication with VMM (exit-code 0x%02lx IP:
+    0x%lx)") without the IP, which the model does not have."""
     cpu = this_cpu(kernel)
+    # TAKE A GHCB: the per-CPU one once every CPU has its own, else the boot one.
     state = GhcbState()
     pcpu = kernel.runtime_data.get(cpu.vcpu_id)
     use_percpu = kernel.sev_cfg.ghcbs_initialized and pcpu is not None
@@ -293,6 +306,7 @@ def exc_vmm_communication(kernel: GuestKernel, error_code: int, cr2: int = 0) ->
         kernel.warn("#VC before any GHCB is set up")
         sev_es_terminate(kernel, SEV_TERM_SET_GEN, GHCB_SEV_ES_GEN_REQ)
         return
+    # HANDLE: emulate the intercepted instruction through the GHCB.
     vc_ghcb_invalidate(kernel, ghcb)
     ctxt = EsEmCtxt(cpu.regs, insn=kernel.pending_insn.pop(cpu.vcpu_id, None))
     ctxt.fi.cr2 = cr2
@@ -301,12 +315,14 @@ def exc_vmm_communication(kernel: GuestKernel, error_code: int, cr2: int = 0) ->
         __sev_put_ghcb(kernel, state)
     if result == ES_OK:
         return  # vc_finish_insn: RIP advanced past the instruction
+    # FAIL, USER MODE: the task gets SIGBUS and the guest goes on.
     if getattr(cpu, "cpl", 0) == 3:
         if result == ES_UNSUPPORTED:
             kernel.warn(f"Unsupported exit-code {error_code:#04x} in #VC exception")
         else:
             kernel.warn(f"Failure in communication with VMM (exit-code {error_code:#x})")
         raise UserSignal(SIGBUS, BUS_OBJERR, f"SIGBUS (BUS_OBJERR) after #VC {error_code:#x}")
+    # FAIL, KERNEL MODE: nothing can be resumed; ask the host to end the guest.
     if result == ES_UNSUPPORTED:
         kernel.warn(f"Unsupported exit-code {error_code:#04x} in #VC exception")
     elif result == ES_VMM_ERROR:

@@ -100,28 +100,27 @@ def accept_memory(kernel: GuestKernel, start: int, size: int) -> None:
     if u is None:
         return
     end = start + size
-    # Only care for the part of the range that is represented in the bitmap.
+    # Memory below the bitmap's base was never unaccepted: clip it off.
     start = max(start, u.phys_base)
     if end < u.phys_base:
         return
-    # Translate to offsets from the beginning of the bitmap
+    # Work in byte offsets from the bitmap's base.
     start -= u.phys_base
     end -= u.phys_base
     # load_unaligned_zeropad() can read across a page boundary: a range that ends on a
     # unit boundary also accepts the next unit (the "guard" unit).
     if not end % u.unit_size:
         end += u.unit_size
-    # Make sure not to overrun the bitmap
+    # The guard unit, or a range past the end, must not reach beyond the last bit.
     end = min(end, u.nbits * u.unit_size)
     range_start = start // u.unit_size
     range_end = -(-end // u.unit_size)
     if range_start >= range_end:
         return
-    # Check if anybody works on accepting the same range of the memory.  The check is
-    # done with unit_size granularity.
+    # Wait while another CPU's in-flight acceptance shares a unit with ours (ranges are
+    # compared in whole units).
     while any(e > range_start and s < range_end for s, e in u.accepting_list):
-        # Somebody else accepting the range.  Or at least part of it.  Drop the lock
-        # and retry until it is complete.
+        # Model: spin (PAUSE) and look again; Linux drops the lock while it waits.
         kernel.accept_waits += 1
         cpu_relax(kernel)
     rng = (range_start, range_end)

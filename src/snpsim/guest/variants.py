@@ -35,7 +35,7 @@ from __future__ import annotations
 from snpsim.spec.exit_codes import SVM_EXIT_PAGE_NOT_VALIDATED
 from snpsim.spec.psc import SNP_PAGE_STATE_PRIVATE, SNP_PAGE_STATE_SHARED
 from snpsim.spec.sev import ES_OK
-from snpsim.spec.units import PAGE_MASK, RMP_PG_SIZE_2M, RMP_PG_SIZE_4K
+from snpsim.spec.units import PAGE_MASK, RMP_PG_SIZE_4K
 
 from .kernel import (
     PROFILE_6_4,
@@ -59,16 +59,14 @@ def _r8_pval_pages(kernel: GuestKernel, desc: int) -> None:
     included, as fatal (``__pval_terminate`` -> (1, 2)): no 4K retry, no look at how the
     span is really held.  ``desc`` is the GVA of the descriptor."""
     from .asm_sev import pvalidate
-    from .sev_core import __pval_terminate, read_psc_desc
+    from .sev_core import __pval_terminate, _filled_entries, _rmp_size
 
-    d = read_psc_desc(kernel, desc)
-    for i in range(d.hdr.end_entry + 1):
-        e = d.entries[i]
-        size = RMP_PG_SIZE_2M if e.pagesize else RMP_PG_SIZE_4K
-        validate = e.operation == SNP_PAGE_STATE_PRIVATE
-        rc = pvalidate(kernel, pfn_to_kaddr(kernel, e.gfn), size, validate)
+    for entry in _filled_entries(kernel, desc):
+        size = _rmp_size(entry)
+        want_valid = entry.operation == SNP_PAGE_STATE_PRIVATE
+        rc = pvalidate(kernel, pfn_to_kaddr(kernel, entry.gfn), size, want_valid)
         if rc:
-            __pval_terminate(kernel, e.gfn, validate, size, rc, 0)
+            __pval_terminate(kernel, entry.gfn, want_valid, size, rc, 0)
 
 
 # -- R9 ---------------------------------------------------------------------------------------
@@ -98,16 +96,13 @@ def _r10_set_pages_state(kernel: GuestKernel, data: int, vaddr: int, vaddr_end: 
     PVALIDATE(validate) of every entry through the direct map, as Oak stage0 did after
     every page state change.  Returns the next GVA like the base."""
     from .asm_sev import pvalidate
-    from .sev_core import __set_pages_state, read_psc_desc
+    from .sev_core import __set_pages_state, _filled_entries, _rmp_size
 
     nxt: int = base_of(__set_pages_state)(kernel, data, vaddr, vaddr_end, op)
     if op == SNP_PAGE_STATE_SHARED:
-        d = read_psc_desc(kernel, data)
-        for i in range(d.hdr.end_entry + 1):
-            e = d.entries[i]
-            size = RMP_PG_SIZE_2M if e.pagesize else RMP_PG_SIZE_4K
-            rc = pvalidate(kernel, pfn_to_kaddr(kernel, e.gfn), size, True)
-            kernel.warn(f"R10: PVALIDATE(validate) after PSC(shared) of gfn {e.gfn:#x}: rc {rc}")
+        for entry in _filled_entries(kernel, data):
+            rc = pvalidate(kernel, pfn_to_kaddr(kernel, entry.gfn), _rmp_size(entry), True)
+            kernel.warn(f"R10: PVALIDATE(validate) after PSC(shared) of gfn {entry.gfn:#x}: rc {rc}")
     return nxt
 
 
