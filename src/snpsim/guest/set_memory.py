@@ -305,9 +305,9 @@ def cpa_process_alias(kernel: GuestKernel, cpa: CpaData) -> int:
     vaddr = __cpa_addr(cpa, cpa.curpage)
     boot = kernel.boot
     pa = cpa.pfn << PAGE_SHIFT
-    if not boot.ram_size > pa >= 0:
-        return 0  # !pfn_range_is_mapped()
-    if not PAGE_OFFSET <= vaddr < PAGE_OFFSET + boot.ram_size:
+    if not boot.pfn_range_is_mapped(cpa.pfn, cpa.pfn + 1):
+        return 0
+    if not PAGE_OFFSET <= vaddr < PAGE_OFFSET + (boot.max_pfn_mapped << PAGE_SHIFT):
         laddr = __va(kernel, pa)
         # Directmap always has NX set, do not modify.
         alias_cpa = CpaData(laddr, cpa.numpages, cpa.mask_set & ~_PAGE_NX, cpa.mask_clr & ~_PAGE_NX,

@@ -33,6 +33,7 @@ STATE_COLOURS: dict[str, tuple[int, int, int]] = {
     "private, not validated": (240, 170, 60),
     "private, validated": (40, 90, 170),
     "shared": (220, 40, 40),
+    "firmware": (150, 110, 190),
 }
 assert tuple(STATE_COLOURS) == PAGE_STATES
 
