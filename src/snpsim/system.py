@@ -50,6 +50,7 @@ from snpsim.kvm.kvm_main import Kvm
 from snpsim.kvm.profiles import DEFAULT_PROFILE as DEFAULT_KVM_PROFILE
 from snpsim.kvm.profiles import KVM_PROFILES, KvmProfile
 from snpsim.scenarios.seed import SeedOutcome, seed_workload
+from snpsim.spec.e820 import E820_TYPE_RAM
 from snpsim.spec.exit_codes import SVM_VMGEXIT_PSC, describe_exit_code
 from snpsim.spec.ghcb import GHCB_FIELDS, GHCB_SHARED_BUF_OFFSET
 from snpsim.spec.kvm_uapi import (
@@ -145,6 +146,30 @@ PICTURE_MAX_FINE_PAGES = 1 << 21
 _SW_EXIT_CODE = GHCB_FIELDS["sw_exit_code"].offset
 # RMP entry flag bits as hw/rmp.py stores them (RMP_DTYPE "flags").
 _RMP_ASSIGNED, _RMP_PAGESIZE, _RMP_VALIDATED = 1 << 0, 1 << 1, 1 << 4
+
+
+#: The legacy VGA / option-ROM / BIOS window the firmware keeps out of the RAM it
+#: reports: e820 has no entry for [0xa0000, 0x100000) in log 01 (QEMU 10.0 + OVMF).
+LEGACY_HOLE = (0xA0000, 0x100000)
+
+
+def firmware_e820(layout: PcMemoryLayout) -> tuple[tuple[int, int, int], ...]:
+    """Model-only: the e820 map the firmware hands the guest kernel, from QEMU's table
+    (``layout.e820``): the same entries, with the legacy window [0xa0000, 0x100000)
+    taken out of the RAM below 1 MiB, as OVMF reports it (log 01: "usable" 0-0x9ffff,
+    then from 0x100000).  The firmware's own reserved/ACPI ranges inside RAM are not
+    modelled.  Entries are (GPA, bytes, E820_TYPE_*), sorted."""
+    lo, hi = LEGACY_HOLE
+    out: list[tuple[int, int, int]] = []
+    for addr, size, typ in layout.e820:
+        if typ == E820_TYPE_RAM and addr < hi and lo < addr + size:
+            if addr < lo:
+                out.append((addr, lo - addr, typ))
+            if addr + size > hi:
+                out.append((hi, addr + size - hi, typ))
+        else:
+            out.append((addr, size, typ))
+    return tuple(sorted(out))
 
 
 @dataclass
@@ -538,7 +563,7 @@ class SnpSystem:
         # notify_page_enc_status_changed stays a no-op; see docs/model-choices.md.
         guest_options.setdefault("kvm_feature_migration_control", False)
         profile = guest_options.pop("profile", KERNEL_PROFILES[kernel])
-        guest_options.setdefault("e820", tuple(tuple(e) for e in self.layout.e820))
+        guest_options.setdefault("e820", firmware_e820(self.layout))
         self.config = GuestConfig(ram_size=memory, nr_cpus=vcpus, profile=profile,
                                   **guest_options)
         # Host physical memory: enough SPA space for guest RAM twice (shared + private
