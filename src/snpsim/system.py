@@ -727,9 +727,13 @@ class SnpSystem:
                 for base in base_pages.tolist():
                     add_range(_UNACCEPTED, base, base + upages)
         vm = self.kvm.vm(self.machine.s.vmfd)
-        for g0, g1, val in vm.mem_attr_array.runs(0, npages):
-            if not val & KVM_MEMORY_ATTRIBUTE_PRIVATE:
-                add_range(_SHARED, g0, g1)
+        for mr in self.machine.s.regions:  # shared: RAM whose attribute is not private
+            if mr.kind == "mmio" or not mr.name.startswith("ram-"):
+                continue
+            for g0, g1, val in vm.mem_attr_array.runs(mr.addr >> PAGE_SHIFT,
+                                                      min((mr.addr + mr.size) >> PAGE_SHIFT, npages)):
+                if not val & KVM_MEMORY_ATTRIBUTE_PRIVATE:
+                    add_range(_SHARED, g0, g1)
         gfns = self._validated_gfns()
         if gfns.size:
             gfns = gfns[gfns < npages]

@@ -103,3 +103,24 @@ def test_dmesg_log_over_4g_boots():
     assert r.result["errors"] == []
     assert r.result["swiotlb_bytes"] == 4 * MiB
     _check_nothing_outside_ram(r.system)
+
+
+def test_memory_picture_shows_the_layout_with_its_holes():
+    from snpsim.system import PICTURE_MAX_CELLS, RunObserver
+
+    system = SnpSystem(6 * GiB, 1)
+    obs = RunObserver(picture=True)
+    run = system.run(None, obs)
+    assert run.vmm.result == "completed"
+    pic = run.picture
+    # [0, 8 GiB): ram-below-4g, the 32-bit hole, ram-above-4g; 2 MiB cells.
+    assert (pic.cell, pic.ncells) == (2 * MiB, 4096)
+    assert pic.state_of(3 * GiB) == "not RAM"
+    assert pic.state_of(0xE0000000) == "MMIO"          # MMCONFIG, 256 MiB
+    assert pic.state_of(4 * GiB - 2 * MiB) == "firmware"  # pc.bios
+    assert pic.state_of(5 * GiB) == "unaccepted"
+    assert pic.state_of(GiB) == "unaccepted"
+    # A 1 TiB guest spans 2 TiB - 2 GiB of GPA (ram-above-4g at 1 TiB): bounded cells.
+    cell, ncells = SnpSystem(1 << 40, 1)._picture_geometry()
+    assert (cell, ncells) == (32 * MiB, (2046 * GiB) // (32 * MiB))
+    assert ncells <= PICTURE_MAX_CELLS
