@@ -181,10 +181,12 @@ def test_convert_across_two_ram_regions_to_shared():
 def test_convert_across_two_ram_regions_to_private_overruns_the_block():
     """To private, the shared backing is discarded ``size`` bytes from the first
     section's offset: past the end of "pc.ram" it is ram_block_discard_range's
-    "Overrun block" -> -1, after the attributes already changed."""
+    "Overrun block" error_report and -1, after the attributes already changed."""
     m, kvm = _machine(6 * GiB)
     start, size = 2 * GiB - 4 * KiB, 4 * GiB + 8 * KiB   # block offset end 6 GiB + 4 KiB
     madv = _record(kvm, "madvise")
     assert kvm_convert_memory(m.s, start, size, True) == -1
     assert madv == []
+    assert m.s.errors == ["ram_block_discard_range: Overrun block 'pc.ram' "
+                          f"({start}/{size:x}/{6 * GiB:x})"]
     assert kvm.vm(m.s.vmfd).mem_attr_array.get((6 * GiB) >> 12) == KVM_MEMORY_ATTRIBUTE_PRIVATE

@@ -273,7 +273,7 @@ def kvm_convert_memory(s: KVMState, start: int, size: int, to_private: bool) -> 
     attributes change everywhere KVM has them, and the discard runs ``size`` bytes on
     in the first region's RAMBlock -- for "ram-below-4g" that is the start of
     "ram-above-4g"'s backing (the same "pc.ram" block), however large the hole between
-    them, or an overrun of the block (-1).  Returns 0 or a negative value.
+    them, or an overrun of the block ("Overrun block", -1).  Returns 0 or a negative value.
     ``start``/``size`` in bytes (GPA).
     """
     page = qemu_real_host_page_size()
@@ -305,7 +305,7 @@ def kvm_convert_memory(s: KVMState, start: int, size: int, to_private: bool) -> 
         if rb.page_size != page:
             ret = 0  # hugetlb shared backing: not discarded
         else:
-            ret = ram_block_discard_range(rb, offset, size)
+            ret = ram_block_discard_range(rb, offset, size, s.error_report)
     else:
         ret = ram_block_discard_guest_memfd_range(rb, offset, size)
     return ret
