@@ -231,6 +231,12 @@ class MemoryPicture:
             self._kept = self._kept[::2]
             self._stride *= 2
 
+    @property
+    def zoom_is_fine(self) -> bool:
+        """The zoom has 4 KiB resolution: the cells are 4 KiB, or a 4 KiB history was kept
+        (at most :data:`PICTURE_MAX_FINE_PAGES` pages of GPA)."""
+        return self.cell == PAGE_SIZE or bool(self._fine)
+
     def zoom_window(self, margin: int = 32, max_pages: int = 1024) -> tuple[int, int]:
         """GPAs ``[lo, hi)`` of the zoom: the last conversion's pages +- ``margin`` pages
         (at most ``max_pages`` pages of it); the start of RAM when nothing was converted."""
