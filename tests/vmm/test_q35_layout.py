@@ -190,3 +190,26 @@ def test_convert_across_two_ram_regions_to_private_overruns_the_block():
     assert m.s.errors == ["ram_block_discard_range: Overrun block 'pc.ram' "
                           f"({start}/{size:x}/{6 * GiB:x})"]
     assert kvm.vm(m.s.vmfd).mem_attr_array.get((6 * GiB) >> 12) == KVM_MEMORY_ATTRIBUTE_PRIVATE
+
+
+def test_layout_invariants_any_size():
+    """For every RAM size (multiple of 2 MiB, 32 MiB..1 TiB): e820 RAM adds up to the
+    RAM size, no RAM entry overlaps a reserved entry, an MMIO region or pc.bios, and
+    ram-above-4g starts at 4 GiB or (past the HT threshold) 1 TiB."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    @given(st.integers(min_value=16, max_value=TiB // (2 * MiB)))
+    def check(units):
+        ram = units * 2 * MiB
+        lay = pc_memory_layout(ram)
+        rams = [(a, a + n) for a, n, t in lay.e820 if t == E820_TYPE_RAM]
+        assert sum(b - a for a, b in rams) == ram
+        others = [(a, a + n) for a, n, t in lay.e820 if t != E820_TYPE_RAM]
+        others += [(a, a + n) for _name, a, n in lay.mmio]
+        others.append((lay.bios_base, 4 * GiB))
+        for a, b in rams:
+            assert all(b <= c or d <= a for c, d in others)
+        assert lay.above_4g_mem_start == (TiB if ram > 978 * GiB else 4 * GiB)
+
+    check()
