@@ -141,7 +141,8 @@ def base_of(fn: Callable[..., Any]) -> Callable[..., Any]:
 class GuestConfig:
     """What the guest is built with and what it sees of the platform.
 
-    ``ram_size``: bytes of guest RAM at GPA 0 (a multiple of 2 MiB); ``nr_cpus``;
+    ``ram_size``: bytes of guest RAM (a multiple of 2 MiB; where it lies: ``e820``);
+    ``nr_cpus``;
     ``profile``; ``kvm_feature_migration_control``: the guest sees KVM CPUID leaf
     0x40000001 EAX bit 17, so ``kvm_init_platform`` installs
     ``kvm_sev_hc_page_enc_status``; ``coherency_sfw_no``: CPUID 0x8000001F EBX[31];
