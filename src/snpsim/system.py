@@ -522,6 +522,19 @@ class TraceResult:
         return "\n".join(lines)
 
 
+def watchdog_entries_for(memory: int) -> int:
+    """Model-only: the guest entries one KVM_RUN must allow (KVM profile knob
+    ``max_entries_per_run``, the model's stand-in for a VMM watchdog) for a correct guest
+    of ``memory`` bytes to boot.  A kernel that accepts with 4 KiB PSC entries (6.4)
+    takes one #NPF per page of an acceptance without a userspace exit when the pages are
+    already private, and its largest acceptance is the swiotlb pool (6 % of RAM rounded
+    up to a power of two, at most 1 GiB); twice those pages, so the watchdog stays a
+    livelock detector and never ends a correct boot ("stopped" at 6 GiB with --kernel
+    6.4 before).  Profiles with a larger value keep it."""
+    pool = min(1 << 30, 1 << max(memory * 6 // 100, 1).bit_length())
+    return 2 * (pool // PAGE_SIZE)
+
+
 class SnpSystem:
     """One SNP VM, ready to run.
 
@@ -556,6 +569,9 @@ class SnpSystem:
             if qemu not in QEMU_PROFILES:
                 raise ValueError(f"unknown QEMU profile {qemu!r}: {', '.join(QEMU_PROFILES)}")
             qemu = QEMU_PROFILES[qemu]
+        need = watchdog_entries_for(memory)
+        if kvm.knob("max_entries_per_run") < need:
+            kvm = kvm.derive(kvm.name, knobs={"max_entries_per_run": need})
         self.kvm_profile = kvm
         self.qemu_profile = qemu
         #: The q35 memory map (raises QemuExit as QEMU would for an impossible one).
