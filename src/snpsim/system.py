@@ -50,6 +50,7 @@ from snpsim.kvm.kvm_main import Kvm
 from snpsim.kvm.profiles import DEFAULT_PROFILE as DEFAULT_KVM_PROFILE
 from snpsim.kvm.profiles import KVM_PROFILES, KvmProfile
 from snpsim.scenarios.seed import SeedOutcome, seed_workload
+from snpsim.spec.e820 import E820_TYPE_RAM
 from snpsim.spec.exit_codes import SVM_VMGEXIT_PSC, describe_exit_code
 from snpsim.spec.ghcb import GHCB_FIELDS, GHCB_SHARED_BUF_OFFSET
 from snpsim.spec.kvm_uapi import (
@@ -71,7 +72,7 @@ from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PTRS_PER_PMD
 from snpsim.trace.events import TraceEvent
 from snpsim.trace.export_tree import format_tree
 from snpsim.trace.record import Recorder, TraceFilter, tracing
-from snpsim.vmm.machine import DEFAULT_MMIO, Machine, RunResult
+from snpsim.vmm.machine import Machine, PcMemoryLayout, RunResult, pc_memory_layout
 from snpsim.vmm.profiles import DEFAULT_QEMU_PROFILE, QEMU_PROFILES, QemuProfile
 
 __all__ = [
@@ -132,24 +133,60 @@ PAGE_STATES: tuple[str, ...] = (
     "private, not validated",
     "private, validated",
     "shared",
+    "firmware",
 )
-_NOT_RAM, _MMIO, _UNACCEPTED, _UNVALIDATED, _VALIDATED, _SHARED = range(6)
+_NOT_RAM, _MMIO, _UNACCEPTED, _UNVALIDATED, _VALIDATED, _SHARED, _FIRMWARE = range(7)
+#: Most cells of one picture row: the cell grows (by powers of two) until the row's
+#: GPA span fits, so a 1 TiB guest relocated above the AMD HT hole (2 TiB of GPA) is
+#: drawn with 32 MiB cells.
+PICTURE_MAX_CELLS = 1 << 16
+#: Most 4 KiB pages the zoom's per-page history samples (8 GiB of GPA); past that the
+#: report has no zoom panel.
+PICTURE_MAX_FINE_PAGES = 1 << 21
 _SW_EXIT_CODE = GHCB_FIELDS["sw_exit_code"].offset
 # RMP entry flag bits as hw/rmp.py stores them (RMP_DTYPE "flags").
 _RMP_ASSIGNED, _RMP_PAGESIZE, _RMP_VALIDATED = 1 << 0, 1 << 1, 1 << 4
+
+
+#: The legacy VGA / option-ROM / BIOS window the firmware keeps out of the RAM it
+#: reports: e820 has no entry for [0xa0000, 0x100000) in log 01 (QEMU 10.0 + OVMF).
+LEGACY_HOLE = (0xA0000, 0x100000)
+
+
+def firmware_e820(layout: PcMemoryLayout) -> tuple[tuple[int, int, int], ...]:
+    """Model-only: the e820 map the firmware hands the guest kernel, from QEMU's table
+    (``layout.e820``): the same entries, with the legacy window [0xa0000, 0x100000)
+    taken out of the RAM below 1 MiB, as OVMF reports it (log 01: "usable" 0-0x9ffff,
+    then from 0x100000).  The firmware's own reserved/ACPI ranges inside RAM are not
+    modelled.  Entries are (GPA, bytes, E820_TYPE_*), sorted."""
+    lo, hi = LEGACY_HOLE
+    out: list[tuple[int, int, int]] = []
+    for addr, size, typ in layout.e820:
+        if typ == E820_TYPE_RAM and addr < hi and lo < addr + size:
+            if addr < lo:
+                out.append((addr, lo - addr, typ))
+            if addr + size > hi:
+                out.append((hi, addr + size - hi, typ))
+        else:
+            out.append((addr, size, typ))
+    return tuple(sorted(out))
 
 
 @dataclass
 class MemoryPicture:
     """Model-only: guest physical memory over a run, one row per sample.
 
-    ``cell`` bytes per cell (4 KiB up to 256 MiB of RAM, else 2 MiB); ``ncells`` cells
-    from GPA 0; ``rows`` of cell states (indices into :data:`PAGE_STATES`) and
+    ``cell`` bytes per cell (4 KiB up to 256 MiB of RAM, else 2 MiB, doubled until the
+    row has at most :data:`PICTURE_MAX_CELLS` cells); ``ncells`` cells from GPA 0 to the
+    end of the highest RAM region, holes and MMIO between RAM regions included;
+    ``rows`` of cell states (indices into :data:`PAGE_STATES`) and
     ``labels`` (what the sample followed: "start", a userspace exit, "end").
 
     A cell's state is that of most of its pages, except that a cell with any shared page
-    is shown shared (so one converted 4 KiB page stays visible in a 2 MiB cell).  The
-    sources: the RAM and MMIO regions of the VMM; the guest's unaccepted-memory bitmap
+    is shown shared (so one converted 4 KiB page stays visible in a 2 MiB cell), and a
+    cell wholly MMIO is MMIO.  The sources: the VMM's RAM regions (firmware regions such
+    as "pc.bios", outside the guest's e820 RAM, are "firmware") and MMIO regions; the
+    guest's unaccepted-memory bitmap
     (2 MiB units); KVM's memory attributes (shared where not private); the RMP (pages
     assigned to the guest's ASID and validated, at the GPA their entry holds).  At most
     ``max_rows`` rows are kept: past that, every other row is dropped and only every
@@ -193,6 +230,12 @@ class MemoryPicture:
             self.labels = self.labels[::2]
             self._kept = self._kept[::2]
             self._stride *= 2
+
+    @property
+    def zoom_is_fine(self) -> bool:
+        """The zoom has 4 KiB resolution: the cells are 4 KiB, or a 4 KiB history was kept
+        (at most :data:`PICTURE_MAX_FINE_PAGES` pages of GPA)."""
+        return self.cell == PAGE_SIZE or bool(self._fine)
 
     def zoom_window(self, margin: int = 32, max_pages: int = 1024) -> tuple[int, int]:
         """GPAs ``[lo, hi)`` of the zoom: the last conversion's pages +- ``margin`` pages
@@ -479,6 +522,19 @@ class TraceResult:
         return "\n".join(lines)
 
 
+def watchdog_entries_for(memory: int) -> int:
+    """Model-only: the guest entries one KVM_RUN must allow (KVM profile knob
+    ``max_entries_per_run``, the model's stand-in for a VMM watchdog) for a correct guest
+    of ``memory`` bytes to boot.  A kernel that accepts with 4 KiB PSC entries (6.4)
+    takes one #NPF per page of an acceptance without a userspace exit when the pages are
+    already private, and its largest acceptance is the swiotlb pool (6 % of RAM rounded
+    up to a power of two, at most 1 GiB); twice those pages, so the watchdog stays a
+    livelock detector and never ends a correct boot ("stopped" at 6 GiB with --kernel
+    6.4 before).  Profiles with a larger value keep it."""
+    pool = min(1 << 30, 1 << max(memory * 6 // 100, 1).bit_length())
+    return 2 * (pool // PAGE_SIZE)
+
+
 class SnpSystem:
     """One SNP VM, ready to run.
 
@@ -513,9 +569,14 @@ class SnpSystem:
             if qemu not in QEMU_PROFILES:
                 raise ValueError(f"unknown QEMU profile {qemu!r}: {', '.join(QEMU_PROFILES)}")
             qemu = QEMU_PROFILES[qemu]
+        need = watchdog_entries_for(memory)
+        if kvm.knob("max_entries_per_run") < need:
+            kvm = kvm.derive(kvm.name, knobs={"max_entries_per_run": need})
         self.kvm_profile = kvm
         self.qemu_profile = qemu
-        self.mmio: tuple[tuple[str, int, int], ...] = DEFAULT_MMIO
+        #: The q35 memory map (raises QemuExit as QEMU would for an impossible one).
+        self.layout: PcMemoryLayout = pc_memory_layout(memory)
+        self.mmio: tuple[tuple[str, int, int], ...] = self.layout.mmio
         self.memory = memory
         self.vcpus = vcpus
         self.seed = seed
@@ -524,6 +585,7 @@ class SnpSystem:
         # notify_page_enc_status_changed stays a no-op; see docs/model-choices.md.
         guest_options.setdefault("kvm_feature_migration_control", False)
         profile = guest_options.pop("profile", KERNEL_PROFILES[kernel])
+        guest_options.setdefault("e820", firmware_e820(self.layout))
         self.config = GuestConfig(ram_size=memory, nr_cpus=vcpus, profile=profile,
                                   **guest_options)
         # Host physical memory: enough SPA space for guest RAM twice (shared + private
@@ -536,14 +598,16 @@ class SnpSystem:
 
     @property
     def reserved_ranges(self) -> tuple[tuple[int, int], ...]:
-        """(GPA, size) of the machine's MMIO windows: not RAM for the guest's allocations."""
-        return tuple((addr, size) for _name, addr, size in self.mmio)
+        """(GPA, size) of the machine's MMIO windows and firmware ("pc.bios"): not RAM
+        for the guest's allocations (they are outside its e820 RAM too)."""
+        fw = ((self.layout.bios_base, self.layout.bios_size),) if self.layout.bios_size else ()
+        return tuple((addr, size) for _name, addr, size in self.mmio) + fw
 
     def _build(self, workload: Callable[[GuestKernel, GuestPort], Any] | None) -> None:
         observer = self._observer
         image = build_launch_image(self.config)
         self.kernel = make_guest_kernel(self.config, image.boot, workload)
-        self.machine = Machine(self.kvm, self.memory, self.vcpus, mmio=self.mmio,
+        self.machine = Machine(self.kvm, self.memory, self.vcpus, layout=self.layout,
                                profile=self.qemu_profile, vm_type=MODES[self.mode])
         if self.mode != "snp":
             # Unaccepted memory is an SNP (and TDX) firmware feature: OVMF hands an SEV or
@@ -627,22 +691,32 @@ class SnpSystem:
     def sample_picture(self, picture: MemoryPicture, label: str, *, force: bool = False) -> None:
         """Add one sample of guest memory to ``picture`` (and its 4 KiB-cell history when
         its cells are larger, for the zoom)."""
-        fine = self.sample_memory(PAGE_SIZE) if picture.cell != PAGE_SIZE else None
+        fine = None
+        if picture.cell != PAGE_SIZE and picture.cell * picture.ncells <= PICTURE_MAX_FINE_PAGES * PAGE_SIZE:
+            fine = self.sample_memory(PAGE_SIZE)
         row = self.sample_memory(picture.cell)
         picture.add(row, label, force=force, fine=fine)
 
+    def picture_span(self) -> int:
+        """Bytes of GPA the memory picture covers: [0, end of the highest RAM region)."""
+        return max(a + n for a, n in self.layout.ram_ranges())
+
     def _picture_geometry(self) -> tuple[int, int]:
         cell = PAGE_SIZE if self.memory <= 256 << 20 else PMD_SIZE
-        return cell, -(-self.memory // cell)
+        span = self.picture_span()
+        while -(-span // cell) > PICTURE_MAX_CELLS:
+            cell *= 2
+        return cell, -(-span // cell)
 
     def sample_memory(self, cell: int) -> np.ndarray:
-        """Model-only: the state of guest memory [0, RAM size) in cells of ``cell`` bytes
-        (4 KiB or 2 MiB), as indices into :data:`PAGE_STATES` (rules: :class:`MemoryPicture`)."""
+        """Model-only: the state of guest memory [0, :meth:`picture_span`) in cells of
+        ``cell`` bytes (a power of two, at least 4 KiB), as indices into
+        :data:`PAGE_STATES` (rules: :class:`MemoryPicture`)."""
         assert self.machine is not None and self.kernel is not None
         ppc = cell // PAGE_SIZE  # pages per cell
-        ncells = -(-self.memory // cell)
+        ncells = -(-self.picture_span() // cell)
         npages = ncells * ppc
-        counts = np.zeros((6, ncells), dtype=np.int64)
+        counts = np.zeros((7, ncells), dtype=np.int64)
 
         def add_range(state: int, gfn_start: int, gfn_end: int) -> None:
             gfn_start, gfn_end = max(gfn_start, 0), min(gfn_end, npages)
@@ -657,20 +731,31 @@ class SnpSystem:
             counts[state, c0 + 1 : c1] += ppc
 
         for mr in self.machine.s.regions:
-            state = _MMIO if mr.kind == "mmio" else _UNVALIDATED
+            if mr.kind == "mmio":
+                state = _MMIO
+            else:
+                state = _UNVALIDATED if mr.name.startswith("ram-") else _FIRMWARE
             add_range(state, mr.addr >> PAGE_SHIFT, (mr.addr + mr.size) >> PAGE_SHIFT)
         u = self.kernel.unaccepted
         if u is not None:
             bits = np.unpackbits(np.frombuffer(bytes(u.bitmap), dtype=np.uint8),
                                  bitorder="little")[: u.nbits]
             upages = u.unit_size // PAGE_SIZE
-            for i in np.flatnonzero(bits):
-                base = (u.phys_base >> PAGE_SHIFT) + int(i) * upages
-                add_range(_UNACCEPTED, base, base + upages)
+            base_pages = (u.phys_base >> PAGE_SHIFT) + np.flatnonzero(bits).astype(np.int64) * upages
+            if ppc >= upages and ppc % upages == 0:  # whole units per cell: one bincount
+                base_pages = base_pages[base_pages < npages]
+                counts[_UNACCEPTED] += np.bincount(base_pages // ppc, minlength=ncells)[:ncells] * upages
+            else:
+                for base in base_pages.tolist():
+                    add_range(_UNACCEPTED, base, base + upages)
         vm = self.kvm.vm(self.machine.s.vmfd)
-        for g0, g1, val in vm.mem_attr_array.runs(0, npages):
-            if not val & KVM_MEMORY_ATTRIBUTE_PRIVATE:
-                add_range(_SHARED, g0, g1)
+        for mr in self.machine.s.regions:  # shared: RAM whose attribute is not private
+            if mr.kind == "mmio" or not mr.name.startswith("ram-"):
+                continue
+            for g0, g1, val in vm.mem_attr_array.runs(mr.addr >> PAGE_SHIFT,
+                                                      min((mr.addr + mr.size) >> PAGE_SHIFT, npages)):
+                if not val & KVM_MEMORY_ATTRIBUTE_PRIVATE:
+                    add_range(_SHARED, g0, g1)
         gfns = self._validated_gfns()
         if gfns.size:
             gfns = gfns[gfns < npages]
@@ -680,7 +765,7 @@ class SnpSystem:
         counts[_UNVALIDATED] = np.maximum(
             ram - counts[_UNACCEPTED] - counts[_SHARED] - counts[_VALIDATED], 0)
         counts[_UNACCEPTED] = np.minimum(counts[_UNACCEPTED], ram)
-        counts[_NOT_RAM] = np.maximum(ppc - ram - counts[_MMIO], 0)
+        counts[_NOT_RAM] = np.maximum(ppc - ram - counts[_MMIO] - counts[_FIRMWARE], 0)
         state = np.argmax(counts, axis=0).astype(np.uint8)
         state[counts[_SHARED] > 0] = _SHARED
         state[counts[_MMIO] >= ppc] = _MMIO

@@ -34,6 +34,7 @@ from snpsim.spec.acpi import (
     ACPI_PM1_CNT_PORT,
     ACPI_SLP_TYP_S5,
 )
+from snpsim.spec.e820 import E820_TYPE_RAM, e820_ram_ranges
 from snpsim.spec.kvm_uapi import KVM_SEV_SNP_PAGE_TYPE_NORMAL, KVM_SEV_SNP_PAGE_TYPE_ZERO
 from snpsim.spec.msr_index import (
     MSR_AMD64_SEV,
@@ -121,31 +122,57 @@ class LaunchImage:
     boot: BootParams
 
 
+def _direct_map_ranges(ram: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """GPA ranges [start, end) the direct map covers: each e820 RAM range widened to
+    whole 2 MiB pages (the model's smallest direct-map leaf), the first MiB always
+    (``init_mem_mapping`` maps the ISA range whatever e820 says), overlapping or
+    touching ranges merged."""
+    out: list[tuple[int, int]] = []
+    for start, size in sorted(ram + [(0, 1 << 20)]):
+        a, b = start // PMD_SIZE * PMD_SIZE, -(-(start + size) // PMD_SIZE) * PMD_SIZE
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
 def build_launch_image(config: GuestConfig) -> LaunchImage:
     """The initial guest image (model of the kernel's early page tables plus the boot
     loader's placement), from ``config``:
 
     * a PML4 at ``CONFIG_PHYSICAL_START`` (16 MiB);
-    * the direct map at ``PAGE_OFFSET`` (0xffff888000000000) of all guest RAM
-      ``[0, ram_size)``, with 1 GiB leaves where a whole aligned GiB fits, else 2 MiB
-      leaves (``ram_size`` must be a multiple of 2 MiB), C-bit set;
+    * the direct map at ``PAGE_OFFSET`` (0xffff888000000000) of the e820 RAM ranges
+      (``config.e820``, else ``[0, ram_size)``; see :func:`_direct_map_ranges`), with
+      1 GiB leaves where a whole aligned GiB is mapped, else 2 MiB leaves, C-bit set;
+      holes (the 32-bit PCI hole, the gap below a relocated ram-above-4g) stay unmapped,
+      as Linux maps only what e820 calls RAM (``init_range_memory_mapping``);
     * the kernel image alias at ``__START_KERNEL_map`` (0xffffffff80000000) of the launched
       region, 4 KiB leaves, C-bit set;
     * one ``.bss..decrypted`` page (``boot_ghcb_page``) and ``config.pool_pages`` (or more,
       up to the next 2 MiB) zero pages for the page allocator.
 
     Page tables are NORMAL pages, the rest ZERO pages.  Raises ValueError for a RAM size
-    that is not 2 MiB aligned or too small for the image.
+    that is not 2 MiB aligned, or RAM at ``CONFIG_PHYSICAL_START`` too small for the image.
     """
     ram = config.ram_size
     if ram % PMD_SIZE or ram <= 0:
         raise ValueError(f"ram_size {ram:#x} must be a positive multiple of 2 MiB")
+    e820 = list(config.e820) if config.e820 is not None else [(0, ram, E820_TYPE_RAM)]
+    e820_ram = e820_ram_ranges(e820)
+    direct = _direct_map_ranges(e820_ram)
     cbit = config.cbit
     enc = 1 << cbit
     start = CONFIG_PHYSICAL_START
-    n_gib_partial = 1 if ram % PUD_SIZE else 0
-    n_pdpt = -(-ram // (PUD_SIZE * 512))  # one PDPT per 512 GiB of direct map
-    dm_tables = n_pdpt + n_gib_partial  # PDPTs + one PD for the last, partial GiB
+    # Direct-map tables: one PDPT per 512 GiB slot touched, one PD per GiB partly mapped.
+    pgds: set[int] = set()
+    n_pd = 0
+    for a, b in direct:
+        for g in range(a // PUD_SIZE, -(-b // PUD_SIZE)):
+            pgds.add(pgd_index(PAGE_OFFSET + g * PUD_SIZE))
+            if not (a <= g * PUD_SIZE and (g + 1) * PUD_SIZE <= b):
+                n_pd += 1
+    dm_tables = len(pgds) + n_pd
     guess = 1 + dm_tables + 2 + 1 + config.pool_pages
     k_pts = -(-(guess * PAGE_SIZE) // PMD_SIZE) + 1
     n_tables = 1 + dm_tables + 2 + k_pts
@@ -154,8 +181,8 @@ def build_launch_image(config: GuestConfig) -> LaunchImage:
     if image_size // PMD_SIZE > k_pts:
         raise AssertionError("kernel alias PT count underestimated")
     image_end = start + image_size
-    if image_end > ram:
-        raise ValueError(f"ram_size {ram:#x} too small for the image ending at {image_end:#x}")
+    if not any(s <= start and image_end <= s + n for s, n in e820_ram):
+        raise ValueError(f"RAM too small for the image ending at {image_end:#x}")
 
     pages: dict[int, bytearray] = {}
     nxt = start
@@ -175,22 +202,23 @@ def build_launch_image(config: GuestConfig) -> LaunchImage:
     pml4 = table()
     # direct map
     pdpts: dict[int, int] = {}
-    gib = 0
-    while gib * PUD_SIZE < ram:
-        base = gib * PUD_SIZE
-        pgd = pgd_index(PAGE_OFFSET + base)
-        if pgd not in pdpts:
-            pdpts[pgd] = table()
-            put(pml4, pgd, pdpts[pgd] | kernpg)
-        pdpt = pdpts[pgd]
-        if base + PUD_SIZE <= ram:
-            put(pdpt, pud_index(PAGE_OFFSET + base), base | leaf | _PAGE_PSE)
-        else:
-            pd = table()
-            put(pdpt, pud_index(PAGE_OFFSET + base), pd | kernpg)
-            for a in range(base, ram, PMD_SIZE):
-                put(pd, pmd_index(PAGE_OFFSET + a), a | leaf | _PAGE_PSE)
-        gib += 1
+    pds: dict[int, int] = {}
+    for lo, hi in direct:
+        for gib in range(lo // PUD_SIZE, -(-hi // PUD_SIZE)):
+            base = gib * PUD_SIZE
+            pgd = pgd_index(PAGE_OFFSET + base)
+            if pgd not in pdpts:
+                pdpts[pgd] = table()
+                put(pml4, pgd, pdpts[pgd] | kernpg)
+            pdpt = pdpts[pgd]
+            if lo <= base and base + PUD_SIZE <= hi:
+                put(pdpt, pud_index(PAGE_OFFSET + base), base | leaf | _PAGE_PSE)
+                continue
+            if gib not in pds:
+                pds[gib] = table()
+                put(pdpt, pud_index(PAGE_OFFSET + base), pds[gib] | kernpg)
+            for a in range(max(base, lo), min(base + PUD_SIZE, hi), PMD_SIZE):
+                put(pds[gib], pmd_index(PAGE_OFFSET + a), a | leaf | _PAGE_PSE)
     # kernel image alias
     kpdpt = table()
     put(pml4, pgd_index(__START_KERNEL_map), kpdpt | kernpg)
@@ -212,8 +240,10 @@ def build_launch_image(config: GuestConfig) -> LaunchImage:
             records.append((gpa, bytes(PAGE_SIZE), int(KVM_SEV_SNP_PAGE_TYPE_ZERO)))
     boot = BootParams(
         cr3=pml4, image_start=start, image_end=image_end, pool_start=pool_start,
-        pool_end=image_end, bss_decrypted_gpa=bss_dec, ram_size=ram, e820_ram=[(0, ram)],
+        pool_end=image_end, bss_decrypted_gpa=bss_dec,
+        ram_size=sum(n for _s, n in e820_ram), e820_ram=e820_ram,
         acpi_pm1a_cnt_blk=ACPI_PM1_CNT_PORT, cbit=cbit,
+        e820=[tuple(e) for e in sorted(e820)], direct_map=direct,  # type: ignore[misc]
     )
     return LaunchImage(records, boot)
 
@@ -377,7 +407,8 @@ def start_kernel(kernel: GuestKernel) -> None:
     install_vc_handler(kernel)
     setup_ghcb(kernel)
     if kernel.config.eager_accept:
-        accept_memory(kernel, 0, kernel.boot.ram_size)
+        for start, size in kernel.boot.e820_ram:
+            accept_memory(kernel, start, size)
 
 
 @traced("guest")

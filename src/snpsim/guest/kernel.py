@@ -141,7 +141,8 @@ def base_of(fn: Callable[..., Any]) -> Callable[..., Any]:
 class GuestConfig:
     """What the guest is built with and what it sees of the platform.
 
-    ``ram_size``: bytes of guest RAM at GPA 0 (a multiple of 2 MiB); ``nr_cpus``;
+    ``ram_size``: bytes of guest RAM (a multiple of 2 MiB; where it lies: ``e820``);
+    ``nr_cpus``;
     ``profile``; ``kvm_feature_migration_control``: the guest sees KVM CPUID leaf
     0x40000001 EAX bit 17, so ``kvm_init_platform`` installs
     ``kvm_sev_hc_page_enc_status``; ``coherency_sfw_no``: CPUID 0x8000001F EBX[31];
@@ -151,7 +152,9 @@ class GuestConfig:
     ``psc_livelock_bound``: model-only watchdog, identical consecutive PSC answers
     tolerated before the guest reports a livelock; ``variant``: the name of a variant in
     :data:`snpsim.guest.variants.KERNEL_VARIANTS` whose overrides are merged onto
-    ``profile`` (e.g. ``"R8-buggy"``), None for the plain kernel.
+    ``profile`` (e.g. ``"R8-buggy"``), None for the plain kernel; ``e820``: the memory
+    map the firmware hands the guest, (GPA, bytes, E820_TYPE_*) entries (the VMM's
+    layout; None: one RAM range ``[0, ram_size)``, for guests built without a VMM).
     """
 
     ram_size: int = 64 << 20
@@ -165,6 +168,7 @@ class GuestConfig:
     eager_accept: bool = False
     psc_livelock_bound: int = 64
     variant: str | None = None
+    e820: tuple[tuple[int, int, int], ...] | None = None
 
 
 @dataclass
@@ -176,7 +180,10 @@ class BootParams:
     region; ``pool_start``/``pool_end``: the page allocator's initial free pages;
     ``bss_decrypted_gpa``: the ``.bss..decrypted`` page (``boot_ghcb_page``);
     ``e820_ram``: (start, size) RAM ranges; ``acpi_pm1a_cnt_blk``: the FADT PM1a control
-    port.
+    port; ``ram_size``: bytes of RAM (the sum of ``e820_ram``); ``e820``: the whole map,
+    (GPA, bytes, E820_TYPE_*) entries; ``direct_map``: the GPA ranges [start, end) the
+    direct map covers (Linux's ``pfn_mapped[]``: e820 RAM, extended to whole 2 MiB
+    pages, the first MiB included as ``init_mem_mapping`` maps the ISA range).
     """
 
     cr3: int
@@ -189,6 +196,21 @@ class BootParams:
     e820_ram: list[tuple[int, int]]
     acpi_pm1a_cnt_blk: int
     cbit: int
+    e820: list[tuple[int, int, int]] = field(default_factory=list)
+    direct_map: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def max_pfn_mapped(self) -> int:
+        """``max_pfn_mapped``: the page frame after the highest direct-mapped page."""
+        if not self.direct_map:
+            return self.ram_size >> 12
+        return max(e for _s, e in self.direct_map) >> 12
+
+    def pfn_range_is_mapped(self, start_pfn: int, end_pfn: int) -> bool:
+        """``pfn_range_is_mapped(start_pfn, end_pfn)`` (arch/x86/mm/init.c): the page
+        frames ``[start_pfn, end_pfn)`` lie in one direct-mapped range."""
+        ranges = self.direct_map or [(0, self.ram_size)]
+        return any(s >> 12 <= start_pfn and end_pfn <= e >> 12 for s, e in ranges)
 
 
 @dataclass

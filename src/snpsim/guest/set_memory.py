@@ -307,12 +307,12 @@ def cpa_process_alias(kernel: GuestKernel, cpa: CpaData) -> int:
     primary_va = __cpa_addr(cpa, cpa.curpage)
     boot = kernel.boot
     pa = cpa.pfn << PAGE_SHIFT
-    if not 0 <= pa < boot.ram_size:
-        return 0  # the frame has no direct-map address (pfn_range_is_mapped is false)
+    if not boot.pfn_range_is_mapped(cpa.pfn, cpa.pfn + 1):
+        return 0  # the frame has no direct-map address
 
     # DIRECT-MAP ALIAS: the same frames are also mapped at PAGE_OFFSET + pa.  The NX bit
     # is not carried over: the direct map never executes.
-    if not PAGE_OFFSET <= primary_va < PAGE_OFFSET + boot.ram_size:
+    if not PAGE_OFFSET <= primary_va < PAGE_OFFSET + (boot.max_pfn_mapped << PAGE_SHIFT):
         alias = CpaData(__va(kernel, pa), cpa.numpages, cpa.mask_set & ~_PAGE_NX,
                         cpa.mask_clr & ~_PAGE_NX, cpa.flags)
         cpa.force_flush_all = True

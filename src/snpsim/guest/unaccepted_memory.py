@@ -48,13 +48,25 @@ class UnacceptedMemory:
 
     @classmethod
     def for_boot(cls, boot: BootParams) -> UnacceptedMemory:
-        """All RAM units outside the launched (pre-validated) image are unaccepted."""
-        nbits = boot.ram_size // PMD_SIZE
+        """The bitmap the EFI stub hands over (``allocate_unaccepted_bitmap`` /
+        ``process_unaccepted_memory``, drivers/firmware/efi/libstub/unaccepted_memory.c):
+        ``phys_base`` 0, one bit per 2 MiB unit up to the end of the highest e820 RAM
+        range (so its size follows the GPA span in units, 64 KiB per TiB), a bit set for
+        each unit wholly inside an e820 RAM range and outside the launched
+        (pre-validated) image.  Units that are not wholly RAM -- holes, MMIO, the legacy
+        area below 1 MiB -- never get a bit, so nothing there is ever accepted.  (The
+        stub accepts the RAM part of such a unit at once; the model leaves it
+        unvalidated and unused: with the q35 layout only the first 2 MiB is such a
+        unit.)"""
+        ram = boot.e820_ram or [(0, boot.ram_size)]
+        top = max(s + n for s, n in ram)
+        nbits = -(-top // PMD_SIZE)
         bm = bytearray((nbits + 7) // 8)
-        for i in range(nbits):
-            a = i * PMD_SIZE
-            if not boot.image_start <= a < boot.image_end:
-                bm[i // 8] |= 1 << (i % 8)
+        img0, img1 = boot.image_start // PMD_SIZE, -(-boot.image_end // PMD_SIZE)
+        for start, size in ram:
+            first, last = -(-start // PMD_SIZE), (start + size) // PMD_SIZE
+            for lo, hi in ((first, min(last, img0)), (max(first, img1), last)):
+                _set_bits(bm, lo, hi)
         return cls(PMD_SIZE, 0, nbits, bm)
 
     def test(self, i: int) -> bool:
@@ -64,6 +76,20 @@ class UnacceptedMemory:
     def clear(self, i: int) -> None:
         """Clear bit ``i`` (unit accepted)."""
         self.bitmap[i // 8] &= ~(1 << (i % 8)) & 0xFF
+
+
+def _set_bits(bm: bytearray, lo: int, hi: int) -> None:
+    """Set bits ``[lo, hi)`` of ``bm`` (whole bytes at once)."""
+    if lo >= hi:
+        return
+    while lo < hi and lo % 8:
+        bm[lo // 8] |= 1 << (lo % 8)
+        lo += 1
+    while hi > lo and hi % 8:
+        hi -= 1
+        bm[hi // 8] |= 1 << (hi % 8)
+    if lo < hi:
+        bm[lo // 8 : hi // 8] = b"\xff" * ((hi - lo) // 8)
 
 
 @traced("guest")

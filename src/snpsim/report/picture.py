@@ -34,6 +34,7 @@ STATE_COLOURS: dict[str, tuple[int, int, int]] = {
     "private, not validated": (240, 170, 60),
     "private, validated": (40, 90, 170),
     "shared": (220, 40, 40),
+    "firmware": (150, 110, 190),
 }
 assert tuple(STATE_COLOURS) == PAGE_STATES
 
@@ -76,8 +77,12 @@ def write_picture(picture: MemoryPicture, path: Path, *, title: str = "") -> Non
     zticks = np.linspace(zlo, zhi, 9)
     zax.set_xticks(zticks)
     zax.set_xticklabels([f"{int(t):#x}" for t in zticks], rotation=30, fontsize=7)
+    fine = picture.zoom_is_fine
     zax.set_xlabel(f"zoom: guest physical address {zlo:#x}-{zhi:#x} (4 KiB cells: the pages "
-                   "converted last +- 32 pages)")
+                   "converted last +- 32 pages)" if fine else
+                   f"zoom: guest physical address {zlo:#x}-{zhi:#x} (the pages converted last "
+                   f"+- 32 pages, shown with the {format_size(picture.cell)} cells above: no "
+                   "4 KiB history is kept for more than 8 GiB of GPA)")
     zax.set_ylabel("sample", fontsize=8)
     ax.imshow(rgb, aspect="auto", interpolation="nearest",
               extent=(0, total, len(picture.rows) - 0.5, -0.5))
@@ -85,7 +90,7 @@ def write_picture(picture: MemoryPicture, path: Path, *, title: str = "") -> Non
     ax.set_xticks(ticks)
     ax.set_xticklabels([f"{int(t):#x}" for t in ticks], rotation=30, fontsize=7)
     ax.set_xlabel(f"guest physical address ({format_size(picture.cell)} cells, "
-                  f"{format_size(total)} of RAM)")
+                  f"{format_size(total)} of guest physical address space)")
     ax.set_ylabel(Y_LABEL, fontsize=8)
     ax.set_title(title or "guest physical memory over the run", fontsize=10)
     ax.legend(handles=[Patch(facecolor=np.array(STATE_COLOURS[s]) / 255, edgecolor="black",

@@ -106,17 +106,25 @@ class Prepared:
 
 
 def vm_memory_for_log(config: DmesgConfig) -> int | None:
-    """The RAM size of the VM that printed ``config``'s log, bytes: the end of the highest
-    e820 "usable" range rounded up to 2 MiB (the model's RAM is one range at GPA 0), or
-    the log's memory size rounded up to 2 MiB; None when the log gives neither."""
-    ends = [e.end + 1 for e in config.e820 if e.type == "usable"]
-    if ends and config.memory_source == "e820":
-        top = max(ends)
-    elif config.memory_bytes:
-        top = config.memory_bytes
-    else:
-        return None
-    return -(-top // PMD_SIZE) * PMD_SIZE
+    """The RAM size of the VM that printed ``config``'s log, bytes, as QEMU's q35 split
+    it (:func:`snpsim.vmm.machine.pc_memory_layout`): the end of the highest e820
+    "usable" range below 4 GiB (ram-below-4g) plus, when the log has usable RAM above
+    4 GiB, the span from the lowest such range's start (4 GiB, or 1 TiB when QEMU moved
+    ram-above-4g above the AMD HT hole) to the highest end (ram-above-4g), each rounded up
+    to 2 MiB; else the log's memory size rounded up to 2 MiB; None when the log gives
+    neither."""
+    usable = [(e.start, e.end + 1) for e in config.e820 if e.type == "usable"]
+    if usable and config.memory_source == "e820":
+        low = [end for _s, end in usable if end <= 1 << 32]
+        high = [(s, end) for s, end in usable if end > 1 << 32]
+        top = -(-max(low, default=0) // PMD_SIZE) * PMD_SIZE
+        if high:
+            base = max(min(s for s, _e in high), 1 << 32)
+            top += -(-(max(e for _s, e in high) - base) // PMD_SIZE) * PMD_SIZE
+        return top or None
+    if config.memory_bytes:
+        return -(-config.memory_bytes // PMD_SIZE) * PMD_SIZE
+    return None
 
 
 @dataclass(frozen=True)

@@ -95,13 +95,15 @@ class QemuExit(Exception):
 class MemoryRegion:
     """A guest-physical region (``MemoryRegion`` + its ``MemoryRegionSection`` in system
     memory): ``name``, ``addr`` (GPA, bytes), ``size`` (bytes), ``kind`` ("ram", "rom",
-    "mmio"), ``ram_block`` for RAM/ROM."""
+    "mmio"), ``ram_block`` for RAM/ROM and ``offset``, where the region starts in it
+    (bytes; non-zero for an alias such as "ram-above-4g" into "pc.ram")."""
 
     name: str
     addr: int
     size: int
     kind: str
     ram_block: RAMBlock | None = None
+    offset: int = 0
 
     def has_guest_memfd(self) -> bool:
         """``memory_region_has_guest_memfd(mr)``."""
@@ -214,7 +216,8 @@ def kvm_set_phys_mem(s: KVMState, mr: MemoryRegion) -> int:
         flags |= KVM_MEM_READONLY
     slot = s.next_slot
     s.next_slot += 1
-    region = KvmUserspaceMemoryRegion2(slot, flags, mr.addr, mr.size, rb.host, 0,
+    region = KvmUserspaceMemoryRegion2(slot, flags, mr.addr, mr.size, rb.host + mr.offset,
+                                       mr.offset if rb.guest_memfd >= 0 else 0,
                                        max(rb.guest_memfd, 0))
     ret = kvm_vm_ioctl(s, KVM_SET_USER_MEMORY_REGION2, region)
     if ret:
@@ -228,28 +231,50 @@ def kvm_set_phys_mem(s: KVMState, mr: MemoryRegion) -> int:
 
 
 def memory_region_find(s: KVMState, start: int, size: int) -> tuple[MemoryRegion | None, int]:
-    """``memory_region_find(system_memory, start, size)``: the region containing
-    ``start`` and the offset within it, or (None, 0)."""
+    """``memory_region_find(get_system_memory(), start, size)`` (system/memory.c): the
+    section of the lowest-addressed region that intersects GPAs ``[start, start +
+    size)`` -- not necessarily the one holding ``start``: a range starting in a hole
+    finds the first region after it -- and the section's offset within the region's
+    RAMBlock (``offset_within_region`` of the alias target: the alias offset plus
+    ``max(start, region start) - region start``).  (None, 0) when nothing intersects
+    (an unassigned range).  Only that first section is returned; the rest of the range
+    is not looked at."""
+    end = start + size
+    found: MemoryRegion | None = None
     for mr in s.regions:
-        if mr.addr <= start < mr.addr + mr.size:
-            return mr, start - mr.addr
-    return None, 0
+        if mr.addr < end and start < mr.addr + mr.size and (found is None or mr.addr < found.addr):
+            found = mr
+    if found is None:
+        return None, 0
+    return found, found.offset + max(start, found.addr) - found.addr
 
 
 @traced("vmm")
 def kvm_convert_memory(s: KVMState, start: int, size: int, to_private: bool) -> int:
-    """``kvm_convert_memory(start, size, to_private)`` (8.5), QEMU's exact order:
+    """``kvm_convert_memory(start, size, to_private)`` (accel/kvm/kvm-all.c, QEMU
+    9.1-10.1; kvm-qemu-host.md 8.5), QEMU's exact order:
 
     1. ``start``/``size`` not aligned to the host page size, or ``size`` 0 -> -1;
-    2. no memory region -> 0 if converting to shared (MMIO holes), -1 to private;
-    3. region without guest_memfd: to-shared on a non-RAM region -> 0 (vMMIO), else
-       "Convert non guest_memfd backed memory region" -> -1;
-    4. KVM_SET_MEMORY_ATTRIBUTES (private or shared) -> its error;
+    2. ``memory_region_find``: nothing intersects the range (unassigned GPAs, e.g. the
+       32-bit PCI hole) -> 0 to shared, -1 to private;
+    3. the first section's region has no guest_memfd: to shared on a region that is not
+       RAM/ROM (MMIO) -> 0; otherwise (to private, or RAM without guest_memfd) the
+       error_report "Convert non guest_memfd backed memory region (0x%HWADDR_PRIx ,+
+       0x%HWADDR_PRIx) to %s" and -1;
+    4. KVM_SET_MEMORY_ATTRIBUTES (private or shared) over the *whole* ``[start, start +
+       size)`` -> its error;
     5. (QEMU >= 10.1) notify RamDiscardListeners;
-    6. discard the now-unused backing: to private -> ``ram_block_discard_range`` (the
-       shared copy; skipped for hugetlb blocks), to shared ->
-       ``ram_block_discard_guest_memfd_range`` (the private copy).
-    Returns 0 or a negative value.  ``start``/``size`` in bytes (GPA).
+    6. discard the now-unused backing of ``size`` bytes from the first section's offset
+       in its RAMBlock: to private -> ``ram_block_discard_range`` (the shared copy;
+       skipped for hugetlb blocks), to shared -> ``ram_block_discard_guest_memfd_range``
+       (the private copy).
+
+    So a range that crosses regions is decided by its first region alone: its
+    attributes change everywhere KVM has them, and the discard runs ``size`` bytes on
+    in the first region's RAMBlock -- for "ram-below-4g" that is the start of
+    "ram-above-4g"'s backing (the same "pc.ram" block), however large the hole between
+    them, or an overrun of the block ("Overrun block", -1).  Returns 0 or a negative value.
+    ``start``/``size`` in bytes (GPA).
     """
     page = qemu_real_host_page_size()
     if start % page or size % page or not size:
@@ -280,7 +305,7 @@ def kvm_convert_memory(s: KVMState, start: int, size: int, to_private: bool) -> 
         if rb.page_size != page:
             ret = 0  # hugetlb shared backing: not discarded
         else:
-            ret = ram_block_discard_range(rb, offset, size)
+            ret = ram_block_discard_range(rb, offset, size, s.error_report)
     else:
         ret = ram_block_discard_guest_memfd_range(rb, offset, size)
     return ret

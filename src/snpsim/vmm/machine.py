@@ -41,6 +41,7 @@ from typing import Any
 
 from snpsim.kvm.kvm_main import Kvm, KvmCreateGuestMemfd, KvmRun
 from snpsim.spec.acpi import ACPI_BITMASK_SLEEP_ENABLE, ACPI_PM1_CNT_PORT
+from snpsim.spec.e820 import E820_TYPE_RAM, E820_TYPE_RESERVED, E820Range
 from snpsim.spec.kvm_uapi import (
     KVM_CREATE_GUEST_MEMFD,
     KVM_CREATE_VM,
@@ -81,7 +82,17 @@ from .kvm_all import (
 from .physmem import RAMBlock
 from .profiles import DEFAULT_QEMU_PROFILE, QEMU_PROFILES, QemuProfile
 
-__all__ = ["Machine", "RunResult", "DEFAULT_MMIO"]
+__all__ = [
+    "Machine",
+    "RunResult",
+    "DEFAULT_MMIO",
+    "PcMemoryLayout",
+    "pc_memory_layout",
+    "pc_max_used_gpa",
+    "pc_pci_hole64_start",
+    "AMD_HT_START",
+    "AMD_ABOVE_1TB_START",
+]
 
 #: Guest policy per VM type: SNP 0x30000 (SMT allowed, bit 17 reserved 1); SEV 0x1
 #: (QEMU's ``sev-guest`` default, DEFAULT_GUEST_POLICY: debugging disabled); SEV-ES 0x5
@@ -89,8 +100,156 @@ __all__ = ["Machine", "RunResult", "DEFAULT_MMIO"]
 #: [from memory of target/i386/sev.c, unconfirmed].
 _DEFAULT_POLICY: dict[int, int] = {KVM_X86_SNP_VM: 0x30000, KVM_X86_SEV_VM: 0x1, KVM_X86_SEV_ES_VM: 0x5}
 
-#: Default MMIO regions (no memslot): IOAPIC/HPET/LAPIC window below 4 GiB.
-DEFAULT_MMIO: tuple[tuple[str, int, int], ...] = (("ioapic-hpet-lapic", 0xFEC00000, 0x1400000),)
+#: MMIO regions of the q35 machine (no memslot, not guest_memfd-backed), (name, GPA,
+#: bytes): the PCIe MMCONFIG window where the firmware programs PCIEXBAR (0xE0000000,
+#: 256 MiB: OVMF's base, the "reserved" e820 entry 0xe0000000-0xefffffff of
+#: /work/shared/data/dmesg/01, a QEMU 10.0 + OVMF SNP guest; QEMU's reset value
+#: MCH_HOST_BRIDGE_PCIEXBAR_DEFAULT 0xb0000000 is disabled until the firmware writes it),
+#: the IOAPIC (IO_APIC_DEFAULT_ADDRESS, one 4 KiB page), the HPET (HPET_BASE, HPET_LEN
+#: 0x400, include/hw/timer/hpet.h) and the local APIC / MSI window
+#: (APIC_DEFAULT_ADDRESS, APIC_SPACE_SIZE 0x100000, target/i386/cpu.h).
+DEFAULT_MMIO: tuple[tuple[str, int, int], ...] = (
+    ("pcie-mmcfg-mmio", 0xE0000000, 0x10000000),
+    ("ioapic", 0xFEC00000, 0x1000),
+    ("hpet", 0xFED00000, 0x400),
+    ("kvm-apic-msi", 0xFEE00000, 0x100000),
+)
+
+#: q35 low-RAM split (``pc_q35_init``, hw/i386/pc_q35.c): RAM of at least
+#: 0xb0000000 bytes keeps 2 GiB below 4 GiB, smaller RAM up to 0xb0000000.
+Q35_LOWMEM_SMALL = 0xB0000000
+Q35_LOWMEM_LARGE = 0x80000000
+#: ``Q35_PCI_HOST_HOLE64_SIZE_DEFAULT`` (hw/pci-host/q35.c): 32 GiB of 64-bit PCI hole.
+Q35_PCI_HOST_HOLE64_SIZE_DEFAULT = 1 << 35
+#: hw/i386/pc.c: the AMD HyperTransport range [AMD_HT_START, AMD_HT_END] and where
+#: ram-above-4g goes when it would reach it.
+AMD_HT_START = 0xFD00000000
+AMD_HT_END = 0xFFFFFFFFFF
+AMD_ABOVE_1TB_START = AMD_HT_END + 1
+AMD_HT_SIZE = AMD_ABOVE_1TB_START - AMD_HT_START
+#: target/i386/kvm/kvm.c ``kvm_arch_init``: the EPT identity map + TSS, 4 pages below
+#: a 16 MiB BIOS, an e820 "reserved" entry (0xfeffc000-0xfeffffff in log 01).
+KVM_IDENTITY_BASE = 0xFEFFC000
+KVM_IDENTITY_SIZE = 0x4000
+#: Model choice: the size of the firmware image ("pc.bios", mapped ending at 4 GiB;
+#: QEMU takes the file's size, a multiple of 64 KiB).  4 MiB is an OVMF build's size.
+DEFAULT_BIOS_SIZE = 4 << 20
+#: Model choice: guest physical address bits (QEMU ``phys-bits``): 48, what
+#: ``-cpu host`` (host-phys-bits=on) gives on EPYC hosts.  With a named CPU model QEMU
+#: defaults to 40 [from memory, unconfirmed], and then refuses guests above ~978 GiB
+#: (see :func:`pc_memory_layout`).
+DEFAULT_PHYS_BITS = 48
+
+
+@dataclass(frozen=True)
+class PcMemoryLayout:
+    """Where the q35 machine puts its memory (model of ``X86MachineState`` fields and the
+    regions ``pc_memory_init`` adds), all in bytes:
+
+    ``ram_size`` (the one "pc.ram" RAMBlock), ``below_4g_mem_size`` (alias
+    "ram-below-4g" at GPA 0, RAMBlock offset 0), ``above_4g_mem_size`` and
+    ``above_4g_mem_start`` (alias "ram-above-4g", RAMBlock offset
+    ``below_4g_mem_size``; 4 GiB, or 1 TiB when relocated above the AMD HT hole),
+    ``bios_size`` ("pc.bios" at 4 GiB - ``bios_size``), ``mmio`` (name, GPA, size) and
+    ``e820`` the table QEMU gives the firmware, as (addr, size, E820_TYPE_*) sorted by
+    address."""
+
+    ram_size: int
+    below_4g_mem_size: int
+    above_4g_mem_size: int
+    above_4g_mem_start: int
+    bios_size: int
+    mmio: tuple[tuple[str, int, int], ...]
+    e820: tuple[E820Range, ...]
+
+    @property
+    def bios_base(self) -> int:
+        """GPA of "pc.bios" (``0x100000000 - bios_size``)."""
+        return (1 << 32) - self.bios_size
+
+    def ram_ranges(self) -> list[tuple[int, int]]:
+        """(GPA, bytes) of ram-below-4g and (if any) ram-above-4g."""
+        out = [(0, self.below_4g_mem_size)]
+        if self.above_4g_mem_size:
+            out.append((self.above_4g_mem_start, self.above_4g_mem_size))
+        return out
+
+
+def _round_up(x: int, a: int) -> int:
+    return -(-x // a) * a
+
+
+def pc_pci_hole64_start(above_4g_mem_start: int, above_4g_mem_size: int) -> int:
+    """``pc_pci_hole64_start()`` (hw/i386/pc.c, QEMU 9.1+) without CXL or memory
+    hotplug: the end of above-4G RAM (``pc_above_4g_end``) rounded up to 1 GiB."""
+    return _round_up(above_4g_mem_start + above_4g_mem_size, 1 << 30)
+
+
+def pc_max_used_gpa(above_4g_mem_start: int, above_4g_mem_size: int,
+                    pci_hole64_size: int = Q35_PCI_HOST_HOLE64_SIZE_DEFAULT) -> int:
+    """``pc_max_used_gpa(pcms, pci_hole64_size)`` for a 64-bit (long mode) CPU: the last
+    byte of the 64-bit PCI hole, ``pc_pci_hole64_start() + pci_hole64_size - 1``."""
+    return pc_pci_hole64_start(above_4g_mem_start, above_4g_mem_size) + pci_hole64_size - 1
+
+
+def pc_memory_layout(ram_size: int, *, max_ram_below_4g: int = 0,
+                     bios_size: int = DEFAULT_BIOS_SIZE, phys_bits: int = DEFAULT_PHYS_BITS,
+                     amd: bool = True,
+                     pci_hole64_size: int = Q35_PCI_HOST_HOLE64_SIZE_DEFAULT,
+                     mmio: tuple[tuple[str, int, int], ...] = DEFAULT_MMIO) -> PcMemoryLayout:
+    """The q35 memory map for ``ram_size`` bytes, as QEMU 9.1-10.1 builds it:
+
+    1. ``pc_q35_init`` (hw/i386/pc_q35.c): ``lowmem`` = 0x80000000 if ``ram_size`` >=
+       0xb0000000 else 0xb0000000, lowered to ``max_ram_below_4g`` (0 = 4 GiB, the
+       machine property ``max-ram-below-4g``); RAM >= lowmem splits into
+       ``below_4g_mem_size`` = lowmem and ``above_4g_mem_size`` = the rest, else all of
+       it is below 4 GiB.
+    2. ``pc_memory_init`` (hw/i386/pc.c): on an AMD CPU (machine types >= 7.1,
+       ``enforce_amd_1tb_hole``), when ``pc_max_used_gpa`` reaches ``AMD_HT_START``,
+       ram-above-4g starts at ``AMD_ABOVE_1TB_START`` (1 TiB); with ``phys_bits`` >= 40
+       the HT range is an e820 "reserved" entry whether or not RAM moved.  Then a
+       ``pc_max_used_gpa`` beyond ``(1 << phys_bits) - 1`` is fatal: error_report
+       "Address space limit 0x%PRIx64 < 0x%PRIx64 phys-bits too low (%u)" and exit(1)
+       (:class:`QemuExit`).  e820 RAM entries for ram-below-4g and ram-above-4g.
+    3. ``kvm_arch_init`` (target/i386/kvm/kvm.c): the 16 KiB identity-map/TSS entry at
+       0xfeffc000, "reserved".
+    4. The firmware's MMCONFIG window is "reserved" in the map the guest sees (OVMF
+       adds it; log 01 shows it).
+
+    SEV-SNP guests are AMD guests, so ``amd`` defaults to True.  ``ram_size`` must be
+    a positive multiple of 2 MiB (the model's unit; QEMU allows any page multiple).
+    Raises ValueError for a bad size, :class:`QemuExit` for too few ``phys_bits``.
+    """
+    if ram_size <= 0 or ram_size % (2 << 20):
+        raise ValueError(f"ram_size {ram_size:#x} must be a positive multiple of 2 MiB")
+    lowmem = Q35_LOWMEM_LARGE if ram_size >= Q35_LOWMEM_SMALL else Q35_LOWMEM_SMALL
+    max_below = max_ram_below_4g or (1 << 32)
+    lowmem = min(lowmem, max_below)
+    if ram_size >= lowmem:
+        below, above = lowmem, ram_size - lowmem
+    else:
+        below, above = ram_size, 0
+    above_start = 1 << 32
+    e820: list[E820Range] = []
+    if amd:
+        if pc_max_used_gpa(above_start, above, pci_hole64_size) >= AMD_HT_START:
+            above_start = AMD_ABOVE_1TB_START
+        if phys_bits >= 40:
+            e820.append(E820Range(AMD_HT_START, AMD_HT_SIZE, E820_TYPE_RESERVED))
+    maxusedaddr = pc_max_used_gpa(above_start, above, pci_hole64_size)
+    maxphysaddr = (1 << phys_bits) - 1
+    if maxphysaddr < maxusedaddr:
+        raise QemuExit(1, f"Address space limit 0x{maxphysaddr:x} < 0x{maxusedaddr:x} "
+                          f"phys-bits too low ({phys_bits})")
+    e820.append(E820Range(0, below, E820_TYPE_RAM))
+    if above:
+        e820.append(E820Range(above_start, above, E820_TYPE_RAM))
+    e820.append(E820Range(KVM_IDENTITY_BASE, KVM_IDENTITY_SIZE, E820_TYPE_RESERVED))
+    for name, addr, size in mmio:
+        if name == "pcie-mmcfg-mmio":
+            e820.append(E820Range(addr, size, E820_TYPE_RESERVED))
+    return PcMemoryLayout(ram_size, below, above, above_start, bios_size, mmio,
+                          tuple(sorted(e820)))
 
 
 @dataclass
@@ -111,22 +270,35 @@ class RunResult:
 
 
 class Machine:
-    """One SNP VM as QEMU builds it.
+    """One SNP VM as QEMU builds it on the q35 machine.
 
     ``kvm``: the host's KVM syscall surface (:class:`snpsim.kvm.kvm_main.Kvm`);
-    ``ram_size`` bytes of RAM at GPA 0 (split around the MMIO holes, which must not
-    overlap it); ``vcpus``; ``mmio`` regions (name, GPA, size) without memslots;
-    ``profile`` QEMU knobs; ``ghcb_version`` for KVM_SEV_INIT2 (0 = default 2; must be
-    0 for SEV); ``policy`` the guest policy (default per VM type); ``vm_type``
-    KVM_X86_SNP_VM (default), KVM_X86_SEV_VM or KVM_X86_SEV_ES_VM.
-    Raises :class:`QemuExit` if QEMU would exit during set-up.
+    ``ram_size`` bytes of RAM laid out by :func:`pc_memory_layout` (or ``layout``, one
+    such layout computed by the caller): one "pc.ram" RAMBlock with one guest_memfd of
+    ``ram_size`` bytes, mapped by two alias regions, each its own memslot --
+    "ram-below-4g" (GPA 0, guest_memfd offset 0) and "ram-above-4g" (GPA
+    ``above_4g_mem_start``, guest_memfd offset ``below_4g_mem_size``) -- as QEMU's
+    ``pc_memory_init`` aliases ``machine->ram`` and KVM's listener gives each flat
+    range a slot at its offset in the block's guest_memfd; "pc.bios" ending at 4 GiB,
+    its own RAMBlock and (SNP) guest_memfd (``x86_bios_rom_init``, QEMU 9.1+); ``mmio``
+    regions (name, GPA, size) without memslots.  ``vcpus``; ``profile`` QEMU knobs;
+    ``ghcb_version`` for KVM_SEV_INIT2 (0 = default 2; must be 0 for SEV); ``policy``
+    the guest policy (default per VM type); ``vm_type`` KVM_X86_SNP_VM (default),
+    KVM_X86_SEV_VM or KVM_X86_SEV_ES_VM.  Raises :class:`QemuExit` if QEMU would exit
+    during set-up (e.g. phys-bits too low for the layout).
     """
 
     def __init__(self, kvm: Kvm, ram_size: int, vcpus: int = 1, *,
-                 mmio: tuple[tuple[str, int, int], ...] = DEFAULT_MMIO,
+                 mmio: tuple[tuple[str, int, int], ...] | None = None,
+                 layout: PcMemoryLayout | None = None,
                  profile: QemuProfile | str = DEFAULT_QEMU_PROFILE, ghcb_version: int = 0,
                  policy: int | None = None, vm_type: int = KVM_X86_SNP_VM) -> None:
         prof = QEMU_PROFILES[profile] if isinstance(profile, str) else profile
+        if layout is None:
+            layout = pc_memory_layout(ram_size, mmio=DEFAULT_MMIO if mmio is None else mmio)
+        if layout.ram_size != ram_size:
+            raise ValueError(f"layout is for {layout.ram_size:#x} bytes, not {ram_size:#x}")
+        self.layout = layout
         self.kvm = kvm
         self.s = KVMState(kvm, profile=prof)
         self.vm_type = vm_type
@@ -144,9 +316,16 @@ class Machine:
         if s.vmfd < 0:
             raise QemuExit(1, f"KVM_CREATE_VM failed: {s.vmfd}")
         sev_kvm_init(s, ghcb_version)
-        for name, addr, size in mmio:
+        for name, addr, size in layout.mmio:
             s.regions.append(MemoryRegion(name, addr, size, "mmio"))
-        self._add_ram("pc.ram", 0, ram_size)
+        ram = self._ram_block("pc.ram", layout.ram_size)
+        self._add_ram("ram-below-4g", 0, layout.below_4g_mem_size, ram, 0)
+        if layout.above_4g_mem_size:
+            self._add_ram("ram-above-4g", layout.above_4g_mem_start, layout.above_4g_mem_size,
+                          ram, layout.below_4g_mem_size)
+        if layout.bios_size:
+            bios = self._ram_block("pc.bios", layout.bios_size)
+            self._add_ram("pc.bios", layout.bios_base, layout.bios_size, bios, 0)
         self.cpus: list[CPUState] = []
         for i in range(vcpus):
             cpu = kvm_create_vcpu(s, i)
@@ -156,34 +335,37 @@ class Machine:
 
     # -- memory ---------------------------------------------------------------------------
     @traced("vmm")
-    def _add_ram(self, name: str, addr: int, size: int) -> None:
-        """``ram_block_add`` + ``kvm_set_phys_mem``: anonymous shared backing (HVA), a
-        guest_memfd of the same size, a memslot, attributes private.  An SEV / SEV-ES VM
-        gets no guest_memfd (QEMU requires one only for SNP): a plain memslot, encrypted
-        by the guest's C-bit alone."""
+    def _ram_block(self, name: str, size: int) -> RAMBlock:
+        """``ram_block_add``: anonymous shared backing (HVA) of ``size`` bytes and, for an
+        SNP VM, a guest_memfd of the same size (``memory_region_init_ram_guest_memfd``).
+        An SEV / SEV-ES VM gets no guest_memfd (QEMU requires one only for SNP): its
+        memory is encrypted by the guest's C-bit alone."""
         s, kvm = self.s, self.kvm
         hva = kvm.mmap(size)
         if hva < 0:
             raise QemuExit(1, "cannot allocate RAM")
         if self.vm_type != KVM_X86_SNP_VM:
-            rb = RAMBlock(name, hva, size, kvm)
-            mr = MemoryRegion(name, addr, size, "ram", rb)
-            s.regions.append(mr)
-            kvm_set_phys_mem(s, mr)
-            return
+            return RAMBlock(name, hva, size, kvm)
         gmem = kvm.ioctl(s.vmfd, KVM_CREATE_GUEST_MEMFD, KvmCreateGuestMemfd(size, 0))
         if gmem < 0:
             s.error_report(f"{name}: error creating guest_memfd: {gmem}")
             raise QemuExit(1, "KVM_CREATE_GUEST_MEMFD failed")
-        rb = RAMBlock(name, hva, size, kvm, guest_memfd=gmem)
-        mr = MemoryRegion(name, addr, size, "ram", rb)
-        s.regions.append(mr)
-        kvm_set_phys_mem(s, mr)
+        return RAMBlock(name, hva, size, kvm, guest_memfd=gmem)
+
+    @traced("vmm")
+    def _add_ram(self, name: str, addr: int, size: int, rb: RAMBlock, offset: int) -> None:
+        """``memory_region_init_alias`` + ``memory_region_add_subregion`` +
+        ``kvm_set_phys_mem``: region ``name`` maps ``rb`` bytes ``[offset, offset +
+        size)`` at GPA ``addr``; its memslot has that HVA and guest_memfd offset, and is
+        set private at once (SNP)."""
+        mr = MemoryRegion(name, addr, size, "ram", rb, offset)
+        self.s.regions.append(mr)
+        kvm_set_phys_mem(self.s, mr)
 
     def _hva(self, gpa: int) -> tuple[MemoryRegion, int]:
         for mr in self.s.regions:
             if mr.ram_block is not None and mr.addr <= gpa < mr.addr + mr.size:
-                return mr, mr.ram_block.host + (gpa - mr.addr)
+                return mr, mr.ram_block.host + mr.offset + (gpa - mr.addr)
         raise ValueError(f"GPA {gpa:#x} is not RAM")
 
     def read_guest_ram(self, gpa: int, n: int) -> bytes:

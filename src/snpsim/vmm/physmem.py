@@ -13,6 +13,7 @@ plus its guest_memfd.  Offsets and lengths are bytes; errors are -1 or -errno as
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from snpsim.kvm.kvm_main import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, MADV_DONTNEED, Kvm
@@ -44,18 +45,24 @@ class RAMBlock:
 
 
 @traced("vmm")
-def ram_block_discard_range(rb: RAMBlock, start: int, length: int) -> int:
+def ram_block_discard_range(rb: RAMBlock, start: int, length: int,
+                            error_report: Callable[[str], None] | None = None) -> int:
     """``ram_block_discard_range(rb, start, length)``: free the shared backing of
     ``[start, start + length)`` (offsets in the block, bytes).
 
     Host address or length not aligned to ``rb.page_size`` -> -1; beyond the block ->
-    "Overrun block", -1; fd-backed -> fallocate(PUNCH_HOLE|KEEP_SIZE) (not modelled:
-    -ENOSYS); anonymous -> madvise(MADV_DONTNEED); its error as -errno.  0 on success.
+    -1 and (through ``error_report``, QEMU's ``error_report``) "ram_block_discard_range:
+    Overrun block '%s' (%PRIu64/%zx/RAM_ADDR_FMT)" (system/physmem.c); fd-backed ->
+    fallocate(PUNCH_HOLE|KEEP_SIZE) (not modelled: -ENOSYS); anonymous ->
+    madvise(MADV_DONTNEED); its error as -errno.  0 on success.
     """
     host_start = rb.host + start
     if host_start % rb.page_size or length % rb.page_size:
         return -1
     if start + length > rb.max_length:
+        if error_report is not None:
+            error_report(f"ram_block_discard_range: Overrun block '{rb.idstr}' "
+                         f"({start}/{length:x}/{rb.max_length:x})")
         return -1
     if rb.fd >= 0:
         return -errno.ENOSYS
