@@ -50,7 +50,7 @@ from snpsim.spec.faults import (
 from snpsim.spec.msr_index import MSR_AMD64_SEV, MSR_AMD64_SEV_ES_GHCB
 from snpsim.spec.pgtable_types import PG_LEVEL_1G, PG_LEVEL_2M, PG_LEVEL_4K
 from snpsim.spec.rmp import PVALIDATE_FAIL_INPUT, RMPADJUST_FAIL_INPUT, RmpState
-from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PageSize, u64
+from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PTRS_PER_PMD, PageSize, u64
 from snpsim.trace.record import traced
 
 from .faults import (
@@ -327,7 +327,7 @@ class GuestCpu:
             except HardwareFault as f:
                 self._deliver(f)
 
-    def _access(self, gva: int, n: int, data: bytes | None) -> bytes:
+    def _access(self, gva: int, n: int, data: bytes | None, load: bool = True) -> bytes:
         out = bytearray()
         pos = 0
         while pos < n:
@@ -341,7 +341,9 @@ class GuestCpu:
                                               table_walk=False, gva=cur)
                     spa = (ent.pfn << PAGE_SHIFT) | (gpa & (PAGE_SIZE - 1))
                     mem = self.platform.mem
-                    if data is None:
+                    if not load:
+                        pass
+                    elif data is None:
                         if t.c_bit:
                             out += mem.read_enc(spa, take, self.vmcb.asid)
                         else:
@@ -370,6 +372,55 @@ class GuestCpu:
         the access retried."""
         self._assert_ctx()
         self._access(gva, len(data), bytes(data))
+
+    def touch_pages(self, gva: int, npages: int, offsets: tuple[int, ...] = (0,)) -> None:
+        """Load one byte at ``gva + i * 4096 + off`` for each page ``i`` < ``npages`` and
+        each ``off`` in ``offsets`` (in that order) and discard the values: exactly the
+        checks, faults (delivered, then the load retried), TLB fills and counters of
+        ``read(addr, 1)`` at each of those addresses in turn, without producing data.
+
+        Model-only fast path: runs of pages that provably cannot fault (a TLB hit, a
+        present NPT leaf, and for a C=1 mapping :meth:`Rmp.private_read_run` over the
+        run) are skipped in one step; every other page goes through the per-access path,
+        so the first fault, in address order, is the one a per-page loop takes.
+        ``offsets`` within [0, 4096) and a page-aligned ``gva`` take the fast path;
+        anything else is done access by access.
+        """
+        self._assert_ctx()
+        fast = not gva & (PAGE_SIZE - 1) and all(0 <= o < PAGE_SIZE for o in offsets)
+        i = 0
+        while i < npages:
+            page = gva + i * PAGE_SIZE
+            run = self._probe_run(page, npages - i) if fast else 0
+            if run:
+                i += run
+                continue
+            for off in offsets:
+                self._access(page + off, 1, None, load=False)
+            i += 1
+
+    def _probe_run(self, page: int, limit: int) -> int:
+        """How many pages from the 4 KiB-aligned GVA ``page`` (at most ``limit``) a
+        one-byte data read would reach without a walk or a fault; 0 when unsure."""
+        hit = self.tlb.lookup(page)
+        if hit is None:
+            return 0
+        gpa, t = hit
+        size = _LEAF_SIZE[t.level]
+        n = min(limit, (size - (page & (size - 1))) >> PAGE_SHIFT)
+        gfn = gpa >> PAGE_SHIFT
+        ent = self.vmcb.npt.lookup(gfn)
+        if ent is None:
+            return 0
+        if ent.level == PG_LEVEL_2M:
+            n = min(n, PTRS_PER_PMD - (gfn & (PTRS_PER_PMD - 1)))
+        else:
+            n = 1
+        if not t.c_bit or not self.vmcb.snp_active:
+            return n  # a C=0 read, or any read of a guest that is not SNP-active: unchecked
+        return self.platform.rmp.private_read_run(
+            ent.pfn, gpa, n, asid=self.vmcb.asid, pagesize=1 if ent.level == PG_LEVEL_2M else 0,
+            vmpl=self.vmpl)
 
     def read_u64(self, gva: int) -> int:
         """Load a little-endian u64 at ``gva``."""

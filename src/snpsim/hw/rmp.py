@@ -79,6 +79,7 @@ from snpsim.spec.rmp import (
     RMPUPDATE_FAIL_INUSE,
     RMPUPDATE_FAIL_OVERLAP,
     RMPUPDATE_FAIL_PERMISSION,
+    RmpPerm,
     RmpReadOut,
     RmpState,
 )
@@ -108,6 +109,8 @@ assert RMP_DTYPE.itemsize == _REC_SIZE and RMP_DTYPE.fields is not None
 assert RMP_DTYPE.fields["flags"][1] == _FLAGS_OFF
 #: Model-only bound on the lookup cache (chunks of 512 entries whose lookups are kept).
 _LOOKUP_CACHE_CHUNKS = 64
+
+_PERM_READ = int(RmpPerm.READ)
 
 #: What RMPUPDATE gives VMPL0 ("full permissions", APM 15.36.7): every defined bit.
 _PERM_ALL = int(RMP_PERM_ALL)
@@ -273,6 +276,49 @@ class Rmp:
             return any(self.lookup(p).assigned for p in range(base, base + PTRS_PER_PMD))
         c = self._chunks.get(pfn >> 9)
         return c is not None and bool(np.any(c["flags"] & _ASSIGNED))
+
+    def private_read_run(self, pfn: int, gpa: int, n: int, *, asid: int, pagesize: int,
+                         vmpl: int) -> int:
+        """Model-only range form of the private-read RMP checks: how many of the ``n``
+        pages from SPA frame ``pfn``, mapped at consecutive GPAs from ``gpa`` (bytes, page
+        aligned), in a row from the first, pass every check a C=1 data read at VMPL
+        ``vmpl`` by the guest of ``asid`` passes in
+        :func:`snpsim.hw.npt.check_rmp_guest_access`: RMP-Covered, Guest-Owned,
+        Reverse-Map, Mutable, Page-Size (the governing entry's Page_Size equals
+        ``pagesize``, 1 under a 2 MiB NPT leaf), Validated and the VMPL read permission.
+        Same answer as checking page by page with :meth:`lookup`; costs O(``n``) numpy
+        work and one Python step per 2 MiB chunk.  Never allocates table storage.
+        """
+        done = 0
+        gfn = gpa >> PAGE_SHIFT
+        while done < n:
+            p = pfn + done
+            if not 0 <= p < self._covered_pfns:
+                return done
+            lo = p & 511
+            k = min(n - done, PTRS_PER_PMD - lo, self._covered_pfns - p)
+            c = self._chunks.get(p >> 9)
+            if c is None:
+                return done
+            g = gfn + done
+            if self._head_is_2m(c):
+                gfn0, a, f, *perms = _REC.unpack_from(c, 0)  # type: ignore[arg-type]
+                ok = (a == asid and gfn0 + lo == g and not f & _IMMUTABLE and pagesize == 1
+                      and f & _VALIDATED and perms[vmpl] & _PERM_READ)
+                if not ok:
+                    return done
+            else:
+                seg = c[lo : lo + k]
+                f = seg["flags"]
+                want = _ASSIGNED | _VALIDATED | (_PAGESIZE if pagesize else 0)
+                good = (f & (_ASSIGNED | _VALIDATED | _PAGESIZE | _IMMUTABLE)) == want
+                good &= seg["asid"] == asid
+                good &= seg["gfn"] == np.arange(g, g + k, dtype=np.uint64)
+                good &= (seg["perms"][:, vmpl] & _PERM_READ) != 0
+                if not good.all():
+                    return done + int(np.argmin(good))
+            done += k
+        return done
 
     def entry(self, pfn: int) -> RmpEntry:
         """The raw 4 KiB entry at ``pfn`` (model-only: what a debugger would dump)."""
