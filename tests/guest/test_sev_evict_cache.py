@@ -24,8 +24,12 @@ from snpsim.trace.record import Recorder, traced, tracing
 
 MiB = 1 << 20
 PAGE = 4096
-# the reference, traced under the kernel's name so that the traces can be compared
-_reference = traced("guest", name="sev_evict_cache")(sev_evict_cache_per_page)
+
+
+@traced("guest", name="sev_evict_cache")
+def _reference(kernel, va: int, npages: int) -> None:
+    """The per-page reference, traced under the kernel's name so that traces compare."""
+    sev_evict_cache_per_page(kernel, va, npages)
 
 
 def _run(*, reference: bool, kvm: str, psc_2m: bool, gmem_2m: bool, start: int, npages: int,

@@ -111,6 +111,8 @@ assert RMP_DTYPE.fields["flags"][1] == _FLAGS_OFF
 _LOOKUP_CACHE_CHUNKS = 64
 
 _PERM_READ = int(RmpPerm.READ)
+#: Runs of at most this many 4 KiB entries are checked entry by entry (model-only).
+_SCALAR_RUN = 16
 
 #: What RMPUPDATE gives VMPL0 ("full permissions", APM 15.36.7): every defined bit.
 _PERM_ALL = int(RMP_PERM_ALL)
@@ -307,6 +309,13 @@ class Rmp:
                       and f & _VALIDATED and perms[vmpl] & _PERM_READ)
                 if not ok:
                     return done
+            elif k <= _SCALAR_RUN:  # a few entries: numpy's per-call cost would dominate
+                want = _ASSIGNED | _VALIDATED | (_PAGESIZE if pagesize else 0)
+                for j in range(k):
+                    gfn_j, a, f, *perms = _REC.unpack_from(c, (lo + j) * _REC_SIZE)  # type: ignore[arg-type]
+                    if ((f & (_ASSIGNED | _VALIDATED | _PAGESIZE | _IMMUTABLE)) != want
+                            or a != asid or gfn_j != g + j or not perms[vmpl] & _PERM_READ):
+                        return done + j
             else:
                 seg = c[lo : lo + k]
                 f = seg["flags"]
