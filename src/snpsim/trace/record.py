@@ -509,6 +509,7 @@ def traced(
                                 target.__defaults__, target.__closure__)
         fn.__kwdefaults__ = None if kwdefaults is None else dict(kwdefaults)
         fn.__qualname__ = target.__qualname__
+        fn.__dict__.update(target.__dict__)  # ``__wrapped__`` of an inner decorator: its signature
         fname = name if name is not None else fn.__name__
         sig = inspect.signature(fn)
         params = list(sig.parameters.values())
