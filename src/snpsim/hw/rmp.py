@@ -13,11 +13,18 @@ entries are not consulted (Linux ``__snp_lookup_rmpentry`` reads the head the sa
 
 Storage is sparse: entries live in numpy chunks of 512 (one per 2 MiB of SPA space),
 allocated on first write; an untouched chunk reads as all-zero entries (hypervisor-owned),
-which is the architectural initial state.  One entry costs 17 bytes (u64 GFN, u32 ASID,
-u8 flags, 4 x u8 VMPL masks), so a densely touched 2 MiB costs 8704 bytes plus one numpy
-array header (about 17.2 bytes per page; ``benchmarks/bench_rmp.py`` measures it).  A
-chunk is allocated whole, so the worst case is one touched page per 2 MiB (8.7 KB).
-Reads (``lookup``, ``rmpread``, the access checks) never allocate.
+which is the architectural initial state.  One entry costs 16 bytes, the size of a
+hardware RMP entry (u64 GFN, u16 ASID, u8 flags, a spare byte, 4 x u8 VMPL masks), so a
+densely touched 2 MiB costs 8192 bytes plus one numpy array header and one dict slot
+(about 16.2 bytes per page; ``benchmarks/bench_rmp.py`` measures it).  A chunk is
+allocated whole, so the worst case is one touched page per 2 MiB (8 KiB).  Reads
+(``lookup``, ``rmpread``, the access checks, :meth:`Rmp.private_read_run`) never
+allocate.
+
+ASIDs: an entry holds ASIDs up to ``RMP_ASID_MAX`` (0xFFFF); RMPUPDATE of a larger ASID
+returns FAIL_INPUT (model choice: real parts have at most about a thousand SNP ASIDs and
+a narrower field, Linux ``struct rmpentry_raw`` ``asid:10``; what hardware answers for an
+ASID beyond its maximum is unconfirmed).
 
 Pages at or above ``coverage`` (bytes of SPA covered by the table) are permanently
 hypervisor-owned (APM 15.36.4): ``lookup`` reads them as unassigned, so host writes and
@@ -87,7 +94,7 @@ from snpsim.spec.units import PAGE_SHIFT, PTRS_PER_PMD
 
 from .faults import NestedPageFault, VmmCommunicationException
 
-__all__ = ["RmpEntry", "Rmp", "RMP_DTYPE", "VMPL_COUNT"]
+__all__ = ["RmpEntry", "Rmp", "RMP_DTYPE", "RMP_ASID_MAX", "VMPL_COUNT"]
 
 VMPL_COUNT = 4
 
@@ -98,12 +105,18 @@ _IMMUTABLE = 1 << 2
 _VMSA = 1 << 3
 _VALIDATED = 1 << 4
 
-RMP_DTYPE = np.dtype([("gfn", "<u8"), ("asid", "<u4"), ("flags", "u1"), ("perms", "u1", (VMPL_COUNT,))])
-# One RMP_DTYPE record as bytes (packed, 17 bytes): read with struct straight from the
+#: One entry, 16 bytes as on hardware: GFN, ASID (16 bits, see ``RMP_ASID_MAX``), flags,
+#: one spare byte, the four VMPL permission masks.
+RMP_DTYPE = np.dtype({"names": ["gfn", "asid", "flags", "perms"],
+                      "formats": ["<u8", "<u2", "u1", ("u1", (VMPL_COUNT,))],
+                      "offsets": [0, 8, 10, 12], "itemsize": 16})
+#: Largest ASID an entry holds (model-only width; hardware's field is narrower still).
+RMP_ASID_MAX = 0xFFFF
+# One RMP_DTYPE record as bytes (16 bytes): read with struct straight from the
 # chunk's buffer, ~30x faster than indexing the structured array field by field.
-_REC = struct.Struct("<QIB4B")
+_REC = struct.Struct("<QHBx4B")
 _REC_SIZE = _REC.size
-_FLAGS_OFF = 12  # offset of ``flags`` in a record
+_FLAGS_OFF = 10  # offset of ``flags`` in a record
 _U8 = struct.Struct("B")
 assert RMP_DTYPE.itemsize == _REC_SIZE and RMP_DTYPE.fields is not None
 assert RMP_DTYPE.fields["flags"][1] == _FLAGS_OFF
@@ -363,7 +376,7 @@ class Rmp:
         """RMPUPDATE: write the entry of the page at ``spa`` (bytes) from ``state``.
 
         Returns the EAX code: 0 success, FAIL_INPUT (1: SPA not covered, 2 MiB state on a
-        SPA that is not 2 MiB aligned), FAIL_PERMISSION (2: executed with ASID != 0, or the
+        SPA that is not 2 MiB aligned, ASID above ``RMP_ASID_MAX``), FAIL_PERMISSION (2: executed with ASID != 0, or the
         current entry is Immutable), FAIL_INUSE (3: the page is a running vCPU's VMSA),
         FAIL_OVERLAP (4: 4K/2M overlap, see module docstring).
         Source: APM vol 3 RMPUPDATE; MSDOC ``__rmpupdate``; hardware-and-ghcb.md 3.1.
@@ -372,7 +385,7 @@ class Rmp:
         pfn = spa >> PAGE_SHIFT
         if current_asid != 0:
             return RMPUPDATE_FAIL_PERMISSION
-        if not self.covered(pfn) or state.pagesize not in (0, 1):
+        if not self.covered(pfn) or state.pagesize not in (0, 1) or state.asid > RMP_ASID_MAX:
             return RMPUPDATE_FAIL_INPUT
         if state.pagesize == 1 and (pfn & 511 or not self.covered(pfn | 511)):
             return RMPUPDATE_FAIL_INPUT
