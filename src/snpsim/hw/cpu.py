@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from snpsim.spec.exit_codes import (
     SVM_EXIT_HLT,
@@ -49,7 +50,7 @@ from snpsim.spec.faults import (
 )
 from snpsim.spec.msr_index import MSR_AMD64_SEV, MSR_AMD64_SEV_ES_GHCB
 from snpsim.spec.pgtable_types import PG_LEVEL_1G, PG_LEVEL_2M, PG_LEVEL_4K
-from snpsim.spec.rmp import PVALIDATE_FAIL_INPUT, RMPADJUST_FAIL_INPUT, RmpState
+from snpsim.spec.rmp import PVALIDATE_FAIL_INPUT, RMPADJUST_FAIL_INPUT, RMPREAD_FAIL_INPUT, RmpState
 from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PTRS_PER_PMD, PageSize, u64
 from snpsim.trace.record import traced
 
@@ -702,6 +703,25 @@ class HostCpu:
         """RMPREAD (see :meth:`snpsim.hw.rmp.Rmp.rmpread`): (EAX code, entry or None)."""
         self._assert_ctx()
         return self.platform.rmp.rmpread(spa)
+
+    def rmpread_range(self, spa: int, npages: int) -> tuple[int, Any]:
+        """Model-only bulk RMPREAD of the ``npages`` 4 KiB pages from ``spa``: what a loop
+        of :meth:`rmpread` over them gives, as ``(0, records)`` with one
+        :data:`snpsim.hw.rmp.RMP_LOOKUP_DTYPE` record per page (the caller must ignore
+        ``validated`` and ``perms``, as for RMPREAD), or ``(FAIL_INPUT 1, None)`` when a
+        page is beyond RMP coverage.  Counts ``npages`` RMPREADs, as the loop would (up
+        to the uncovered page on failure).
+        """
+        self._assert_ctx()
+        rmp = self.platform.rmp
+        pfn = spa >> PAGE_SHIFT
+        last = pfn + npages - 1
+        if npages > 0 and not rmp.covered(last):
+            ok = max(0, min(npages, rmp.coverage // PAGE_SIZE - pfn))
+            rmp.counters["RMPREAD"] = rmp.counters.get("RMPREAD", 0) + ok + 1
+            return RMPREAD_FAIL_INPUT, None
+        rmp.counters["RMPREAD"] = rmp.counters.get("RMPREAD", 0) + npages
+        return 0, rmp.lookup_range(pfn, npages)
 
     # -- memory by SPA ------------------------------------------------------------------------------------
     def read(self, spa: int, n: int) -> bytes:
