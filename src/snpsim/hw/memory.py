@@ -183,9 +183,16 @@ class PhysicalMemory:
 
     def write_raw(self, spa: int, data: bytes) -> None:
         """Write ``data`` to DRAM at ``spa`` without encryption."""
-        self._check(spa, len(data))
+        n = len(data)
+        self._check(spa, n)
+        off = spa & (PAGE_SIZE - 1)
+        if 0 < n <= PAGE_SIZE - off:  # within one page, already stored raw: the common case
+            page = self._raw.get(spa >> PAGE_SHIFT)
+            if page is not None:
+                page[off : off + n] = data
+                return
         pos = 0
-        for pfn, off, k in self._chunks(spa, len(data)):
+        for pfn, off, k in self._chunks(spa, n):
             page = self._raw.get(pfn)
             if page is None:
                 if off == 0 and k == PAGE_SIZE:

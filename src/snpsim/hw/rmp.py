@@ -437,8 +437,9 @@ class Rmp:
             cur_flags = _U8.unpack_from(c, (pfn & 511) * _REC_SIZE + _FLAGS_OFF)[0]  # type: ignore[arg-type]
         if cur_flags & _IMMUTABLE:
             return RMPUPDATE_FAIL_PERMISSION
-        span = range(pfn, pfn + (PTRS_PER_PMD if state.pagesize else 1))
-        if self.in_use and not self.in_use.isdisjoint(span):
+        if self.in_use and (
+                not self.in_use.isdisjoint(range(pfn, pfn + PTRS_PER_PMD)) if state.pagesize
+                else pfn in self.in_use):
             return RMPUPDATE_FAIL_INUSE
         head_2m = c is not None and self._head_is_2m(c)
         if state.pagesize == 0 and head_2m and pfn & 511:
@@ -455,11 +456,12 @@ class Rmp:
         assigned = bool(state.assigned)
         flags = ((_ASSIGNED if assigned else 0) | (_PAGESIZE if state.pagesize else 0)
                  | (_IMMUTABLE if state.immutable else 0))
-        perms = (_PERM_ALL, 0, 0, 0) if assigned else (0, 0, 0, 0)
         if c is None:
             c = self._chunk(pfn, True)
             assert c is not None
-        c[pfn & 511] = ((state.gpa & ~0xFFF & ((1 << 52) - 1)) >> PAGE_SHIFT, state.asid, flags, perms)
+        _REC.pack_into(c, (pfn & 511) * _REC_SIZE,  # type: ignore[arg-type]
+                       (state.gpa & ~0xFFF & ((1 << 52) - 1)) >> PAGE_SHIFT, state.asid, flags,
+                       _PERM_ALL if assigned else 0, 0, 0, 0)
         self._forget(pfn)
         return 0
 
