@@ -86,3 +86,16 @@ def test_a_function_traced_while_tracing_is_on_is_armed_at_once():
         assert late(1) == 2
     assert calls(rec) == [("Enter", "closure_fn"), ("Leave", "closure_fn")]
     assert late.__code__.co_name == "closure_fn"  # disarmed with the rest
+
+
+def test_the_registry_does_not_grow_with_functions_traced_at_run_time():
+    import gc
+
+    from snpsim.trace import record
+
+    gc.collect()
+    before = len(record._registry)
+    for i in range(50):
+        assert make_closure(i)(1) == i + 1
+    gc.collect()
+    assert len(record._registry) == before

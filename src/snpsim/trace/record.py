@@ -65,6 +65,7 @@ import itertools
 import re
 import time
 import types
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -402,17 +403,18 @@ _W = "__snpsim_trace_wrapper__"  # keyword-only parameter of the trampoline
 
 @dataclass(eq=False)
 class _Armable:
-    """One traced function: its original code and keyword defaults, and the trampoline
-    code and keyword defaults that route calls to ``wrapper``."""
+    """One traced function's original code and keyword defaults, and the trampoline
+    code and keyword defaults that route calls to its recording wrapper."""
 
-    fn: types.FunctionType
     code: types.CodeType
     kwdefaults: dict[str, Any] | None
     tramp: types.CodeType
     tramp_kwdefaults: dict[str, Any]
 
 
-_registry: list[_Armable] = []
+# Traced functions, held weakly: a function traced at run time (a closure decorated per
+# call) leaves the registry when it is garbage, so the registry does not grow with calls.
+_registry: weakref.WeakKeyDictionary[types.FunctionType, _Armable] = weakref.WeakKeyDictionary()
 _armed = False
 
 
@@ -436,13 +438,13 @@ def _trampoline_code(freevars: tuple[str, ...]) -> types.CodeType:
     return code
 
 
-def _arm_one(a: _Armable, on: bool) -> None:
+def _arm_one(fn: types.FunctionType, a: _Armable, on: bool) -> None:
     if on:
-        a.fn.__code__ = a.tramp
-        a.fn.__kwdefaults__ = a.tramp_kwdefaults
+        fn.__code__ = a.tramp
+        fn.__kwdefaults__ = a.tramp_kwdefaults
     else:
-        a.fn.__code__ = a.code
-        a.fn.__kwdefaults__ = a.kwdefaults
+        fn.__code__ = a.code
+        fn.__kwdefaults__ = a.kwdefaults
 
 
 def _arm(on: bool) -> None:
@@ -450,8 +452,8 @@ def _arm(on: bool) -> None:
     global _armed
     if on == _armed:
         return
-    for a in _registry:
-        _arm_one(a, on)
+    for fn, a in list(_registry.items()):
+        _arm_one(fn, a, on)
     _armed = on
 
 
@@ -494,16 +496,15 @@ def traced(
         assert isinstance(target, types.FunctionType), "traced: a plain function is needed"
         code = target.__code__
         kwdefaults = target.__kwdefaults__
-        for a in _registry:
-            if a.fn is target:  # traced twice: trace a copy under the new name
-                code, kwdefaults = a.code, a.kwdefaults
-                copy = types.FunctionType(code, target.__globals__, target.__name__,
-                                          target.__defaults__, target.__closure__)
-                copy.__kwdefaults__ = None if kwdefaults is None else dict(kwdefaults)
-                copy.__dict__.update(target.__dict__)
-                copy.__qualname__ = target.__qualname__
-                target = copy
-                break
+        a = _registry.get(target)
+        if a is not None:  # traced twice: trace a copy under the new name
+            code, kwdefaults = a.code, a.kwdefaults
+            copy = types.FunctionType(code, target.__globals__, target.__name__,
+                                      target.__defaults__, target.__closure__)
+            copy.__kwdefaults__ = None if kwdefaults is None else dict(kwdefaults)
+            copy.__dict__.update(target.__dict__)
+            copy.__qualname__ = target.__qualname__
+            target = copy
         # ``fn`` runs the original code whatever ``target`` is armed with.
         fn = types.FunctionType(code, target.__globals__, target.__name__,
                                 target.__defaults__, target.__closure__)
@@ -597,11 +598,10 @@ def traced(
             return result
 
         target.__snpsim_traced__ = (party, fname)  # type: ignore[attr-defined]
-        a = _Armable(target, code, kwdefaults, _trampoline_code(code.co_freevars),
-                     {_W: wrapper})
-        _registry.append(a)
+        armable = _Armable(code, kwdefaults, _trampoline_code(code.co_freevars), {_W: wrapper})
+        _registry[target] = armable
         if _armed:
-            _arm_one(a, True)
+            _arm_one(target, armable, True)
         return target
 
     return decorate
