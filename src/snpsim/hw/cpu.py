@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from greenlet import getcurrent
+
 from snpsim.spec.exit_codes import (
     SVM_EXIT_HLT,
     SVM_EXIT_IOIO,
@@ -230,6 +232,7 @@ class GuestCpu:
 
     def __init__(self, platform: Platform, vmcb: Vmcb, entry: Callable[[GuestCpu], None]) -> None:
         self.platform = platform
+        self._guests = platform.world.guest_contexts
         self.vmcb = vmcb
         vmcb.cpu = self
         self.vcpu_id = vmcb.vcpu_id
@@ -247,7 +250,7 @@ class GuestCpu:
 
     # -- tripwire and exits --------------------------------------------------------------
     def _assert_ctx(self) -> None:
-        assert self.platform.world.in_guest(), "guest-port call from host context"
+        assert getcurrent() in self._guests, "guest-port call from host context"
 
     def _vmexit(self, exit_code: int, info1: int = 0, info2: int = 0, reason: str = "") -> None:
         # On every #VMEXIT of an SEV-ES guest the GHCB MSR is saved to the VMCB's
@@ -650,9 +653,10 @@ class HostCpu:
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
+        self._guests = platform.world.guest_contexts
 
     def _assert_ctx(self) -> None:
-        assert not self.platform.world.in_guest(), "host-port call from guest context"
+        assert getcurrent() not in self._guests, "host-port call from guest context"
 
     # -- VMRUN -----------------------------------------------------------------------------------
     @traced("cpu", name="VMRUN")
