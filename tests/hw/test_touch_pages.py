@@ -9,7 +9,7 @@ TLB, RMP and counters, same trace events; and the RMP range check
 ``Rmp.private_read_run`` against ``check_rmp_guest_access`` page by page."""
 
 from hw_machine import ASID, DATA_GPA, GVA, assign, build, platform, run, spa
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from snpsim.hw.faults import HardwareFault
@@ -22,9 +22,21 @@ from snpsim.trace.record import Recorder, tracing
 OFFSETS = (0, 4095)
 # per-page RMP states drawn by the tests
 STATES = ("ok", "unassigned", "not-validated", "other-asid", "wrong-gpa", "immutable",
-          "no-read", "unmapped")
+          "no-read", "unmapped", "remapped")
+REMAP_GPA = 0x800000  # "remapped": the NPT maps page i to the (unassigned) frame of this GPA + 4K * i
 
 page_states = st.lists(st.sampled_from(STATES), min_size=1, max_size=24)
+
+
+#: A second view of the data range through one 2 MiB guest leaf (PD entry 2, C=1).
+GVA_2M = GVA + (2 << 20)
+
+
+def add_2m_guest_leaf(p) -> None:
+    from hw_machine import PT_GPA, C
+
+    pde = DATA_GPA | C | 0x83  # present, writable, PSE
+    p.mem.write_enc(spa(PT_GPA + 0x2000) + 2 * 8, pde.to_bytes(8, "little"), ASID)
 
 
 def setup(p, *, states, first, rmp_2m, npt_2m, c0_pages):
@@ -32,6 +44,7 @@ def setup(p, *, states, first, rmp_2m, npt_2m, c0_pages):
     instead (states ignored but ``unmapped``); ``c0_pages``: PTEs with C=0."""
     ptes = {first + i: (DATA_GPA + (first + i) * 4096, False, False) for i in c0_pages}
     npt = build(p, ptes=ptes, npt_data="2M" if npt_2m else "4K")
+    add_2m_guest_leaf(p)
     if rmp_2m:
         assign(p, DATA_GPA, size=1)
         return npt
@@ -40,6 +53,13 @@ def setup(p, *, states, first, rmp_2m, npt_2m, c0_pages):
         if s == "unmapped":
             if not npt_2m:
                 npt.unmap(gpa >> 12, (gpa >> 12) + 1)
+            continue
+        if s == "remapped":  # the next frame is a valid page, but the NPT maps another
+            assign(p, gpa)
+            if not npt_2m:
+                other = spa(REMAP_GPA) + (first + i) * 4096
+                npt.unmap(gpa >> 12, (gpa >> 12) + 1)
+                npt.map(gpa >> 12, other >> 12)
             continue
         if s == "unassigned":
             continue
@@ -68,7 +88,7 @@ def host_fix(p, npt):
         if ent is None:
             npt.map(gfn, (spa(0) >> 12) + gfn)
             return
-        pfn = spa(gfn << 12) >> 12
+        pfn = ent.pfn
         if p.rmp.head_2m(pfn) is not None:
             assert p.rmp.psmash((pfn & ~511) << 12) == 0
             return
@@ -95,15 +115,20 @@ def outcome(p, npt, body, traced):
             [npt.lookup((DATA_GPA >> 12) + i) for i in range(512)])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(states=page_states, first=st.integers(0, 487), rmp_2m=st.booleans(),
        npt_2m=st.booleans(), c0=st.sets(st.integers(0, 23), max_size=3),
-       warm=st.sets(st.integers(0, 23), max_size=24), traced=st.booleans())
+       warm=st.sets(st.integers(0, 23), max_size=24), traced=st.booleans(),
+       big_leaf=st.booleans())
+@example(states=["ok", "remapped", "ok"], first=0, rmp_2m=False, npt_2m=False, c0=set(),
+         warm={0}, traced=False, big_leaf=True)  # a run of 4K NPT leaves ends at a gap
+@example(states=["ok"] * 5 + ["not-validated", "ok"], first=509, rmp_2m=False, npt_2m=True,
+         c0={2}, warm=set(), traced=True, big_leaf=True)  # #VC mid-run, a 2M boundary
 def test_touch_pages_equals_one_byte_reads_in_order(states, first, rmp_2m, npt_2m, c0,
-                                                     warm, traced):
+                                                     warm, traced, big_leaf):
     n = len(states)
     c0_pages = {i for i in c0 if i < n}
-    va = GVA + first * 4096
+    va = (GVA_2M if big_leaf else GVA) + first * 4096
 
     def ref_body(cpu):
         for i in sorted(warm):  # TLB fills only (no data access): the fast path's hits

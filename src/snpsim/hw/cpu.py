@@ -413,13 +413,20 @@ class GuestCpu:
         size = _LEAF_SIZE[t.level]
         n = min(limit, (size - (page & (size - 1))) >> PAGE_SHIFT)
         gfn = gpa >> PAGE_SHIFT
-        ent = self.vmcb.npt.lookup(gfn)
+        npt = self.vmcb.npt
+        ent = npt.lookup(gfn)
         if ent is None:
             return 0
         if ent.level == PG_LEVEL_2M:
             n = min(n, PTRS_PER_PMD - (gfn & (PTRS_PER_PMD - 1)))
-        else:
-            n = 1
+        else:  # 4 KiB leaves: as far as they map consecutive frames
+            k = 1
+            while k < n:
+                nxt = npt.lookup(gfn + k)
+                if nxt is None or nxt.level != PG_LEVEL_4K or nxt.pfn != ent.pfn + k:
+                    break
+                k += 1
+            n = k
         if not t.c_bit or not self.vmcb.snp_active:
             return n  # a C=0 read, or any read of a guest that is not SNP-active: unchecked
         return self.platform.rmp.private_read_run(
