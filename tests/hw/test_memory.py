@@ -208,3 +208,20 @@ def test_memory_equals_an_eager_encrypt_on_write_reference():
                 assert got == ref.read(pfn * PAGE_SIZE, PAGE_SIZE, asid)
 
     check()
+
+
+def test_discard_of_a_range_forgets_exactly_its_pages():
+    """``discard`` (and ``HostCpu.zero_pages``) over a range: whole pages inside it read
+    zeros again, pages outside keep their contents; large or small ranges alike."""
+    mem = PhysicalMemory(1 << 40)
+    for pfn in (3, 4, 5, 9, 1 << 20):
+        mem.write_raw(pfn * PAGE_SIZE, b"r")
+        mem.write_enc(pfn * PAGE_SIZE + 8, b"e", asid=1)
+    mem.discard(4 * PAGE_SIZE, 2 * PAGE_SIZE)          # small range: pages 4, 5
+    assert [mem.written(p) for p in (3, 4, 5, 9)] == [True, False, False, True]
+    mem.discard(0, 1 << 39)                             # huge range: 3, 9 and 1 << 20
+    assert mem.pages_stored() == 0
+    p = platform()
+    p.mem.write_raw(0x7000, b"x" * 8)
+    p.host.zero_pages(0x6000, 2)
+    assert p.mem.read_raw(0x7000, 8) == bytes(8) and p.mem.pages_stored() == 0

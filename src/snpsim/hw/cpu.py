@@ -758,6 +758,11 @@ class HostCpu:
         """Model-only: forget a page's contents (a freshly allocated page reads zeros)."""
         self.platform.mem.discard(spa & ~(PAGE_SIZE - 1), PAGE_SIZE)
 
+    def zero_pages(self, spa: int, npages: int) -> None:
+        """Model-only: :meth:`zero_page` of the ``npages`` pages from ``spa`` in one call
+        (a freshly allocated folio); costs O(min(npages, pages stored))."""
+        self.platform.mem.discard(spa & ~(PAGE_SIZE - 1), npages * PAGE_SIZE)
+
     # -- NPT ----------------------------------------------------------------------------------------------
     def npt_create(self) -> Npt:
         """A new, empty nested page table."""

@@ -238,11 +238,21 @@ class PhysicalMemory:
     def discard(self, spa: int, n: int) -> None:
         """Forget the contents of whole pages in ``[spa, spa+n)`` (they read as zeros).
 
-        Model-only: used when the host allocator hands out a fresh page.
+        Model-only: used when the host allocator hands out a fresh page.  Costs
+        O(min(pages in the range, pages stored)).
         """
-        for pfn, _off, _k in self._chunks(spa, n):
-            self._raw.pop(pfn, None)
-            self._plain.pop(pfn, None)
+        if n <= 0:
+            return
+        first, end = spa >> PAGE_SHIFT, ((spa + n - 1) >> PAGE_SHIFT) + 1
+        for store in (self._raw, self._plain):
+            if not store:
+                continue
+            if end - first <= len(store):
+                for pfn in range(first, end):
+                    store.pop(pfn, None)  # type: ignore[call-overload]
+            else:
+                for pfn in [p for p in store if first <= p < end]:
+                    del store[pfn]
 
     def written(self, pfn: int) -> bool:
         """Whether page ``pfn`` holds written contents (else it reads as zeros raw)."""
