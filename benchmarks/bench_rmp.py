@@ -15,9 +15,9 @@ or with pytest-benchmark (the file is not collected by the test suite)::
 
 "numpy bytes" is :meth:`Rmp.bytes_used` (the entry arrays); "traced bytes" is what
 ``tracemalloc`` sees allocated by the table, Python objects (dict slots, array headers)
-included.  Entries are 17 bytes and stored in chunks of 512 (one per 2 MiB of SPA), so
-dense touches cost ~17 bytes per page and the worst case -- one page per 2 MiB -- costs a
-whole chunk (8.7 KB) per page.
+included.  Entries are 16 bytes and stored in chunks of 512 (one per 2 MiB of SPA), so
+dense touches cost ~16.5 bytes per page and the worst case -- one page per 2 MiB -- costs
+a whole chunk (8 KiB) per page.
 """
 
 from __future__ import annotations

@@ -335,3 +335,26 @@ def test_rmpupdate_does_not_prevent_gpa_aliases():
     assert rmp.rmpupdate(0x1000, private(0x7000)) == 0
     assert rmp.rmpupdate(0x2000, private(0x7000)) == 0
     assert rmp.lookup(2).validated is False
+
+
+def test_an_entry_is_16_bytes_and_a_dense_2mib_costs_8_kib():
+    """16 bytes per entry, the hardware entry's size (Linux ``struct rmpentry_raw``,
+    arch/x86/virt/svm/sev.c: two u64); one chunk of 512 per touched 2 MiB."""
+    from snpsim.hw.rmp import RMP_DTYPE
+
+    rmp = Rmp(64 * MiB)
+    assert RMP_DTYPE.itemsize == 16
+    for pfn in range(512, 1024):
+        assert rmp.rmpupdate(pfn << 12, private(pfn << 12, asid=0xFFFF)) == 0
+    assert rmp.bytes_used() == 512 * 16
+    e = rmp.lookup(700)
+    assert (e.assigned, e.asid, e.gpa) == (True, 0xFFFF, 700 << 12)
+
+
+def test_rmpupdate_of_an_asid_the_entry_cannot_hold_is_fail_input():
+    """Model choice (hw/rmp.py docstring): ASIDs above RMP_ASID_MAX get FAIL_INPUT (1)."""
+    from snpsim.hw.rmp import RMP_ASID_MAX
+
+    rmp = Rmp(64 * MiB)
+    assert rmp.rmpupdate(0x1000, private(0x1000, asid=RMP_ASID_MAX + 1)) == 1
+    assert rmp.lookup(1) == RmpEntry() and rmp.bytes_used() == 0

@@ -77,3 +77,47 @@ def test_cache_is_bounded():
         rmp.lookup(pfn)
     assert len(rmp._lookups) <= rmp_mod._LOOKUP_CACHE_CHUNKS
     assert rmp.lookup(5 * 512).gpa == 5 * 512 << 12
+
+
+def as_entry(rec) -> RmpEntry:
+    return RmpEntry(bool(rec["assigned"]), int(rec["pagesize"]), bool(rec["immutable"]),
+                    int(rec["gpa"]), int(rec["asid"]), bool(rec["vmsa"]), bool(rec["validated"]),
+                    tuple(int(x) for x in rec["perms"]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(ops=st.lists(op, max_size=30), start=st.integers(0, 1030), n=st.integers(0, 1100))
+def test_lookup_range_equals_lookup_page_by_page(ops, start, n):
+    """``Rmp.lookup_range`` (and ``HostCpu.rmpread_range``'s records) = ``lookup`` per
+    page, across 2 MiB entries, PSMASHed ranges, untouched chunks and the coverage
+    limit."""
+    rmp = Rmp(COVERAGE)
+    for kind, pfn, k, flag, flag2 in ops:
+        if kind == "update":
+            spa = (pfn & ~511 if k else pfn) << 12
+            rmp.rmpupdate(spa, RmpState(gpa=spa + 0x40000000, assigned=int(flag), pagesize=k,
+                                        immutable=int(flag2), rsvd=0, asid=ASID if flag else 0))
+        elif kind == "psmash":
+            rmp.psmash(pfn << 12)
+        elif kind == "validate":
+            rmp.set_validated(pfn, flag)
+        elif kind == "perms":
+            rmp.set_perms(pfn, k, 0x3, vmsa=flag)
+        else:
+            rmp.coverage = pfn
+    recs = rmp.lookup_range(start, n)
+    assert len(recs) == n
+    assert [as_entry(r) for r in recs] == [rmp.lookup(p) for p in range(start, start + n)]
+
+
+def test_rmpread_range_counts_and_refuses_like_the_loop():
+    from snpsim.hw.cpu import Platform
+
+    p = Platform(mem_size=COVERAGE)
+    p.rmp.rmpupdate(0x3000, RmpState(0x7000, 1, 0, 0, 0, ASID))
+    code, recs = p.host.rmpread_range(0x2000, 3)
+    assert code == 0 and [bool(r["assigned"]) for r in recs] == [False, True, False]
+    assert int(recs[1]["gpa"]) == 0x7000 and p.rmp.counters["RMPREAD"] == 3
+    # the last page is beyond coverage: FAIL_INPUT (1), as RMPREAD of that page gives
+    code, recs = p.host.rmpread_range(COVERAGE - 0x2000, 3)
+    assert (code, recs) == (1, None) and p.rmp.counters["RMPREAD"] == 6

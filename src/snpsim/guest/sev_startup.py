@@ -50,6 +50,7 @@ __all__ = [
     "__sev_get_ghcb",
     "__sev_put_ghcb",
     "sev_evict_cache",
+    "sev_evict_cache_per_page",
     "sev_snp_needs_sfw",
     "msr_protocol_exchange",
     "pvalidate_4k_page",
@@ -159,11 +160,23 @@ def sev_snp_needs_sfw(kernel: GuestKernel) -> bool:
     return kernel.profile.sev_evict_cache and not kernel.config.coherency_sfw_no
 
 
+#: The bytes of each 4 KiB page ``sev_evict_cache`` loads: the first and the last.
+_EVICT_OFFSETS = (0, PAGE_SIZE - 1)
+
+
 @traced("guest")
 def sev_evict_cache(kernel: GuestKernel, va: int, npages: int) -> None:
     """``sev_evict_cache(va, npages)`` (asm/sev.h, 7b306dfa326f): for each 4 KiB page at
     GVA ``va``, read the first and the last byte through the guest key (C=1), which
-    evicts the page's lines from the cache on non-coherent parts."""
+    evicts the page's lines from the cache on non-coherent parts.  The values are
+    discarded, so the loads are one ``touch_pages`` over the range: the same checks and
+    faults, page by page, as :func:`sev_evict_cache_per_page` (tests/guest prove it)."""
+    this_cpu(kernel).touch_pages(va, npages, _EVICT_OFFSETS)
+
+
+def sev_evict_cache_per_page(kernel: GuestKernel, va: int, npages: int) -> None:
+    """Reference for :func:`sev_evict_cache`: the two one-byte reads per page, one by
+    one, as the C loop does them (model-only; used by the differential test)."""
     cpu = this_cpu(kernel)
     for i in range(npages):
         page = va + i * PAGE_SIZE

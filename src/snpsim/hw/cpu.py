@@ -27,6 +27,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+from greenlet import getcurrent
 
 from snpsim.spec.exit_codes import (
     SVM_EXIT_HLT,
@@ -48,9 +51,9 @@ from snpsim.spec.faults import (
     X86_PF_WRITE,
 )
 from snpsim.spec.msr_index import MSR_AMD64_SEV, MSR_AMD64_SEV_ES_GHCB
-from snpsim.spec.pgtable_types import PG_LEVEL_4K
-from snpsim.spec.rmp import PVALIDATE_FAIL_INPUT, RMPADJUST_FAIL_INPUT, RmpState
-from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PageSize, u64
+from snpsim.spec.pgtable_types import PG_LEVEL_1G, PG_LEVEL_2M, PG_LEVEL_4K
+from snpsim.spec.rmp import PVALIDATE_FAIL_INPUT, RMPADJUST_FAIL_INPUT, RMPREAD_FAIL_INPUT, RmpState
+from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PTRS_PER_PMD, PageSize, u64
 from snpsim.trace.record import traced
 
 from .faults import (
@@ -66,7 +69,7 @@ from .npt import Npt, NptEntry, Translation, check_rmp_guest_access, guest_walk
 from .rmp import Rmp, RmpEntry
 from .world import GuestContextDied, World
 
-__all__ = ["VmExit", "Vmcb", "GuestCpu", "HostCpu", "Platform"]
+__all__ = ["VmExit", "Vmcb", "GuestCpu", "HostCpu", "Platform", "Tlb", "TLB_ENTRIES"]
 
 # The #NPF error-code base of PVALIDATE/RMPADJUST (present | GUEST_FINAL, ENC for C=1),
 # built once: an IntFlag ``|`` costs about 1 us on a per-page path.
@@ -106,6 +109,84 @@ class Vmcb:
     regs: dict[str, int] = field(default_factory=dict)
     cpu: GuestCpu | None = None
     snp_active: bool = True
+
+
+#: Model choice: entries the guest TLB holds (the order of an AMD Zen L2 data TLB).
+TLB_ENTRIES = 2048
+
+_LEAF_SIZE = {PG_LEVEL_4K: PAGE_SIZE, PG_LEVEL_2M: PMD_SIZE, PG_LEVEL_1G: 1 << 30}
+
+
+class Tlb:
+    """One vCPU's TLB: at most ``capacity`` cached guest translations, one per leaf.
+
+    A translation is cached at the size of the page-table leaf that produced it, as a
+    hardware TLB holds 4 KiB, 2 MiB and 1 GiB entries: one entry of a 2 MiB leaf serves
+    all 512 4 KiB pages under it, and INVLPG of any address in it drops it.  Each entry
+    is the :class:`Translation` of the leaf's first byte (``gpa`` is the leaf's base).
+    Replacement rule: when full, filling drops the entry filled longest ago (FIFO).  An
+    entry is otherwise kept until INVLPG of an address it covers, or a flush: a
+    translation that changed in the page tables without a flush stays in use (the stale
+    translations of a missing-flush bug), until it is replaced.
+    Keys are the leaf's base GVA plus its PG_LEVEL (a 4 KiB and a 2 MiB entry at one
+    2 MiB-aligned GVA are distinct, as in the separate hardware arrays).
+    Source: AMD APM vol 2 5.5 (TLB, INVLPG invalidates the entry of any page size
+    that maps the address).
+    """
+
+    __slots__ = ("_e", "capacity")
+
+    def __init__(self, capacity: int = TLB_ENTRIES) -> None:
+        self._e: dict[int, Translation] = {}
+        self.capacity = capacity
+
+    def lookup(self, page: int) -> tuple[int, Translation] | None:
+        """(GPA of the 4 KiB-aligned GVA ``page``, the entry) or None on a miss."""
+        e = self._e
+        t = e.get(page + PG_LEVEL_4K)
+        if t is not None:
+            return t.gpa, t
+        t = e.get((page & ~(PMD_SIZE - 1)) + PG_LEVEL_2M)
+        if t is not None:
+            return t.gpa + (page & (PMD_SIZE - 1)), t
+        t = e.get((page & ~((1 << 30) - 1)) + PG_LEVEL_1G)
+        if t is not None:
+            return t.gpa + (page & ((1 << 30) - 1)), t
+        return None
+
+    def get(self, gva: int) -> Translation | None:
+        """The cached translation covering ``gva`` (its leaf's entry), or None."""
+        hit = self.lookup(gva & ~(PAGE_SIZE - 1))
+        return None if hit is None else hit[1]
+
+    def fill(self, page: int, t: Translation) -> tuple[int, Translation]:
+        """Cache the walk result ``t`` of the 4 KiB-aligned GVA ``page`` as its leaf's
+        entry (replacing the oldest when full); returns what :meth:`lookup` would."""
+        size = _LEAF_SIZE[t.level]
+        off = page & (size - 1)
+        key = (page - off) + t.level
+        ent = Translation(t.gpa - off, t.c_bit, t.writable, t.user, t.nx, t.level)
+        e = self._e
+        e.pop(key, None)
+        if len(e) >= self.capacity:
+            del e[next(iter(e))]
+        e[key] = ent
+        return t.gpa, ent
+
+    def invlpg(self, gva: int) -> None:
+        """Drop every entry, of any size, that covers ``gva``."""
+        e = self._e
+        e.pop((gva & ~(PAGE_SIZE - 1)) + PG_LEVEL_4K, None)
+        e.pop((gva & ~(PMD_SIZE - 1)) + PG_LEVEL_2M, None)
+        e.pop((gva & ~((1 << 30) - 1)) + PG_LEVEL_1G, None)
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        self._e.clear()
+
+    def __len__(self) -> int:
+        """Entries held (at most ``capacity``)."""
+        return len(self._e)
 
 
 class Platform:
@@ -151,6 +232,7 @@ class GuestCpu:
 
     def __init__(self, platform: Platform, vmcb: Vmcb, entry: Callable[[GuestCpu], None]) -> None:
         self.platform = platform
+        self._guests = platform.world.guest_contexts
         self.vmcb = vmcb
         vmcb.cpu = self
         self.vcpu_id = vmcb.vcpu_id
@@ -160,7 +242,7 @@ class GuestCpu:
         self.cpl = 0
         self.msr_ghcb = 0
         self.regs: dict[str, int] = {}
-        self.tlb: dict[int, Translation] = {}
+        self.tlb = Tlb()
         self._walk_gva = 0
         self.idt: dict[int, Callable[[GuestCpu, HardwareFault], None]] = {}
         self.ctx = platform.world.new_guest_context(f"vcpu{self.vcpu_id}", lambda: entry(self))
@@ -168,7 +250,7 @@ class GuestCpu:
 
     # -- tripwire and exits --------------------------------------------------------------
     def _assert_ctx(self) -> None:
-        assert self.platform.world.in_guest(), "guest-port call from host context"
+        assert getcurrent() in self._guests, "guest-port call from host context"
 
     def _vmexit(self, exit_code: int, info1: int = 0, info2: int = 0, reason: str = "") -> None:
         # On every #VMEXIT of an SEV-ES guest the GHCB MSR is saved to the VMCB's
@@ -228,14 +310,15 @@ class GuestCpu:
         )
         return ent
 
-    def _translate(self, gva: int, write: bool) -> Translation:
+    def _translate(self, gva: int, write: bool) -> tuple[int, Translation]:
+        """(GPA of ``gva``'s 4 KiB page, the TLB entry), walking on a miss."""
         page = gva & ~(PAGE_SIZE - 1)
-        t = self.tlb.get(page)
-        if t is None or (write and not t.writable):
+        hit = self.tlb.lookup(page)
+        if hit is None or (write and not hit[1].writable):
             self._walk_gva = gva
             t = guest_walk(self._read_table, self.cr3, page, self.cbit, write=write, fetch=False)
-            self.tlb[page] = t
-        return t
+            hit = self.tlb.fill(page, t)
+        return hit
 
     def translate(self, gva: int) -> Translation:
         """Walk the guest page tables for ``gva`` (through the TLB), delivering faults;
@@ -243,12 +326,12 @@ class GuestCpu:
         self._assert_ctx()
         while True:
             try:
-                t = self._translate(gva, False)
-                return Translation(t.gpa | (gva & (PAGE_SIZE - 1)), t.c_bit, t.writable, t.user, t.nx, t.level)
+                gpa, t = self._translate(gva, False)
+                return Translation(gpa | (gva & (PAGE_SIZE - 1)), t.c_bit, t.writable, t.user, t.nx, t.level)
             except HardwareFault as f:
                 self._deliver(f)
 
-    def _access(self, gva: int, n: int, data: bytes | None) -> bytes:
+    def _access(self, gva: int, n: int, data: bytes | None, load: bool = True) -> bytes:
         out = bytearray()
         pos = 0
         while pos < n:
@@ -256,13 +339,15 @@ class GuestCpu:
             take = min(n - pos, PAGE_SIZE - (cur & (PAGE_SIZE - 1)))
             while True:
                 try:
-                    t = self._translate(cur, data is not None)
-                    gpa = t.gpa | (cur & (PAGE_SIZE - 1))
+                    gpa, t = self._translate(cur, data is not None)
+                    gpa |= cur & (PAGE_SIZE - 1)
                     ent = self._npt_translate(gpa, write=data is not None, c_bit=t.c_bit,
                                               table_walk=False, gva=cur)
                     spa = (ent.pfn << PAGE_SHIFT) | (gpa & (PAGE_SIZE - 1))
                     mem = self.platform.mem
-                    if data is None:
+                    if not load:
+                        pass
+                    elif data is None:
                         if t.c_bit:
                             out += mem.read_enc(spa, take, self.vmcb.asid)
                         else:
@@ -292,6 +377,62 @@ class GuestCpu:
         self._assert_ctx()
         self._access(gva, len(data), bytes(data))
 
+    def touch_pages(self, gva: int, npages: int, offsets: tuple[int, ...] = (0,)) -> None:
+        """Load one byte at ``gva + i * 4096 + off`` for each page ``i`` < ``npages`` and
+        each ``off`` in ``offsets`` (in that order) and discard the values: exactly the
+        checks, faults (delivered, then the load retried), TLB fills and counters of
+        ``read(addr, 1)`` at each of those addresses in turn, without producing data.
+
+        Model-only fast path: runs of pages that provably cannot fault (a TLB hit, a
+        present NPT leaf, and for a C=1 mapping :meth:`Rmp.private_read_run` over the
+        run) are skipped in one step; every other page goes through the per-access path,
+        so the first fault, in address order, is the one a per-page loop takes.
+        ``offsets`` within [0, 4096) and a page-aligned ``gva`` take the fast path;
+        anything else is done access by access.
+        """
+        self._assert_ctx()
+        fast = not gva & (PAGE_SIZE - 1) and all(0 <= o < PAGE_SIZE for o in offsets)
+        i = 0
+        while i < npages:
+            page = gva + i * PAGE_SIZE
+            run = self._probe_run(page, npages - i) if fast else 0
+            if run:
+                i += run
+                continue
+            for off in offsets:
+                self._access(page + off, 1, None, load=False)
+            i += 1
+
+    def _probe_run(self, page: int, limit: int) -> int:
+        """How many pages from the 4 KiB-aligned GVA ``page`` (at most ``limit``) a
+        one-byte data read would reach without a walk or a fault; 0 when unsure."""
+        hit = self.tlb.lookup(page)
+        if hit is None:
+            return 0
+        gpa, t = hit
+        size = _LEAF_SIZE[t.level]
+        n = min(limit, (size - (page & (size - 1))) >> PAGE_SHIFT)
+        gfn = gpa >> PAGE_SHIFT
+        npt = self.vmcb.npt
+        ent = npt.lookup(gfn)
+        if ent is None:
+            return 0
+        if ent.level == PG_LEVEL_2M:
+            n = min(n, PTRS_PER_PMD - (gfn & (PTRS_PER_PMD - 1)))
+        else:  # 4 KiB leaves: as far as they map consecutive frames
+            k = 1
+            while k < n:
+                nxt = npt.lookup(gfn + k)
+                if nxt is None or nxt.level != PG_LEVEL_4K or nxt.pfn != ent.pfn + k:
+                    break
+                k += 1
+            n = k
+        if not t.c_bit or not self.vmcb.snp_active:
+            return n  # a C=0 read, or any read of a guest that is not SNP-active: unchecked
+        return self.platform.rmp.private_read_run(
+            ent.pfn, gpa, n, asid=self.vmcb.asid, pagesize=1 if ent.level == PG_LEVEL_2M else 0,
+            vmpl=self.vmpl)
+
     def read_u64(self, gva: int) -> int:
         """Load a little-endian u64 at ``gva``."""
         return int.from_bytes(self.read(gva, 8), "little")
@@ -314,10 +455,10 @@ class GuestCpu:
         assert (gva & (PAGE_SIZE - 1)) + n <= PAGE_SIZE, "fetch crosses a page"
         while True:
             try:
-                t = self._translate(gva, False)
+                gpa, t = self._translate(gva, False)
                 if t.nx:
                     raise GuestPageFault(gva, int(PFERR_PRESENT_MASK | PFERR_FETCH_MASK), "fetch from NX page")
-                gpa = t.gpa | (gva & (PAGE_SIZE - 1))
+                gpa |= gva & (PAGE_SIZE - 1)
                 c_bit = t.c_bit or self.vmcb.snp_active
                 ent = self._npt_translate(gpa, write=False, c_bit=c_bit, table_walk=False, gva=gva,
                                           fetch=True)
@@ -360,8 +501,7 @@ class GuestCpu:
             raise GeneralProtectionFault("PVALIDATE at VMPL/CPL != 0")
         if rmp_psize == PageSize.SIZE_2M and vaddr & (PMD_SIZE - 1):
             return PVALIDATE_FAIL_INPUT, 0
-        t = self._translate(vaddr & ~(PAGE_SIZE - 1), False)
-        gpa = t.gpa
+        gpa, t = self._translate(vaddr & ~(PAGE_SIZE - 1), False)
         gfn = gpa >> PAGE_SHIFT
         ent = self.vmcb.npt.lookup(gfn)
         if ent is None:
@@ -404,8 +544,7 @@ class GuestCpu:
             raise GeneralProtectionFault("RMPADJUST at CPL != 0")
         if rmp_psize == PageSize.SIZE_2M and vaddr & (PMD_SIZE - 1):
             return RMPADJUST_FAIL_INPUT
-        t = self._translate(vaddr & ~(PAGE_SIZE - 1), False)
-        gpa = t.gpa
+        gpa, t = self._translate(vaddr & ~(PAGE_SIZE - 1), False)
         ent = self.vmcb.npt.lookup(gpa >> PAGE_SHIFT)
         enc = PFERR_GUEST_ENC_MASK if t.c_bit else 0
         if ent is None:
@@ -494,8 +633,8 @@ class GuestCpu:
         self.tlb.clear()
 
     def invlpg(self, gva: int) -> None:
-        """INVLPG: drop the TLB entry of the page at ``gva``."""
-        self.tlb.pop(gva & ~(PAGE_SIZE - 1), None)
+        """INVLPG: drop the TLB entries (of any page size) that map ``gva``."""
+        self.tlb.invlpg(gva)
         self.platform.count("INVLPG")
 
     def flush_tlb_all(self) -> None:
@@ -521,9 +660,10 @@ class HostCpu:
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
+        self._guests = platform.world.guest_contexts
 
     def _assert_ctx(self) -> None:
-        assert not self.platform.world.in_guest(), "host-port call from guest context"
+        assert getcurrent() not in self._guests, "host-port call from guest context"
 
     # -- VMRUN -----------------------------------------------------------------------------------
     @traced("cpu", name="VMRUN")
@@ -575,6 +715,25 @@ class HostCpu:
         self._assert_ctx()
         return self.platform.rmp.rmpread(spa)
 
+    def rmpread_range(self, spa: int, npages: int) -> tuple[int, Any]:
+        """Model-only bulk RMPREAD of the ``npages`` 4 KiB pages from ``spa``: what a loop
+        of :meth:`rmpread` over them gives, as ``(0, records)`` with one
+        :data:`snpsim.hw.rmp.RMP_LOOKUP_DTYPE` record per page (the caller must ignore
+        ``validated`` and ``perms``, as for RMPREAD), or ``(FAIL_INPUT 1, None)`` when a
+        page is beyond RMP coverage.  Counts ``npages`` RMPREADs, as the loop would (up
+        to the uncovered page on failure).
+        """
+        self._assert_ctx()
+        rmp = self.platform.rmp
+        pfn = spa >> PAGE_SHIFT
+        last = pfn + npages - 1
+        if npages > 0 and not rmp.covered(last):
+            ok = max(0, min(npages, rmp.coverage // PAGE_SIZE - pfn))
+            rmp.counters["RMPREAD"] = rmp.counters.get("RMPREAD", 0) + ok + 1
+            return RMPREAD_FAIL_INPUT, None
+        rmp.counters["RMPREAD"] = rmp.counters.get("RMPREAD", 0) + npages
+        return 0, rmp.lookup_range(pfn, npages)
+
     # -- memory by SPA ------------------------------------------------------------------------------------
     def read(self, spa: int, n: int) -> bytes:
         """Host read of ``n`` bytes at ``spa``: not RMP-checked, returns DRAM contents
@@ -598,6 +757,11 @@ class HostCpu:
     def zero_page(self, spa: int) -> None:
         """Model-only: forget a page's contents (a freshly allocated page reads zeros)."""
         self.platform.mem.discard(spa & ~(PAGE_SIZE - 1), PAGE_SIZE)
+
+    def zero_pages(self, spa: int, npages: int) -> None:
+        """Model-only: :meth:`zero_page` of the ``npages`` pages from ``spa`` in one call
+        (a freshly allocated folio); costs O(min(npages, pages stored))."""
+        self.platform.mem.discard(spa & ~(PAGE_SIZE - 1), npages * PAGE_SIZE)
 
     # -- NPT ----------------------------------------------------------------------------------------------
     def npt_create(self) -> Npt:

@@ -55,7 +55,7 @@ class NestedPageFault(HardwareFault):
     delivered_to = "host-kvm"
 
     def __init__(self, gpa: int, error_code: int, reason: str = "") -> None:
-        super().__init__(f"#NPF gpa={gpa:#x} error_code={error_code:#x} {reason}".rstrip())
+        super().__init__(f"#NPF gpa={gpa:#x} error_code={int(error_code):#x} {reason}".rstrip())
         self.gpa = gpa
         self.error_code = error_code
         self.reason = reason
@@ -73,7 +73,7 @@ class VmmCommunicationException(HardwareFault):
     delivered_to = "guest"
 
     def __init__(self, error_code: int, cr2: int = 0, reason: str = "") -> None:
-        super().__init__(f"#VC error_code={error_code:#x} cr2={cr2:#x} {reason}".rstrip())
+        super().__init__(f"#VC error_code={int(error_code):#x} cr2={cr2:#x} {reason}".rstrip())
         self.error_code = error_code
         self.cr2 = cr2
         self.reason = reason

@@ -5,7 +5,8 @@
 """System physical memory and the memory-encryption engine.
 
 Physical memory is sparse: a page costs memory only once something is written to it;
-an untouched page reads as zeros.  Each page is held in one of two forms:
+an untouched page reads as zeros raw, and a private read of it is computed (the zero
+page decrypted with the reader's key and the page's SPA) without storing anything.  Each page is held in one of two forms:
 
 * raw bytes, what is in DRAM, for pages last written without encryption (C=0 guest
   writes and host writes), and
@@ -36,7 +37,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE
 
-__all__ = ["EncryptionEngine", "PhysicalMemory"]
+__all__ = ["EncryptionEngine", "PhysicalMemory", "ZERO_VIEW_CACHE_PAGES"]
 
 _ZERO_PAGE = bytes(PAGE_SIZE)
 
@@ -74,6 +75,11 @@ class EncryptionEngine:
         return dec.update(ciphertext) + dec.finalize()
 
 
+#: Model-only bound on the cache of computed private views of never-written pages
+#: (pages of 4 KiB; see :class:`PhysicalMemory`).
+ZERO_VIEW_CACHE_PAGES = 64
+
+
 class PhysicalMemory:
     """Sparse system physical memory, addressed by SPA in bytes.
 
@@ -84,6 +90,16 @@ class PhysicalMemory:
     ``write_enc`` go through the encryption engine with an ASID's key, as a C=1 guest
     access does.  This class does no RMP checks: those are in :mod:`snpsim.hw.npt` and
     :mod:`snpsim.hw.cpu`.
+
+    Cost: a page stores something only once it is written (4 KiB of contents plus one
+    dict slot keyed by PFN).  Reading never-written memory stores nothing: a raw read
+    gives zeros, a private read decrypts the zero page with the reader's key and the
+    page's SPA.  The last ``ZERO_VIEW_CACHE_PAGES`` such decrypted views are kept
+    (oldest dropped first) so that a run of small reads of one page costs one AES
+    operation; a cached view is a pure function of (ASID, PFN) and is never stale.
+    Reading a written page with another key than the one that wrote it converts its
+    stored form (the bytes in DRAM do not change: AES-XTS over a whole 4 KiB unit is a
+    permutation, so ``encrypt(decrypt(x)) == x``).
     """
 
     def __init__(self, size: int, engine: EncryptionEngine | None = None) -> None:
@@ -94,24 +110,54 @@ class PhysicalMemory:
         # out, only copies of their bytes.
         self._raw: dict[int, bytearray] = {}
         self._plain: dict[int, tuple[int, bytearray]] = {}
+        # (asid, pfn) -> plaintext a never-written page shows to that key; bounded.
+        self._zero_views: dict[tuple[int, int], bytes] = {}
 
     # -- one page -------------------------------------------------------------------
     def _page_raw(self, pfn: int) -> bytes | bytearray:
         p = self._plain.get(pfn)
         if p is not None:
             asid, pt = p
-            ct = self.engine.encrypt_page(asid, pfn << PAGE_SHIFT, bytes(pt))
-            # Keep the plaintext form: the page is still "owned" by that key's writes.
-            return ct
+            return self.engine.encrypt_page(asid, pfn << PAGE_SHIFT, bytes(pt))
         return self._raw.get(pfn, _ZERO_PAGE)
 
-    def _page_plain(self, pfn: int, asid: int) -> bytearray:
+    def _zero_view(self, pfn: int, asid: int) -> bytes:
+        """What a never-written page shows to a C=1 read with ``asid``'s key (not stored
+        with the page; kept in the bounded view cache)."""
+        key = (asid, pfn)
+        v = self._zero_views.get(key)
+        if v is None:
+            v = self.engine.decrypt_page(asid, pfn << PAGE_SHIFT, _ZERO_PAGE)
+            views = self._zero_views
+            if len(views) >= ZERO_VIEW_CACHE_PAGES:
+                del views[next(iter(views))]
+            views[key] = v
+        return v
+
+    def _page_view(self, pfn: int, asid: int) -> bytes | bytearray:
+        """The plaintext ``asid``'s key gives for page ``pfn``, for reading only: the
+        stored page when that key wrote it, else computed without storing anything for
+        a never-written page."""
         p = self._plain.get(pfn)
         if p is not None and p[0] == asid:
             return p[1]
-        ct = bytes(self._page_raw(pfn))
-        pt = bytearray(self.engine.decrypt_page(asid, pfn << PAGE_SHIFT, ct))
-        self._raw.pop(pfn, None)
+        if p is None and pfn not in self._raw:
+            return self._zero_view(pfn, asid)
+        return self._page_plain(pfn, asid)
+
+    def _page_plain(self, pfn: int, asid: int) -> bytearray:
+        """The stored plaintext of page ``pfn`` under ``asid``, materialised (for a write
+        through ``asid``'s key, or a read of a page another key or C=0 wrote)."""
+        p = self._plain.get(pfn)
+        if p is not None and p[0] == asid:
+            return p[1]
+        raw = self._raw.pop(pfn, None)
+        if p is None and raw is None:
+            pt = bytearray(self._zero_views.pop((asid, pfn), None)
+                           or self.engine.decrypt_page(asid, pfn << PAGE_SHIFT, _ZERO_PAGE))
+        else:
+            ct = bytes(raw) if raw is not None else bytes(self._page_raw(pfn))
+            pt = bytearray(self.engine.decrypt_page(asid, pfn << PAGE_SHIFT, ct))
         self._plain[pfn] = (asid, pt)
         return pt
 
@@ -137,29 +183,39 @@ class PhysicalMemory:
 
     def write_raw(self, spa: int, data: bytes) -> None:
         """Write ``data`` to DRAM at ``spa`` without encryption."""
-        self._check(spa, len(data))
+        n = len(data)
+        self._check(spa, n)
+        off = spa & (PAGE_SIZE - 1)
+        if 0 < n <= PAGE_SIZE - off:  # within one page, already stored raw: the common case
+            page = self._raw.get(spa >> PAGE_SHIFT)
+            if page is not None:
+                page[off : off + n] = data
+                return
         pos = 0
-        for pfn, off, k in self._chunks(spa, len(data)):
-            if off == 0 and k == PAGE_SIZE:
-                self._plain.pop(pfn, None)
-                self._raw[pfn] = bytearray(data[pos : pos + k])
-            else:
-                page = self._raw.get(pfn)
-                if page is None:  # untouched (zeros) or last written encrypted (ciphertext)
-                    page = bytearray(self._page_raw(pfn))
+        for pfn, off, k in self._chunks(spa, n):
+            page = self._raw.get(pfn)
+            if page is None:
+                if off == 0 and k == PAGE_SIZE:
                     self._plain.pop(pfn, None)
-                    self._raw[pfn] = page
-                page[off : off + k] = data[pos : pos + k]
+                    self._raw[pfn] = bytearray(data[pos : pos + k])
+                    pos += k
+                    continue
+                # untouched (zeros) or last written encrypted (ciphertext)
+                page = bytearray(self._page_raw(pfn))
+                self._plain.pop(pfn, None)
+                self._raw[pfn] = page
+            page[off : off + k] = data[pos : pos + k]
             pos += k
 
     def read_enc(self, spa: int, n: int, asid: int) -> bytes:
-        """``n`` bytes at ``spa`` decrypted with ``asid``'s key (a C=1 read)."""
+        """``n`` bytes at ``spa`` decrypted with ``asid``'s key (a C=1 read).  Stores
+        nothing for a never-written page (see the class docstring)."""
         self._check(spa, n)
         off = spa & (PAGE_SIZE - 1)
         if 0 < n <= PAGE_SIZE - off:  # within one page: the common case
-            return bytes(self._page_plain(spa >> PAGE_SHIFT, asid)[off : off + n])
+            return bytes(self._page_view(spa >> PAGE_SHIFT, asid)[off : off + n])
         return b"".join(
-            bytes(self._page_plain(pfn, asid)[off : off + k]) for pfn, off, k in self._chunks(spa, n)
+            bytes(self._page_view(pfn, asid)[off : off + k]) for pfn, off, k in self._chunks(spa, n)
         )
 
     def write_enc(self, spa: int, data: bytes, asid: int) -> None:
@@ -182,12 +238,30 @@ class PhysicalMemory:
     def discard(self, spa: int, n: int) -> None:
         """Forget the contents of whole pages in ``[spa, spa+n)`` (they read as zeros).
 
-        Model-only: used when the host allocator hands out a fresh page.
+        Model-only: used when the host allocator hands out a fresh page.  Costs
+        O(min(pages in the range, pages stored)).
         """
-        for pfn, _off, _k in self._chunks(spa, n):
-            self._raw.pop(pfn, None)
-            self._plain.pop(pfn, None)
+        if n <= 0:
+            return
+        first, end = spa >> PAGE_SHIFT, ((spa + n - 1) >> PAGE_SHIFT) + 1
+        for store in (self._raw, self._plain):
+            if not store:
+                continue
+            if end - first <= len(store):
+                for pfn in range(first, end):
+                    store.pop(pfn, None)  # type: ignore[call-overload]
+            else:
+                for pfn in [p for p in store if first <= p < end]:
+                    del store[pfn]
+
+    def written(self, pfn: int) -> bool:
+        """Whether page ``pfn`` holds written contents (else it reads as zeros raw)."""
+        return pfn in self._raw or pfn in self._plain
 
     def pages_stored(self) -> int:
         """Number of 4 KiB pages that hold contents (memory cost of the model)."""
         return len(self._raw) + len(self._plain)
+
+    def bytes_cached(self) -> int:
+        """Bytes held by the bounded cache of computed zero-page views (model-only)."""
+        return PAGE_SIZE * len(self._zero_views)

@@ -13,11 +13,18 @@ entries are not consulted (Linux ``__snp_lookup_rmpentry`` reads the head the sa
 
 Storage is sparse: entries live in numpy chunks of 512 (one per 2 MiB of SPA space),
 allocated on first write; an untouched chunk reads as all-zero entries (hypervisor-owned),
-which is the architectural initial state.  One entry costs 17 bytes (u64 GFN, u32 ASID,
-u8 flags, 4 x u8 VMPL masks), so a densely touched 2 MiB costs 8704 bytes plus one numpy
-array header (about 17.2 bytes per page; ``benchmarks/bench_rmp.py`` measures it).  A
-chunk is allocated whole, so the worst case is one touched page per 2 MiB (8.7 KB).
-Reads (``lookup``, ``rmpread``, the access checks) never allocate.
+which is the architectural initial state.  One entry costs 16 bytes, the size of a
+hardware RMP entry (u64 GFN, u16 ASID, u8 flags, a spare byte, 4 x u8 VMPL masks), so a
+densely touched 2 MiB costs 8192 bytes plus one numpy array header and one dict slot
+(about 16.2 bytes per page; ``benchmarks/bench_rmp.py`` measures it).  A chunk is
+allocated whole, so the worst case is one touched page per 2 MiB (8 KiB).  Reads
+(``lookup``, ``rmpread``, the access checks, :meth:`Rmp.private_read_run`) never
+allocate.
+
+ASIDs: an entry holds ASIDs up to ``RMP_ASID_MAX`` (0xFFFF); RMPUPDATE of a larger ASID
+returns FAIL_INPUT (model choice: real parts have at most about a thousand SNP ASIDs and
+a narrower field, Linux ``struct rmpentry_raw`` ``asid:10``; what hardware answers for an
+ASID beyond its maximum is unconfirmed).
 
 Pages at or above ``coverage`` (bytes of SPA covered by the table) are permanently
 hypervisor-owned (APM 15.36.4): ``lookup`` reads them as unassigned, so host writes and
@@ -79,6 +86,7 @@ from snpsim.spec.rmp import (
     RMPUPDATE_FAIL_INUSE,
     RMPUPDATE_FAIL_OVERLAP,
     RMPUPDATE_FAIL_PERMISSION,
+    RmpPerm,
     RmpReadOut,
     RmpState,
 )
@@ -86,7 +94,7 @@ from snpsim.spec.units import PAGE_SHIFT, PTRS_PER_PMD
 
 from .faults import NestedPageFault, VmmCommunicationException
 
-__all__ = ["RmpEntry", "Rmp", "RMP_DTYPE", "VMPL_COUNT"]
+__all__ = ["RmpEntry", "Rmp", "RMP_DTYPE", "RMP_LOOKUP_DTYPE", "RMP_ASID_MAX", "VMPL_COUNT"]
 
 VMPL_COUNT = 4
 
@@ -97,17 +105,31 @@ _IMMUTABLE = 1 << 2
 _VMSA = 1 << 3
 _VALIDATED = 1 << 4
 
-RMP_DTYPE = np.dtype([("gfn", "<u8"), ("asid", "<u4"), ("flags", "u1"), ("perms", "u1", (VMPL_COUNT,))])
-# One RMP_DTYPE record as bytes (packed, 17 bytes): read with struct straight from the
+#: One entry, 16 bytes as on hardware: GFN, ASID (16 bits, see ``RMP_ASID_MAX``), flags,
+#: one spare byte, the four VMPL permission masks.
+RMP_DTYPE = np.dtype({"names": ["gfn", "asid", "flags", "perms"],
+                      "formats": ["<u8", "<u2", "u1", ("u1", (VMPL_COUNT,))],
+                      "offsets": [0, 8, 10, 12], "itemsize": 16})
+#: What :meth:`Rmp.lookup_range` returns per page: the fields of :class:`RmpEntry`.
+RMP_LOOKUP_DTYPE = np.dtype([("assigned", "?"), ("pagesize", "u1"), ("immutable", "?"),
+                             ("gpa", "<u8"), ("asid", "<u4"), ("vmsa", "?"), ("validated", "?"),
+                             ("perms", "u1", (VMPL_COUNT,))])
+#: Largest ASID an entry holds (model-only width; hardware's field is narrower still).
+RMP_ASID_MAX = 0xFFFF
+# One RMP_DTYPE record as bytes (16 bytes): read with struct straight from the
 # chunk's buffer, ~30x faster than indexing the structured array field by field.
-_REC = struct.Struct("<QIB4B")
+_REC = struct.Struct("<QHBx4B")
 _REC_SIZE = _REC.size
-_FLAGS_OFF = 12  # offset of ``flags`` in a record
+_FLAGS_OFF = 10  # offset of ``flags`` in a record
 _U8 = struct.Struct("B")
 assert RMP_DTYPE.itemsize == _REC_SIZE and RMP_DTYPE.fields is not None
 assert RMP_DTYPE.fields["flags"][1] == _FLAGS_OFF
 #: Model-only bound on the lookup cache (chunks of 512 entries whose lookups are kept).
 _LOOKUP_CACHE_CHUNKS = 64
+
+_PERM_READ = int(RmpPerm.READ)
+#: Runs of at most this many 4 KiB entries are checked entry by entry (model-only).
+_SCALAR_RUN = 16
 
 #: What RMPUPDATE gives VMPL0 ("full permissions", APM 15.36.7): every defined bit.
 _PERM_ALL = int(RMP_PERM_ALL)
@@ -274,6 +296,94 @@ class Rmp:
         c = self._chunks.get(pfn >> 9)
         return c is not None and bool(np.any(c["flags"] & _ASSIGNED))
 
+    def lookup_range(self, pfn: int, n: int) -> np.ndarray:
+        """Model-only range form of :meth:`lookup`: the governing entries of the ``n``
+        pages from SPA frame ``pfn``, as a structured array of ``n`` records with the
+        fields of :class:`RmpEntry` (``assigned``, ``pagesize``, ``immutable``, ``gpa``
+        bytes, ``asid``, ``vmsa``, ``validated``, ``perms`` (4,)); record ``i`` equals
+        ``lookup(pfn + i)`` field by field (pages beyond coverage read unassigned).
+        Costs O(``n``) numpy work and one Python step per 2 MiB chunk.
+        """
+        assert pfn >= 0 and n >= 0, "lookup_range: negative frame or count"
+        out = np.zeros(n, dtype=RMP_LOOKUP_DTYPE)
+        done = 0
+        while done < n:
+            p = pfn + done
+            if p >= self._covered_pfns:
+                break  # the rest reads unassigned
+            lo = p & 511
+            k = min(n - done, PTRS_PER_PMD - lo)
+            c = self._chunks.get(p >> 9)
+            if c is not None:
+                k = min(k, self._covered_pfns - p)
+                dst = out[done : done + k]
+                if self._head_is_2m(c):
+                    src = np.broadcast_to(c[0], (k,))
+                    dst["gpa"] = (int(c["gfn"][0]) + lo + np.arange(k, dtype=np.uint64)) << PAGE_SHIFT
+                else:
+                    src = c[lo : lo + k]
+                    dst["gpa"] = src["gfn"] << np.uint64(PAGE_SHIFT)
+                f = src["flags"]
+                dst["assigned"] = (f & _ASSIGNED) != 0
+                dst["pagesize"] = (f & _PAGESIZE) != 0
+                dst["immutable"] = (f & _IMMUTABLE) != 0
+                dst["vmsa"] = (f & _VMSA) != 0
+                dst["validated"] = (f & _VALIDATED) != 0
+                dst["asid"] = src["asid"]
+                dst["perms"] = src["perms"]
+            done += k
+        return out
+
+    def private_read_run(self, pfn: int, gpa: int, n: int, *, asid: int, pagesize: int,
+                         vmpl: int) -> int:
+        """Model-only range form of the private-read RMP checks: how many of the ``n``
+        pages from SPA frame ``pfn``, mapped at consecutive GPAs from ``gpa`` (bytes, page
+        aligned), in a row from the first, pass every check a C=1 data read at VMPL
+        ``vmpl`` by the guest of ``asid`` passes in
+        :func:`snpsim.hw.npt.check_rmp_guest_access`: RMP-Covered, Guest-Owned,
+        Reverse-Map, Mutable, Page-Size (the governing entry's Page_Size equals
+        ``pagesize``, 1 under a 2 MiB NPT leaf), Validated and the VMPL read permission.
+        Same answer as checking page by page with :meth:`lookup`; costs O(``n``) numpy
+        work and one Python step per 2 MiB chunk.  Never allocates table storage.
+        """
+        done = 0
+        gfn = gpa >> PAGE_SHIFT
+        while done < n:
+            p = pfn + done
+            if not 0 <= p < self._covered_pfns:
+                return done
+            lo = p & 511
+            k = min(n - done, PTRS_PER_PMD - lo, self._covered_pfns - p)
+            c = self._chunks.get(p >> 9)
+            if c is None:
+                return done
+            g = gfn + done
+            if self._head_is_2m(c):
+                gfn0, a, f, *perms = _REC.unpack_from(c, 0)  # type: ignore[arg-type]
+                ok = (a == asid and gfn0 + lo == g and not f & _IMMUTABLE and pagesize == 1
+                      and f & _VALIDATED and perms[vmpl] & _PERM_READ)
+                if not ok:
+                    return done
+            elif k <= _SCALAR_RUN:  # a few entries: numpy's per-call cost would dominate
+                want = _ASSIGNED | _VALIDATED | (_PAGESIZE if pagesize else 0)
+                for j in range(k):
+                    gfn_j, a, f, *perms = _REC.unpack_from(c, (lo + j) * _REC_SIZE)  # type: ignore[arg-type]
+                    if ((f & (_ASSIGNED | _VALIDATED | _PAGESIZE | _IMMUTABLE)) != want
+                            or a != asid or gfn_j != g + j or not perms[vmpl] & _PERM_READ):
+                        return done + j
+            else:
+                seg = c[lo : lo + k]
+                f = seg["flags"]
+                want = _ASSIGNED | _VALIDATED | (_PAGESIZE if pagesize else 0)
+                good = (f & (_ASSIGNED | _VALIDATED | _PAGESIZE | _IMMUTABLE)) == want
+                good &= seg["asid"] == asid
+                good &= seg["gfn"] == np.arange(g, g + k, dtype=np.uint64)
+                good &= (seg["perms"][:, vmpl] & _PERM_READ) != 0
+                if not good.all():
+                    return done + int(np.argmin(good))
+            done += k
+        return done
+
     def entry(self, pfn: int) -> RmpEntry:
         """The raw 4 KiB entry at ``pfn`` (model-only: what a debugger would dump)."""
         return self._raw(pfn)
@@ -308,7 +418,7 @@ class Rmp:
         """RMPUPDATE: write the entry of the page at ``spa`` (bytes) from ``state``.
 
         Returns the EAX code: 0 success, FAIL_INPUT (1: SPA not covered, 2 MiB state on a
-        SPA that is not 2 MiB aligned), FAIL_PERMISSION (2: executed with ASID != 0, or the
+        SPA that is not 2 MiB aligned, ASID above ``RMP_ASID_MAX``), FAIL_PERMISSION (2: executed with ASID != 0, or the
         current entry is Immutable), FAIL_INUSE (3: the page is a running vCPU's VMSA),
         FAIL_OVERLAP (4: 4K/2M overlap, see module docstring).
         Source: APM vol 3 RMPUPDATE; MSDOC ``__rmpupdate``; hardware-and-ghcb.md 3.1.
@@ -317,7 +427,7 @@ class Rmp:
         pfn = spa >> PAGE_SHIFT
         if current_asid != 0:
             return RMPUPDATE_FAIL_PERMISSION
-        if not self.covered(pfn) or state.pagesize not in (0, 1):
+        if not self.covered(pfn) or state.pagesize not in (0, 1) or state.asid > RMP_ASID_MAX:
             return RMPUPDATE_FAIL_INPUT
         if state.pagesize == 1 and (pfn & 511 or not self.covered(pfn | 511)):
             return RMPUPDATE_FAIL_INPUT
@@ -327,8 +437,9 @@ class Rmp:
             cur_flags = _U8.unpack_from(c, (pfn & 511) * _REC_SIZE + _FLAGS_OFF)[0]  # type: ignore[arg-type]
         if cur_flags & _IMMUTABLE:
             return RMPUPDATE_FAIL_PERMISSION
-        span = range(pfn, pfn + (PTRS_PER_PMD if state.pagesize else 1))
-        if self.in_use and not self.in_use.isdisjoint(span):
+        if self.in_use and (
+                not self.in_use.isdisjoint(range(pfn, pfn + PTRS_PER_PMD)) if state.pagesize
+                else pfn in self.in_use):
             return RMPUPDATE_FAIL_INUSE
         head_2m = c is not None and self._head_is_2m(c)
         if state.pagesize == 0 and head_2m and pfn & 511:
@@ -345,11 +456,12 @@ class Rmp:
         assigned = bool(state.assigned)
         flags = ((_ASSIGNED if assigned else 0) | (_PAGESIZE if state.pagesize else 0)
                  | (_IMMUTABLE if state.immutable else 0))
-        perms = (_PERM_ALL, 0, 0, 0) if assigned else (0, 0, 0, 0)
         if c is None:
             c = self._chunk(pfn, True)
             assert c is not None
-        c[pfn & 511] = ((state.gpa & ~0xFFF & ((1 << 52) - 1)) >> PAGE_SHIFT, state.asid, flags, perms)
+        _REC.pack_into(c, (pfn & 511) * _REC_SIZE,  # type: ignore[arg-type]
+                       (state.gpa & ~0xFFF & ((1 << 52) - 1)) >> PAGE_SHIFT, state.asid, flags,
+                       _PERM_ALL if assigned else 0, 0, 0, 0)
         self._forget(pfn)
         return 0
 

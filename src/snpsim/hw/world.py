@@ -47,6 +47,8 @@ class World:
         self.rng = random.Random(seed)
         self._names: dict[Any, str] = {}
         self._guest: set[Any] = set()
+        #: The guest contexts (read-only view for the CPUs' context tripwires).
+        self.guest_contexts = self._guest
         self._threads: list[Any] = []
         self._sched: Any = None
         self.switches = 0

@@ -14,12 +14,20 @@ them.  The platform (``hw/world.py``) tells the recorder which context is runnin
 
 Cost when off
 -------------
-The default tracer is ``NullTracer``.  While it is installed the module global
-``_active`` is ``None``, and a ``traced`` wrapper does exactly one global load and one
-identity test before calling through: the only overhead is that test plus the extra
-Python call frame (argument packing included); see ``benchmarks/bench_trace.py``.
-``emit_instant`` and ``emit_switch`` do the same test first.  Callers that would compute
-expensive arguments for ``emit_instant`` should test ``is_tracing()`` first.
+The default tracer is ``NullTracer``.  While it is installed a ``traced`` function is
+exactly the function that was decorated: ``traced`` returns it unchanged (with a
+``__snpsim_traced__`` attribute) and records it in a registry, so a call costs nothing
+extra.  Installing a tracer (``set_tracer`` with anything but a ``NullTracer``) arms
+every registered function in place: its ``__code__`` becomes a small trampoline that
+calls the recording wrapper, which calls a copy of the original function; turning
+tracing off restores the original code.  Because the function object itself changes,
+every reference to it -- module globals, names imported elsewhere, class attributes,
+bound methods, override and profile tables -- records while tracing is on, with no
+list of places to patch.  The trampoline's frame belongs to this file and is named
+``wrapper``, like the recording wrapper's (``kernel_caller`` skips both).
+``emit_instant`` and ``emit_switch`` test the module global ``_active`` first.  Callers
+that would compute expensive arguments for ``emit_instant`` should test
+``is_tracing()`` first.  See ``benchmarks/bench_trace.py``.
 
 Filters
 -------
@@ -52,11 +60,12 @@ globs; ``gpa`` takes ranges ``START-END`` (END exclusive) or single addresses ``
 from __future__ import annotations
 
 import fnmatch
-import functools
 import inspect
 import itertools
 import re
 import time
+import types
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -331,6 +340,7 @@ def set_tracer(tracer: Tracer | None, *, clock: Callable[[], int] | None = None)
     previous = _tracer
     _tracer = tracer if tracer is not None else _null
     _active = None if isinstance(_tracer, NullTracer) else _tracer
+    _arm(_active is not None)
     _seq = itertools.count()
     _clock = clock if clock is not None else time.perf_counter_ns
     _t0 = _clock()
@@ -385,6 +395,69 @@ def _stamp() -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------------------------------
+# Arming: swapping the recording trampoline into traced functions while a tracer is in
+# force (see "Cost when off" in the module docstring)
+
+_W = "__snpsim_trace_wrapper__"  # keyword-only parameter of the trampoline
+
+
+@dataclass(eq=False)
+class _Armable:
+    """One traced function's original code and keyword defaults, and the trampoline
+    code and keyword defaults that route calls to its recording wrapper."""
+
+    code: types.CodeType
+    kwdefaults: dict[str, Any] | None
+    tramp: types.CodeType
+    tramp_kwdefaults: dict[str, Any]
+
+
+# Traced functions, held weakly: a function traced at run time (a closure decorated per
+# call) leaves the registry when it is garbage, so the registry does not grow with calls.
+_registry: weakref.WeakKeyDictionary[types.FunctionType, _Armable] = weakref.WeakKeyDictionary()
+_armed = False
+
+
+def _trampoline_code(freevars: tuple[str, ...]) -> types.CodeType:
+    """Code of ``wrapper(*args, <_W>, **kwargs)`` that calls ``<_W>(*args, **kwargs)`` and
+    has exactly the free variables ``freevars`` (a function's code may only be replaced
+    by code with the same free variables; they are loaded and ignored)."""
+    names = ", ".join(freevars)
+    lines = ["def _outer():"]
+    if freevars:
+        lines.append(f"    {names} = {', '.join(['None'] * len(freevars))}")
+    lines.append(f"    def wrapper(*args, {_W}, **kwargs):")
+    if freevars:
+        lines.append(f"        ({names},)")
+    lines.append(f"        return {_W}(*args, **kwargs)")
+    lines.append("    return wrapper")
+    ns: dict[str, Any] = {}
+    exec(compile("\n".join(lines), __file__, "exec"), ns)  # noqa: S102 - fixed template
+    code = ns["_outer"]().__code__
+    assert code.co_freevars == freevars
+    return code
+
+
+def _arm_one(fn: types.FunctionType, a: _Armable, on: bool) -> None:
+    if on:
+        fn.__code__ = a.tramp
+        fn.__kwdefaults__ = a.tramp_kwdefaults
+    else:
+        fn.__code__ = a.code
+        fn.__kwdefaults__ = a.kwdefaults
+
+
+def _arm(on: bool) -> None:
+    """Arm (``on``) or disarm every traced function; idempotent."""
+    global _armed
+    if on == _armed:
+        return
+    for fn, a in list(_registry.items()):
+        _arm_one(fn, a, on)
+    _armed = on
+
+
+# ---------------------------------------------------------------------------------------
 # Emitting
 
 P = ParamSpec("P")
@@ -409,14 +482,35 @@ def traced(
     ``**kwargs`` are recorded one by one.  ``Leave.result`` is the converted return
     value, or ``"raised <ExcName>"`` when the call raises; the exception propagates.
 
-    When tracing is off the wrapper does one global check and calls through.  Raises
-    ``ValueError`` at decoration time for an unknown party.
+    Returns the decorated function itself (a copy when it is already traced under
+    another name): with tracing off a call costs nothing extra; while a tracer is
+    installed the function is armed (see the module docstring).  Only plain Python
+    functions can be traced.  Raises ``ValueError`` at decoration time for an unknown
+    party.
     """
     if party not in PARTIES:
         raise ValueError(f"traced: unknown party {party!r} (parties: {', '.join(PARTIES)})")
     skipped = frozenset(skip)
 
-    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+    def decorate(target: Callable[P, R]) -> Callable[P, R]:
+        assert isinstance(target, types.FunctionType), "traced: a plain function is needed"
+        code = target.__code__
+        kwdefaults = target.__kwdefaults__
+        a = _registry.get(target)
+        if a is not None:  # traced twice: trace a copy under the new name
+            code, kwdefaults = a.code, a.kwdefaults
+            copy = types.FunctionType(code, target.__globals__, target.__name__,
+                                      target.__defaults__, target.__closure__)
+            copy.__kwdefaults__ = None if kwdefaults is None else dict(kwdefaults)
+            copy.__dict__.update(target.__dict__)
+            copy.__qualname__ = target.__qualname__
+            target = copy
+        # ``fn`` runs the original code whatever ``target`` is armed with.
+        fn = types.FunctionType(code, target.__globals__, target.__name__,
+                                target.__defaults__, target.__closure__)
+        fn.__kwdefaults__ = None if kwdefaults is None else dict(kwdefaults)
+        fn.__qualname__ = target.__qualname__
+        fn.__dict__.update(target.__dict__)  # ``__wrapped__`` of an inner decorator: its signature
         fname = name if name is not None else fn.__name__
         sig = inspect.signature(fn)
         params = list(sig.parameters.values())
@@ -477,10 +571,9 @@ def traced(
                 out[key] = to_arg_value(value, objects="type")
             return out
 
-        @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             tracer = _active
-            if tracer is None:  # tracing off: the one check, then call through
+            if tracer is None:  # armed but off (a tracer removed mid-call): call through
                 return fn(*args, **kwargs)
             bound = bind(args, kwargs)
             if bound is _BIND_FAILED:
@@ -504,8 +597,12 @@ def traced(
                 )
             return result
 
-        wrapper.__snpsim_traced__ = (party, fname)  # type: ignore[attr-defined]
-        return wrapper
+        target.__snpsim_traced__ = (party, fname)  # type: ignore[attr-defined]
+        armable = _Armable(code, kwdefaults, _trampoline_code(code.co_freevars), {_W: wrapper})
+        _registry[target] = armable
+        if _armed:
+            _arm_one(target, armable, True)
+        return target
 
     return decorate
 
