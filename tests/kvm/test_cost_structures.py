@@ -1,0 +1,144 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
+"""The host-side bookkeeping structures against plain per-page reference models
+(Hypothesis): the attribute map (:class:`snpsim.kvm.kvm_host.RangeMap`), the nested page
+table (:class:`snpsim.hw.npt.Npt`) and the host page allocator
+(:class:`snpsim.kvm.host_mm.PageAllocator`).  Each structure must answer every query
+exactly as a dict per page would, and stay in its canonical form."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from snpsim.kvm.kvm_host import RangeMap
+
+SPAN = 64
+
+ops_set = st.lists(
+    st.tuples(st.integers(0, SPAN), st.integers(0, SPAN), st.sampled_from([0, 0, 8, 8, 3])),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops_set)
+def test_rangemap_equals_a_dict_per_gfn(ops):
+    rm = RangeMap()
+    ref: dict[int, int] = {}
+    for a, b, v in ops:
+        s, e = min(a, b), max(a, b)
+        rm.set(s, e, v)
+        for g in range(s, e):
+            ref[g] = v
+        # canonical: sorted, disjoint, no zero run, no two touching runs of one value
+        runs = list(zip(rm._starts, rm._ends, rm._vals))
+        for (s0, e0, v0), (s1, _e1, v1) in zip(runs, runs[1:]):
+            assert e0 <= s1
+            assert not (e0 == s1 and v0 == v1)
+        assert all(s0 < e0 and v0 for s0, e0, v0 in runs)
+    for g in range(-1, SPAN + 2):
+        assert rm.get(g) == ref.get(g, 0)
+    for a in range(0, SPAN, 7):
+        for b in range(a, SPAN + 1, 5):
+            got = list(rm.runs(a, b))
+            flat = [v for s0, e0, v in got for _ in range(s0, e0)]
+            assert flat == [ref.get(g, 0) for g in range(a, b)]
+            assert rm.all_equal(a, b, 8) == all(ref.get(g, 0) == 8 for g in range(a, b))
+
+
+def test_rangemap_set_visits_only_the_runs_it_touches():
+    """Setting one GFN costs the same whether 1 or 10,000 other runs are stored."""
+    small, big = RangeMap(), RangeMap()
+    for i in range(10_000):
+        big.set(4 * i, 4 * i + 2, 8)
+    small.set(0, 2, 8)
+    for rm in (small, big):
+        rm.work = 0
+        rm.set(1, 2, 0)
+        rm.set(1, 2, 8)
+    assert small.work == big.work
+
+
+# ---- the nested page table ----------------------------------------------------------------
+
+npt_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("map4k"), st.integers(0, 3 * 512), st.integers(0, 4096), st.booleans()),
+        st.tuples(st.just("map2m"), st.integers(0, 2), st.integers(0, 7), st.booleans()),
+        st.tuples(st.just("unmap"), st.integers(0, 3 * 512), st.integers(0, 1100), st.booleans()),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(npt_ops)
+def test_npt_equals_a_dict_per_gfn(ops):
+    from snpsim.hw.npt import Npt
+    from snpsim.spec.pgtable_types import PG_LEVEL_2M, PG_LEVEL_4K
+
+    npt = Npt()
+    ref4k: dict[int, tuple[int, bool]] = {}
+    ref2m: dict[int, tuple[int, bool]] = {}
+    for op, a, b, w in ops:
+        if op == "map4k":
+            npt.map(a, b, PG_LEVEL_4K, w)
+            big = ref2m.pop(a >> 9, None)
+            if big is not None:
+                for i in range(512):
+                    ref4k[((a >> 9) << 9) + i] = (big[0] + i, big[1])
+            ref4k[a] = (b, w)
+        elif op == "map2m":
+            npt.map(a * 512, b * 512, PG_LEVEL_2M, w)
+            for g in range(a * 512, a * 512 + 512):
+                ref4k.pop(g, None)
+            ref2m[a] = (b * 512, w)
+        else:
+            s, e = a, a + b
+            want = sum(1 for g in list(ref4k) if s <= g < e)
+            for g in [g for g in ref4k if s <= g < e]:
+                del ref4k[g]
+            hs = [h for h in ref2m if h * 512 < e and h * 512 + 512 > s and s < e]
+            for h in hs:
+                del ref2m[h]
+            assert npt.unmap(s, e) == want + len(hs)
+        # interleave lookups so the cache is exercised between changes
+        for g in (a, a + 1, a + 511, 600):
+            _check(npt, ref4k, ref2m, g)
+    for g in range(0, 3 * 512 + 2):
+        _check(npt, ref4k, ref2m, g)
+    assert npt.mapped_gfns() == len(ref4k) + 512 * len(ref2m)
+
+
+def _check(npt, ref4k, ref2m, g):
+    from snpsim.spec.pgtable_types import PG_LEVEL_2M, PG_LEVEL_4K
+
+    e = npt.lookup(g)
+    if g in ref4k:
+        assert e is not None and (e.pfn, e.level, e.writable) == (*ref4k[g][:1], PG_LEVEL_4K, ref4k[g][1])
+    elif g >> 9 in ref2m:
+        pfn, w = ref2m[g >> 9]
+        assert e is not None and (e.pfn, e.level, e.writable) == (pfn + (g & 511), PG_LEVEL_2M, w)
+    else:
+        assert e is None
+
+
+def test_npt_unmap_visits_only_the_requested_chunks():
+    """Zapping one GFN visits one chunk whether 1 or 2,000 chunks are mapped."""
+    from snpsim.hw.npt import Npt
+
+    small, big = Npt(), Npt()
+    small.map(5, 5)
+    for h in range(2000):
+        big.map(h * 512 + 5, h * 512 + 5)
+    for npt in (small, big):
+        npt.work = 0
+        assert npt.unmap(5, 6) == 1
+    assert small.work == big.work == 1
+    # a huge request over few mapped chunks visits only those
+    big.work = 0
+    assert big.unmap(0, 1 << 40) == 1999
+    assert big.work == 1999
