@@ -35,7 +35,7 @@ def test_rangemap_equals_a_dict_per_gfn(ops):
             ref[g] = v
         # canonical: sorted, disjoint, no zero run, no two touching runs of one value
         runs = list(zip(rm._starts, rm._ends, rm._vals))
-        for (s0, e0, v0), (s1, _e1, v1) in zip(runs, runs[1:]):
+        for (_s0, e0, v0), (s1, _e1, v1) in zip(runs, runs[1:]):
             assert e0 <= s1
             assert not (e0 == s1 and v0 == v1)
         assert all(s0 < e0 and v0 for s0, e0, v0 in runs)
@@ -142,3 +142,63 @@ def test_npt_unmap_visits_only_the_requested_chunks():
     big.work = 0
     assert big.unmap(0, 1 << 40) == 1999
     assert big.work == 1999
+
+
+# ---- the host page allocator --------------------------------------------------------------
+
+
+class _NullHost:
+    def zero_page(self, spa):
+        pass
+
+
+alloc_ops = st.lists(
+    st.one_of(st.tuples(st.just("alloc"), st.sampled_from([0, 0, 0, 9])),
+              st.tuples(st.just("free"), st.integers(0, 10_000)),
+              st.tuples(st.just("leak"), st.integers(0, 10_000))),
+    max_size=60,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(alloc_ops)
+def test_allocator_never_hands_out_a_page_twice_and_reuses_what_was_freed(ops):
+    from snpsim.kvm.host_mm import PFN_BASE, PageAllocator
+
+    a = PageAllocator(_NullHost())
+    held: list[tuple[int, int]] = []  # (pfn, order)
+    in_use: set[int] = set()
+    leaked: set[int] = set()
+    last_freed = None
+    for op, x in ops:
+        if op == "alloc":
+            pfn = a.alloc_pages(x) if x else a.alloc_page()
+            pages = set(range(pfn, pfn + (1 << x)))
+            assert not pages & in_use and not pages & leaked
+            assert pfn % (1 << x) == 0 and pfn >= PFN_BASE
+            if x == 0 and last_freed is not None:
+                assert pfn == last_freed  # LIFO: the page just freed comes back first
+            last_freed = None
+            in_use |= pages
+            held.append((pfn, x))
+        elif held:
+            pfn, order = held.pop(x % len(held))
+            if op == "leak":
+                for p in range(pfn, pfn + (1 << order)):
+                    a.leak_page(p)
+                    leaked.add(p)
+            a.free_pages(pfn, order)
+            in_use -= set(range(pfn, pfn + (1 << order)))
+            last_freed = pfn if order == 0 and op == "free" else None
+        assert a.nr_allocated == len(in_use)
+        assert a.leaked == frozenset(leaked)
+    # everything freed and not leaked is found again: no growth past the high water
+    for pfn, order in held:
+        a.free_pages(pfn, order)
+    hw = a.high_water
+    free_blocks = [p for p in range(PFN_BASE, hw, 512)
+                   if not any(a.is_leaked(q) for q in range(p, min(p + 512, hw)))
+                   and p + 512 <= hw]
+    for _ in free_blocks:
+        a.alloc_pages(9)
+    assert a.high_water == hw
