@@ -14,6 +14,7 @@ xarray is an interval map (:class:`RangeMap`), so setting 1 TiB private costs on
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -187,7 +188,10 @@ class KvmVm:
     hypercall numbers); ``sev``; ``npt`` (the root of the TDP MMU, via the host port);
     ``vcpus``; ``profile`` (the KVM version profile and variant overrides);
     ``mmu_invalidate_seq``; ``bugged`` (KVM_BUG_ON fired); ``log`` (pr_* / WARN
-    messages, model-only).
+    messages, model-only); ``pre_fault_allowed`` (``kvm->arch.pre_fault_allowed``:
+    KVM_PRE_FAULT_MEMORY is accepted; for an SNP VM only after SNP_LAUNCH_FINISH);
+    ``stat`` (model-only counters, e.g. ``KVM_PRE_FAULT_MEMORY`` ioctls and
+    ``pre_fault_pages`` mapped by them).
     """
 
     host: Any
@@ -205,6 +209,8 @@ class KvmVm:
     mmu_invalidate_seq: int = 0
     bugged: bool = False
     log: list[str] = field(default_factory=list)
+    pre_fault_allowed: bool = False
+    stat: Counter[str] = field(default_factory=Counter)
 
     def pr(self, msg: str) -> None:
         """Record a kernel log line (pr_info/pr_err/WARN; model-only)."""
