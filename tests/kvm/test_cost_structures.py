@@ -66,8 +66,11 @@ def test_rangemap_set_visits_only_the_runs_it_touches():
 
 npt_ops = st.lists(
     st.one_of(
-        st.tuples(st.just("map4k"), st.integers(0, 3 * 512), st.integers(0, 4096), st.booleans()),
-        st.tuples(st.just("map2m"), st.integers(0, 2), st.integers(0, 7), st.booleans()),
+        st.tuples(st.just("map4k"), st.integers(0, 3 * 512),
+                  st.one_of(st.integers(0, 4096), st.integers(2**30 - 2, 2**30 + 2), st.just(2**40)),
+                  st.booleans()),
+        st.tuples(st.just("map2m"), st.integers(0, 2),
+                  st.one_of(st.integers(0, 7), st.just(2**21 - 1), st.just(2**21)), st.booleans()),
         st.tuples(st.just("unmap"), st.integers(0, 3 * 512), st.integers(0, 1100), st.booleans()),
     ),
     max_size=30,
@@ -202,3 +205,21 @@ def test_allocator_never_hands_out_a_page_twice_and_reuses_what_was_freed(ops):
     for _ in free_blocks:
         a.alloc_pages(9)
     assert a.high_water == hw
+
+
+def test_gmem_folio_map_widens_for_large_pfns():
+    from snpsim.kvm.guest_memfd import GmemFile
+
+    f = GmemFile(None, 4 << 20, 0)  # type: ignore[arg-type]
+    f.set_small(3, 7)
+    f.set_small(4, 2**40)
+    f.mark_uptodate(4)
+    assert f.folio_at(3) == (7, 0, False) and f.folio_at(4) == (2**40, 0, True)
+    f.huge[1] = (2**31) << 1 | 1
+    assert f.folio_at(512 + 5) == (2**31 + 5, 9, True)
+    f.split_huge(1)
+    assert f.folio_at(512 + 511) == (2**31 + 511, 0, True)
+    f.drop(3)
+    f.drop(4)
+    assert f.folio_at(3) is None and 0 not in f.small
+    assert f.populated() == 512

@@ -77,15 +77,17 @@ class NptEntry:
 _CHUNK = 512
 #: Chunks of looked-up leaves kept as :class:`NptEntry` objects (the lookup cache bound).
 _CACHE_CHUNKS = 64
+#: Largest slot value an ``int32`` chunk holds; a larger one widens the chunk to ``int64``.
+_I32_MAX = 0x7FFF_FFFF
 
 
 class Npt:
     """The nested page table of one VM (GFN -> leaf), 4 KiB and 2 MiB leaves.
 
-    Storage (cost follows what is mapped): 4 KiB leaves live in one ``int64`` array of
-    512 slots per 2 MiB chunk of GFNs that has any (``pfn << 1 | writable``, -1 = not
-    present; 8 bytes per slot), dropped when its last leaf goes; a 2 MiB leaf is one int
-    per chunk.  ``unmap`` visits only the chunks of the requested range that exist.  A
+    Storage (cost follows what is mapped): 4 KiB leaves live in one array of 512 slots
+    per 2 MiB chunk of GFNs that has any (``pfn << 1 | writable``, -1 = not present),
+    ``int32`` (4 bytes per slot) while every PFN is below 2**30, widened to ``int64``
+    otherwise, and dropped when its last leaf goes; a 2 MiB leaf is one int per chunk.  ``unmap`` visits only the chunks of the requested range that exist.  A
     bounded cache (at most ``_CACHE_CHUNKS`` chunks) keeps the :class:`NptEntry` objects
     ``lookup`` returns; any change to a chunk drops that chunk's cache.  ``work`` counts
     chunks visited by ``unmap`` (model-only, for tests of the cost).
@@ -109,14 +111,19 @@ class Npt:
             self._2m[h] = pfn << 1 | int(writable)
             return
         assert level == PG_LEVEL_4K
+        v = pfn << 1 | int(writable)
         arr = self._4k.get(h)
         if arr is None:
-            arr = np.full(_CHUNK, -1, dtype=np.int64)
-            self._4k[h] = arr
             big = self._2m.pop(h, None)
             if big is not None:  # splitting a 2M leaf: keep the rest mapped at 4K
-                arr[:] = ((big >> 1) + np.arange(_CHUNK, dtype=np.int64)) << 1 | (big & 1)
-        arr[gfn & (_CHUNK - 1)] = pfn << 1 | int(writable)
+                full = ((big >> 1) + np.arange(_CHUNK, dtype=np.int64)) << 1 | (big & 1)
+                arr = full if int(full[-1]) > _I32_MAX else full.astype(np.int32)
+            else:
+                arr = np.full(_CHUNK, -1, dtype=np.int32)
+            self._4k[h] = arr
+        if v > _I32_MAX and arr.dtype != np.int64:
+            arr = self._4k[h] = arr.astype(np.int64)
+        arr[gfn & (_CHUNK - 1)] = v
 
     def unmap(self, gfn_start: int, gfn_end: int) -> int:
         """Zap every leaf that overlaps ``[gfn_start, gfn_end)``; returns leaves zapped."""
@@ -179,9 +186,9 @@ class Npt:
         return sum(int(np.count_nonzero(a >= 0)) for a in self._4k.values()) + _CHUNK * len(self._2m)
 
     def bytes_used(self) -> int:
-        """Bytes held by the table's leaves (model-only: the arrays' buffers, 8 bytes per
-        slot of a chunk with 4 KiB leaves, plus 8 per 2 MiB leaf; dict overhead and the
-        bounded lookup cache not counted)."""
+        """Bytes held by the table's leaves (model-only: the arrays' buffers, 4 or 8 bytes
+        per slot of a chunk with 4 KiB leaves, plus 8 per 2 MiB leaf; dict overhead and
+        the bounded lookup cache not counted)."""
         return sum(a.nbytes for a in self._4k.values()) + 8 * len(self._2m)
 
 

@@ -9,8 +9,8 @@ the SNP hooks of ``arch/x86/kvm/svm/sev.c`` (``sev_gmem_prepare``, ``sev_gmem_in
 7.4-7.5).  Folios are order 0 (one 4 KiB page each), as in current kernels.
 
 The file is a sparse map page index -> folio, held per 2 MiB chunk of indices: an
-``int64`` array of 512 slots for order-0 folios (8 bytes per slot, only for chunks that
-have any), or one int for a 2 MiB folio (:class:`GmemFile`).  Binding a memslot records
+array of 512 slots for order-0 folios (4 bytes per slot while PFNs fit, only for chunks
+that have any), or one int for a 2 MiB folio (:class:`GmemFile`).  Binding a memslot records
 ``(slot, start index, end index)``; ``index(gfn) = gfn - base_gfn + pgoff``.  A hole
 punch visits only the chunks of its range that exist and frees each folio once: a
 2 MiB folio inside the range is one ``kvm_gmem_free_folio`` of order 9, so one
@@ -63,6 +63,8 @@ __all__ = [
 #: Page indices per chunk of a file's folio map (one 2 MiB folio's worth).
 _CHUNK = PTRS_PER_PMD
 _UPTODATE = 1
+#: Largest slot value an ``int32`` chunk holds; a larger one widens the chunk to ``int64``.
+_I32_MAX = 0x7FFF_FFFF
 
 
 @dataclass
@@ -71,7 +73,8 @@ class GmemFile:
 
     ``kvm`` the owning VM; ``size`` bytes; ``flags``; ``bindings`` (slot, start, end)
     page-index ranges; ``closed`` after close().  Folios (model-only layout): ``small``
-    chunk -> ``int64[512]`` of ``pfn << 1 | uptodate`` for order-0 folios (-1: none);
+    chunk -> 512 slots of ``pfn << 1 | uptodate`` for order-0 folios (-1: none; ``int32``,
+    4 bytes a slot, while PFNs are below 2**30, else ``int64``);
     ``huge`` chunk -> ``head_pfn << 1 | uptodate`` for a 2 MiB folio (profile knob
     ``gmem_max_order``).  ``work``: chunks and folios visited by hole punches
     (model-only, for tests of the cost).
@@ -109,10 +112,13 @@ class GmemFile:
     def set_small(self, index: int, pfn: int, uptodate: bool = False) -> None:
         """Record an order-0 folio at ``index`` (model-only)."""
         h = index >> 9
+        v = pfn << 1 | int(uptodate)
         arr = self.small.get(h)
         if arr is None:
-            arr = self.small[h] = np.full(_CHUNK, -1, dtype=np.int64)
-        arr[index & (_CHUNK - 1)] = pfn << 1 | int(uptodate)
+            arr = self.small[h] = np.full(_CHUNK, -1, dtype=np.int32)
+        if v > _I32_MAX and arr.dtype != np.int64:
+            arr = self.small[h] = arr.astype(np.int64)
+        arr[index & (_CHUNK - 1)] = v
 
     def mark_uptodate(self, index: int) -> None:
         """``folio_mark_uptodate`` of the folio holding ``index`` (model-only)."""
@@ -138,15 +144,16 @@ class GmemFile:
         """Split the 2 MiB folio of chunk ``h`` into 512 order-0 folios with the same PFNs
         and up-to-date state (``split_folio``; model-only)."""
         v = self.huge.pop(h)
-        self.small[h] = ((v >> 1) + np.arange(_CHUNK, dtype=np.int64)) << 1 | (v & _UPTODATE)
+        full = ((v >> 1) + np.arange(_CHUNK, dtype=np.int64)) << 1 | (v & _UPTODATE)
+        self.small[h] = full if int(full[-1]) > _I32_MAX else full.astype(np.int32)
 
     def populated(self) -> int:
         """Number of page indices that have a folio (model-only)."""
         return sum(int(np.count_nonzero(a >= 0)) for a in self.small.values()) + _CHUNK * len(self.huge)
 
     def bytes_used(self) -> int:
-        """Bytes of the folio map (model-only: 8 per slot of a chunk of order-0 folios,
-        8 per 2 MiB folio)."""
+        """Bytes of the folio map (model-only: 4 or 8 per slot of a chunk of order-0
+        folios, 8 per 2 MiB folio)."""
         return sum(a.nbytes for a in self.small.values()) + 8 * len(self.huge)
 
 

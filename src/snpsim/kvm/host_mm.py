@@ -191,8 +191,9 @@ class PageAllocator:
 @dataclass
 class Vma:
     """One anonymous mapping: ``start`` HVA, ``length`` bytes, ``chunks`` 2 MiB chunk index
-    (within the mapping) -> ``int64`` array of 512 PFNs (-1: not populated).  8 bytes per
-    page of a chunk that was touched; nothing for the rest."""
+    (within the mapping) -> array of 512 PFNs (-1: not populated; ``int32`` while PFNs
+    fit, else ``int64``).  4 bytes per page of a chunk that was touched; nothing for the
+    rest."""
 
     start: int
     length: int
@@ -214,7 +215,9 @@ class Vma:
         i = (hva - self.start) >> PAGE_SHIFT
         arr = self.chunks.get(i >> 9)
         if arr is None:
-            arr = self.chunks[i >> 9] = np.full(_CHUNK, -1, dtype=np.int64)
+            arr = self.chunks[i >> 9] = np.full(_CHUNK, -1, dtype=np.int32)
+        if pfn > 0x7FFF_FFFF and arr.dtype != np.int64:
+            arr = self.chunks[i >> 9] = arr.astype(np.int64)
         arr[i & (_CHUNK - 1)] = pfn
 
     def take_range(self, hva: int, end: int) -> np.ndarray:
@@ -238,7 +241,7 @@ class Vma:
             part = arr[lo:hi]
             got = part[part >= 0]
             if len(got):
-                out.append(got.copy())
+                out.append(got.astype(np.int64))
                 part[:] = -1
                 if not (arr >= 0).any():
                     del self.chunks[h]
