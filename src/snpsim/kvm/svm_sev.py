@@ -1140,7 +1140,7 @@ def snp_handle_guest_req(vcpu: KvmVcpu, req_gpa: int, resp_gpa: int) -> int:
         kvm, req_gpa, resp_gpa)
     if ret and not fw_err:
         return ret
-    # No action is requested *from KVM* if there was a firmware error.
+    # A firmware error goes back to the guest in the answer; KVM itself has nothing to do.
     svm_vmgexit_no_action(vcpu, SNP_GUEST_ERR(0, fw_err))
     return 1
 
