@@ -16,7 +16,11 @@ The counts come from the real code (torvalds/linux, v6.11 and later):
 * ``sev_gmem_prepare`` with ``max_order`` 9 and all 512 PFNs unassigned: one
   ``rmp_make_private(..., PG_LEVEL_2M, ...)``;
 * the guest (``arch/x86/coco/sev/core.c``, 6.17 profile): one 2M PSC entry per 2 MiB
-  (one VMGEXIT) and one 2M PVALIDATE.
+  (one VMGEXIT) and one 2M PVALIDATE;
+* ``snp_begin_psc`` (arch/x86/kvm/svm/sev.c): a 2M entry is one KVM_HC_MAP_GPA_RANGE
+  exit of 512 pages with ``KVM_MAP_GPA_RANGE_PAGE_SZ_2M``;
+* the TDP MMU (``kvm_tdp_mmu_map``, arch/x86/kvm/mmu/tdp_mmu.c): a 2 MiB folio with a
+  2M RMP entry and one attribute over the 2 MiB is one 2M leaf (one SPTE installed).
 """
 
 from __future__ import annotations
@@ -26,7 +30,11 @@ from snpsim.guest.set_memory import set_memory_decrypted, set_memory_encrypted
 from snpsim.guest.unaccepted_memory import accept_memory
 from snpsim.kvm import guest_memfd
 from snpsim.kvm.profiles import DEFAULT_PROFILE
+from snpsim.spec.kvm_uapi import KVM_MAP_GPA_RANGE_PAGE_SZ_2M
+from snpsim.spec.pgtable_types import PG_LEVEL_2M
 from snpsim.system import SnpSystem
+from snpsim.trace.events import Instant
+from snpsim.trace.record import Recorder, tracing
 
 GPA = 48 << 20  # 2 MiB aligned, far from the launch image
 
@@ -49,16 +57,23 @@ def _cycle(gmem_max_order: int) -> dict:
         before = dict(c)
         out["alloc_before"] = (a.nr_allocated, a.high_water, system.kvm.mm.bytes_used())
         calls.clear()
-        out["r_dec"] = set_memory_decrypted(k, __va(k, GPA), 512)
+        with tracing(Recorder()) as rec:
+            out["r_dec"] = set_memory_decrypted(k, __va(k, GPA), 512)
+        out["dec_exits"] = [e.args for e in rec.events
+                            if isinstance(e, Instant) and e.name == "KVM_EXIT_HYPERCALL"]
         mid = dict(c)
         out["invalidates"] = list(calls)
-        out["r_enc"] = set_memory_encrypted(k, __va(k, GPA), 512)
+        with tracing(Recorder()) as rec:
+            out["r_enc"] = set_memory_encrypted(k, __va(k, GPA), 512)
+        out["enc_sptes"] = [e.args for e in rec.events
+                            if isinstance(e, Instant) and e.name == "spte installed"]
         out["dec"] = {n: mid.get(n, 0) - before.get(n, 0) for n in ("RMPUPDATE", "PSMASH", "PVALIDATE", "VMGEXIT")}
         out["enc"] = {n: c.get(n, 0) - mid.get(n, 0) for n in ("RMPUPDATE", "PSMASH", "PVALIDATE", "VMGEXIT")}
         out["alloc_after"] = (a.nr_allocated, a.high_water, system.kvm.mm.bytes_used())
 
     outcome = system.run(workload)
     assert outcome.completed, outcome.describe()
+    out["leaf"] = system.kvm.vm(system.machine.s.vmfd).npt.lookup(GPA >> 12)
     return out
 
 
@@ -70,6 +85,16 @@ def test_2m_folio_made_shared_is_one_invalidate_and_one_2m_rmpupdate():
     assert out["dec"] == {"RMPUPDATE": 1, "PSMASH": 0, "PVALIDATE": 1, "VMGEXIT": 1}
     # back to private: one 2M rmp_make_private from sev_gmem_prepare, one 2M PVALIDATE
     assert out["enc"] == {"RMPUPDATE": 1, "PSMASH": 0, "PVALIDATE": 1, "VMGEXIT": 1}
+
+
+def test_2m_psc_entry_is_one_512_page_exit_and_one_2m_leaf():
+    out = _cycle(9)
+    exit_, = out["dec_exits"]
+    assert exit_["gpa"] == GPA and exit_["npages"] == 512
+    assert exit_["attrs"] & KVM_MAP_GPA_RANGE_PAGE_SZ_2M
+    spte, = out["enc_sptes"]
+    assert spte["gfn"] == GPA >> 12 and spte["private"] and spte["level"] == PG_LEVEL_2M
+    assert out["leaf"] is not None and out["leaf"].level == PG_LEVEL_2M
 
 
 def test_2m_cycle_leaves_the_allocator_and_host_memory_where_they_were():
