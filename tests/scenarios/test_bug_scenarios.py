@@ -40,7 +40,8 @@ def test_bug_scenarios_are_sorted_by_report_number_and_say_what_the_report_is_ab
 def _r1(buggy, out, res):
     st = res["psmash_unit_state"]
     assert out.completed and res["psc_answer"]["sw_exit_info_2"] == 0
-    return st["attribute"] == "shared" and st["rmp"] is None
+    # unmapped, or (QEMU 10.1 pre-faults converted ranges) mapped to a hypervisor page
+    return st["attribute"] == "shared" and (st["rmp"] is None or not st["rmp"]["assigned"])
 
 
 def _r2(buggy, out, res):

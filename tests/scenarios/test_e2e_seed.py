@@ -39,9 +39,28 @@ ENCRYPT_GUEST = [
     "sev_handle_vmgexit", "setup_vmgexit_scratch", "snp_begin_psc", "kvm_convert_memory",
     "kvm_vm_ioctl_set_mem_attributes", "ram_block_discard_range", "kvm_arch_vcpu_ioctl_run",
     "snp_complete_one_psc", "VMRUN", "__sev_put_ghcb", "pvalidate_pages", "PVALIDATE",
-    # the PVALIDATE faults: KVM takes the private fault, guest_memfd allocates, prepares
+    # QEMU 9.1: the PVALIDATE faults: KVM takes the private fault, guest_memfd allocates,
+    # prepares
     "npf_interception", "kvm_gmem_get_pfn", "sev_gmem_prepare", "rmp_make_private", "RMPUPDATE",
     "VMRUN", "enc_dec_hypercall",
+]
+
+# QEMU 10.1 (the default) pre-faults the converted range right after the conversion
+# (target/i386/kvm/kvm.c kvm_handle_hc_map_gpa_range, "i386/kvm: Prefault memory on page
+# state change"): guest_memfd allocates and prepares before the guest is resumed, and its
+# PVALIDATE finds the page mapped (no #NPF).
+ENCRYPT_GUEST_PREFAULT = [
+    "set_memory_encrypted", "__set_memory_enc_dec", "__set_memory_enc_pgtable", "cpa_flush",
+    "amd_enc_status_change_prepare", "__change_page_attr_set_clr", "cpa_flush",
+    "amd_enc_status_change_finish", "snp_set_memory_private", "set_pages_state",
+    "__set_pages_state", "__sev_get_ghcb", "vmgexit_psc", "sev_es_ghcb_hv_call", "VMGEXIT",
+    "sev_handle_vmgexit", "setup_vmgexit_scratch", "snp_begin_psc", "kvm_convert_memory",
+    "kvm_vm_ioctl_set_mem_attributes", "ram_block_discard_range",
+    "kvm_pre_fault_converted_range", "kvm_vcpu_pre_fault_memory",
+    "kvm_arch_vcpu_pre_fault_memory", "kvm_tdp_map_page", "kvm_gmem_get_pfn",
+    "sev_gmem_prepare", "rmp_make_private", "RMPUPDATE",
+    "kvm_arch_vcpu_ioctl_run", "snp_complete_one_psc", "VMRUN", "__sev_put_ghcb",
+    "pvalidate_pages", "PVALIDATE", "enc_dec_hypercall",
 ]
 
 
@@ -77,6 +96,11 @@ def encrypted():
     return SnpSystem(memory=64 << 20).trace_conversion("set_memory_encrypted", 1)
 
 
+@pytest.fixture(scope="module")
+def encrypted_qemu_9_1():
+    return SnpSystem(memory=64 << 20, qemu="9.1").trace_conversion("set_memory_encrypted", 1)
+
+
 def test_decrypt_runs_the_whole_protocol_in_order(decrypted):
     assert decrypted.completed, decrypted.outcome
     assert_in_order(subtree_names(decrypted.events, "set_memory_decrypted"), DECRYPT_GUEST)
@@ -101,9 +125,15 @@ def test_decrypt_psc_request_args(decrypted):
                for e in hc), hc
 
 
-def test_encrypt_runs_the_whole_protocol_in_order(encrypted):
+def test_encrypt_runs_the_whole_protocol_in_order(encrypted, encrypted_qemu_9_1):
     assert encrypted.completed, encrypted.outcome
-    assert_in_order(subtree_names(encrypted.events, "set_memory_encrypted"), ENCRYPT_GUEST)
+    names = subtree_names(encrypted.events, "set_memory_encrypted")
+    assert_in_order(names, ENCRYPT_GUEST_PREFAULT)
+    assert "npf_interception" not in names
+    assert encrypted_qemu_9_1.completed, encrypted_qemu_9_1.outcome
+    names = subtree_names(encrypted_qemu_9_1.events, "set_memory_encrypted")
+    assert_in_order(names, ENCRYPT_GUEST)
+    assert "kvm_vcpu_pre_fault_memory" not in names
 
 
 def test_encrypt_end_state(encrypted):

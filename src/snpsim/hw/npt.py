@@ -30,6 +30,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from snpsim.spec.exit_codes import SVM_EXIT_PAGE_NOT_VALIDATED
 from snpsim.spec.faults import (
     PFERR,
@@ -71,58 +73,123 @@ class NptEntry:
     writable: bool = True
 
 
+#: GFNs per 2 MiB chunk of the table (one PMD's worth of 4 KiB leaves).
+_CHUNK = 512
+#: Chunks of looked-up leaves kept as :class:`NptEntry` objects (the lookup cache bound).
+_CACHE_CHUNKS = 64
+#: Largest slot value an ``int32`` chunk holds; a larger one widens the chunk to ``int64``.
+_I32_MAX = 0x7FFF_FFFF
+
+
 class Npt:
-    """The nested page table of one VM (GFN -> leaf), 4 KiB and 2 MiB leaves."""
+    """The nested page table of one VM (GFN -> leaf), 4 KiB and 2 MiB leaves.
+
+    Storage (cost follows what is mapped): 4 KiB leaves live in one array of 512 slots
+    per 2 MiB chunk of GFNs that has any (``pfn << 1 | writable``, -1 = not present),
+    ``int32`` (4 bytes per slot) while every PFN is below 2**30, widened to ``int64``
+    otherwise, and dropped when its last leaf goes; a 2 MiB leaf is one int per chunk.  ``unmap`` visits only the chunks of the requested range that exist.  A
+    bounded cache (at most ``_CACHE_CHUNKS`` chunks) keeps the :class:`NptEntry` objects
+    ``lookup`` returns; any change to a chunk drops that chunk's cache.  ``work`` counts
+    chunks visited by ``unmap`` (model-only, for tests of the cost).
+    """
+
+    __slots__ = ("_4k", "_2m", "_cache", "work")
 
     def __init__(self) -> None:
-        self._4k: dict[int, NptEntry] = {}
-        self._2m: dict[int, NptEntry] = {}
+        self._4k: dict[int, np.ndarray] = {}
+        self._2m: dict[int, int] = {}
+        self._cache: dict[int, dict[int, NptEntry]] = {}
+        self.work = 0
 
     def map(self, gfn: int, pfn: int, level: int = PG_LEVEL_4K, writable: bool = True) -> None:
         """Install a leaf for ``gfn`` (2 MiB leaves need 512-aligned gfn and pfn)."""
+        h = gfn >> 9
+        self._cache.pop(h, None)
         if level == PG_LEVEL_2M:
-            assert gfn % 512 == 0 and pfn % 512 == 0, "2M NPT leaf must be 2M aligned"
-            for g in range(gfn, gfn + 512):
-                self._4k.pop(g, None)
-            self._2m[gfn >> 9] = NptEntry(pfn, PG_LEVEL_2M, writable)
-        else:
-            assert level == PG_LEVEL_4K
-            big = self._2m.pop(gfn >> 9, None)
+            assert gfn % _CHUNK == 0 and pfn % _CHUNK == 0, "2M NPT leaf must be 2M aligned"
+            self._4k.pop(h, None)
+            self._2m[h] = pfn << 1 | int(writable)
+            return
+        assert level == PG_LEVEL_4K
+        v = pfn << 1 | int(writable)
+        arr = self._4k.get(h)
+        if arr is None:
+            big = self._2m.pop(h, None)
             if big is not None:  # splitting a 2M leaf: keep the rest mapped at 4K
-                base = (gfn >> 9) << 9
-                for i in range(512):
-                    self._4k[base + i] = NptEntry(big.pfn + i, PG_LEVEL_4K, big.writable)
-            self._4k[gfn] = NptEntry(pfn, PG_LEVEL_4K, writable)
+                full = ((big >> 1) + np.arange(_CHUNK, dtype=np.int64)) << 1 | (big & 1)
+                arr = full if int(full[-1]) > _I32_MAX else full.astype(np.int32)
+            else:
+                arr = np.full(_CHUNK, -1, dtype=np.int32)
+            self._4k[h] = arr
+        if v > _I32_MAX and arr.dtype != np.int64:
+            arr = self._4k[h] = arr.astype(np.int64)
+        arr[gfn & (_CHUNK - 1)] = v
 
     def unmap(self, gfn_start: int, gfn_end: int) -> int:
         """Zap every leaf that overlaps ``[gfn_start, gfn_end)``; returns leaves zapped."""
-        n = 0
-        if gfn_end - gfn_start < len(self._4k):
-            for g in range(gfn_start, gfn_end):
-                if self._4k.pop(g, None) is not None:
-                    n += 1
+        if gfn_start >= gfn_end:
+            return 0
+        h0, h1 = gfn_start >> 9, ((gfn_end - 1) >> 9) + 1
+        if h1 - h0 <= len(self._4k) + len(self._2m):
+            chunks: list[int] | range = range(h0, h1)
         else:
-            for g in [g for g in self._4k if gfn_start <= g < gfn_end]:
-                del self._4k[g]
+            chunks = sorted(h for h in (*self._4k, *self._2m) if h0 <= h < h1)
+        n = 0
+        for h in chunks:
+            self.work += 1
+            if self._2m.pop(h, None) is not None:
+                self._cache.pop(h, None)
                 n += 1
-        for h in [h for h in self._2m if (h << 9) < gfn_end and (h << 9) + 512 > gfn_start]:
-            del self._2m[h]
-            n += 1
+                continue
+            arr = self._4k.get(h)
+            if arr is None:
+                continue
+            self._cache.pop(h, None)
+            base = h << 9
+            lo = max(gfn_start - base, 0)
+            hi = min(gfn_end - base, _CHUNK)
+            part = arr[lo:hi]
+            n += int(np.count_nonzero(part >= 0))
+            part[:] = -1
+            if not (arr >= 0).any():
+                del self._4k[h]
         return n
 
     def lookup(self, gfn: int) -> NptEntry | None:
         """The leaf mapping ``gfn`` with ``pfn`` adjusted to that page, or None."""
-        e = self._4k.get(gfn)
-        if e is not None:
-            return e
-        big = self._2m.get(gfn >> 9)
-        if big is not None:
-            return NptEntry(big.pfn + (gfn & 511), PG_LEVEL_2M, big.writable)
-        return None
+        h = gfn >> 9
+        cached = self._cache.get(h)
+        if cached is not None:
+            e = cached.get(gfn)
+            if e is not None:
+                return e
+        arr = self._4k.get(h)
+        if arr is not None:
+            v = arr.item(gfn & (_CHUNK - 1))
+            if v < 0:
+                return None
+            e = NptEntry(v >> 1, PG_LEVEL_4K, bool(v & 1))
+        else:
+            big = self._2m.get(h)
+            if big is None:
+                return None
+            e = NptEntry((big >> 1) + (gfn & (_CHUNK - 1)), PG_LEVEL_2M, bool(big & 1))
+        if cached is None:
+            if len(self._cache) >= _CACHE_CHUNKS:
+                self._cache.clear()
+            cached = self._cache[h] = {}
+        cached[gfn] = e
+        return e
 
     def mapped_gfns(self) -> int:
         """Number of 4 KiB GFNs mapped (model-only)."""
-        return len(self._4k) + 512 * len(self._2m)
+        return sum(int(np.count_nonzero(a >= 0)) for a in self._4k.values()) + _CHUNK * len(self._2m)
+
+    def bytes_used(self) -> int:
+        """Bytes held by the table's leaves (model-only: the arrays' buffers, 4 or 8 bytes
+        per slot of a chunk with 4 KiB leaves, plus 8 per 2 MiB leaf; dict overhead and
+        the bounded lookup cache not counted)."""
+        return sum(a.nbytes for a in self._4k.values()) + 8 * len(self._2m)
 
 
 @dataclass(frozen=True, slots=True)

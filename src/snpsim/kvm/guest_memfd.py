@@ -8,9 +8,14 @@ Mirrors ``virt/kvm/guest_memfd.c`` (commit 01f492e1, ~v7.0; kvm-qemu-host.md 6.2
 the SNP hooks of ``arch/x86/kvm/svm/sev.c`` (``sev_gmem_prepare``, ``sev_gmem_invalidate``,
 7.4-7.5).  Folios are order 0 (one 4 KiB page each), as in current kernels.
 
-The file is a sparse map page index -> PFN (from the host page allocator).  Binding a
-memslot records ``(slot, start index, end index)``; ``index(gfn) = gfn - base_gfn +
-pgoff``.  Version difference (kvm-qemu-host.md 6.2 / 10): v7.0 zeroes a folio on first
+The file is a sparse map page index -> folio, held per 2 MiB chunk of indices: an
+array of 512 slots for order-0 folios (4 bytes per slot while PFNs fit, only for chunks
+that have any), or one int for a 2 MiB folio (:class:`GmemFile`).  Binding a memslot records
+``(slot, start index, end index)``; ``index(gfn) = gfn - base_gfn + pgoff``.  A hole
+punch visits only the chunks of its range that exist and frees each folio once: a
+2 MiB folio inside the range is one ``kvm_gmem_free_folio`` of order 9, so one
+``sev_gmem_invalidate`` over its 512 PFNs (one 2M ``rmp_make_shared`` when the RMP entry
+is 2M), and its block goes back to the allocator whole.  Version difference (kvm-qemu-host.md 6.2 / 10): v7.0 zeroes a folio on first
 use and calls the prepare hook on every ``kvm_gmem_get_pfn`` (the hook is idempotent);
 v6.11-v6.17 prepared only once ("uptodate == prepared").  The profile knob
 ``gmem_prepare_every_get`` selects it.
@@ -24,6 +29,8 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from snpsim.spec.falloc import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE
 from snpsim.spec.kvm_uapi import GUEST_MEMFD_FLAG_INIT_SHARED, KVM_MEMORY_ATTRIBUTE_PRIVATE
@@ -53,24 +60,34 @@ __all__ = [
 ]
 
 
+#: Page indices per chunk of a file's folio map (one 2 MiB folio's worth).
+_CHUNK = PTRS_PER_PMD
+_UPTODATE = 1
+#: Largest slot value an ``int32`` chunk holds; a larger one widens the chunk to ``int64``.
+_I32_MAX = 0x7FFF_FFFF
+
+
 @dataclass
 class GmemFile:
     """One guest_memfd (``struct gmem_file`` + its inode).
 
-    ``kvm`` the owning VM; ``size`` bytes; ``flags``; ``folios`` page index -> PFN;
-    ``uptodate`` indices whose folio is up to date; ``huge`` indices that belong to a
-    2 MiB folio (profile knob ``gmem_max_order``); ``bindings`` (slot, start, end)
-    page-index ranges; ``closed`` after close().
+    ``kvm`` the owning VM; ``size`` bytes; ``flags``; ``bindings`` (slot, start, end)
+    page-index ranges; ``closed`` after close().  Folios (model-only layout): ``small``
+    chunk -> 512 slots of ``pfn << 1 | uptodate`` for order-0 folios (-1: none; ``int32``,
+    4 bytes a slot, while PFNs are below 2**30, else ``int64``);
+    ``huge`` chunk -> ``head_pfn << 1 | uptodate`` for a 2 MiB folio (profile knob
+    ``gmem_max_order``).  ``work``: chunks and folios visited by hole punches
+    (model-only, for tests of the cost).
     """
 
     kvm: KvmVm
     size: int
     flags: int
-    folios: dict[int, int] = field(default_factory=dict)
-    uptodate: set[int] = field(default_factory=set)
-    huge: set[int] = field(default_factory=set)
+    small: dict[int, np.ndarray] = field(default_factory=dict)
+    huge: dict[int, int] = field(default_factory=dict)
     bindings: list[tuple[KvmMemorySlot, int, int]] = field(default_factory=list)
     closed: bool = False
+    work: int = 0
 
     def binding_at(self, index: int) -> KvmMemorySlot | None:
         """The slot bound at page ``index``, or None."""
@@ -78,6 +95,66 @@ class GmemFile:
             if start <= index < end:
                 return slot
         return None
+
+    def folio_at(self, index: int) -> tuple[int, int, bool] | None:
+        """``(pfn of the page at index, folio order, folio up to date)`` or None when the
+        file has no folio there (``filemap_get_folio``; model-only helper)."""
+        h = index >> 9
+        arr = self.small.get(h)
+        if arr is not None:
+            v = arr.item(index & (_CHUNK - 1))
+            return None if v < 0 else (v >> 1, 0, bool(v & _UPTODATE))
+        v = self.huge.get(h)
+        if v is None:
+            return None
+        return (v >> 1) + (index & (_CHUNK - 1)), HPAGE_PMD_ORDER, bool(v & _UPTODATE)
+
+    def set_small(self, index: int, pfn: int, uptodate: bool = False) -> None:
+        """Record an order-0 folio at ``index`` (model-only)."""
+        h = index >> 9
+        v = pfn << 1 | int(uptodate)
+        arr = self.small.get(h)
+        if arr is None:
+            arr = self.small[h] = np.full(_CHUNK, -1, dtype=np.int32)
+        if v > _I32_MAX and arr.dtype != np.int64:
+            arr = self.small[h] = arr.astype(np.int64)
+        arr[index & (_CHUNK - 1)] = v
+
+    def mark_uptodate(self, index: int) -> None:
+        """``folio_mark_uptodate`` of the folio holding ``index`` (model-only)."""
+        h = index >> 9
+        arr = self.small.get(h)
+        if arr is not None:
+            arr[index & (_CHUNK - 1)] |= _UPTODATE
+        elif h in self.huge:
+            self.huge[h] |= _UPTODATE
+
+    def drop(self, index: int) -> None:
+        """Forget the folio at ``index`` (model-only; the caller frees its pages)."""
+        h = index >> 9
+        if self.huge.pop(h, None) is not None:
+            return
+        arr = self.small.get(h)
+        if arr is not None:
+            arr[index & (_CHUNK - 1)] = -1
+            if not (arr >= 0).any():
+                del self.small[h]
+
+    def split_huge(self, h: int) -> None:
+        """Split the 2 MiB folio of chunk ``h`` into 512 order-0 folios with the same PFNs
+        and up-to-date state (``split_folio``; model-only)."""
+        v = self.huge.pop(h)
+        full = ((v >> 1) + np.arange(_CHUNK, dtype=np.int64)) << 1 | (v & _UPTODATE)
+        self.small[h] = full if int(full[-1]) > _I32_MAX else full.astype(np.int32)
+
+    def populated(self) -> int:
+        """Number of page indices that have a folio (model-only)."""
+        return sum(int(np.count_nonzero(a >= 0)) for a in self.small.values()) + _CHUNK * len(self.huge)
+
+    def bytes_used(self) -> int:
+        """Bytes of the folio map (model-only: 4 or 8 per slot of a chunk of order-0
+        folios, 8 per 2 MiB folio)."""
+        return sum(a.nbytes for a in self.small.values()) + 8 * len(self.huge)
 
 
 _SUPPORTED_FLAGS = 0  # SNP VMs support neither MMAP nor INIT_SHARED
@@ -195,63 +272,54 @@ def kvm_gmem_get_pfn(kvm: KvmVm, slot: KvmMemorySlot, gfn: int) -> tuple[int, in
     if file.binding_at(index) is not slot:
         return -errno.EIO, 0, 0
     # __kvm_gmem_get_pfn -> kvm_gmem_get_folio
-    pfn = file.folios.get(index)
-    new: list[int] = []
-    if pfn is None:
-        new = _kvm_gmem_alloc_folio(kvm, file, index)
-        pfn = file.folios[index]
-    order = HPAGE_PMD_ORDER if index in file.huge else 0
-    folio = _folio_indices(file, index)
+    folio = file.folio_at(index)
+    new_head = -1
+    if folio is None:
+        new_head = _kvm_gmem_alloc_folio(kvm, file, index)
+        folio = file.folio_at(index)
+        assert folio is not None
+    pfn, order, uptodate = folio
     every = kvm.profile.knob("gmem_prepare_every_get")
-    if index not in file.uptodate:
+    if not uptodate:
         kvm.host.zero_page(pfn << PAGE_SHIFT)  # kvm_gmem_mark_prepared / folio_zero_range
         if every:
-            file.uptodate.update(folio)
-    if every or index not in file.uptodate:
+            file.mark_uptodate(index)
+    if every or not uptodate:
         r = _kvm_arch_gmem_prepare(kvm, gfn, pfn, order)
         if r:
-            for i in new:
-                kvm.allocator.free_page(file.folios.pop(i))
-                file.huge.discard(i)
+            if new_head >= 0:
+                file.drop(index)
+                kvm.allocator.free_pages(new_head, order)
             return r, 0, 0
-        file.uptodate.update(folio)
+        file.mark_uptodate(index)
     return 0, pfn, order
 
 
-def _folio_indices(file: GmemFile, index: int) -> range:
-    """The page indices of the folio holding ``index``."""
-    if index in file.huge:
-        head = index & ~(PTRS_PER_PMD - 1)
-        return range(head, head + PTRS_PER_PMD)
-    return range(index, index + 1)
-
-
-def _kvm_gmem_alloc_folio(kvm: KvmVm, file: GmemFile, index: int) -> list[int]:
+def _kvm_gmem_alloc_folio(kvm: KvmVm, file: GmemFile, index: int) -> int:
     """``kvm_gmem_get_folio`` allocating a new folio for ``index``: order 0, or (profile
     knob ``gmem_max_order`` >= 9) a 2 MiB folio of 512 contiguous, aligned PFNs covering
     the aligned block of indices when the whole block is inside the file and has no
-    folio yet.  Returns the indices it populated."""
-    head = index & ~(PTRS_PER_PMD - 1)
-    block = range(head, head + PTRS_PER_PMD)
+    folio yet.  Returns the new folio's first PFN."""
+    h = index >> 9
     if (kvm.profile.knob("gmem_max_order") >= HPAGE_PMD_ORDER
-            and (head + PTRS_PER_PMD) << PAGE_SHIFT <= file.size
-            and not any(i in file.folios for i in block)):
+            and (h + 1) << (9 + PAGE_SHIFT) <= file.size
+            and h not in file.small and h not in file.huge):
         base = kvm.allocator.alloc_pages(HPAGE_PMD_ORDER)
-        for k, i in enumerate(block):
-            file.folios[i] = base + k
-            file.huge.add(i)
-        return list(block)
-    file.folios[index] = kvm.allocator.alloc_page()
-    return [index]
+        file.huge[h] = base << 1
+        return base
+    pfn = kvm.allocator.alloc_page()
+    file.set_small(index, pfn)
+    return pfn
 
 
 @traced("kvm")
-def kvm_gmem_free_folio(kvm: KvmVm, pfn: int) -> None:
-    """``kvm_gmem_free_folio(folio)``: the folio's last reference is gone:
-    ``kvm_arch_gmem_invalidate(pfn, pfn + 1)`` -> ``sev_gmem_invalidate``, then the page
-    goes back to the allocator."""
-    kvm.profile.call("sev_gmem_invalidate", sev_gmem_invalidate)(kvm, pfn, pfn + 1)
-    kvm.allocator.free_page(pfn)
+def kvm_gmem_free_folio(kvm: KvmVm, pfn: int, order: int = 0) -> None:
+    """``kvm_gmem_free_folio(folio)`` (virt/kvm/guest_memfd.c, v6.11+): the folio's last
+    reference is gone: ``kvm_arch_gmem_invalidate(pfn, pfn + (1 << order))`` ->
+    ``sev_gmem_invalidate`` over the whole folio, then its pages go back to the allocator
+    (``order`` 0 or 9)."""
+    kvm.profile.call("sev_gmem_invalidate", sev_gmem_invalidate)(kvm, pfn, pfn + (1 << order))
+    kvm.allocator.free_pages(pfn, order)
 
 
 @traced("kvm")
@@ -259,7 +327,15 @@ def kvm_gmem_punch_hole(file: GmemFile, offset: int, length: int) -> int:
     """``kvm_gmem_punch_hole(inode, offset, len)``: for each VM bound to the range, zap
     the private NPT mappings of the affected GFNs (``kvm_gmem_invalidate_begin``), then
     truncate the folios (each freed folio -> ``kvm_gmem_free_folio``).  Returns 0 or
-    -EINVAL (``offset``/``length`` not 4 KiB aligned)."""
+    -EINVAL (``offset``/``length`` not 4 KiB aligned).
+
+    Cost: the chunks of the range that hold folios, and the folios in it; never what the
+    file holds elsewhere.  A 2 MiB folio wholly inside the range is freed as one folio.
+    Model choice for a 2 MiB folio only partly inside (no current kernel has 2 MiB
+    guest_memfd folios): it is split (``truncate_inode_partial_folio`` ->
+    ``split_folio``) and the pages inside are freed as order-0 folios, so the first
+    ``sev_gmem_invalidate`` PSMASHes its 2M RMP entry.
+    """
     from .mmu import kvm_mmu_invalidate_begin, kvm_mmu_invalidate_end, kvm_unmap_gfn_range
 
     if offset & (PAGE_SIZE - 1) or length & (PAGE_SIZE - 1):
@@ -275,14 +351,37 @@ def kvm_gmem_punch_hole(file: GmemFile, offset: int, length: int) -> int:
             gfn_start = slot.base_gfn + s - slot.gmem_pgoff
             kvm_unmap_gfn_range(kvm, gfn_start, gfn_start + (e - s),
                                 "shared" if file.flags & GUEST_MEMFD_FLAG_INIT_SHARED else "private")
-    # truncate_inode_pages_range
-    for index in sorted(i for i in file.folios if start <= i < end):
-        # Model: a hole in a 2 MiB folio splits it; each page is freed as its own folio
-        # (sev_gmem_invalidate PSMASHes a 2 MiB RMP entry that is only partly freed).
-        pfn = file.folios.pop(index)
-        file.uptodate.discard(index)
-        file.huge.discard(index)
-        kvm_gmem_free_folio(kvm, pfn)
+    # truncate_inode_pages_range, in index order over the chunks that exist
+    if start < end:
+        h0, h1 = start >> 9, ((end - 1) >> 9) + 1
+        chunks: list[int] | range
+        if h1 - h0 <= len(file.small) + len(file.huge):
+            chunks = range(h0, h1)
+        else:
+            chunks = sorted(h for h in (*file.small, *file.huge) if h0 <= h < h1)
+        for h in chunks:
+            file.work += 1
+            base = h << 9
+            lo, hi = max(start - base, 0), min(end - base, _CHUNK)
+            head = file.huge.get(h)
+            if head is not None:
+                if lo == 0 and hi == _CHUNK:
+                    del file.huge[h]
+                    file.work += 1
+                    kvm_gmem_free_folio(kvm, head >> 1, HPAGE_PMD_ORDER)
+                    continue
+                file.split_huge(h)
+            arr = file.small.get(h)
+            if arr is None:
+                continue
+            part = arr[lo:hi]
+            present = part[part >= 0].tolist()
+            part[:] = -1
+            if not (arr >= 0).any():
+                del file.small[h]
+            for v in present:
+                file.work += 1
+                kvm_gmem_free_folio(kvm, v >> 1)
     kvm_mmu_invalidate_end(kvm)
     return 0
 
@@ -303,8 +402,8 @@ def kvm_gmem_fallocate(file: GmemFile, mode: int, offset: int, length: int) -> i
     if mode & FALLOC_FL_PUNCH_HOLE:
         return kvm_gmem_punch_hole(file, offset, length)
     for index in range(offset >> PAGE_SHIFT, (offset + length) >> PAGE_SHIFT):
-        if index not in file.folios:
-            file.folios[index] = file.kvm.allocator.alloc_page()
+        if file.folio_at(index) is None:
+            file.set_small(index, file.kvm.allocator.alloc_page())
     return 0
 
 
@@ -332,17 +431,19 @@ def kvm_gmem_populate(kvm: KvmVm, gfn: int, src_hva: int, npages: int,
         if not kvm.mem_attr_array.get(g) & KVM_MEMORY_ATTRIBUTE_PRIVATE:
             ret = -errno.EINVAL
             break
-        if index in file.uptodate:
+        folio = file.folio_at(index)
+        if folio is not None and folio[2]:
             ret = -errno.EEXIST
             break
-        pfn = file.folios.get(index)
-        if pfn is None:
+        if folio is None:
             pfn = kvm.allocator.alloc_page()
-            file.folios[index] = pfn
+            file.set_small(index, pfn)
+        else:
+            pfn = folio[0]
         ret = post_populate(kvm, g, pfn, src_hva + i * PAGE_SIZE if src_hva else 0)
         if ret:
             break
-        file.uptodate.add(index)
+        file.mark_uptodate(index)
         done += 1
     else:
         return done

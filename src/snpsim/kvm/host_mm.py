@@ -8,9 +8,10 @@ anonymous memory of the VMM process (HVAs).
 Model-only in shape (Linux ``mm/page_alloc.c``, ``mm/mmap.c``, ``mm/madvise.c``), kept to
 what the page-state protocol needs:
 
-* :class:`PageAllocator`: ``alloc_page`` / ``__free_page`` over PFNs, LIFO reuse of freed
-  pages (so a page freed by a hole punch is what the next allocation gets, as with the
-  per-CPU free lists), and ``snp_leak_pages``' "never reuse" list.  New pages read as zero
+* :class:`PageAllocator`: ``alloc_page`` / ``alloc_pages`` / ``__free_pages`` over PFNs held
+  as extents (a bump pointer and a free-extent map), LIFO reuse of the last pages freed
+  (so a page freed by a hole punch is what the next allocation gets, as with the per-CPU
+  free lists), and ``snp_leak_pages``' "never reuse" extents.  New pages read as zero
   (``__GFP_ZERO``: the host port's ``zero_page``).
 * :class:`HostMm`: one process address space: ``mmap`` of anonymous memory (an HVA
   range, populated on first touch), ``get_user_page`` (the fault-in of
@@ -27,6 +28,8 @@ import errno
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from snpsim.spec.mman import MADV_DONTNEED, MADV_REMOVE
 from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE
 
@@ -38,69 +41,215 @@ HVA_BASE = 0x7F00_0000_0000
 PFN_BASE = 0x40000
 
 
+#: Pages per chunk of a mapping's page array (one 2 MiB range of HVAs).
+_CHUNK = 512
+#: Most recently freed single pages remembered for LIFO reuse (the bound).
+_RECENT = 64
+
+
 class PageAllocator:
     """The host's physical page allocator (model-only).
 
-    ``host`` is the host port (used to zero pages).  ``allocated`` is the set of PFNs in
-    use; ``leaked`` the PFNs ``snp_leak_pages`` took out of circulation.
+    ``host`` is the host port (used to zero pages).  State is sized by extents, not pages:
+    a bump pointer (``_next``: PFNs at and above it were never handed out), the free PFNs
+    below it as an extent map (:class:`~snpsim.kvm.kvm_host.RangeMap`, value 1), the
+    leaked PFNs (``snp_leak_pages``) as another, a count of pages in use, and a bounded
+    stack of the last ``_RECENT`` single pages freed, so that a page freed by a hole punch
+    is what the next ``alloc_page`` gets (as with the per-CPU free lists).  A 2 MiB block
+    freed whole (``free_pages(pfn, 9)``) is found again by ``alloc_pages(9)``.
     """
 
     def __init__(self, host: Any, pfn_base: int = PFN_BASE) -> None:
-        self.host = host
-        self._next = pfn_base
-        self._free: list[int] = []
-        self.allocated: set[int] = set()
-        self.leaked: set[int] = set()
+        from .kvm_host import RangeMap
 
+        self.host = host
+        self._base = pfn_base
+        self._next = pfn_base
+        self._free = RangeMap()
+        self._leaked = RangeMap()
+        self._recent: list[int] = []
+        self.nr_allocated = 0
+
+    # -- queries -----------------------------------------------------------------------
+    def is_allocated(self, pfn: int) -> bool:
+        """True when ``pfn`` was handed out and not freed (model-only)."""
+        return self._base <= pfn < self._next and not self._free.get(pfn)
+
+    def is_leaked(self, pfn: int) -> bool:
+        """True when ``snp_leak_pages`` took ``pfn`` out of circulation."""
+        return bool(self._leaked.get(pfn))
+
+    @property
+    def leaked(self) -> frozenset[int]:
+        """The PFNs leaked so far (model-only, expanded from the extents: for tests)."""
+        return frozenset(p for s, e, v in self._leaked.runs(0, self._next) if v
+                         for p in range(s, e))
+
+    @property
+    def high_water(self) -> int:
+        """The first PFN never handed out (model-only: how far the allocator has grown)."""
+        return self._next
+
+    def bytes_used(self) -> int:
+        """Model-only estimate of the allocator's own bookkeeping: three list slots and
+        three ints per free or leaked extent, the recent stack."""
+        return 3 * 36 * (self._free.nruns() + self._leaked.nruns()) + 36 * len(self._recent)
+
+    # -- allocation --------------------------------------------------------------------
     def alloc_page(self) -> int:
         """Allocate one zeroed 4 KiB page; returns its PFN (``alloc_page(GFP_ZERO)``)."""
-        if self._free:
-            pfn = self._free.pop()
-        else:
+        pfn = -1
+        while self._recent:
+            cand = self._recent.pop()
+            if self._free.get(cand):
+                pfn = cand
+                break
+        if pfn < 0:
+            for s, _e, v in self._free.runs(self._base, self._next):
+                if v:
+                    pfn = s
+                    break
+        if pfn < 0:
             pfn = self._next
             self._next += 1
-        self.allocated.add(pfn)
+        else:
+            self._free.set(pfn, pfn + 1, 0)
+        self.nr_allocated += 1
         self.host.zero_page(pfn << PAGE_SHIFT)
         return pfn
 
     def alloc_pages(self, order: int) -> int:
         """Allocate ``2**order`` contiguous zeroed pages aligned to their size (the buddy
-        allocator's ``alloc_pages(GFP_ZERO, order)``); returns the first PFN.  Model: taken
-        from never-used PFNs above the ones handed out so far (the skipped PFNs are not
-        reused)."""
+        allocator's ``alloc_pages(GFP_ZERO, order)``); returns the first PFN.  Model: the
+        lowest free aligned block below the bump pointer, else a new block above it (the
+        PFNs skipped for alignment become free)."""
         n = 1 << order
-        base = (self._next + n - 1) & ~(n - 1)
-        self._next = base + n
+        base = -1
+        for s, e, v in self._free.runs(self._base, self._next):
+            if v:
+                b = (s + n - 1) & ~(n - 1)
+                if b + n <= e:
+                    base = b
+                    break
+        if base < 0:
+            base = (self._next + n - 1) & ~(n - 1)
+            if base > self._next:
+                self._free.set(self._next, base, 1)
+            self._next = base + n
+        else:
+            self._free.set(base, base + n, 0)
+        self.nr_allocated += n
         for pfn in range(base, base + n):
-            self.allocated.add(pfn)
             self.host.zero_page(pfn << PAGE_SHIFT)
         return base
 
+    def free_pages(self, pfn: int, order: int) -> None:
+        """Return the ``2**order`` pages at ``pfn`` (``__free_pages``).  Leaked pages are
+        never reused.  Freeing a page that is not allocated is a model bug (assert)."""
+        n = 1 << order
+        assert self._base <= pfn and pfn + n <= self._next and self._free.all_equal(pfn, pfn + n, 0), \
+            f"double free of pfn {pfn:#x}"
+        self.nr_allocated -= n
+        for s, e, v in list(self._leaked.runs(pfn, pfn + n)):
+            if not v:
+                self._free.set(s, e, 1)
+        if n == 1 and not self._leaked.get(pfn):
+            if len(self._recent) >= _RECENT:
+                del self._recent[0]
+            self._recent.append(pfn)
+
     def free_page(self, pfn: int) -> None:
-        """Return ``pfn`` to the allocator (``__free_page``).  Leaked pages are never
-        reused.  Freeing a page that is not allocated is a model bug (assert)."""
-        assert pfn in self.allocated, f"double free of pfn {pfn:#x}"
-        self.allocated.discard(pfn)
-        if pfn not in self.leaked:
-            self._free.append(pfn)
+        """Return ``pfn`` to the allocator (``__free_page``)."""
+        self.free_pages(pfn, 0)
+
+    def free_pfns(self, pfns: np.ndarray) -> None:
+        """Model-only: free many single pages at once (``release_pages``), grouped into
+        runs of consecutive PFNs; same result as ``free_page`` on each in order."""
+        if not len(pfns):
+            return
+        order = np.sort(pfns)
+        breaks = np.flatnonzero(np.diff(order) != 1) + 1
+        for run in np.split(order, breaks):
+            s, e = int(run[0]), int(run[-1]) + 1
+            assert e <= self._next and self._free.all_equal(s, e, 0), f"double free of pfn {s:#x}"
+            self.nr_allocated -= e - s
+            for a, b, v in list(self._leaked.runs(s, e)):
+                if not v:
+                    self._free.set(a, b, 1)
+        for pfn in pfns[-_RECENT:].tolist():
+            if not self._leaked.get(pfn):
+                if len(self._recent) >= _RECENT:
+                    del self._recent[0]
+                self._recent.append(pfn)
 
     def leak_page(self, pfn: int) -> None:
         """Take ``pfn`` out of circulation for good (``snp_leak_pages``)."""
-        self.leaked.add(pfn)
+        self._leaked.set(pfn, pfn + 1, 1)
+        self._free.set(pfn, pfn + 1, 0)
 
 
 @dataclass
 class Vma:
-    """One anonymous mapping: ``start`` HVA, ``length`` bytes, ``pages`` HVA page -> PFN."""
+    """One anonymous mapping: ``start`` HVA, ``length`` bytes, ``chunks`` 2 MiB chunk index
+    (within the mapping) -> array of 512 PFNs (-1: not populated; ``int32`` while PFNs
+    fit, else ``int64``).  4 bytes per page of a chunk that was touched; nothing for the
+    rest."""
 
     start: int
     length: int
-    pages: dict[int, int] = field(default_factory=dict)
+    chunks: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def end(self) -> int:
         """First HVA past the mapping."""
         return self.start + self.length
+
+    def pfn_at(self, hva: int) -> int:
+        """The PFN populated at ``hva``, or -1 (model-only)."""
+        i = (hva - self.start) >> PAGE_SHIFT
+        arr = self.chunks.get(i >> 9)
+        return -1 if arr is None else arr.item(i & (_CHUNK - 1))
+
+    def set_pfn(self, hva: int, pfn: int) -> None:
+        """Record ``pfn`` as populated at ``hva`` (model-only)."""
+        i = (hva - self.start) >> PAGE_SHIFT
+        arr = self.chunks.get(i >> 9)
+        if arr is None:
+            arr = self.chunks[i >> 9] = np.full(_CHUNK, -1, dtype=np.int32)
+        if pfn > 0x7FFF_FFFF and arr.dtype != np.int64:
+            arr = self.chunks[i >> 9] = arr.astype(np.int64)
+        arr[i & (_CHUNK - 1)] = pfn
+
+    def take_range(self, hva: int, end: int) -> np.ndarray:
+        """Unpopulate ``[hva, end)`` (clipped to the mapping) and return the PFNs that
+        were there, in HVA order (model-only).  Visits only chunks that exist."""
+        i0 = (max(hva, self.start) - self.start) >> PAGE_SHIFT
+        i1 = (min(end, self.end) - self.start) >> PAGE_SHIFT
+        if i0 >= i1:
+            return np.empty(0, dtype=np.int64)
+        h0, h1 = i0 >> 9, ((i1 - 1) >> 9) + 1
+        keys: list[int] | range
+        keys = range(h0, h1) if h1 - h0 <= len(self.chunks) else sorted(
+            h for h in self.chunks if h0 <= h < h1)
+        out = []
+        for h in keys:
+            arr = self.chunks.get(h)
+            if arr is None:
+                continue
+            lo = max(i0 - (h << 9), 0)
+            hi = min(i1 - (h << 9), _CHUNK)
+            part = arr[lo:hi]
+            got = part[part >= 0]
+            if len(got):
+                out.append(got.astype(np.int64))
+                part[:] = -1
+                if not (arr >= 0).any():
+                    del self.chunks[h]
+        return np.concatenate(out) if out else np.empty(0, dtype=np.int64)
+
+    def bytes_used(self) -> int:
+        """Bytes of the page arrays (model-only)."""
+        return sum(a.nbytes for a in self.chunks.values())
 
 
 class HostMm:
@@ -137,11 +286,10 @@ class HostMm:
         vma = self.find_vma(hva)
         if vma is None:
             return -errno.EFAULT
-        page = hva & ~(PAGE_SIZE - 1)
-        pfn = vma.pages.get(page)
-        if pfn is None:
+        pfn = vma.pfn_at(hva)
+        if pfn < 0:
             pfn = self.allocator.alloc_page()
-            vma.pages[page] = pfn
+            vma.set_pfn(hva, pfn)
         return pfn
 
     def lookup_user_page(self, hva: int) -> int | None:
@@ -149,7 +297,8 @@ class HostMm:
         vma = self.find_vma(hva)
         if vma is None:
             return None
-        return vma.pages.get(hva & ~(PAGE_SIZE - 1))
+        pfn = vma.pfn_at(hva)
+        return None if pfn < 0 else pfn
 
     def madvise(self, hva: int, length: int, advice: int) -> int:
         """``madvise(hva, length, advice)`` for MADV_DONTNEED (4) and MADV_REMOVE (9):
@@ -158,16 +307,21 @@ class HostMm:
         if hva & (PAGE_SIZE - 1) or advice not in (MADV_DONTNEED, MADV_REMOVE):
             return -errno.EINVAL
         end = hva + ((length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
+        # Every page of the range must be mapped (else -ENOMEM, nothing freed past the
+        # hole, as the per-VMA walk of madvise stops there).
         a = hva
         while a < end:
             vma = self.find_vma(a)
             if vma is None:
                 return -errno.ENOMEM
-            pfn = vma.pages.pop(a, None)
-            if pfn is not None:
-                self.allocator.free_page(pfn)
-            a += PAGE_SIZE
+            stop = min(end, vma.end)
+            self.allocator.free_pfns(vma.take_range(a, stop))
+            a = stop
         return 0
+
+    def bytes_used(self) -> int:
+        """Bytes of the mappings' page arrays (model-only)."""
+        return sum(v.bytes_used() for v in self.vmas)
 
     def read_user(self, hva: int, n: int) -> bytes:
         """The process reads ``n`` bytes at ``hva`` (faulting pages in).  Raises

@@ -55,6 +55,7 @@ from snpsim.spec.kvm_uapi import (
     KVM_MEM_READONLY,
     KVM_MEMORY_ATTRIBUTE_PRIVATE,
     KVM_MEMORY_ENCRYPT_OP,
+    KVM_PRE_FAULT_MEMORY,
     KVM_RUN,
     KVM_SET_MEMORY_ATTRIBUTES,
     KVM_SET_USER_MEMORY_REGION2,
@@ -83,6 +84,7 @@ from .uapi import (
     KvmCreateGuestMemfd,
     KvmEnableCap,
     KvmMemoryAttributes,
+    KvmPreFaultMemory,
     KvmRun,
     KvmRunHypercall,
     KvmRunInternal,
@@ -115,6 +117,7 @@ __all__ = [
     "KvmUserspaceMemoryRegion2",
     "KvmMemoryAttributes",
     "KvmCreateGuestMemfd",
+    "KvmPreFaultMemory",
     "KvmEnableCap",
     "KvmSevCmd",
     "KvmSevInit",
@@ -141,6 +144,7 @@ __all__ = [
     "kvm_vm_set_mem_attributes",
     "kvm_supported_mem_attributes",
     "kvm_set_memory_region",
+    "kvm_vcpu_pre_fault_memory",
 ]
 
 class _DevKvm:
@@ -276,6 +280,53 @@ def kvm_vm_ioctl_set_mem_attributes(kvm: KvmVm, attrs: KvmMemoryAttributes) -> i
     start = attrs.address >> PAGE_SHIFT
     end = (attrs.address + attrs.size) >> PAGE_SHIFT
     return kvm_vm_set_mem_attributes(kvm, start, end, attrs.attributes)
+
+
+# ---- KVM_PRE_FAULT_MEMORY (kvm_main.c, v6.10+) ---------------------------------------------------
+
+
+@traced("kvm")
+def kvm_vcpu_pre_fault_memory(vcpu: KvmVcpu, range_: KvmPreFaultMemory) -> int:
+    """``kvm_vcpu_pre_fault_memory(vcpu, range)`` (virt/kvm/kvm_main.c, v6.11+): map the
+    pages of ``[range.gpa, range.gpa + range.size)`` into the NPT ahead of the guest,
+    advancing ``range.gpa``/``range.size`` (bytes) past what was mapped, which the ioctl
+    copies back to userspace.
+
+    Checks in order: ``flags`` != 0 -> -EINVAL; ``gpa`` or ``size`` not 4 KiB aligned, or
+    ``gpa + size`` <= ``gpa`` as u64 (so also ``size`` 0) -> -EINVAL.  Then, page (or
+    2 MiB mapping) by page, ``kvm_arch_vcpu_pre_fault_memory``; a pending signal
+    (``run->immediate_exit``) stops with -EINTR; a result of 0 or -EIO is a kernel WARN
+    and stops; any other error stops.  Returns 0 when at least one page was mapped,
+    else the error that stopped the first step.  Counted in ``kvm.stat``.
+    """
+    from .mmu import kvm_arch_vcpu_pre_fault_memory
+
+    if range_.flags:
+        return -errno.EINVAL
+    if range_.gpa & (PAGE_SIZE - 1) or range_.size & (PAGE_SIZE - 1):
+        return -errno.EINVAL
+    if (range_.gpa + range_.size) & U64_MAX <= range_.gpa:
+        return -errno.EINVAL
+    kvm = vcpu.kvm
+    kvm.stat["KVM_PRE_FAULT_MEMORY"] += 1
+    full_size = range_.size
+    r = 0
+    while True:
+        if vcpu.run.immediate_exit:
+            r = -errno.EINTR
+            break
+        r = kvm_arch_vcpu_pre_fault_memory(vcpu, range_)
+        if r == 0 or r == -errno.EIO:
+            kvm.pr(f"WARN: kvm_arch_vcpu_pre_fault_memory returned {r}")
+            break
+        if r < 0:
+            break
+        kvm.stat["pre_fault_pages"] += r >> PAGE_SHIFT
+        range_.size -= r
+        range_.gpa += r
+        if not range_.size:
+            break
+    return r if full_size == range_.size else 0
 
 
 # ---- memslots ----------------------------------------------------------------------------------
@@ -421,7 +472,7 @@ class Kvm:
         if cap == KVM_CAP_VM_TYPES:
             return sum(1 << t for t in _VM_TYPES)
         if cap == KVM_CAP_PRE_FAULT_MEMORY:
-            return 0  # KVM_PRE_FAULT_MEMORY is not modelled
+            return 1  # kvm_vm_ioctl_check_extension: tdp_enabled (NPT is always on)
         return 0
 
     @traced("kvm")
@@ -435,6 +486,9 @@ class Kvm:
             profile=self.profile, npt=self.host.npt_create(),
         )
         kvm.has_private_mem = vm_type in (KVM_X86_SW_PROTECTED_VM, KVM_X86_SNP_VM)
+        # kvm_arch_init_vm allows it for default and software-protected VMs; svm_vm_init
+        # for SEV/SEV-ES VMs (no private memory); an SNP VM waits for SNP_LAUNCH_FINISH.
+        kvm.pre_fault_allowed = vm_type != KVM_X86_SNP_VM
         kvm_fd = self._install(kvm)
         return kvm_fd
 
@@ -498,6 +552,12 @@ class Kvm:
             if arg:
                 return -errno.EINVAL
             return kvm_arch_vcpu_ioctl_run(vcpu)
+        if request == KVM_PRE_FAULT_MEMORY:
+            if not isinstance(arg, KvmPreFaultMemory):
+                return -errno.EFAULT
+            if vcpu.kvm.bugged:
+                return -errno.EIO  # kvm_vcpu_ioctl: vm_dead
+            return kvm_vcpu_pre_fault_memory(vcpu, arg)
         return -errno.ENOTTY
 
     # -- mmap / memory syscalls --------------------------------------------------------------

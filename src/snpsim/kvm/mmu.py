@@ -23,9 +23,11 @@ from __future__ import annotations
 import enum
 import errno
 from dataclasses import dataclass
+from typing import Any
 
 from snpsim.spec.faults import (
     PFERR_FETCH_MASK,
+    PFERR_GUEST_FINAL_MASK,
     PFERR_PRESENT_MASK,
     PFERR_PRIVATE_ACCESS,
     PFERR_RSVD_MASK,
@@ -64,7 +66,13 @@ __all__ = [
     "kvm_zap_gfn_range",
     "kvm_mmu_invalidate_begin",
     "kvm_mmu_invalidate_end",
+    "kvm_tdp_map_page",
+    "kvm_arch_vcpu_pre_fault_memory",
 ]
+
+#: Model-only bound on RET_PF_RETRY rounds in ``kvm_tdp_map_page`` (KVM retries until the
+#: fault sticks; an invalidation that never ends cannot happen in the model).
+_PREFAULT_RETRY_LIMIT = 64
 
 
 class RetPf(enum.IntEnum):
@@ -83,8 +91,9 @@ class RetPf(enum.IntEnum):
 @dataclass
 class KvmPageFault:
     """``struct kvm_page_fault``: ``addr`` (GPA, bytes), ``error_code`` (u64 PFERR bits),
-    ``gfn``, ``is_private``, ``write``, ``exec``, ``present``, ``rsvd``, and the result
-    ``pfn``/``max_level``."""
+    ``gfn``, ``is_private``, ``write``, ``exec``, ``present``, ``rsvd``, ``prefetch``
+    (KVM_PRE_FAULT_MEMORY), and the result ``pfn``/``max_level``/``goal_level`` (the
+    level of the SPTE installed)."""
 
     addr: int
     error_code: int
@@ -98,6 +107,8 @@ class KvmPageFault:
     max_level: int = PG_LEVEL_4K
     writable: bool = True
     mmu_seq: int = 0
+    prefetch: bool = False
+    goal_level: int = PG_LEVEL_4K
 
 
 def kvm_mem_is_private(kvm: KvmVm, gfn: int) -> bool:
@@ -263,6 +274,7 @@ def kvm_tdp_page_fault(vcpu: KvmVcpu, fault: KvmPageFault) -> int:
             and kvm_hugepage_allowed(kvm, fault)):
         level = PG_LEVEL_2M
     mask = ~(PTRS_PER_PMD - 1) if level == PG_LEVEL_2M else ~0
+    fault.goal_level = level
     kvm.host.npt_map(kvm.npt, fault.gfn & mask, fault.pfn & mask, level, fault.writable)
     emit_instant("kvm", "spte installed", gfn=fault.gfn & mask, pfn=fault.pfn & mask,
                  private=fault.is_private, level=int(level))
@@ -325,3 +337,61 @@ def kvm_zap_gfn_range(kvm: KvmVm, gfn_start: int, gfn_end: int) -> None:
     kvm_mmu_invalidate_begin(kvm)
     kvm.host.npt_unmap(kvm.npt, gfn_start, gfn_end)
     kvm_mmu_invalidate_end(kvm)
+
+
+@traced("kvm")
+def kvm_tdp_map_page(vcpu: KvmVcpu, gpa: int, error_code: int) -> tuple[int, int]:
+    """``kvm_tdp_map_page(vcpu, gpa, error_code, &level)`` (arch/x86/kvm/mmu/mmu.c,
+    v6.11+): fault ``gpa`` in as a prefetch, repeating while the fault path asks for a
+    retry.  Returns ``(r, level)``: r 0 when an SPTE is there (RET_PF_FIXED, _SPURIOUS,
+    _WRITE_PROTECTED), -ENOENT for RET_PF_EMULATE (no memslot: MMIO), the fault path's
+    -errno (e.g. -EFAULT after a private/shared mismatch, which also fills
+    ``run->memory_fault``), -EINTR on a pending signal (``run->immediate_exit``), or
+    -EIO for anything else (KVM WARNs).  ``level`` is the level mapped."""
+    for _ in range(_PREFAULT_RETRY_LIMIT):
+        if vcpu.run.immediate_exit:
+            return -errno.EINTR, PG_LEVEL_4K
+        fault = KvmPageFault(
+            addr=gpa, error_code=error_code, gfn=gpa >> PAGE_SHIFT,
+            is_private=bool(error_code & PFERR_PRIVATE_ACCESS),
+            write=bool(error_code & PFERR_WRITE_MASK), exec=bool(error_code & PFERR_FETCH_MASK),
+            present=bool(error_code & PFERR_PRESENT_MASK), prefetch=True,
+        )
+        r = kvm_tdp_page_fault(vcpu, fault)
+        if r != RetPf.RET_PF_RETRY:
+            break
+    if r < 0:
+        return r, PG_LEVEL_4K
+    if r in (RetPf.RET_PF_FIXED, RetPf.RET_PF_SPURIOUS, RetPf.RET_PF_WRITE_PROTECTED):
+        level = fault.goal_level
+        if r != RetPf.RET_PF_FIXED:
+            spte = vcpu.kvm.host.npt_lookup(vcpu.kvm.npt, fault.gfn)
+            level = spte.level if spte is not None else PG_LEVEL_4K
+        return 0, level
+    if r == RetPf.RET_PF_EMULATE:
+        return -errno.ENOENT, PG_LEVEL_4K
+    vcpu.kvm.pr("WARN: could not fix page fault during prefault")
+    return -errno.EIO, PG_LEVEL_4K
+
+
+@traced("kvm")
+def kvm_arch_vcpu_pre_fault_memory(vcpu: KvmVcpu, range_: Any) -> int:
+    """``kvm_arch_vcpu_pre_fault_memory(vcpu, range)`` (arch/x86/kvm/mmu/mmu.c, v6.11+):
+    map the page at ``range.gpa`` as the guest would fault it (private when the GFN's
+    attribute is PRIVATE on a VM with private memory) and return how many bytes of the
+    range that mapping covers (up to the end of its 4 KiB or 2 MiB page, at most
+    ``range.size``).  Errors: -EOPNOTSUPP while ``pre_fault_allowed`` is false (an SNP
+    VM before SNP_LAUNCH_FINISH), else those of :func:`kvm_tdp_map_page`."""
+    kvm = vcpu.kvm
+    if not kvm.pre_fault_allowed:
+        return -errno.EOPNOTSUPP
+    gfn = range_.gpa >> PAGE_SHIFT
+    error_code = int(PFERR_GUEST_FINAL_MASK)
+    if kvm.has_private_mem and kvm_mem_is_private(kvm, gfn):
+        error_code |= int(PFERR_PRIVATE_ACCESS)
+    r, level = kvm_tdp_map_page(vcpu, range_.gpa, error_code)
+    if r < 0:
+        return r
+    span = (PTRS_PER_PMD if level == PG_LEVEL_2M else 1) << PAGE_SHIFT
+    end = (range_.gpa & ~(span - 1)) + span
+    return min(range_.size, end - range_.gpa)

@@ -1477,5 +1477,8 @@ def sev_mem_enc_ioctl(sys: Any, kvm: KvmVm, cmd: KvmSevCmd) -> int:
                 return -errno.EIO
         d.launch_digest = kvm.host.firmware.snp_launch_finish(sev.gctx)
         sev.snp_finished = True
+        # snp_launch_finish: no more SNP_LAUNCH_UPDATE, so private pages may now be
+        # faulted in ahead of the guest (KVM_PRE_FAULT_MEMORY).
+        kvm.pre_fault_allowed = True
         return 0
     return -errno.EINVAL

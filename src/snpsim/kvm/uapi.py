@@ -33,6 +33,7 @@ __all__ = [
     "KvmUserspaceMemoryRegion2",
     "KvmMemoryAttributes",
     "KvmCreateGuestMemfd",
+    "KvmPreFaultMemory",
     "KvmEnableCap",
     "KvmSevCmd",
     "KvmSevInit",
@@ -139,6 +140,18 @@ class KvmMemoryAttributes:
     size: int
     attributes: int
     flags: int = 0
+
+
+@dataclass
+class KvmPreFaultMemory:
+    """``struct kvm_pre_fault_memory`` (include/uapi/linux/kvm.h, v6.10+; 64 bytes): u64
+    ``gpa`` and u64 ``size`` (bytes; KVM writes back what is left of the range), u64
+    ``flags`` (must be 0), u64 ``padding[5]``."""
+
+    gpa: int
+    size: int
+    flags: int = 0
+    padding: list[int] = field(default_factory=lambda: [0] * 5)
 
 
 @dataclass

@@ -15,33 +15,66 @@ from __future__ import annotations
 
 import errno
 
-from snpsim.kvm.kvm_main import KvmRun
+from snpsim.kvm.kvm_main import KvmPreFaultMemory, KvmRun
 from snpsim.spec.kvm_uapi import (
+    KVM_CAP_PRE_FAULT_MEMORY,
+    KVM_CHECK_EXTENSION,
     KVM_EXIT_HYPERCALL,
     KVM_HC_MAP_GPA_RANGE,
     KVM_MAP_GPA_RANGE_ENCRYPTED,
+    KVM_PRE_FAULT_MEMORY,
 )
 from snpsim.spec.units import u64
 from snpsim.trace.record import traced
 
-from .kvm_all import CPUState, kvm_convert_memory
+from .kvm_all import CPUState, kvm_convert_memory, kvm_vcpu_ioctl, kvm_vm_ioctl
 
-__all__ = ["kvm_arch_handle_exit", "kvm_handle_hypercall", "kvm_handle_hc_map_gpa_range"]
+__all__ = ["kvm_arch_handle_exit", "kvm_handle_hypercall", "kvm_handle_hc_map_gpa_range",
+           "kvm_pre_fault_converted_range"]
 
 
 @traced("vmm")
 def kvm_handle_hc_map_gpa_range(cpu: CPUState, run: KvmRun) -> int:
     """``kvm_handle_hc_map_gpa_range(cpu, run)``: machine without guest_memfd -> -EINVAL;
     ``gpa = args[0]``, ``size = args[1] * 4096`` (bytes), ``to_private = args[2] & 0x10``
-    (page-size bits ignored) -> ``kvm_convert_memory``.  KVM_PRE_FAULT_MEMORY afterwards is
-    skipped (KVM reports no KVM_CAP_PRE_FAULT_MEMORY).  Returns 0 or negative."""
+    (page-size bits ignored) -> ``kvm_convert_memory``.  Then, in QEMU >= 10.1 (profile
+    knob ``pre_fault_after_conversion``) and only after a successful conversion,
+    :func:`kvm_pre_fault_converted_range` over the same range; its outcome never changes
+    the result.  Returns 0 or negative."""
     s = cpu.kvm_state
     if not s.require_guest_memfd:
         return -errno.EINVAL
     gpa = run.hypercall.args[0]
     size = u64(run.hypercall.args[1] * 4096)
     to_private = bool(run.hypercall.args[2] & KVM_MAP_GPA_RANGE_ENCRYPTED)
-    return kvm_convert_memory(s, gpa, size, to_private)
+    ret = kvm_convert_memory(s, gpa, size, to_private)
+    if ret or not s.profile.knob("pre_fault_after_conversion"):
+        return ret
+    kvm_pre_fault_converted_range(cpu, gpa, size)
+    return 0
+
+
+@traced("vmm")
+def kvm_pre_fault_converted_range(cpu: CPUState, gpa: int, size: int) -> int:
+    """The pre-fault step QEMU 10.1 added to ``kvm_handle_hc_map_gpa_range``
+    (target/i386/kvm/kvm.c, "i386/kvm: Prefault memory on page state change", merged
+    June 2025 for 10.1): when KVM reports KVM_CAP_PRE_FAULT_MEMORY (read once, as
+    ``kvm_init`` does), issue KVM_PRE_FAULT_MEMORY on this vCPU for ``[gpa, gpa +
+    size)`` (bytes) again and again while it returns 0 and leaves part of the range;
+    the first error ends it silently (the guest's own fault will map the page).
+    Returns the number of ioctls issued (model-only)."""
+    s = cpu.kvm_state
+    if s.pre_fault_memory_supported is None:
+        s.pre_fault_memory_supported = kvm_vm_ioctl(s, KVM_CHECK_EXTENSION, KVM_CAP_PRE_FAULT_MEMORY) > 0
+    if not s.pre_fault_memory_supported:
+        return 0
+    mem = KvmPreFaultMemory(gpa, size)
+    n = 0
+    while mem.size:
+        n += 1
+        if kvm_vcpu_ioctl(cpu, KVM_PRE_FAULT_MEMORY, mem):
+            break
+    return n
 
 
 @traced("vmm")

@@ -130,6 +130,7 @@ class KVMState:
     errors: list[str] = field(default_factory=list)
     shutdown_requested: str | None = None
     next_slot: int = 0
+    pre_fault_memory_supported: bool | None = None  # kvm_init: KVM_CAP_PRE_FAULT_MEMORY
 
     def error_report(self, msg: str) -> None:
         """``error_report(fmt, ...)``."""

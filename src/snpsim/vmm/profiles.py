@@ -19,6 +19,12 @@ Knobs:
   memslot private when it is added (QEMU, kvm-qemu-host.md 8.1).  False models a VMM
   whose RAM starts shared and becomes private by implicit conversion (libkrun, R15).
 
+* ``pre_fault_after_conversion`` (10.1: True; 9.1: False): after a successful
+  ``kvm_convert_memory`` from KVM_HC_MAP_GPA_RANGE, KVM_PRE_FAULT_MEMORY over the
+  converted range when KVM has KVM_CAP_PRE_FAULT_MEMORY (target/i386/kvm/kvm.c
+  ``kvm_handle_hc_map_gpa_range``, "i386/kvm: Prefault memory on page state change",
+  pulled 2025-06-06 for 10.1; not done for KVM_EXIT_MEMORY_FAULT conversions).
+
 Override points (function name -> replacement with the same signature):
 ``kvm_arch_handle_exit`` (``(cpu, run) -> int``) and ``kvm_handle_memory_fault``
 (``(cpu, run) -> int``, the KVM_EXIT_MEMORY_FAULT case of ``kvm_cpu_exec``).
@@ -42,9 +48,11 @@ class QemuProfile(VariantProfile):
 
 QEMU_PROFILES: dict[str, QemuProfile] = {
     "10.1": QemuProfile("10.1", {"write_hypercall_ret": False, "handle_memory_fault": True,
-                                 "ram_discard_notify": True, "gmem_private_at_start": True}),
+                                 "ram_discard_notify": True, "gmem_private_at_start": True,
+                                 "pre_fault_after_conversion": True}),
     "9.1": QemuProfile("9.1", {"write_hypercall_ret": False, "handle_memory_fault": True,
-                               "ram_discard_notify": False, "gmem_private_at_start": True}),
+                               "ram_discard_notify": False, "gmem_private_at_start": True,
+                               "pre_fault_after_conversion": False}),
 }
 
 DEFAULT_QEMU_PROFILE = QEMU_PROFILES["10.1"]
