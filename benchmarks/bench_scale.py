@@ -72,7 +72,7 @@ KERNEL, KVM = "6.17", "v7.0.12"
 
 #: (kind, size or pages, variant) per mode.
 QUICK: tuple[tuple[str, int, str], ...] = (
-    ("accept", 4 * GIB, "4K"), ("accept", 4 * GIB, "2M"),
+    ("accept", 1 * GIB, "4K"), ("accept", 4 * GIB, "2M"),
     ("convert", 4096, "4K"), ("convert", 4096, "2M"),
     ("guest", 1 * GIB, "0"), ("guest", 64 * GIB, "0.9"),
     ("boot", 4 * GIB, ""), ("boot", 64 * GIB, ""),
@@ -376,6 +376,9 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=600.0,
                     help="seconds per sample before an accept case stops (default 600)")
     ap.add_argument("--only", default="", help="comma-separated kinds, e.g. 'accept,boot'")
+    ap.add_argument("--cases", default="",
+                    help="explicit cases KIND:SIZE:VARIANT,... (e.g. 'accept:64G:2M,guest:1T:0.9'),"
+                         " instead of the mode's list")
     ap.add_argument("--json", metavar="FILE", help="also write the samples as JSON")
     ap.add_argument("--markdown", metavar="FILE",
                     help="also write the table as Markdown (for docs/performance.md)")
@@ -387,6 +390,11 @@ def main() -> None:
         print(json.dumps(asdict(s)))
         return
     cases = FULL if args.full else QUICK
+    if args.cases:
+        from snpsim.system import parse_size
+
+        cases = tuple((k, int(s) if k == "convert" else parse_size(s), v)
+                      for k, s, v in (c.split(":") for c in args.cases.split(",")))
     if args.only:
         kinds = set(args.only.split(","))
         cases = tuple(c for c in cases if c[0] in kinds or ("rss" in kinds and c[0] == "accept"))

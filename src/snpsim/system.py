@@ -437,7 +437,8 @@ class PageState:
 class RunOutcome:
     """How a run ended: ``result`` from the VMM (completed, guest-terminated, ...),
     ``termination`` (reason set, code, guest function) when the guest asked to terminate,
-    ``panic``/``livelock`` messages, ``counters`` (platform statistics), ``stats`` and
+    ``panic``/``livelock`` messages, ``counters`` (platform statistics, and KVM's
+    ``kvm.stat`` entries prefixed ``"kvm "``), ``stats`` and
     ``picture`` when a :class:`RunObserver` watched the run, ``wall_time`` (seconds, the
     whole :meth:`SnpSystem.run`), ``warnings`` (the guest's WARN/pr_err lines),
     ``host_oopses`` (host kernel oopses KVM hit, e.g. a host #PF with X86_PF_RMP)."""
@@ -655,7 +656,11 @@ class SnpSystem:
         if observer is not None and observer.picture is not None:
             picture = observer.picture
             self.sample_picture(picture, "end", force=True)
-        return RunOutcome(vmm, term, k.panicked, k.livelock, dict(self.platform.counters),
+        counters = dict(self.platform.counters)
+        # KVM's own statistics (kvm.stat), e.g. KVM_PRE_FAULT_MEMORY calls, as "kvm <name>".
+        counters.update({f"kvm {name}": n
+                         for name, n in self.kvm.vm(self.machine.s.vmfd).stat.items()})
+        return RunOutcome(vmm, term, k.panicked, k.livelock, counters,
                           observer.stats if observer is not None else None, picture,
                           time.perf_counter() - t0, list(k.warnings), list(self.kvm.oopses))
 

@@ -154,3 +154,14 @@ def test_boot_from_dmesg(log):
     mb = _log_swiotlb_mb(text)
     if mb is not None:
         assert s["result"]["swiotlb_bytes"] == mb << 20
+
+
+def test_summary_counts_qemu_10_1_pre_faults():
+    """QEMU 10.1 (the default VMM profile) follows each successful KVM_HC_MAP_GPA_RANGE
+    conversion with KVM_PRE_FAULT_MEMORY over the converted range (target/i386/kvm/kvm.c
+    kvm_handle_hc_map_gpa_range, "i386/kvm: Prefault memory on page state change"): the
+    seed's shared and private conversions of one page are each pre-faulted."""
+    r = run("seed", "--memory", "64M", "--vcpus", "1", "--json")
+    s = json.loads(r.stdout)
+    assert r.exit_code == 0
+    assert s["pre_fault_calls"] >= 2 and s["pre_fault_pages"] >= 2

@@ -22,7 +22,9 @@ Fields of :func:`summarize` (counts are integers; see ``docs/run.md``):
   (total) and ``msr_protocol_by_request``;
 - ``userspace_exits``: by reason, and ``userspace_exits_total``;
 - ``rmpupdate``, ``psmash``, ``pvalidate`` (by ``"validate 4K: ok"``-style outcome, and
-  ``pvalidate_total``), ``vc``, ``npf``, ``tlb_flushes`` (full flushes) and ``invlpg``;
+  ``pvalidate_total``), ``vc``, ``npf``, ``pre_fault_calls`` and ``pre_fault_pages``
+  (KVM_PRE_FAULT_MEMORY ioctls and the pages they mapped), ``tlb_flushes`` (full
+  flushes) and ``invlpg``;
 - ``wall_time_s``; ``result`` (what the scenario reports, e.g. the swiotlb bytes);
   ``warnings`` (the guest's WARN/pr_err lines).
 """
@@ -84,6 +86,8 @@ def summarize(run: ScenarioRun) -> dict[str, Any]:
         "pvalidate_total": c.get("PVALIDATE", 0),
         "vc": c.get("#VC", 0),
         "npf": c.get("#NPF", 0),
+        "pre_fault_calls": c.get("kvm KVM_PRE_FAULT_MEMORY", 0),
+        "pre_fault_pages": c.get("kvm pre_fault_pages", 0),
         "tlb_flushes": c.get("TLB flush", 0),
         "invlpg": c.get("INVLPG", 0),
         "wall_time_s": round(o.wall_time, 3),
@@ -127,6 +131,8 @@ def summary_table(summary: dict[str, Any]) -> Table:
     t.add_row("PVALIDATE", str(summary["pvalidate_total"]), _kv(summary["pvalidate"]))
     t.add_row("#VC", str(summary["vc"]), "")
     t.add_row("#NPF", str(summary["npf"]), "")
+    t.add_row("KVM_PRE_FAULT_MEMORY", str(summary["pre_fault_calls"]),
+              f"{summary['pre_fault_pages']} pages mapped ahead (QEMU 10.1 after a conversion)")
     t.add_row("TLB flushes", str(summary["tlb_flushes"]), f"INVLPG {summary['invlpg']}")
     t.add_row("wall time", f"{summary['wall_time_s']:.2f} s", "")
     out = summary["outcome"]
