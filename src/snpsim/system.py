@@ -98,7 +98,11 @@ __all__ = [
 MODES: dict[str, int] = {"snp": KVM_X86_SNP_VM, "sev-es": KVM_X86_SEV_ES_VM,
                          "sev": KVM_X86_SEV_VM}
 
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B)?\s*$", re.IGNORECASE)
+#: Largest guest the model builds: 1 TiB of RAM, 64 vCPUs (the CLI's ranges too).
+MAX_MEMORY = 1 << 40
+MAX_VCPUS = 64
+
+_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)(i?B)?\s*$", re.IGNORECASE | re.ASCII)
 
 
 def parse_size(text: str) -> int:
@@ -559,6 +563,10 @@ class SnpSystem:
                  seed: int = 0, mode: str = "snp", **guest_options: Any) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: {', '.join(MODES)}")
+        if not isinstance(vcpus, int) or not 1 <= vcpus <= MAX_VCPUS:
+            raise ValueError(f"vcpus must be 1..{MAX_VCPUS}, got {vcpus!r}")
+        if not isinstance(memory, int) or not 0 < memory <= MAX_MEMORY:
+            raise ValueError(f"memory must be 1..{MAX_MEMORY} bytes (1 TiB), got {memory!r}")
         self.mode = mode
         if kernel not in KERNEL_PROFILES:
             raise ValueError(f"unknown kernel profile {kernel!r}: {', '.join(KERNEL_PROFILES)}")

@@ -115,3 +115,32 @@ def test_pftrace_from_run_and_trace_commands(tmp_path):
                                   str(tmp_path / "t.PFTRACE")])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "run.pftrace").stat().st_size > 0 and (tmp_path / "t.PFTRACE").stat().st_size > 0
+
+
+@pytest.mark.parametrize("suffix", [".pftrace", ".json"])
+def test_an_output_the_kernel_refuses_is_found_before_the_run(suffix):
+    """/proc accepts no new files whatever the permission bits say: every trace format is
+    refused with status 2 before the run, not after it."""
+    r = CliRunner().invoke(main, ["run", "seed", "--memory", "64M", "--vcpus", "1",
+                                  "--trace", f"/proc/snpsim-test{suffix}"])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("args", [
+    ["run", "boot", "--from-dmesg", "/dev/zero"],        # a device: never read
+    ["run", "boot", "--from-dmesg", "/tmp"],             # a directory
+    ["decode", "ghcb", "/dev/zero"],
+    ["run", "seed", "--report", ""],
+])
+def test_inputs_that_are_not_regular_files_are_refused(args):
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2
+    assert len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output
+
+
+def test_api_refuses_vcpus_and_memory_out_of_range():
+    from snpsim.system import SnpSystem
+
+    for kwargs in ({"vcpus": 0}, {"vcpus": -3}, {"vcpus": 65}, {"memory": (1 << 40) + (2 << 20)}):
+        with pytest.raises(ValueError):
+            SnpSystem(**{"memory": 64 << 20, **kwargs})

@@ -34,7 +34,7 @@ class _OneLineErrors(click.Group):
             return rv
         except click.exceptions.Abort:
             click.echo("snpsim: aborted", err=True)
-            sys.exit(1)
+            sys.exit(130)  # the shell's status for a command ended by SIGINT (128 + 2)
         except click.exceptions.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx is not None else "snpsim"
             click.echo(f"{where}: {exc.format_message()}", err=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import click
 from rich.console import Console
@@ -140,10 +139,13 @@ def _psc(value: str, **_: object) -> tuple[str, Rows, list[str], dict[str, objec
 def _ghcb(
     value: str, gpa: str | None = None, **_: object
 ) -> tuple[str, Rows, list[str], dict[str, object]]:
+    from .inputs import read_regular_file
+
     try:
-        data = Path(value).read_bytes()
-    except OSError as exc:
-        raise _BadInput(f"cannot read GHCB file {value!r}: {exc.strerror or exc}") from None
+        # One byte more than a GHCB, so that a longer file is told apart.
+        data = read_regular_file(value, GHCB_SIZE + 1)
+    except ValueError as exc:
+        raise _BadInput(f"GHCB file: {exc}") from None
     if len(data) != GHCB_SIZE:
         raise _BadInput(f"GHCB file {value!r} has {len(data)} bytes, not {GHCB_SIZE}")
     ghcb_gpa = parse_hex_u64(gpa, "--gpa") if gpa is not None else None

@@ -521,6 +521,7 @@ def check_log_bounds(config: DmesgConfig, *, max_cpus: int, min_memory: int,
                 "pass --vcpus")
     mem = config.memory_bytes
     if mem is not None and not min_memory <= mem <= max_memory:
-        return (f"the log's memory size {mem} bytes is outside {min_memory >> 20}M.."
-                f"{max_memory >> 30}G (--memory's range); pass --memory")
+        hi = f"{max_memory >> 40}T" if max_memory % (1 << 40) == 0 else f"{max_memory >> 30}G"
+        return (f"the log's memory size {mem} bytes is outside {min_memory >> 20}M..{hi} "
+                "(--memory's range); pass --memory")
     return None

@@ -56,10 +56,14 @@ def atomic_write(path: str | Path, mode: str = "w", *, encoding: str | None = "u
 
 def prepare_output(path: str | Path) -> str | None:
     """Make the directories ``path`` needs and check that a file can be created there,
-    before any work is done.  Returns None when it can, else a one-line reason
+    before any work is done, by creating (and removing) the temporary file
+    :func:`atomic_write` will use.  Returns None when it can, else a one-line reason
     (``"<dir> is not a directory"``, ``"cannot create <dir>: <strerror>"``, ``"<dir> is not
-    writable"``, ``"<path> is a directory"``).
+    writable"``, ``"cannot create a file in <dir>: <strerror>"``, ``"<path> is a
+    directory"``, ``"empty path"``).
     """
+    if not str(path):
+        return "empty path"
     p = Path(path)
     if p.is_dir():
         return f"{p} is a directory"
@@ -72,4 +76,15 @@ def prepare_output(path: str | Path) -> str | None:
         return f"cannot create {parent}: {exc.strerror}"
     if not os.access(parent, os.W_OK | os.X_OK):
         return f"{parent} is not writable"
+    # Permission bits are not the whole story (/proc, /sys, read-only mounts, full
+    # disks): create and remove the temporary file the real write will use.
+    probe = parent / f".{p.name}.{os.getpid()}.part"
+    try:
+        with open(probe, "wb"):
+            pass
+    except OSError as exc:
+        return f"cannot create a file in {parent}: {exc.strerror or exc}"
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
     return None
