@@ -483,9 +483,10 @@ class RunOutcome:
 
 @dataclass
 class TraceResult:
-    """A traced conversion: ``events`` (all recorded), ``tree`` (the subtree of the
-    traced function), ``seed`` (what the guest did), ``state`` of the first page after the
-    run, ``run`` outcome."""
+    """A traced conversion: ``events`` (all recorded, filtered when a filter was given),
+    ``tree`` (the subtree of the traced function; with a filter that drops the function's
+    own frame, the tree of the kept events recorded while it ran), ``seed`` (what the
+    guest did), ``state`` of the first page after the run, ``run`` outcome."""
 
     function: str
     events: list[TraceEvent]
@@ -854,12 +855,31 @@ class SnpSystem:
         if function not in ("set_memory_decrypted", "set_memory_encrypted"):
             raise ValueError(f"cannot trace {function!r}")
         outcome = SeedOutcome(function, pages)
-        rec = Recorder(filter=trace_filter)
+        rec = Recorder()
         with tracing(rec):
             run = self.run(seed_workload(function, pages, outcome))
         events = list(rec.events)
+        # The call's window: from its frame's Enter to the matching Leave.
+        first = next((i for i, e in enumerate(events)
+                      if e.type == "enter" and e.name == function), None)
+        last = len(events)
+        if first is not None:
+            last = next((i for i in range(first + 1, len(events))
+                         if events[i].type == "leave" and events[i].name == function
+                         and events[i].ctx == events[first].ctx), len(events) - 1) + 1
+        if trace_filter is not None:
+            kept = Recorder(filter=trace_filter)
+            for e in events:
+                kept.record(e)
+            window = {e.seq for e in events[first:last]} if first is not None else set()
+            events = list(kept.events)
+            tree = format_tree(events, root=function)
+            if not tree.strip():
+                tree = format_tree([e for e in events if e.seq in window])
+        else:
+            tree = format_tree(events, root=function)
         state = self.page_state(outcome.gpa, outcome.vaddr) if outcome.gpa else None
-        return TraceResult(function, events, format_tree(events, root=function), outcome, state, run)
+        return TraceResult(function, events, tree, outcome, state, run)
 
 
 def host_bugs() -> dict[str, Any]:

@@ -42,3 +42,14 @@ def test_good_run_prints_tree_state_and_writes_chrome_json(tmp_path):
     assert "KVM memory attribute : shared" in r.output
     data = json.loads(out.read_text())
     assert all({"name", "ph", "ts", "pid", "tid"} <= set(e) for e in data["traceEvents"])
+
+
+def test_a_filter_that_drops_the_root_shows_only_the_call():
+    """--filter 'func=snp_*' keeps no set_memory_decrypted frame: what is printed is the
+    kept events recorded while the call ran (the guest's snp_set_memory_shared and KVM's
+    snp_begin_psc), not those of the whole boot."""
+    r = CliRunner().invoke(main, ["trace", "set_memory_decrypted", "--filter", "func=snp_*"])
+    assert r.exit_code == 0, r.output
+    assert "snp_set_memory_shared" in r.output and "snp_begin_psc" in r.output
+    assert "snp_launch" not in r.output and "sev_snp_launch" not in r.output
+    assert len(r.output.splitlines()) < 60

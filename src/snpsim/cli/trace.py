@@ -98,13 +98,11 @@ def command(function: str, pages: int, memory: str, out: Path | None, filter_: s
             write_trace(result.events, out, root=function)
         except OSError as exc:
             _fail(f"cannot write {out}: {exc.strerror or exc}", EXIT_WRITE_FAILED)
-    if result.tree.strip():
-        click.echo(result.tree)
-    elif flt is not None:
-        click.echo(f"(no frame of {function} passed --filter; the tree of the kept events follows)")
-        from snpsim.trace.export_tree import format_tree
-
-        click.echo(format_tree(result.events) or "(no events kept)")
+    if flt is not None and not any(e.type == "enter" and e.name == function
+                                   for e in result.events):
+        click.echo(f"(no frame of {function} passed --filter; the kept events recorded while "
+                   "it ran follow)")
+    click.echo(result.tree if result.tree.strip() else "(no events kept)")
     click.echo(result.state_text())
     if out is not None:
         click.echo(f"trace written to {out}")
