@@ -765,10 +765,11 @@ def snp_begin_psc(vcpu: KvmVcpu) -> int:
         es.psc_idx = idx
         es.psc_inflight = 1
         # COALESCE: following entries with the same op, contiguous with the *unadjusted*
-        # start GFN, untouched and of the same size.
+        # start GFN (upstream; docs/findings.md F1), untouched and of the same size.
+        base = gfn if kvm.profile.knob("psc_coalesce_base") == "range" else e.gfn
         for nxt in range(idx + 1, idx_end + 1):
             f = _psc_entry(vcpu, nxt)
-            if (f.operation != e.operation or f.gfn != e.gfn + npages or f.cur_page
+            if (f.operation != e.operation or f.gfn != base + npages or f.cur_page
                     or bool(f.pagesize) != huge):
                 break
             es.psc_inflight += 1
