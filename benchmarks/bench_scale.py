@@ -116,16 +116,11 @@ def _rss_kib() -> int:
 
 
 def _profiles(psize: str) -> tuple[Any, Any]:
-    from snpsim.guest.kernel import PROFILES as KERNEL_PROFILES
-    from snpsim.kvm.profiles import KVM_PROFILES
+    """(kernel profile, KVM profile) of a page size: the same as bench_full_path's."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_full_path import _profiles as full_path_profiles
 
-    kernel = KERNEL_PROFILES[KERNEL]
-    kvm = KVM_PROFILES[KVM]
-    if psize == "4K":
-        kernel = kernel.derive(f"{kernel.name}+4K-psc", knobs={"psc_2m_entries": False})
-    else:
-        kvm = kvm.derive(f"{KVM}+gmem-2M", knobs={"gmem_max_order": 9})
-    return kernel, kvm
+    return full_path_profiles(psize)
 
 
 def _ram_ranges(k: Any) -> list[tuple[int, int]]:
