@@ -67,3 +67,23 @@ def test_zoom_panel_shows_the_seed_page_shared_then_private_validated():
     assert any((c == shared).all() for c in col[:-1])
     assert (col[-1] == np.array(STATE_COLOURS["private, validated"], dtype=np.uint8)).all()
     assert "after each userspace exit" in Y_LABEL and "start" in Y_LABEL
+
+
+def test_full_panel_draws_holes_short_and_small_regions_wide():
+    """A 1 TiB-like span: 2 cells of RAM, 1,000 cells of hole, 97 cells of RAM.  The hole
+    keeps 2% of the row (1099 // 50 = 21 cells), the small RAM is repeated to reach 4% (1099 // 25 = 43, so 22 x 2 = 44 columns), the
+    large RAM is drawn whole; each stretch starts where the previous one ends."""
+    import numpy as np
+
+    from snpsim.report.picture import compressed_columns
+    from snpsim.system import PAGE_STATES, MemoryPicture
+
+    row = np.full(1099, PAGE_STATES.index("unaccepted"), dtype=np.uint8)
+    row[2:1002] = PAGE_STATES.index("not RAM")
+    pic = MemoryPicture(cell=2 << 20, ncells=1099)
+    pic.add(row, "start", force=True)
+    cols, segments = compressed_columns(pic)
+    assert [first for _, first in segments] == [0, 2, 1002]
+    assert [c for c, _ in segments] == [0, 44, 44 + 21]
+    assert len(cols) == 44 + 21 + 97
+    assert set(cols[:44]) == {0, 1} and list(cols[44:65]) == list(range(2, 23))

@@ -55,6 +55,41 @@ def zoom_rgb(picture: MemoryPicture) -> tuple[np.ndarray, int, int]:
     return _PALETTE[picture.zoom_rows(lo, hi)], lo, hi
 
 
+def compressed_columns(picture: MemoryPicture, keep_per_hole: int | None = None,
+                       min_width: int | None = None) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Which cells the full-memory panel draws, in order: of each run of cells that are
+    "not RAM" in every sample (a hole in the address space) only its first
+    ``keep_per_hole`` cells (default: 2% of the row); every other stretch (RAM, MMIO,
+    firmware) whole, and repeated up to ``min_width`` columns (default: 4% of the row) when
+    it is narrower, so that 2 GiB below 4 GiB stays visible beside 1 TiB above it.
+    Returns the cell index of each drawn column and the stretches as (first column, first
+    cell)."""
+    states = np.vstack(picture.rows) if picture.rows else np.zeros((1, picture.ncells), np.uint8)
+    hole = (states == PAGE_STATES.index("not RAM")).all(axis=0)
+    n = picture.ncells
+    keep_per_hole = max(1, n // 50) if keep_per_hole is None else keep_per_hole
+    min_width = max(1, n // 25) if min_width is None else min_width
+    pieces: list[np.ndarray] = []
+    segments: list[tuple[int, int]] = []
+    col = i = 0
+    while i < n:
+        j = i
+        while j < n and hole[j] == hole[i]:
+            j += 1
+        idx = np.arange(i, min(j, i + keep_per_hole) if hole[i] else j)
+        if not hole[i] and len(idx) < min_width:
+            idx = np.repeat(idx, -(-min_width // len(idx)))
+        segments.append((col, i))
+        pieces.append(idx)
+        col += len(idx)
+        i = j
+    return np.concatenate(pieces), segments
+
+
+def _gpa_label(gpa: int) -> str:
+    return f"{gpa:#x}\n{format_size(gpa) if gpa else '0'}"
+
+
 def write_picture(picture: MemoryPicture, path: Path, *, title: str = "") -> None:
     """Draw ``picture`` to the PNG ``path``: the whole RAM, then a zoomed panel (4 KiB
     cells, one row per sample at :data:`ZOOM_ROW_PX` pixels) around the pages the run
@@ -84,13 +119,25 @@ def write_picture(picture: MemoryPicture, path: Path, *, title: str = "") -> Non
                    f"+- 32 pages, shown with the {format_size(picture.cell)} cells above: no "
                    "4 KiB history is kept for more than 8 GiB of GPA)")
     zax.set_ylabel("sample", fontsize=8)
-    ax.imshow(rgb, aspect="auto", interpolation="nearest",
-              extent=(0, total, len(picture.rows) - 0.5, -0.5))
-    ticks = np.linspace(0, total, 9)
-    ax.set_xticks(ticks)
-    ax.set_xticklabels([f"{int(t):#x}" for t in ticks], rotation=30, fontsize=7)
+    # Holes in the address space are drawn short (compressed_columns); each stretch is
+    # labelled with the GPA it starts at.
+    cols, segments = compressed_columns(picture)
+    ax.imshow(rgb[:, cols], aspect="auto", interpolation="nearest",
+              extent=(0, len(cols), len(picture.rows) - 0.5, -0.5))
+    # A stretch is labelled when it is wide enough for its label (4% of the panel).
+    bounds = [c for c, _ in segments] + [len(cols)]
+    ticks, labels = [], []
+    for k, (c, first) in enumerate(segments):
+        if k == 0 or bounds[k + 1] - c >= len(cols) // 25:
+            ticks.append(c)
+            labels.append(_gpa_label(first * picture.cell))
+    ax.set_xticks([*ticks, len(cols)])
+    ax.set_xticklabels([*labels, _gpa_label(total)], fontsize=7)
+    for c, _ in segments[1:]:
+        ax.axvline(c, color="black", linewidth=0.5)
     ax.set_xlabel(f"guest physical address ({format_size(picture.cell)} cells, "
-                  f"{format_size(total)} of guest physical address space)")
+                  f"{format_size(total)} of guest physical address space; holes drawn short, small "
+                  "regions widened)")
     ax.set_ylabel(Y_LABEL, fontsize=8)
     ax.set_title(title or "guest physical memory over the run", fontsize=10)
     ax.legend(handles=[Patch(facecolor=np.array(STATE_COLOURS[s]) / 255, edgecolor="black",
