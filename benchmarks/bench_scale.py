@@ -51,10 +51,8 @@ past ``--budget`` seconds is reported as such with what it had done.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -63,8 +61,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
-
-import numpy as np
 
 MIB, GIB, TIB = 1 << 20, 1 << 30, 1 << 40
 PAGE = 4096
@@ -115,12 +111,23 @@ def _rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def _full_path() -> Any:
+    """benchmarks/bench_full_path.py, whose profiles, numpy reference and machine lines
+    this script shares."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import bench_full_path
+
+    return bench_full_path
+
+
 def _profiles(psize: str) -> tuple[Any, Any]:
     """(kernel profile, KVM profile) of a page size: the same as bench_full_path's."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from bench_full_path import _profiles as full_path_profiles
+    return _full_path()._profiles(psize)
 
-    return full_path_profiles(psize)
+
+def numpy_write(pages: int) -> float:
+    """Best time of a vectorised 16-byte-per-page write (bench_full_path's reference)."""
+    return _full_path().numpy_write(max(pages, 1))
 
 
 def _ram_ranges(k: Any) -> list[tuple[int, int]]:
@@ -295,20 +302,6 @@ def run_in_subprocess(kind: str, size: int, variant: str, budget: float) -> Samp
     return Sample(**json.loads(lines[-1]))
 
 
-def numpy_write(pages: int, repeat: int = 5) -> float:
-    """Best time of ``repeat`` vectorised writes of one 16-byte record per page (the array
-    allocated and touched first, not timed)."""
-    a = np.zeros((max(pages, 1), 16), dtype=np.uint8)
-    a.fill(1)
-    rec = np.arange(16, dtype=np.uint8)
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        a[:] = rec
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def _fmt_size(n: int) -> str:
     for shift, unit in ((40, "T"), (30, "G"), (20, "M"), (10, "K")):
         if n and n % (1 << shift) == 0:
@@ -323,24 +316,8 @@ def _mm(xs: list[float]) -> str:
 
 
 def _machine() -> list[str]:
-    model = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((ln.split(":", 1)[1].strip() for ln in f
-                          if ln.startswith("model name")), "")
-    except OSError:
-        pass
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, check=False,
-                            cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return [
-        f"date     {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"python   {platform.python_version()}, numpy {np.__version__}",
-        f"machine  {platform.machine()}, {os.cpu_count()} CPUs, {model or 'unknown CPU'}; "
-        f"load {load}",
-        f"snpsim   commit {commit or '?'}; kernel {KERNEL}, KVM {KVM}, tracing off",
-    ]
+    """Where and when (bench_full_path's lines: date, Python, numpy, CPUs, commit)."""
+    return _full_path().machine()
 
 
 def verdict(kind: str, size: int, variant: str, samples: list[Sample]) -> str:
