@@ -250,7 +250,7 @@ def case_convert(pages: int, psize: str, budget: float, memory: int = 1 * GIB,
 
 def case_boot(size: int, budget: float) -> Sample:
     """``snpsim run boot --memory SIZE`` in this process."""
-    from snpsim.system import run_scenario
+    from snpsim.scenarios.catalog import run_scenario
 
     s = Sample()
     base = _rss_kib()

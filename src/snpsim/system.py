@@ -43,13 +43,13 @@ from snpsim.guest.boot import build_launch_image, guest_entry, make_guest_kernel
 from snpsim.guest.kernel import PROFILES as KERNEL_PROFILES
 from snpsim.guest.kernel import GuestConfig, GuestKernel
 from snpsim.guest.kernel import __va as _guest_va
+from snpsim.guest.seed import SeedOutcome, seed_workload
 from snpsim.hw.cpu import Platform
 from snpsim.hw.npt import guest_walk
 from snpsim.hw.ports import GuestPageFault, GuestPort
 from snpsim.kvm.kvm_main import Kvm
 from snpsim.kvm.profiles import DEFAULT_PROFILE as DEFAULT_KVM_PROFILE
 from snpsim.kvm.profiles import KVM_PROFILES, KvmProfile
-from snpsim.scenarios.seed import SeedOutcome, seed_workload
 from snpsim.spec.e820 import E820_TYPE_RAM
 from snpsim.spec.exit_codes import SVM_VMGEXIT_PSC, describe_exit_code
 from snpsim.spec.ghcb import GHCB_FIELDS, GHCB_SHARED_BUF_OFFSET
@@ -78,11 +78,6 @@ from snpsim.vmm.profiles import DEFAULT_QEMU_PROFILE, QEMU_PROFILES, QemuProfile
 __all__ = [
     "SnpSystem",
     "MODES",
-    "ScenarioRun",
-    "run_scenario",
-    "scenario_list",
-    "host_bugs",
-    "host_attacks",
     "RunOutcome",
     "RunObserver",
     "RunStats",
@@ -613,10 +608,14 @@ class SnpSystem:
         fw = ((self.layout.bios_base, self.layout.bios_size),) if self.layout.bios_size else ()
         return tuple((addr, size) for _name, addr, size in self.mmio) + fw
 
-    def _build(self, workload: Callable[[GuestKernel, GuestPort], Any] | None) -> None:
+    def _build(self, workload: Callable[[GuestKernel, GuestPort], Any] | None,
+               ap_workloads: dict[int, Callable[[GuestKernel, GuestPort], Any]] | None = None
+               ) -> None:
         observer = self._observer
         image = build_launch_image(self.config)
         self.kernel = make_guest_kernel(self.config, image.boot, workload)
+        if ap_workloads:
+            self.kernel.ap_workloads.update(ap_workloads)
         self.machine = Machine(self.kvm, self.memory, self.vcpus, layout=self.layout,
                                profile=self.qemu_profile, vm_type=MODES[self.mode])
         if self.mode != "snp":
@@ -635,23 +634,40 @@ class SnpSystem:
         self.digest = self.machine.launch(image.records)
 
     def run(self, workload: Callable[[GuestKernel, GuestPort], Any] | None = None,
-            observer: RunObserver | None = None) -> RunOutcome:
+            observer: RunObserver | None = None, *,
+            ap_workloads: dict[int, Callable[[GuestKernel, GuestPort], Any]] | None = None,
+            driver: Callable[[], None] | None = None,
+            before_run: Callable[[], None] | None = None) -> RunOutcome:
         """Boot the guest, run ``workload(kernel, cpu)`` on the BSP in guest context, power
         off; returns the :class:`RunOutcome`.  ``observer`` counts what crosses the
-        boundary and samples the memory picture (:class:`RunObserver`)."""
+        boundary and samples the memory picture (:class:`RunObserver`).
+
+        For the scenario API (:mod:`snpsim.api`): ``ap_workloads`` maps a vCPU index
+        (1..vcpus-1) to that AP's workload; ``before_run`` is called once the VM is built
+        and launched, before any vCPU runs; ``driver`` is the deterministic schedule
+        (:meth:`snpsim.hw.world.World.run_threads`; with it every vCPU, even a single one,
+        runs as a scheduled host thread)."""
         t0 = time.perf_counter()
         if observer is not None:
             observer.system = self
             observer.t0 = t0
         self._observer = observer
-        self._build(workload)
+        self._build(workload, ap_workloads)
+        if before_run is not None:
+            before_run()
         assert self.machine is not None and self.kernel is not None
         if observer is not None:
             self.machine.on_exit.append(observer.on_exit)
             if observer.want_picture:
                 observer.picture = MemoryPicture(*self._picture_geometry())
                 self.sample_picture(observer.picture, "start", force=True)
-        runner = self.platform.world.run_threads if self.vcpus > 1 else None
+        world = self.platform.world
+        runner: Callable[[list[tuple[str, Callable[[], Any]]]], list[Any]] | None = None
+        if driver is not None:
+            def runner(threads: list[tuple[str, Callable[[], Any]]]) -> list[Any]:
+                return world.run_threads(threads, driver)
+        elif self.vcpus > 1:
+            runner = world.run_threads
         try:
             vmm = self.machine.run(runner)
         finally:
@@ -880,99 +896,3 @@ class SnpSystem:
             tree = format_tree(events, root=function)
         state = self.page_state(outcome.gpa, outcome.vaddr) if outcome.gpa else None
         return TraceResult(function, events, tree, outcome, state, run)
-
-
-def host_bugs() -> dict[str, Any]:
-    """The host-side ``bug/<name>`` scenarios: :data:`snpsim.adversary.VARIANTS` as
-    :class:`snpsim.scenarios.catalog.HostBug` (name -> description and profiles)."""
-    from snpsim.adversary import VARIANTS
-    from snpsim.scenarios.catalog import HostBug
-
-    return {name: HostBug(f"{v.component}: {v.description}", v.kvm, v.qemu)
-            for name, v in VARIANTS.items()}
-
-
-def host_attacks() -> dict[str, Any]:
-    """The ``attack/<name>`` scenarios: :data:`snpsim.adversary.ATTACKS` as
-    :class:`snpsim.scenarios.catalog.HostBug` (description names the check that stops it)."""
-    from snpsim.adversary import ATTACKS
-    from snpsim.scenarios.catalog import HostBug
-
-    return {name: HostBug(v.description, v.kvm, v.qemu) for name, v in ATTACKS.items()}
-
-
-def scenario_list() -> list[tuple[str, str]]:
-    """Every scenario ``run_scenario`` knows, as (name, one-line description)."""
-    from snpsim.scenarios.catalog import describe_scenarios
-
-    return describe_scenarios(host_bugs(), host_attacks())
-
-
-@dataclass
-class ScenarioRun:
-    """One scenario run (:func:`run_scenario`): its ``name``, the ``system`` it ran on,
-    the ``outcome``, the scenario's ``result`` (plain data) and the ``config`` used."""
-
-    name: str
-    system: SnpSystem
-    outcome: RunOutcome
-    result: dict[str, Any]
-    config: dict[str, Any]
-
-
-def _symptom(outcome: RunOutcome) -> dict[str, Any]:
-    """How a ``bug/<name>`` run ended, as plain data: the VMM's result and errors, the
-    guest's termination (reason set, code, function), livelock, host oopses, the
-    userspace exits seen (when observed) and the guest's last warnings."""
-    term = outcome.termination
-    out: dict[str, Any] = {
-        "run": outcome.describe(), "vmm_result": outcome.vmm.result,
-        "vmm_errors": list(outcome.vmm.errors),
-        "termination": ({"reason_set": term[0], "reason_code": term[1], "function": term[2]}
-                        if term is not None else None),
-        "livelock": outcome.livelock, "host_oopses": list(outcome.host_oopses),
-        "guest_warnings": outcome.warnings[-3:],
-    }
-    if outcome.stats is not None:
-        out["userspace_exits"] = dict(outcome.stats.userspace_exits)
-    return out
-
-
-def run_scenario(name: str, *, memory: int = 4 << 30, vcpus: int = 4, kernel: str = "6.17",
-                 kvm: str | KvmProfile = DEFAULT_KVM_PROFILE, seed: int = 0,
-                 page_size: str = "2M", cycles: int = 4, dmesg: Any = None,
-                 variant: str | None = None, observer: RunObserver | None = None,
-                 mode: str = "snp", **guest_options: Any) -> ScenarioRun:
-    """Build a VM and run scenario ``name`` (``snpsim scenarios`` lists them) on it.
-
-    ``memory`` bytes (multiple of 2 MiB), ``vcpus``, ``kernel`` and ``kvm`` profiles,
-    ``seed``; ``page_size`` (``accept``), ``cycles`` (``dma``), ``dmesg`` (a
-    :class:`snpsim.scenarios.dmesg.DmesgConfig`, ``boot``), ``variant`` ("buggy",
-    ``bug/<name>``); ``observer`` to count and picture the run; ``mode`` ("snp", "sev-es",
-    "sev"; ``boot --from-dmesg`` uses the log's instead); ``guest_options`` extra
-    :class:`GuestConfig` fields.  Raises ValueError (``ScenarioError``) for parameters
-    the scenario cannot use.
-    """
-    from snpsim.scenarios.catalog import ScenarioParams, prepare_scenario
-
-    params = ScenarioParams(memory, vcpus, kernel, page_size, cycles, dmesg, variant)
-    if mode != "snp" and name.startswith(("bug/", "attack/")):
-        from snpsim.scenarios.catalog import ScenarioError
-
-        raise ScenarioError(f"{name} is about SEV-SNP page-state handling (PSC, PVALIDATE, "
-                            f"the RMP); it does not apply to --mode {mode}")
-    prep = prepare_scenario(name, params, host_bugs(), host_attacks())
-    options = {**prep.guest_options, **guest_options}
-    system = SnpSystem(memory, vcpus, kernel=kernel,
-                       kvm=prep.kvm if prep.kvm is not None else kvm,
-                       qemu=prep.qemu if prep.qemu is not None else DEFAULT_QEMU_PROFILE,
-                       seed=seed, mode=prep.mode or mode, **options)
-    outcome = system.run(prep.make_workload(system.reserved_ranges), observer)
-    if prep.inspect is not None:
-        prep.inspect(system, outcome)
-        prep.result["symptom"] = _symptom(outcome)
-    config = {"scenario": name, "mode": system.mode, "memory": memory, "vcpus": vcpus,
-              "kernel": kernel,
-              "kvm": system.kvm_profile.name, "qemu": system.qemu_profile.name, "seed": seed,
-              **prep.config}
-    return ScenarioRun(name, system, outcome, prep.result_dict(), config)

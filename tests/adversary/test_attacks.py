@@ -26,9 +26,9 @@ import pytest
 from snpsim.adversary import ATTACKS, VARIANTS, Variant, all_variants, get_variant
 from snpsim.adversary.attacks import HOST_WRITE_DATA, attack_log
 from snpsim.guest.kernel import __va
+from snpsim.guest.seed import SHARED_PAYLOAD, SeedOutcome, seed_workload
 from snpsim.guest.set_memory import set_memory_decrypted, set_memory_encrypted
 from snpsim.kvm.profiles import DEFAULT_PROFILE
-from snpsim.scenarios.seed import SHARED_PAYLOAD, SeedOutcome, seed_workload
 from snpsim.system import RunObserver, SnpSystem
 
 MEM = 64 << 20

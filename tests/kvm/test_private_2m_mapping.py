@@ -9,8 +9,8 @@ Regression: every private fault used to map 4 KiB, so a 2 MiB PVALIDATE on a 2 M
 entry hit a 4 KiB NPT leaf (Page-Size check) and KVM PSMASHed every 2 MiB entry."""
 
 from snpsim.kvm.profiles import DEFAULT_PROFILE
+from snpsim.scenarios.catalog import run_scenario
 from snpsim.spec.pgtable_types import PG_LEVEL_2M, PG_LEVEL_4K
-from snpsim.system import run_scenario
 
 
 def _accept(kvm):

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from snpsim.cli import main
 from snpsim.report.picture import STATE_COLOURS, picture_rgb
-from snpsim.system import RunObserver, run_scenario
+from snpsim.scenarios.catalog import run_scenario
+from snpsim.system import RunObserver
 
 
 def test_seed_picture_shows_the_converted_page_shared():

@@ -9,7 +9,7 @@ linux-guest.md 1.3 (termination reasons), hardware-and-ghcb.md 1.4 (RMP checks).
 import pytest
 
 from snpsim.adversary import ATTACKS
-from snpsim.system import run_scenario, scenario_list
+from snpsim.scenarios.catalog import run_scenario, scenario_list
 
 
 def test_every_attack_is_listed_as_a_scenario():

@@ -17,7 +17,8 @@ TERM_REQ (1, 2); R15 "unknown exit reason 39" (KVM_EXIT_MEMORY_FAULT unhandled).
 
 import pytest
 
-from snpsim.system import RunObserver, run_scenario, scenario_list
+from snpsim.scenarios.catalog import run_scenario, scenario_list
+from snpsim.system import RunObserver
 
 MEM = 64 << 20
 EXPECTED = ["R1", "R2", "R3", "R4", "R5", "R6", "R7", "R8", "R9", "R10", "R11", "R12",

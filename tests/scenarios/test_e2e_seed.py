@@ -12,7 +12,7 @@ and kvm-qemu-host.md 9 A/B.
 
 import pytest
 
-from snpsim.scenarios.seed import PRIVATE_PAYLOAD, SHARED_PAYLOAD
+from snpsim.guest.seed import PRIVATE_PAYLOAD, SHARED_PAYLOAD
 from snpsim.system import SnpSystem
 from snpsim.trace.events import Enter, Instant
 
@@ -170,7 +170,7 @@ def test_guest_is_suspended_across_the_userspace_exit():
             leaves = sum(1 for e in rec.events if isinstance(e, Leave) and e.name == "vmgexit_psc")
             seen.append(enters - leaves)
 
-    from snpsim.scenarios.seed import SeedOutcome, seed_workload
+    from snpsim.guest.seed import SeedOutcome, seed_workload
 
     out = SeedOutcome("set_memory_decrypted", 1)
     orig_build = system._build

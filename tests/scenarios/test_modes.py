@@ -7,7 +7,7 @@ conversion is the guest's page-table change plus ``enc_dec_hypercall``; the VMM 
 with KVM_SEV_LAUNCH_UPDATE_DATA; ``boot --from-dmesg`` runs an SEV log in SEV mode.
 
 Expected values come from the references and the logs: the C-bit and host view from the
-seed's payloads (scenarios/seed.py), -KVM_ENOSYS from include/uapi/linux/kvm_para.h
+seed's payloads (guest/seed.py), -KVM_ENOSYS from include/uapi/linux/kvm_para.h
 (kvm-qemu-host.md 5, 8.1: QEMU enables the MAP_GPA_RANGE exit only for SNP), the swiotlb
 size from log 03's line "software IO TLB: mapped [mem ...] (64MB)".
 """
@@ -19,9 +19,10 @@ import pytest
 
 from snpsim.guest.kernel import __va
 from snpsim.guest.kvm import kvm_sev_hypercall3
+from snpsim.guest.seed import PRIVATE_PAYLOAD, SHARED_PAYLOAD
 from snpsim.hw.faults import GeneralProtectionFault
+from snpsim.scenarios.catalog import run_scenario
 from snpsim.scenarios.dmesg import parse_dmesg
-from snpsim.scenarios.seed import PRIVATE_PAYLOAD, SHARED_PAYLOAD
 from snpsim.spec.kvm_uapi import (
     KVM_ENOSYS,
     KVM_HC_MAP_GPA_RANGE,
@@ -35,7 +36,7 @@ from snpsim.spec.msr_index import (
     MSR_AMD64_SEV_SNP_ENABLED,
 )
 from snpsim.spec.units import PAGE_SIZE, u64
-from snpsim.system import MODES, RunObserver, SnpSystem, run_scenario
+from snpsim.system import MODES, RunObserver, SnpSystem
 
 DMESG = Path(__file__).resolve().parents[1] / "data" / "dmesg"
 LOG03 = DMESG / "03-kata1619-sev-5.6.log"
@@ -191,8 +192,8 @@ def test_sev_boot_from_log_03_counts_the_swiotlb_pages_made_shared():
     changes: at least the 64 MiB swiotlb = 16384 4 KiB pages made shared."""
 
     from snpsim.report.summary import summarize
+    from snpsim.scenarios.catalog import run_scenario
     from snpsim.scenarios.dmesg import parse_dmesg
-    from snpsim.system import run_scenario
 
     log = LOG03
     cfg = parse_dmesg(log.read_text(), memory_bytes=2 << 30)

@@ -16,11 +16,12 @@ import pytest
 from snpsim.guest.kernel import PROFILES as KERNEL_PROFILES
 from snpsim.guest.kernel import __va
 from snpsim.guest.set_memory import set_memory_decrypted
+from snpsim.scenarios.catalog import run_scenario
 from snpsim.scenarios.dmesg import parse_dmesg
 from snpsim.scenarios.memblock import BootMemory
 from snpsim.spec.e820 import E820_TYPE_RAM
 from snpsim.spec.kvm_uapi import KVM_MEMORY_ATTRIBUTE_PRIVATE
-from snpsim.system import SnpSystem, run_scenario
+from snpsim.system import SnpSystem
 
 GiB, MiB = 1 << 30, 1 << 20
 #: KVM's INITIAL_VMSA_GPA (arch/x86/kvm/svm/sev.c): the RMP GPA of each launched VMSA.

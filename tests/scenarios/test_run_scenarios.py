@@ -7,7 +7,8 @@
 import pytest
 
 from snpsim.scenarios.boot import vring_size
-from snpsim.system import RunObserver, run_scenario
+from snpsim.scenarios.catalog import run_scenario
+from snpsim.system import RunObserver
 
 
 def test_vring_size_matches_the_header_formula():

@@ -93,13 +93,14 @@ def test_trace_command_writes_the_file_before_printing_and_fails_with_3(tmp_path
 
 
 def test_ctrl_c_during_a_streamed_pftrace_run_leaves_no_file(tmp_path, monkeypatch):
+    import snpsim.scenarios.catalog
     import snpsim.system
 
     def interrupted(*args, **kwargs):
         snpsim.system.SnpSystem(memory=64 << 20).run(None)   # events reach the stream
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(snpsim.system, "run_scenario", interrupted)
+    monkeypatch.setattr(snpsim.scenarios.catalog, "run_scenario", interrupted)
     r = CliRunner().invoke(main, ["run", "seed", "--memory", "64M", "--vcpus", "1", "--json",
                                   "--trace", str(tmp_path / "t.pftrace")])
     assert r.exit_code != 0

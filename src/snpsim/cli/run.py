@@ -162,14 +162,19 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
     could not be written (it is then absent, never partial).
     """
     from snpsim.kvm.profiles import KVM_PROFILES
-    from snpsim.scenarios.catalog import ScenarioError, vm_memory_for_log
+    from snpsim.scenarios.catalog import (
+        ScenarioError,
+        run_scenario,
+        scenario_list,
+        vm_memory_for_log,
+    )
     from snpsim.scenarios.dmesg import (
         DmesgError,
         check_log_bounds,
         kernel_profile_for_version,
         parse_dmesg,
     )
-    from snpsim.system import RunObserver, format_size, parse_size, run_scenario, scenario_list
+    from snpsim.system import RunObserver, format_size, parse_size
     from snpsim.trace.atomic import prepare_output
     from snpsim.trace.record import parse_filter
 

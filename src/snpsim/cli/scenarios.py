@@ -14,7 +14,7 @@ __all__ = ["command"]
 @click.command(name="scenarios")
 def command() -> None:
     """List the scenarios of 'snpsim run SCENARIO', one line each."""
-    from snpsim.system import scenario_list
+    from snpsim.scenarios.catalog import scenario_list
 
     rows = scenario_list()
     width = max(len(name) for name, _ in rows)

@@ -49,7 +49,12 @@ class World:
         self._guest: set[Any] = set()
         #: The guest contexts (read-only view for the CPUs' context tripwires).
         self.guest_contexts = self._guest
-        self._threads: list[Any] = []
+        self._thread_g: list[Any] = []
+        self._resume: list[Any] = []
+        self._thread_of: dict[Any, int] = {}
+        #: Model-only: calls the scheduler makes in its own context after the running
+        #: thread parks or yields (the scenario API's host events at named points).
+        self.pending: list[Callable[[], None]] = []
         self._sched: Any = None
         self.switches = 0
         _trace.set_context_resolver(self.current_ctx)
@@ -94,37 +99,108 @@ class World:
         return host.switch(exit_record)
 
     # -- host threads and the scheduler ------------------------------------------------
-    def run_threads(self, threads: list[tuple[str, Callable[[], Any]]]) -> list[Any]:
-        """Run host threads ``(name, fn)`` to completion under the seeded scheduler;
-        returns their results in order.  Must be called from the main context."""
-        results: list[Any] = [None] * len(threads)
-        live: dict[int, Any] = {}
-        main = greenlet.getcurrent()
+    def run_threads(self, threads: list[tuple[str, Callable[[], Any]]],
+                    driver: Callable[[], None] | None = None) -> list[Any]:
+        """Run host threads ``(name, fn)`` to completion under the scheduler; returns
+        their results in order.  Must be called from the main context.
 
+        ``driver`` (model-only, the scenario API's deterministic schedule) runs first, in
+        the scheduler's own context (named ``host-scenario``): it runs threads with
+        :meth:`run_until` and may call host code between steps.  When it returns, the
+        threads still alive run under the seeded random choice, as without a driver."""
+        results: list[Any] = [None] * len(threads)
+        main = greenlet.getcurrent()
+        self._thread_g = []
+        self._resume = []
+        self._thread_of = {}
         for i, (name, fn) in enumerate(threads):
             def body(i: int = i, fn: Callable[[], Any] = fn) -> None:
                 results[i] = fn()
 
             g = greenlet.greenlet(body, parent=main)
             self._names[g] = name
-            live[i] = g
+            self._thread_g.append(g)
+            self._resume.append(g)
+            self._thread_of[g] = i
         self._sched = main
+        previous_name = self._names.get(main)
+        self._names[main] = "host-scenario"
         try:
-            while live:
-                i = self.rng.choice(sorted(live))
-                g = live[i]
-                g.switch()
-                if g.dead:
-                    del live[i]
+            if driver is not None:
+                driver()
+            while True:
+                live = [i for i, g in enumerate(self._thread_g) if not g.dead]
+                if not live:
+                    break
+                self._switch_to(self.rng.choice(live))
+                self._run_pending()
         finally:
             self._sched = None
+            if previous_name is None:
+                self._names.pop(main, None)
+            else:
+                self._names[main] = previous_name
         return results
 
+    def _switch_to(self, i: int) -> None:
+        g = self._resume[i]
+        if g.dead:  # a guest context that returned: its host thread runs on
+            g = self._resume[i] = self._thread_g[i]
+        g.switch()
+
+    def thread_alive(self, i: int) -> bool:
+        """Host thread ``i`` of the running :meth:`run_threads` has not returned."""
+        return not self._thread_g[i].dead
+
+    def run_until(self, held: set[int], done: Callable[[], bool]) -> bool:
+        """From the driver: run the live threads not in ``held`` under the seeded choice
+        until ``done()`` is true after a switch (True) or no such thread is left (False).
+        Threads in ``held`` stay where they parked."""
+        assert greenlet.getcurrent() is self._sched, "run_until outside the scheduler"
+        while True:
+            free = [i for i, g in enumerate(self._thread_g) if not g.dead and i not in held]
+            if not free:
+                return False
+            self._switch_to(self.rng.choice(free))
+            self._run_pending()
+            if done():
+                return True
+
+    def _run_pending(self) -> None:
+        while self.pending:
+            self.pending.pop(0)()
+
+    def current_thread(self) -> int | None:
+        """Index of the host thread the running context belongs to (a guest context
+        belongs to the host thread that entered it); None outside :meth:`run_threads`
+        threads."""
+        g = greenlet.getcurrent()
+        thread_of = self._thread_of
+        while g is not None and g not in thread_of:
+            g = g.parent
+        return thread_of.get(g) if g is not None else None
+
+    def park(self) -> None:
+        """Stop the running thread (from its host or guest context) and go back to the
+        scheduler; it resumes here when the scheduler switches to it again.  No-op
+        outside :meth:`run_threads`."""
+        if self._sched is None:
+            return
+        i = self.current_thread()
+        if i is None:
+            return
+        self._resume[i] = greenlet.getcurrent()
+        self._sched.switch()
+
     def yield_point(self) -> None:
-        """A point where the scheduler may run another host thread (no-op with one)."""
+        """A point where the scheduler may run another host thread (no-op with one, and
+        in a guest context)."""
         if self._sched is None or self.in_guest():
             return
         cur = greenlet.getcurrent()
         if cur is self._sched:
             return
+        i = self._thread_of.get(cur)
+        if i is not None:
+            self._resume[i] = cur
         self._sched.switch()

@@ -35,7 +35,8 @@ from typing import Any
 
 from rich.table import Table
 
-from snpsim.system import ScenarioRun, format_size
+from snpsim.scenarios.catalog import ScenarioRun
+from snpsim.system import format_size
 
 __all__ = ["summarize", "summary_table"]
 

@@ -214,7 +214,7 @@ def _r5_inspect(system: Any, outcome: Any, result: dict[str, Any]) -> None:
 
 
 def _seed_and_accept(result: dict[str, Any], reserved: Reserved) -> Workload:
-    from .seed import SeedOutcome, seed_workload
+    from snpsim.guest.seed import SeedOutcome, seed_workload
 
     out = SeedOutcome("set_memory_encrypted", 1)
     seed = seed_workload("set_memory_encrypted", 1, out)

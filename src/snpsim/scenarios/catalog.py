@@ -11,7 +11,7 @@ workload fills in.  ``system.run_scenario`` builds the VM and runs it.
 
 Scenarios:
 
-* ``seed`` -- :mod:`snpsim.scenarios.seed`: one 4 KiB page made shared with
+* ``seed`` -- :mod:`snpsim.guest.seed`: one 4 KiB page made shared with
   ``set_memory_decrypted``, written, made private again with ``set_memory_encrypted``.
 * ``accept`` -- all guest memory accepted at boot (``accept_memory=eager``,
   ``GuestConfig.eager_accept``), with 2M PSC entries (``--page-size 2M``, the v6.5+
@@ -38,18 +38,23 @@ from typing import Any
 
 from snpsim.guest.kernel import PROFILES as KERNEL_PROFILES
 from snpsim.guest.kernel import GuestKernel
+from snpsim.guest.seed import SeedOutcome, seed_workload
 from snpsim.guest.unaccepted_memory import accept_memory
 from snpsim.guest.variants import KERNEL_VARIANTS
 from snpsim.hw.ports import GuestPort
+from snpsim.kvm.profiles import DEFAULT_PROFILE as DEFAULT_KVM_PROFILE
+from snpsim.kvm.profiles import KvmProfile
 from snpsim.spec.units import PMD_SIZE
+from snpsim.system import RunObserver, RunOutcome, SnpSystem
+from snpsim.vmm.profiles import DEFAULT_QEMU_PROFILE
 
 from .boot import BootPlan, BootResult, boot_workload
 from .bugs import TRIGGERS, report_order
 from .dma import DMA_SIZES, DmaResult, dma_workload
 from .dmesg import DmesgConfig, MemEncryptMode
-from .seed import SeedOutcome, seed_workload
 
-__all__ = ["vm_memory_for_log", "ScenarioParams", "Prepared", "HostBug", "SCENARIOS",
+__all__ = ["run_scenario", "ScenarioRun", "scenario_list", "host_bugs", "host_attacks",
+           "vm_memory_for_log", "ScenarioParams", "Prepared", "HostBug", "SCENARIOS",
            "describe_scenarios", "prepare_scenario", "BUG_VARIANTS", "ScenarioError"]
 
 
@@ -351,3 +356,93 @@ def prepare_scenario(name: str, params: ScenarioParams,
         return _attack(name[7:], params, attacks[name[7:]])
     raise ScenarioError(f"unknown scenario {name!r}: see 'snpsim scenarios'")
 
+
+# -- running a built-in scenario (moved from snpsim.system) ---------------------------------
+
+
+def host_bugs() -> dict[str, Any]:
+    """The host-side ``bug/<name>`` scenarios: :data:`snpsim.adversary.VARIANTS` as
+    :class:`snpsim.scenarios.catalog.HostBug` (name -> description and profiles)."""
+    from snpsim.adversary import VARIANTS
+
+    return {name: HostBug(f"{v.component}: {v.description}", v.kvm, v.qemu)
+            for name, v in VARIANTS.items()}
+
+
+def host_attacks() -> dict[str, Any]:
+    """The ``attack/<name>`` scenarios: :data:`snpsim.adversary.ATTACKS` as
+    :class:`snpsim.scenarios.catalog.HostBug` (description names the check that stops it)."""
+    from snpsim.adversary import ATTACKS
+
+    return {name: HostBug(v.description, v.kvm, v.qemu) for name, v in ATTACKS.items()}
+
+
+def scenario_list() -> list[tuple[str, str]]:
+    """Every scenario ``run_scenario`` knows, as (name, one-line description)."""
+    return describe_scenarios(host_bugs(), host_attacks())
+
+
+@dataclass
+class ScenarioRun:
+    """One scenario run (:func:`run_scenario`): its ``name``, the ``system`` it ran on,
+    the ``outcome``, the scenario's ``result`` (plain data) and the ``config`` used."""
+
+    name: str
+    system: SnpSystem
+    outcome: RunOutcome
+    result: dict[str, Any]
+    config: dict[str, Any]
+
+
+def _symptom(outcome: RunOutcome) -> dict[str, Any]:
+    """How a ``bug/<name>`` run ended, as plain data: the VMM's result and errors, the
+    guest's termination (reason set, code, function), livelock, host oopses, the
+    userspace exits seen (when observed) and the guest's last warnings."""
+    term = outcome.termination
+    out: dict[str, Any] = {
+        "run": outcome.describe(), "vmm_result": outcome.vmm.result,
+        "vmm_errors": list(outcome.vmm.errors),
+        "termination": ({"reason_set": term[0], "reason_code": term[1], "function": term[2]}
+                        if term is not None else None),
+        "livelock": outcome.livelock, "host_oopses": list(outcome.host_oopses),
+        "guest_warnings": outcome.warnings[-3:],
+    }
+    if outcome.stats is not None:
+        out["userspace_exits"] = dict(outcome.stats.userspace_exits)
+    return out
+
+
+def run_scenario(name: str, *, memory: int = 4 << 30, vcpus: int = 4, kernel: str = "6.17",
+                 kvm: str | KvmProfile = DEFAULT_KVM_PROFILE, seed: int = 0,
+                 page_size: str = "2M", cycles: int = 4, dmesg: Any = None,
+                 variant: str | None = None, observer: RunObserver | None = None,
+                 mode: str = "snp", **guest_options: Any) -> ScenarioRun:
+    """Build a VM and run scenario ``name`` (``snpsim scenarios`` lists them) on it.
+
+    ``memory`` bytes (multiple of 2 MiB), ``vcpus``, ``kernel`` and ``kvm`` profiles,
+    ``seed``; ``page_size`` (``accept``), ``cycles`` (``dma``), ``dmesg`` (a
+    :class:`snpsim.scenarios.dmesg.DmesgConfig`, ``boot``), ``variant`` ("buggy",
+    ``bug/<name>``); ``observer`` to count and picture the run; ``mode`` ("snp", "sev-es",
+    "sev"; ``boot --from-dmesg`` uses the log's instead); ``guest_options`` extra
+    :class:`GuestConfig` fields.  Raises ValueError (``ScenarioError``) for parameters
+    the scenario cannot use.
+    """
+    params = ScenarioParams(memory, vcpus, kernel, page_size, cycles, dmesg, variant)
+    if mode != "snp" and name.startswith(("bug/", "attack/")):
+        raise ScenarioError(f"{name} is about SEV-SNP page-state handling (PSC, PVALIDATE, "
+                            f"the RMP); it does not apply to --mode {mode}")
+    prep = prepare_scenario(name, params, host_bugs(), host_attacks())
+    options = {**prep.guest_options, **guest_options}
+    system = SnpSystem(memory, vcpus, kernel=kernel,
+                       kvm=prep.kvm if prep.kvm is not None else kvm,
+                       qemu=prep.qemu if prep.qemu is not None else DEFAULT_QEMU_PROFILE,
+                       seed=seed, mode=prep.mode or mode, **options)
+    outcome = system.run(prep.make_workload(system.reserved_ranges), observer)
+    if prep.inspect is not None:
+        prep.inspect(system, outcome)
+        prep.result["symptom"] = _symptom(outcome)
+    config = {"scenario": name, "mode": system.mode, "memory": memory, "vcpus": vcpus,
+              "kernel": kernel,
+              "kvm": system.kvm_profile.name, "qemu": system.qemu_profile.name, "seed": seed,
+              **prep.config}
+    return ScenarioRun(name, system, outcome, prep.result_dict(), config)

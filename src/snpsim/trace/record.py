@@ -60,6 +60,7 @@ globs; ``gpa`` takes ranges ``START-END`` (END exclusive) or single addresses ``
 from __future__ import annotations
 
 import fnmatch
+import functools
 import inspect
 import itertools
 import re
@@ -99,6 +100,11 @@ __all__ = [
     "traced",
     "emit_instant",
     "emit_switch",
+    "HookHandle",
+    "hookable",
+    "add_hook",
+    "remove_hook",
+    "registered_functions",
 ]
 
 
@@ -410,12 +416,16 @@ class _Armable:
     kwdefaults: dict[str, Any] | None
     tramp: types.CodeType
     tramp_kwdefaults: dict[str, Any]
+    token: int = 0
 
 
 # Traced functions, held weakly: a function traced at run time (a closure decorated per
 # call) leaves the registry when it is garbage, so the registry does not grow with calls.
 _registry: weakref.WeakKeyDictionary[types.FunctionType, _Armable] = weakref.WeakKeyDictionary()
 _armed = False
+# Hooks in force (see ``add_hook``), per registered function's token, outermost first.
+_hooks: dict[int, list[Callable[..., Any]]] = {}
+_tokens: Iterator[int] = itertools.count(1)
 
 
 def _trampoline_code(freevars: tuple[str, ...]) -> types.CodeType:
@@ -448,13 +458,80 @@ def _arm_one(fn: types.FunctionType, a: _Armable, on: bool) -> None:
 
 
 def _arm(on: bool) -> None:
-    """Arm (``on``) or disarm every traced function; idempotent."""
+    """Arm (``on``) or disarm every traced function; idempotent.  A hooked function
+    stays armed while tracing is off (its hooks need the trampoline)."""
     global _armed
     if on == _armed:
         return
     for fn, a in list(_registry.items()):
-        _arm_one(fn, a, on)
+        _arm_one(fn, a, on or a.token in _hooks)
     _armed = on
+
+
+# ---------------------------------------------------------------------------------------
+# Hooks: replacing or wrapping a modelled function wherever it is called from
+
+
+@dataclass(eq=False)
+class HookHandle:
+    """What ``add_hook`` returns; give it to ``remove_hook``."""
+
+    function: types.FunctionType
+    hook: Callable[..., Any]
+
+
+def hookable(fn: types.FunctionType) -> types.FunctionType:
+    """Register the plain function ``fn`` for hooking if it is not registered yet (a
+    ``traced`` function already is); returns ``fn``.  A function registered here is not
+    recorded by the tracer (only ``traced`` ones are).  Raises TypeError for anything
+    but a plain Python function."""
+    if not isinstance(fn, types.FunctionType):
+        raise TypeError(f"only plain Python functions can be hooked, not {type(fn).__name__}")
+    if fn not in _registry:
+        _register(fn, None, fn.__name__, frozenset())
+    return fn
+
+
+def add_hook(fn: types.FunctionType, hook: Callable[..., Any]) -> HookHandle:
+    """Route every call of ``fn`` through ``hook(original, *args, **kwargs)``, whose
+    result is the call's result; ``original`` calls the next hook in, then the function's
+    own code.  The hook added last runs first.  Works for every reference to ``fn``
+    (module globals, imported names, profile tables, bound methods), because ``fn``'s
+    code is swapped for the trampoline, as for tracing.  Raises TypeError as
+    ``hookable``.  Model-only (no kernel twin)."""
+    hookable(fn)
+    a = _registry[fn]
+    _hooks.setdefault(a.token, []).insert(0, hook)
+    _arm_one(fn, a, True)
+    return HookHandle(fn, hook)
+
+
+def remove_hook(handle: HookHandle) -> None:
+    """Undo one ``add_hook`` (a handle already removed is ignored)."""
+    a = _registry.get(handle.function)
+    if a is None:
+        return
+    chain = _hooks.get(a.token, [])
+    for i, h in enumerate(chain):
+        if h is handle.hook:
+            del chain[i]
+            break
+    if not chain:
+        _hooks.pop(a.token, None)
+        _arm_one(handle.function, a, _armed)
+
+
+def registered_functions() -> list[types.FunctionType]:
+    """Every function registered for tracing or hooking (live ones only)."""
+    return list(_registry.keys())
+
+
+def _chain(fn: Callable[..., Any], token: int) -> Callable[..., Any]:
+    """The callable a call of a hooked function runs: its hooks around ``fn``."""
+    call = fn
+    for h in reversed(_hooks[token]):
+        call = functools.partial(h, call)
+    return call
 
 
 # ---------------------------------------------------------------------------------------
@@ -494,117 +571,129 @@ def traced(
 
     def decorate(target: Callable[P, R]) -> Callable[P, R]:
         assert isinstance(target, types.FunctionType), "traced: a plain function is needed"
-        code = target.__code__
-        kwdefaults = target.__kwdefaults__
-        a = _registry.get(target)
-        if a is not None:  # traced twice: trace a copy under the new name
-            code, kwdefaults = a.code, a.kwdefaults
-            copy = types.FunctionType(code, target.__globals__, target.__name__,
-                                      target.__defaults__, target.__closure__)
-            copy.__kwdefaults__ = None if kwdefaults is None else dict(kwdefaults)
-            copy.__dict__.update(target.__dict__)
-            copy.__qualname__ = target.__qualname__
-            target = copy
-        # ``fn`` runs the original code whatever ``target`` is armed with.
-        fn = types.FunctionType(code, target.__globals__, target.__name__,
-                                target.__defaults__, target.__closure__)
-        fn.__kwdefaults__ = None if kwdefaults is None else dict(kwdefaults)
-        fn.__qualname__ = target.__qualname__
-        fn.__dict__.update(target.__dict__)  # ``__wrapped__`` of an inner decorator: its signature
-        fname = name if name is not None else fn.__name__
-        sig = inspect.signature(fn)
-        params = list(sig.parameters.values())
-        kinds = {p.kind for p in params}
-        simple = not kinds & {
-            inspect.Parameter.VAR_POSITIONAL,
-            inspect.Parameter.VAR_KEYWORD,
-            inspect.Parameter.KEYWORD_ONLY,
-            inspect.Parameter.POSITIONAL_ONLY,
-        }
-        names = [p.name for p in params]
-        nameset = frozenset(names)
-        defaults = [p.default for p in params]
-        first = (
-            names[0]
-            if params
-            and params[0].kind != inspect.Parameter.VAR_POSITIONAL
-            and params[0].kind != inspect.Parameter.VAR_KEYWORD
-            else None
-        )
-        var_kw = next((p.name for p in params if p.kind == inspect.Parameter.VAR_KEYWORD), None)
-        empty = inspect.Parameter.empty
+        return _register(target, party, name, skipped)  # type: ignore[return-value]
 
-        def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | object:
-            if simple and len(args) <= len(names) and kwargs.keys() <= nameset:
-                bound: dict[str, Any] = {}
-                n = len(args)
-                for i, pname in enumerate(names):
-                    if i < n:
-                        bound[pname] = args[i]
-                    elif pname in kwargs:
-                        bound[pname] = kwargs[pname]
-                    elif defaults[i] is not empty:
-                        bound[pname] = defaults[i]
-                    else:
-                        return _BIND_FAILED
-                if n and any(pname in kwargs for pname in names[:n]):
+    return decorate
+
+
+def _register(target: types.FunctionType, party: str | None, name: str | None,
+              skipped: frozenset[str]) -> types.FunctionType:
+    """Put ``target`` in the registry (recorded as ``party``'s ``name``; ``party`` None:
+    never recorded, hooks only) and return it, or a copy when it is already traced."""
+    code = target.__code__
+    kwdefaults = target.__kwdefaults__
+    a = _registry.get(target)
+    if a is not None:  # traced twice: trace a copy under the new name
+        code, kwdefaults = a.code, a.kwdefaults
+        copy = types.FunctionType(code, target.__globals__, target.__name__,
+                                  target.__defaults__, target.__closure__)
+        copy.__kwdefaults__ = None if kwdefaults is None else dict(kwdefaults)
+        copy.__dict__.update(target.__dict__)
+        copy.__qualname__ = target.__qualname__
+        target = copy
+    # ``fn`` runs the original code whatever ``target`` is armed with.
+    fn = types.FunctionType(code, target.__globals__, target.__name__,
+                            target.__defaults__, target.__closure__)
+    fn.__kwdefaults__ = None if kwdefaults is None else dict(kwdefaults)
+    fn.__qualname__ = target.__qualname__
+    fn.__dict__.update(target.__dict__)  # ``__wrapped__`` of an inner decorator: its signature
+    fname = name if name is not None else fn.__name__
+    sig = inspect.signature(fn)
+    params = list(sig.parameters.values())
+    kinds = {p.kind for p in params}
+    simple = not kinds & {
+        inspect.Parameter.VAR_POSITIONAL,
+        inspect.Parameter.VAR_KEYWORD,
+        inspect.Parameter.KEYWORD_ONLY,
+        inspect.Parameter.POSITIONAL_ONLY,
+    }
+    names = [p.name for p in params]
+    nameset = frozenset(names)
+    defaults = [p.default for p in params]
+    first = (
+        names[0]
+        if params
+        and params[0].kind != inspect.Parameter.VAR_POSITIONAL
+        and params[0].kind != inspect.Parameter.VAR_KEYWORD
+        else None
+    )
+    var_kw = next((p.name for p in params if p.kind == inspect.Parameter.VAR_KEYWORD), None)
+    empty = inspect.Parameter.empty
+
+    def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | object:
+        if simple and len(args) <= len(names) and kwargs.keys() <= nameset:
+            bound: dict[str, Any] = {}
+            n = len(args)
+            for i, pname in enumerate(names):
+                if i < n:
+                    bound[pname] = args[i]
+                elif pname in kwargs:
+                    bound[pname] = kwargs[pname]
+                elif defaults[i] is not empty:
+                    bound[pname] = defaults[i]
+                else:
                     return _BIND_FAILED
-                return bound
-            try:
-                ba = sig.bind(*args, **kwargs)
-            except TypeError:
+            if n and any(pname in kwargs for pname in names[:n]):
                 return _BIND_FAILED
-            ba.apply_defaults()
-            out = dict(ba.arguments)
-            if var_kw is not None and var_kw in out:
-                extra = out.pop(var_kw)
-                out.update(extra)
-            return out
+            return bound
+        try:
+            ba = sig.bind(*args, **kwargs)
+        except TypeError:
+            return _BIND_FAILED
+        ba.apply_defaults()
+        out = dict(ba.arguments)
+        if var_kw is not None and var_kw in out:
+            extra = out.pop(var_kw)
+            out.update(extra)
+        return out
 
-        def convert(bound: dict[str, Any]) -> dict[str, ArgValue]:
-            out: dict[str, ArgValue] = {}
-            for key, value in bound.items():
-                if key in skipped:
-                    continue
-                if key == first and not isinstance(value, _PLAIN):
-                    continue
-                out[key] = to_arg_value(value, objects="type")
-            return out
+    def convert(bound: dict[str, Any]) -> dict[str, ArgValue]:
+        out: dict[str, ArgValue] = {}
+        for key, value in bound.items():
+            if key in skipped:
+                continue
+            if key == first and not isinstance(value, _PLAIN):
+                continue
+            out[key] = to_arg_value(value, objects="type")
+        return out
 
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            tracer = _active
-            if tracer is None:  # armed but off (a tracer removed mid-call): call through
-                return fn(*args, **kwargs)
-            bound = bind(args, kwargs)
-            if bound is _BIND_FAILED:
-                return fn(*args, **kwargs)  # let Python raise its own TypeError
-            ctx = _resolver()
-            seq, ts = _stamp()
-            tracer.record(Enter(seq, ts, ctx, party, fname, convert(bound)))  # type: ignore[arg-type]
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                tracer = _active
-                if tracer is not None:
-                    seq, ts = _stamp()
-                    tracer.record(Leave(seq, ts, ctx, party, fname, f"raised {type(exc).__name__}"))
-                raise
+    token = next(_tokens)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        call = fn if token not in _hooks else _chain(fn, token)
+        tracer = _active
+        if tracer is None or party is None:  # hooked only, or a tracer removed mid-call
+            return call(*args, **kwargs)
+        bound = bind(args, kwargs)
+        if bound is _BIND_FAILED:
+            return call(*args, **kwargs)  # let Python raise its own TypeError
+        ctx = _resolver()
+        seq, ts = _stamp()
+        tracer.record(Enter(seq, ts, ctx, party, fname, convert(bound)))  # type: ignore[arg-type]
+        try:
+            result = call(*args, **kwargs)
+        except BaseException as exc:
             tracer = _active
             if tracer is not None:
                 seq, ts = _stamp()
-                tracer.record(
-                    Leave(seq, ts, ctx, party, fname, to_arg_value(result, objects="type"))
-                )
-            return result
+                tracer.record(Leave(seq, ts, ctx, party, fname, f"raised {type(exc).__name__}"))
+            raise
+        tracer = _active
+        if tracer is not None:
+            seq, ts = _stamp()
+            tracer.record(
+                Leave(seq, ts, ctx, party, fname, to_arg_value(result, objects="type"))
+            )
+        return result
 
+    if party is not None:
         target.__snpsim_traced__ = (party, fname)  # type: ignore[attr-defined]
-        armable = _Armable(code, kwdefaults, _trampoline_code(code.co_freevars), {_W: wrapper})
-        _registry[target] = armable
-        if _armed:
-            _arm_one(target, armable, True)
-        return target
-
-    return decorate
+    armable = _Armable(code, kwdefaults, _trampoline_code(code.co_freevars), {_W: wrapper},
+                       token)
+    _registry[target] = armable
+    if _armed:
+        _arm_one(target, armable, True)
+    return target
 
 
 def emit_instant(party: str, name: str, /, **args: object) -> None:

@@ -18,10 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from snpsim.guest.kernel import GuestKernel, __va
-from snpsim.guest.set_memory import set_memory_decrypted, set_memory_encrypted
 from snpsim.hw.ports import GuestPort
 from snpsim.spec.units import PAGE_SIZE
+
+from .kernel import GuestKernel, __va
+from .set_memory import set_memory_decrypted, set_memory_encrypted
 
 __all__ = ["SeedOutcome", "seed_workload", "PRIVATE_PATTERN", "SHARED_PAYLOAD", "PRIVATE_PAYLOAD"]
 

@@ -1,0 +1,933 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
+"""The public scenario API: describe a machine, give each vCPU its guest work, hook any
+modelled function by its real name, choose the schedule, inject host events, run, read
+the result.  ``docs/api.md`` is the guide; ``examples/`` holds scenario files that
+``snpsim run FILE.py`` runs.
+
+A scenario file::
+
+    from snpsim.api import Scenario, enter, run, do
+
+    scenario = Scenario("fault races an attribute change", memory="64M", vcpus=2)
+
+    @scenario.guest(vcpu=1)
+    def touch(g):                       # g: Guest, runs in vCPU 1's guest context
+        va = g.alloc_page()
+        g.result["read"] = g.read(va, 8)
+
+    scenario.schedule(
+        run(1, until=enter("kvm_mmu_page_fault", vcpu=1)),   # vCPU 1 stops at the fault
+        do(lambda h: h.set_memory_attributes(h.gpa_of("touch"), 4096, private=False)),
+        run(1),                                              # and resumes
+    )
+
+What each part models and where it comes from:
+
+* :class:`Scenario` builds one :class:`snpsim.system.SnpSystem` (q35 machine, Linux
+  guest profile, KVM profile, QEMU profile), as ``snpsim run`` does for built-in
+  scenarios.
+* :meth:`Scenario.hook` wraps or replaces a modelled function (KVM, QEMU, the CPU and
+  firmware, or the Linux guest) by its real name (:func:`function`).  The hook is
+  ``hook(original, *args, **kwargs)`` and its return value is the call's; every call of
+  the function goes through it, from every caller, for the whole run (the function's
+  code is swapped in place, the mechanism tracing uses: :mod:`snpsim.trace.record`).
+* Points (:func:`enter`, :func:`leave`) name the moment a vCPU's host thread or guest
+  context enters or leaves a function.  :meth:`Scenario.schedule` runs vCPU threads one
+  at a time up to such points (:func:`run`) and calls host code between them
+  (:func:`do`); :meth:`Scenario.at` calls host code whenever a point is reached.  Any
+  interleaving of guest, KVM and VMM steps at function granularity can be written
+  down and replays exactly; without a schedule the vCPU threads interleave by the
+  seeded scheduler.
+* :class:`Host` is the host side's controls and views (the VMM's ioctls, guest_memfd,
+  the RMP instructions, the NPT, teardown); :class:`Guest` the guest kernel's.
+* :class:`Result` is how the run ended (:class:`snpsim.system.RunOutcome`), the
+  counters, what guest code wrote into ``g.result``, page states and the trace.
+
+Errors: :class:`ScenarioError` (a ValueError) for a scenario the model cannot run: an
+unknown function name or profile, a vCPU index out of range, a bad size.  A Python
+exception raised by user code (a workload, a hook, an event) ends the run and is
+reported in :attr:`Result.errors`; the model's own outcome is kept.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import pkgutil
+import types
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from snpsim.system import (
+    MODES,
+    PageState,
+    RunObserver,
+    RunOutcome,
+    SnpSystem,
+    format_size,
+    parse_size,
+)
+from snpsim.trace.events import TraceEvent
+from snpsim.trace.record import HookHandle, Recorder, add_hook, remove_hook, tracing
+
+__all__ = [
+    "Scenario",
+    "ScenarioError",
+    "Guest",
+    "Host",
+    "Result",
+    "Point",
+    "Step",
+    "enter",
+    "leave",
+    "run",
+    "do",
+    "function",
+    "functions",
+    "load_scenario_file",
+    "PageState",
+    "RunOutcome",
+    "parse_size",
+    "format_size",
+]
+
+
+class ScenarioError(ValueError):
+    """A scenario the model cannot run (bad name, index, size or profile)."""
+
+
+# ---------------------------------------------------------------------------------------
+# Modelled functions by their real names
+
+_PACKAGES = {"snpsim.guest": "guest", "snpsim.kvm": "kvm", "snpsim.vmm": "vmm",
+             "snpsim.hw": "cpu"}
+
+
+@functools.cache
+def _index() -> dict[str, tuple[tuple[str, types.FunctionType], ...]]:
+    found: dict[str, list[tuple[str, types.FunctionType]]] = {}
+
+    def add(fn: types.FunctionType, default_party: str) -> None:
+        traced = getattr(fn, "__snpsim_traced__", None)
+        party, name = traced if traced else (default_party, fn.__name__)
+        if not traced and len(name) > 1 and name[0] == "_" and name[1].islower():
+            return  # a model helper (``_x``), not a modelled function (``__va``, ``_PAGE_ENC``)
+        entries = found.setdefault(name, [])
+        if not any(f is fn for _p, f in entries):
+            entries.append((party, fn))
+
+    for pkg, party in _PACKAGES.items():
+        mod = importlib.import_module(pkg)
+        names = [pkg] + [info.name for info in pkgutil.iter_modules(mod.__path__, pkg + ".")]
+        for modname in names:
+            m = importlib.import_module(modname)
+            for obj in vars(m).values():
+                if isinstance(obj, types.FunctionType) and obj.__module__ == modname:
+                    add(obj, party)
+                elif isinstance(obj, type) and obj.__module__ == modname:
+                    for member in vars(obj).values():
+                        if isinstance(member, types.FunctionType) and hasattr(member, "__snpsim_traced__"):
+                            add(member, party)
+    return {k: tuple(v) for k, v in found.items()}
+
+
+def functions(party: str | None = None) -> dict[str, str]:
+    """Every modelled function that can be hooked, called or used in a point: real
+    name -> party ("guest", "kvm", "vmm", "cpu"); with ``party``, only that party's.
+    A name two parties share (e.g. ``pvalidate``) appears as ``party:name``."""
+    out: dict[str, str] = {}
+    for name, entries in _index().items():
+        parties = {p for p, _f in entries}
+        for p in sorted(parties):
+            if party is None or p == party:
+                out[name if len(parties) == 1 else f"{p}:{name}"] = p
+    return dict(sorted(out.items()))
+
+
+def _resolve(name: str) -> list[types.FunctionType]:
+    party, sep, bare = name.partition(":")
+    if not sep:
+        party, bare = "", name
+    entries = _index().get(bare)
+    if not entries:
+        import difflib
+
+        close = difflib.get_close_matches(bare, list(_index()), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ScenarioError(f"no modelled function is called {bare!r}{hint}")
+    if party:
+        chosen = [f for p, f in entries if p == party]
+        if not chosen:
+            raise ScenarioError(f"{bare!r} is not a {party} function "
+                                f"(it is {', '.join(sorted({p for p, _f in entries}))})")
+        return chosen
+    parties = sorted({p for p, _f in entries})
+    if len(parties) > 1:
+        raise ScenarioError(f"{bare!r} names functions of several parties: write "
+                            f"{' or '.join(f'{p}:{bare}' for p in parties)}")
+    return [f for _p, f in entries]
+
+
+def function(name: str) -> Callable[..., Any]:
+    """The modelled function called ``name`` (``"snp_begin_psc"``, or ``"kvm:name"`` when
+    several parties have one of that name), to call it from a hook, an event or guest
+    code with the arguments it takes in the model (the C context argument first:
+    ``vcpu``, ``kvm``, ``kernel``, ``s``...).  Raises :class:`ScenarioError` for an
+    unknown or ambiguous name (several model functions of one name and party, e.g.
+    methods of several classes, are all hooked by :meth:`Scenario.hook`, but
+    ``function`` returns the first)."""
+    return _resolve(name)[0]
+
+
+# ---------------------------------------------------------------------------------------
+# Points and schedule steps
+
+
+@dataclass(frozen=True)
+class Point:
+    """A named point of a run: vCPU ``vcpu`` (None: any) ``when`` ("enter" or "leave")
+    the function ``function`` (a real name, :func:`function`), the ``nth`` time
+    (1-based) it does so with ``where(args)`` true.  ``args`` maps the function's
+    parameter names to the call's values (and ``"return"`` to the result at "leave").
+    A vCPU's point is reached in its host thread (the VMM's vCPU thread and KVM under
+    it) or in its guest context."""
+
+    function: str
+    when: str = "enter"
+    vcpu: int | None = None
+    nth: int = 1
+    where: Callable[[dict[str, Any]], bool] | None = None
+
+    def __str__(self) -> str:
+        who = "any vCPU" if self.vcpu is None else f"vCPU {self.vcpu}"
+        nth = "" if self.nth == 1 else f" (time {self.nth})"
+        return f"{who} {self.when}s {self.function}{nth}"
+
+
+def enter(function: str, *, vcpu: int | None = None, nth: int = 1,
+          where: Callable[[dict[str, Any]], bool] | None = None) -> Point:
+    """The point where ``vcpu`` enters ``function`` (before its body runs)."""
+    return Point(function, "enter", vcpu, nth, where)
+
+
+def leave(function: str, *, vcpu: int | None = None, nth: int = 1,
+          where: Callable[[dict[str, Any]], bool] | None = None) -> Point:
+    """The point where ``vcpu`` returns from ``function`` (after its body ran)."""
+    return Point(function, "leave", vcpu, nth, where)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a deterministic schedule: ``run`` vCPU ``vcpu`` alone until ``until``
+    (None: until its thread ends or parks at nothing else), or ``do`` ``action(host)``
+    in the scheduler's host context."""
+
+    kind: str
+    vcpu: int | None = None
+    until: Point | None = None
+    action: Callable[[Host], Any] | None = None
+
+
+def run(vcpu: int, until: Point | None = None) -> Step:
+    """Schedule step: let vCPU ``vcpu``'s thread (its VMM vCPU thread, KVM under it and
+    its guest context) run again.  With ``until``, the step lasts until that point is
+    reached: every thread not held runs meanwhile, under the seeded scheduler, and at the
+    point vCPU ``vcpu`` is held (it stops there) until a later ``run(vcpu...)`` step
+    releases it.  Without ``until`` the vCPU is released and the next step follows at
+    once; after the last step every thread still held is released."""
+    if until is not None and until.vcpu is None:
+        until = Point(until.function, until.when, vcpu, until.nth, until.where)
+    elif until is not None and until.vcpu != vcpu:
+        raise ScenarioError(f"run({vcpu}, until=...) waits for a point of vCPU {vcpu}, "
+                            f"not {until.vcpu}")
+    return Step("run", vcpu, until)
+
+
+def do(action: Callable[[Host], Any]) -> Step:
+    """Schedule step: call ``action(host)`` in the host's scheduler context (a VMM or
+    host kernel thread that is not a vCPU's), e.g. an ioctl racing a stopped vCPU."""
+    return Step("do", action=action)
+
+
+# ---------------------------------------------------------------------------------------
+# The guest and host sides, as a scenario sees them
+
+
+class Guest:
+    """The guest kernel on one vCPU, as a workload sees it (guest context only).
+
+    ``vcpu``: the vCPU index; ``result``: a dict shared by every workload of the run
+    (:attr:`Result.data`); ``kernel`` and ``cpu``: the model's guest kernel state and
+    this vCPU's CPU port (the first argument of guest functions, and the
+    :class:`snpsim.hw.ports.GuestPort` protocol).  Addresses: ``va``/``vaddr`` are GVAs
+    (direct map), ``gpa`` GPAs; sizes in bytes, counts in 4 KiB pages.
+    """
+
+    def __init__(self, kernel: Any, cpu: Any, result: dict[str, Any]) -> None:
+        self.kernel = kernel
+        self.cpu = cpu
+        self.vcpu: int = cpu.vcpu_id
+        self.result = result
+
+    # addresses and memory
+    def pa(self, va: int) -> int:
+        """``__pa``: the GPA of direct-map address ``va``."""
+        return int(function("__pa")(self.kernel, va))
+
+    def va(self, gpa: int) -> int:
+        """``__va``: the direct-map address of ``gpa``."""
+        return int(function("__va")(self.kernel, gpa))
+
+    def alloc_page(self) -> int:
+        """A free 4 KiB page from the kernel's page allocator (private, validated):
+        its direct-map GVA.  Raises ScenarioError when the pool is empty."""
+        gpa = self.kernel.page_alloc.alloc_page()
+        if gpa is None:
+            raise ScenarioError("the guest's page allocator is empty")
+        return self.va(int(gpa))
+
+    def read(self, va: int, n: int) -> bytes:
+        """``n`` bytes at GVA ``va`` through the page tables, C-bit, NPT and RMP checks."""
+        return bytes(self.cpu.read(va, n))
+
+    def write(self, va: int, data: bytes) -> None:
+        """Write ``data`` at GVA ``va`` (same path as :meth:`read`)."""
+        self.cpu.write(va, data)
+
+    # conversions
+    def set_memory_decrypted(self, va: int, numpages: int = 1) -> int:
+        """``set_memory_decrypted(addr, numpages)``: make pages shared (0 or -errno)."""
+        return int(function("set_memory_decrypted")(self.kernel, va, numpages))
+
+    def set_memory_encrypted(self, va: int, numpages: int = 1) -> int:
+        """``set_memory_encrypted(addr, numpages)``: make pages private (0 or -errno)."""
+        return int(function("set_memory_encrypted")(self.kernel, va, numpages))
+
+    def accept_memory(self, gpa: int, size: int) -> None:
+        """``accept_memory(start, size)``: accept ``[gpa, gpa + size)`` (unaccepted RAM)."""
+        function("accept_memory")(self.kernel, gpa, size)
+
+    def unaccepted_gpa(self) -> int | None:
+        """The GPA of the highest unaccepted unit (2 MiB) of RAM, or None."""
+        u = self.kernel.unaccepted
+        if u is None:
+            return None
+        for i in range(u.nbits - 1, -1, -1):
+            if u.test(i):
+                return int(u.phys_base + i * u.unit_size)
+        return None
+
+    # instructions and raw protocol
+    def pvalidate(self, va: int, size: str = "4K", validate: bool = True) -> tuple[int, int]:
+        """PVALIDATE the page at GVA ``va`` (``size`` "4K" or "2M"): (RAX, CF)."""
+        if size not in ("4K", "2M"):
+            raise ScenarioError(f"pvalidate size must be '4K' or '2M', not {size!r}")
+        return self.cpu.pvalidate(va, 1 if size == "2M" else 0, validate)
+
+    def set_c_bit(self, va: int, encrypted: bool) -> None:
+        """Set or clear the C-bit of the 4 KiB direct-map PTE of ``va`` and INVLPG it,
+        with no PSC and no PVALIDATE (what no Linux path does alone: an access through
+        the other alias).  Raises ScenarioError if ``va`` has no 4 KiB PTE."""
+        kpte, level = function("lookup_address")(self.kernel, va)
+        if kpte is None or level != 1:
+            raise ScenarioError(f"{va:#x} is not mapped by a 4 KiB PTE (split it first)")
+        enc = function("_PAGE_ENC")(self.kernel)
+        pte = self.cpu.read_u64(kpte)
+        self.cpu.write_u64(kpte, pte | enc if encrypted else pte & ~enc)
+        self.cpu.invlpg(va)
+
+    def psc(self, desc: bytes, *, scratch_offset: int = 0x800, exit_info_2: int = 0
+            ) -> dict[str, Any]:
+        """One GHCB Page State Change VMGEXIT with ``desc`` (a ``struct snp_psc_desc``
+        as bytes: :class:`snpsim.spec.psc.SnpPscDesc`) placed at ``scratch_offset`` in
+        this CPU's GHCB, and ``exit_info_2``; none of Linux's answer checks.  Returns
+        ``es_result``, ``sw_exit_info_1``, ``sw_exit_info_2`` and ``buffer_after``."""
+        from snpsim.spec.exit_codes import SVM_VMGEXIT_PSC
+
+        k = self.kernel
+        get_ghcb, put_ghcb = function("__sev_get_ghcb"), function("__sev_put_ghcb")
+        ghcb_state = _ghcb_state()
+        ghcb = get_ghcb(k, ghcb_state)
+        try:
+            function("vc_ghcb_invalidate")(k, ghcb)
+            self.cpu.write(ghcb + scratch_offset, desc)
+            function("ghcb_set_field")(k, ghcb, "sw_scratch", self.pa(ghcb + scratch_offset))
+            es = function("sev_es_ghcb_hv_call")(k, ghcb, _es_ctxt(self.cpu), SVM_VMGEXIT_PSC,
+                                                 0, exit_info_2)
+            after = self.cpu.read(ghcb + scratch_offset, min(len(desc), 4096 - scratch_offset))
+            get = function("ghcb_get_field")
+            return {"es_result": int(es), "sw_exit_info_1": get(k, ghcb, "sw_exit_info_1"),
+                    "sw_exit_info_2": get(k, ghcb, "sw_exit_info_2"), "buffer_after": bytes(after)}
+        finally:
+            put_ghcb(k, ghcb_state)
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Call the guest function ``name`` (real name) with the kernel as its first
+        argument: ``g.call("snp_set_memory_shared", va, npages)``."""
+        if ":" not in name and len({p for p, _f in _index().get(name, ())}) > 1:
+            name = f"guest:{name}"
+        return function(name)(self.kernel, *args, **kwargs)
+
+    @property
+    def warnings(self) -> list[str]:
+        """The guest's WARN / pr_err lines so far."""
+        return list(self.kernel.warnings)
+
+
+def _ghcb_state() -> Any:
+    from snpsim.guest.kernel import GhcbState  # the per-call GHCB save slot
+
+    return GhcbState()
+
+
+def _es_ctxt(cpu: Any) -> Any:
+    from snpsim.guest.sev_vc import EsEmCtxt
+
+    return EsEmCtxt(cpu.regs)
+
+
+class Host:
+    """The host side of one run: the VMM (QEMU model), KVM and the platform, as a
+    scenario's events, hooks and result checks see them.  Host context only (a
+    schedule's :func:`do`, :meth:`Scenario.at`, :meth:`Scenario.setup`, or after the run).
+
+    ``system``: the :class:`snpsim.system.SnpSystem`; ``machine``: the VMM's
+    :class:`snpsim.vmm.machine.Machine`; ``kvm``: the host kernel's syscall surface;
+    ``vm``: KVM's ``struct kvm`` for the VM; ``platform``: CPU, RMP, memory.  GPAs and
+    SPAs in bytes; sizes in bytes (multiples of 4 KiB).
+    """
+
+    def __init__(self, system: SnpSystem) -> None:
+        assert system.machine is not None
+        self.system = system
+        self.machine = system.machine
+        self.kvm = system.kvm
+        self.platform = system.platform
+        self.vm = system.kvm.vm(system.machine.s.vmfd)
+
+    # VMM and KVM ioctls
+    def vcpu(self, index: int) -> Any:
+        """KVM's ``struct kvm_vcpu`` of vCPU ``index``."""
+        if not 0 <= index < len(self.vm.vcpus):
+            raise ScenarioError(f"no vCPU {index} (the VM has {len(self.vm.vcpus)})")
+        return self.vm.vcpus[index]
+
+    def set_memory_attributes(self, gpa: int, size: int, private: bool) -> int:
+        """KVM_SET_MEMORY_ATTRIBUTES on ``[gpa, gpa + size)`` (PRIVATE or none), as the
+        VMM issues it (QEMU ``kvm_set_memory_attributes``): 0 or -errno."""
+        name = "kvm_set_memory_attributes_private" if private else "kvm_set_memory_attributes_shared"
+        return int(function(name)(self.machine.s, gpa, size))
+
+    def convert(self, gpa: int, size: int, private: bool) -> int:
+        """The VMM's whole conversion (QEMU ``kvm_convert_memory``): 0 or negative."""
+        return int(function("kvm_convert_memory")(self.machine.s, gpa, size, private))
+
+    def punch_hole(self, gpa: int, size: int) -> int:
+        """fallocate(PUNCH_HOLE | KEEP_SIZE) on the guest_memfd backing ``[gpa, gpa +
+        size)`` (QEMU ``ram_block_discard_guest_memfd_range``): the private pages are
+        freed through guest_memfd's invalidation.  0 or negative; -EINVAL when the
+        range is not in one guest_memfd-backed region."""
+        for mr in self.machine.s.regions:
+            rb = mr.ram_block
+            if rb is not None and mr.addr <= gpa and gpa + size <= mr.addr + mr.size:
+                if not mr.has_guest_memfd():
+                    return -22
+                return int(function("ram_block_discard_guest_memfd_range")(
+                    rb, mr.offset + gpa - mr.addr, size))
+        return -22
+
+    # the platform
+    def spa(self, gpa: int) -> int | None:
+        """The SPA the NPT maps ``gpa`` to (None when not mapped)."""
+        ent = self.vm.npt.lookup(gpa >> 12)
+        return None if ent is None else (ent.pfn << 12) | (gpa & 0xFFF)
+
+    def rmp(self, spa: int) -> dict[str, Any]:
+        """The RMP entry governing the page at ``spa`` (assigned, asid, gpa, pagesize,
+        validated, immutable)."""
+        e = self.platform.rmp.lookup(spa >> 12)
+        return {"assigned": bool(e.assigned), "asid": int(e.asid), "gpa": int(e.gpa),
+                "pagesize": int(e.pagesize), "validated": bool(e.validated),
+                "immutable": bool(getattr(e, "immutable", False))}
+
+    def rmpupdate(self, spa: int, *, assigned: bool, asid: int = 0, gpa: int = 0,
+                  pagesize: int = 0, immutable: bool = False) -> int:
+        """RMPUPDATE of the page at ``spa`` to the given state (APM vol 3, RMPUPDATE):
+        the instruction's return code (0 = success, 3 FAIL_INUSE, 7 FAIL_OVERLAP...)."""
+        from snpsim.spec.rmp import RmpState
+
+        state = RmpState(gpa=gpa, assigned=int(assigned), pagesize=pagesize,
+                         immutable=int(immutable), asid=asid)
+        return int(self.platform.host.rmpupdate(spa & ~0xFFF, state))
+
+    def psmash(self, spa: int) -> int:
+        """PSMASH the 2 MiB RMP entry at ``spa``: the instruction's return code."""
+        return int(self.platform.host.psmash(spa & ~0x1FFFFF))
+
+    def npt_unmap(self, gpa: int, size: int = 4096) -> int:
+        """Remove the NPT mappings of ``[gpa, gpa + size)`` (a host changing the nested
+        page table behind KVM's back): pages unmapped."""
+        return int(self.platform.host.npt_unmap(self.vm.npt, gpa >> 12, (gpa + size) >> 12))
+
+    def npt_map(self, gpa: int, spa: int, *, size: str = "4K") -> None:
+        """Map ``gpa`` to ``spa`` in the NPT (``size`` "4K" or "2M")."""
+        self.platform.host.npt_map(self.vm.npt, gpa >> 12, spa >> 12, 2 if size == "2M" else 1)
+
+    # views
+    def read(self, gpa: int, n: int) -> bytes:
+        """What the VMM reads at ``gpa`` through its RAM mapping (shared backing)."""
+        return self.machine.read_guest_ram(gpa, n)
+
+    def page(self, gpa: int) -> PageState:
+        """The page at ``gpa`` from every party (:class:`snpsim.system.PageState`)."""
+        return self.system.page_state(gpa)
+
+    @property
+    def log(self) -> list[str]:
+        """KVM's kernel log lines for this VM (pr_* / WARN)."""
+        return list(self.vm.log)
+
+    @property
+    def vmm_errors(self) -> list[str]:
+        """The VMM's error_report lines."""
+        return list(self.machine.s.errors)
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Call the host function ``name`` (real name) with the given arguments (the C
+        context argument first, e.g. ``host.vm`` or ``host.vcpu(0)``)."""
+        return function(name)(*args, **kwargs)
+
+    def teardown(self) -> Any:
+        """Tear the VM down through the VMM's exit path and KVM's destroy and release
+        paths (``Machine.teardown``); returns what it returns."""
+        td = getattr(self.machine, "teardown", None)
+        if td is None:
+            raise ScenarioError("this model has no VM teardown")
+        return td()
+
+
+# ---------------------------------------------------------------------------------------
+# The result
+
+
+@dataclass
+class Result:
+    """How a scenario run ended.
+
+    ``outcome``: the :class:`snpsim.system.RunOutcome` (VMM result, guest termination,
+    livelock, counters, warnings, host oopses); ``data``: what guest code, hooks and
+    events wrote into ``g.result`` / ``scenario.data``; ``errors``: exceptions of user
+    code and schedule steps that could not be done (each one line); ``events``: the
+    trace, when the run was traced; ``host``: the :class:`Host`, for reading page
+    states and logs afterwards (or tearing the VM down); ``config``: the machine used.
+    """
+
+    name: str
+    outcome: RunOutcome
+    data: dict[str, Any]
+    errors: list[str]
+    host: Host
+    config: dict[str, Any]
+    events: list[TraceEvent] = field(default_factory=list)
+
+    @property
+    def completed(self) -> bool:
+        """The guest powered off normally and no user code failed."""
+        return self.outcome.completed and not self.errors
+
+    @property
+    def livelock(self) -> str | None:
+        """The named livelock the run ended in, if any."""
+        return self.outcome.livelock
+
+    @property
+    def termination(self) -> tuple[int, int, str] | None:
+        """(reason set, reason code, guest function) of a guest termination request."""
+        return self.outcome.termination
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Platform and KVM counters (``"RMPUPDATE"``, ``"kvm KVM_PRE_FAULT_MEMORY"``...)."""
+        return self.outcome.counters
+
+    def describe(self) -> str:
+        """One line: the run's outcome."""
+        return self.outcome.describe()
+
+    def page(self, gpa: int) -> PageState:
+        """The page at ``gpa`` after the run, from every party."""
+        return self.host.page(gpa)
+
+
+# ---------------------------------------------------------------------------------------
+# The scenario
+
+
+def _size(value: int | str, what: str) -> int:
+    if isinstance(value, str):
+        try:
+            return parse_size(value)
+        except ValueError as e:
+            raise ScenarioError(f"{what}: {e}") from None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ScenarioError(f"{what} must be bytes or a size like '64M', not {value!r}")
+    return value
+
+
+class Scenario:
+    """One machine, its guest work, hooks, schedule and host events.
+
+    ``name``: shown in summaries; ``memory`` (bytes or "64M"/"4G"), ``vcpus`` (1..64),
+    ``kernel`` (guest profile: "6.17", "6.16", "6.4"), ``kvm`` (a KVM profile name, e.g.
+    "v7.0.12"), ``qemu`` ("10.1", "9.1"), ``mode`` ("snp", "sev-es", "sev"), ``seed``
+    (the scheduler's and keys' seed); ``kvm_knobs`` / ``qemu_knobs`` change profile knobs
+    (``snpsim.kvm.profiles``, ``snpsim.vmm.profiles``); ``guest_options`` are
+    :class:`snpsim.guest.kernel.GuestConfig` fields.  Nothing is built until
+    :meth:`run`; each run builds a fresh machine.  Raises :class:`ScenarioError` for a
+    value the machine cannot take.
+    """
+
+    def __init__(self, name: str = "scenario", *, memory: int | str = 64 << 20, vcpus: int = 1,
+                 kernel: str = "6.17", kvm: Any = None, qemu: Any = None, mode: str = "snp",
+                 seed: int = 0, kvm_knobs: dict[str, Any] | None = None,
+                 qemu_knobs: dict[str, Any] | None = None, description: str = "",
+                 **guest_options: Any) -> None:
+        self.name = name
+        self.description = description
+        self.memory = _size(memory, "memory")
+        if not isinstance(vcpus, int) or not 1 <= vcpus <= 64:
+            raise ScenarioError(f"vcpus must be 1..64, not {vcpus!r}")
+        if mode not in MODES:
+            raise ScenarioError(f"unknown mode {mode!r}: {', '.join(MODES)}")
+        self.vcpus = vcpus
+        self.kernel = kernel
+        self.kvm = kvm
+        self.qemu = qemu
+        self.mode = mode
+        self.seed = seed
+        self.kvm_knobs = dict(kvm_knobs or {})
+        self.qemu_knobs = dict(qemu_knobs or {})
+        self.guest_options = guest_options
+        self.data: dict[str, Any] = {}
+        self._workloads: dict[int, Callable[[Guest], Any]] = {}
+        self._hooks: list[tuple[str, Callable[..., Any]]] = []
+        self._steps: list[Step] = []
+        self._at: list[tuple[Point, Callable[[Host], Any]]] = []
+        self._setup: list[Callable[[Host], Any]] = []
+        self._after: list[Callable[[Host], Any]] = []
+
+    # -- building ------------------------------------------------------------------------
+    def guest(self, fn: Callable[[Guest], Any] | None = None, *, vcpu: int = 0) -> Any:
+        """Decorator: ``fn(g)`` is vCPU ``vcpu``'s guest work (after boot; vCPU 0 then
+        powers the guest off once every AP's work is done).  One workload per vCPU."""
+        def register(f: Callable[[Guest], Any]) -> Callable[[Guest], Any]:
+            self._check_vcpu(vcpu)
+            if vcpu in self._workloads:
+                raise ScenarioError(f"vCPU {vcpu} already has a workload")
+            self._workloads[vcpu] = f
+            return f
+
+        return register(fn) if fn is not None else register
+
+    def hook(self, name: str, fn: Callable[..., Any] | None = None) -> Any:
+        """Decorator: route every call of the modelled function ``name`` through
+        ``fn(original, *args, **kwargs)`` for the run (wrap: call ``original``; replace:
+        do not).  Hooks on one function nest, the last added outermost.  Raises
+        :class:`ScenarioError` for an unknown or ambiguous name."""
+        _resolve(name)
+
+        def register(f: Callable[..., Any]) -> Callable[..., Any]:
+            self._hooks.append((name, f))
+            return f
+
+        return register(fn) if fn is not None else register
+
+    def at(self, point: Point, action: Callable[[Host], Any] | None = None) -> Any:
+        """Decorator: each time ``point`` is reached (every ``nth`` matching time: the
+        point's own count), stop that vCPU, call ``action(host)`` in the scheduler's
+        host context, then let the vCPU go on."""
+        _resolve(point.function)
+
+        def register(f: Callable[[Host], Any]) -> Callable[[Host], Any]:
+            self._at.append((point, f))
+            return f
+
+        return register(action) if action is not None else register
+
+    def setup(self, fn: Callable[[Host], Any]) -> Callable[[Host], Any]:
+        """Decorator: ``fn(host)`` runs once the VM is built and launched, before any
+        vCPU runs (the host's initial state: pre-owned pages, extra RMP entries...)."""
+        self._setup.append(fn)
+        return fn
+
+    def after(self, fn: Callable[[Host], Any]) -> Callable[[Host], Any]:
+        """Decorator: ``fn(host)`` runs after the VM stopped (checks, teardown)."""
+        self._after.append(fn)
+        return fn
+
+    def schedule(self, *steps: Step) -> None:
+        """The deterministic schedule (:func:`run`, :func:`do` steps), replacing any
+        earlier one.  After its last step the vCPUs still running go on under the seeded
+        scheduler."""
+        for st in steps:
+            if not isinstance(st, Step):
+                raise ScenarioError(f"a schedule step must come from run() or do(), not {st!r}")
+            if st.kind == "run":
+                assert st.vcpu is not None
+                self._check_vcpu(st.vcpu)
+                if st.until is not None:
+                    _resolve(st.until.function)
+        self._steps = list(steps)
+
+    def _check_vcpu(self, vcpu: int) -> None:
+        if not isinstance(vcpu, int) or not 0 <= vcpu < self.vcpus:
+            raise ScenarioError(f"vCPU {vcpu!r} out of range (the scenario has {self.vcpus})")
+
+    # -- running -----------------------------------------------------------------------
+    def build(self) -> SnpSystem:
+        """A fresh :class:`snpsim.system.SnpSystem` for this scenario (not run)."""
+        from snpsim.kvm.profiles import DEFAULT_PROFILE, KVM_PROFILES
+        from snpsim.vmm.profiles import DEFAULT_QEMU_PROFILE, QEMU_PROFILES
+
+        kvm = self.kvm if self.kvm is not None else DEFAULT_PROFILE
+        qemu = self.qemu if self.qemu is not None else DEFAULT_QEMU_PROFILE
+        try:
+            if isinstance(kvm, str):
+                kvm = KVM_PROFILES[kvm]
+            if isinstance(qemu, str):
+                qemu = QEMU_PROFILES[qemu]
+        except KeyError as e:
+            raise ScenarioError(f"unknown profile {e.args[0]!r}") from None
+        if self.kvm_knobs:
+            kvm = kvm.derive(kvm.name, knobs=self.kvm_knobs)
+        if self.qemu_knobs:
+            qemu = qemu.derive(qemu.name, knobs=self.qemu_knobs)
+        try:
+            return SnpSystem(self.memory, self.vcpus, kernel=self.kernel, kvm=kvm, qemu=qemu,
+                             seed=self.seed, mode=self.mode, **self.guest_options)
+        except (ValueError, TypeError) as e:
+            raise ScenarioError(str(e)) from None
+
+    def run(self, *, observer: RunObserver | None = None, trace: Any = None) -> Result:
+        """Build the machine and run the scenario; returns the :class:`Result`.
+
+        ``observer``: a :class:`snpsim.system.RunObserver` (counts, memory picture);
+        ``trace``: True to record the call graph (``Result.events``), or a tracer (e.g.
+        a :class:`snpsim.trace.record.Recorder` or a streaming exporter)."""
+        return _Run(self).go(observer, trace)
+
+    def config(self) -> dict[str, Any]:
+        """The machine as plain data (for summaries)."""
+        return {"scenario": self.name, "mode": self.mode, "memory": self.memory,
+                "vcpus": self.vcpus, "kernel": self.kernel,
+                "kvm": getattr(self.kvm, "name", self.kvm) or "default",
+                "qemu": getattr(self.qemu, "name", self.qemu) or "default", "seed": self.seed}
+
+
+class _Run:
+    """One run of a scenario: the hooks in force, the point watchers, the driver."""
+
+    def __init__(self, sc: Scenario) -> None:
+        self.sc = sc
+        self.errors: list[str] = []
+        self.handles: list[HookHandle] = []
+        self.host: Host | None = None
+        self.system: SnpSystem | None = None
+        self.target: Point | None = None  # the point the current run() step waits for
+        self.reached = False
+        self.counts: dict[Point, int] = {}
+
+    # user code runs through these: an exception is reported, not propagated into the model
+    def _guard(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except _StopRun:
+            raise
+        except Exception as e:  # noqa: BLE001 - user code: report it, end the run
+            self.errors.append(f"{what} raised {type(e).__name__}: {e}")
+            return None
+
+    def _workload(self, fn: Callable[[Guest], Any]) -> Callable[[Any, Any], Any]:
+        def workload(kernel: Any, cpu: Any) -> Any:
+            return self._guard(f"guest work of vCPU {cpu.vcpu_id}", fn,
+                               Guest(kernel, cpu, self.sc.data))
+
+        return workload
+
+    def _point_hook(self, fn: types.FunctionType, points: list[Point]) -> Callable[..., Any]:
+        sig = inspect.signature(fn)
+        world = None
+
+        def args_of(a: tuple[Any, ...], k: dict[str, Any]) -> dict[str, Any]:
+            try:
+                ba = sig.bind(*a, **k)
+            except TypeError:
+                return {}
+            ba.apply_defaults()
+            return dict(ba.arguments)
+
+        def check(when: str, a: tuple[Any, ...], k: dict[str, Any], ret: Any = None) -> None:
+            nonlocal world
+            if world is None:
+                assert self.system is not None
+                world = self.system.platform.world
+            thread = world.current_thread()
+            for p in points:
+                if p.when != when or (p.vcpu is not None and p.vcpu != thread):
+                    continue
+                if p.where is not None:
+                    args = args_of(a, k)
+                    if when == "leave":
+                        args["return"] = ret
+                    if not self._guard(f"where() of point {p}", p.where, args):
+                        continue
+                n = self.counts.get(p, 0) + 1
+                self.counts[p] = n
+                if n < p.nth:
+                    continue
+                if p is self.target:
+                    self.reached = True
+                    world.park()
+                for ap, action in self.sc._at:
+                    if ap is p:
+                        self.counts[p] = 0
+                        world.pending.append(lambda action=action: self._event(action))
+                        world.park()
+
+        def hook(original: Callable[..., Any], *a: Any, **k: Any) -> Any:
+            check("enter", a, k)
+            ret = original(*a, **k)
+            check("leave", a, k, ret)
+            return ret
+
+        return hook
+
+    def _event(self, action: Callable[[Host], Any]) -> None:
+        assert self.host is not None
+        self._guard("host event", action, self.host)
+
+    def _install(self) -> None:
+        for name, fn in self.sc._hooks:
+            for f in _resolve(name):
+                self.handles.append(add_hook(f, self._user_hook(name, fn)))
+        points: dict[int, tuple[types.FunctionType, list[Point]]] = {}
+        wanted = [st.until for st in self.sc._steps if st.kind == "run" and st.until is not None]
+        wanted += [p for p, _a in self.sc._at]
+        for p in wanted:
+            for f in _resolve(p.function):
+                points.setdefault(id(f), (f, []))[1].append(p)
+        for f, ps in points.values():
+            self.handles.append(add_hook(f, self._point_hook(f, ps)))
+
+    def _user_hook(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def hook(original: Callable[..., Any], *a: Any, **k: Any) -> Any:
+            try:
+                return fn(original, *a, **k)
+            except (_StopRun, GeneratorExit):
+                raise
+            except Exception as e:
+                if type(e).__module__.startswith("snpsim.") and not isinstance(e, ScenarioError):
+                    raise  # the model's own control flow (GuestStop, QemuExit...)
+                self.errors.append(f"hook on {name} raised {type(e).__name__}: {e}")
+                raise _StopRun(str(e)) from e
+
+        return hook
+
+    def _driver(self) -> None:
+        assert self.system is not None
+        world = self.system.platform.world
+        held: set[int] = set()
+        for st in self.sc._steps:
+            if st.kind == "do":
+                assert st.action is not None
+                self._event(st.action)
+                continue
+            assert st.vcpu is not None
+            held.discard(st.vcpu)
+            if st.until is None:
+                continue
+            if not world.thread_alive(st.vcpu):
+                self.errors.append(f"schedule: vCPU {st.vcpu}'s thread has ended; "
+                                   f"{st.until} cannot be reached")
+                return
+            self.target, self.reached = st.until, False
+            try:
+                world.run_until(held, lambda: self.reached)
+            finally:
+                self.target = None
+            if not self.reached:
+                self.errors.append(f"schedule: {st.until} was never reached "
+                                   "(every other thread ended or waits)")
+                return
+            held.add(st.vcpu)
+
+    def _before_run(self) -> None:
+        assert self.system is not None
+        self.host = Host(self.system)
+        for fn in self.sc._setup:
+            self._guard("setup", fn, self.host)
+
+    def go(self, observer: RunObserver | None, trace: Any) -> Result:
+        sc = self.sc
+        self.system = system = sc.build()
+        bsp = sc._workloads.get(0)
+        aps = {v: self._workload(f) for v, f in sc._workloads.items() if v != 0}
+        recorder = None
+        if trace is True:
+            recorder = Recorder()
+        elif trace:
+            recorder = trace
+        try:
+            self._install()
+            driver = self._driver if sc._steps else None
+            if recorder is not None:
+                with tracing(recorder):
+                    outcome = self._run(system, bsp, aps, observer, driver)
+            else:
+                outcome = self._run(system, bsp, aps, observer, driver)
+        finally:
+            for h in reversed(self.handles):
+                remove_hook(h)
+        assert self.host is not None
+        for fn in sc._after:
+            self._guard("after", fn, self.host)
+        events = list(recorder.events) if isinstance(recorder, Recorder) else []
+        return Result(sc.name, outcome, sc.data, self.errors, self.host, sc.config(), events)
+
+    def _run(self, system: SnpSystem, bsp: Callable[[Guest], Any] | None,
+             aps: dict[int, Callable[[Any, Any], Any]], observer: RunObserver | None,
+             driver: Callable[[], None] | None) -> RunOutcome:
+        try:
+            return system.run(self._workload(bsp) if bsp is not None else None, observer,
+                              ap_workloads=aps, driver=driver, before_run=self._before_run)
+        except _StopRun:
+            return _stopped_outcome(system)
+
+
+class _StopRun(Exception):
+    """A user hook failed: the run ends (model-only)."""
+
+
+def _stopped_outcome(system: SnpSystem) -> RunOutcome:
+    from snpsim.vmm.machine import RunResult
+
+    return RunOutcome(RunResult("stopped", "paused", errors=["scenario code failed"]))
+
+
+def load_scenario_file(path: str) -> Scenario:
+    """Run the Python file ``path`` and return the :class:`Scenario` it defines as the
+    module-level name ``scenario``.  Raises ScenarioError (no such name, not a
+    Scenario) or the file's own exception (SyntaxError, ImportError...)."""
+    import runpy
+
+    ns = runpy.run_path(path, run_name="__snpsim_scenario__")
+    sc = ns.get("scenario")
+    if not isinstance(sc, Scenario):
+        raise ScenarioError(f"{path} defines no 'scenario = Scenario(...)' at module level")
+    return sc
+
