@@ -521,7 +521,7 @@ class Result:
 
     ``outcome``: the :class:`snpsim.system.RunOutcome` (VMM result, guest termination,
     livelock, counters, warnings, host oopses); ``data``: what guest code, hooks and
-    events wrote into ``g.result`` / ``scenario.data``; ``errors``: exceptions of user
+    events wrote into ``g.result`` / ``scenario.data`` (emptied when a run starts); ``errors``: exceptions of user
     code and schedule steps that could not be done (each one line); ``events``: the
     trace, when the run was traced; ``host``: the :class:`Host`, for reading page
     states and logs afterwards (or tearing the VM down); ``config``: the machine used.
@@ -874,6 +874,7 @@ class _Run:
 
     def go(self, observer: RunObserver | None, trace: Any) -> Result:
         sc = self.sc
+        sc.data.clear()
         self.system = system = sc.build()
         bsp = sc._workloads.get(0)
         aps = {v: self._workload(f) for v, f in sc._workloads.items() if v != 0}
