@@ -154,17 +154,17 @@ class World:
 
     def run_until(self, held: set[int], done: Callable[[], bool]) -> bool:
         """From the driver: run the live threads not in ``held`` under the seeded choice
-        until ``done()`` is true after a switch (True) or no such thread is left (False).
+        until ``done()`` is true (True; checked before each switch) or no such thread is
+        left (False).
         Threads in ``held`` stay where they parked."""
         assert greenlet.getcurrent() is self._sched, "run_until outside the scheduler"
-        while True:
+        while not done():
             free = [i for i, g in enumerate(self._thread_g) if not g.dead and i not in held]
             if not free:
                 return False
             self._switch_to(self.rng.choice(free))
             self._run_pending()
-            if done():
-                return True
+        return True
 
     def _run_pending(self) -> None:
         while self.pending:
