@@ -54,6 +54,7 @@ reported in :attr:`Result.errors`; the model's own outcome is kept.
 
 from __future__ import annotations
 
+import errno
 import functools
 import importlib
 import inspect
@@ -436,10 +437,10 @@ class Host:
             rb = mr.ram_block
             if rb is not None and mr.addr <= gpa and gpa + size <= mr.addr + mr.size:
                 if not mr.has_guest_memfd():
-                    return -22
+                    return -errno.EINVAL
                 return int(function("ram_block_discard_guest_memfd_range")(
                     rb, mr.offset + gpa - mr.addr, size))
-        return -22
+        return -errno.EINVAL
 
     # the platform
     def spa(self, gpa: int) -> int | None:
@@ -448,12 +449,13 @@ class Host:
         return None if ent is None else (ent.pfn << 12) | (gpa & 0xFFF)
 
     def rmp(self, spa: int) -> dict[str, Any]:
-        """The RMP entry governing the page at ``spa`` (assigned, asid, gpa, pagesize,
-        validated, immutable)."""
+        """The RMP entry governing the page at ``spa`` (APM vol 2, "RMP entry"): assigned,
+        asid, gpa, pagesize (0 = 4K, 1 = 2M), validated, immutable, vmsa, and owner
+        ("hypervisor", "guest" or "firmware", APM table 15-35)."""
         e = self.platform.rmp.lookup(spa >> 12)
         return {"assigned": bool(e.assigned), "asid": int(e.asid), "gpa": int(e.gpa),
                 "pagesize": int(e.pagesize), "validated": bool(e.validated),
-                "immutable": bool(getattr(e, "immutable", False))}
+                "immutable": bool(e.immutable), "vmsa": bool(e.vmsa), "owner": e.owner}
 
     def rmpupdate(self, spa: int, *, assigned: bool, asid: int = 0, gpa: int = 0,
                   pagesize: int = 0, immutable: bool = False) -> int:
