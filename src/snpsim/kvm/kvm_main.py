@@ -485,6 +485,7 @@ class Kvm:
         self._next_fd = 3
         self.next_asid = 1
         self.asids_in_use: set[int] = set()
+        self._vms_by_fd: dict[int, KvmVm] = {}
         self.oopses: list[str] = []
 
     # -- file table -------------------------------------------------------------------
@@ -598,6 +599,7 @@ class Kvm:
         # for SEV/SEV-ES VMs (no private memory); an SNP VM waits for SNP_LAUNCH_FINISH.
         kvm.pre_fault_allowed = vm_type != KVM_X86_SNP_VM
         kvm_fd = self._install(kvm)
+        self._vms_by_fd[kvm_fd] = kvm
         return kvm_fd
 
     def _vm_ioctl(self, kvm: KvmVm, request: int, arg: Any) -> int:
@@ -708,8 +710,11 @@ class Kvm:
 
     # -- model-only introspection (what debugfs / dmesg would show) ---------------------------
     def vm(self, vm_fd: int) -> KvmVm:
-        """Model-only: the ``struct kvm`` behind ``vm_fd`` (tests, system.py)."""
-        obj = self.files[vm_fd]
+        """Model-only: the ``struct kvm`` behind ``vm_fd`` (tests, system.py); still
+        answers after the fd was closed (the VM, destroyed or not, for inspection)."""
+        obj = self.files.get(vm_fd)
+        if obj is None:
+            obj = self._vms_by_fd[vm_fd]
         assert isinstance(obj, KvmVm)
         return obj
 
