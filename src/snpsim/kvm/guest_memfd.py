@@ -214,15 +214,20 @@ def sev_gmem_prepare(kvm: KvmVm, pfn: int, gfn: int, max_order: int) -> int:
     """``sev_gmem_prepare(kvm, pfn, gfn, max_order)`` (arch/x86/kvm/svm/sev.c ~v6.17,
     kvm-qemu-host.md 7.4): make the folio private in the RMP for this guest.
 
-    Not SNP -> 0; RMP lookup error -> -ENOENT; already assigned -> 0 (idempotent); 2 MiB
-    only if ``max_order >= 9`` and all 512 PFNs are unassigned (never with order-0 folios);
-    ``rmp_make_private(pfn, gfn << 12, level, asid, immutable=False)`` failure -> -EINVAL.
+    Not SNP -> 0; RMP lookup error -> -ENOENT; already assigned -> 0 (idempotent; also
+    when the entry belongs to someone else -- the firmware, another ASID --, which the
+    real function does not distinguish); 2 MiB only if ``max_order >= 9`` and all 512
+    PFNs are unassigned (never with order-0 folios); ``rmp_make_private(pfn, gfn << 12,
+    level, asid, immutable=False)`` failure (e.g. RMPUPDATE FAIL_PERMISSION on an
+    HV-Fixed page) -> -EINVAL.  Log lines as the v6.11+ source's pr_err_ratelimited
+    ("SEV: Failed to look up RMP entry: GFN %llx PFN %llx error %d", "SEV: Failed to
+    update RMP entry: GFN %llx PFN %llx level %d error %d").
     """
     if not kvm.sev.snp:
         return 0
     rc, assigned, _level = snp_lookup_rmpentry(kvm, pfn)
     if rc:
-        kvm.pr(f"Failed to look up RMP entry for GFN {gfn:#x} PFN {pfn:#x}")
+        kvm.pr(f"SEV: Failed to look up RMP entry: GFN {gfn:x} PFN {pfn:x} error {rc}")
         return -errno.ENOENT
     if assigned:
         return 0
@@ -232,8 +237,9 @@ def sev_gmem_prepare(kvm: KvmVm, pfn: int, gfn: int, max_order: int) -> int:
         if all(not snp_lookup_rmpentry(kvm, p)[1] for p in range(base, base + PTRS_PER_PMD)):
             level = PG_LEVEL_2M
             pfn, gfn = base, gfn & ~(PTRS_PER_PMD - 1)
-    if rmp_make_private(kvm, pfn, gfn << PAGE_SHIFT, level, kvm.sev.asid, False):
-        kvm.pr(f"Failed to make PFN {pfn:#x} private for GFN {gfn:#x}")
+    rc = rmp_make_private(kvm, pfn, gfn << PAGE_SHIFT, level, kvm.sev.asid, False)
+    if rc:
+        kvm.pr(f"SEV: Failed to update RMP entry: GFN {gfn:x} PFN {pfn:x} level {level} error {rc}")
         return -errno.EINVAL
     return 0
 
@@ -242,7 +248,10 @@ def sev_gmem_prepare(kvm: KvmVm, pfn: int, gfn: int, max_order: int) -> int:
 def sev_gmem_invalidate(kvm: KvmVm, start: int, end: int) -> None:
     """``sev_gmem_invalidate(start, end)`` (kvm-qemu-host.md 7.5): return every assigned
     PFN of ``[start, end)`` to the hypervisor (PSMASH first when a 2 MiB entry is only
-    partly freed); failures only WARN (no leak)."""
+    partly freed); failures only WARN_ONCE ("SEV: Failed to update RMP entry for PFN
+    0x%llx error %d", v6.11+), and the caller frees the page anyway: no leak, so a page
+    whose entry could not be changed (e.g. Immutable) goes back to the allocator still
+    owned by someone else."""
     pfn = start
     while pfn < end:
         rc, assigned, level = snp_lookup_rmpentry(kvm, pfn)
@@ -251,10 +260,12 @@ def sev_gmem_invalidate(kvm: KvmVm, start: int, end: int) -> None:
             continue
         use_2m = pfn % PTRS_PER_PMD == 0 and end >= pfn + PTRS_PER_PMD and level > PG_LEVEL_4K
         if not use_2m and level > PG_LEVEL_4K:
-            if snp_rmptable_psmash(kvm, pfn):
-                kvm.pr(f"WARN: PSMASH failed for PFN {pfn:#x}")
-        if rmp_make_shared(kvm, pfn, PG_LEVEL_2M if use_2m else PG_LEVEL_4K):
-            kvm.pr(f"WARN_ONCE: failed to make PFN {pfn:#x} shared")
+            rc = snp_rmptable_psmash(kvm, pfn)
+            if rc:
+                kvm.pr(f"WARN_ONCE: SEV: Failed to PSMASH RMP entry for PFN {pfn:#x} error {rc}")
+        rc = rmp_make_shared(kvm, pfn, PG_LEVEL_2M if use_2m else PG_LEVEL_4K)
+        if rc:
+            kvm.pr(f"WARN_ONCE: SEV: Failed to update RMP entry for PFN {pfn:#x} error {rc}")
         pfn += PTRS_PER_PMD if use_2m else 1
 
 
