@@ -123,3 +123,14 @@ def test_preowned_page_in_the_launch_image_fails_snp_launch_update(owner, asid, 
     pfn = kvm.files[gmem].folio_at(PML4 >> 12)[0]
     assert platform.rmp.lookup(pfn).owner == ("guest" if owner == "guest" else owner)
     assert platform.rmp.lookup(pfn).asid == asid
+
+
+def test_machine_preassign_by_gpa_reaches_the_right_guest_memfd_page():
+    _platform, kvm, m = make(lambda cpu: None)
+    assert m.preassign(DATA_GPA, "hv-fixed") == 0
+    f = kvm.files[m.ram_blocks["pc.ram"].guest_memfd]
+    assert f.preowned == {DATA_GPA >> 12: ("hv-fixed", 0, 0)}
+    bios = m.layout.bios_base
+    assert m.preassign(bios + 0x3000, "firmware") == 0
+    assert 3 in kvm.files[m.ram_blocks["pc.bios"].guest_memfd].preowned
+    assert m.preassign(0xE0000000, "firmware") == -errno.EINVAL  # MMCONFIG: no guest_memfd

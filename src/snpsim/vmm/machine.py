@@ -35,6 +35,7 @@ Several vCPUs: one host thread per vCPU (``thread_runner`` = the platform's
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -469,6 +470,21 @@ class Machine:
         mr = MemoryRegion(spec.name, spec.gpa, spec.size, kind, rb, offset)
         s.regions.append(mr)
         kvm_set_phys_mem(s, mr)
+
+    def preassign(self, gpa: int, owner: str, asid: int = 0, rmp_gpa: int = 0) -> int:
+        """Model-only host set-up: the page that will back GPA ``gpa`` (when its
+        region's guest_memfd allocates it) starts out owned by ``owner`` in the RMP --
+        ``"firmware"``, ``"guest"`` (ASID ``asid``, at ``rmp_gpa``) or ``"hv-fixed"``
+        (:meth:`snpsim.kvm.kvm_main.Kvm.preassign` on the region's guest_memfd at the
+        GPA's offset in its RAMBlock).  Returns 0, -EINVAL (no guest_memfd region holds
+        ``gpa``, or the owner is refused), or the answer of ``Kvm.preassign``."""
+        for mr in self.s.regions:
+            if mr.has_guest_memfd() and mr.addr <= gpa < mr.addr + mr.size:
+                assert mr.ram_block is not None
+                return self.kvm.preassign(mr.ram_block.guest_memfd,
+                                          mr.offset + ((gpa - mr.addr) & ~0xFFF),
+                                          owner, asid, rmp_gpa)
+        return -errno.EINVAL
 
     def e820(self) -> tuple[E820Range, ...]:
         """The e820 table QEMU gives the firmware: the q35 layout's entries plus those of
