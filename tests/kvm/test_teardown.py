@@ -140,3 +140,33 @@ def test_preowned_page_of_another_guest_is_taken_from_it_at_teardown():
     m.teardown()
     # sev_gmem_invalidate made it shared: the other guest (ASID 9) lost its page.
     assert platform.rmp.lookup(pfn).owner == "hypervisor"
+
+
+def test_teardown_of_two_vcpus_with_a_2m_private_entry():
+    # gmem_max_order 9: the guest's 2M PVALIDATE at GPA 4 MiB gets a 2 MiB folio and a
+    # 2M RMP entry (sev_gmem_prepare, is_large_rmp_possible); the 4K page at 0x30000 a
+    # 4K entry; the GHCB page was made shared.  Teardown frees the 2 MiB folio as one
+    # order-9 folio (one 2M rmp_make_shared) and both VMSAs.
+    from fakeguest import EXTRA_GVA, page_tables
+
+    big = KVM_PROFILES["v7.0.12"].derive("gmem-2m", knobs={"gmem_max_order": 9})
+    out = []
+
+    def body(cpu):
+        out.append(cpu.pvalidate(EXTRA_GVA, 1, True))
+        out.append(cpu.pvalidate(DATA_GPA, 0, True))
+
+    platform, kvm, m = make(body, kvm_profile=big, vcpus=2, launch=page_tables(extra=(0x400000,)))
+    assert m.run(platform.world.run_threads).result == "completed"
+    assert out == [(0, 0), (0, 0)]
+    f = kvm.files[m.ram_blocks["pc.ram"].guest_memfd]
+    head = f.folio_at(0x400000 >> 12)[0]
+    assert platform.rmp.lookup(head).pagesize == 1
+    assert len(_guest_pages(platform, m.asid)) == 5 + 512 + 1 + 2  # tables, 2M, 4K, VMSAs
+    updates = platform.counters["RMPUPDATE"]
+    m.teardown()
+    assert _guest_pages(platform, m.asid) == []
+    # 5 table pages + 1 data page + 1 2M entry + 2 VMSAs: 9 RMPUPDATEs, no PSMASH.
+    assert platform.counters["RMPUPDATE"] - updates == 9
+    assert "PSMASH" not in platform.counters
+    assert kvm.allocator.nr_allocated == 6  # only QEMU's shared (HVA) pages are left
