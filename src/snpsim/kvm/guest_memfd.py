@@ -36,7 +36,7 @@ from snpsim.spec.falloc import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE
 from snpsim.spec.kvm_uapi import GUEST_MEMFD_FLAG_INIT_SHARED, KVM_MEMORY_ATTRIBUTE_PRIVATE
 from snpsim.spec.pgtable_types import PG_LEVEL_2M, PG_LEVEL_4K
 from snpsim.spec.units import HPAGE_PMD_ORDER, PAGE_SHIFT, PAGE_SIZE, PTRS_PER_PMD
-from snpsim.trace.record import traced
+from snpsim.trace.record import emit_instant, traced
 
 from .kvm_host import KvmMemorySlot, KvmVm
 from .virt_svm_sev import (
@@ -347,8 +347,7 @@ def _gmem_apply_preowned(kvm: KvmVm, file: GmemFile, index: int, pfn: int) -> No
     owner, asid, gpa = req
     kvm.host.rmp_set_page_state(pfn << PAGE_SHIFT, owner, asid=asid, gpa=gpa,
                                 validated=owner == "guest")
-    kvm.pr(f"model: PFN {pfn:#x} for guest_memfd index {index:#x} starts {owner}"
-           + (f" (ASID {asid})" if owner == "guest" else ""))
+    emit_instant("kvm", "pre-owned page", pfn=pfn, index=index, owner=owner, asid=asid)
 
 
 def kvm_gmem_preassign(file: GmemFile, offset: int, owner: str, asid: int = 0, gpa: int = 0) -> int:
