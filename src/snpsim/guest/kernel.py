@@ -149,8 +149,7 @@ class GuestConfig:
     ``sme_coherent``: CPUID 0x8000001F EAX[10]; ``cbit``: the C-bit position the page
     tables are built with; ``pool_pages``: pre-validated 4 KiB pages the page allocator
     starts with; ``eager_accept``: accept all RAM at boot (``accept_memory=eager``);
-    ``psc_livelock_bound``: model-only watchdog, identical consecutive PSC answers
-    tolerated before the guest reports a livelock; ``variant``: the name of a variant in
+    ``variant``: the name of a variant in
     :data:`snpsim.guest.variants.KERNEL_VARIANTS` whose overrides are merged onto
     ``profile`` (e.g. ``"R8-buggy"``), None for the plain kernel; ``e820``: the memory
     map the firmware hands the guest, (GPA, bytes, E820_TYPE_*) entries (the VMM's
@@ -166,7 +165,6 @@ class GuestConfig:
     cbit: int = 51
     pool_pages: int = 128
     eager_accept: bool = False
-    psc_livelock_bound: int = 64
     variant: str | None = None
     e820: tuple[tuple[int, int, int], ...] | None = None
 
