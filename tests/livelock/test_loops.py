@@ -166,3 +166,15 @@ def test_psmash_fail_inuse_forever_is_a_livelock_in_snp_rmptable_psmash():
 def test_livelock_repeats_is_validated():
     with pytest.raises(ValueError):
         SnpSystem(64 * MiB, 1, livelock_repeats=1)
+
+
+def test_a_livelock_on_one_vcpu_stops_every_vcpu_thread():
+    # vCPU 0 spins in vmgexit_psc while the APs sleep in HLT: the whole VM stops, the
+    # blocked vCPUs are kicked out of KVM_RUN, no thread is left running
+    v = ATTACKS["psc-never-advance"]
+    system = SnpSystem(64 * MiB, 2, kvm=v.kvm, seed=5)
+    out = system.run(seed_workload("set_memory_decrypted", 1, SeedOutcome("set_memory_decrypted", 1)))
+    assert (out.vmm.result, out.livelock_loop, out.livelock_vcpu) == ("livelock", "vmgexit_psc", 0)
+    vm = system.kvm.vm(system.machine.s.vmfd)
+    assert not any(v.blocked for v in vm.vcpus)
+    assert all(c.exit_request for c in system.machine.cpus)

@@ -266,9 +266,10 @@ class GuestTermination(NamedTuple):
 
 
 class GuestStop(Exception):
-    """Model-only: unwinds the guest context to ``guest_entry`` after a panic or a
-    detected livelock.  The entry then returns, which the platform reports as a
-    shutdown exit: the model's stand-in for a CPU that spins forever."""
+    """Model-only: unwinds the guest context to ``guest_entry`` after a panic.  The entry
+    then returns, which the platform reports as a shutdown exit: the model's stand-in
+    for a CPU that spins forever.  (A livelock unwinds further, as
+    :class:`snpsim.trace.progress.Livelock`, and stops the whole VM.)"""
 
 
 @dataclass
@@ -276,7 +277,9 @@ class GuestKernel:
     """The guest kernel's shared state (see the module doc).
 
     Outcomes recorded for the run's report: ``terminated`` (a :class:`GuestTermination`),
-    ``panicked`` (the panic message), ``livelock`` (what the model-only watchdog saw),
+    ``panicked`` (the panic message), ``livelock`` (None: livelocks now unwind as
+    :class:`snpsim.trace.progress.Livelock` and are read from ``Platform.progress``; the
+    field stays for callers that test it),
     ``warnings`` (every WARN/pr_err text, in order), ``powered_off``.
     ``psc_desc_page``: per CPU, the GVA of the page that holds the on-stack
     ``struct snp_psc_desc`` of ``set_pages_state`` (model: the kernel stack).
