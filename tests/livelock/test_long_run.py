@@ -13,9 +13,10 @@ guest-owned, not validated) and maps it, and the retried PVALIDATE succeeds -- o
 per page, each at a new GPA, all inside one KVM_RUN with no userspace exit.
 
 Size: 512 MiB (131,072 pages, more than the 100,000 guest entries the old KVM_RUN
-watchdog allowed).  The full 1 GiB (262,144 pages) completes too but is over the test
-budget on the shared 2-core machine: 123 s measured under load (256 MiB: 11 s alone,
-about 0.17 ms per page).  The run uses the smallest ``livelock_repeats`` (2).
+watchdog allowed), in a guest of 512 MiB + 192 MiB.  The full 1 GiB (262,144 pages)
+completes too but is over the ~60 s test budget on the shared 2-core machine: as this
+test, 65 s wall / 50 s CPU; as a script, 48 s alone and 123 s next to another run (about
+0.18 ms per page; 256 MiB: 11 s).  The run uses the smallest ``livelock_repeats`` (2).
 """
 
 from snpsim.guest.kernel import __va
