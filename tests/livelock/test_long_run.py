@@ -86,6 +86,8 @@ def test_watcher_trips_on_the_nth_identical_state_and_counts_per_loop_and_vcpu()
 def test_progress_forgets_a_loop():
     w = ProgressWatcher(repeats=2)
     w.watch("rmpupdate", None, 1)
+    assert w.last("rmpupdate", None) == 1 and w.last("rmpupdate", 0) is None
     w.progress("rmpupdate", None)
+    assert w.last("rmpupdate", None) is None
     w.watch("rmpupdate", None, 1)           # a new run of the loop: first pass again
     assert w.tripped is None

@@ -104,10 +104,11 @@ def npf_interception(vcpu: KvmVcpu) -> int:
 
     Model-only: a fault handled without an exit to userspace (1: the guest retries the
     access) is reported to the livelock watcher as a pass of the loop
-    ``kvm_mmu_page_fault`` on this vCPU, with the fault, the SPTE for its GFN and the
-    RMP entry of the page that SPTE maps as the state (:func:`_npf_state`); the same
-    fault with nothing changed ``livelock_repeats`` times in a row, no other exit in
-    between, is a livelock (bug report R3's spurious fast-path fault)."""
+    ``kvm_mmu_page_fault`` on this vCPU, with the fault and, once it repeats, the SPTE
+    for its GFN, the RMP entry of the page that SPTE maps and the GFN's attributes as
+    the state (:func:`_npf_state`); the same fault with nothing changed
+    ``livelock_repeats`` times in a row, no other exit in between, is a livelock (bug
+    report R3's spurious fast-path fault)."""
     from .svm_sev import sev_handle_rmp_fault
 
     error_code = vcpu.exit_info_1
@@ -122,9 +123,15 @@ def npf_interception(vcpu: KvmVcpu) -> int:
     rc = vcpu.kvm.profile.call("npf_rmp_fault_gate", _npf_rmp_fault_gate)(vcpu, rc, gpa, error_code,
                                                                            sev_handle_rmp_fault)
     if rc == 1:
-        vcpu.kvm.host.progress.watch("kvm_mmu_page_fault", vcpu.vcpu_id,
-                                     _npf_state(vcpu, gpa, error_code),
-                                     lambda: _npf_text(vcpu, gpa, error_code))
+        # A fault unlike the previous one is progress whatever the tables hold, so the
+        # snapshot (SPTE, RMP entry, attributes) is taken only for a repeated fault.
+        watcher = vcpu.kvm.host.progress
+        last = watcher.last("kvm_mmu_page_fault", vcpu.vcpu_id)
+        key: tuple = (gpa, error_code)
+        if last is not None and last[:2] == key:
+            key = _npf_state(vcpu, gpa, error_code)
+        watcher.watch("kvm_mmu_page_fault", vcpu.vcpu_id, key,
+                      lambda: _npf_text(vcpu, gpa, error_code))
     return rc
 
 

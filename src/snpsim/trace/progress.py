@@ -116,6 +116,13 @@ class ProgressWatcher:
             self.tripped = exc
         raise exc
 
+    def last(self, loop: str, vcpu: int | None) -> Hashable | None:
+        """The state key of the last pass of ``loop`` on ``vcpu`` (None if none is
+        watched): lets a loop build its costly snapshot only when a pass looks like the
+        previous one."""
+        slot = self._slots.get((loop, vcpu))
+        return None if slot is None else slot[0]
+
     def progress(self, loop: str, vcpu: int | None) -> None:
         """``loop`` on ``vcpu`` ended or moved on: forget its last state."""
         self._slots.pop((loop, vcpu), None)
