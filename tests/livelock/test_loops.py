@@ -178,3 +178,16 @@ def test_a_livelock_on_one_vcpu_stops_every_vcpu_thread():
     vm = system.kvm.vm(system.machine.s.vmfd)
     assert not any(v.blocked for v in vm.vcpus)
     assert all(c.exit_request for c in system.machine.cpus)
+
+
+def test_the_json_summary_names_the_loop_vcpu_and_state():
+    from snpsim.report.summary import summarize
+    from snpsim.system import run_scenario
+
+    s = summarize(run_scenario("attack/psc-never-advance", memory=64 * MiB, vcpus=1))["outcome"]
+    assert s["result"] == "livelock"
+    assert (s["livelock_loop"], s["livelock_vcpu"]) == ("vmgexit_psc", 0)
+    assert "cur_entry 0, end_entry 0" in s["livelock_state"]
+    assert s["description"] == f"livelock in vmgexit_psc on vCPU 0: {s['livelock_state']}"
+    ok = summarize(run_scenario("boot", memory=64 * MiB, vcpus=1))["outcome"]
+    assert (ok["livelock_loop"], ok["livelock_vcpu"], ok["livelock_state"]) == (None, None, None)
