@@ -670,6 +670,9 @@ class HostCpu:
         self._guests = platform.world.guest_contexts
         #: Model-only: the platform's livelock detector (not hardware state).
         self.progress = platform.progress
+        #: Model-only: see :meth:`yield_point`.
+        self.thread_changes = 0
+        self._last_thread: Any = None
 
     def _assert_ctx(self) -> None:
         assert getcurrent() not in self._guests, "host-port call from guest context"
@@ -802,8 +805,19 @@ class HostCpu:
                     snp_active=snp_active)
 
     def yield_point(self) -> None:
-        """Let the scheduler run another host thread (model-only)."""
+        """Let the scheduler run another host thread (model-only).  ``thread_changes``
+        counts the times a different host thread than the last one reached a yield point
+        (before or after yielding), so a thread that yields and finds the count unchanged
+        knows no other thread ran meanwhile (``vcpu_block``'s progress check)."""
+        self._note_thread()
         self.platform.world.yield_point()
+        self._note_thread()
+
+    def _note_thread(self) -> None:
+        me = getcurrent()
+        if me is not self._last_thread:
+            self._last_thread = me
+            self.thread_changes += 1
 
     @property
     def firmware(self):  # noqa: ANN201 - SnpFirmware, imported lazily

@@ -77,6 +77,8 @@ class HostPort(Protocol):
     firmware: Any
     #: Model-only: the platform's livelock detector (snpsim.trace.progress.ProgressWatcher).
     progress: Any
+    #: Model-only: times another host thread reached a yield point (see HostCpu.yield_point).
+    thread_changes: int
 
     def vmrun(self, vmcb: Any) -> Any: ...
     def rmpupdate(self, spa: int, state: Any) -> int: ...

@@ -178,10 +178,11 @@ def kvm_vcpu_running(vcpu: KvmVcpu) -> bool:
 
 
 def _block_state(vcpu: KvmVcpu) -> tuple:
-    """Model-only: what can wake a blocked vCPU -- its own signal (``immediate_exit``)
-    and, for each vCPU of the VM, whether it sleeps, its state and how many exits it has
-    taken (another vCPU that runs moves its count)."""
-    return (vcpu.run.immediate_exit,
+    """Model-only: what can wake a blocked vCPU -- its own signal (``immediate_exit``),
+    whether another host thread ran since the last pass (the host port's
+    ``thread_changes``) and, for each vCPU of the VM, whether it sleeps, its state and
+    how many exits it has taken."""
+    return (vcpu.run.immediate_exit, vcpu.kvm.host.thread_changes,
             tuple((v.blocked, v.mp_state, v.exits) for v in vcpu.kvm.vcpus))
 
 
