@@ -71,6 +71,7 @@ from snpsim.spec.termination import describe_termination
 from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PTRS_PER_PMD
 from snpsim.trace.events import TraceEvent
 from snpsim.trace.export_tree import format_tree
+from snpsim.trace.progress import DEFAULT_LIVELOCK_REPEATS
 from snpsim.trace.record import Recorder, TraceFilter, tracing
 from snpsim.vmm.machine import (
     Machine,
@@ -447,7 +448,14 @@ class RunOutcome:
     ``kvm.stat`` entries prefixed ``"kvm "``), ``stats`` and
     ``picture`` when a :class:`RunObserver` watched the run, ``wall_time`` (seconds, the
     whole :meth:`SnpSystem.run`), ``warnings`` (the guest's WARN/pr_err lines),
-    ``host_oopses`` (host kernel oopses KVM hit, e.g. a host #PF with X86_PF_RMP)."""
+    ``host_oopses`` (host kernel oopses KVM hit, e.g. a host #PF with X86_PF_RMP).
+
+    A run the livelock watcher stopped (``vmm.result == "livelock"``,
+    :mod:`snpsim.trace.progress`) has ``livelock`` (one line: "<loop> on vCPU n: <state>
+    -- N times the same state"), ``livelock_loop`` (the real function that spins, e.g.
+    ``vmgexit_psc``, ``kvm_mmu_page_fault``, ``kvm_cpu_exec``, ``vcpu_block``,
+    ``rmpupdate``), ``livelock_vcpu`` (None for host code with no vCPU) and
+    ``livelock_state``; all None otherwise."""
 
     vmm: RunResult
     termination: tuple[int, int, str] | None = None
@@ -459,6 +467,17 @@ class RunOutcome:
     wall_time: float = 0.0
     warnings: list[str] = field(default_factory=list)
     host_oopses: list[str] = field(default_factory=list)
+    livelock_loop: str | None = None
+    livelock_vcpu: int | None = None
+    livelock_state: str | None = None
+
+    def __post_init__(self) -> None:
+        lock = getattr(self.vmm, "livelock", None)
+        if lock is not None:
+            self.livelock = self.livelock or lock.describe()
+            self.livelock_loop = lock.loop
+            self.livelock_vcpu = lock.vcpu
+            self.livelock_state = lock.state
 
     @property
     def completed(self) -> bool:
@@ -475,6 +494,10 @@ class RunOutcome:
             return f"guest terminated: reason set {rs} code {rc} ({what}) requested by {fn}"
         if self.panic:
             return f"guest panic: {self.panic}"
+        if self.livelock_loop is not None:
+            where = (f"on vCPU {self.livelock_vcpu}" if self.livelock_vcpu is not None
+                     else "on the host")
+            return f"livelock in {self.livelock_loop} {where}: {self.livelock_state}"
         if self.livelock:
             return f"guest livelock: {self.livelock}"
         if self.host_oopses:
@@ -530,19 +553,6 @@ class TraceResult:
         return "\n".join(lines)
 
 
-def watchdog_entries_for(memory: int) -> int:
-    """Model-only: the guest entries one KVM_RUN must allow (KVM profile knob
-    ``max_entries_per_run``, the model's stand-in for a VMM watchdog) for a correct guest
-    of ``memory`` bytes to boot.  A kernel that accepts with 4 KiB PSC entries (6.4)
-    takes one #NPF per page of an acceptance without a userspace exit when the pages are
-    already private, and its largest acceptance is the swiotlb pool (6 % of RAM rounded
-    up to a power of two, at most 1 GiB); twice those pages, so the watchdog stays a
-    livelock detector and never ends a correct boot ("stopped" at 6 GiB with --kernel
-    6.4 before).  Profiles with a larger value keep it."""
-    pool = min(1 << 30, 1 << max(memory * 6 // 100, 1).bit_length())
-    return 2 * (pool // PAGE_SIZE)
-
-
 class SnpSystem:
     """One SNP VM, ready to run.
 
@@ -556,11 +566,13 @@ class SnpSystem:
     ``"sev-es"`` or ``"sev"`` -- the VM type the VMM creates (KVM_X86_SNP_VM,
     KVM_X86_SEV_ES_VM, KVM_X86_SEV_VM) and hence the SEV status the guest reads: under
     SEV / SEV-ES there is no RMP, PVALIDATE, PSC or guest_memfd, and a conversion is the
-    guest's page-table change plus ``enc_dec_hypercall``.  Raises ValueError for an
-    unknown profile name or mode.  ``regions``: extra guest-physical regions
-    (:class:`snpsim.vmm.machine.RegionSpec`: RAM with or without guest_memfd, ROM, MMIO,
-    aliases of a RAMBlock as more memslots), added to the q35 map and, for RAM and ROM,
-    to the guest's e820.
+    guest's page-table change plus ``enc_dec_hypercall``; ``livelock_repeats``: passes of
+    one loop on one vCPU with an unchanged state before the model stops the VM as a
+    livelock (default 64, >= 2; :mod:`snpsim.trace.progress`).  ``regions``: extra
+    guest-physical regions (:class:`snpsim.vmm.machine.RegionSpec`: RAM with or without
+    guest_memfd, ROM, MMIO, aliases of a RAMBlock as more memslots), added to the q35 map
+    and, for RAM and ROM, to the guest's e820.  Raises ValueError for an unknown profile
+    name or mode, or ``livelock_repeats`` < 2.
     """
 
     def __init__(self, memory: int = 64 << 20, vcpus: int = 1, *, kernel: str = "6.17",
@@ -568,7 +580,7 @@ class SnpSystem:
                  qemu: str | QemuProfile = DEFAULT_QEMU_PROFILE,
                  seed: int = 0, mode: str = "snp",
                  regions: tuple[RegionSpec, ...] | list[RegionSpec] = (),
-                 **guest_options: Any) -> None:
+                 livelock_repeats: int = DEFAULT_LIVELOCK_REPEATS, **guest_options: Any) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: {', '.join(MODES)}")
         if not isinstance(vcpus, int) or not 1 <= vcpus <= MAX_VCPUS:
@@ -586,9 +598,6 @@ class SnpSystem:
             if qemu not in QEMU_PROFILES:
                 raise ValueError(f"unknown QEMU profile {qemu!r}: {', '.join(QEMU_PROFILES)}")
             qemu = QEMU_PROFILES[qemu]
-        need = watchdog_entries_for(memory)
-        if kvm.knob("max_entries_per_run") < need:
-            kvm = kvm.derive(kvm.name, knobs={"max_entries_per_run": need})
         self.kvm_profile = kvm
         self.qemu_profile = qemu
         #: The q35 memory map (raises QemuExit as QEMU would for an impossible one).
@@ -614,7 +623,8 @@ class SnpSystem:
                                   **guest_options)
         # Host physical memory: enough SPA space for guest RAM twice (shared + private
         # backing) plus the host's own pages; sparse, so its size costs nothing.
-        self.platform = Platform(mem_size=1 << 44, cbit=self.config.cbit, seed=seed)
+        self.platform = Platform(mem_size=1 << 44, cbit=self.config.cbit, seed=seed,
+                                 livelock_repeats=livelock_repeats)
         self.kvm = Kvm(self.platform.host, kvm)
         self.machine: Machine | None = None
         self.kernel: GuestKernel | None = None

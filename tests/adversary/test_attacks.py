@@ -127,25 +127,29 @@ def test_psc_misanswer_terminates_1_1_from_set_pages_state(name, warning):
     assert seed.ret is None                                    # set_memory_decrypted never returned
 
 
-def test_psc_cur_entry_backwards_livelocks_linux_and_the_watchdog_reports_it():
+def test_psc_cur_entry_backwards_livelocks_linux_and_the_watcher_names_vmgexit_psc():
     obs = RunObserver()
     system, seed, out = run_seed(ATTACKS["psc-cur-entry-backwards"], observer=obs)
     # Linux compares cur_entry with its initial value (0): the check passes, no termination
     assert out.termination is None and not out.completed
-    assert out.livelock and "without progress" in out.livelock and "cur_entry 0" in out.livelock
-    bound = system.config.psc_livelock_bound
-    assert obs.stats.ghcb_exits["SVM_VMGEXIT_PSC"] >= bound + 1
+    assert out.vmm.result == "livelock"
+    assert (out.livelock_loop, out.livelock_vcpu) == ("vmgexit_psc", 0)
+    assert "cur_entry 0" in out.livelock_state
+    assert out.describe().startswith("livelock in vmgexit_psc on vCPU 0: ")
+    bound = system.platform.progress.repeats
+    assert obs.stats.ghcb_exits["SVM_VMGEXIT_PSC"] >= bound
     # the conversion itself was done: the page is shared in KVM's attributes
     vm = system.kvm.vm(system.machine.s.vmfd)
     assert not vm.mem_attr_array.get(seed.gpa // PAGE) & KVM_MEMORY_ATTRIBUTE_PRIVATE
 
 
-def test_psc_never_advance_livelocks_linux_and_the_watchdog_reports_it():
+def test_psc_never_advance_livelocks_linux_and_the_watcher_names_vmgexit_psc():
     obs = RunObserver()
     system, seed, out = run_seed(ATTACKS["psc-never-advance"], observer=obs)
     assert out.termination is None and not out.completed
-    assert out.livelock and "cur_entry 0, end_entry 0" in out.livelock
-    assert obs.stats.ghcb_exits["SVM_VMGEXIT_PSC"] >= system.config.psc_livelock_bound
+    assert (out.vmm.result, out.livelock_loop, out.livelock_vcpu) == ("livelock", "vmgexit_psc", 0)
+    assert "cur_entry 0, end_entry 0" in out.livelock_state
+    assert obs.stats.ghcb_exits["SVM_VMGEXIT_PSC"] >= system.platform.progress.repeats
     # nothing was converted: no KVM_HC_MAP_GPA_RANGE exit for the guest's PSC
     vm = system.kvm.vm(system.machine.s.vmfd)
     assert vm.mem_attr_array.get(seed.gpa // PAGE) & KVM_MEMORY_ATTRIBUTE_PRIVATE

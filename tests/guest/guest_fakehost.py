@@ -47,6 +47,7 @@ from snpsim.spec.msr_protocol import (
 )
 from snpsim.spec.psc import SNP_PAGE_STATE_SHARED, PscEntry, PscHdr, SnpPscDesc
 from snpsim.spec.rmp import RmpState
+from snpsim.trace.progress import Livelock
 
 ASID = 1
 SPA_BASE = 1 << 32  # guest RAM at SPA = 4 GiB + GPA (2 MiB aligned)
@@ -71,10 +72,13 @@ class FakeHost:
     msr_override: dict[int, int] = field(default_factory=dict)
     hv_features: int = int(GHCB_HV_FT_SUPPORTED)
     sev_info: tuple[int, int] = (2, 1)
+    livelock_repeats: int = 64
 
     def __post_init__(self) -> None:
         cfg = self.config
-        self.p = Platform(mem_size=SPA_BASE + cfg.ram_size + (1 << 21), cbit=cfg.cbit)
+        self.p = Platform(mem_size=SPA_BASE + cfg.ram_size + (1 << 21), cbit=cfg.cbit,
+                          livelock_repeats=self.livelock_repeats)
+        self.livelock: Livelock | None = None
         self.image = build_launch_image(cfg)
         self.kernel = make_guest_kernel(cfg, self.image.boot, self.workload)  # type: ignore[arg-type]
         self.npt = self.p.host.npt_create()
@@ -151,7 +155,12 @@ class FakeHost:
         vmcb = self.vmcbs[vcpu]
         host = self.p.host
         while self.exits < max_exits:
-            ex = host.vmrun(vmcb)
+            try:
+                ex = host.vmrun(vmcb)
+            except Livelock as e:
+                self.livelock = e
+                self.outcome = "livelock"
+                return self.outcome
             self.exits += 1
             code = ex.exit_code
             if code == SVM_EXIT_NPF:

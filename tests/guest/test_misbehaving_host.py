@@ -39,17 +39,18 @@ def test_psc_misanswer_terminates_1_1(mode, warning):
 def test_psc_cur_entry_backwards_is_not_caught_when_initial_is_zero():
     """Linux compares cur_entry with its *initial* value, which __set_pages_state always
     sets to 0, so a hypervisor moving cur_entry back from 1 to 0 passes the check
-    (linux-guest.md 5.2); the guest then re-issues forever -- the model's watchdog
-    reports that as a livelock."""
+    (linux-guest.md 5.2); the guest then re-issues forever -- the model's livelock
+    watcher stops it in vmgexit_psc after 5 identical answers."""
     def wl(kernel, cpu):
         return set_memory_decrypted(kernel, __va(kernel, 48 << 20), 3)
 
-    h = FakeHost(GuestConfig(psc_livelock_bound=5), workload=wl)
+    h = FakeHost(GuestConfig(), workload=wl, livelock_repeats=5)
     h.make_private_4k(48 << 20, 3)
     h.psc_mode = "cur_back"
-    assert h.run() == "shutdown"
+    assert h.run() == "livelock"
     assert h.kernel.terminated is None
-    assert "without progress (cur_entry 0, end_entry 2)" in h.kernel.livelock
+    assert (h.livelock.loop, h.livelock.vcpu, h.livelock.repeats) == ("vmgexit_psc", 0, 5)
+    assert "(cur_entry 0, end_entry 2)" in h.livelock.state
     mine = [c.desc.hdr.cur_entry for c in h.psc_calls if c.desc.entries[0].gfn == (48 << 20) >> 12]
     assert mine[:3] == [0, 1, 0]
 
@@ -67,11 +68,14 @@ def test_psc_partial_progress_is_reissued():
 
 
 def test_psc_no_progress_is_reported_as_livelock():
-    h = FakeHost(GuestConfig(psc_livelock_bound=10), workload=decrypt_pool_page)
+    h = FakeHost(GuestConfig(), workload=decrypt_pool_page, livelock_repeats=10)
     h.psc_mode = "stall"
-    assert h.run() == "shutdown"
+    assert h.run() == "livelock"
     assert h.kernel.terminated is None
-    assert h.kernel.livelock.startswith("vmgexit_psc: 10 consecutive PSC answers without progress")
+    assert (h.livelock.loop, h.livelock.vcpu, h.livelock.repeats) == ("vmgexit_psc", 0, 10)
+    # 10 identical answers: the first VMGEXIT plus 9 more with the same buffer
+    stalled = [c for c in h.psc_calls if c.desc.hdr.cur_entry == 0]
+    assert len(stalled) >= 10
 
 
 def test_msr_psc_error_terminates_1_1():

@@ -51,7 +51,8 @@ def _r2(buggy, out, res):
 
 def _r3(buggy, out, res):
     no_exit = "KVM_EXIT_MEMORY_FAULT" not in res["symptom"]["userspace_exits"]
-    return no_exit and out.vmm.result == "stopped" and res["page_state"]["attribute"] == "shared"
+    return (no_exit and out.vmm.result == "livelock" and out.livelock_loop == "kvm_mmu_page_fault"
+            and res["page_state"]["attribute"] == "shared")
 
 
 def _r4(buggy, out, res):

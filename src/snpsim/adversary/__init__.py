@@ -81,7 +81,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
          "(return code < 0 misread): warnings and PSMASH before the userspace exit",
          overrides=R2_OVERRIDES),
     _kvm("R3", "R3", "KVM's fast page-fault path takes a private/shared mismatch fault "
-         "as spurious: the guest spins in #NPF, no userspace exit", overrides=R3_OVERRIDES),
+         "as spurious: the guest spins in #NPF, no userspace exit (a livelock in "
+         "kvm_mmu_page_fault)", overrides=R3_OVERRIDES),
     _kvm("R4", "R4", "KVM v6.17 takes the PSC scratch length from SW_EXITINFO2: a "
          "valid buffer with exit_info_2 = 0xffffffff is refused", base=KVM_PROFILES["v6.17"]),
     _kvm("R5", "R5", "KVM v6.17 bounds PSC entries by 253, not by the scratch left in "
@@ -132,14 +133,15 @@ ATTACKS: dict[str, Variant] = {v.name: v for v in (
             "vmgexit_psc's going-backward check, terminate (1, 1)",
             f"vmgexit_psc: end_entry > initial end_entry ({_L52})"),
     _attack("psc-cur-entry-backwards", "PSC done but cur_entry put back to 0: passes Linux's "
-            "check (it compares with the initial 0), the guest re-issues forever: the "
-            "model's livelock watchdog reports it",
+            "check (it compares with the initial 0), the guest re-issues forever: ends as a "
+            "livelock in vmgexit_psc",
             f"none in Linux: vmgexit_psc compares cur_entry with its initial value ({_L52}); "
-            "model-only livelock watchdog"),
+            "model-only livelock watcher (loop vmgexit_psc)"),
     _attack("psc-never-advance", "PSC answered success without converting or advancing "
-            "cur_entry: Linux has no forward-progress check, the guest spins: the model's "
-            "livelock watchdog reports it",
-            f"none in Linux: no forward-progress check ({_L52}); model-only livelock watchdog"),
+            "cur_entry: Linux has no forward-progress check, the guest spins: ends as a "
+            "livelock in vmgexit_psc",
+            f"none in Linux: no forward-progress check ({_L52}); model-only livelock watcher "
+            "(loop vmgexit_psc)"),
     _attack("msr-psc-error", "MSR-protocol PSC done but answered with error 1 in bits 63:32: "
             "stopped by __page_state_change, terminate (1, 1)",
             f"__page_state_change: GHCB_MSR_PSC_RESP_VAL != 0 ({_L71})"),

@@ -201,7 +201,7 @@ def psc_answer_cur_entry_backwards(vcpu: KvmVcpu, psc_ret: int) -> None:
     """Override ``snp_complete_psc_answer``: the entries are done (their ``cur_page`` is
     set) but ``cur_entry`` is put back to 0.  Linux compares with the *initial*
     ``cur_entry`` (0), so this passes its check and the guest re-issues the same request
-    forever (linux-guest.md 5.2): the model's livelock watchdog reports it."""
+    forever (linux-guest.md 5.2): the run ends as a livelock in ``vmgexit_psc``."""
     h = _hdr_read(vcpu)
     _hdr_write(vcpu, PscHdr(0, h.end_entry, h.reserved))
     svm_vmgexit_no_action(vcpu, psc_ret)
@@ -210,7 +210,7 @@ def psc_answer_cur_entry_backwards(vcpu: KvmVcpu, psc_ret: int) -> None:
 def psc_never_advance(vcpu: KvmVcpu) -> int:
     """Override ``snp_begin_psc``: answer success at once, converting nothing and leaving
     ``cur_entry`` where it is.  Linux has no forward-progress check (linux-guest.md 5.2):
-    the guest spins, which the model's livelock watchdog reports.  Returns 1."""
+    the guest spins; the run ends as a livelock in ``vmgexit_psc``.  Returns 1."""
     snp_complete_psc(vcpu, 0)
     return 1
 

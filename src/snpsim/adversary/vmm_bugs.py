@@ -31,6 +31,8 @@ __all__ = [
     "R12_OVERRIDES",
     "R13_OVERRIDES",
     "R15_KNOBS",
+    "kvm_handle_memory_fault_ignored",
+    "IGNORE_MEMORY_FAULT_OVERRIDES",
 ]
 
 #: Exit status of a Rust program that panics (Cloud Hypervisor, libkrun, OpenVMM).
@@ -71,3 +73,15 @@ R13_OVERRIDES: dict[str, Any] = {"kvm_arch_handle_exit": arch_handle_exit_r13}
 #: Bug report R15 (libkrun#243 / #296): the VMM's RAM starts shared and its vCPU loop has
 #: no KVM_EXIT_MEMORY_FAULT handler ("Unexpected exit reason on vcpu run: MemoryFault").
 R15_KNOBS: dict[str, Any] = {"gmem_private_at_start": False, "handle_memory_fault": False}
+
+
+def kvm_handle_memory_fault_ignored(cpu: CPUState, run: KvmRun) -> int:
+    """A VMM that answers KVM_EXIT_MEMORY_FAULT with nothing: no conversion, 0 (carry on),
+    so KVM_RUN re-enters the guest, which faults again at the same GPA.  Issue 12's
+    example of a VMM loop the real system spins in forever; the model ends it as a
+    livelock in ``kvm_cpu_exec``."""
+    return 0
+
+
+#: The override that makes a QEMU profile ignore memory faults (see above).
+IGNORE_MEMORY_FAULT_OVERRIDES: dict[str, Any] = {"kvm_handle_memory_fault": kvm_handle_memory_fault_ignored}

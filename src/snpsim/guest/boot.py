@@ -432,8 +432,9 @@ def guest_entry(kernel: GuestKernel) -> Callable[[GuestPort], None]:
     ``kernel.workload(kernel, cpu)`` (result in ``kernel.workload_result``), waits for the
     APs' workloads (``smp_join_ap_workloads``), then ``acpi_power_off``.  APs run
     :func:`snpsim.guest.smp.ap_entry` (start-up, ``kernel.ap_workloads[cpu]``, HLT).
-    A panic or a detected livelock (:class:`GuestStop`) makes the entry return, which
-    the platform reports as a shutdown exit.
+    A panic (:class:`GuestStop`) makes the entry return, which the platform reports as
+    a shutdown exit; a livelock (:class:`snpsim.trace.progress.Livelock`) passes through
+    to the VMM, which stops the VM.
     """
 
     def entry(cpu: GuestPort) -> None:

@@ -149,8 +149,7 @@ class GuestConfig:
     ``sme_coherent``: CPUID 0x8000001F EAX[10]; ``cbit``: the C-bit position the page
     tables are built with; ``pool_pages``: pre-validated 4 KiB pages the page allocator
     starts with; ``eager_accept``: accept all RAM at boot (``accept_memory=eager``);
-    ``psc_livelock_bound``: model-only watchdog, identical consecutive PSC answers
-    tolerated before the guest reports a livelock; ``variant``: the name of a variant in
+    ``variant``: the name of a variant in
     :data:`snpsim.guest.variants.KERNEL_VARIANTS` whose overrides are merged onto
     ``profile`` (e.g. ``"R8-buggy"``), None for the plain kernel; ``e820``: the memory
     map the firmware hands the guest, (GPA, bytes, E820_TYPE_*) entries (the VMM's
@@ -166,7 +165,6 @@ class GuestConfig:
     cbit: int = 51
     pool_pages: int = 128
     eager_accept: bool = False
-    psc_livelock_bound: int = 64
     variant: str | None = None
     e820: tuple[tuple[int, int, int], ...] | None = None
 
@@ -268,9 +266,10 @@ class GuestTermination(NamedTuple):
 
 
 class GuestStop(Exception):
-    """Model-only: unwinds the guest context to ``guest_entry`` after a panic or a
-    detected livelock.  The entry then returns, which the platform reports as a
-    shutdown exit: the model's stand-in for a CPU that spins forever."""
+    """Model-only: unwinds the guest context to ``guest_entry`` after a panic.  The entry
+    then returns, which the platform reports as a shutdown exit: the model's stand-in
+    for a CPU that spins forever.  (A livelock unwinds further, as
+    :class:`snpsim.trace.progress.Livelock`, and stops the whole VM.)"""
 
 
 @dataclass
@@ -278,7 +277,9 @@ class GuestKernel:
     """The guest kernel's shared state (see the module doc).
 
     Outcomes recorded for the run's report: ``terminated`` (a :class:`GuestTermination`),
-    ``panicked`` (the panic message), ``livelock`` (what the model-only watchdog saw),
+    ``panicked`` (the panic message), ``livelock`` (None: livelocks now unwind as
+    :class:`snpsim.trace.progress.Livelock` and are read from ``Platform.progress``; the
+    field stays for callers that test it),
     ``warnings`` (every WARN/pr_err text, in order), ``powered_off``.
     ``psc_desc_page``: per CPU, the GVA of the page that holds the on-stack
     ``struct snp_psc_desc`` of ``set_pages_state`` (model: the kernel stack).

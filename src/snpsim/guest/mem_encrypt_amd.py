@@ -25,7 +25,7 @@ from snpsim.spec.pgtable_types import _PAGE_PRESENT, PG_LEVEL_4K
 from snpsim.spec.units import PAGE_SHIFT
 from snpsim.trace.record import traced
 
-from .kernel import GuestKernel, GuestStop, __va, this_cpu
+from .kernel import GuestKernel, __va, this_cpu
 from .set_memory import (
     _PAGE_ENC,
     clflush_cache_range,
@@ -130,8 +130,12 @@ def enc_dec_hypercall(kernel: GuestKernel, vaddr: int, size: int, enc: bool) -> 
     stops.
 
     Linux quirk: a leaf whose base PFN is 0 makes the loop ``continue`` without advancing,
-    i.e. spin forever; the model's watchdog reports that as a livelock instead.
+    i.e. spin forever.  Model-only: each such pass goes to the livelock watcher (loop
+    ``enc_dec_hypercall``, state: GVA, PTE address, level and PTE value), which raises
+    :class:`snpsim.trace.progress.Livelock` once the same state came back
+    ``livelock_repeats`` times.
     """
+    cpu = this_cpu(kernel)
     end = vaddr + size
     while vaddr < end:
         leaf = _mapped_leaf(kernel, vaddr)
@@ -141,8 +145,9 @@ def enc_dec_hypercall(kernel: GuestKernel, vaddr: int, size: int, enc: bool) -> 
         kpte, level = leaf
         base_pfn = pg_level_to_pfn(kernel, level, kpte)
         if base_pfn == 0:
-            kernel.livelock = f"enc_dec_hypercall: leaf of vaddr {vaddr:#x} has PFN 0 (loop never advances)"
-            raise GuestStop(kernel.livelock)
+            cpu.progress.watch("enc_dec_hypercall", cpu.vcpu_id, (vaddr, kpte, level, cpu.read_u64(kpte)),
+                               lambda v=vaddr: f"the leaf of vaddr {v:#x} has PFN 0 (the loop never advances)")
+            continue
         span = page_level_size(level)
         notify_page_enc_status_changed(kernel, base_pfn, span >> PAGE_SHIFT, enc)
         vaddr = _next_leaf_start(vaddr, span)

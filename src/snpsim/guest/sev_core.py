@@ -14,12 +14,14 @@ hardware-and-ghcb.md 7, SVM_VMGEXIT_GUEST_REQUEST).  The on-stack
 ``struct snp_psc_desc`` lives in a per-CPU scratch page of guest memory (model: the
 kernel stack) and is copied into the GHCB shared buffer at 0x800 for each VMGEXIT.
 
-Model-only watchdog (documented): Linux has no forward-progress check in
-``vmgexit_psc`` -- a hypervisor that answers success without advancing ``cur_entry``
-makes the guest re-issue the request forever with interrupts off.  The model counts
-consecutive answers that leave the shared buffer unchanged and, past
-``GuestConfig.psc_livelock_bound``, records ``kernel.livelock`` and stops the guest
-context instead of hanging the simulation.
+Livelock (model-only, documented): Linux has no forward-progress check in
+``vmgexit_psc`` -- a hypervisor that answers success without advancing ``cur_entry``, or
+that puts ``cur_entry`` back to where the guest started, makes the guest re-issue the
+request forever with interrupts off.  Each answer is reported to the platform's progress
+watcher (loop ``vmgexit_psc``, state: the whole PSC buffer after the answer); the same
+buffer ``livelock_repeats`` times in a row raises :class:`snpsim.trace.progress.Livelock`,
+which stops the VM instead of hanging the simulation.  Any change of the buffer (one
+more entry done, one more page of a 2M entry) is progress.
 """
 
 from __future__ import annotations
@@ -59,7 +61,6 @@ from .asm_sev import ghcb_get_field, ghcb_set_field, pvalidate, vc_ghcb_invalida
 from .kernel import (
     GhcbState,
     GuestKernel,
-    GuestStop,
     __pa,
     __va,
     overridable,
@@ -222,8 +223,8 @@ def vmgexit_psc(kernel: GuestKernel, ghcb: int, desc: int) -> int:
     first_cur, first_end = hdr.cur_entry, hdr.end_entry
 
     ctxt = EsEmCtxt(cpu.regs)
-    unchanged_answers = 0
-    last_seen = cpu.read(buf, desc_size)
+    watcher = cpu.progress
+    watcher.progress("vmgexit_psc", cpu.vcpu_id)
     # EXCHANGE: one VMGEXIT per pass.  A host is allowed to resume the vCPU with only
     # some entries done (hardware-and-ghcb.md 5), so the same buffer goes back until
     # the host's cur_entry is past end_entry.
@@ -243,16 +244,13 @@ def vmgexit_psc(kernel: GuestKernel, ghcb: int, desc: int) -> int:
             return _psc_fail(kernel, f"SNP: PSC processing going backward, end_entry {first_end} "
                                      f"(got {hdr.end_entry}) cur_entry {first_cur} (got {hdr.cur_entry})")
 
-        # WATCHDOG (model-only): count answers that left the buffer byte-for-byte as
-        # they found it; past the configured bound the guest is stopped as livelocked.
-        now = cpu.read(buf, desc_size)
-        unchanged_answers = unchanged_answers + 1 if now == last_seen else 0
-        last_seen = now
-        if unchanged_answers >= kernel.config.psc_livelock_bound and hdr.cur_entry <= hdr.end_entry:
-            kernel.livelock = (f"vmgexit_psc: {unchanged_answers} consecutive PSC answers without progress "
-                               f"(cur_entry {hdr.cur_entry}, end_entry {hdr.end_entry})")
-            kernel.warn(kernel.livelock)
-            raise GuestStop(kernel.livelock)
+        # PROGRESS (model-only): an answer that leaves the whole buffer as the last one
+        # did is a pass with no progress; the watcher ends the run after enough of them.
+        if hdr.cur_entry <= hdr.end_entry:
+            watcher.watch("vmgexit_psc", cpu.vcpu_id, cpu.read(buf, desc_size),
+                          lambda h=hdr: f"the host answers the PSC request without progress "
+                                        f"(cur_entry {h.cur_entry}, end_entry {h.end_entry})")
+    watcher.progress("vmgexit_psc", cpu.vcpu_id)
     return 0
 
 

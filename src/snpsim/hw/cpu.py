@@ -54,6 +54,7 @@ from snpsim.spec.msr_index import MSR_AMD64_SEV, MSR_AMD64_SEV_ES_GHCB
 from snpsim.spec.pgtable_types import PG_LEVEL_1G, PG_LEVEL_2M, PG_LEVEL_4K
 from snpsim.spec.rmp import PVALIDATE_FAIL_INPUT, RMPADJUST_FAIL_INPUT, RMPREAD_FAIL_INPUT, RmpState
 from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PTRS_PER_PMD, PageSize, u64
+from snpsim.trace.progress import DEFAULT_LIVELOCK_REPEATS, ProgressWatcher
 from snpsim.trace.record import traced
 
 from .faults import (
@@ -195,11 +196,14 @@ class Platform:
     ``mem_size``: bytes of SPA space; ``cbit``: the C-bit position the CPU reports
     (CPUID 0x8000001F EBX[5:0]; 51 on Milan/Genoa); ``seed``: scheduler and key seed;
     ``rmp_coverage``: bytes of SPA space the RMP covers (default ``mem_size``; pages above
-    are permanently hypervisor-owned, APM 15.36.4).
+    are permanently hypervisor-owned, APM 15.36.4); ``livelock_repeats``: the knob of the
+    model-only livelock detector ``progress`` (:class:`snpsim.trace.progress.ProgressWatcher`),
+    which guest code reaches through its vCPU and host code through the host port.
     """
 
     def __init__(self, mem_size: int = 1 << 40, cbit: int = 51, seed: int = 0,
-                 rmp_coverage: int | None = None) -> None:
+                 rmp_coverage: int | None = None,
+                 livelock_repeats: int = DEFAULT_LIVELOCK_REPEATS) -> None:
         from .firmware import SnpFirmware
 
         self.cbit = cbit
@@ -207,6 +211,7 @@ class Platform:
         self.mem.engine = type(self.mem.engine)(b"snpsim-seed-%d" % seed)
         self.rmp = Rmp(coverage=mem_size if rmp_coverage is None else rmp_coverage)
         self.world = World(seed)
+        self.progress = ProgressWatcher(livelock_repeats)
         self.firmware = SnpFirmware(self)
         self.host = HostCpu(self)
         self.counters: dict[str, int] = {}
@@ -247,6 +252,8 @@ class GuestCpu:
         self.idt: dict[int, Callable[[GuestCpu, HardwareFault], None]] = {}
         self.ctx = platform.world.new_guest_context(f"vcpu{self.vcpu_id}", lambda: entry(self))
         self.halted = False
+        #: Model-only: the platform's livelock detector (not hardware state).
+        self.progress = platform.progress
 
     # -- tripwire and exits --------------------------------------------------------------
     def _assert_ctx(self) -> None:
@@ -661,6 +668,11 @@ class HostCpu:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
         self._guests = platform.world.guest_contexts
+        #: Model-only: the platform's livelock detector (not hardware state).
+        self.progress = platform.progress
+        #: Model-only: see :meth:`yield_point`.
+        self.thread_changes = 0
+        self._last_thread: Any = None
 
     def _assert_ctx(self) -> None:
         assert getcurrent() not in self._guests, "host-port call from guest context"
@@ -802,8 +814,19 @@ class HostCpu:
                     snp_active=snp_active)
 
     def yield_point(self) -> None:
-        """Let the scheduler run another host thread (model-only)."""
+        """Let the scheduler run another host thread (model-only).  ``thread_changes``
+        counts the times a different host thread than the last one reached a yield point
+        (before or after yielding), so a thread that yields and finds the count unchanged
+        knows no other thread ran meanwhile (``vcpu_block``'s progress check)."""
+        self._note_thread()
         self.platform.world.yield_point()
+        self._note_thread()
+
+    def _note_thread(self) -> None:
+        me = getcurrent()
+        if me is not self._last_thread:
+            self._last_thread = me
+            self.thread_changes += 1
 
     @property
     def firmware(self):  # noqa: ANN201 - SnpFirmware, imported lazily

@@ -44,6 +44,8 @@ class GuestPort(Protocol):
     vcpu_id: int
     cbit: int
     regs: dict[str, int]
+    #: Model-only: the platform's livelock detector (snpsim.trace.progress.ProgressWatcher).
+    progress: Any
 
     def read(self, gva: int, n: int) -> bytes: ...
     def write(self, gva: int, data: bytes) -> None: ...
@@ -73,6 +75,10 @@ class HostPort(Protocol):
 
     cbit: int
     firmware: Any
+    #: Model-only: the platform's livelock detector (snpsim.trace.progress.ProgressWatcher).
+    progress: Any
+    #: Model-only: times another host thread reached a yield point (see HostCpu.yield_point).
+    thread_changes: int
 
     def vmrun(self, vmcb: Any) -> Any: ...
     def rmpupdate(self, spa: int, state: Any) -> int: ...

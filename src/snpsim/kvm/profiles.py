@@ -42,7 +42,9 @@ class KvmProfile(VariantProfile):
     there: bug report R6's leftover -KVM_ENOSYS); ``gmem_max_order`` (0: order-0 folios
     as in current kernels; 9: 2 MiB folios, as the pending guest_memfd huge-page work
     would give, so ``sev_gmem_prepare`` makes 2 MiB RMP entries); ``max_entries_per_run``
-    (model-only watchdog: guest entries in one ``KVM_RUN`` before it returns -EINTR);
+    (model-only, opt-in, default None: guest entries in one ``KVM_RUN`` before it
+    returns -EINTR as if signalled; loops are caught by the livelock watcher,
+    :mod:`snpsim.trace.progress`, not by this count);
     ``psc_coalesce_base`` ("entry": ``snp_begin_psc`` joins a following entry when its GFN
     equals the first entry's *original* GFN plus the pages gathered, as upstream KVM does,
     docs/findings.md F1; "range": against the start of the range actually converted, the
@@ -66,7 +68,7 @@ _BASE_KNOBS: dict[str, Any] = {
     "zero_hypercall_ret": True,
     "stale_hypercall_ret": None,
     "gmem_max_order": 0,
-    "max_entries_per_run": 100_000,
+    "max_entries_per_run": None,
     "psc_coalesce_base": "entry",
 }
 

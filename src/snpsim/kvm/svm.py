@@ -45,7 +45,8 @@ from snpsim.spec.kvm_uapi import (
     KVM_EXIT_IO_OUT,
     KVM_EXIT_SHUTDOWN,
 )
-from snpsim.spec.units import u64
+from snpsim.spec.pgtable_types import PG_LEVEL_2M
+from snpsim.spec.units import PAGE_SHIFT, PTRS_PER_PMD, u64
 from snpsim.trace.record import traced
 
 from .kvm_host import KvmVcpu
@@ -99,7 +100,15 @@ def npf_interception(vcpu: KvmVcpu) -> int:
     """``npf_interception(vcpu)``: error code = EXITINFO1, GPA = EXITINFO2; clear
     synthetic bits 48/49 set by hardware (WARN); SNP and PFERR_GUEST_ENC -> add
     PFERR_PRIVATE_ACCESS; ``kvm_mmu_page_fault``; on success with PFERR_GUEST_RMP,
-    ``sev_handle_rmp_fault``.  Returns the MMU's 1 / 0 / -errno."""
+    ``sev_handle_rmp_fault``.  Returns the MMU's 1 / 0 / -errno.
+
+    Model-only: a fault handled without an exit to userspace (1: the guest retries the
+    access) is reported to the livelock watcher as a pass of the loop
+    ``kvm_mmu_page_fault`` on this vCPU, with the fault and, once it repeats, the SPTE
+    for its GFN, the RMP entry of the page that SPTE maps and the GFN's attributes as
+    the state (:func:`_npf_state`); the same fault with nothing changed
+    ``livelock_repeats`` times in a row, no other exit in between, is a livelock (bug
+    report R3's spurious fast-path fault)."""
     from .svm_sev import sev_handle_rmp_fault
 
     error_code = vcpu.exit_info_1
@@ -113,7 +122,40 @@ def npf_interception(vcpu: KvmVcpu) -> int:
     rc = kvm_mmu_page_fault(vcpu, gpa, error_code)
     rc = vcpu.kvm.profile.call("npf_rmp_fault_gate", _npf_rmp_fault_gate)(vcpu, rc, gpa, error_code,
                                                                            sev_handle_rmp_fault)
+    if rc == 1:
+        # A fault unlike the previous one is progress whatever the tables hold, so the
+        # snapshot (SPTE, RMP entry, attributes) is taken only for a repeated fault.
+        watcher = vcpu.kvm.host.progress
+        last = watcher.last("kvm_mmu_page_fault", vcpu.vcpu_id)
+        key: tuple = (gpa, error_code)
+        if last is not None and last[:2] == key:
+            key = _npf_state(vcpu, gpa, error_code)
+        watcher.watch("kvm_mmu_page_fault", vcpu.vcpu_id, key,
+                      lambda: _npf_text(vcpu, gpa, error_code))
     return rc
+
+
+def _npf_state(vcpu: KvmVcpu, gpa: int, error_code: int) -> tuple:
+    """Model-only: the state an #NPF retry depends on -- GPA, error code, the SPTE of
+    its GFN (pfn, level, writable or None), the RMP entry of the page it maps, and the
+    GFN's memory attributes."""
+    kvm = vcpu.kvm
+    host = kvm.host
+    gfn = gpa >> PAGE_SHIFT
+    spte = host.npt_lookup(kvm.npt, gfn)
+    if spte is None:
+        return (gpa, error_code, None, None, kvm.mem_attr_array.get(gfn))
+    pfn = spte.pfn + (gfn & (PTRS_PER_PMD - 1) if spte.level == PG_LEVEL_2M else 0)
+    return (gpa, error_code, (spte.pfn, spte.level, spte.writable),
+            host.rmpread(pfn << PAGE_SHIFT), kvm.mem_attr_array.get(gfn))
+
+
+def _npf_text(vcpu: KvmVcpu, gpa: int, error_code: int) -> str:
+    """Model-only: the stuck #NPF, for the livelock report."""
+    spte = vcpu.kvm.host.npt_lookup(vcpu.kvm.npt, gpa >> PAGE_SHIFT)
+    where = "no SPTE" if spte is None else f"SPTE pfn {spte.pfn:#x}"
+    return (f"the same #NPF at GPA {gpa:#x} error code {error_code:#x} ({where}) is "
+            f"resumed with nothing changed")
 
 
 def _npf_rmp_fault_gate(vcpu: KvmVcpu, rc: int, gpa: int, error_code: int,

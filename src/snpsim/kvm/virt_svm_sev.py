@@ -41,26 +41,39 @@ def _host(kvm: KvmVm):  # noqa: ANN202 - HostPort
 
 @traced("kvm")
 def rmpupdate(kvm: KvmVm, pfn: int, state: RmpState) -> int:
-    """``rmpupdate(pfn, state)`` (arch/x86/virt/svm/sev.c): RMPUPDATE of the page ``pfn``
-    with ``state``, retried while it returns FAIL_OVERLAP (4).
+    """``rmpupdate(pfn, state)`` (arch/x86/virt/svm/sev.c, v6.17): RMPUPDATE of the page
+    ``pfn`` with ``state``, repeated for as long as it returns FAIL_OVERLAP (4) -- Linux
+    has no bound.
 
     Returns 0, -EINVAL (2 MiB update of a PFN not 512-aligned: ``adjust_direct_map``) or
     -EFAULT (any other RMPUPDATE failure, logged).  ``kvm`` carries the host port (the C
-    function has no context argument).
+    function has no context argument).  Model-only: each FAIL_OVERLAP is a pass for the
+    livelock watcher (loop ``rmpupdate``, no vCPU; state: the PFN, the requested state
+    and the RMP entries of the page and of its 2 MiB head); an overlap that nothing
+    clears raises :class:`snpsim.trace.progress.Livelock` after ``livelock_repeats``
+    passes instead of spinning forever.
     """
     if state.pagesize == RMP_PG_SIZE_2M and pfn % PTRS_PER_PMD:
         return -errno.EINVAL
+    host = _host(kvm)
     while True:
-        ret = _host(kvm).rmpupdate(pfn << PAGE_SHIFT, state)
+        ret = host.rmpupdate(pfn << PAGE_SHIFT, state)
         if ret != RMPUPDATE_FAIL_OVERLAP:
             break
-        # Model: a structural overlap never clears by itself; stop instead of spinning.
-        kvm.pr(f"RMPUPDATE for PFN {pfn:#x} failed with overlap (retried once, model stop)")
-        break
+        host.progress.watch("rmpupdate", None, (pfn, state, *_rmp_snapshot(kvm, pfn)),
+                            lambda: f"RMPUPDATE of PFN {pfn:#x} fails with FAIL_OVERLAP and "
+                                    f"nothing changes the RMP")
+    host.progress.progress("rmpupdate", None)
     if ret:
         kvm.pr(f"Failed to update RMP entry for PFN {pfn:#x} error {ret}")
         return -errno.EFAULT
     return 0
+
+
+def _rmp_snapshot(kvm: KvmVm, pfn: int) -> tuple:
+    """Model-only: RMPREAD of ``pfn`` and of its 2 MiB-aligned head (each (code, entry))."""
+    host = _host(kvm)
+    return host.rmpread(pfn << PAGE_SHIFT), host.rmpread((pfn & ~(PTRS_PER_PMD - 1)) << PAGE_SHIFT)
 
 
 @traced("kvm")
@@ -126,16 +139,27 @@ def snp_leak_pages(kvm: KvmVm, pfn: int, npages: int) -> None:
 
 @traced("kvm")
 def snp_rmptable_psmash(kvm: KvmVm, pfn: int) -> int:
-    """KVM ``snp_rmptable_psmash(pfn)`` (arch/x86/kvm/svm/sev.c): PSMASH the 2 MiB entry
-    containing ``pfn`` (aligned down to 512), retrying while it returns FAIL_INUSE (3).
-    Returns the final PSMASH code or -errno."""
+    """KVM ``snp_rmptable_psmash(pfn)`` (arch/x86/kvm/svm/sev.c, v6.17): PSMASH the 2 MiB
+    entry containing ``pfn`` (aligned down to 512), repeated for as long as it returns
+    FAIL_INUSE (3), without bound.  Returns the final PSMASH code or -errno.
+
+    Model-only: between attempts the host thread yields to the scheduler (another vCPU
+    may leave the guest and release its VMSA), and each FAIL_INUSE is a pass for the
+    livelock watcher (loop ``snp_rmptable_psmash``, no vCPU; state: RMPREAD of the
+    2 MiB head, as for ``rmpupdate``); nothing changing for ``livelock_repeats`` passes
+    (the page in use is never released) raises
+    :class:`snpsim.trace.progress.Livelock`."""
     pfn &= ~(PTRS_PER_PMD - 1)
-    for _ in range(64):  # model bound: a VMSA in use never clears while we spin
+    host = _host(kvm)
+    while True:
         ret = psmash(kvm, pfn)
         if ret != PSMASH_FAIL_INUSE:
+            host.progress.progress("snp_rmptable_psmash", None)
             return ret
-        kvm.host.yield_point()
-    return PSMASH_FAIL_INUSE
+        host.progress.watch("snp_rmptable_psmash", None, (pfn, *_rmp_snapshot(kvm, pfn)),
+                            lambda: f"PSMASH of PFN {pfn:#x} fails with FAIL_INUSE and "
+                                    f"nothing releases the page in use")
+        host.yield_point()
 
 
 @traced("kvm")

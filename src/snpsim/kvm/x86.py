@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable
 
+from snpsim.spec.exit_codes import SVM_EXIT_NPF
 from snpsim.spec.kvm_uapi import (
     KVM_CAP_EXIT_HYPERCALL,
     KVM_EINVAL,
@@ -45,13 +46,7 @@ __all__ = [
     "__kvm_emulate_halt",
     "kvm_vcpu_running",
     "vcpu_block",
-    "MAX_ENTRIES_PER_RUN",
 ]
-
-#: Model-only: guest entries in one KVM_RUN before it returns -EINTR (a real KVM_RUN
-#: returns on a pending signal; this stands in for the VMM's watchdog signal).  The
-#: profile knob ``max_entries_per_run`` holds the value in force.
-MAX_ENTRIES_PER_RUN = 100_000
 
 
 def user_exit_on_hypercall(kvm: KvmVm, hc_nr: int) -> bool:
@@ -150,12 +145,17 @@ def vcpu_enter_guest(vcpu: KvmVcpu) -> int:
     """``vcpu_enter_guest(vcpu)``: prepare the switch (SEV-ES: ``sev_es_unmap_ghcb``
     writes results back to the GHCB), ``svm_vcpu_run`` (VMRUN until the next #VMEXIT),
     then ``svm_handle_exit`` (profile override point ``svm_handle_exit``: a variant sees
-    every #VMEXIT first).  Returns the handler's 1 / 0 / -errno."""
+    every #VMEXIT first).  Returns the handler's 1 / 0 / -errno.
+
+    Model-only: an exit other than #NPF ends any #NPF retry the livelock watcher was
+    following on this vCPU (``kvm_mmu_page_fault``, :mod:`snpsim.trace.progress`)."""
     from .svm import svm_handle_exit, svm_prepare_switch_to_guest, svm_vcpu_run
 
     svm_prepare_switch_to_guest(vcpu)
     exit_ = svm_vcpu_run(vcpu)
     vcpu.exits += 1
+    if exit_.exit_code != SVM_EXIT_NPF:
+        vcpu.kvm.host.progress.progress("kvm_mmu_page_fault", vcpu.vcpu_id)
     return vcpu.kvm.profile.call("svm_handle_exit", svm_handle_exit)(vcpu, exit_)
 
 
@@ -177,6 +177,27 @@ def kvm_vcpu_running(vcpu: KvmVcpu) -> bool:
     return vcpu.mp_state == "runnable"
 
 
+def _block_state(vcpu: KvmVcpu) -> tuple:
+    """Model-only: what can wake a blocked vCPU -- its own signal (``immediate_exit``),
+    whether another host thread ran since the last pass (the host port's
+    ``thread_changes``) and, for each vCPU of the VM, whether it sleeps, its state and
+    how many exits it has taken."""
+    return (vcpu.run.immediate_exit, vcpu.kvm.host.thread_changes,
+            tuple((v.blocked, v.mp_state, v.exits) for v in vcpu.kvm.vcpus))
+
+
+def _block_text(vcpu: KvmVcpu) -> str:
+    """Model-only: why nothing can wake ``vcpu`` (for the livelock report)."""
+    others = []
+    for v in vcpu.kvm.vcpus:
+        if v is vcpu or v.blocked:
+            continue
+        others.append(f"vCPU {v.vcpu_id} never entered" if v.exits == 0
+                      else f"vCPU {v.vcpu_id} does not run")
+    why = ", ".join(others) if others else "no signal pending"
+    return f"nothing can wake it ({why})"
+
+
 @traced("kvm")
 def vcpu_block(vcpu: KvmVcpu) -> int:
     """``vcpu_block(vcpu)`` -> ``kvm_vcpu_halt`` / ``kvm_vcpu_block`` (arch/x86/kvm/x86.c,
@@ -189,9 +210,13 @@ def vcpu_block(vcpu: KvmVcpu) -> int:
     ``run->immediate_exit``; while blocked the host thread yields to the scheduler; when
     every vCPU of the VM is blocked nothing can ever wake one, so the last to block
     returns to userspace with KVM_EXIT_HLT (return 0) instead of sleeping forever.
+    When a vCPU that is not blocked never runs either (its thread does not exist, or
+    no other thread is scheduled), every pass finds the same state: the livelock
+    watcher ends the run (loop ``vcpu_block``, :mod:`snpsim.trace.progress`).
     Returns -EINTR with KVM_EXIT_INTR (signal), or 0 with KVM_EXIT_HLT (all halted).
     """
     kvm = vcpu.kvm
+    watcher = kvm.host.progress
     vcpu.blocked = True
     try:
         while True:
@@ -202,31 +227,41 @@ def vcpu_block(vcpu: KvmVcpu) -> int:
                 emit_instant("kvm", "all vCPUs halted", vcpu=vcpu.vcpu_id)
                 vcpu.run.exit_reason = KVM_EXIT_HLT
                 return 0
+            watcher.watch("vcpu_block", vcpu.vcpu_id, _block_state(vcpu),
+                          lambda: _block_text(vcpu))
             kvm.host.yield_point()
     finally:
         vcpu.blocked = False
+        watcher.progress("vcpu_block", vcpu.vcpu_id)
 
 
 @traced("kvm")
 def vcpu_run(vcpu: KvmVcpu) -> int:
     """``vcpu_run(vcpu)``: enter the guest while the vCPU is runnable, block it while it
-    is halted (``vcpu_block``), until a step returns <= 0.  The model's watchdog (profile
-    knob ``max_entries_per_run``) returns -EINTR after that many guest entries."""
+    is halted (``vcpu_block``), until a step returns <= 0; after each step a pending
+    signal (model: ``run->immediate_exit``, set by QEMU's ``kvm_cpu_kick``) ends the
+    run with KVM_EXIT_INTR and -EINTR (``xfer_to_guest_mode_handle_work`` ->
+    ``kvm_handle_signal_exit``).  No count of entries stops a run: a loop that makes no
+    progress is caught by the livelock watcher (:mod:`snpsim.trace.progress`).  The
+    KVM profile knob ``max_entries_per_run`` (default None) is an opt-in model stop:
+    after that many guest entries -EINTR, as if the VMM had sent a signal."""
     limit = vcpu.kvm.profile.knob("max_entries_per_run")
     entries = 0
     while True:
         if kvm_vcpu_running(vcpu):
-            if entries >= limit:
-                break
+            if limit is not None and entries >= limit:
+                vcpu.kvm.pr(f"vcpu{vcpu.vcpu_id}: {limit} entries without exit (model stop)")
+                vcpu.run.exit_reason = KVM_EXIT_INTR
+                return -errno.EINTR
             entries += 1
             r = vcpu_enter_guest(vcpu)
         else:
             r = vcpu_block(vcpu)
         if r <= 0:
             return r
-    vcpu.kvm.pr(f"vcpu{vcpu.vcpu_id}: {limit} entries without exit (model watchdog)")
-    vcpu.run.exit_reason = KVM_EXIT_INTR
-    return -errno.EINTR
+        if vcpu.run.immediate_exit:
+            vcpu.run.exit_reason = KVM_EXIT_INTR
+            return -errno.EINTR
 
 
 @traced("kvm")

@@ -9,8 +9,11 @@ Fields of :func:`summarize` (counts are integers; see ``docs/run.md``):
 - ``scenario``, ``config`` (memory, vCPUs, profiles, seed, scenario options);
 - ``outcome``: ``completed`` (bool: the guest powered off), ``result`` (the VMM's),
   ``description`` (the one line of ``RunOutcome.describe``), ``termination``
-  (``reason_set``, ``reason_code``, ``function``) or null, ``panic``, ``livelock``,
-  ``scenario_errors`` (what the workload could not do, e.g. a boot step that failed);
+  (``reason_set``, ``reason_code``, ``function``) or null, ``panic``, ``livelock`` (one
+  line) with ``livelock_loop``, ``livelock_vcpu`` and ``livelock_state`` (the loop that
+  could never end, its vCPU or null for host code, the state it was stuck in; all null
+  when no livelock stopped the run), ``scenario_errors`` (what the workload could not
+  do, e.g. a boot step that failed);
 - ``pages_made_shared`` / ``pages_made_private``: ``{"4K": n, "2M": n}``, the pages KVM
   asked the VMM to convert (KVM_HC_MAP_GPA_RANGE exits; 2M counts 2 MiB pages) in SNP
   mode; in SEV and SEV-ES mode, where no conversion reaches the host, the 4 KiB pages
@@ -65,6 +68,9 @@ def summarize(run: ScenarioRun) -> dict[str, Any]:
             "termination": term,
             "panic": o.panic,
             "livelock": o.livelock,
+            "livelock_loop": o.livelock_loop,
+            "livelock_vcpu": o.livelock_vcpu,
+            "livelock_state": o.livelock_state,
             "scenario_errors": list(run.result.get("errors", []) or []),
         },
         "pages_made_shared": {"4K": conv.get("shared 4K", 0), "2M": conv.get("shared 2M", 0)},

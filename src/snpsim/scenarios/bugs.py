@@ -352,7 +352,8 @@ TRIGGERS: dict[str, BugTrigger] = {
         "the KVM_EXIT_MEMORY_FAULT", _implicit_private, _memory_fault_inspect),
     "R3": BugTrigger(
         "KVM's fast page-fault path swallowed private faults: the same implicit conversion as "
-        "R2 spins in #NPF with no userspace exit", _implicit_private, _memory_fault_inspect),
+        "R2 spins in #NPF with no userspace exit (ends as a livelock in kvm_mmu_page_fault)",
+        _implicit_private, _memory_fault_inspect),
     "R4": BugTrigger(
         "KVM took the PSC scratch length from SW_EXITINFO2: a valid one-entry PSC sent with "
         "exit_info_2 0 and 0xffffffff (hand-built; Linux passes 0) is refused for the latter",

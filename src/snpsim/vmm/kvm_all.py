@@ -378,9 +378,17 @@ def kvm_cpu_exec(cpu: CPUState, arch_handle_exit: Callable[[CPUState, KvmRun], i
     ``kvm_arch_handle_exit``; MEMORY_FAULT -> ``kvm_convert_memory`` (a flag other than
     PRIVATE -> -1); others -> ``kvm_arch_handle_exit``.  Returns EXCP_* or -1 (the caller
     stops the VM with RUN_STATE_INTERNAL_ERROR).  ``on_exit`` hooks see every exit.
+
+    Model-only: each KVM_EXIT_MEMORY_FAULT is a pass of this loop for the livelock
+    watcher (:mod:`snpsim.trace.progress`; state: the exit's GPA, size and flags), any
+    other exit is progress.  A VMM that answers the fault without converting (profile
+    override ``kvm_handle_memory_fault`` returning 0) gets the same fault back at every
+    KVM_RUN and is stopped as a livelock in ``kvm_cpu_exec``.  The watcher is the
+    platform's, reached through the KVM object (``Kvm.host.progress``).
     """
     s = cpu.kvm_state
     run = cpu.kvm_run
+    watcher = s.kvm.host.progress
     while True:
         if cpu.exit_request or s.shutdown_requested:
             return EXCP_INTERRUPT
@@ -397,6 +405,8 @@ def kvm_cpu_exec(cpu: CPUState, arch_handle_exit: Callable[[CPUState, KvmRun], i
                 s.error_report(f"kvm run failed {errno.errorcode.get(-run_ret, run_ret)}")
                 return -1
         reason = run.exit_reason
+        if reason != KVM_EXIT_MEMORY_FAULT:
+            watcher.progress("kvm_cpu_exec", cpu.cpu_index)
         if reason == KVM_EXIT_IO:
             kvm_handle_io(cpu, run.io.port, run.io.data, run.io.direction, run.io.size,
                           run.io.count, io_handler)
@@ -426,6 +436,10 @@ def kvm_cpu_exec(cpu: CPUState, arch_handle_exit: Callable[[CPUState, KvmRun], i
             else:
                 ret = arch_handle_exit(cpu, run)
         elif reason == KVM_EXIT_MEMORY_FAULT and s.profile.knob("handle_memory_fault"):
+            mf = run.memory_fault
+            watcher.watch("kvm_cpu_exec", cpu.cpu_index, (mf.gpa, mf.size, mf.flags),
+                          lambda mf=mf: f"KVM_EXIT_MEMORY_FAULT at GPA {mf.gpa:#x} size {mf.size:#x} "
+                                  f"flags {mf.flags:#x} comes back after the VMM answered it")
             ret = s.profile.call("kvm_handle_memory_fault", kvm_handle_memory_fault)(cpu, run)
         else:
             ret = arch_handle_exit(cpu, run)

@@ -23,9 +23,10 @@ to port 0x604), ``"guest-terminated"`` (KVM_EXIT_SYSTEM_EVENT SEV_TERM: QEMU rep
 decoded from ``data[0]``), ``"internal-error"`` (any other failure: QEMU's
 ``vm_stop(RUN_STATE_INTERNAL_ERROR)``), ``"shutdown"``/``"reset"`` (KVM_EXIT_SHUTDOWN,
 system events), ``"halted"`` (all vCPUs halted, nothing can wake them: KVM's model
-returns KVM_EXIT_HLT to the last one), ``"stopped"`` (a vCPU left its loop for another
-reason, e.g. the model's KVM_RUN watchdog), ``"qemu-exit"`` (QEMU called exit(), or the
-VMM panicked).
+returns KVM_EXIT_HLT to the last one), ``"livelock"`` (the model's livelock watcher found
+a loop that can never end -- guest, KVM or VMM -- and the VM was stopped:
+``RunResult.livelock``), ``"stopped"`` (a vCPU left its loop for another reason, e.g. an
+opt-in KVM_RUN entry limit), ``"qemu-exit"`` (QEMU called exit(), or the VMM panicked).
 
 Several vCPUs: one host thread per vCPU (``thread_runner`` = the platform's
 ``World.run_threads``).  A halted vCPU blocks inside KVM_RUN; when any vCPU thread leaves
@@ -57,6 +58,7 @@ from snpsim.spec.kvm_uapi import (
 )
 from snpsim.spec.msr_protocol import GHCB_MSR_INFO_MASK, GHCB_MSR_TERM_REQ
 from snpsim.spec.termination import describe_termination
+from snpsim.trace.progress import Livelock
 from snpsim.trace.record import emit_instant, traced
 
 from .i386_kvm import kvm_arch_handle_exit
@@ -73,6 +75,7 @@ from .i386_sev import (
 )
 from .kvm_all import (
     EXCP_HLT,
+    EXCP_INTERRUPT,
     CPUState,
     KVMState,
     MemoryRegion,
@@ -262,7 +265,8 @@ class RunResult:
     """How a run ended: ``result`` (see module docstring), ``run_state`` (QEMU RunState
     name), ``reason_set``/``reason_code`` and ``description`` for a guest termination,
     ``ghcb_msr`` (``system_event.data[0]``), ``errors`` (QEMU's error_report lines),
-    ``exits`` (KVM_RUN returns seen)."""
+    ``exits`` (KVM_RUN returns seen), ``livelock`` (the
+    :class:`snpsim.trace.progress.Livelock` that stopped the VM, or None)."""
 
     result: str
     run_state: str
@@ -272,6 +276,7 @@ class RunResult:
     ghcb_msr: int | None = None
     errors: list[str] = field(default_factory=list)
     exits: int = 0
+    livelock: Livelock | None = None
 
 
 #: Kinds of :class:`RegionSpec`.
@@ -591,6 +596,9 @@ class Machine:
         return b"\xff" * size
 
     # -- run -----------------------------------------------------------------------------------------
+    #: Model-only: the livelock that stopped the VM (set by ``_cpu_thread``).
+    livelock: Livelock | None = None
+
     def _cpu_thread(self, cpu: CPUState) -> int:
         """``kvm_vcpu_thread_fn``: ``kvm_cpu_exec`` until it returns, then stop the VM.
 
@@ -598,10 +606,18 @@ class Machine:
         ``pause_all_vcpus`` kicks every vCPU), so whatever ended this vCPU's
         ``kvm_cpu_exec`` (power-off, error, guest termination, all vCPUs halted, the model
         watchdog) stops the others too: a vCPU blocked in KVM (HLT) returns -EINTR.
-        Returns the ``kvm_cpu_exec`` result."""
+        A :class:`Livelock` raised anywhere below (guest, KVM, this loop) is kept in
+        ``self.livelock`` and stops the VM the same way (model-only: QEMU would spin).
+        Returns the ``kvm_cpu_exec`` result (EXCP_INTERRUPT after a livelock)."""
         s = self.s
         handler = s.profile.call("kvm_arch_handle_exit", kvm_arch_handle_exit)
-        ret = kvm_cpu_exec(cpu, handler, self.io_handler, self.on_exit)
+        try:
+            ret = kvm_cpu_exec(cpu, handler, self.io_handler, self.on_exit)
+        except Livelock as e:
+            if self.livelock is None:
+                self.livelock = e
+            emit_instant("vmm", "livelock", loop=e.loop, vcpu=-1 if e.vcpu is None else e.vcpu)
+            ret = EXCP_INTERRUPT
         if ret == EXCP_HLT:
             self.all_halted = True
         self.pause_all_vcpus()
@@ -671,6 +687,9 @@ class Machine:
 
     def _result(self, rets: list[int], exits: int) -> RunResult:
         s = self.s
+        if self.livelock is not None:
+            return RunResult("livelock", "paused", errors=list(s.errors), exits=exits,
+                             livelock=self.livelock)
         for cpu, ret in zip(self.cpus, rets):
             if ret < 0:
                 run = cpu.kvm_run
