@@ -884,8 +884,14 @@ class _Run:
 
     def _workload(self, fn: Callable[[Guest], Any]) -> Callable[[Any, Any], Any]:
         def workload(kernel: Any, cpu: Any) -> Any:
-            return self._guard(f"guest work of vCPU {cpu.vcpu_id}", fn,
-                               Guest(kernel, cpu, self.sc.data))
+            try:
+                return fn(Guest(kernel, cpu, self.sc.data))
+            except Exception as e:
+                if type(e).__module__.startswith("snpsim.") and not isinstance(e, ScenarioError):
+                    raise  # the model's own unwinding (GuestStop: panic, livelock), _StopRun
+                self.errors.append(f"guest work of vCPU {cpu.vcpu_id} raised "
+                                   f"{type(e).__name__}: {e}")
+                return None
 
         return workload
 

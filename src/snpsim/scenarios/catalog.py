@@ -285,13 +285,14 @@ def prepare_scenario(name: str, params: ScenarioParams,
 
 def variant_scenario(name: str, params: ScenarioParams, *, kvm: Any = None, seed: int = 0,
                      mode: str = "snp", **guest_options: Any
-                     ) -> tuple[Any, Callable[[Any], None], dict[str, Any]]:
+                     ) -> tuple[Any, dict[str, Any], Callable[[Any], None] | None, dict[str, Any]]:
     """The ``bug/<name>`` or ``attack/<name>`` scenario as a :class:`snpsim.api.Scenario`
     for ``params`` (memory, vCPUs, kernel, ``variant``), with ``kvm`` (the KVM profile of
     a fixed run), ``seed``, ``mode`` and extra ``GuestConfig`` fields.  Returns
-    ``(scenario, finish, config)``: ``finish(result)`` adds the host-side findings and
-    the symptom of a ``bug/<name>`` run to ``result.data`` (a :class:`snpsim.api.Result`);
-    ``config`` is what to report about the set-up.  ``bug/<name>``: the report's trigger
+    ``(scenario, result, finish, config)``: ``result`` the dict the guest work fills in;
+    ``finish(res)`` (None for an attack) adds to it, from the run's
+    :class:`snpsim.api.Result`, the host-side findings and the symptom of a
+    ``bug/<name>`` run; ``config`` what to report about the set-up.  ``bug/<name>``: the report's trigger
     (:data:`snpsim.scenarios.bugs.TRIGGERS`) as vCPU 0's guest work, with the variant in
     force when ``params.variant`` is "buggy" (:meth:`snpsim.adversary.Variant.apply`
     for a host variant, the ``GuestConfig.variant`` for a guest one); ``attack/<name>``:
@@ -311,8 +312,7 @@ def variant_scenario(name: str, params: ScenarioParams, *, kvm: Any = None, seed
         sc = Scenario(name, memory=params.memory, vcpus=params.vcpus, kernel=params.kernel,
                       seed=seed, mode=mode, description=v.description, **opts)
         v.apply(sc)
-        result = sc.data
-        result["attack"] = v.name
+        result: dict[str, Any] = {"attack": v.name}
 
         @sc.guest(vcpu=0)
         def attack_seed(g: Any) -> None:
@@ -324,7 +324,7 @@ def variant_scenario(name: str, params: ScenarioParams, *, kvm: Any = None, seed
 
         config = {"kvm": v.kvm.name, "qemu": v.qemu.name, "attack": v.name,
                   "description": v.description}
-        return sc, lambda res: None, config
+        return sc, result, None, config
     bug = name[4:] if name.startswith("bug/") else None
     if bug is None or (bug not in VARIANTS and bug not in BUG_VARIANTS):
         raise ScenarioError(f"unknown scenario {name!r}: see 'snpsim scenarios'")
@@ -348,8 +348,7 @@ def variant_scenario(name: str, params: ScenarioParams, *, kvm: Any = None, seed
     if buggy and host is not None:
         host.apply(sc)
         config.update(kvm=host.kvm.name, qemu=host.qemu.name)
-    result = sc.data
-    result.update(variant=key if buggy else "fixed (default)", side=side)
+    result = {"variant": key if buggy else "fixed (default)", "side": side}
     make = trig.make if trig is not None else _seed_and_accept
     sc.guest(make(result), vcpu=0)
 
@@ -359,7 +358,7 @@ def variant_scenario(name: str, params: ScenarioParams, *, kvm: Any = None, seed
         result["symptom"] = _symptom(res.outcome)
 
     config.update(bug=bug, variant="buggy" if buggy else "fixed", description=desc)
-    return sc, finish, config
+    return sc, result, finish, config
 
 
 def _seed_and_accept(result: dict[str, Any]) -> Callable[[Any], None]:
@@ -476,18 +475,19 @@ def _run_variant_scenario(name: str, params: ScenarioParams, kvm: Any, seed: int
     from snpsim.api import ScenarioError as ApiScenarioError
 
     try:
-        sc, finish, extra = variant_scenario(name, params, kvm=kvm, seed=seed, mode=mode,
-                                             **guest_options)
+        sc, result, finish, extra = variant_scenario(name, params, kvm=kvm, seed=seed,
+                                                     mode=mode, **guest_options)
         res = sc.run(observer=observer)
     except ApiScenarioError as e:
         raise ScenarioError(str(e)) from None
-    finish(res)
+    if finish is not None:
+        finish(res)
     if res.errors:
-        res.data["errors"] = list(res.errors)
+        result["errors"] = list(res.errors)
     system = res.host.system
     config = {"scenario": name, "mode": system.mode, "memory": params.memory,
               "vcpus": params.vcpus, "kernel": params.kernel,
               "kvm": system.kvm_profile.name, "qemu": system.qemu_profile.name, "seed": seed,
               **extra}
-    return ScenarioRun(name, system, res.outcome, Prepared(lambda r: None, res.data).result_dict(),
+    return ScenarioRun(name, system, res.outcome, Prepared(lambda r: None, result).result_dict(),
                        config)
