@@ -4,10 +4,11 @@
 
 """The scenarios ``snpsim run`` knows, one line each, and how each is prepared.
 
-Model-only.  A scenario turns :class:`ScenarioParams` into a :class:`Prepared`: the guest
-workload (``fn(kernel, cpu)``, run on the BSP after the guest's boot), extra
-``GuestConfig`` fields, host profiles (for ``bug/<name>``) and a result object the
-workload fills in.  ``system.run_scenario`` builds the VM and runs it.
+Model-only.  ``seed``, ``accept``, ``dma`` and ``boot`` turn :class:`ScenarioParams`
+into a :class:`Prepared`: the guest workload (``fn(kernel, cpu)``, run on the BSP after
+the guest's boot), extra ``GuestConfig`` fields and a result object the workload fills
+in; ``bug/<name>`` and ``attack/<name>`` into an :class:`snpsim.api.Scenario`
+(:func:`variant_scenario`).  :func:`run_scenario` builds the VM and runs it.
 
 Scenarios:
 
@@ -89,8 +90,9 @@ class Prepared:
     profiles (None: the defaults), ``result`` the object the workload fills in,
     ``config`` what to report about the set-up, ``mode`` the guest's memory-encryption
     mode when the scenario fixes it ("sev", "sev-es", "snp"; None: the caller's),
-    ``inspect(system, outcome)`` what to add to ``result`` after the run (host-side
-    symptoms of ``bug/<name>``)."""
+    ``inspect(system, outcome)`` what to add to ``result`` after the run (with it,
+    :func:`run_scenario` also adds the ``symptom``; the built-in scenarios that need
+    one, ``bug/<name>``, are api Scenarios now)."""
 
     make_workload: Callable[[tuple[tuple[int, int], ...]], Callable[[GuestKernel, GuestPort], Any] | None]
     result: Any
@@ -103,16 +105,21 @@ class Prepared:
 
     def result_dict(self) -> dict[str, Any]:
         """The result as plain data (for ``--json``)."""
-        r = self.result
-        if is_dataclass(r) and not isinstance(r, type):
-            d = asdict(r)
-        elif isinstance(r, dict):
-            d = dict(r)
-        else:
-            d = {}
-        d.pop("phase", None)
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()
-                if not isinstance(v, bytes)}
+        return _plain(self.result)
+
+
+def _plain(r: Any) -> dict[str, Any]:
+    """A scenario's result object (a dataclass or a dict) as plain data: no ``phase``,
+    no bytes, tuples as lists."""
+    if is_dataclass(r) and not isinstance(r, type):
+        d = asdict(r)
+    elif isinstance(r, dict):
+        d = dict(r)
+    else:
+        d = {}
+    d.pop("phase", None)
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()
+            if not isinstance(v, bytes)}
 
 
 def vm_memory_for_log(config: DmesgConfig) -> int | None:
@@ -139,8 +146,9 @@ def vm_memory_for_log(config: DmesgConfig) -> int | None:
 
 @dataclass(frozen=True)
 class HostBug:
-    """A host-side ``bug/<name>``: ``description`` (one line) and the ``kvm``/``qemu``
-    profiles of the historical behaviour."""
+    """A host-side ``bug/<name>`` or an ``attack/<name>``, for listings: ``description``
+    (one line) and the variant's knob-only ``kvm``/``qemu`` profiles (its hooks are in
+    :class:`snpsim.adversary.Variant`)."""
 
     description: str
     kvm: Any
@@ -489,5 +497,4 @@ def _run_variant_scenario(name: str, params: ScenarioParams, kvm: Any, seed: int
               "vcpus": params.vcpus, "kernel": params.kernel,
               "kvm": system.kvm_profile.name, "qemu": system.qemu_profile.name, "seed": seed,
               **extra}
-    return ScenarioRun(name, system, res.outcome, Prepared(lambda r: None, result).result_dict(),
-                       config)
+    return ScenarioRun(name, system, res.outcome, _plain(result), config)
