@@ -54,15 +54,16 @@ reported in :attr:`Result.errors`; the model's own outcome is kept.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import importlib
 import inspect
 import pkgutil
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from snpsim.system import (
     MODES,
@@ -90,6 +91,10 @@ __all__ = [
     "do",
     "function",
     "functions",
+    "hooked",
+    "kvm_profile",
+    "qemu_profile",
+    "vmm_exit",
     "load_scenario_file",
     "PageState",
     "RunOutcome",
@@ -184,6 +189,68 @@ def function(name: str) -> Callable[..., Any]:
     ``function`` returns the first)."""
     return _resolve(name)[0]
 
+
+
+@contextlib.contextmanager
+def hooked(hooks: Mapping[str, Callable[..., Any]]) -> Iterator[None]:
+    """For the ``with`` block, every call of each modelled function named in ``hooks``
+    (real name, as :func:`function` takes it -> ``hook(original, *args, **kwargs)``, as
+    :meth:`Scenario.hook`) goes through its hook, from every caller; the hooks come off
+    when the block ends, also on an exception.  For code that builds the model itself
+    (a test's fake guest on ``Kvm`` and ``Machine``, an ``SnpSystem`` run directly); a
+    :class:`Scenario` installs its own hooks for its run.  Unlike a scenario's hooks, an
+    exception a hook raises goes to the caller unchanged.  Raises :class:`ScenarioError`
+    for an unknown or ambiguous name, before any hook is installed."""
+    targets = [(f, hook) for name, hook in hooks.items() for f in _resolve(name)]
+    handles: list[HookHandle] = []
+    try:
+        for f, hook in targets:
+            handles.append(add_hook(f, hook))
+        yield
+    finally:
+        for h in reversed(handles):
+            remove_hook(h)
+
+
+def kvm_profile(base: Any = None, *, name: str | None = None,
+                knobs: Mapping[str, Any] | None = None) -> Any:
+    """A KVM profile (:class:`snpsim.kvm.profiles.KvmProfile`): ``base`` (a profile name
+    such as "v6.17", a profile, or None for the default) with ``knobs`` changed, called
+    ``name`` (default: the base's name).  Raises :class:`ScenarioError` for an unknown
+    profile name."""
+    from snpsim.kvm.profiles import DEFAULT_PROFILE, KVM_PROFILES
+
+    return _profile(base, DEFAULT_PROFILE, KVM_PROFILES, name, knobs)
+
+
+def qemu_profile(base: Any = None, *, name: str | None = None,
+                 knobs: Mapping[str, Any] | None = None) -> Any:
+    """A QEMU profile (:class:`snpsim.vmm.profiles.QemuProfile`), as :func:`kvm_profile`
+    (``base`` e.g. "10.1"; None for the default)."""
+    from snpsim.vmm.profiles import DEFAULT_QEMU_PROFILE, QEMU_PROFILES
+
+    return _profile(base, DEFAULT_QEMU_PROFILE, QEMU_PROFILES, name, knobs)
+
+
+def _profile(base: Any, default: Any, table: Mapping[str, Any], name: str | None,
+             knobs: Mapping[str, Any] | None) -> Any:
+    prof = default if base is None else base
+    if isinstance(prof, str):
+        if prof not in table:
+            raise ScenarioError(f"unknown profile {prof!r}: {', '.join(table)}")
+        prof = table[prof]
+    if not knobs and (name is None or name == prof.name):
+        return prof
+    return prof.derive(name or prof.name, knobs=knobs)
+
+
+def vmm_exit(status: int, message: str) -> NoReturn:
+    """From a VMM hook: the VMM process ends with exit status ``status`` (QEMU's
+    ``exit(status)``; a Rust VMM that panics exits with 101) and ``message`` as its last
+    error line.  The run's outcome is "qemu-exit" (``RunOutcome.vmm``).  Never returns."""
+    from snpsim.vmm.kvm_all import QemuExit
+
+    raise QemuExit(status, message)
 
 # ---------------------------------------------------------------------------------------
 # Points and schedule steps
@@ -366,6 +433,19 @@ class Guest:
                     "sw_exit_info_2": get(k, ghcb, "sw_exit_info_2"), "buffer_after": bytes(after)}
         finally:
             put_ghcb(k, ghcb_state)
+
+    def guest_request(self, req_va: int, resp_va: int) -> tuple[int, int]:
+        """``snp_issue_guest_request`` of an SNP guest request (SVM_VMGEXIT_GUEST_REQUEST,
+        hardware-and-ghcb.md 7) whose message the caller wrote at ``req_va``, with the
+        answer going to ``resp_va`` (each a shared page's direct-map GVA, e.g. from
+        ``g.call("alloc_shared_pages", 4096)``).  Returns ``(ret, exitinfo2)``: 0 or
+        -errno (core.c ``snp_issue_guest_request``) and the answer's ``sw_exit_info_2``
+        (``(vmm_err << 32) | fw_err``)."""
+        from snpsim.guest.sev_core import SnpGuestReq, SnpReqData
+
+        req = SnpGuestReq(input=SnpReqData(self.pa(req_va), self.pa(resp_va)))
+        ret = function("snp_issue_guest_request")(self.kernel, req)
+        return int(ret), int(req.exitinfo2)
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Call the guest function ``name`` (real name) with the kernel as its first
@@ -804,8 +884,14 @@ class _Run:
 
     def _workload(self, fn: Callable[[Guest], Any]) -> Callable[[Any, Any], Any]:
         def workload(kernel: Any, cpu: Any) -> Any:
-            return self._guard(f"guest work of vCPU {cpu.vcpu_id}", fn,
-                               Guest(kernel, cpu, self.sc.data))
+            try:
+                return fn(Guest(kernel, cpu, self.sc.data))
+            except Exception as e:
+                if type(e).__module__.startswith("snpsim.") and not isinstance(e, ScenarioError):
+                    raise  # the model's own unwinding (GuestStop: panic, livelock), _StopRun
+                self.errors.append(f"guest work of vCPU {cpu.vcpu_id} raised "
+                                   f"{type(e).__name__}: {e}")
+                return None
 
         return workload
 

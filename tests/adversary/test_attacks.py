@@ -44,7 +44,8 @@ def run_seed(variant, function="set_memory_decrypted", observer=None):
     """The seed workload (one page made shared by a GHCB PSC) under ``variant``."""
     system = SnpSystem(memory=MEM, kvm=variant.kvm, qemu=variant.qemu)
     seed = SeedOutcome(function, 1)
-    out = system.run(seed_workload(function, 1, seed), observer)
+    with variant.installed():
+        out = system.run(seed_workload(function, 1, seed), observer)
     return system, seed, out
 
 
@@ -69,7 +70,8 @@ def encrypt_then_exit_then_read(result):
 def run_rmp_attack(variant):
     result = {}
     system = SnpSystem(memory=MEM, kvm=variant.kvm, qemu=variant.qemu)
-    out = system.run(encrypt_then_exit_then_read(result))
+    with variant.installed():
+        out = system.run(encrypt_then_exit_then_read(result))
     vm = system.kvm.vm(system.machine.s.vmfd)
     return system, vm, result, out
 
@@ -84,8 +86,9 @@ def test_attack_registry_one_lookup_api():
         assert isinstance(v, Variant) and v.name == name and v.kind == "attack"
         assert v.component == "kvm" and v.description and "\n" not in v.description
         assert v.check and "\n" not in v.check
-        # the attack only adds overrides on the default KVM; knobs are the default's
-        assert dict(v.kvm.knobs) == dict(DEFAULT_PROFILE.knobs) and v.kvm.overrides
+        # the attack only adds hooks on the default KVM; knobs are the default's
+        assert dict(v.kvm.knobs) == dict(DEFAULT_PROFILE.knobs) and v.hooks
+        assert not v.kvm.overrides and v.kvm_base is None
         assert get_variant(name) is v and get_variant(f"attack/{name}") is v
     for name, v in VARIANTS.items():
         assert v.kind == "bug" and get_variant(name) is v and get_variant(f"bug/{name}") is v

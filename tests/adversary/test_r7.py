@@ -119,7 +119,8 @@ def test_fixed_malformed_request_gets_the_firmware_error_and_the_next_one_succee
 
 @pytest.mark.bug_report("R7")
 def test_buggy_response_page_stays_firmware_owned_and_the_next_request_faults():
-    system, vm, log, out = run(VARIANTS["R7"].kvm)
+    with VARIANTS["R7"].installed():
+        system, vm, log, out = run(VARIANTS["R7"].kvm)
     # the malformed request: the same firmware error reaches the guest ...
     ret, exitinfo2, _resp, fw_pages = log["malformed"]
     assert ret == -errno.EIO and exitinfo2 & 0xFFFFFFFF == SEV_RET_INVALID_PARAM

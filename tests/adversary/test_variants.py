@@ -52,7 +52,13 @@ def test_registry_lists_each_variant_with_its_report_and_profiles():
         assert v.component in ("kvm", "vmm")
         # exactly one side differs from the default stack
         assert (v.kvm.name == "v7.0.12") == (v.component == "vmm")
+        # the historical code is in hooks on real function names, not in the profiles
+        assert not v.kvm.overrides and not v.qemu.overrides
+        assert all(isinstance(n, str) and callable(h) for n, h in v.hooks.items())
     assert get_variant("bug/R6") is VARIANTS["R6"]
+    # hooks or knobs: R4/R5 only change the base profile, R6/R15 only knobs
+    assert {n for n, v in VARIANTS.items() if v.hooks} == {"R1", "R2", "R3", "R7", "R12", "R13"}
+    assert VARIANTS["R4"].kvm_base == VARIANTS["R5"].kvm_base == "v6.17"
 
 
 # ---- R2 / R3: a private access to a shared page whose SPTE is present -----------------------------
@@ -95,13 +101,15 @@ def test_r2_fixed_memory_fault_exit_first_and_no_rmp_fault_handling():
 @pytest.mark.bug_report("R2")
 def test_r2_variant_handles_the_rmp_fault_before_the_userspace_exit():
     out = {}
-    platform, kvm, m = make(private_write_to_shared_page(out), kvm_profile=VARIANTS["R2"].kvm)
+    v = VARIANTS["R2"]
+    platform, kvm, m = make(private_write_to_shared_page(out), kvm_profile=v.kvm)
     vm = kvm.vm(m.s.vmfd)
     faults = memory_faults(m)
     log_at_exit = []
     m.on_exit.append(lambda cpu, run: log_at_exit.append(list(vm.log))
                      if run.exit_reason == KVM_EXIT_MEMORY_FAULT else None)
-    assert m.run().result == "completed"
+    with v.installed():
+        assert m.run().result == "completed"
     assert faults == [(-errno.EFAULT, DATA_GPA, 4096, 8)]
     # the symptom: sev_handle_rmp_fault warned (shared GFN) before KVM_RUN returned
     assert any(f"RMP fault on shared GFN {DATA_GPA >> 12:#x}" in line for line in log_at_exit[0])
@@ -123,7 +131,8 @@ def test_r3_variant_fast_path_spins_without_userspace_exit():
     faults = memory_faults(m)
     npf_before = []
     m.on_exit.insert(0, lambda cpu, run: npf_before.append(platform.counters.get("#NPF", 0)))
-    res = m.run()
+    with VARIANTS["R3"].installed():
+        res = m.run()
     # no memory-fault exit, ever: the same #NPF is resumed as spurious until the livelock
     # watcher stops the VM in the #NPF loop; attributes and RMP unchanged (still shared)
     assert faults == [] and res.result == "livelock"
@@ -244,7 +253,8 @@ def test_r12_variant_vmm_crashes_and_leaves_the_page_private():
     _p, kvm, m = make(shared_write_to_private_page, ram=2 << 30,
                       launch=page_tables(extra=(R12_GPA,)), qemu_profile=VARIANTS["R12"].qemu)
     faults = memory_faults(m)
-    res = m.run()
+    with VARIANTS["R12"].installed():
+        res = m.run()
     assert faults == [(-errno.EFAULT, R12_GPA, 4096, 0)]
     assert res.result == "qemu-exit"
     assert any("gpa=0x666d9000 is_shared=false" in e for e in res.errors)
@@ -268,7 +278,8 @@ def test_r13_fixed_reports_guest_terminated_1_2():
 @pytest.mark.bug_report("R13")
 def test_r13_variant_vmm_panics_on_the_termination_request():
     _p, _k, m = make(terminate_1_2, qemu_profile=VARIANTS["R13"].qemu)
-    res = m.run()
+    with VARIANTS["R13"].installed():
+        res = m.run()
     assert res.result == "qemu-exit" and res.reason_set is None
     assert "panicked" in res.errors[-1] and "0x21100" in res.errors[-1]
 

@@ -2,24 +2,37 @@
 #
 # SPDX-License-Identifier: GPL-2.0-only
 
-"""Hypervisor and VMM misbehaviour as named variants of the KVM and VMM models.
+"""Hypervisor and VMM misbehaviour as named variants, on the public scenario API.
 
-A :class:`Variant` is a pair of profiles -- a KVM profile and a QEMU profile, each the
-default one with the historical behaviour's knobs and override functions merged on top
-(py-evm style, :meth:`snpsim.spec.variant.VariantProfile.derive`) -- with the bug report
-it reproduces (``shared/reference/bug-reports.md``) and a one-line description.  The
-fixed behaviour is always the default; a variant only brings the old one back.
+A :class:`Variant` is the historical behaviour of one bug report
+(``shared/reference/bug-reports.md``) or one malicious hypervisor, written as hooks on
+modelled functions by their real names (``hooks``: name -> ``hook(original, *args)``,
+:meth:`snpsim.api.Scenario.hook`) plus knobs of the KVM and QEMU profiles
+(``kvm_knobs``, ``qemu_knobs``) and, for R4/R5, the KVM profile it runs on
+(``kvm_base``: "v6.17").  The fixed behaviour is always the default; a variant only
+brings the old one back.  This package imports only :mod:`snpsim.api`,
+:mod:`snpsim.spec` and :mod:`snpsim.trace` (an import-linter contract).
 
 ``VARIANTS`` maps a name to its variant (the CLI lists them as ``bug/<name>``)::
 
     from snpsim.adversary import VARIANTS
-    v = VARIANTS["R6"]
-    kvm = Kvm(platform.host, v.kvm)                 # snpsim.kvm.kvm_main.Kvm
-    m = Machine(kvm, ram_size, vcpus, profile=v.qemu)   # snpsim.vmm.machine.Machine
+    from snpsim.api import Scenario
 
-Variants: R1, R2, R3, R6 (KVM), R12, R13, R15 (VMM), and R4/R5 (the KVM v6.17 scratch
-handling; no new code), R7 (KVM's guest-request handler without the reclaim on the
-error path).  R14 has tests against the default stack only.
+    sc = Scenario("R6 by hand", memory="64M")
+    VARIANTS["R6"].apply(sc)          # the profile knobs and hooks of report R6
+    res = sc.run()
+
+Code that builds the model itself (a fake guest on ``Kvm`` and ``Machine``, an
+``SnpSystem``) runs with the knob-only profiles :attr:`Variant.kvm` /
+:attr:`Variant.qemu` and puts the hooks in force for a block::
+
+    v = VARIANTS["R2"]
+    with v.installed():
+        kvm = Kvm(platform.host, v.kvm)
+
+Variants: R1, R2, R3, R7 (KVM hooks), R6 (KVM knobs), R4/R5 (the KVM v6.17 scratch
+handling: the base profile, no hooks), R12, R13 (VMM hooks), R15 (VMM knobs).  R14 has
+tests against the default stack only.
 
 ``ATTACKS`` maps a name to a malicious-hypervisor variant (``kind == "attack"``,
 :mod:`snpsim.adversary.attacks`): a misanswer the Linux guest checks, or an RMP-level
@@ -30,81 +43,126 @@ both registries: :func:`get_variant` (``"R6"``, ``"bug/R6"``, ``"psc-reserved-se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
 
-from snpsim.kvm.profiles import DEFAULT_PROFILE, KVM_PROFILES, KvmProfile
-from snpsim.vmm.profiles import DEFAULT_QEMU_PROFILE, QemuProfile
+from snpsim.api import Scenario, hooked, kvm_profile, qemu_profile
 
-from .attacks import ATTACK_OVERRIDES
-from .kvm_bugs import R1_OVERRIDES, R2_OVERRIDES, R3_OVERRIDES, R6_KNOBS, R7_OVERRIDES
-from .vmm_bugs import R12_OVERRIDES, R13_OVERRIDES, R15_KNOBS
+from .attacks import ATTACK_HOOKS
+from .kvm_bugs import R1_HOOKS, R2_HOOKS, R3_HOOKS, R6_KNOBS, R7_HOOKS
+from .vmm_bugs import R12_HOOKS, R13_HOOKS, R15_KNOBS
 
 __all__ = ["Variant", "VARIANTS", "ATTACKS", "get_variant", "all_variants"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Variant:
-    """A named historical behaviour: ``name`` (the registry key), ``report`` (its id in
-    bug-reports.md), ``description`` (one line: what goes wrong), ``kvm`` and ``qemu``
-    (the profiles to run with), ``component`` ("kvm" or "vmm": the side that differs
-    from the default); ``kind`` ("bug": a historical behaviour from bug-reports.md;
-    "attack": a malicious hypervisor); ``check`` (attacks: the guest or RMP check that
-    stops it, with its reference section)."""
+    """A named historical or malicious behaviour.
+
+    ``name`` (the registry key), ``report`` (its id in bug-reports.md; "" for an
+    attack), ``description`` (one line: what goes wrong), ``component`` ("kvm" or
+    "vmm": the side that differs from the default); ``kind`` ("bug": a historical
+    behaviour from bug-reports.md; "attack": a malicious hypervisor); ``check``
+    (attacks: the guest or RMP check that stops it, with its reference section);
+    ``hooks`` (real function name -> ``hook(original, *args, **kwargs)``);
+    ``kvm_knobs`` / ``qemu_knobs`` (profile knobs, :mod:`snpsim.kvm.profiles`,
+    :mod:`snpsim.vmm.profiles`); ``kvm_base`` (the KVM profile name to run on; None:
+    whatever the scenario chose, by default the default profile)."""
 
     name: str
     report: str
     description: str
-    kvm: KvmProfile
-    qemu: QemuProfile
     component: str
     kind: str = "bug"
     check: str = ""
+    hooks: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    kvm_knobs: Mapping[str, Any] = field(default_factory=dict)
+    qemu_knobs: Mapping[str, Any] = field(default_factory=dict)
+    kvm_base: str | None = None
+
+    @functools.cached_property
+    def kvm(self) -> Any:
+        """The knob-only KVM profile of the variant (``kvm_base`` or the default, with
+        ``kvm_knobs``), called ``<kind>/<name>`` when KVM is the side that differs; the
+        hooks are not in it (:meth:`installed`, :meth:`apply`)."""
+        if self.component != "kvm":
+            return kvm_profile(self.kvm_base, knobs=self.kvm_knobs)
+        return kvm_profile(self.kvm_base, name=f"{self.kind}/{self.name}", knobs=self.kvm_knobs)
+
+    @functools.cached_property
+    def qemu(self) -> Any:
+        """The knob-only QEMU profile of the variant (the default with ``qemu_knobs``),
+        called ``<kind>/<name>`` when the VMM is the side that differs."""
+        if self.component != "vmm":
+            return qemu_profile(knobs=self.qemu_knobs)
+        return qemu_profile(name=f"{self.kind}/{self.name}", knobs=self.qemu_knobs)
+
+    def apply(self, scenario: Scenario) -> Scenario:
+        """Install the variant on ``scenario`` (a :class:`snpsim.api.Scenario` not yet
+        run): its KVM base profile (if it has one), its knobs on top of the scenario's,
+        and its hooks (after the scenario's own: outermost).  Returns ``scenario``.
+        Raises :class:`snpsim.api.ScenarioError` if a hooked name is unknown."""
+        if self.kvm_base is not None:
+            scenario.kvm = self.kvm_base
+        scenario.kvm_knobs.update(self.kvm_knobs)
+        scenario.qemu_knobs.update(self.qemu_knobs)
+        for name, hook in self.hooks.items():
+            scenario.hook(name, hook)
+        return scenario
+
+    def installed(self) -> AbstractContextManager[None]:
+        """A context manager: the variant's hooks in force for the ``with`` block
+        (:func:`snpsim.api.hooked`), for code that builds the model itself with
+        :attr:`kvm` and :attr:`qemu`."""
+        return hooked(self.hooks)
 
 
-def _kvm(name: str, report: str, description: str, *, base: KvmProfile = DEFAULT_PROFILE,
-         knobs: dict | None = None, overrides: dict | None = None) -> Variant:
-    prof = base.derive(f"bug/{name}", knobs=knobs, overrides=overrides)
-    return Variant(name, report, description, prof, DEFAULT_QEMU_PROFILE, "kvm")
+def _kvm(name: str, report: str, description: str, *, base: str | None = None,
+         knobs: dict | None = None, hooks: dict | None = None) -> Variant:
+    return Variant(name, report, description, "kvm", hooks=dict(hooks or {}),
+                   kvm_knobs=dict(knobs or {}), kvm_base=base)
 
 
 def _vmm(name: str, report: str, description: str, *, knobs: dict | None = None,
-         overrides: dict | None = None) -> Variant:
-    prof = DEFAULT_QEMU_PROFILE.derive(f"bug/{name}", knobs=knobs, overrides=overrides)
-    return Variant(name, report, description, DEFAULT_PROFILE, prof, "vmm")
+         hooks: dict | None = None) -> Variant:
+    return Variant(name, report, description, "vmm", hooks=dict(hooks or {}),
+                   qemu_knobs=dict(knobs or {}))
 
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in (
     _kvm("R1", "R1", "KVM's snp_begin_psc before the SMASH/UNSMASH and partial-update fix: "
          "a trailing PSMASH hint converted to shared, a done entry merged and converted "
-         "again, cur_page 1 for a partly done 2M entry", overrides=R1_OVERRIDES),
+         "again, cur_page 1 for a partly done 2M entry", hooks=R1_HOOKS),
     _kvm("R2", "R2", "KVM handles an RMP #NPF even after a KVM_EXIT_MEMORY_FAULT "
          "(return code < 0 misread): warnings and PSMASH before the userspace exit",
-         overrides=R2_OVERRIDES),
+         hooks=R2_HOOKS),
     _kvm("R3", "R3", "KVM's fast page-fault path takes a private/shared mismatch fault "
          "as spurious: the guest spins in #NPF, no userspace exit (a livelock in "
-         "kvm_mmu_page_fault)", overrides=R3_OVERRIDES),
+         "kvm_mmu_page_fault)", hooks=R3_HOOKS),
     _kvm("R4", "R4", "KVM v6.17 takes the PSC scratch length from SW_EXITINFO2: a "
-         "valid buffer with exit_info_2 = 0xffffffff is refused", base=KVM_PROFILES["v6.17"]),
+         "valid buffer with exit_info_2 = 0xffffffff is refused", base="v6.17"),
     _kvm("R5", "R5", "KVM v6.17 bounds PSC entries by 253, not by the scratch left in "
-         "the GHCB: reads run past the shared buffer", base=KVM_PROFILES["v6.17"]),
+         "the GHCB: reads run past the shared buffer", base="v6.17"),
     _kvm("R6", "R6", "KVM leaves -KVM_ENOSYS in hypercall.ret and the VMM never writes "
          "it: a successful conversion reaches the guest as PSC GENERIC error", knobs=R6_KNOBS),
     _kvm("R7", "R7", "KVM's __snp_handle_guest_req returns on a firmware error before "
          "reclaiming the response page: it stays firmware-owned and the next guest "
          "request's host write to it takes an RMP #PF (host oops, VM stopped)",
-         overrides=R7_OVERRIDES),
+         hooks=R7_HOOKS),
     _vmm("R12", "R12", "the VMM treats a shared access to private RAM as an MMIO "
-         "emulation failure and crashes", overrides=R12_OVERRIDES),
+         "emulation failure and crashes", hooks=R12_HOOKS),
     _vmm("R13", "R13", "the VMM panics on the guest's termination request instead of "
-         "reporting its reason", overrides=R13_OVERRIDES),
+         "reporting its reason", hooks=R13_HOOKS),
     _vmm("R15", "R15", "the VMM's RAM starts shared and it has no KVM_EXIT_MEMORY_FAULT "
          "handler: the first private access stops the VM", knobs=R15_KNOBS),
 )}
 
 
 def _attack(name: str, description: str, check: str) -> Variant:
-    prof = DEFAULT_PROFILE.derive(f"attack/{name}", overrides=ATTACK_OVERRIDES[name])
-    return Variant(name, "", description, prof, DEFAULT_QEMU_PROFILE, "kvm", "attack", check)
+    return Variant(name, "", description, "kvm", "attack", check, hooks=ATTACK_HOOKS[name])
 
 
 _L52 = "linux-guest.md 5.2"

@@ -2,12 +2,13 @@
 #
 # SPDX-License-Identifier: GPL-2.0-only
 
-"""A malicious hypervisor: named misanswers and RMP-level attacks, as override functions
-merged onto the default KVM profile (:meth:`snpsim.kvm.profiles.KvmProfile.derive`).
+"""A malicious hypervisor: named misanswers and RMP-level attacks, as hooks on KVM
+functions by their real names (:meth:`snpsim.api.Scenario.hook`,
+:func:`snpsim.api.hooked`) on the default KVM profile.
 
-Each attack replaces one KVM step (an override point of :class:`KvmProfile`) with a
-function of the same signature that does the honest work and then lies, or does
-something a benign KVM never does.  Nothing here touches ``spec/`` or ``hw/``: the checks
+Each attack wraps one KVM function: it lets KVM do the honest work (``original``) and
+then lies, or does something a benign KVM never does.  The functions a hook calls come
+from :func:`snpsim.api.function`.  Nothing here touches ``spec/`` or ``hw/``: the checks
 that stop the attacks are the Linux guest's (``shared/reference/linux-guest.md`` 5.1,
 5.2, 6, 7.1, 8.2) and the RMP's (``hardware-and-ghcb.md`` 1.4), unchanged.
 
@@ -15,12 +16,12 @@ Two families:
 
 * **Protocol misanswers** -- the answer to a GHCB PSC (``sw_exit_info_1``/``_2``, the PSC
   header the hypervisor writes back), to an MSR-protocol PSC, to the GHCB GPA
-  registration, to SEV_INFO and to the hypervisor-features request.  Override points
-  ``snp_complete_psc_answer``, ``snp_begin_psc``, ``snp_complete_psc_msr`` and
-  ``sev_handle_vmgexit_msr_protocol``.
+  registration, to SEV_INFO and to the hypervisor-features request.  Hooks on
+  ``snp_complete_psc`` (every answer to a GHCB PSC), ``snp_begin_psc``,
+  ``snp_complete_psc_msr`` and ``sev_handle_vmgexit_msr_protocol``.
 * **RMP-level attacks** on a page the guest made private with a GHCB PSC and then
   validated: remap its GPA in the NPT to another page, RMPUPDATE it to shared, write to
-  it from the host.  Override points ``snp_begin_psc`` (note the victim) and
+  it from the host.  Hooks on ``snp_begin_psc`` (note the victim) and
   ``svm_handle_exit`` (strike).  Model choice of the attacker: it strikes at the first
   #VMEXIT after that PSC that is not a nested page fault (a #NPF still belongs to the
   guest's own PVALIDATE of the page), so the guest must exit once more (a PAUSE, an
@@ -37,18 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from snpsim.kvm.kvm_host import KvmVcpu, KvmVm
-from snpsim.kvm.svm import svm_handle_exit
-from snpsim.kvm.svm_sev import (
-    sev_handle_vmgexit_msr_protocol,
-    snp_begin_psc,
-    snp_complete_psc,
-    snp_complete_psc_msr,
-    svm_vmgexit_bad_input,
-    svm_vmgexit_no_action,
-    svm_vmgexit_set_return_code,
-)
-from snpsim.kvm.virt_svm_sev import rmp_make_private, rmp_make_shared
+from snpsim.api import function
 from snpsim.spec.exit_codes import (
     GHCB_ERR_INVALID_INPUT,
     SVM_EVTINJ_TYPE_EXEPT,
@@ -82,13 +72,16 @@ from snpsim.spec.units import PAGE_SHIFT, u64
 __all__ = [
     "AttackLog",
     "attack_log",
-    "ATTACK_OVERRIDES",
+    "ATTACK_HOOKS",
     "PSC_INJECTED_PF",
     "PSC_INJECTED_GP",
     "MSR_PSC_ERROR_VALUE",
     "SEV_INFO_MAX_0",
     "SEV_INFO_MIN_3",
+    "HOST_WRITE_DATA",
 ]
+
+Hook = Callable[..., Any]
 
 
 # ---- per-VM record ------------------------------------------------------------------------------
@@ -115,18 +108,19 @@ class AttackLog:
 
 
 # Keyed by id(); the weak reference tells a reused id from the VM it was made for.
-_LOGS: dict[int, tuple[weakref.ref[KvmVm], AttackLog]] = {}
+_LOGS: dict[int, tuple[weakref.ref[Any], AttackLog]] = {}
 
 
-def attack_log(kvm: KvmVm) -> AttackLog:
-    """The :class:`AttackLog` of VM ``kvm`` (created empty on first use).  Model-only."""
+def attack_log(kvm: Any) -> AttackLog:
+    """The :class:`AttackLog` of VM ``kvm`` (KVM's ``struct kvm``: ``Host.vm``; created
+    empty on first use).  Model-only."""
     got = _LOGS.get(id(kvm))
     if got is not None and got[0]() is kvm:
         return got[1]
     log = AttackLog()
     key = id(kvm)
 
-    def forget(_ref: weakref.ref[KvmVm]) -> None:
+    def forget(_ref: weakref.ref[Any]) -> None:
         if _LOGS.get(key, (None,))[0] is _ref:
             del _LOGS[key]
 
@@ -144,74 +138,79 @@ PSC_INJECTED_PF = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | X86_TRAP_PF
 PSC_INJECTED_GP = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | X86_TRAP_GP
 
 
-def _hdr_write(vcpu: KvmVcpu, hdr: PscHdr) -> None:
+def _hdr_write(vcpu: Any, hdr: PscHdr) -> None:
     vcpu.sev_es.ghcb_sa.write(vcpu.kvm.host, 0, hdr.encode())
 
 
-def _hdr_read(vcpu: KvmVcpu) -> PscHdr:
+def _hdr_read(vcpu: Any) -> PscHdr:
     return PscHdr.decode(vcpu.sev_es.ghcb_sa.read(vcpu.kvm.host, 0, PSC_HDR_SIZE))
 
 
-def psc_answer_info2_error(vcpu: KvmVcpu, psc_ret: int) -> None:
-    """Override ``snp_complete_psc_answer``: the PSC is done, but the answer says
+def psc_answer_info2_error(original: Hook, vcpu: Any, psc_ret: int) -> None:
+    """Hook on ``snp_complete_psc``: the PSC is done, but the answer says
     VMGEXIT_PSC_ERROR_GENERIC in ``sw_exit_info_2`` (info1 = 0).  Stopped by
     ``vmgexit_psc``'s ``exit_info_2`` check."""
-    svm_vmgexit_no_action(vcpu, psc_ret or VMGEXIT_PSC_ERROR_GENERIC)
+    original(vcpu, psc_ret)
+    function("svm_vmgexit_no_action")(vcpu, psc_ret or VMGEXIT_PSC_ERROR_GENERIC)
 
 
-def psc_answer_malformed_input(vcpu: KvmVcpu, psc_ret: int) -> None:
-    """Override ``snp_complete_psc_answer``: answer ``sw_exit_info_1`` = 2 (malformed
-    input) with GHCB_ERR_INVALID_INPUT in ``sw_exit_info_2``.  Stopped by
-    ``verify_exception_info`` (ES_VMM_ERROR) in ``sev_es_ghcb_hv_call``."""
-    svm_vmgexit_bad_input(vcpu, GHCB_ERR_INVALID_INPUT)
+def psc_answer_malformed_input(original: Hook, vcpu: Any, psc_ret: int) -> None:
+    """Hook on ``snp_complete_psc``: answer ``sw_exit_info_1`` = 2 (malformed input) with
+    GHCB_ERR_INVALID_INPUT in ``sw_exit_info_2``.  Stopped by ``verify_exception_info``
+    (ES_VMM_ERROR) in ``sev_es_ghcb_hv_call``."""
+    original(vcpu, psc_ret)
+    function("svm_vmgexit_bad_input")(vcpu, GHCB_ERR_INVALID_INPUT)
 
 
-def psc_answer_inject_pf(vcpu: KvmVcpu, psc_ret: int) -> None:
-    """Override ``snp_complete_psc_answer``: answer ``sw_exit_info_1`` = 1 (issue an
-    exception) with a #PF in ``sw_exit_info_2``.  Stopped by ``verify_exception_info``:
-    only #GP/#UD are accepted, so ES_VMM_ERROR."""
-    svm_vmgexit_set_return_code(vcpu, 1, PSC_INJECTED_PF)
+def psc_answer_inject_pf(original: Hook, vcpu: Any, psc_ret: int) -> None:
+    """Hook on ``snp_complete_psc``: answer ``sw_exit_info_1`` = 1 (issue an exception)
+    with a #PF in ``sw_exit_info_2``.  Stopped by ``verify_exception_info``: only #GP/#UD
+    are accepted, so ES_VMM_ERROR."""
+    original(vcpu, psc_ret)
+    function("svm_vmgexit_set_return_code")(vcpu, 1, PSC_INJECTED_PF)
 
 
-def psc_answer_inject_gp(vcpu: KvmVcpu, psc_ret: int) -> None:
-    """Override ``snp_complete_psc_answer``: ``sw_exit_info_1`` = 1 with a #GP:
+def psc_answer_inject_gp(original: Hook, vcpu: Any, psc_ret: int) -> None:
+    """Hook on ``snp_complete_psc``: ``sw_exit_info_1`` = 1 with a #GP:
     ``verify_exception_info`` returns ES_EXCEPTION, which ``vmgexit_psc`` treats as a
     failed PSC like any non-OK result."""
-    svm_vmgexit_set_return_code(vcpu, 1, PSC_INJECTED_GP)
+    original(vcpu, psc_ret)
+    function("svm_vmgexit_set_return_code")(vcpu, 1, PSC_INJECTED_GP)
 
 
-def psc_answer_reserved_set(vcpu: KvmVcpu, psc_ret: int) -> None:
-    """Override ``snp_complete_psc_answer``: success, with the PSC header's ``reserved``
-    u32 set to 1.  Stopped by ``vmgexit_psc``'s reserved check."""
+def psc_answer_reserved_set(original: Hook, vcpu: Any, psc_ret: int) -> None:
+    """Hook on ``snp_complete_psc``: KVM's answer, with the PSC header's ``reserved`` u32
+    set to 1.  Stopped by ``vmgexit_psc``'s reserved check."""
+    original(vcpu, psc_ret)
     h = _hdr_read(vcpu)
     _hdr_write(vcpu, PscHdr(h.cur_entry, h.end_entry, 1))
-    svm_vmgexit_no_action(vcpu, psc_ret)
 
 
-def psc_answer_end_entry_grown(vcpu: KvmVcpu, psc_ret: int) -> None:
-    """Override ``snp_complete_psc_answer``: success, with ``end_entry`` one past what the
+def psc_answer_end_entry_grown(original: Hook, vcpu: Any, psc_ret: int) -> None:
+    """Hook on ``snp_complete_psc``: KVM's answer, with ``end_entry`` one past what the
     guest wrote.  Stopped by ``vmgexit_psc``'s "going backward" check (``end_entry`` >
     its initial value)."""
+    original(vcpu, psc_ret)
     h = _hdr_read(vcpu)
     _hdr_write(vcpu, PscHdr(h.cur_entry, (h.end_entry + 1) & 0xFFFF, h.reserved))
-    svm_vmgexit_no_action(vcpu, psc_ret)
 
 
-def psc_answer_cur_entry_backwards(vcpu: KvmVcpu, psc_ret: int) -> None:
-    """Override ``snp_complete_psc_answer``: the entries are done (their ``cur_page`` is
-    set) but ``cur_entry`` is put back to 0.  Linux compares with the *initial*
-    ``cur_entry`` (0), so this passes its check and the guest re-issues the same request
-    forever (linux-guest.md 5.2): the run ends as a livelock in ``vmgexit_psc``."""
+def psc_answer_cur_entry_backwards(original: Hook, vcpu: Any, psc_ret: int) -> None:
+    """Hook on ``snp_complete_psc``: the entries are done (their ``cur_page`` is set) but
+    ``cur_entry`` is put back to 0.  Linux compares with the *initial* ``cur_entry`` (0),
+    so this passes its check and the guest re-issues the same request forever
+    (linux-guest.md 5.2): the run ends as a livelock in ``vmgexit_psc``."""
+    original(vcpu, psc_ret)
     h = _hdr_read(vcpu)
     _hdr_write(vcpu, PscHdr(0, h.end_entry, h.reserved))
-    svm_vmgexit_no_action(vcpu, psc_ret)
 
 
-def psc_never_advance(vcpu: KvmVcpu) -> int:
-    """Override ``snp_begin_psc``: answer success at once, converting nothing and leaving
-    ``cur_entry`` where it is.  Linux has no forward-progress check (linux-guest.md 5.2):
-    the guest spins; the run ends as a livelock in ``vmgexit_psc``.  Returns 1."""
-    snp_complete_psc(vcpu, 0)
+def psc_never_advance(original: Hook, vcpu: Any) -> int:
+    """Hook on ``snp_begin_psc`` (replaces it): answer success at once, converting
+    nothing and leaving ``cur_entry`` where it is.  Linux has no forward-progress check
+    (linux-guest.md 5.2): the guest spins; the run ends as a livelock in ``vmgexit_psc``.
+    Returns 1."""
+    function("snp_complete_psc")(vcpu, 0)
     return 1
 
 
@@ -226,21 +225,21 @@ SEV_INFO_MAX_0 = GHCB_MSR_SEV_INFO(0, 0, 51)
 SEV_INFO_MIN_3 = GHCB_MSR_SEV_INFO(3, 3, 51)
 
 
-def _msr_rewrite(name: str, request: int, rewrite: Callable[[KvmVcpu, int], int]) -> Callable[[KvmVcpu], int]:
-    """An override of ``sev_handle_vmgexit_msr_protocol``: KVM's handler, then for the MSR
+def _msr_rewrite(name: str, request: int, rewrite: Callable[[Any, int], int]) -> Hook:
+    """A hook on ``sev_handle_vmgexit_msr_protocol``: KVM's handler, then for the MSR
     request ``request`` (bits 11:0) the GHCB MSR is replaced by ``rewrite(vcpu, answer)``."""
 
-    def handler(vcpu: KvmVcpu) -> int:
+    def hook(original: Hook, vcpu: Any) -> int:
         req = vcpu.vmcb.ghcb_gpa & GHCB_MSR_INFO_MASK
-        ret = sev_handle_vmgexit_msr_protocol(vcpu)
+        ret = original(vcpu)
         if req == request:
             vcpu.vmcb.ghcb_gpa = u64(rewrite(vcpu, vcpu.vmcb.ghcb_gpa))
-        return ret
+        return int(ret)
 
-    handler.__name__ = handler.__qualname__ = name
-    handler.__doc__ = (f"``sev_handle_vmgexit_msr_protocol`` override ({name}): KVM's answer, "
-                       f"rewritten for request {request:#x}.  Returns KVM's result.")
-    return handler
+    hook.__name__ = hook.__qualname__ = name
+    hook.__doc__ = (f"Hook on ``sev_handle_vmgexit_msr_protocol`` ({name}): KVM's answer, "
+                    f"rewritten for request {request:#x}.  Returns KVM's result.")
+    return hook
 
 
 msr_reg_gpa_other_gfn = _msr_rewrite(
@@ -256,21 +255,21 @@ msr_hv_features_no_snp = _msr_rewrite(
     | GHCB_MSR_HV_FT_RESP)
 
 
-def msr_psc_error(vcpu: KvmVcpu) -> int:
-    """Override ``snp_complete_psc_msr``: the conversion is done, but the answer carries
+def msr_psc_error(original: Hook, vcpu: Any) -> int:
+    """Hook on ``snp_complete_psc_msr``: the conversion is done, but the answer carries
     error 1 in bits 63:32 (:data:`MSR_PSC_ERROR_VALUE`).  Stopped by
     ``__page_state_change``'s ``GHCB_MSR_PSC_RESP_VAL`` check.  Returns 1."""
-    snp_complete_psc_msr(vcpu)
+    original(vcpu)
     vcpu.vmcb.ghcb_gpa = MSR_PSC_ERROR_VALUE
     return 1
 
 
-def msr_psc_wrong_response(vcpu: KvmVcpu) -> int:
-    """Override ``snp_complete_psc_msr``: the conversion is done, but the GHCB MSR is left
+def msr_psc_wrong_response(original: Hook, vcpu: Any) -> int:
+    """Hook on ``snp_complete_psc_msr``: the conversion is done, but the GHCB MSR is left
     holding the guest's request (response code 0x014, not 0x015).  Stopped by
     ``__page_state_change``'s response-code check.  Returns 1."""
     request = vcpu.vmcb.ghcb_gpa
-    snp_complete_psc_msr(vcpu)
+    original(vcpu)
     vcpu.vmcb.ghcb_gpa = request
     return 1
 
@@ -278,10 +277,12 @@ def msr_psc_wrong_response(vcpu: KvmVcpu) -> int:
 # ---- RMP-level attacks (hardware-and-ghcb.md 1.4) ---------------------------------------------------
 
 
-def note_private_victims(vcpu: KvmVcpu) -> int:
-    """Override ``snp_begin_psc``: note the GFNs of the private entries from
-    ``cur_entry`` to ``end_entry`` (4K and 2M heads) as victims and arm the strike, then
-    KVM's ``snp_begin_psc``.  Returns its result."""
+def note_private_victims(original: Hook, vcpu: Any) -> int:
+    """Hook on ``snp_begin_psc``: note the GFNs of the private entries from ``cur_entry``
+    to ``end_entry`` (4K and 2M heads) as victims and arm the strike, then KVM's
+    ``snp_begin_psc``.  A later range of the same request (``snp_begin_psc`` again from
+    ``snp_complete_one_psc``) notes the private entries still to do.  Returns KVM's
+    result."""
     h = _hdr_read(vcpu)
     log = attack_log(vcpu.kvm)
     sa = vcpu.sev_es.ghcb_sa
@@ -295,55 +296,55 @@ def note_private_victims(vcpu: KvmVcpu) -> int:
         log.victims = victims
         log.armed = True
         log.armed_vcpu = vcpu.vcpu_id
-    return snp_begin_psc(vcpu)
+    return int(original(vcpu))
 
 
-def _striker(name: str, strike: Callable[[KvmVcpu, int, AttackLog], None]) -> Callable[[KvmVcpu, Any], int]:
-    """An override of ``svm_handle_exit``: once armed, at the first exit of the arming
-    vCPU that is not a #NPF, ``strike(vcpu, victim_gfn, log)`` on the first victim (other
-    vCPUs' exits, e.g. an AP's HLT, do not trigger it); every exit after the
-    strike is recorded in the log; then KVM's ``svm_handle_exit``."""
+def _striker(name: str, strike: Callable[[Any, int, AttackLog], None]) -> Hook:
+    """A hook on ``svm_handle_exit``: once armed, at the first exit of the arming vCPU
+    that is not a #NPF, ``strike(vcpu, victim_gfn, log)`` on the first victim (other
+    vCPUs' exits, e.g. an AP's HLT, do not trigger it); every exit after the strike is
+    recorded in the log; then KVM's ``svm_handle_exit``."""
 
-    def handler(vcpu: KvmVcpu, exit_: Any) -> int:
+    def hook(original: Hook, vcpu: Any, exit_: Any) -> int:
         log = attack_log(vcpu.kvm)
         if log.struck:
             log.exits.append((exit_.exit_code, exit_.exit_info_1, exit_.exit_info_2))
         elif log.armed and vcpu.vcpu_id == log.armed_vcpu and exit_.exit_code != SVM_EXIT_NPF:
             log.armed = False
             strike(vcpu, log.victims[0], log)
-        return svm_handle_exit(vcpu, exit_)
+        return int(original(vcpu, exit_))
 
-    handler.__name__ = handler.__qualname__ = name
-    handler.__doc__ = (f"``svm_handle_exit`` override ({name}): strike once at the first "
-                       "non-#NPF exit after a private PSC, then KVM's handler.  Returns its result.")
-    return handler
+    hook.__name__ = hook.__qualname__ = name
+    hook.__doc__ = (f"Hook on ``svm_handle_exit`` ({name}): strike once at the first non-#NPF "
+                    "exit after a private PSC, then KVM's handler.  Returns its result.")
+    return hook
 
 
-def _npt_pfn(vcpu: KvmVcpu, gfn: int) -> int | None:
+def _npt_pfn(vcpu: Any, gfn: int) -> int | None:
     ent = vcpu.kvm.host.npt_lookup(vcpu.kvm.npt, gfn)
-    return None if ent is None else ent.pfn
+    return None if ent is None else int(ent.pfn)
 
 
-def strike_npt_remap(vcpu: KvmVcpu, gfn: int, log: AttackLog) -> None:
+def strike_npt_remap(vcpu: Any, gfn: int, log: AttackLog) -> None:
     """Remap the validated ``gfn`` in the NPT to a fresh host page the host assigns to
-    the guest at the same GPA (RMPUPDATE: assigned, this ASID, 4K; the hardware leaves
-    Validated clear).  The guest's next private access passes the Reverse-Map check and
-    fails the Validated check: #VC 0x404."""
+    the guest at the same GPA (``rmp_make_private``: assigned, this ASID, 4K; the
+    hardware leaves Validated clear).  The guest's next private access passes the
+    Reverse-Map check and fails the Validated check: #VC 0x404."""
     kvm = vcpu.kvm
     new = kvm.allocator.alloc_page()
-    rmp_make_private(kvm, new, gfn << PAGE_SHIFT, PG_LEVEL_4K, kvm.sev.asid, False)
+    function("rmp_make_private")(kvm, new, gfn << PAGE_SHIFT, PG_LEVEL_4K, kvm.sev.asid, False)
     kvm.host.npt_unmap(kvm.npt, gfn, gfn + 1)
     kvm.host.npt_map(kvm.npt, gfn, new)
     log.struck.append(("remap", gfn, new))
 
 
-def strike_rmp_make_shared(vcpu: KvmVcpu, gfn: int, log: AttackLog) -> None:
+def strike_rmp_make_shared(vcpu: Any, gfn: int, log: AttackLog) -> None:
     """RMPUPDATE the page backing ``gfn`` to hypervisor-owned (``rmp_make_shared``) under
     the guest, leaving KVM's memory attribute private.  The guest's next private access
     fails the Guest-Owned check: #NPF with the RMP bit to KVM."""
     pfn = _npt_pfn(vcpu, gfn)
     assert pfn is not None, "the victim was validated, so it is mapped"
-    rmp_make_shared(vcpu.kvm, pfn, PG_LEVEL_4K)
+    function("rmp_make_shared")(vcpu.kvm, pfn, PG_LEVEL_4K)
     log.struck.append(("rmp-shared", gfn, pfn))
 
 
@@ -351,7 +352,7 @@ def strike_rmp_make_shared(vcpu: KvmVcpu, gfn: int, log: AttackLog) -> None:
 HOST_WRITE_DATA = b"written by the host"
 
 
-def strike_host_write(vcpu: KvmVcpu, gfn: int, log: AttackLog) -> None:
+def strike_host_write(vcpu: Any, gfn: int, log: AttackLog) -> None:
     """Write :data:`HOST_WRITE_DATA` from the host kernel into the page backing ``gfn``
     (guest-owned in the RMP).  The Hypervisor-Owned check fails: host #PF with
     X86_PF_RMP, recorded in the log and delivered to the host kernel (an oops)."""
@@ -366,15 +367,15 @@ def strike_host_write(vcpu: KvmVcpu, gfn: int, log: AttackLog) -> None:
         raise
 
 
-#: Override tables, by attack name (see :data:`snpsim.adversary.ATTACKS`).
-ATTACK_OVERRIDES: dict[str, dict[str, Any]] = {
-    "psc-info2-error": {"snp_complete_psc_answer": psc_answer_info2_error},
-    "psc-malformed-input": {"snp_complete_psc_answer": psc_answer_malformed_input},
-    "psc-inject-pf": {"snp_complete_psc_answer": psc_answer_inject_pf},
-    "psc-inject-gp": {"snp_complete_psc_answer": psc_answer_inject_gp},
-    "psc-reserved-set": {"snp_complete_psc_answer": psc_answer_reserved_set},
-    "psc-end-entry-grown": {"snp_complete_psc_answer": psc_answer_end_entry_grown},
-    "psc-cur-entry-backwards": {"snp_complete_psc_answer": psc_answer_cur_entry_backwards},
+#: Hook tables (real function name -> hook), by attack name (:data:`snpsim.adversary.ATTACKS`).
+ATTACK_HOOKS: dict[str, dict[str, Hook]] = {
+    "psc-info2-error": {"snp_complete_psc": psc_answer_info2_error},
+    "psc-malformed-input": {"snp_complete_psc": psc_answer_malformed_input},
+    "psc-inject-pf": {"snp_complete_psc": psc_answer_inject_pf},
+    "psc-inject-gp": {"snp_complete_psc": psc_answer_inject_gp},
+    "psc-reserved-set": {"snp_complete_psc": psc_answer_reserved_set},
+    "psc-end-entry-grown": {"snp_complete_psc": psc_answer_end_entry_grown},
+    "psc-cur-entry-backwards": {"snp_complete_psc": psc_answer_cur_entry_backwards},
     "psc-never-advance": {"snp_begin_psc": psc_never_advance},
     "msr-psc-error": {"snp_complete_psc_msr": msr_psc_error},
     "msr-psc-wrong-response": {"snp_complete_psc_msr": msr_psc_wrong_response},

@@ -2,31 +2,22 @@
 #
 # SPDX-License-Identifier: GPL-2.0-only
 
-"""Historical KVM behaviour from public bug reports, as override functions and knob sets
-merged onto a KVM profile (:meth:`snpsim.kvm.profiles.KvmProfile.derive`).
+"""Historical KVM behaviour from public bug reports, as hooks on KVM functions by their
+real names (:meth:`snpsim.api.Scenario.hook`, :func:`snpsim.api.hooked`) and knob sets.
 
-Each function has the signature of the override point it replaces and names the report
-(``shared/reference/bug-reports.md``) and the fix it predates.  Nothing here is a KVM
-version: the fixed behaviour is the default of every profile.
+Each hook is ``hook(original, *args)`` for the function it names and says which report
+(``shared/reference/bug-reports.md``) and which fix it predates.  The functions a hook
+calls come from :func:`snpsim.api.function`; the model objects it gets (``vcpu``,
+``kvm``) are read through their documented fields only.  Nothing here is a KVM version:
+the fixed behaviour is the default of every profile.
 """
 
 from __future__ import annotations
 
-import errno
 from collections.abc import Callable
 from typing import Any
 
-from snpsim.kvm.kvm_host import KvmVcpu, KvmVm
-from snpsim.kvm.mmu import KvmPageFault, page_fault_can_be_fast_any_slot
-from snpsim.kvm.svm_sev import (
-    SevDataSnpGuestRequest,
-    copy_guest_response,
-    issue_snp_guest_request,
-    snp_cleanup_guest_buf,
-    snp_complete_psc,
-    snp_setup_guest_buf,
-)
-from snpsim.kvm.x86 import user_exit_on_hypercall
+from snpsim.api import function
 from snpsim.spec.faults import PFERR_GUEST_RMP_MASK
 from snpsim.spec.kvm_uapi import (
     KVM_ENOSYS,
@@ -49,89 +40,81 @@ from snpsim.spec.psc import (
     PscEntry,
 )
 from snpsim.spec.units import PAGE_SHIFT, PTRS_PER_PMD, u16, u64
-from snpsim.trace.record import emit_instant, traced
+from snpsim.trace.record import emit_instant
 
 __all__ = [
-    "npf_rmp_fault_gate_r2",
-    "page_fault_can_be_fast_r3",
     "snp_begin_psc_r1",
-    "snp_complete_one_psc_r1",
-    "R1_OVERRIDES",
-    "R2_OVERRIDES",
-    "R3_OVERRIDES",
+    "snp_complete_one_psc_entries_r1",
+    "npf_interception_r2",
+    "page_fault_can_be_fast_r3",
+    "issue_snp_guest_request_r7",
+    "snp_cleanup_guest_buf_r7",
+    "copy_guest_response_r7",
+    "R1_HOOKS",
+    "R2_HOOKS",
+    "R3_HOOKS",
     "R6_KNOBS",
-    "snp_handle_guest_req_r7",
-    "R7_OVERRIDES",
+    "R7_HOOKS",
 ]
+
+Hook = Callable[..., Any]
 
 
 # ---- R1: snp_begin_psc before "[PATCH v15 23/23] KVM: SEV: Fix PSC handling for SMASH/UNSMASH
 # and partial update ops" --------------------------------------------------------------------------
 
 
-def _r1_entry(vcpu: KvmVcpu, idx: int) -> PscEntry:
+def _r1_entry(vcpu: Any, idx: int) -> PscEntry:
     raw = vcpu.sev_es.ghcb_sa.read(vcpu.kvm.host, PSC_HDR_SIZE + PSC_ENTRY_SIZE * idx, PSC_ENTRY_SIZE)
     return PscEntry.decode(raw)
 
 
-def _r1_set_cur_entry(vcpu: KvmVcpu, value: int) -> None:
+def _r1_set_cur_entry(vcpu: Any, value: int) -> None:
     vcpu.sev_es.ghcb_sa.write(vcpu.kvm.host, 0, u16(value).to_bytes(2, "little"))
 
 
-@traced("kvm")
-def __snp_complete_one_psc_r1(vcpu: KvmVcpu) -> None:
-    """Bug report R1 (c): ``__snp_complete_one_psc`` marked the in-flight entries done
-    with ``cur_page`` from the KVM-internal ``psc_2m`` flag (512 if set, else 1) instead of
-    each entry's own ``pagesize``.  ``psc_2m`` is false for a partly done 2M entry
-    (processed as 4K pages), which then ends with ``cur_page`` 1.  Sets ``hdr.cur_entry``
-    past the in-flight entries."""
+def snp_complete_one_psc_entries_r1(original: Hook, vcpu: Any) -> None:
+    """Hook on ``__snp_complete_one_psc`` (replaces it), bug report R1 (c): the in-flight
+    entries were marked done with ``cur_page`` taken from KVM's own ``psc_2m`` flag (512
+    if set, else 1), not from each entry's ``pagesize``; ``psc_2m`` is false for a 2M
+    entry that was partly done (its rest goes as 4K pages), so that entry ends with
+    ``cur_page`` 1.  Then ``hdr.cur_entry`` past the in-flight entries, as fixed."""
     es = vcpu.sev_es
     idx = es.psc_idx
     while es.psc_inflight:
         e = _r1_entry(vcpu, idx)
         cur_page = PTRS_PER_PMD if es.psc_2m else 1
-        vcpu.sev_es.ghcb_sa.write(vcpu.kvm.host, PSC_HDR_SIZE + PSC_ENTRY_SIZE * idx,
-                                  PscEntry(cur_page, e.gfn, e.operation, e.pagesize,
-                                           e.reserved).encode_bytes())
+        es.ghcb_sa.write(vcpu.kvm.host, PSC_HDR_SIZE + PSC_ENTRY_SIZE * idx,
+                         PscEntry(cur_page, e.gfn, e.operation, e.pagesize, e.reserved).encode_bytes())
         es.psc_inflight -= 1
         idx += 1
     _r1_set_cur_entry(vcpu, idx)
 
 
-@traced("kvm")
-def snp_complete_one_psc_r1(vcpu: KvmVcpu) -> int:
-    """The ``complete_userspace_io`` callback of :func:`snp_begin_psc_r1`: as
-    ``snp_complete_one_psc`` (``hypercall.ret != 0`` -> GENERIC), with R1's completion
-    (:func:`__snp_complete_one_psc_r1`) and R1's ``snp_begin_psc``.  Returns 1 or 0."""
-    if vcpu.run.hypercall.ret:
-        snp_complete_psc(vcpu, VMGEXIT_PSC_ERROR_GENERIC)
-        return 1
-    __snp_complete_one_psc_r1(vcpu)
-    return snp_begin_psc_r1(vcpu)
+def snp_begin_psc_r1(original: Hook, vcpu: Any) -> int:
+    """Hook on ``snp_begin_psc`` (replaces it), bug report R1 (kvm list, "[PATCH v15
+    23/23] KVM: SEV: Fix PSC handling for SMASH/UNSMASH and partial update ops", review
+    2024-05-10): the function with the three bugs the patch fixed.  Model reconstruction
+    from the report's description (the pre-fix source is not in the references);
+    otherwise as the fixed function (header bounds, INVALID_ENTRY checks, exit format,
+    the profile's scratch bound):
 
-
-@traced("kvm")
-def snp_begin_psc_r1(vcpu: KvmVcpu) -> int:
-    """Bug report R1 (kvm list, "[PATCH v15 23/23] KVM: SEV: Fix PSC handling for
-    SMASH/UNSMASH and partial update ops", review 2024-05-10): ``snp_begin_psc`` with the
-    three bugs the patch fixed.  Model reconstruction from the report's description (the
-    pre-fix source is not in the references); otherwise as the fixed function (header
-    bounds, INVALID_ENTRY checks, exit format, the profile's scratch bound):
-
-    * (a) the scan for the start of work skips PSMASH/UNSMASH entries (``continue``) but
-      takes "``npages`` != 0" as "found": a skipped 2M/4K hint at the *end* of the buffer
+    * (a) the scan for the start of work skips PSMASH/UNSMASH entries but takes
+      "``npages`` != 0" as "found": a skipped 2M/4K hint at the *end* of the buffer
       leaves ``npages`` set, so it is forwarded -- and since the exit takes every op other
       than PRIVATE as "decrypted", as a private->shared conversion;
     * (b) coalescing does not stop at an entry with ``cur_page != 0``: a done entry in a
       contiguous run is converted again;
-    * (c) completion through :func:`snp_complete_one_psc_r1` (``cur_page`` from
-      ``psc_2m``).
+    * (c) the completion (``__snp_complete_one_psc``, hooked by
+      :func:`snp_complete_one_psc_entries_r1`) takes ``cur_page`` from ``psc_2m``.
 
-    Returns 1 (answered) or 0 (KVM_EXIT_HYPERCALL set up).
-    """
+    Every call goes through this hook, the first range of a request and the next ones
+    (``snp_complete_one_psc`` calls ``snp_begin_psc`` again).  Returns 1 (answered) or 0
+    (KVM_EXIT_HYPERCALL set up)."""
     kvm = vcpu.kvm
     es = vcpu.sev_es
-    if not user_exit_on_hypercall(kvm, KVM_HC_MAP_GPA_RANGE):
+    snp_complete_psc = function("snp_complete_psc")
+    if not function("user_exit_on_hypercall")(kvm, KVM_HC_MAP_GPA_RANGE):
         snp_complete_psc(vcpu, VMGEXIT_PSC_ERROR_GENERIC)
         return 1
     max_nr_entries = VMGEXIT_PSC_MAX_COUNT
@@ -146,7 +129,7 @@ def snp_begin_psc_r1(vcpu: KvmVcpu) -> int:
     if idx_end >= max_nr_entries:
         snp_complete_psc(vcpu, VMGEXIT_PSC_ERROR_INVALID_HDR)
         return 1
-    # FIND THE START OF WORK
+    # the start of work
     npages = 0
     gfn = 0
     huge = False
@@ -171,21 +154,21 @@ def snp_begin_psc_r1(vcpu: KvmVcpu) -> int:
         idx += 1
         cur_entry += 1
         _r1_set_cur_entry(vcpu, cur_entry)
-    # Bug (a): "nothing left" is tested with npages, not with idx > idx_end.
+    # Bug (a): "nothing left" is decided on npages, not on idx > idx_end.
     if not npages or e is None:
         snp_complete_psc(vcpu, 0)
         return 1
     es.psc_2m = huge
     es.psc_idx = idx
     es.psc_inflight = 1
-    # COALESCE -- bug (b): no cur_page test.
+    # Bug (b): the run of entries to join ignores cur_page.
     for nxt in range(idx + 1, idx_end + 1):
         f = _r1_entry(vcpu, nxt)
         if f.operation != e.operation or f.gfn != e.gfn + npages or bool(f.pagesize) != huge:
             break
         es.psc_inflight += 1
         npages += PTRS_PER_PMD if huge else 1
-    # EXIT TO USERSPACE: every op other than PRIVATE is taken as "decrypted".
+    # The exit: every op other than PRIVATE is taken as "decrypted".
     run = vcpu.run
     run.exit_reason = KVM_EXIT_HYPERCALL
     run.hypercall.nr = KVM_HC_MAP_GPA_RANGE
@@ -196,34 +179,42 @@ def snp_begin_psc_r1(vcpu: KvmVcpu) -> int:
     attrs = KVM_MAP_GPA_RANGE_ENCRYPTED if e.operation == VMGEXIT_PSC_OP_PRIVATE else KVM_MAP_GPA_RANGE_DECRYPTED
     attrs |= KVM_MAP_GPA_RANGE_PAGE_SZ_2M if e.pagesize else KVM_MAP_GPA_RANGE_PAGE_SZ_4K
     run.hypercall.args[2] = attrs
-    vcpu.complete_userspace_io = snp_complete_one_psc_r1
+    vcpu.complete_userspace_io = function("snp_complete_one_psc")
     emit_instant("kvm", "KVM_EXIT_HYPERCALL", gpa=gfn << PAGE_SHIFT, npages=npages, attrs=attrs)
     return 0
 
 
-def npf_rmp_fault_gate_r2(vcpu: KvmVcpu, rc: int, gpa: int, error_code: int,
-                          handler: Callable[[KvmVcpu, int, int], None]) -> int:
-    """Bug report R2 ("[PATCH v15 22/23] KVM: SEV: Fix return code interpretation for RMP
-    nested page faults", 2024-05-09): ``npf_interception`` took only a return of 0 as
-    "exited to userspace", so after a ``KVM_EXIT_MEMORY_FAULT`` (``kvm_mmu_page_fault``
-    returns -EFAULT) it still ran ``sev_handle_rmp_fault`` on an RMP #NPF: warnings
-    during implicit conversions and needless PSMASH/zaps.  Returns ``rc``."""
-    if rc != 0 and error_code & PFERR_GUEST_RMP_MASK:
-        handler(vcpu, gpa, error_code)
+# ---- R2 / R3 -------------------------------------------------------------------------------------
+
+
+def npf_interception_r2(original: Hook, vcpu: Any) -> int:
+    """Hook on ``npf_interception`` (wraps it), bug report R2 ("[PATCH v15 22/23] KVM: SEV:
+    Fix return code interpretation for RMP nested page faults", 2024-05-09): the handler
+    took only a return of 0 from ``kvm_mmu_page_fault`` as "exited to userspace", so
+    after a ``KVM_EXIT_MEMORY_FAULT`` (-EFAULT) it still ran ``sev_handle_rmp_fault`` on
+    an RMP #NPF: warnings during implicit conversions and needless PSMASH/zaps.  The
+    fixed function handles the RMP fault for a return > 0; this adds the call for a
+    negative one.  Returns the MMU's result."""
+    rc = original(vcpu)
+    if rc < 0 and vcpu.exit_info_1 & PFERR_GUEST_RMP_MASK:
+        function("sev_handle_rmp_fault")(vcpu, vcpu.exit_info_2, vcpu.exit_info_1)
     return rc
 
 
-def page_fault_can_be_fast_r3(kvm: KvmVm, fault: KvmPageFault) -> bool:
-    """Bug report R3 (before "[PATCH 21/20] KVM: MMU: Disable fast path for private
-    memslots", May 2024): the lockless fast path was allowed for VMs with private memory,
-    so a present, writable SPTE made an RMP #NPF that needs KVM_EXIT_MEMORY_FAULT look
-    spurious; the guest was re-entered and faulted again forever.  Returns a bool."""
-    return page_fault_can_be_fast_any_slot(kvm, fault)
+def page_fault_can_be_fast_r3(original: Hook, kvm: Any, fault: Any) -> bool:
+    """Hook on ``page_fault_can_be_fast`` (replaces it), bug report R3 (before "[PATCH
+    21/20] KVM: MMU: Disable fast path for private memslots", May 2024): the lockless fast
+    path was allowed for VMs with private memory, so a present, writable SPTE made an RMP
+    #NPF that needs KVM_EXIT_MEMORY_FAULT look spurious; the guest was re-entered and
+    faulted again forever.  Only the slot-independent rules
+    (``page_fault_can_be_fast_any_slot``).  Returns a bool."""
+    return bool(function("page_fault_can_be_fast_any_slot")(kvm, fault))
 
 
-R1_OVERRIDES: dict[str, Any] = {"snp_begin_psc": snp_begin_psc_r1}
-R2_OVERRIDES: dict[str, Any] = {"npf_rmp_fault_gate": npf_rmp_fault_gate_r2}
-R3_OVERRIDES: dict[str, Any] = {"page_fault_can_be_fast": page_fault_can_be_fast_r3}
+R1_HOOKS: dict[str, Hook] = {"snp_begin_psc": snp_begin_psc_r1,
+                             "__snp_complete_one_psc": snp_complete_one_psc_entries_r1}
+R2_HOOKS: dict[str, Hook] = {"npf_interception": npf_interception_r2}
+R3_HOOKS: dict[str, Hook] = {"page_fault_can_be_fast": page_fault_can_be_fast_r3}
 
 #: Bug report R6 (Dec 2024, "i386/kvm: Set return value after handling
 #: KVM_EXIT_HYPERCALL" and the KVM proposal to zero ``ret``): a KVM refactor left
@@ -232,30 +223,49 @@ R6_KNOBS: dict[str, Any] = {"zero_hypercall_ret": False,
                             "stale_hypercall_ret": u64(-KVM_ENOSYS)}
 
 
-@traced("kvm", name="__snp_handle_guest_req")
-def snp_handle_guest_req_r7(kvm: KvmVm, req_gpa: int, resp_gpa: int) -> tuple[int, int]:
-    """Bug report R7 (github.com/AMDESE/AMDSEV/issues/220, 2024-07, AMDESE
+# ---- R7: __snp_handle_guest_req without the cleanup on the error path -------------------------------
+
+# The request buffers (``struct sev_data_snp_guest_request``) whose firmware command
+# failed and whose handler has not finished yet: id -> object (holding it keeps the id).
+_R7_FAILED: dict[int, Any] = {}
+
+
+def issue_snp_guest_request_r7(original: Hook, kvm: Any, data: Any) -> tuple[int, int]:
+    """Hook on ``issue_snp_guest_request`` (the firmware's SNP_GUEST_REQUEST; wraps it),
+    bug report R7 (github.com/AMDESE/AMDSEV/issues/220, 2024-07, AMDESE
     ``snp-host-latest`` ``arch/x86/kvm/svm/sev.c``): ``__snp_handle_guest_req`` returned
-    as soon as ``sev_issue_cmd(SEV_CMD_SNP_GUEST_REQUEST)`` failed, before
-    ``snp_cleanup_guest_buf``: after a firmware error (e.g. INVALID_PARAM for a malformed
-    message) the response page stays firmware-owned and no response is copied back.
-    The next request's setup writes that page from the host: host #PF with X86_PF_RMP,
-    a host oops, KVM_RUN returns -EFAULT and the VM stops.  Otherwise as the fixed
-    :func:`snpsim.kvm.svm_sev.__snp_handle_guest_req`.  Returns ``(ret, fw_err)``."""
-    if not kvm.sev.snp:
-        return -errno.EINVAL, 0
-    data = SevDataSnpGuestRequest()
-    ret = snp_setup_guest_buf(kvm, data, req_gpa, resp_gpa)
+    as soon as the command failed, before ``snp_cleanup_guest_buf``.  Notes a failure so
+    that the two steps after it (:func:`snp_cleanup_guest_buf_r7`,
+    :func:`copy_guest_response_r7`) do nothing: the handler then returns ``(ret,
+    fw_err)`` with the response page still firmware-owned and nothing copied back, as
+    the buggy one did.  The next request's setup writes that page from the host: host
+    #PF with X86_PF_RMP, a host oops, KVM_RUN returns -EFAULT and the VM stops.
+    Returns ``(ret, fw_err)``."""
+    ret, fw_err = original(kvm, data)
     if ret:
-        return ret, 0
-    ret, fw_err = issue_snp_guest_request(kvm, data)
-    if ret:
-        return ret, fw_err  # the bug: no snp_cleanup_guest_buf on this path
-    ret = snp_cleanup_guest_buf(kvm, data)
-    if ret:
-        return ret, fw_err
-    return copy_guest_response(kvm, data, resp_gpa), fw_err
+        _R7_FAILED[id(data)] = data
+    return ret, fw_err
+
+
+def snp_cleanup_guest_buf_r7(original: Hook, kvm: Any, data: Any) -> int:
+    """Hook on ``snp_cleanup_guest_buf`` (R7): after a failed firmware command, no
+    reclaim (the page stays firmware-owned); otherwise the fixed cleanup.  In a trace the
+    skipped step shows as a call that returns 0 at once.  Returns 0 or -EIO."""
+    if id(data) in _R7_FAILED:
+        return 0
+    return int(original(kvm, data))
+
+
+def copy_guest_response_r7(original: Hook, kvm: Any, data: Any, resp_gpa: int) -> int:
+    """Hook on ``copy_guest_response`` (R7): after a failed firmware command nothing is
+    copied back (the buggy handler had returned already); otherwise as fixed.  Returns
+    0 or -EIO."""
+    if _R7_FAILED.pop(id(data), None) is not None:
+        return 0
+    return int(original(kvm, data, resp_gpa))
 
 
 #: Bug report R7: the guest-request handler without the cleanup on the error path.
-R7_OVERRIDES: dict[str, Any] = {"__snp_handle_guest_req": snp_handle_guest_req_r7}
+R7_HOOKS: dict[str, Hook] = {"issue_snp_guest_request": issue_snp_guest_request_r7,
+                             "snp_cleanup_guest_buf": snp_cleanup_guest_buf_r7,
+                             "copy_guest_response": copy_guest_response_r7}

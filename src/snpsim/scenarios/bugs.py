@@ -3,15 +3,18 @@
 # SPDX-License-Identifier: GPL-2.0-only
 
 """The trigger of each ``bug/<name>`` scenario: the guest code that makes report <name>
-(``shared/reference/bug-reports.md``) show its symptom under the historical variant.
+(``shared/reference/bug-reports.md``) show its symptom under the historical variant,
+written on the public scenario API (:class:`snpsim.api.Guest`, :class:`snpsim.api.Host`).
 
 Each :class:`BugTrigger` holds ``about`` (one line: what the report is about and what the
-guest does), ``make(result, reserved)`` (the guest workload; it writes what the guest
-saw into ``result``) and ``inspect(system, outcome, result)`` (after the run, adds what
-only the host side shows -- KVM log lines, exits, page state -- to ``result``).  The
-steps reuse what the tests of each report do (tests/adversary, tests/kvm,
-tests/guest/test_bug_reports.py), written as guest code: where Linux itself never does
-the step (a crafted PSC buffer, a C-bit flipped without a PSC) ``about`` says so.
+guest does), ``make(result)`` (the guest work, ``work(g)`` on vCPU 0 after boot; it
+writes what the guest saw into ``result``) and ``inspect(host, outcome, result)`` (after
+the run, adds what only the host side shows -- KVM log lines, scratch reads, page
+state -- to ``result``).  The steps reuse what the tests of each report do
+(tests/adversary, tests/kvm, tests/guest/test_bug_reports.py), written as guest code:
+where Linux itself never does the step (a crafted PSC buffer, a C-bit flipped without a
+PSC) ``about`` says so.  This module imports only :mod:`snpsim.api` and
+:mod:`snpsim.spec` (an import-linter contract).
 """
 
 from __future__ import annotations
@@ -20,34 +23,31 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from snpsim.guest.kernel import GuestKernel, __va
-from snpsim.guest.set_memory import (
-    _PAGE_ENC,
-    flush_tlb_one_kernel,
-    lookup_address,
-    set_memory_decrypted,
-    set_memory_encrypted,
-)
-from snpsim.guest.unaccepted_memory import accept_memory
-from snpsim.hw.ports import GuestPort
-from snpsim.spec.exit_codes import SVM_VMGEXIT_PSC
+from snpsim.api import Guest, Host, function
 from snpsim.spec.psc import PscEntry, PscHdr, SnpPscDesc
+from snpsim.spec.sev_guest import SNP_MSG_REPORT_REQ, SnpGuestMsgHdr
 from snpsim.spec.units import PAGE_SIZE, PMD_SIZE
 
-__all__ = ["BugTrigger", "TRIGGERS", "report_order"]
+__all__ = ["BugTrigger", "TRIGGERS", "report_order", "seed_round_trip"]
 
-Workload = Callable[[GuestKernel, GuestPort], None]
-Reserved = tuple[tuple[int, int], ...]
+Work = Callable[[Guest], None]
 
 PRIVATE, SHARED, PSMASH = 1, 2, 3
 GHCB_SHARED_BUF = 0x800
 
+#: What :func:`seed_round_trip` writes: before the conversions, and once private again.
+SEED_PATTERN = b"private before conversion"
+SEED_PAYLOAD = b"private: the VMM must see ciphertext"
+
 
 @dataclass(frozen=True)
 class BugTrigger:
+    """``about`` (one line), ``make(result) -> work(g)`` (the guest work) and
+    ``inspect(host, outcome, result)`` (host-side findings after the run, or None)."""
+
     about: str
-    make: Callable[[dict[str, Any], Reserved], Workload]
-    inspect: Callable[[Any, Any, dict[str, Any]], None] | None = None
+    make: Callable[[dict[str, Any]], Work]
+    inspect: Callable[[Host, Any, dict[str, Any]], None] | None = None
 
 
 def report_order(name: str) -> tuple[int, str]:
@@ -59,150 +59,113 @@ def report_order(name: str) -> tuple[int, str]:
 # -- guest helpers --------------------------------------------------------------------------
 
 
-def _unaccepted_unit(kernel: GuestKernel, reserved: Reserved) -> int | None:
-    """GPA of the highest 2 MiB unit still unaccepted (outside the MMIO windows)."""
-    u = kernel.unaccepted
-    if u is None:
-        return None
-    for i in range(u.nbits - 1, -1, -1):
-        gpa = u.phys_base + i * u.unit_size
-        if u.test(i) and not any(a <= gpa < a + s for a, s in reserved):
-            return int(gpa)
-    return None
+def seed_round_trip(g: Guest) -> tuple[int, int, int | None]:
+    """The seed conversion (``snpsim run seed``, function ``set_memory_encrypted``): a
+    free page written privately, made shared (``set_memory_decrypted``) and private
+    again (``set_memory_encrypted``), then :data:`SEED_PAYLOAD` written and read back.
+    Returns ``(va, gpa, ret)``: the page's direct-map GVA and GPA and
+    ``set_memory_encrypted``'s return (0 or -errno; None if the guest stopped before)."""
+    va = g.alloc_page()
+    gpa = g.pa(va)
+    g.write(va, SEED_PATTERN)
+    g.set_memory_decrypted(va, 1)
+    ret = g.set_memory_encrypted(va, 1)
+    if ret == 0:
+        g.write(va, SEED_PAYLOAD)
+        g.read(va, len(SEED_PAYLOAD))
+    return va, gpa, ret
 
 
-def _set_c_bit(kernel: GuestKernel, cpu: GuestPort, va: int, enc: bool) -> None:
-    """Flip the C-bit of the 4 KiB direct-map PTE of ``va`` and INVLPG it, with no PSC
-    and no PVALIDATE: an access through the other alias."""
-    kpte, _level = lookup_address(kernel, va)
-    assert kpte is not None
-    pte = cpu.read_u64(kpte)
-    cpu.write_u64(kpte, pte | _PAGE_ENC(kernel) if enc else pte & ~_PAGE_ENC(kernel))
-    flush_tlb_one_kernel(kernel, va)
+def _shared_page(g: Guest, result: dict[str, Any]) -> int:
+    """A page from the allocator made shared with ``set_memory_decrypted`` (4 KiB PTE):
+    its GPA."""
+    va = g.alloc_page()
+    gpa = g.pa(va)
+    result["gpa"] = gpa
+    result["decrypt_ret"] = g.set_memory_decrypted(va, 1)
+    return gpa
 
 
-def _shared_page(kernel: GuestKernel, cpu: GuestPort, result: dict[str, Any]) -> int:
-    """A page from the allocator made shared with ``set_memory_decrypted`` (4 KiB PTE)."""
-    assert kernel.page_alloc is not None
-    gpa = kernel.page_alloc.alloc_page()
-    assert gpa is not None
-    result["gpa"] = int(gpa)
-    result["decrypt_ret"] = set_memory_decrypted(kernel, __va(kernel, gpa), 1)
-    return int(gpa)
-
-
-def _raw_psc(kernel: GuestKernel, cpu: GuestPort, desc: bytes, *, scratch_off: int = GHCB_SHARED_BUF,
-             exit_info_2: int = 0) -> dict[str, Any]:
-    """One GHCB PSC VMGEXIT with the buffer ``desc`` at GHCB offset ``scratch_off`` and
-    ``exit_info_2``, built by hand on this CPU's GHCB (``__sev_get_ghcb``); returns the
-    answer (``sw_exit_info_1``/``_2``, the buffer afterwards) without Linux's checks."""
-    from snpsim.guest.asm_sev import ghcb_get_field, ghcb_set_field, vc_ghcb_invalidate
-    from snpsim.guest.kernel import GhcbState, __pa
-    from snpsim.guest.sev_startup import __sev_get_ghcb, __sev_put_ghcb
-    from snpsim.guest.sev_vc import EsEmCtxt, sev_es_ghcb_hv_call
-
-    state = GhcbState()
-    ghcb = __sev_get_ghcb(kernel, state)
-    try:
-        vc_ghcb_invalidate(kernel, ghcb)
-        cpu.write(ghcb + scratch_off, desc)
-        ghcb_set_field(kernel, ghcb, "sw_scratch", int(__pa(kernel, ghcb + scratch_off)))
-        es = sev_es_ghcb_hv_call(kernel, ghcb, EsEmCtxt(cpu.regs), SVM_VMGEXIT_PSC, 0, exit_info_2)
-        after = cpu.read(ghcb + scratch_off, min(len(desc), PAGE_SIZE - scratch_off))
-        return {"es_result": int(es),
-                "sw_exit_info_1": ghcb_get_field(kernel, ghcb, "sw_exit_info_1"),
-                "sw_exit_info_2": ghcb_get_field(kernel, ghcb, "sw_exit_info_2"),
-                "buffer_after": after}
-    finally:
-        __sev_put_ghcb(kernel, state)
-
-
-def _page(system: Any, gpa: int) -> dict[str, Any]:
-    st = system.page_state(gpa)
+def _page(host: Host, gpa: int) -> dict[str, Any]:
+    st = host.page(gpa)
     return {"gpa": gpa, "attribute": "private" if st.attribute_private else "shared",
             "pte_c_bit": st.pte_c_bit, "rmp": st.rmp}
-
-
-def _kvm_vm(system: Any) -> Any:
-    return system.kvm.vm(system.machine.s.vmfd)
 
 
 # -- R1: a trailing PSMASH entry -----------------------------------------------------------
 
 
-def _r1(result: dict[str, Any], reserved: Reserved) -> Workload:
-    def wl(kernel: GuestKernel, cpu: GuestPort) -> None:
-        a = _shared_page(kernel, cpu, result)
-        b = _unaccepted_unit(kernel, reserved)
+def _r1(result: dict[str, Any]) -> Work:
+    def work(g: Guest) -> None:
+        a = _shared_page(g, result)
+        b = g.unaccepted_gpa()
         assert b is not None
-        accept_memory(kernel, b, PMD_SIZE)
+        g.accept_memory(b, PMD_SIZE)
         result["psmash_gpa"] = b
         # report R1 (a): [..., SHARED gfn 4K, PSMASH gfn 2M]; the shared entry is the page
         # already made shared (a no-op conversion), the PSMASH one the accepted 2 MiB unit
         desc = SnpPscDesc(PscHdr(0, 1), (PscEntry(0, a >> 12, SHARED, 0),
                                          PscEntry(0, b >> 12, PSMASH, 1))).encode()
-        ans = _raw_psc(kernel, cpu, desc)
+        ans = g.psc(desc, scratch_offset=GHCB_SHARED_BUF)
         after = SnpPscDesc.decode(ans.pop("buffer_after"))
         result["psc_answer"] = ans
         result["cur_page_after"] = [e.cur_page for e in after.entries[:2]]
-    return wl
+    return work
 
 
-def _r1_inspect(system: Any, outcome: Any, result: dict[str, Any]) -> None:
+def _r1_inspect(host: Host, outcome: Any, result: dict[str, Any]) -> None:
     if "psmash_gpa" in result:
-        result["psmash_unit_state"] = _page(system, result["psmash_gpa"])
+        result["psmash_unit_state"] = _page(host, result["psmash_gpa"])
 
 
 # -- R2 / R3 / R15: an implicit shared -> private conversion -----------------------------------
 
 
-def _implicit_private(result: dict[str, Any], reserved: Reserved) -> Workload:
-    def wl(kernel: GuestKernel, cpu: GuestPort) -> None:
-        gpa = _shared_page(kernel, cpu, result)
-        va = __va(kernel, gpa)
-        cpu.write(va, b"shared")
-        _set_c_bit(kernel, cpu, va, True)
+def _implicit_private(result: dict[str, Any]) -> Work:
+    def work(g: Guest) -> None:
+        va = g.va(_shared_page(g, result))
+        g.write(va, b"shared")
+        g.set_c_bit(va, True)
         result["c1_write"] = "started"
-        cpu.write(va, b"private")        # C=1 on a GPA whose attribute is shared
+        g.write(va, b"private")          # C=1 on a GPA whose attribute is shared
         result["c1_write"] = "done"
-    return wl
+    return work
 
 
-def _memory_fault_inspect(system: Any, outcome: Any, result: dict[str, Any]) -> None:
-    vm = _kvm_vm(system)
-    warns = [line for line in vm.log if "RMP fault" in line]
+def _memory_fault_inspect(host: Host, outcome: Any, result: dict[str, Any]) -> None:
+    warns = [line for line in host.log if "RMP fault" in line]
     result["kvm_rmp_fault_warnings"] = len(warns)
     result["kvm_first_rmp_fault_warning"] = warns[0] if warns else None
     if "gpa" in result:
-        result["page_state"] = _page(system, result["gpa"])
+        result["page_state"] = _page(host, result["gpa"])
 
 
 # -- R4 / R5: the PSC scratch area ---------------------------------------------------------------
 
 
-def _r4(result: dict[str, Any], reserved: Reserved) -> Workload:
-    def wl(kernel: GuestKernel, cpu: GuestPort) -> None:
-        a = _shared_page(kernel, cpu, result)
+def _r4(result: dict[str, Any]) -> Work:
+    def work(g: Guest) -> None:
+        a = _shared_page(g, result)
         desc = SnpPscDesc(PscHdr(0, 0), (PscEntry(0, a >> 12, SHARED, 0),)).encode()
         for info2 in (0, 0xFFFFFFFF):
-            ans = _raw_psc(kernel, cpu, desc, exit_info_2=info2)
+            ans = g.psc(desc, scratch_offset=GHCB_SHARED_BUF, exit_info_2=info2)
             ans.pop("buffer_after")
             result[f"exit_info_2={info2:#x}"] = ans
-    return wl
+    return work
 
 
-def _r5(result: dict[str, Any], reserved: Reserved) -> Workload:
-    def wl(kernel: GuestKernel, cpu: GuestPort) -> None:
+def _r5(result: dict[str, Any]) -> Work:
+    def work(g: Guest) -> None:
         # sw_scratch = shared buffer + 0x7E8 (room for the 8-byte header only), end_entry 252
         desc = SnpPscDesc(PscHdr(0, 252), ()).encode()[:8]
-        ans = _raw_psc(kernel, cpu, desc, scratch_off=GHCB_SHARED_BUF + 0x7E8)
+        ans = g.psc(desc, scratch_offset=GHCB_SHARED_BUF + 0x7E8)
         ans.pop("buffer_after")
         result["psc_answer"] = ans
-    return wl
+    return work
 
 
-def _r5_inspect(system: Any, outcome: Any, result: dict[str, Any]) -> None:
-    sa = _kvm_vm(system).vcpus[0].sev_es.ghcb_sa
+def _r5_inspect(host: Host, outcome: Any, result: dict[str, Any]) -> None:
+    sa = host.vcpu(0).sev_es.ghcb_sa
     reads = list(getattr(sa, "reads", []) or [])
     end = max((off + n for off, n in reads), default=0)
     result["kvm_scratch_bytes_read"] = end
@@ -213,130 +176,110 @@ def _r5_inspect(system: Any, outcome: Any, result: dict[str, Any]) -> None:
 # -- R6 / R8 / R10: the seed conversion and one accepted 2 MiB unit ------------------------------
 
 
-def _seed_and_accept(result: dict[str, Any], reserved: Reserved) -> Workload:
-    from snpsim.guest.seed import SeedOutcome, seed_workload
-
-    out = SeedOutcome("set_memory_encrypted", 1)
-    seed = seed_workload("set_memory_encrypted", 1, out)
-
-    def wl(kernel: GuestKernel, cpu: GuestPort) -> None:
-        seed(kernel, cpu)
-        result["gpa"] = out.gpa
-        result["seed_ret"] = out.ret
-        gpa = _unaccepted_unit(kernel, reserved)
-        if gpa is not None:
-            result["accepted_gpa"] = gpa
-            accept_memory(kernel, gpa, PMD_SIZE)
-    return wl
+def _seed_and_accept(result: dict[str, Any]) -> Work:
+    def work(g: Guest) -> None:
+        _va, gpa, ret = seed_round_trip(g)
+        result["gpa"] = gpa
+        result["seed_ret"] = ret
+        unit = g.unaccepted_gpa()
+        if unit is not None:
+            result["accepted_gpa"] = unit
+            g.accept_memory(unit, PMD_SIZE)
+    return work
 
 
-def _r10(result: dict[str, Any], reserved: Reserved) -> Workload:
-    def wl(kernel: GuestKernel, cpu: GuestPort) -> None:
-        _shared_page(kernel, cpu, result)
-    return wl
+def _r10(result: dict[str, Any]) -> Work:
+    def work(g: Guest) -> None:
+        _shared_page(g, result)
+    return work
 
 
-def _page_inspect(system: Any, outcome: Any, result: dict[str, Any]) -> None:
+def _page_inspect(host: Host, outcome: Any, result: dict[str, Any]) -> None:
     if result.get("gpa"):
-        result["page_state"] = _page(system, result["gpa"])
+        result["page_state"] = _page(host, result["gpa"])
 
 
 # -- R7: a malformed, then a valid SNP guest request -------------------------------------------------
 
-
-def _r7(result: dict[str, Any], reserved: Reserved) -> Workload:
-    def wl(kernel: GuestKernel, cpu: GuestPort) -> None:
-        from snpsim.guest.kernel import __pa
-        from snpsim.guest.sev_core import (
-            SnpGuestReq,
-            SnpReqData,
-            alloc_shared_pages,
-            snp_issue_guest_request,
-        )
-        from snpsim.spec.sev_guest import SNP_MSG_REPORT_REQ, SnpGuestMsgHdr
-
-        req_va = alloc_shared_pages(kernel, PAGE_SIZE)
-        resp_va = alloc_shared_pages(kernel, PAGE_SIZE)
+def _r7(result: dict[str, Any]) -> Work:
+    def work(g: Guest) -> None:
+        req_va = g.call("alloc_shared_pages", PAGE_SIZE)
+        resp_va = g.call("alloc_shared_pages", PAGE_SIZE)
         assert req_va is not None and resp_va is not None
-        data = SnpReqData(int(__pa(kernel, req_va)), int(__pa(kernel, resp_va)))
         payload = b"snpsim bug/R7".ljust(64, b"\0") + bytes(32)
         for name, ver in (("malformed", 0), ("valid", 1)):
             hdr = SnpGuestMsgHdr(msg_seqno=1, hdr_version=ver, msg_type=SNP_MSG_REPORT_REQ,
                                  msg_sz=len(payload))
-            cpu.write(req_va, hdr.encode() + payload)
-            req = SnpGuestReq(input=data)
+            g.write(req_va, hdr.encode() + payload)
             result[f"{name}_request"] = "sent"
-            ret = snp_issue_guest_request(kernel, req)
-            result[f"{name}_request"] = {"ret": ret, "exitinfo2": req.exitinfo2}
-    return wl
+            ret, exitinfo2 = g.guest_request(req_va, resp_va)
+            result[f"{name}_request"] = {"ret": ret, "exitinfo2": exitinfo2}
+    return work
 
 
-def _r7_inspect(system: Any, outcome: Any, result: dict[str, Any]) -> None:
-    rmp = system.platform.rmp
+def _r7_inspect(host: Host, outcome: Any, result: dict[str, Any]) -> None:
+    rmp = host.platform.rmp
     fw = []
     for pfn in rmp.assigned_pfns():
         e = rmp.lookup(pfn)
         if e.assigned and e.asid == 0 and e.immutable:
             fw.append(int(pfn))
     result["firmware_owned_pfns"] = fw
-    result["host_oopses"] = list(system.kvm.oopses)
+    result["host_oopses"] = list(host.kvm.oopses)
 
 
-# -- R9 / R11 / R16: guest paths ------------------------------------------------------------------------
+# -- R9 / R11: guest paths ----------------------------------------------------------------------------
 
 
-def _r9(result: dict[str, Any], reserved: Reserved) -> Workload:
-    def wl(kernel: GuestKernel, cpu: GuestPort) -> None:
-        gpa = _unaccepted_unit(kernel, reserved)
+def _r9(result: dict[str, Any]) -> Work:
+    def work(g: Guest) -> None:
+        gpa = g.unaccepted_gpa()
         assert gpa is not None
         result["gpa"] = gpa
         result["read"] = "started"
-        data = cpu.read(__va(kernel, gpa), 8)   # not accepted: RMP assigned, not validated
+        data = g.read(g.va(gpa), 8)      # not accepted: RMP assigned, not validated
         result["read"] = data.hex()
-    return wl
+    return work
 
 
-def _r11(result: dict[str, Any], reserved: Reserved) -> Workload:
-    from snpsim.guest.unaccepted_memory import reserve_and_init
-
-    def wl(kernel: GuestKernel, cpu: GuestPort) -> None:
-        gpa = _unaccepted_unit(kernel, reserved)
+def _r11(result: dict[str, Any]) -> Work:
+    def work(g: Guest) -> None:
+        gpa = g.unaccepted_gpa()
         assert gpa is not None
         result["gpa"] = gpa
-        reserve_and_init(kernel, gpa, b"NvVarStore header")
-        result["read_back"] = cpu.read(__va(kernel, gpa), 17).decode(errors="replace")
-    return wl
+        g.call("reserve_and_init", gpa, b"NvVarStore header")
+        result["read_back"] = g.read(g.va(gpa), 17).decode(errors="replace")
+    return work
 
 
 # -- R12 / R13: VMM cases ----------------------------------------------------------------------------------
 
 
-def _r12(result: dict[str, Any], reserved: Reserved) -> Workload:
-    def wl(kernel: GuestKernel, cpu: GuestPort) -> None:
-        gpa = _shared_page(kernel, cpu, result)
-        va = __va(kernel, gpa)
-        result["encrypt_ret"] = set_memory_encrypted(kernel, va, 1)   # private, 4 KiB PTE
-        cpu.write(va, b"private")
-        _set_c_bit(kernel, cpu, va, False)
+def _r12(result: dict[str, Any]) -> Work:
+    def work(g: Guest) -> None:
+        va = g.va(_shared_page(g, result))
+        result["encrypt_ret"] = g.set_memory_encrypted(va, 1)   # private, 4 KiB PTE
+        g.write(va, b"private")
+        g.set_c_bit(va, False)
         result["c0_write"] = "started"
-        cpu.write(va, b"mmio-style")     # C=0 on a GPA whose attribute is private
+        g.write(va, b"mmio-style")       # C=0 on a GPA whose attribute is private
         result["c0_write"] = "done"
-    return wl
+    return work
 
 
-def _r12_inspect(system: Any, outcome: Any, result: dict[str, Any]) -> None:
+def _r12_inspect(host: Host, outcome: Any, result: dict[str, Any]) -> None:
     if "gpa" in result:
-        st = _page(system, result["gpa"])
-        st["vmm_reads"] = system.machine.read_guest_ram(result["gpa"], 10).decode(errors="replace")
+        st = _page(host, result["gpa"])
+        st["vmm_reads"] = host.read(result["gpa"], 10).decode(errors="replace")
         result["page_state"] = st
 
 
-def _r13(result: dict[str, Any], reserved: Reserved) -> Workload:
-    def bug_r13_terminate(kernel: GuestKernel, cpu: GuestPort) -> None:
-        from snpsim.guest.sev_startup import sev_es_terminate
-
+def _r13(result: dict[str, Any]) -> Work:
+    def bug_r13_terminate(g: Guest) -> None:
         result["terminate_request"] = [1, 2]
-        sev_es_terminate(kernel, 1, 2)   # GHCB_TERM_PVALIDATE, MSR protocol 0x100
+        # GHCB_TERM_PVALIDATE by the MSR protocol (0x100); called here, not through
+        # g.call, so that the termination names this function as the requester
+        function("sev_es_terminate")(g.kernel, 1, 2)
     return bug_r13_terminate
 
 

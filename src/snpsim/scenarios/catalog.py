@@ -4,10 +4,11 @@
 
 """The scenarios ``snpsim run`` knows, one line each, and how each is prepared.
 
-Model-only.  A scenario turns :class:`ScenarioParams` into a :class:`Prepared`: the guest
-workload (``fn(kernel, cpu)``, run on the BSP after the guest's boot), extra
-``GuestConfig`` fields, host profiles (for ``bug/<name>``) and a result object the
-workload fills in.  ``system.run_scenario`` builds the VM and runs it.
+Model-only.  ``seed``, ``accept``, ``dma`` and ``boot`` turn :class:`ScenarioParams`
+into a :class:`Prepared`: the guest workload (``fn(kernel, cpu)``, run on the BSP after
+the guest's boot), extra ``GuestConfig`` fields and a result object the workload fills
+in; ``bug/<name>`` and ``attack/<name>`` into an :class:`snpsim.api.Scenario`
+(:func:`variant_scenario`).  :func:`run_scenario` builds the VM and runs it.
 
 Scenarios:
 
@@ -22,12 +23,17 @@ Scenarios:
   real sizes (optionally configured from a kernel log, :mod:`snpsim.scenarios.dmesg`).
 * ``bug/<name>`` -- a historical behaviour: the guest variants of
   :data:`snpsim.guest.variants.KERNEL_VARIANTS` (``R8-buggy`` is ``bug/R8``) and the host
-  variants of :data:`snpsim.adversary.VARIANTS`, which ``system.py`` passes in as
-  ``host_bugs`` (scenarios and adversary are sibling layers and do not import each
-  other).  The workload is the report's trigger (:mod:`snpsim.scenarios.bugs`), and
-  after the run the result gets the symptom (``symptom``, and what the trigger's
-  ``inspect`` reads from the host side); with ``variant="buggy"`` the variant's
-  profiles are used, else the fixed (default) ones.
+  variants of :data:`snpsim.adversary.VARIANTS`.  The guest work is the report's trigger
+  (:mod:`snpsim.scenarios.bugs`), and after the run the result gets the symptom
+  (``symptom``, and what the trigger's ``inspect`` reads from the host side); with
+  ``variant="buggy"`` the variant is in force (a host variant's hooks and knobs,
+  :meth:`snpsim.adversary.Variant.apply`; a guest variant's kernel profile), else the
+  fixed (default) stack.
+* ``attack/<name>`` -- a malicious hypervisor of :data:`snpsim.adversary.ATTACKS`
+  against the seed conversion.
+
+``bug/<name>`` and ``attack/<name>`` run as :class:`snpsim.api.Scenario` objects
+(:func:`variant_scenario`); the others through :func:`prepare_scenario`.
 """
 
 from __future__ import annotations
@@ -39,7 +45,6 @@ from typing import Any
 from snpsim.guest.kernel import PROFILES as KERNEL_PROFILES
 from snpsim.guest.kernel import GuestKernel
 from snpsim.guest.seed import SeedOutcome, seed_workload
-from snpsim.guest.unaccepted_memory import accept_memory
 from snpsim.guest.variants import KERNEL_VARIANTS
 from snpsim.hw.ports import GuestPort
 from snpsim.kvm.profiles import DEFAULT_PROFILE as DEFAULT_KVM_PROFILE
@@ -49,13 +54,14 @@ from snpsim.system import RunObserver, RunOutcome, SnpSystem
 from snpsim.vmm.profiles import DEFAULT_QEMU_PROFILE
 
 from .boot import BootPlan, BootResult, boot_workload
-from .bugs import TRIGGERS, report_order
+from .bugs import SEED_PAYLOAD, TRIGGERS, report_order, seed_round_trip
 from .dma import DMA_SIZES, DmaResult, dma_workload
 from .dmesg import DmesgConfig, MemEncryptMode
 
 __all__ = ["run_scenario", "ScenarioRun", "scenario_list", "host_bugs", "host_attacks",
            "vm_memory_for_log", "ScenarioParams", "Prepared", "HostBug", "SCENARIOS",
-           "describe_scenarios", "prepare_scenario", "BUG_VARIANTS", "ScenarioError"]
+           "describe_scenarios", "prepare_scenario", "BUG_VARIANTS", "ScenarioError",
+           "variant_scenario"]
 
 
 class ScenarioError(ValueError):
@@ -84,8 +90,9 @@ class Prepared:
     profiles (None: the defaults), ``result`` the object the workload fills in,
     ``config`` what to report about the set-up, ``mode`` the guest's memory-encryption
     mode when the scenario fixes it ("sev", "sev-es", "snp"; None: the caller's),
-    ``inspect(system, outcome)`` what to add to ``result`` after the run (host-side
-    symptoms of ``bug/<name>``)."""
+    ``inspect(system, outcome)`` what to add to ``result`` after the run (with it,
+    :func:`run_scenario` also adds the ``symptom``; the built-in scenarios that need
+    one, ``bug/<name>``, are api Scenarios now)."""
 
     make_workload: Callable[[tuple[tuple[int, int], ...]], Callable[[GuestKernel, GuestPort], Any] | None]
     result: Any
@@ -98,16 +105,21 @@ class Prepared:
 
     def result_dict(self) -> dict[str, Any]:
         """The result as plain data (for ``--json``)."""
-        r = self.result
-        if is_dataclass(r) and not isinstance(r, type):
-            d = asdict(r)
-        elif isinstance(r, dict):
-            d = dict(r)
-        else:
-            d = {}
-        d.pop("phase", None)
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()
-                if not isinstance(v, bytes)}
+        return _plain(self.result)
+
+
+def _plain(r: Any) -> dict[str, Any]:
+    """A scenario's result object (a dataclass or a dict) as plain data: no ``phase``,
+    no bytes, tuples as lists."""
+    if is_dataclass(r) and not isinstance(r, type):
+        d = asdict(r)
+    elif isinstance(r, dict):
+        d = dict(r)
+    else:
+        d = {}
+    d.pop("phase", None)
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()
+            if not isinstance(v, bytes)}
 
 
 def vm_memory_for_log(config: DmesgConfig) -> int | None:
@@ -134,8 +146,9 @@ def vm_memory_for_log(config: DmesgConfig) -> int | None:
 
 @dataclass(frozen=True)
 class HostBug:
-    """A host-side ``bug/<name>``: ``description`` (one line) and the ``kvm``/``qemu``
-    profiles of the historical behaviour."""
+    """A host-side ``bug/<name>`` or an ``attack/<name>``, for listings: ``description``
+    (one line) and the variant's knob-only ``kvm``/``qemu`` profiles (its hooks are in
+    :class:`snpsim.adversary.Variant`)."""
 
     description: str
     kvm: Any
@@ -186,33 +199,6 @@ def describe_scenarios(host_bugs: dict[str, HostBug] | None = None,
     for name, attack in (attacks or {}).items():
         rows.append((f"attack/{name}", attack.description))
     return rows
-
-
-def _attack(name: str, params: ScenarioParams, attack: HostBug) -> Prepared:
-    """A malicious hypervisor (``snpsim.adversary.ATTACKS``) against the seed workload:
-    the guest makes a page shared and private again (``set_memory_decrypted`` then
-    ``set_memory_encrypted``), spins once with PAUSE (an exit the RMP attacks strike at,
-    after the guest validated the page) and reads the page back.  The run's outcome says
-    which check stopped the attack."""
-    from snpsim.guest.smp import cpu_relax
-
-    out = SeedOutcome("set_memory_encrypted", 1)
-    result: dict[str, Any] = {"attack": name}
-
-    def make(reserved: tuple[tuple[int, int], ...]) -> Callable[[GuestKernel, GuestPort], None]:
-        seed = seed_workload("set_memory_encrypted", 1, out)
-
-        def workload(kernel: GuestKernel, cpu: GuestPort) -> None:
-            seed(kernel, cpu)
-            result["seed_ret"] = out.ret
-            if out.ret == 0:
-                cpu_relax(kernel)
-                result["read_back"] = cpu.read(out.vaddr, len(out.payload)) == out.payload
-
-        return workload
-
-    return Prepared(make, result, {}, attack.kvm, attack.qemu,
-                    config={"attack": name, "description": attack.description})
 
 
 def _seed(params: ScenarioParams) -> Prepared:
@@ -272,65 +258,7 @@ def _boot(params: ScenarioParams) -> Prepared:
                     mode=mode)
 
 
-def _bug(name: str, params: ScenarioParams, host: HostBug | None) -> Prepared:
-    if host is not None:
-        side, key, desc = "host", name, host.description
-    else:
-        side, key, desc = BUG_VARIANTS[name]
-    trig = TRIGGERS.get(name)
-    if trig is not None:
-        desc = trig.about
-    if params.variant not in (None, "buggy", "fixed"):
-        raise ScenarioError(f"--variant must be buggy or fixed, got {params.variant!r}")
-    buggy = params.variant == "buggy"
-    out = SeedOutcome("set_memory_encrypted", 1)
-    result: dict[str, Any] = {"variant": key if buggy else "fixed (default)", "side": side}
-
-    def make_trigger(reserved: tuple[tuple[int, int], ...]) -> Callable[[GuestKernel, GuestPort], None]:
-        assert trig is not None
-        return trig.make(result, reserved)
-
-    def make(reserved: tuple[tuple[int, int], ...]) -> Callable[[GuestKernel, GuestPort], None]:
-        seed = seed_workload("set_memory_encrypted", 1, out)
-
-        def workload(kernel: GuestKernel, cpu: GuestPort) -> None:
-            seed(kernel, cpu)
-            result["seed_ret"] = out.ret
-            # accept one 2 MiB unit that is still unaccepted: the highest one below RAM's end
-            u = kernel.unaccepted
-            if u is not None:
-                for i in range(u.nbits - 1, -1, -1):
-                    gpa = u.phys_base + i * u.unit_size
-                    if u.test(i) and not any(a <= gpa < a + s for a, s in reserved):
-                        accept_memory(kernel, gpa, PMD_SIZE)
-                        result["accepted_gpa"] = gpa
-                        break
-
-        return workload
-
-    opts: dict[str, Any] = {}
-    kvm = qemu = None
-    if buggy and host is not None:
-        kvm, qemu = host.kvm, host.qemu
-    elif buggy:
-        opts["variant"] = key
-    def inspect(system: Any, outcome: Any) -> None:
-        if trig is not None and trig.inspect is not None:
-            trig.inspect(system, outcome, result)
-
-    return Prepared(make_trigger if trig is not None else make, result, opts, kvm, qemu,
-                    config={"bug": name, "variant": "buggy" if buggy else "fixed",
-                            "description": desc}, inspect=inspect)
-
-
-def prepare_scenario(name: str, params: ScenarioParams,
-                     host_bugs: dict[str, HostBug] | None = None,
-                     attacks: dict[str, HostBug] | None = None) -> Prepared:
-    """The :class:`Prepared` scenario ``name`` for ``params``; ``host_bugs`` adds the
-    host-side ``bug/<name>`` scenarios, ``attacks`` the ``attack/<name>`` ones.  Raises
-    :class:`ScenarioError` for an unknown name or parameters it cannot use."""
-    host_bugs = host_bugs or {}
-    attacks = attacks or {}
+def _check_params(params: ScenarioParams) -> None:
     if params.kernel not in KERNEL_PROFILES:
         raise ScenarioError(f"unknown --kernel {params.kernel!r}: choose one of "
                             f"{', '.join(KERNEL_PROFILES)}")
@@ -338,6 +266,16 @@ def prepare_scenario(name: str, params: ScenarioParams,
         raise ScenarioError("--memory must be a positive multiple of 2M")
     if params.vcpus < 1:
         raise ScenarioError(f"--vcpus must be >= 1, got {params.vcpus}")
+
+
+def prepare_scenario(name: str, params: ScenarioParams,
+                     host_bugs: dict[str, HostBug] | None = None,
+                     attacks: dict[str, HostBug] | None = None) -> Prepared:
+    """The :class:`Prepared` scenario ``name`` for ``params`` (``seed``, ``accept``,
+    ``dma``, ``boot``).  Raises :class:`ScenarioError` for an unknown name, for a
+    ``bug/<name>`` or ``attack/<name>`` one (those are :class:`snpsim.api.Scenario`
+    objects: :func:`variant_scenario`) or for parameters it cannot use."""
+    _check_params(params)
     if params.variant is not None and not name.startswith("bug/"):
         raise ScenarioError("--variant applies to bug/<name> scenarios only")
     if name == "seed":
@@ -348,13 +286,100 @@ def prepare_scenario(name: str, params: ScenarioParams,
         return _dma(params)
     if name == "boot":
         return _boot(params)
-    if name.startswith("bug/") and name[4:] in host_bugs:
-        return _bug(name[4:], params, host_bugs[name[4:]])
-    if name.startswith("bug/") and name[4:] in BUG_VARIANTS:
-        return _bug(name[4:], params, None)
-    if name.startswith("attack/") and name[7:] in attacks:
-        return _attack(name[7:], params, attacks[name[7:]])
+    if name.startswith(("bug/", "attack/")):
+        raise ScenarioError(f"{name} runs as an api.Scenario: see variant_scenario")
     raise ScenarioError(f"unknown scenario {name!r}: see 'snpsim scenarios'")
+
+
+def variant_scenario(name: str, params: ScenarioParams, *, kvm: Any = None, seed: int = 0,
+                     mode: str = "snp", **guest_options: Any
+                     ) -> tuple[Any, dict[str, Any], Callable[[Any], None] | None, dict[str, Any]]:
+    """The ``bug/<name>`` or ``attack/<name>`` scenario as a :class:`snpsim.api.Scenario`
+    for ``params`` (memory, vCPUs, kernel, ``variant``), with ``kvm`` (the KVM profile of
+    a fixed run), ``seed``, ``mode`` and extra ``GuestConfig`` fields.  Returns
+    ``(scenario, result, finish, config)``: ``result`` the dict the guest work fills in;
+    ``finish(res)`` (None for an attack) adds to it, from the run's
+    :class:`snpsim.api.Result`, the host-side findings and the symptom of a
+    ``bug/<name>`` run; ``config`` what to report about the set-up.  ``bug/<name>``: the report's trigger
+    (:data:`snpsim.scenarios.bugs.TRIGGERS`) as vCPU 0's guest work, with the variant in
+    force when ``params.variant`` is "buggy" (:meth:`snpsim.adversary.Variant.apply`
+    for a host variant, the ``GuestConfig.variant`` for a guest one); ``attack/<name>``:
+    the seed conversion under the attack, a PAUSE (the exit the RMP attacks strike at,
+    after the guest validated the page) and a read back of the page; the run's outcome
+    says which check stopped it.  Raises :class:`ScenarioError` for an unknown name or
+    parameters it cannot use."""
+    from snpsim.adversary import ATTACKS, VARIANTS
+    from snpsim.api import Scenario
+
+    _check_params(params)
+    opts = dict(guest_options)
+    if name.startswith("attack/") and name[7:] in ATTACKS:
+        if params.variant is not None:
+            raise ScenarioError("--variant applies to bug/<name> scenarios only")
+        v = ATTACKS[name[7:]]
+        sc = Scenario(name, memory=params.memory, vcpus=params.vcpus, kernel=params.kernel,
+                      seed=seed, mode=mode, description=v.description, **opts)
+        v.apply(sc)
+        result: dict[str, Any] = {"attack": v.name}
+
+        @sc.guest(vcpu=0)
+        def attack_seed(g: Any) -> None:
+            va, _gpa, ret = seed_round_trip(g)
+            result["seed_ret"] = ret
+            if ret == 0:
+                g.call("cpu_relax")
+                result["read_back"] = g.read(va, len(SEED_PAYLOAD)) == SEED_PAYLOAD
+
+        config = {"kvm": v.kvm.name, "qemu": v.qemu.name, "attack": v.name,
+                  "description": v.description}
+        return sc, result, None, config
+    bug = name[4:] if name.startswith("bug/") else None
+    if bug is None or (bug not in VARIANTS and bug not in BUG_VARIANTS):
+        raise ScenarioError(f"unknown scenario {name!r}: see 'snpsim scenarios'")
+    if params.variant not in (None, "buggy", "fixed"):
+        raise ScenarioError(f"--variant must be buggy or fixed, got {params.variant!r}")
+    buggy = params.variant == "buggy"
+    host = VARIANTS.get(bug)
+    if host is not None:
+        side, key, desc = "host", bug, f"{host.component}: {host.description}"
+    else:
+        side, key, desc = BUG_VARIANTS[bug]
+        if buggy:
+            opts["variant"] = key
+    trig = TRIGGERS.get(bug)
+    if trig is not None:
+        desc = trig.about
+    sc = Scenario(name, memory=params.memory, vcpus=params.vcpus, kernel=params.kernel,
+                  kvm=None if buggy and host is not None else kvm, seed=seed, mode=mode,
+                  description=desc, **opts)
+    config: dict[str, Any] = {}
+    if buggy and host is not None:
+        host.apply(sc)
+        config.update(kvm=host.kvm.name, qemu=host.qemu.name)
+    result = {"variant": key if buggy else "fixed (default)", "side": side}
+    make = trig.make if trig is not None else _seed_and_accept
+    sc.guest(make(result), vcpu=0)
+
+    def finish(res: Any) -> None:
+        if trig is not None and trig.inspect is not None:
+            trig.inspect(res.host, res.outcome, result)
+        result["symptom"] = _symptom(res.outcome)
+
+    config.update(bug=bug, variant="buggy" if buggy else "fixed", description=desc)
+    return sc, result, finish, config
+
+
+def _seed_and_accept(result: dict[str, Any]) -> Callable[[Any], None]:
+    """Guest work of a guest ``bug/<name>`` without a trigger: the seed conversion, then
+    one 2 MiB unit that is still unaccepted (the highest) accepted."""
+    def work(g: Any) -> None:
+        _va, _gpa, ret = seed_round_trip(g)
+        result["seed_ret"] = ret
+        unit = g.unaccepted_gpa()
+        if unit is not None:
+            g.accept_memory(unit, PMD_SIZE)
+            result["accepted_gpa"] = unit
+    return work
 
 
 # -- running a built-in scenario (moved from snpsim.system) ---------------------------------
@@ -431,7 +456,9 @@ def run_scenario(name: str, *, memory: int = 4 << 30, vcpus: int = 4, kernel: st
     if mode != "snp" and name.startswith(("bug/", "attack/")):
         raise ScenarioError(f"{name} is about SEV-SNP page-state handling (PSC, PVALIDATE, "
                             f"the RMP); it does not apply to --mode {mode}")
-    prep = prepare_scenario(name, params, host_bugs(), host_attacks())
+    if name.startswith(("bug/", "attack/")):
+        return _run_variant_scenario(name, params, kvm, seed, observer, mode, guest_options)
+    prep = prepare_scenario(name, params)
     options = {**prep.guest_options, **guest_options}
     system = SnpSystem(memory, vcpus, kernel=kernel,
                        kvm=prep.kvm if prep.kvm is not None else kvm,
@@ -446,3 +473,28 @@ def run_scenario(name: str, *, memory: int = 4 << 30, vcpus: int = 4, kernel: st
               "kvm": system.kvm_profile.name, "qemu": system.qemu_profile.name, "seed": seed,
               **prep.config}
     return ScenarioRun(name, system, outcome, prep.result_dict(), config)
+
+
+def _run_variant_scenario(name: str, params: ScenarioParams, kvm: Any, seed: int,
+                          observer: RunObserver | None, mode: str,
+                          guest_options: dict[str, Any]) -> ScenarioRun:
+    """``bug/<name>`` and ``attack/<name>`` through the public API: build the
+    :class:`snpsim.api.Scenario` (:func:`variant_scenario`), run it, add the findings."""
+    from snpsim.api import ScenarioError as ApiScenarioError
+
+    try:
+        sc, result, finish, extra = variant_scenario(name, params, kvm=kvm, seed=seed,
+                                                     mode=mode, **guest_options)
+        res = sc.run(observer=observer)
+    except ApiScenarioError as e:
+        raise ScenarioError(str(e)) from None
+    if finish is not None:
+        finish(res)
+    if res.errors:
+        result["errors"] = list(res.errors)
+    system = res.host.system
+    config = {"scenario": name, "mode": system.mode, "memory": params.memory,
+              "vcpus": params.vcpus, "kernel": params.kernel,
+              "kvm": system.kvm_profile.name, "qemu": system.qemu_profile.name, "seed": seed,
+              **extra}
+    return ScenarioRun(name, system, res.outcome, _plain(result), config)
