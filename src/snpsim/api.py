@@ -89,6 +89,7 @@ __all__ = [
     "do",
     "function",
     "functions",
+    "vmm_exit",
     "load_scenario_file",
     "PageState",
     "RunOutcome",
@@ -182,6 +183,16 @@ def function(name: str) -> Callable[..., Any]:
     methods of several classes, are all hooked by :meth:`Scenario.hook`, but
     ``function`` returns the first)."""
     return _resolve(name)[0]
+
+
+def vmm_exit(status: int, message: str) -> None:
+    """End the VMM process with exit status ``status`` (QEMU's ``exit(status)``, or 101
+    for a Rust VMM's panic) and ``message`` as its last error line, from a hook on a VMM
+    function: the run ends with ``Result.outcome.vmm.result == "qemu-exit"`` and
+    ``message`` in ``outcome.vmm.errors``.  Never returns."""
+    from snpsim.vmm.kvm_all import QemuExit
+
+    raise QemuExit(status, message)
 
 
 # ---------------------------------------------------------------------------------------
@@ -341,18 +352,22 @@ class Guest:
         self.cpu.write_u64(kpte, pte | enc if encrypted else pte & ~enc)
         self.cpu.invlpg(va)
 
-    def psc(self, desc: bytes, *, scratch_offset: int = 0x800, exit_info_2: int = 0
-            ) -> dict[str, Any]:
+    def psc(self, desc: bytes, *, scratch_offset: int = 0x800, exit_info_2: int = 0,
+            ghcb_va: int | None = None) -> dict[str, Any]:
         """One GHCB Page State Change VMGEXIT with ``desc`` (a ``struct snp_psc_desc``
         as bytes: :class:`snpsim.spec.psc.SnpPscDesc`) placed at ``scratch_offset`` in
         this CPU's GHCB, and ``exit_info_2``; none of Linux's answer checks.  Returns
-        ``es_result``, ``sw_exit_info_1``, ``sw_exit_info_2`` and ``buffer_after``."""
+        ``es_result``, ``sw_exit_info_1``, ``sw_exit_info_2`` and ``buffer_after``.
+        ``ghcb_va``: the GVA of another (shared) page to use as the GHCB instead of the
+        registered one (the GHCB MSR then holds its GPA for this VMGEXIT)."""
         from snpsim.spec.exit_codes import SVM_VMGEXIT_PSC
 
         k = self.kernel
         get_ghcb, put_ghcb = function("__sev_get_ghcb"), function("__sev_put_ghcb")
         ghcb_state = _ghcb_state()
         ghcb = get_ghcb(k, ghcb_state)
+        if ghcb_va is not None:
+            ghcb = ghcb_va
         try:
             function("vc_ghcb_invalidate")(k, ghcb)
             self.cpu.write(ghcb + scratch_offset, desc)
@@ -372,6 +387,18 @@ class Guest:
         if ":" not in name and len({p for p, _f in _index().get(name, ())}) > 1:
             name = f"guest:{name}"
         return function(name)(self.kernel, *args, **kwargs)
+
+    def guest_request(self, req_va: int, resp_va: int) -> tuple[int, int]:
+        """One SNP guest request (SVM_VMGEXIT_GUEST_REQUEST) through
+        ``snp_issue_guest_request`` (arch/x86/coco/sev/core.c) with the message already
+        written in the shared page at GVA ``req_va`` and the answer into the shared page
+        at ``resp_va``: ``(ret, exitinfo2)``, ret 0 or -errno, exitinfo2 the answer's
+        ``sw_exit_info_2`` (``(vmm_err << 32) | fw_err``)."""
+        from snpsim.guest.sev_core import SnpGuestReq, SnpReqData
+
+        req = SnpGuestReq(input=SnpReqData(self.pa(req_va), self.pa(resp_va)))
+        ret = function("snp_issue_guest_request")(self.kernel, req)
+        return int(ret), int(req.exitinfo2)
 
     @property
     def warnings(self) -> list[str]:
@@ -482,6 +509,11 @@ class Host:
     def read(self, gpa: int, n: int) -> bytes:
         """What the VMM reads at ``gpa`` through its RAM mapping (shared backing)."""
         return self.machine.read_guest_ram(gpa, n)
+
+    def write(self, gpa: int, data: bytes) -> None:
+        """The VMM writes ``data`` at ``gpa`` through its RAM mapping (shared backing), as
+        a device model's DMA does (QEMU ``address_space_write`` to guest RAM)."""
+        self.machine.write_guest_ram(gpa, data)
 
     def page(self, gpa: int) -> PageState:
         """The page at ``gpa`` from every party (:class:`snpsim.system.PageState`)."""
@@ -884,7 +916,8 @@ class _Run:
             recorder = trace
         try:
             self._install()
-            driver = self._driver if sc._steps else None
+            # host events need the scheduler even with one vCPU and no schedule
+            driver = self._driver if sc._steps or sc._at else None
             if recorder is not None:
                 with tracing(recorder):
                     outcome = self._run(system, bsp, aps, observer, driver)
