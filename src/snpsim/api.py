@@ -841,20 +841,26 @@ class _Run:
 
     def _event(self, action: Callable[[Host], Any]) -> None:
         assert self.host is not None
+        failed = len(self.errors)
         self._guard("host event", action, self.host)
+        if len(self.errors) > failed:  # a failed event or do() step ends the run
+            raise _StopRun(self.errors[-1])
 
     def _install(self) -> None:
-        for name, fn in self.sc._hooks:
-            for f in _resolve(name):
-                self.handles.append(add_hook(f, self._user_hook(name, fn)))
         points: dict[int, tuple[types.FunctionType, list[Point]]] = {}
         wanted = [st.until for st in self.sc._steps if st.kind == "run" and st.until is not None]
         wanted += [p for p, _a in self.sc._at]
         for p in wanted:
             for f in _resolve(p.function):
                 points.setdefault(id(f), (f, []))[1].append(p)
-        for f, ps in points.values():
-            self.handles.append(add_hook(f, self._point_hook(f, ps)))
+        # a point hook reads its function's signature (for where()) before any hook has
+        # swapped the function's code; it is added last, so it runs first (outermost)
+        point_hooks = [(f, self._point_hook(f, ps)) for f, ps in points.values()]
+        for name, fn in self.sc._hooks:
+            for f in _resolve(name):
+                self.handles.append(add_hook(f, self._user_hook(name, fn)))
+        for f, hook in point_hooks:
+            self.handles.append(add_hook(f, hook))
 
     def _user_hook(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def hook(original: Callable[..., Any], *a: Any, **k: Any) -> Any:
