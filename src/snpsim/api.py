@@ -61,7 +61,7 @@ import pkgutil
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from snpsim.system import (
     MODES,
@@ -185,7 +185,7 @@ def function(name: str) -> Callable[..., Any]:
     return _resolve(name)[0]
 
 
-def vmm_exit(status: int, message: str) -> None:
+def vmm_exit(status: int, message: str) -> NoReturn:
     """End the VMM process with exit status ``status`` (QEMU's ``exit(status)``, or 101
     for a Rust VMM's panic) and ``message`` as its last error line, from a hook on a VMM
     function: the run ends with ``Result.outcome.vmm.result == "qemu-exit"`` and
@@ -390,10 +390,10 @@ class Guest:
 
     def guest_request(self, req_va: int, resp_va: int) -> tuple[int, int]:
         """One SNP guest request (SVM_VMGEXIT_GUEST_REQUEST) through
-        ``snp_issue_guest_request`` (arch/x86/coco/sev/core.c) with the message already
-        written in the shared page at GVA ``req_va`` and the answer into the shared page
-        at ``resp_va``: ``(ret, exitinfo2)``, ret 0 or -errno, exitinfo2 the answer's
-        ``sw_exit_info_2`` (``(vmm_err << 32) | fw_err``)."""
+        ``snp_issue_guest_request`` (arch/x86/coco/sev/core.c, v6.14+): the message is
+        already in the shared page at GVA ``req_va``, the answer goes to the shared page
+        at ``resp_va``.  Returns ``(ret, exitinfo2)``: ret 0 or -errno, exitinfo2 the
+        answer's ``sw_exit_info_2`` (``(vmm_err << 32) | fw_err``)."""
         from snpsim.guest.sev_core import SnpGuestReq, SnpReqData
 
         req = SnpGuestReq(input=SnpReqData(self.pa(req_va), self.pa(resp_va)))
