@@ -264,3 +264,33 @@ def test_host_events_run_with_one_vcpu_and_no_schedule():
     res = sc.run()
     assert res.completed and res.data["ret"] == 0
     assert seen[-1] == 1                  # the guest's one-page KVM_HC_MAP_GPA_RANGE
+
+
+def test_schedule_holds_a_vcpu_while_the_others_run_and_do_steps_see_both_held():
+    sc = Scenario("held", vcpus=2)
+    log = []
+
+    def work(v):
+        def convert(g):
+            va = g.alloc_page()
+            g.result[f"ready{v}"] = True
+            g.result[f"ret{v}"] = g.set_memory_decrypted(va)
+            log.append(f"vCPU {v} converted")
+        return convert
+
+    sc.guest(work(0), vcpu=0)
+    sc.guest(work(1), vcpu=1)
+
+    def at_convert(v):
+        return enter("kvm_convert_memory", vcpu=v, where=lambda a: sc.data.get(f"ready{v}"))
+
+    sc.schedule(run(1, until=at_convert(1)),      # vCPU 1 stops in QEMU's conversion ...
+                run(0, until=at_convert(0)),      # ... while vCPU 0 runs to its own
+                do(lambda h: log.append("both held")),
+                run(1, until=leave("kvm_convert_memory", vcpu=1)),
+                do(lambda h: log.append("vCPU 1 converted, vCPU 0 still held")),
+                run(0))
+    res = sc.run()
+    assert res.completed and res.errors == [] and res.data["ret0"] == res.data["ret1"] == 0
+    assert log[:2] == ["both held", "vCPU 1 converted, vCPU 0 still held"]
+    assert sorted(log[2:]) == ["vCPU 0 converted", "vCPU 1 converted"]
