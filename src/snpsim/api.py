@@ -409,18 +409,22 @@ class Guest:
         self.cpu.write_u64(kpte, pte | enc if encrypted else pte & ~enc)
         self.cpu.invlpg(va)
 
-    def psc(self, desc: bytes, *, scratch_offset: int = 0x800, exit_info_2: int = 0
-            ) -> dict[str, Any]:
+    def psc(self, desc: bytes, *, scratch_offset: int = 0x800, exit_info_2: int = 0,
+            ghcb_va: int | None = None) -> dict[str, Any]:
         """One GHCB Page State Change VMGEXIT with ``desc`` (a ``struct snp_psc_desc``
         as bytes: :class:`snpsim.spec.psc.SnpPscDesc`) placed at ``scratch_offset`` in
         this CPU's GHCB, and ``exit_info_2``; none of Linux's answer checks.  Returns
-        ``es_result``, ``sw_exit_info_1``, ``sw_exit_info_2`` and ``buffer_after``."""
+        ``es_result``, ``sw_exit_info_1``, ``sw_exit_info_2`` and ``buffer_after``.
+        ``ghcb_va``: the GVA of another (shared) page to use as the GHCB instead of the
+        registered one (the GHCB MSR then holds its GPA for this VMGEXIT)."""
         from snpsim.spec.exit_codes import SVM_VMGEXIT_PSC
 
         k = self.kernel
         get_ghcb, put_ghcb = function("__sev_get_ghcb"), function("__sev_put_ghcb")
         ghcb_state = _ghcb_state()
         ghcb = get_ghcb(k, ghcb_state)
+        if ghcb_va is not None:
+            ghcb = ghcb_va
         try:
             function("vc_ghcb_invalidate")(k, ghcb)
             self.cpu.write(ghcb + scratch_offset, desc)
@@ -566,6 +570,11 @@ class Host:
     def read(self, gpa: int, n: int) -> bytes:
         """What the VMM reads at ``gpa`` through its RAM mapping (shared backing)."""
         return self.machine.read_guest_ram(gpa, n)
+
+    def write(self, gpa: int, data: bytes) -> None:
+        """The VMM writes ``data`` at ``gpa`` through its RAM mapping (shared backing), as
+        a device model's DMA does (QEMU ``address_space_write`` to guest RAM)."""
+        self.machine.write_guest_ram(gpa, data)
 
     def page(self, gpa: int) -> PageState:
         """The page at ``gpa`` from every party (:class:`snpsim.system.PageState`)."""
@@ -945,20 +954,26 @@ class _Run:
 
     def _event(self, action: Callable[[Host], Any]) -> None:
         assert self.host is not None
+        failed = len(self.errors)
         self._guard("host event", action, self.host)
+        if len(self.errors) > failed:  # a failed event or do() step ends the run
+            raise _StopRun(self.errors[-1])
 
     def _install(self) -> None:
-        for name, fn in self.sc._hooks:
-            for f in _resolve(name):
-                self.handles.append(add_hook(f, self._user_hook(name, fn)))
         points: dict[int, tuple[types.FunctionType, list[Point]]] = {}
         wanted = [st.until for st in self.sc._steps if st.kind == "run" and st.until is not None]
         wanted += [p for p, _a in self.sc._at]
         for p in wanted:
             for f in _resolve(p.function):
                 points.setdefault(id(f), (f, []))[1].append(p)
-        for f, ps in points.values():
-            self.handles.append(add_hook(f, self._point_hook(f, ps)))
+        # a point hook reads its function's signature (for where()) before any hook has
+        # swapped the function's code; it is added last, so it runs first (outermost)
+        point_hooks = [(f, self._point_hook(f, ps)) for f, ps in points.values()]
+        for name, fn in self.sc._hooks:
+            for f in _resolve(name):
+                self.handles.append(add_hook(f, self._user_hook(name, fn)))
+        for f, hook in point_hooks:
+            self.handles.append(add_hook(f, hook))
 
     def _user_hook(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def hook(original: Callable[..., Any], *a: Any, **k: Any) -> Any:
@@ -1021,7 +1036,8 @@ class _Run:
             recorder = trace
         try:
             self._install()
-            driver = self._driver if sc._steps else None
+            # host events need the scheduler even with one vCPU and no schedule
+            driver = self._driver if sc._steps or sc._at else None
             if recorder is not None:
                 with tracing(recorder):
                     outcome = self._run(system, bsp, aps, observer, driver)
