@@ -218,6 +218,18 @@ def test_user_code_errors_exit_1_with_the_errors_in_the_summary(tmp_path, body):
     assert len(s["outcome"]["scenario_errors"]) == 1
 
 
+def test_a_schedule_replays_the_same_run():
+    """docs/api.md's guarantee: the same file and seed give the same run (everything but
+    the wall time)."""
+    def without_time(s):
+        return {k: v for k, v in s.items() if k != "wall_time_s"}
+
+    first = run_json(EXAMPLES / "fault_races_attributes.py", "--seed", "3")[1]
+    again = run_json(EXAMPLES / "fault_races_attributes.py", "--seed", "3")[1]
+    assert first["config"]["seed"] == 3
+    assert without_time(first) == without_time(again)
+
+
 def test_help_and_scenarios_mention_files():
     assert "FILE.py" in CliRunner().invoke(main, ["run", "--help"]).output
     names = [ln.split()[0] for ln in CliRunner().invoke(main, ["scenarios"]).output.splitlines()]
