@@ -123,7 +123,13 @@ def file_run(path_text: str, res: Any) -> Any:
         result["errors"] = errors
     else:
         result.pop("errors", None)
+    from snpsim.kvm.profiles import DEFAULT_PROFILE
+    from snpsim.vmm.profiles import DEFAULT_QEMU_PROFILE
+
     config = {**plain(res.config), "file": path_text}
+    for key, default in (("kvm", DEFAULT_PROFILE), ("qemu", DEFAULT_QEMU_PROFILE)):
+        if config.get(key) == "default":
+            config[key] = default.name
     return ScenarioRun(path_text, res.host.system, res.outcome, result, config)
 
 
