@@ -410,6 +410,8 @@ class Host:
         self.kvm = system.kvm
         self.platform = system.platform
         self.vm = system.kvm.vm(system.machine.s.vmfd)
+        #: The VM's ASID (kept after a teardown frees it).
+        self.asid: int = system.machine.asid
 
     # VMM and KVM ioctls
     def vcpu(self, index: int) -> Any:
@@ -504,13 +506,21 @@ class Host:
         context argument first, e.g. ``host.vm`` or ``host.vcpu(0)``)."""
         return function(name)(*args, **kwargs)
 
-    def teardown(self) -> Any:
-        """Tear the VM down through the VMM's exit path and KVM's destroy and release
-        paths (``Machine.teardown``); returns what it returns."""
-        td = getattr(self.machine, "teardown", None)
-        if td is None:
-            raise ScenarioError("this model has no VM teardown")
-        return td()
+    def teardown(self) -> list[tuple[int, int]]:
+        """Tear the VM down as QEMU's exit does (:meth:`snpsim.vmm.machine.Machine.teardown`):
+        every vCPU stopped, then the process's KVM fds closed, which runs KVM's release
+        paths -- guest_memfd's folios freed through ``sev_gmem_invalidate`` (private pages
+        made shared again, or leaked with "Leaking PFN range"), and with the last
+        reference ``kvm_destroy_vm`` (VMSAs reclaimed, SNP_DECOMMISSION, ASID freed).
+        From a host event it stops the VM mid-run.  Idempotent.  Returns ``[(fd, close()
+        result), ...]``."""
+        return self.machine.teardown()
+
+    def assigned_to_guest(self) -> int:
+        """How many RMP entries are still assigned to this VM's ASID (0 after a clean
+        teardown)."""
+        return sum(1 for pfn in self.platform.rmp.assigned_pfns()
+                   if self.platform.rmp.lookup(pfn).asid == self.asid)
 
 
 # ---------------------------------------------------------------------------------------
@@ -616,6 +626,8 @@ class Scenario:
         self.qemu_knobs = dict(qemu_knobs or {})
         self.guest_options = guest_options
         self.data: dict[str, Any] = {}
+        self.regions: list[Any] = []
+        self.preassigned: list[tuple[int, str, int, int]] = []
         self._workloads: dict[int, Callable[[Guest], Any]] = {}
         self._hooks: list[tuple[str, Callable[..., Any]]] = []
         self._steps: list[Step] = []
@@ -624,6 +636,38 @@ class Scenario:
         self._after: list[Callable[[Host], Any]] = []
 
     # -- building ------------------------------------------------------------------------
+    def region(self, name: str, gpa: int, size: int | str, kind: str = "ram", *,
+               guest_memfd: bool = True, alias_of: str | None = None, offset: int = 0,
+               block_size: int | str = 0) -> None:
+        """Add a guest-physical region to the q35 machine, as a QEMU board adds one
+        (:class:`snpsim.vmm.machine.RegionSpec`): ``kind`` "ram" (its own RAMBlock and
+        memslot; ``guest_memfd`` False: RAM that can only be shared), "rom" (a read-only
+        slot where KVM allows one; KVM refuses KVM_MEM_READONLY for SEV-ES/SNP VMs, so
+        QEMU maps it writable there), "mmio" (no memslot); ``alias_of`` a RAMBlock's name
+        (e.g. "pc.ram") maps its bytes ``[offset, offset + size)`` as one more memslot.
+        RAM is reported to the guest in e820 (ROM as reserved).  GPA and size 4 KiB
+        aligned.  Raises ScenarioError for a bad kind, alignment or size; an overlap
+        with another region is QEMU's abort at :meth:`run` (KVM answers -EEXIST)."""
+        from snpsim.vmm.machine import RegionSpec
+
+        spec = RegionSpec(name, gpa, _size(size, "region size"), kind, guest_memfd, alias_of,
+                          offset, _size(block_size, "block_size"))
+        try:
+            spec.check()
+        except ValueError as e:
+            raise ScenarioError(str(e)) from None
+        self.regions.append(spec)
+
+    def preassign(self, gpa: int, owner: str, *, asid: int = 0, rmp_gpa: int = 0) -> None:
+        """The host page guest_memfd will hand out for GPA ``gpa`` starts out owned by
+        someone else in the RMP: ``owner`` "firmware" (assigned, ASID 0, immutable),
+        "guest" (another guest: ``asid``, at ``rmp_gpa``) or "hv-fixed" (immutable,
+        not assigned).  What KVM then does is ``sev_gmem_prepare``'s answer
+        (docs/host.md, "Pre-owned pages").  Raises ScenarioError for another owner."""
+        if owner not in ("firmware", "guest", "hv-fixed"):
+            raise ScenarioError(f"owner must be 'firmware', 'guest' or 'hv-fixed', not {owner!r}")
+        self.preassigned.append((gpa, owner, asid, rmp_gpa))
+
     def guest(self, fn: Callable[[Guest], Any] | None = None, *, vcpu: int = 0) -> Any:
         """Decorator: ``fn(g)`` is vCPU ``vcpu``'s guest work (after boot; vCPU 0 then
         powers the guest off once every AP's work is done).  One workload per vCPU."""
@@ -710,8 +754,12 @@ class Scenario:
         if self.qemu_knobs:
             qemu = qemu.derive(qemu.name, knobs=self.qemu_knobs)
         try:
-            return SnpSystem(self.memory, self.vcpus, kernel=self.kernel, kvm=kvm, qemu=qemu,
-                             seed=self.seed, mode=self.mode, **self.guest_options)
+            system = SnpSystem(self.memory, self.vcpus, kernel=self.kernel, kvm=kvm, qemu=qemu,
+                               seed=self.seed, mode=self.mode, regions=self.regions,
+                               **self.guest_options)
+            for gpa, owner, asid, rmp_gpa in self.preassigned:
+                system.preassign(gpa, owner, asid, rmp_gpa)
+            return system
         except (ValueError, TypeError) as e:
             raise ScenarioError(str(e)) from None
 

@@ -72,7 +72,14 @@ from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PTRS_PER_PMD
 from snpsim.trace.events import TraceEvent
 from snpsim.trace.export_tree import format_tree
 from snpsim.trace.record import Recorder, TraceFilter, tracing
-from snpsim.vmm.machine import Machine, PcMemoryLayout, RunResult, pc_memory_layout
+from snpsim.vmm.machine import (
+    Machine,
+    PcMemoryLayout,
+    RegionSpec,
+    RunResult,
+    pc_memory_layout,
+    regions_e820,
+)
 from snpsim.vmm.profiles import DEFAULT_QEMU_PROFILE, QEMU_PROFILES, QemuProfile
 
 __all__ = [
@@ -550,13 +557,18 @@ class SnpSystem:
     KVM_X86_SEV_ES_VM, KVM_X86_SEV_VM) and hence the SEV status the guest reads: under
     SEV / SEV-ES there is no RMP, PVALIDATE, PSC or guest_memfd, and a conversion is the
     guest's page-table change plus ``enc_dec_hypercall``.  Raises ValueError for an
-    unknown profile name or mode.
+    unknown profile name or mode.  ``regions``: extra guest-physical regions
+    (:class:`snpsim.vmm.machine.RegionSpec`: RAM with or without guest_memfd, ROM, MMIO,
+    aliases of a RAMBlock as more memslots), added to the q35 map and, for RAM and ROM,
+    to the guest's e820.
     """
 
     def __init__(self, memory: int = 64 << 20, vcpus: int = 1, *, kernel: str = "6.17",
                  kvm: str | KvmProfile = DEFAULT_KVM_PROFILE,
                  qemu: str | QemuProfile = DEFAULT_QEMU_PROFILE,
-                 seed: int = 0, mode: str = "snp", **guest_options: Any) -> None:
+                 seed: int = 0, mode: str = "snp",
+                 regions: tuple[RegionSpec, ...] | list[RegionSpec] = (),
+                 **guest_options: Any) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: {', '.join(MODES)}")
         if not isinstance(vcpus, int) or not 1 <= vcpus <= MAX_VCPUS:
@@ -590,7 +602,14 @@ class SnpSystem:
         # notify_page_enc_status_changed stays a no-op; see docs/model-choices.md.
         guest_options.setdefault("kvm_feature_migration_control", False)
         profile = guest_options.pop("profile", KERNEL_PROFILES[kernel])
-        guest_options.setdefault("e820", firmware_e820(self.layout))
+        self.regions: tuple[RegionSpec, ...] = tuple(regions)
+        for r in self.regions:
+            r.check()
+        #: Pages that start out owned by someone else (:meth:`preassign`), applied when
+        #: the machine is built.
+        self.preassigned: list[tuple[int, str, int, int]] = []
+        guest_options.setdefault(
+            "e820", tuple(sorted((*firmware_e820(self.layout), *regions_e820(self.regions)))))
         self.config = GuestConfig(ram_size=memory, nr_cpus=vcpus, profile=profile,
                                   **guest_options)
         # Host physical memory: enough SPA space for guest RAM twice (shared + private
@@ -600,6 +619,16 @@ class SnpSystem:
         self.machine: Machine | None = None
         self.kernel: GuestKernel | None = None
         self._observer: RunObserver | None = None
+
+    def preassign(self, gpa: int, owner: str, asid: int = 0, rmp_gpa: int = 0) -> None:
+        """Model-only host set-up, applied when :meth:`run` builds the machine: the page
+        that guest_memfd will allocate for GPA ``gpa`` starts out owned by ``owner`` --
+        ``"firmware"``, ``"guest"`` (another guest: ``asid``, at ``rmp_gpa``) or
+        ``"hv-fixed"`` (:meth:`snpsim.vmm.machine.Machine.preassign`).  The run raises
+        ValueError if the machine refuses it (no guest_memfd region holds ``gpa``)."""
+        if owner not in ("firmware", "guest", "hv-fixed"):
+            raise ValueError(f"owner must be 'firmware', 'guest' or 'hv-fixed', not {owner!r}")
+        self.preassigned.append((gpa, owner, asid, rmp_gpa))
 
     @property
     def reserved_ranges(self) -> tuple[tuple[int, int], ...]:
@@ -617,7 +646,12 @@ class SnpSystem:
         if ap_workloads:
             self.kernel.ap_workloads.update(ap_workloads)
         self.machine = Machine(self.kvm, self.memory, self.vcpus, layout=self.layout,
-                               profile=self.qemu_profile, vm_type=MODES[self.mode])
+                               profile=self.qemu_profile, vm_type=MODES[self.mode],
+                               extra_regions=self.regions)
+        for gpa, owner, asid, rmp_gpa in self.preassigned:
+            ret = self.machine.preassign(gpa, owner, asid, rmp_gpa)
+            if ret:
+                raise ValueError(f"cannot pre-assign GPA {gpa:#x} to {owner}: {ret}")
         if self.mode != "snp":
             # Unaccepted memory is an SNP (and TDX) firmware feature: OVMF hands an SEV or
             # SEV-ES guest all of its RAM already usable.

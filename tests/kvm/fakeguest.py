@@ -121,14 +121,15 @@ def halt_forever(cpu) -> None:
 
 
 def make(body, *, ram=RAM, kvm_profile="v7.0.12", qemu_profile="10.1", launch=None,
-         vcpus=1, ap_body=halt_forever, seed=0, poweroff=True):
+         vcpus=1, ap_body=halt_forever, seed=0, poweroff=True, extra_regions=()):
     """Platform + KVM + Machine with ``body(cpu)`` as the guest; returns (platform, kvm,
     machine).  The BSP (vCPU 0) sets up its GHCB, runs ``body`` and powers off (unless
     ``poweroff`` is False); other vCPUs run ``ap_body(cpu)``.  ``kvm_profile`` /
-    ``qemu_profile``: a name or a profile object (e.g. an adversary variant)."""
+    ``qemu_profile``: a name or a profile object (e.g. an adversary variant);
+    ``extra_regions``: :class:`snpsim.vmm.machine.RegionSpec` regions for the Machine."""
     platform = Platform(cbit=CBIT, seed=seed)
     kvm = Kvm(platform.host, kvm_profile)
-    m = Machine(kvm, ram, vcpus, profile=qemu_profile)
+    m = Machine(kvm, ram, vcpus, profile=qemu_profile, extra_regions=extra_regions)
 
     def entry(cpu):
         if cpu.vcpu_id != 0:

@@ -710,6 +710,15 @@ class HostCpu:
         self.platform.count("PSMASH")
         return self.platform.rmp.psmash(spa)
 
+    def rmp_set_page_state(self, spa: int, owner: str, *, asid: int = 0, gpa: int = 0,
+                           validated: bool = False) -> None:
+        """Model-only: the page at ``spa`` starts in the RMP state ``owner`` left it in
+        (:meth:`snpsim.hw.rmp.Rmp.set_page_state`: ``"firmware"``, ``"guest"`` of
+        ``asid``, ``"hv-fixed"``, ``"hypervisor"``).  Not an instruction: the host's
+        history before the run (host SNP initialisation, another VM)."""
+        self.platform.rmp.set_page_state(spa >> PAGE_SHIFT, owner, asid=asid, gpa=gpa,
+                                         validated=validated)
+
     def rmpread(self, spa: int) -> tuple[int, RmpEntry | None]:
         """RMPREAD (see :meth:`snpsim.hw.rmp.Rmp.rmpread`): (EAX code, entry or None)."""
         self._assert_ctx()

@@ -215,6 +215,19 @@ class SnpFirmware:
         self.platform.count("SNP_PAGE_RECLAIM")
         return SEV_RET_SUCCESS
 
+    def snp_decommission(self, gctx: GuestContext | None) -> int:
+        """SNP_DECOMMISSION (SNP firmware ABI 56860; Linux ``sev_do_cmd(SEV_CMD_SNP_
+        DECOMMISSION)`` from KVM ``snp_decommission_context``): unbind the guest's ASID
+        and destroy its context.  Returns SEV_RET_SUCCESS, or SEV_RET_INVALID_GUEST
+        (0x10) for no context or one already decommissioned (model choice: the ABI's
+        answer for a stale handle is unconfirmed).  The guest's pages keep their RMP
+        entries: reclaiming them is the hypervisor's RMPUPDATE."""
+        if gctx is None or gctx.state == "DECOMMISSIONED":
+            return SEV_RET_INVALID_GUEST
+        gctx.state = "DECOMMISSIONED"
+        self.platform.count("SNP_DECOMMISSION")
+        return SEV_RET_SUCCESS
+
     def snp_launch_start(self, asid: int, policy: int = 0x30000) -> GuestContext:
         """SNP_LAUNCH_START: a new guest context for ``asid`` with ``policy``."""
         return GuestContext(asid, policy)

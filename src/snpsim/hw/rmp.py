@@ -34,7 +34,11 @@ choice: the references give no code for an uncovered SPA), and PVALIDATE/RMPADJU
 #NPF with the RMP bit.
 
 Owners (APM table 15-35): hypervisor (Assigned=0), guest (Assigned=1, ASID != 0),
-firmware / AMD-SP (Assigned=1, ASID=0, Immutable=1); see :attr:`RmpEntry.owner`.
+firmware / AMD-SP (Assigned=1, ASID=0, Immutable=1); see :attr:`RmpEntry.owner`.  The
+SNP firmware ABI (56860, "Page States") adds HV-Fixed: Assigned=0 with Immutable=1, a
+hypervisor page the firmware pinned (Linux ``snp_hv_fixed_pages_state_update``), which
+RMPUPDATE refuses like any Immutable entry.  :meth:`Rmp.set_page_state` puts a page in
+one of these states before a run (model-only: the state another party left it in).
 
 Model choices (see docs/model-choices.md), where the references are unconfirmed:
 
@@ -154,9 +158,10 @@ class RmpEntry:
 
     @property
     def owner(self) -> str:
-        """``hypervisor``, ``guest`` or ``firmware`` (APM table 15-35)."""
+        """``hypervisor``, ``hv-fixed``, ``guest`` or ``firmware`` (APM table 15-35; the
+        HV-Fixed page state of the SNP firmware ABI 56860: Assigned=0, Immutable=1)."""
         if not self.assigned:
-            return "hypervisor"
+            return "hv-fixed" if self.immutable else "hypervisor"
         if self.asid == 0 and self.immutable:
             return "firmware"
         return "guest"
@@ -628,6 +633,39 @@ class Rmp:
         return 0
 
     # -- model-only --------------------------------------------------------------------
+    def set_page_state(self, pfn: int, owner: str, *, asid: int = 0, gpa: int = 0,
+                       validated: bool = False) -> None:
+        """Model-only: write the 4 KiB entry of ``pfn`` as another party left it, without
+        the RMPUPDATE checks (the page's history before the run: SNP_INIT, another VM).
+
+        ``owner``: ``"hypervisor"`` (all zero), ``"firmware"`` (Assigned, ASID 0,
+        Immutable: the Firmware page state, what Linux ``rmp_mark_pages_firmware`` makes
+        with ``rmp_make_private(pfn, 0, 4K, 0, true)``), ``"guest"`` (Assigned to
+        ``asid`` != 0 at ``gpa`` (bytes), ``validated`` as given: a page of another
+        guest), ``"hv-fixed"`` (Assigned=0, Immutable=1: SNP firmware ABI 56860 HV-Fixed).
+        Raises ValueError for an unknown owner, a guest owner with ASID 0 or above
+        ``RMP_ASID_MAX``, or a PFN beyond coverage.
+        """
+        if not self.covered(pfn):
+            raise ValueError(f"PFN {pfn:#x} is beyond RMP coverage")
+        if owner == "hypervisor":
+            ent = _UNASSIGNED
+        elif owner == "firmware":
+            ent = RmpEntry(assigned=True, immutable=True)
+        elif owner == "hv-fixed":
+            ent = RmpEntry(immutable=True)
+        elif owner == "guest":
+            if not 0 < asid <= RMP_ASID_MAX:
+                raise ValueError(f"a guest page needs an ASID in 1..{RMP_ASID_MAX}, not {asid}")
+            ent = RmpEntry(assigned=True, gpa=gpa & ~0xFFF, asid=asid, validated=validated,
+                           perms=(_PERM_ALL, 0, 0, 0))
+        else:
+            raise ValueError(f"unknown RMP owner {owner!r}")
+        c = self._chunks.get(pfn >> 9)
+        if c is not None and self._head_is_2m(c):
+            raise ValueError(f"PFN {pfn:#x} is under a 2 MiB RMP entry")
+        self._write(pfn, ent)
+
     def assigned_pfns(self) -> list[int]:
         """PFNs whose governing entry is assigned (model-only, for invariants and reports)."""
         out: list[int] = []

@@ -36,7 +36,7 @@ from snpsim.spec.falloc import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE
 from snpsim.spec.kvm_uapi import GUEST_MEMFD_FLAG_INIT_SHARED, KVM_MEMORY_ATTRIBUTE_PRIVATE
 from snpsim.spec.pgtable_types import PG_LEVEL_2M, PG_LEVEL_4K
 from snpsim.spec.units import HPAGE_PMD_ORDER, PAGE_SHIFT, PAGE_SIZE, PTRS_PER_PMD
-from snpsim.trace.record import traced
+from snpsim.trace.record import emit_instant, traced
 
 from .kvm_host import KvmMemorySlot, KvmVm
 from .virt_svm_sev import (
@@ -55,6 +55,9 @@ __all__ = [
     "kvm_gmem_punch_hole",
     "kvm_gmem_free_folio",
     "kvm_gmem_populate",
+    "kvm_gmem_release",
+    "kvm_gmem_preassign",
+    "GMEM_PREOWNERS",
     "sev_gmem_prepare",
     "sev_gmem_invalidate",
 ]
@@ -77,7 +80,9 @@ class GmemFile:
     4 bytes a slot, while PFNs are below 2**30, else ``int64``);
     ``huge`` chunk -> ``head_pfn << 1 | uptodate`` for a 2 MiB folio (profile knob
     ``gmem_max_order``).  ``work``: chunks and folios visited by hole punches
-    (model-only, for tests of the cost).
+    (model-only, for tests of the cost).  ``preowned``: page index -> (owner, ASID,
+    GPA) for pages a scenario said start out owned by someone else when the file
+    gets them (:func:`kvm_gmem_preassign`; only the indices named, consumed on use).
     """
 
     kvm: KvmVm
@@ -88,6 +93,7 @@ class GmemFile:
     bindings: list[tuple[KvmMemorySlot, int, int]] = field(default_factory=list)
     closed: bool = False
     work: int = 0
+    preowned: dict[int, tuple[str, int, int]] = field(default_factory=dict)
 
     def binding_at(self, index: int) -> KvmMemorySlot | None:
         """The slot bound at page ``index``, or None."""
@@ -208,15 +214,20 @@ def sev_gmem_prepare(kvm: KvmVm, pfn: int, gfn: int, max_order: int) -> int:
     """``sev_gmem_prepare(kvm, pfn, gfn, max_order)`` (arch/x86/kvm/svm/sev.c ~v6.17,
     kvm-qemu-host.md 7.4): make the folio private in the RMP for this guest.
 
-    Not SNP -> 0; RMP lookup error -> -ENOENT; already assigned -> 0 (idempotent); 2 MiB
-    only if ``max_order >= 9`` and all 512 PFNs are unassigned (never with order-0 folios);
-    ``rmp_make_private(pfn, gfn << 12, level, asid, immutable=False)`` failure -> -EINVAL.
+    Not SNP -> 0; RMP lookup error -> -ENOENT; already assigned -> 0 (idempotent; also
+    when the entry belongs to someone else -- the firmware, another ASID --, which the
+    real function does not distinguish); 2 MiB only if ``max_order >= 9`` and all 512
+    PFNs are unassigned (never with order-0 folios); ``rmp_make_private(pfn, gfn << 12,
+    level, asid, immutable=False)`` failure (e.g. RMPUPDATE FAIL_PERMISSION on an
+    HV-Fixed page) -> -EINVAL.  Log lines as the v6.11+ source's pr_err_ratelimited
+    ("SEV: Failed to look up RMP entry: GFN %llx PFN %llx error %d", "SEV: Failed to
+    update RMP entry: GFN %llx PFN %llx level %d error %d").
     """
     if not kvm.sev.snp:
         return 0
     rc, assigned, _level = snp_lookup_rmpentry(kvm, pfn)
     if rc:
-        kvm.pr(f"Failed to look up RMP entry for GFN {gfn:#x} PFN {pfn:#x}")
+        kvm.pr(f"SEV: Failed to look up RMP entry: GFN {gfn:x} PFN {pfn:x} error {rc}")
         return -errno.ENOENT
     if assigned:
         return 0
@@ -226,8 +237,9 @@ def sev_gmem_prepare(kvm: KvmVm, pfn: int, gfn: int, max_order: int) -> int:
         if all(not snp_lookup_rmpentry(kvm, p)[1] for p in range(base, base + PTRS_PER_PMD)):
             level = PG_LEVEL_2M
             pfn, gfn = base, gfn & ~(PTRS_PER_PMD - 1)
-    if rmp_make_private(kvm, pfn, gfn << PAGE_SHIFT, level, kvm.sev.asid, False):
-        kvm.pr(f"Failed to make PFN {pfn:#x} private for GFN {gfn:#x}")
+    rc = rmp_make_private(kvm, pfn, gfn << PAGE_SHIFT, level, kvm.sev.asid, False)
+    if rc:
+        kvm.pr(f"SEV: Failed to update RMP entry: GFN {gfn:x} PFN {pfn:x} level {level} error {rc}")
         return -errno.EINVAL
     return 0
 
@@ -236,7 +248,10 @@ def sev_gmem_prepare(kvm: KvmVm, pfn: int, gfn: int, max_order: int) -> int:
 def sev_gmem_invalidate(kvm: KvmVm, start: int, end: int) -> None:
     """``sev_gmem_invalidate(start, end)`` (kvm-qemu-host.md 7.5): return every assigned
     PFN of ``[start, end)`` to the hypervisor (PSMASH first when a 2 MiB entry is only
-    partly freed); failures only WARN (no leak)."""
+    partly freed); failures only WARN_ONCE ("SEV: Failed to update RMP entry for PFN
+    0x%llx error %d", v6.11+), and the caller frees the page anyway: no leak, so a page
+    whose entry could not be changed (e.g. Immutable) goes back to the allocator still
+    owned by someone else."""
     pfn = start
     while pfn < end:
         rc, assigned, level = snp_lookup_rmpentry(kvm, pfn)
@@ -245,10 +260,12 @@ def sev_gmem_invalidate(kvm: KvmVm, start: int, end: int) -> None:
             continue
         use_2m = pfn % PTRS_PER_PMD == 0 and end >= pfn + PTRS_PER_PMD and level > PG_LEVEL_4K
         if not use_2m and level > PG_LEVEL_4K:
-            if snp_rmptable_psmash(kvm, pfn):
-                kvm.pr(f"WARN: PSMASH failed for PFN {pfn:#x}")
-        if rmp_make_shared(kvm, pfn, PG_LEVEL_2M if use_2m else PG_LEVEL_4K):
-            kvm.pr(f"WARN_ONCE: failed to make PFN {pfn:#x} shared")
+            rc = snp_rmptable_psmash(kvm, pfn)
+            if rc:
+                kvm.pr(f"WARN_ONCE: SEV: Failed to PSMASH RMP entry for PFN {pfn:#x} error {rc}")
+        rc = rmp_make_shared(kvm, pfn, PG_LEVEL_2M if use_2m else PG_LEVEL_4K)
+        if rc:
+            kvm.pr(f"WARN_ONCE: SEV: Failed to update RMP entry for PFN {pfn:#x} error {rc}")
         pfn += PTRS_PER_PMD if use_2m else 1
 
 
@@ -306,10 +323,55 @@ def _kvm_gmem_alloc_folio(kvm: KvmVm, file: GmemFile, index: int) -> int:
             and h not in file.small and h not in file.huge):
         base = kvm.allocator.alloc_pages(HPAGE_PMD_ORDER)
         file.huge[h] = base << 1
+        if file.preowned:
+            for i in [i for i in file.preowned if i >> 9 == h]:
+                _gmem_apply_preowned(kvm, file, i, base + (i & (_CHUNK - 1)))
         return base
     pfn = kvm.allocator.alloc_page()
     file.set_small(index, pfn)
+    if file.preowned:
+        _gmem_apply_preowned(kvm, file, index, pfn)
     return pfn
+
+
+#: Owners :func:`kvm_gmem_preassign` accepts (RMP page states, hw/rmp.py).
+GMEM_PREOWNERS = ("firmware", "guest", "hv-fixed")
+
+
+def _gmem_apply_preowned(kvm: KvmVm, file: GmemFile, index: int, pfn: int) -> None:
+    """The page ``pfn`` just handed to ``file`` at ``index`` is in the RMP state a
+    scenario asked for (model-only; consumes the request)."""
+    req = file.preowned.pop(index, None)
+    if req is None:
+        return
+    owner, asid, gpa = req
+    kvm.host.rmp_set_page_state(pfn << PAGE_SHIFT, owner, asid=asid, gpa=gpa,
+                                validated=owner == "guest")
+    emit_instant("kvm", "pre-owned page", pfn=pfn, index=index, owner=owner, asid=asid)
+
+
+def kvm_gmem_preassign(file: GmemFile, offset: int, owner: str, asid: int = 0, gpa: int = 0) -> int:
+    """Model-only: the page the file will hold at byte ``offset`` starts out owned by
+    someone else in the RMP when the allocator hands it over -- ``owner`` one of
+    :data:`GMEM_PREOWNERS`: ``"firmware"`` (Firmware page state), ``"guest"`` (assigned
+    to ``asid``, another guest's, at ``gpa``, validated), ``"hv-fixed"`` (HV-Fixed).
+    Models a host whose page allocator returns a page still owned elsewhere (e.g. one
+    ``sev_gmem_invalidate`` failed to make shared and freed anyway).  If the file
+    already has a folio there, that page takes the state at once.
+
+    Returns 0, or -EINVAL (offset unaligned or beyond the file, unknown owner, a
+    ``"guest"`` owner with ASID 0 or this VM's own ASID).
+    """
+    if offset < 0 or offset & (PAGE_SIZE - 1) or offset >= file.size or owner not in GMEM_PREOWNERS:
+        return -errno.EINVAL
+    if owner == "guest" and (asid <= 0 or asid == file.kvm.sev.asid):
+        return -errno.EINVAL
+    index = offset >> PAGE_SHIFT
+    file.preowned[index] = (owner, asid if owner == "guest" else 0, gpa)
+    folio = file.folio_at(index)
+    if folio is not None:
+        _gmem_apply_preowned(file.kvm, file, index, folio[0])
+    return 0
 
 
 @traced("kvm")
@@ -403,7 +465,10 @@ def kvm_gmem_fallocate(file: GmemFile, mode: int, offset: int, length: int) -> i
         return kvm_gmem_punch_hole(file, offset, length)
     for index in range(offset >> PAGE_SHIFT, (offset + length) >> PAGE_SHIFT):
         if file.folio_at(index) is None:
-            file.set_small(index, file.kvm.allocator.alloc_page())
+            pfn = file.kvm.allocator.alloc_page()
+            file.set_small(index, pfn)
+            if file.preowned:
+                _gmem_apply_preowned(file.kvm, file, index, pfn)
     return 0
 
 
@@ -438,6 +503,8 @@ def kvm_gmem_populate(kvm: KvmVm, gfn: int, src_hva: int, npages: int,
         if folio is None:
             pfn = kvm.allocator.alloc_page()
             file.set_small(index, pfn)
+            if file.preowned:
+                _gmem_apply_preowned(kvm, file, index, pfn)
         else:
             pfn = folio[0]
         ret = post_populate(kvm, g, pfn, src_hva + i * PAGE_SIZE if src_hva else 0)
@@ -448,3 +515,55 @@ def kvm_gmem_populate(kvm: KvmVm, gfn: int, src_hva: int, npages: int,
     else:
         return done
     return done if done else ret
+
+
+@traced("kvm")
+def kvm_gmem_release(file: GmemFile) -> int:
+    """``kvm_gmem_release(inode, file)`` (virt/kvm/guest_memfd.c, v6.8+) and the eviction
+    of the file's inode that follows the last ``close()``, in that order:
+
+    1. for every memslot bound to the file: zap its private NPT mappings inside an MMU
+       invalidation (``kvm_gmem_invalidate_begin``/``end`` over the whole file), then
+       unbind it (the slot stays, with no file: a later private fault on it fails,
+       ``kvm_gmem_get_pfn`` -EFAULT);
+    2. drop the file's reference on the VM (``kvm_put_kvm``): the caller does this, as
+       it may destroy the VM (``kvm_destroy_vm``) before step 3;
+    3. (``truncate_inode_pages_final``) every folio is freed through
+       ``kvm_gmem_free_folio`` -> ``sev_gmem_invalidate``: returned to the hypervisor in
+       the RMP, then to the allocator -- :func:`kvm_gmem_truncate_all`.
+
+    This function does step 1.  Returns 0.
+    """
+    from .mmu import kvm_mmu_invalidate_begin, kvm_mmu_invalidate_end, kvm_unmap_gfn_range
+
+    kvm = file.kvm
+    kvm_mmu_invalidate_begin(kvm)
+    for slot, bs, be in list(file.bindings):
+        gfn_start = slot.base_gfn + bs - slot.gmem_pgoff
+        kvm_unmap_gfn_range(kvm, gfn_start, gfn_start + (be - bs), "private")
+    kvm_mmu_invalidate_end(kvm)
+    for slot, _bs, _be in list(file.bindings):
+        slot.gmem_file = None
+    file.bindings.clear()
+    file.closed = True
+    return 0
+
+
+@traced("kvm")
+def kvm_gmem_truncate_all(file: GmemFile) -> int:
+    """``truncate_inode_pages_final`` of a guest_memfd inode (model: the eviction after
+    the last reference is gone): every folio goes through ``kvm_gmem_free_folio``, in
+    index order.  Returns the number of folios freed."""
+    n = 0
+    for h in sorted((*file.small, *file.huge)):
+        head = file.huge.pop(h, None)
+        if head is not None:
+            kvm_gmem_free_folio(file.kvm, head >> 1, HPAGE_PMD_ORDER)
+            n += 1
+            continue
+        arr = file.small.pop(h)
+        for v in arr[arr >= 0].tolist():
+            kvm_gmem_free_folio(file.kvm, v >> 1)
+            n += 1
+    file.preowned.clear()
+    return n

@@ -191,7 +191,9 @@ class KvmVm:
     messages, model-only); ``pre_fault_allowed`` (``kvm->arch.pre_fault_allowed``:
     KVM_PRE_FAULT_MEMORY is accepted; for an SNP VM only after SNP_LAUNCH_FINISH);
     ``stat`` (model-only counters, e.g. ``KVM_PRE_FAULT_MEMORY`` ioctls and
-    ``pre_fault_pages`` mapped by them).
+    ``pre_fault_pages`` mapped by them); ``users_count`` (``kvm->users_count``: the VM
+    fd, each vCPU fd and each guest_memfd hold one reference; ``kvm_destroy_vm`` runs
+    when the last one goes); ``destroyed`` (model-only: ``kvm_destroy_vm`` ran).
     """
 
     host: Any
@@ -211,6 +213,8 @@ class KvmVm:
     log: list[str] = field(default_factory=list)
     pre_fault_allowed: bool = False
     stat: Counter[str] = field(default_factory=Counter)
+    users_count: int = 1
+    destroyed: bool = False
 
     def pr(self, msg: str) -> None:
         """Record a kernel log line (pr_info/pr_err/WARN; model-only)."""

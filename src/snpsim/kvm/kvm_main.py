@@ -42,6 +42,7 @@ from snpsim.spec.kvm_uapi import (
     KVM_CAP_MEMORY_ATTRIBUTES,
     KVM_CAP_MEMORY_FAULT_INFO,
     KVM_CAP_PRE_FAULT_MEMORY,
+    KVM_CAP_READONLY_MEM,
     KVM_CAP_USER_MEMORY2,
     KVM_CAP_VM_TYPES,
     KVM_CHECK_EXTENSION,
@@ -74,6 +75,9 @@ from .guest_memfd import (
     kvm_gmem_bind,
     kvm_gmem_create,
     kvm_gmem_fallocate,
+    kvm_gmem_preassign,
+    kvm_gmem_release,
+    kvm_gmem_truncate_all,
     kvm_gmem_unbind,
 )
 from .host_mm import HostMm, PageAllocator
@@ -145,6 +149,11 @@ __all__ = [
     "kvm_supported_mem_attributes",
     "kvm_set_memory_region",
     "kvm_vcpu_pre_fault_memory",
+    "check_memory_region_flags",
+    "kvm_arch_has_readonly_mem",
+    "kvm_get_kvm",
+    "kvm_put_kvm",
+    "kvm_destroy_vm",
 ]
 
 class _DevKvm:
@@ -332,21 +341,45 @@ def kvm_vcpu_pre_fault_memory(vcpu: KvmVcpu, range_: KvmPreFaultMemory) -> int:
 # ---- memslots ----------------------------------------------------------------------------------
 
 
+def kvm_arch_has_readonly_mem(kvm: KvmVm) -> bool:
+    """x86 ``kvm_arch_has_readonly_mem(kvm)`` (arch/x86/include/asm/kvm_host.h, v6.11+):
+    ``!kvm->arch.has_protected_state``, which ``svm_vm_init`` sets for SEV-ES and SNP
+    VMs (their register state is encrypted, so KVM cannot emulate the MMIO a write to a
+    read-only slot needs).  Also KVM_CHECK_EXTENSION(KVM_CAP_READONLY_MEM) on the VM."""
+    return kvm.vm_type not in (KVM_X86_SEV_ES_VM, KVM_X86_SNP_VM)
+
+
+def check_memory_region_flags(kvm: KvmVm, mem: KvmUserspaceMemoryRegion2) -> int:
+    """``check_memory_region_flags(kvm, mem)`` (virt/kvm/kvm_main.c, v6.11+): allowed are
+    KVM_MEM_LOG_DIRTY_PAGES; KVM_MEM_GUEST_MEMFD on a VM with private memory (and then
+    no dirty logging); KVM_MEM_READONLY only when the VM has read-only memory
+    (:func:`kvm_arch_has_readonly_mem`) and the slot is not a guest_memfd slot.  Any
+    other bit -> -EINVAL.  So an SNP (or SEV-ES) VM gets -EINVAL for every read-only
+    slot, guest_memfd or not."""
+    valid = KVM_MEM_LOG_DIRTY_PAGES
+    if kvm.has_private_mem:
+        valid |= KVM_MEM_GUEST_MEMFD
+    if mem.flags & KVM_MEM_GUEST_MEMFD:
+        valid &= ~KVM_MEM_LOG_DIRTY_PAGES
+    if kvm_arch_has_readonly_mem(kvm) and not mem.flags & KVM_MEM_GUEST_MEMFD:
+        valid |= KVM_MEM_READONLY
+    return -errno.EINVAL if mem.flags & ~valid else 0
+
+
 @traced("kvm")
 def kvm_set_memory_region(kvm: KvmVm, mem: KvmUserspaceMemoryRegion2, gmem: GmemFile | None) -> int:
     """``kvm_set_memory_region`` / ``__kvm_set_memory_region`` (KVM_SET_USER_MEMORY_REGION2).
 
-    Checks: unknown flags, or KVM_MEM_GUEST_MEMFD on a VM without private memory ->
-    -EINVAL; size, GPA or HVA not 4 KiB aligned -> -EINVAL; ``memory_size`` 0 deletes the
-    slot; a new slot overlapping another -> -EEXIST; changing an existing slot's GPA/size
-    -> -EINVAL (model: only create and delete are supported); a bad guest_memfd -> -EINVAL
-    (``kvm_gmem_bind``).  Returns 0 or -errno.
+    Checks: ``check_memory_region_flags`` (-EINVAL: unknown flags, KVM_MEM_GUEST_MEMFD
+    on a VM without private memory, KVM_MEM_READONLY on an SEV-ES/SNP VM or with
+    guest_memfd); size, GPA or HVA not 4 KiB aligned -> -EINVAL; ``memory_size`` 0
+    deletes the slot; a new slot overlapping another -> -EEXIST; changing an existing
+    slot's GPA/size -> -EINVAL (model: only create and delete are supported); a bad
+    guest_memfd -> -EINVAL (``kvm_gmem_bind``).  Returns 0 or -errno.
     """
-    valid = KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY
-    if kvm.has_private_mem:
-        valid |= KVM_MEM_GUEST_MEMFD
-    if mem.flags & ~valid:
-        return -errno.EINVAL
+    r = check_memory_region_flags(kvm, mem)
+    if r:
+        return r
     if (mem.memory_size & (PAGE_SIZE - 1) or mem.guest_phys_addr & (PAGE_SIZE - 1)
             or mem.userspace_addr & (PAGE_SIZE - 1)):
         return -errno.EINVAL
@@ -380,6 +413,53 @@ def kvm_set_memory_region(kvm: KvmVm, mem: KvmUserspaceMemoryRegion2, gmem: Gmem
     return 0
 
 
+# ---- VM lifetime (kvm_main.c) ----------------------------------------------------------------------
+
+
+def kvm_get_kvm(kvm: KvmVm) -> None:
+    """``kvm_get_kvm(kvm)``: take a reference (``users_count``)."""
+    kvm.users_count += 1
+
+
+def kvm_put_kvm(sys: Any, kvm: KvmVm) -> None:
+    """``kvm_put_kvm(kvm)``: drop a reference; the last one runs ``kvm_destroy_vm``.
+    ``sys``: the :class:`Kvm` (the model's host, which holds the ASID bookkeeping)."""
+    kvm.users_count -= 1
+    if kvm.users_count == 0:
+        kvm_destroy_vm(sys, kvm)
+
+
+@traced("kvm")
+def kvm_destroy_vm(sys: Any, kvm: KvmVm) -> None:
+    """``kvm_destroy_vm(kvm)`` (virt/kvm/kvm_main.c) -> ``kvm_arch_destroy_vm``
+    (arch/x86/kvm/x86.c, v6.14+: vCPUs are freed before VM state, commit 17bcd7144263):
+
+    1. ``kvm_destroy_vcpus``: each vCPU's ``svm_vcpu_free`` -> ``sev_free_vcpu`` (SNP:
+       VMSA made shared, or leaked on failure);
+    2. ``svm_vm_destroy`` -> ``sev_vm_destroy`` (SNP: guest-request pages freed,
+       SNP_DECOMMISSION, ASID freed);
+    3. ``kvm_free_memslots``: every slot's NPT mappings go (the TDP MMU is torn down)
+       and guest_memfd slots are unbound (``kvm_gmem_unbind``).
+
+    The guest's private pages are not touched here: they are guest_memfd folios,
+    reclaimed when the guest_memfd is freed (``sev_gmem_invalidate``), which the file's
+    own reference on the VM orders before or after this (see :meth:`Kvm.close`)."""
+    from .svm_sev import sev_free_vcpu, sev_vm_destroy
+
+    for vcpu in kvm.vcpus:
+        sev_free_vcpu(vcpu)
+    kvm.vcpus.clear()
+    sev_vm_destroy(sys, kvm)
+    kvm_mmu_invalidate_begin(kvm)
+    for slot in list(kvm.memslots.values()):
+        kvm_unmap_gfn_range(kvm, slot.base_gfn, slot.base_gfn + slot.npages)
+        kvm_gmem_unbind(slot)
+    kvm_mmu_invalidate_end(kvm)
+    kvm.memslots.clear()
+    kvm.destroyed = True
+    emit_instant("kvm", "kvm_destroy_vm", asid=kvm.sev.asid)
+
+
 # ---- the host kernel as one process sees it --------------------------------------------------------
 
 
@@ -404,6 +484,8 @@ class Kvm:
         self.files: dict[int, Any] = {}
         self._next_fd = 3
         self.next_asid = 1
+        self.asids_in_use: set[int] = set()
+        self._vms_by_fd: dict[int, KvmVm] = {}
         self.oopses: list[str] = []
 
     # -- file table -------------------------------------------------------------------
@@ -419,13 +501,38 @@ class Kvm:
             return -errno.ENOENT
         return self._install(_DevKvm())
 
+    @traced("kvm")
     def close(self, fd: int) -> int:
-        """``close(fd)``: 0 or -EBADF.  Closing a guest_memfd frees its folios when no
-        memslot is bound to it (model: bound files stay open through the slot)."""
+        """``close(fd)``: the file's last reference goes (the model has no dup), so its
+        release runs: a VM fd -> ``kvm_vm_release`` (``kvm_put_kvm``); a vCPU fd ->
+        ``kvm_vcpu_release`` (``kvm_put_kvm``); a guest_memfd -> ``kvm_gmem_release``
+        (zap and unbind its slots), ``kvm_put_kvm``, then the inode's folios are freed
+        (``kvm_gmem_free_folio`` -> ``sev_gmem_invalidate``).  The VM and every vCPU
+        fd and guest_memfd hold a reference on the VM; the last ``kvm_put_kvm`` runs
+        ``kvm_destroy_vm``.  Returns 0 or -EBADF."""
         obj = self.files.pop(fd, None)
         if obj is None:
             return -errno.EBADF
+        if isinstance(obj, (KvmVm, KvmVcpu)):
+            kvm_put_kvm(self, obj if isinstance(obj, KvmVm) else obj.kvm)
+        elif isinstance(obj, GmemFile):
+            kvm_gmem_release(obj)
+            kvm_put_kvm(self, obj.kvm)
+            kvm_gmem_truncate_all(obj)
         return 0
+
+    def preassign(self, gmem_fd: int, offset: int, owner: str, asid: int = 0, gpa: int = 0) -> int:
+        """Model-only host set-up: the page guest_memfd ``gmem_fd`` will hold at byte
+        ``offset`` comes from the allocator still owned by someone else in the RMP --
+        ``owner`` ``"firmware"`` (Firmware state), ``"guest"`` (another guest's, ASID
+        ``asid``, at ``gpa``) or ``"hv-fixed"`` (HV-Fixed).  KVM then meets it on its
+        real path (``sev_gmem_prepare``, ``kvm_gmem_populate``, ``sev_gmem_invalidate``).
+        Returns 0, -EBADF (not a guest_memfd) or -EINVAL (see
+        :func:`snpsim.kvm.guest_memfd.kvm_gmem_preassign`)."""
+        f = self.files.get(gmem_fd)
+        if not isinstance(f, GmemFile):
+            return -errno.EBADF
+        return kvm_gmem_preassign(f, offset, owner, asid, gpa)
 
     # -- ioctl --------------------------------------------------------------------------------
     def ioctl(self, fd: int, request: int, arg: Any = 0) -> int:
@@ -473,6 +580,8 @@ class Kvm:
             return sum(1 << t for t in _VM_TYPES)
         if cap == KVM_CAP_PRE_FAULT_MEMORY:
             return 1  # kvm_vm_ioctl_check_extension: tdp_enabled (NPT is always on)
+        if cap == KVM_CAP_READONLY_MEM:
+            return int(kvm_arch_has_readonly_mem(kvm)) if kvm is not None else 1
         return 0
 
     @traced("kvm")
@@ -490,6 +599,7 @@ class Kvm:
         # for SEV/SEV-ES VMs (no private memory); an SNP VM waits for SNP_LAUNCH_FINISH.
         kvm.pre_fault_allowed = vm_type != KVM_X86_SNP_VM
         kvm_fd = self._install(kvm)
+        self._vms_by_fd[kvm_fd] = kvm
         return kvm_fd
 
     def _vm_ioctl(self, kvm: KvmVm, request: int, arg: Any) -> int:
@@ -513,6 +623,7 @@ class Kvm:
             f = kvm_gmem_create(kvm, arg.size, arg.flags)
             if isinstance(f, int):
                 return f
+            kvm_get_kvm(kvm)
             return self._install(f)
         if request == KVM_SET_MEMORY_ATTRIBUTES:
             if not isinstance(arg, KvmMemoryAttributes):
@@ -543,6 +654,7 @@ class Kvm:
             return -errno.EINVAL
         vcpu = sev_vcpu_create(kvm, vcpu_id)
         kvm.vcpus.append(vcpu)
+        kvm_get_kvm(kvm)
         return self._install(vcpu)
 
     def _vcpu_ioctl(self, vcpu: KvmVcpu, request: int, arg: Any) -> int:
@@ -598,8 +710,11 @@ class Kvm:
 
     # -- model-only introspection (what debugfs / dmesg would show) ---------------------------
     def vm(self, vm_fd: int) -> KvmVm:
-        """Model-only: the ``struct kvm`` behind ``vm_fd`` (tests, system.py)."""
-        obj = self.files[vm_fd]
+        """Model-only: the ``struct kvm`` behind ``vm_fd`` (tests, system.py); still
+        answers after the fd was closed (the VM, destroyed or not, for inspection)."""
+        obj = self.files.get(vm_fd)
+        if obj is None:
+            obj = self._vms_by_fd[vm_fd]
         assert isinstance(obj, KvmVm)
         return obj
 

@@ -1439,6 +1439,7 @@ def sev_mem_enc_ioctl(sys: Any, kvm: KvmVm, cmd: KvmSevCmd) -> int:
         sev.ghcb_version = d.ghcb_version or (GHCB_VERSION_DEFAULT if sev.es_active else 0)
         sev.asid = sys.next_asid
         sys.next_asid += 1
+        sys.asids_in_use.add(sev.asid)
         return 0
     if sev.active and not sev.snp and cmd.id in _SEV_LAUNCH_CMDS:
         return _SEV_LAUNCH_CMDS[cmd.id](kvm, cmd)
@@ -1483,3 +1484,77 @@ def sev_mem_enc_ioctl(sys: Any, kvm: KvmVm, cmd: KvmSevCmd) -> int:
         kvm.pre_fault_allowed = True
         return 0
     return -errno.EINVAL
+
+
+# ---- VM teardown (arch/x86/kvm/svm/sev.c, v6.14+ order) ----------------------------------------
+
+
+@traced("kvm")
+def sev_free_vcpu(vcpu: KvmVcpu) -> None:
+    """``sev_free_vcpu(vcpu)`` (arch/x86/kvm/svm/sev.c, v6.11+): for an SEV-ES/SNP vCPU,
+    give its VMSA page back.  SNP: the VMSA is a guest page in the RMP, so first
+    ``kvm_rmp_make_shared(pfn, 4K)``; if that fails, the page is not freed (it was leaked
+    by ``kvm_rmp_make_shared``, which also marks the VM bugged).  Then (model: the
+    VM_PAGE_FLUSH/cache flush is not modelled) the page goes back to the allocator."""
+    kvm = vcpu.kvm
+    if not kvm.sev.es_active:
+        return
+    pfn = vcpu.vmcb.vmsa_pfn
+    if pfn is None:
+        return
+    if kvm.sev.snp and kvm_rmp_make_shared(kvm, pfn, PG_LEVEL_4K):
+        vcpu.vmcb.vmsa_pfn = None
+        return
+    kvm.allocator.free_page(pfn)
+    vcpu.vmcb.vmsa_pfn = None
+
+
+@traced("kvm")
+def snp_guest_req_cleanup(kvm: KvmVm) -> None:
+    """``snp_guest_req_cleanup(kvm)`` (arch/x86/kvm/svm/sev.c, v6.11+): free KVM's
+    guest-request pages.  Model: both are hypervisor-owned at rest (see
+    :func:`snp_guest_req_init`), so both are plain frees (v6.11+ frees the response
+    page with ``snp_free_firmware_page``, which reclaims it from the firmware first)."""
+    sev = kvm.sev
+    for pfn in (sev.guest_resp_pfn, sev.guest_req_pfn):
+        if pfn is not None:
+            kvm.allocator.free_page(pfn)
+    sev.guest_req_pfn = sev.guest_resp_pfn = None
+
+
+@traced("kvm")
+def snp_decommission_context(kvm: KvmVm) -> int:
+    """``snp_decommission_context(kvm)`` (arch/x86/kvm/svm/sev.c, v6.11+): nothing to do
+    without a guest context; else firmware SNP_DECOMMISSION, which unbinds the ASID.  A
+    firmware error is a WARN_ONCE ("Failed to release guest context, ret %d fw err %d")
+    and is returned (-EIO, the model's ``sev_do_cmd`` error); the context is then kept.
+    Returns 0 or -EIO."""
+    sev = kvm.sev
+    if sev.gctx is None:
+        return 0
+    fw = kvm.host.firmware.snp_decommission(sev.gctx)
+    if fw:
+        kvm.pr(f"WARN_ONCE: Failed to release guest context, ret {-errno.EIO} fw err {fw}")
+        return -errno.EIO
+    sev.gctx = None
+    return 0
+
+
+@traced("kvm")
+def sev_vm_destroy(sys: Any, kvm: KvmVm) -> None:
+    """``sev_vm_destroy(kvm)`` (arch/x86/kvm/svm/sev.c, v6.11+), the SEV part of
+    ``kvm_arch_destroy_vm``: not an SEV VM -> nothing.  SNP: ``snp_guest_req_cleanup``,
+    then ``snp_decommission_context``; if that fails the ASID is leaked (returns without
+    freeing it).  SEV/SEV-ES: ``sev_unbind_asid`` (model: nothing to unbind in the
+    firmware model).  Then ``sev_asid_free``: the ASID leaves ``sys.asids_in_use``
+    (model: ASIDs are not reused, so freeing is bookkeeping only).  ``sys``: the
+    :class:`~snpsim.kvm.kvm_main.Kvm` that gave the ASID."""
+    sev = kvm.sev
+    if not sev.active:
+        return
+    if sev.snp:
+        snp_guest_req_cleanup(kvm)
+        if snp_decommission_context(kvm):
+            return
+    sys.asids_in_use.discard(sev.asid)
+    sev.active = False

@@ -35,7 +35,8 @@ Several vCPUs: one host thread per vCPU (``thread_runner`` = the platform's
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import errno
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,8 @@ from snpsim.kvm.kvm_main import Kvm, KvmCreateGuestMemfd, KvmRun
 from snpsim.spec.acpi import ACPI_BITMASK_SLEEP_ENABLE, ACPI_PM1_CNT_PORT
 from snpsim.spec.e820 import E820_TYPE_RAM, E820_TYPE_RESERVED, E820Range
 from snpsim.spec.kvm_uapi import (
+    KVM_CAP_READONLY_MEM,
+    KVM_CHECK_EXTENSION,
     KVM_CREATE_GUEST_MEMFD,
     KVM_CREATE_VM,
     KVM_EXIT_IO_OUT,
@@ -84,6 +87,8 @@ from .profiles import DEFAULT_QEMU_PROFILE, QEMU_PROFILES, QemuProfile
 
 __all__ = [
     "Machine",
+    "RegionSpec",
+    "regions_e820",
     "RunResult",
     "DEFAULT_MMIO",
     "PcMemoryLayout",
@@ -269,6 +274,67 @@ class RunResult:
     exits: int = 0
 
 
+#: Kinds of :class:`RegionSpec`.
+REGION_KINDS = ("ram", "rom", "mmio")
+
+
+@dataclass(frozen=True)
+class RegionSpec:
+    """One extra guest-physical region of a :class:`Machine`, as a board would add it
+    with ``memory_region_init_ram*`` / ``_rom`` / ``_io`` + ``memory_region_add_subregion``:
+
+    ``name`` (the MemoryRegion and, for RAM/ROM, its RAMBlock's idstr), ``gpa`` and
+    ``size`` (bytes, 4 KiB aligned, size > 0), ``kind``: ``"ram"`` (its own RAMBlock and
+    memslot), ``"rom"`` (RAM marked read-only: a KVM_MEM_READONLY slot where KVM allows
+    one, see :meth:`Machine._add_region`), ``"mmio"`` (no memslot: accesses exit to the
+    VMM).  ``guest_memfd``: the RAMBlock gets a guest_memfd (``RAM_GUEST_MEMFD``; only
+    in an SNP VM); False gives RAM that can only ever be shared -- converting it to
+    private fails in ``kvm_convert_memory``.  ``alias_of``: instead of a new RAMBlock,
+    map bytes ``[offset, offset + size)`` of an existing one (its idstr, e.g.
+    ``"pc.ram"``), as "ram-below-4g"/"ram-above-4g" do: several memslots over one
+    RAMBlock and its guest_memfd.  ``guest_memfd`` is then the block's.
+    ``block_size``: bytes of the new RAMBlock when larger than the window this region
+    maps at ``gpa`` (0: ``size``), so that later ``alias_of`` regions can map the rest."""
+
+    name: str
+    gpa: int
+    size: int
+    kind: str = "ram"
+    guest_memfd: bool = True
+    alias_of: str | None = None
+    offset: int = 0
+    block_size: int = 0
+
+    def check(self) -> None:
+        """Raise ValueError for a kind not in ("ram", "rom", "mmio"), a size of 0, or a GPA
+        or size not 4 KiB aligned (QEMU's page granularity for KVM slots)."""
+        if self.kind not in REGION_KINDS:
+            raise ValueError(f"region {self.name}: kind {self.kind!r} not one of {REGION_KINDS}")
+        if self.size <= 0 or self.size % 4096 or self.gpa % 4096 or self.gpa < 0:
+            raise ValueError(f"region {self.name}: GPA {self.gpa:#x} and size {self.size:#x} "
+                             "must be 4 KiB aligned, size > 0")
+        if self.alias_of is not None and (self.offset < 0 or self.offset % 4096):
+            raise ValueError(f"region {self.name}: alias offset {self.offset:#x} not 4 KiB aligned")
+        if self.block_size and (self.block_size < self.size or self.block_size % 4096):
+            raise ValueError(f"region {self.name}: block_size {self.block_size:#x} must be "
+                             "4 KiB aligned and at least size")
+
+
+def regions_e820(regions: Sequence[RegionSpec]) -> tuple[E820Range, ...]:
+    """Model choice: the e820 entries of extra regions as the firmware would report
+    them -- "ram" regions as E820_TYPE_RAM, "rom" as E820_TYPE_RESERVED, "mmio" not
+    listed (QEMU's ``e820_add_entry`` is called by the board for its own RAM only; a
+    board that adds RAM adds its entry the same way).  Sorted by address; merge with
+    ``PcMemoryLayout.e820`` for the guest's map."""
+    out = []
+    for r in regions:
+        if r.kind == "ram":
+            out.append(E820Range(r.gpa, r.size, E820_TYPE_RAM))
+        elif r.kind == "rom":
+            out.append(E820Range(r.gpa, r.size, E820_TYPE_RESERVED))
+    return tuple(sorted(out))
+
+
 class Machine:
     """One SNP VM as QEMU builds it on the q35 machine.
 
@@ -292,7 +358,8 @@ class Machine:
                  mmio: tuple[tuple[str, int, int], ...] | None = None,
                  layout: PcMemoryLayout | None = None,
                  profile: QemuProfile | str = DEFAULT_QEMU_PROFILE, ghcb_version: int = 0,
-                 policy: int | None = None, vm_type: int = KVM_X86_SNP_VM) -> None:
+                 policy: int | None = None, vm_type: int = KVM_X86_SNP_VM,
+                 extra_regions: Sequence[RegionSpec] = ()) -> None:
         prof = QEMU_PROFILES[profile] if isinstance(profile, str) else profile
         if layout is None:
             layout = pc_memory_layout(ram_size, mmio=DEFAULT_MMIO if mmio is None else mmio)
@@ -310,6 +377,11 @@ class Machine:
         self.launched = False
         self.all_halted = False
         self.digest = b""
+        self.ram_blocks: dict[str, RAMBlock] = {}
+        self.extra_regions = tuple(extra_regions)
+        for spec in self.extra_regions:
+            spec.check()
+        self.torn_down = False
         s = self.s
         s.fd = kvm.open("/dev/kvm")
         s.vmfd = kvm.ioctl(s.fd, KVM_CREATE_VM, vm_type)
@@ -326,6 +398,8 @@ class Machine:
         if layout.bios_size:
             bios = self._ram_block("pc.bios", layout.bios_size)
             self._add_ram("pc.bios", layout.bios_base, layout.bios_size, bios, 0)
+        for spec in self.extra_regions:
+            self._add_region(spec)
         self.cpus: list[CPUState] = []
         for i in range(vcpus):
             cpu = kvm_create_vcpu(s, i)
@@ -335,22 +409,87 @@ class Machine:
 
     # -- memory ---------------------------------------------------------------------------
     @traced("vmm")
-    def _ram_block(self, name: str, size: int) -> RAMBlock:
+    def _ram_block(self, name: str, size: int, guest_memfd: bool = True) -> RAMBlock:
         """``ram_block_add``: anonymous shared backing (HVA) of ``size`` bytes and, for an
         SNP VM, a guest_memfd of the same size (``memory_region_init_ram_guest_memfd``).
         An SEV / SEV-ES VM gets no guest_memfd (QEMU requires one only for SNP): its
-        memory is encrypted by the guest's C-bit alone."""
+        memory is encrypted by the guest's C-bit alone.  ``guest_memfd`` False: no
+        guest_memfd even in an SNP VM (a block allocated without RAM_GUEST_MEMFD)."""
         s, kvm = self.s, self.kvm
         hva = kvm.mmap(size)
         if hva < 0:
             raise QemuExit(1, "cannot allocate RAM")
-        if self.vm_type != KVM_X86_SNP_VM:
-            return RAMBlock(name, hva, size, kvm)
+        if self.vm_type != KVM_X86_SNP_VM or not guest_memfd:
+            rb = RAMBlock(name, hva, size, kvm)
+            self.ram_blocks[name] = rb
+            return rb
         gmem = kvm.ioctl(s.vmfd, KVM_CREATE_GUEST_MEMFD, KvmCreateGuestMemfd(size, 0))
         if gmem < 0:
             s.error_report(f"{name}: error creating guest_memfd: {gmem}")
             raise QemuExit(1, "KVM_CREATE_GUEST_MEMFD failed")
-        return RAMBlock(name, hva, size, kvm, guest_memfd=gmem)
+        rb = RAMBlock(name, hva, size, kvm, guest_memfd=gmem)
+        self.ram_blocks[name] = rb
+        return rb
+
+    @traced("vmm")
+    def _add_region(self, spec: RegionSpec) -> None:
+        """Add one extra region (``memory_region_add_subregion`` of a RAM, ROM or I/O
+        region, then the KVM memory listener's ``kvm_set_phys_mem``):
+
+        * "mmio": a MemoryRegion, no slot;
+        * "ram"/"rom": a new RAMBlock (with a guest_memfd when ``spec.guest_memfd`` and
+          the VM is SNP) or, with ``alias_of``, a window into an existing one; then a
+          memslot.  A ROM asks for KVM_MEM_READONLY only when the VM allows read-only
+          memory: QEMU's ``kvm_mem_flags`` adds the flag only if
+          ``kvm_readonly_mem_allowed`` (KVM_CHECK_EXTENSION(KVM_CAP_READONLY_MEM) on the
+          VM, which an SEV-ES/SNP VM answers 0), so in an SNP VM a ROM becomes a
+          writable slot.
+
+        Model choice: regions are not flattened (QEMU lets a later subregion cover an
+        earlier one by priority); every RAM/ROM region goes to KVM as its own slot, and a
+        slot overlapping an existing one is refused by KVM with -EEXIST, on which QEMU's
+        ``kvm_set_phys_mem`` reports "error registering slot" and aborts
+        (:class:`QemuExit`).  An unknown ``alias_of`` or a window past its block ->
+        ValueError (QEMU asserts)."""
+        s = self.s
+        if spec.kind == "mmio":
+            s.regions.append(MemoryRegion(spec.name, spec.gpa, spec.size, "mmio"))
+            return
+        if spec.alias_of is not None:
+            rb = self.ram_blocks.get(spec.alias_of)
+            if rb is None or spec.offset + spec.size > rb.max_length:
+                raise ValueError(f"region {spec.name}: no RAMBlock {spec.alias_of!r} with "
+                                 f"{spec.offset + spec.size:#x} bytes")
+            offset = spec.offset
+        else:
+            rb = self._ram_block(spec.name, spec.block_size or spec.size, spec.guest_memfd)
+            offset = 0
+        kind = spec.kind
+        if kind == "rom" and s.kvm.ioctl(s.vmfd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0:
+            kind = "ram"  # kvm_readonly_mem_allowed is false: the slot is writable
+        mr = MemoryRegion(spec.name, spec.gpa, spec.size, kind, rb, offset)
+        s.regions.append(mr)
+        kvm_set_phys_mem(s, mr)
+
+    def preassign(self, gpa: int, owner: str, asid: int = 0, rmp_gpa: int = 0) -> int:
+        """Model-only host set-up: the page that will back GPA ``gpa`` (when its
+        region's guest_memfd allocates it) starts out owned by ``owner`` in the RMP --
+        ``"firmware"``, ``"guest"`` (ASID ``asid``, at ``rmp_gpa``) or ``"hv-fixed"``
+        (:meth:`snpsim.kvm.kvm_main.Kvm.preassign` on the region's guest_memfd at the
+        GPA's offset in its RAMBlock).  Returns 0, -EINVAL (no guest_memfd region holds
+        ``gpa``, or the owner is refused), or the answer of ``Kvm.preassign``."""
+        for mr in self.s.regions:
+            if mr.has_guest_memfd() and mr.addr <= gpa < mr.addr + mr.size:
+                assert mr.ram_block is not None
+                return self.kvm.preassign(mr.ram_block.guest_memfd,
+                                          mr.offset + ((gpa - mr.addr) & ~0xFFF),
+                                          owner, asid, rmp_gpa)
+        return -errno.EINVAL
+
+    def e820(self) -> tuple[E820Range, ...]:
+        """The e820 table QEMU gives the firmware: the q35 layout's entries plus those of
+        the extra regions (:func:`regions_e820`), sorted."""
+        return tuple(sorted((*self.layout.e820, *regions_e820(self.extra_regions))))
 
     @traced("vmm")
     def _add_ram(self, name: str, addr: int, size: int, rb: RAMBlock, offset: int) -> None:
@@ -475,6 +614,34 @@ class Machine:
         for c in self.cpus:
             if not c.exit_request:
                 cpu_exit(c)
+
+    @traced("vmm")
+    def teardown(self, order: Sequence[int] | None = None) -> list[tuple[int, int]]:
+        """QEMU's exit path as KVM sees it: the VM is stopped (``pause_all_vcpus``: no
+        vCPU re-enters KVM_RUN, so this may run between two KVM_RUNs, e.g. from an
+        ``on_exit`` hook, with the guest paused mid-run), then the process's KVM file
+        descriptors are closed.  QEMU does not close them itself on ``exit()``; the
+        kernel's ``exit_files`` -> ``close_files`` releases them in ascending fd order
+        (/dev/kvm, the VM fd, each RAMBlock's guest_memfd, the vCPU fds, as opened), which
+        is the default; ``order`` gives another order of fds (model-only, e.g. to try an
+        order the real code allows when QEMU unplugs a vCPU first).  KVM's release paths
+        run from these closes (:meth:`snpsim.kvm.kvm_main.Kvm.close`): guest_memfd
+        pages reclaimed by ``sev_gmem_invalidate``, and with the last reference
+        ``kvm_destroy_vm`` (VMSAs, SNP_DECOMMISSION, ASID).  Idempotent: a second call
+        does nothing.  Returns ``[(fd, close() result), ...]``."""
+        if self.torn_down:
+            return []
+        self.pause_all_vcpus()
+        s = self.s
+        if order is None:
+            fds = [s.fd, s.vmfd]
+            fds += sorted({rb.guest_memfd for rb in self.ram_blocks.values() if rb.guest_memfd >= 0})
+            fds += [c.kvm_fd for c in self.cpus]
+            order = sorted(fds)
+        out = [(fd, self.kvm.close(fd)) for fd in order]
+        self.torn_down = True
+        emit_instant("vmm", "teardown", fds=len(out))
+        return out
 
     @traced("vmm")
     def run(self, thread_runner: Callable[[list[tuple[str, Callable[[], Any]]]], list[Any]] | None = None
