@@ -20,8 +20,9 @@ back to the hypervisor with ``rmp_make_shared``), ``sev_free_vcpu`` and
 * before teardown the page's RMP entry is guest-owned: assigned, the guest's ASID,
   validated;
 * every close() returns 0;
-* after teardown the same system page is hypervisor-owned again (not assigned, ASID 0):
-  nothing of the guest is left assigned, and the run completes (exit status 0).
+* after teardown the same system page is hypervisor-owned again (not assigned, ASID 0),
+  and no RMP entry at all is left assigned to the guest's ASID (``assigned_after`` 0,
+  down from every page the guest had, VMSA included); the run completes (exit status 0).
 
 Run it: ``snpsim run examples/teardown.py``.
 """
@@ -44,6 +45,8 @@ def tear_down(h):
     spa = h.spa(data["gpa"])               # the system page behind the guest's page
     data["spa"] = spa
     data["rmp_before"] = h.rmp(spa)
+    data["assigned_before"] = h.assigned_to_guest()   # RMP entries with the guest's ASID
     closes = h.teardown()                  # [(fd, close() result), ...]
     data["close_results"] = sorted({ret for _fd, ret in closes})
     data["rmp_after"] = h.rmp(spa)
+    data["assigned_after"] = h.assigned_to_guest()

@@ -83,7 +83,7 @@ def test_lying_vmm_is_stopped_by_the_guest():
 def test_teardown_reclaims_the_private_page():
     """sev_gmem_invalidate on teardown: the guest's page goes back to the hypervisor
     (RMP entry not assigned, ASID 0); every close() returns 0.  Needs
-    Machine.teardown (vmm/machine.py)."""
+    Machine.teardown (vmm/machine.py); no RMP entry is left with the guest's ASID."""
     r, s = run_json(EXAMPLES / "teardown.py")
     assert r.exit_code == 0, r.output
     res = s["result"]
@@ -92,18 +92,21 @@ def test_teardown_reclaims_the_private_page():
     assert before["asid"] != 0 and before["owner"] == "guest"
     assert res["close_results"] == [0]
     assert after["assigned"] is False and after["asid"] == 0 and after["owner"] == "hypervisor"
+    assert res["assigned_before"] > 1 and res["assigned_after"] == 0
 
 
 def test_preowned_page_never_reaches_the_guest():
-    """sev.c sev_gmem_prepare: an assigned page is left alone (returns 0); the guest's
-    access to another ASID's page faults again and again: the run does not complete."""
+    """sev.c sev_gmem_prepare: a page already assigned (here Firmware: assigned, ASID 0,
+    immutable) is left alone and 0 returned; the guest's access faults again and again:
+    the run does not complete and the acceptance never finishes."""
     r, s = run_json(EXAMPLES / "preowned_pages.py")
     assert r.exit_code == 1, r.output
     res = s["result"]
-    assert res["preowned"] == 0
-    assert res["prepare_returns"] == [0]
-    assert res["rmp_after"]["assigned"] is True and res["rmp_after"]["asid"] == 2
-    assert "read_back" not in res
+    assert res["unaccepted"] == (64 << 20) - (2 << 20)
+    assert res["prepare_returns"] == [0] and res["prepare_calls"] > 1
+    rmp = res["rmp_after"]
+    assert (rmp["assigned"], rmp["asid"], rmp["immutable"], rmp["owner"]) == (True, 0, True, "firmware")
+    assert "accepted" not in res
     assert s["outcome"]["completed"] is False and s["outcome"]["termination"] is None
     assert s["npf"] > 1
 
