@@ -163,6 +163,15 @@ def work(g):
 """
 
 
+def test_prints_of_a_file_keep_json_clean(tmp_path):
+    path = scenario_file(tmp_path, 'print("loading")\n' + _SMALL.replace(
+        'g.result["gpa"]', 'print("working"); g.result["gpa"]'))
+    r = CliRunner().invoke(main, ["run", str(path), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["result"]["gpa"] > 0
+    assert "loading" in r.stderr and "working" in r.stderr
+
+
 def test_command_line_values_override_the_file(tmp_path):
     path = scenario_file(tmp_path, _SMALL)
     r, s = run_json(path)

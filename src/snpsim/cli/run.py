@@ -72,6 +72,14 @@ def load_file(path_text: str) -> Any:
         _fail(f"{path}{_file_line(exc, path)}: {type(exc).__name__} while loading: {exc}")
 
 
+def _user_output(as_json: bool) -> Any:
+    """While a scenario file's own code runs: with ``--json``, what it prints goes to
+    stderr, so stdout stays one JSON document; otherwise nothing changes."""
+    import contextlib
+
+    return contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+
+
 def _file_line(exc: BaseException, path: Path) -> str:
     """``", line N"``: the last line of ``path`` in the traceback of ``exc`` (or "")."""
     import traceback
@@ -307,7 +315,8 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
         for param, option in FILE_REFUSED:
             if on_command_line(param):
                 _fail(f"{option} does not apply to a scenario file")
-        scenario_file = load_file(scenario)
+        with _user_output(as_json):
+            scenario_file = load_file(scenario)
     elif scenario not in dict(scenario_list()):
         _fail(f"unknown SCENARIO {scenario!r}: see 'snpsim scenarios' (or give FILE.py)")
     # An option given for a scenario it does not apply to is refused, not ignored.
@@ -452,7 +461,9 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
             else:
                 recorder = Recorder(filter=flt)
             if scenario_file is not None:
-                run = file_run(scenario, scenario_file.run(observer=observer, trace=recorder))
+                with _user_output(as_json):
+                    res = scenario_file.run(observer=observer, trace=recorder)
+                run = file_run(scenario, res)
             else:
                 with tracing(recorder):
                     run = run_scenario(scenario, memory=mem, vcpus=vcpus, kernel=kernel,
@@ -460,7 +471,9 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
                                        cycles=cycles, dmesg=dmesg, variant=variant,
                                        observer=observer, mode=mode or "snp")
         elif scenario_file is not None:
-            run = file_run(scenario, scenario_file.run(observer=observer))
+            with _user_output(as_json):
+                res = scenario_file.run(observer=observer)
+            run = file_run(scenario, res)
         else:
             run = run_scenario(scenario, memory=mem, vcpus=vcpus, kernel=kernel, kvm=kvm_profile,
                                seed=seed, page_size=page_size, cycles=cycles, dmesg=dmesg,
