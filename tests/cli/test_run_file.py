@@ -181,6 +181,10 @@ def test_command_line_values_override_the_file(tmp_path):
     assert r.exit_code == 0, r.output
     assert (s["config"]["memory"], s["config"]["vcpus"], s["config"]["seed"]) == (128 << 20, 3, 7)
     assert s["scenario"] == str(path) and s["config"]["file"] == str(path)
+    assert s["config"]["kvm"] == "v7.0.12"             # the default profile, by name
+    r, s = run_json(path, "--kvm", "v6.17", "--kernel", "6.4")
+    assert r.exit_code == 0, r.output
+    assert (s["config"]["kvm"], s["config"]["kernel"]) == ("v6.17", "6.4")
 
 
 @pytest.mark.parametrize("args", [
