@@ -111,6 +111,21 @@ def test_preowned_page_never_reaches_the_guest():
     assert s["npf"] > 1
 
 
+def test_hole_punched_under_guest():
+    """guest_memfd.c kvm_gmem_punch_hole frees the page; sev_gmem_prepare gives the GPA a
+    fresh private page, not validated (RMPUPDATE clears Validated); the access raises
+    #VC 0x404 and Linux terminates with (SEV_TERM_SET_GEN 0, GHCB_SEV_ES_GEN_REQ 0)."""
+    r, s = run_json(EXAMPLES / "hole_punched_under_guest.py")
+    assert r.exit_code == 1, r.output
+    res = s["result"]
+    assert res["punch_hole"] == 0 and res["backed_after_punch"] is False
+    rmp = res["rmp_after"]
+    assert (rmp["assigned"], rmp["validated"], rmp["gpa"]) == (True, False, res["gpa"])
+    assert s["outcome"]["termination"] == {"reason_set": 0, "reason_code": 0,
+                                           "function": "exc_vmm_communication"}
+    assert "read_back" not in res and s["vc"] >= 1
+
+
 def test_seeded_interleaving_replays_per_seed():
     """Six single-page conversions, three per vCPU, all 0; one order per seed."""
     orders = []
