@@ -25,9 +25,6 @@ code 0):
 * the guest terminates (reason set 0, code 0, from ``exc_vmm_communication``) instead
   of using a page whose contents the host replaced; exit status 1.
 
-Two vCPUs: points and events stop a vCPU's host thread, which the scheduler has only
-when the VM has more than one vCPU.
-
 Run it: ``snpsim run examples/hole_punched_under_guest.py``.
 """
 

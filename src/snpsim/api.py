@@ -965,7 +965,7 @@ class _Run:
             recorder = trace  # a tracer, even an empty Recorder (its len() is 0)
         try:
             self._install()
-            driver = self._driver if sc._steps else None
+            driver = self._driver if sc._steps or sc._at else None  # events need threads
             if recorder is not None:
                 with tracing(recorder):
                     outcome = self._run(system, bsp, aps, observer, driver)

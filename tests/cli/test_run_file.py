@@ -284,6 +284,26 @@ def test_help_and_scenarios_mention_files():
     assert "FILE.py" in names
 
 
+def test_api_host_event_fires_with_one_vcpu():
+    """@scenario.at needs the vCPU threads' scheduler; with one vCPU and no schedule the
+    VM used to run without it, so the event never ran (and nothing said so)."""
+    from snpsim.api import Scenario, enter
+
+    sc = Scenario("one vCPU", vcpus=1)
+
+    @sc.guest(vcpu=0)
+    def work(g):
+        g.set_memory_decrypted(g.alloc_page(), 1)
+
+    @sc.at(enter("kvm_convert_memory", vcpu=0))
+    def event(h):
+        sc.data["events"] = sc.data.get("events", 0) + 1
+
+    res = sc.run()
+    assert res.completed, (res.describe(), res.errors)
+    assert res.data["events"] >= 1
+
+
 def test_api_run_traces_into_an_empty_recorder():
     """Scenario.run(trace=Recorder()) records: an empty Recorder has len() 0 and must
     not be taken for 'no tracing'."""
