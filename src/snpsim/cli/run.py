@@ -122,7 +122,9 @@ def file_run(path_text: str, res: Any) -> Any:
     :func:`plain`) with ``errors`` = an ``errors`` list the scenario's code stored
     itself plus :attr:`Result.errors` (user-code exceptions, schedule steps not done),
     ``config`` the machine (with ``file``)."""
+    from snpsim.kvm.profiles import DEFAULT_PROFILE
     from snpsim.scenarios.catalog import ScenarioRun
+    from snpsim.vmm.profiles import DEFAULT_QEMU_PROFILE
 
     result = plain(res.data)
     own = result.get("errors")
@@ -131,9 +133,6 @@ def file_run(path_text: str, res: Any) -> Any:
         result["errors"] = errors
     else:
         result.pop("errors", None)
-    from snpsim.kvm.profiles import DEFAULT_PROFILE
-    from snpsim.vmm.profiles import DEFAULT_QEMU_PROFILE
-
     config = {**plain(res.config), "file": path_text}
     for key, default in (("kvm", DEFAULT_PROFILE), ("qemu", DEFAULT_QEMU_PROFILE)):
         if config.get(key) == "default":
