@@ -867,6 +867,36 @@ class Scenario:
                 "kvm": getattr(self.kvm, "name", self.kvm) or "default",
                 "qemu": getattr(self.qemu, "name", self.qemu) or "default", "seed": self.seed}
 
+    def override(self, *, memory: int | str | None = None, vcpus: int | None = None,
+                 kernel: str | None = None, kvm: Any = None, mode: str | None = None,
+                 seed: int | None = None) -> None:
+        """Replace the machine values given (None: keep the scenario's own), checked as
+        the constructor checks them; ``snpsim run FILE.py`` uses it for the options a
+        user gives on the command line.  A smaller ``vcpus`` must still hold every vCPU
+        the scenario names (workloads, schedule steps, points).  Raises
+        :class:`ScenarioError` and changes nothing when a value is refused."""
+        new_memory = self.memory if memory is None else _size(memory, "memory")
+        new_vcpus = self.vcpus if vcpus is None else vcpus
+        if not isinstance(new_vcpus, int) or not 1 <= new_vcpus <= 64:
+            raise ScenarioError(f"vcpus must be 1..64, not {new_vcpus!r}")
+        if mode is not None and mode not in MODES:
+            raise ScenarioError(f"unknown mode {mode!r}: {', '.join(MODES)}")
+        named = set(self._workloads)
+        named |= {st.vcpu for st in self._steps if st.kind == "run" and st.vcpu is not None}
+        named |= {p.vcpu for p, _a in self._at if p.vcpu is not None}
+        if named and max(named) >= new_vcpus:
+            raise ScenarioError(f"the scenario uses vCPU {max(named)}: it needs at least "
+                                f"{max(named) + 1} vCPUs, not {new_vcpus}")
+        self.memory, self.vcpus = new_memory, new_vcpus
+        if kernel is not None:
+            self.kernel = kernel
+        if kvm is not None:
+            self.kvm = kvm
+        if mode is not None:
+            self.mode = mode
+        if seed is not None:
+            self.seed = seed
+
 
 class _Run:
     """One run of a scenario: the hooks in force, the point watchers, the driver."""
@@ -1032,8 +1062,8 @@ class _Run:
         recorder = None
         if trace is True:
             recorder = Recorder()
-        elif trace:
-            recorder = trace
+        elif trace is not None and trace is not False:
+            recorder = trace  # a tracer, even an empty Recorder (its len() is 0)
         try:
             self._install()
             # host events need the scheduler even with one vCPU and no schedule

@@ -4,10 +4,13 @@
 
 """``snpsim run SCENARIO``: run a workload on an SNP guest and summarise what it cost.
 
-Prints a summary table (or ``--json``), optionally writes the call graph (``--trace``)
-and a static report with a picture of guest memory (``--report``).  Exit status: 0 when
-the guest completed, 1 when it terminated or the VMM stopped, 2 for bad arguments
-(including an output path that cannot be created, found before the run starts), 3 when
+SCENARIO is a built-in scenario (``snpsim scenarios``) or ``FILE.py``, a scenario file
+written against :mod:`snpsim.api` (docs/api.md, ``examples/``).  Prints a summary table
+(or ``--json``), optionally writes the call graph (``--trace``) and a static report with
+a picture of guest memory (``--report``).  Exit status: 0 when the guest completed, 1
+when it terminated, the VMM stopped or the scenario's code failed, 2 for bad arguments
+(including an output path that cannot be created, and a scenario file that is missing,
+cannot be loaded or defines no valid scenario: all found before the run starts), 3 when
 writing an output file failed after the run (nothing partial is left behind).
 """
 
@@ -34,6 +37,107 @@ MAX_LOG_BYTES = 64 << 20
 def _fail(msg: str, status: int = 2) -> NoReturn:
     click.echo(f"snpsim run: {msg}", err=True)
     sys.exit(status)
+
+
+#: The largest scenario file ``snpsim run FILE.py`` loads.
+MAX_SCENARIO_FILE_BYTES = 1 << 20
+#: Options that do not apply to a scenario file (click parameter name -> option).
+FILE_REFUSED = (("page_size", "--page-size"), ("cycles_text", "--cycles"),
+                ("from_dmesg", "--from-dmesg"), ("variant", "--variant"))
+
+
+def load_file(path_text: str) -> Any:
+    """The :class:`snpsim.api.Scenario` that the file ``path_text`` defines as
+    ``scenario``, or exit status 2 with one line: a path that is not a regular ``.py``
+    file (or is over :data:`MAX_SCENARIO_FILE_BYTES`), an exception while the file runs
+    (SyntaxError, ImportError, any other: its type, message and the file's line), or
+    no ``scenario`` name holding a Scenario."""
+    from snpsim.api import ScenarioError, load_scenario_file
+
+    from .inputs import read_regular_file
+
+    path = Path(path_text)
+    try:
+        read_regular_file(path, MAX_SCENARIO_FILE_BYTES)
+    except ValueError as exc:
+        _fail(f"scenario file: {exc}")
+    try:
+        return load_scenario_file(str(path))
+    except ScenarioError as exc:  # a bad Scenario value, or no scenario at all
+        line = _file_line(exc, path)
+        _fail(f"{path}{line}: {exc}" if line else str(exc))
+    except SyntaxError as exc:
+        _fail(f"{path}, line {exc.lineno}: SyntaxError: {exc.msg}")
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's file: one line, no traceback
+        _fail(f"{path}{_file_line(exc, path)}: {type(exc).__name__} while loading: {exc}")
+
+
+def _user_output(as_json: bool) -> Any:
+    """While a scenario file's own code runs: with ``--json``, what it prints goes to
+    stderr, so stdout stays one JSON document; otherwise nothing changes."""
+    import contextlib
+
+    return contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+
+
+def _file_line(exc: BaseException, path: Path) -> str:
+    """``", line N"``: the last line of ``path`` in the traceback of ``exc`` (or "")."""
+    import traceback
+
+    want = str(path.resolve())
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        try:
+            if str(Path(frame.filename).resolve()) == want:
+                line = frame.lineno
+        except OSError:
+            continue
+    return f", line {line}" if line else ""
+
+
+def plain(value: Any) -> Any:
+    """``value`` (what a scenario file's code stored in ``g.result``) as JSON-able data:
+    dicts with string keys, lists, str, int, float, bool, None; bytes as hex, enums as
+    their integer, anything else as its ``str``."""
+    import enum
+
+    if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
+        return value
+    if isinstance(value, enum.Enum):
+        return int(value.value) if isinstance(value.value, int) else str(value.value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [plain(v) for v in value]
+    return str(value)
+
+
+def file_run(path_text: str, res: Any) -> Any:
+    """A :class:`snpsim.api.Result` as the :class:`snpsim.scenarios.catalog.ScenarioRun`
+    the summary reads: ``name`` the file's path, ``result`` the run's data (plain, see
+    :func:`plain`) with ``errors`` = an ``errors`` list the scenario's code stored
+    itself plus :attr:`Result.errors` (user-code exceptions, schedule steps not done),
+    ``config`` the machine (with ``file``)."""
+    from snpsim.kvm.profiles import DEFAULT_PROFILE
+    from snpsim.scenarios.catalog import ScenarioRun
+    from snpsim.vmm.profiles import DEFAULT_QEMU_PROFILE
+
+    result = plain(res.data)
+    own = result.get("errors")
+    errors = (own if isinstance(own, list) else [own] if own else []) + list(res.errors)
+    if errors:
+        result["errors"] = errors
+    else:
+        result.pop("errors", None)
+    config = {**plain(res.config), "file": path_text}
+    for key, default in (("kvm", DEFAULT_PROFILE), ("qemu", DEFAULT_QEMU_PROFILE)):
+        if config.get(key) == "default":
+            config[key] = default.name
+    return ScenarioRun(path_text, res.host.system, res.outcome, result, config)
 
 
 def validated_pages(stats: Any) -> int:
@@ -150,16 +254,21 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
             variant: str | None, mode: str | None, as_json: bool, trace: Path | None, trace_filter: str | None,
             report_text: str | None) -> None:
     """Run SCENARIO ('snpsim scenarios' lists them) on an SNP guest (or SEV / SEV-ES with
-    --mode) and summarise it.
+    --mode) and summarise it.  SCENARIO may be FILE.py, a scenario file written against
+    snpsim.api (docs/api.md, examples/): its machine is the file's, except for
+    --memory, --vcpus, --kernel, --kvm, --mode and --seed when given, which override it
+    (--gmem-2m adds 2 MiB folios); --page-size, --cycles, --variant and --from-dmesg do
+    not apply to it.
 
     The summary counts pages made shared and private, PSC requests and entries,
     VMGEXITs, MSR-protocol exits, userspace exits by reason, RMPUPDATE, PSMASH, PVALIDATE
     by outcome, #VC, #NPF, TLB flushes, the wall time and how the run ended.
 
     Exit status: 0 the guest powered off; 1 it terminated, the VMM stopped, or the scenario
-    failed (e.g. the boot could not set up swiotlb: the summary's "errors"); 2 bad
-    arguments (output directories are made and checked before the run); 3 an output file
-    could not be written (it is then absent, never partial).
+    failed (e.g. the boot could not set up swiotlb, or a scenario file's code raised: the
+    summary's "errors"); 2 bad arguments (output directories are made and checked before
+    the run; a scenario file that is missing, fails to load or defines no valid scenario);
+    3 an output file could not be written (it is then absent, never partial).
     """
     from snpsim.kvm.profiles import KVM_PROFILES
     from snpsim.scenarios.catalog import (
@@ -195,10 +304,21 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
         _fail(f"--page-size must be 4K or 2M, got {page_size!r}")
     if not 1 <= cycles <= 100_000:
         _fail(f"--cycles must be 1..100000, got {cycles_text}")
-    if scenario not in dict(scenario_list()):
-        _fail(f"unknown SCENARIO {scenario!r}: see 'snpsim scenarios'")
-    # An option given for a scenario it does not apply to is refused, not ignored.
     ctx = click.get_current_context()
+
+    def on_command_line(param: str) -> bool:
+        return ctx.get_parameter_source(param) == click.core.ParameterSource.COMMANDLINE
+
+    scenario_file = None
+    if scenario.endswith(".py"):
+        for param, option in FILE_REFUSED:
+            if on_command_line(param):
+                _fail(f"{option} does not apply to a scenario file")
+        with _user_output(as_json):
+            scenario_file = load_file(scenario)
+    elif scenario not in dict(scenario_list()):
+        _fail(f"unknown SCENARIO {scenario!r}: see 'snpsim scenarios' (or give FILE.py)")
+    # An option given for a scenario it does not apply to is refused, not ignored.
     for param, option, applies in (("page_size", "--page-size", scenario == "accept"),
                                    ("cycles_text", "--cycles", scenario == "dma")):
         given = ctx.get_parameter_source(param) == click.core.ParameterSource.COMMANDLINE
@@ -277,6 +397,20 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
             dmesg.mode.value if dmesg.mode is not None else "", None)
         if mode is not None and log_mode is not None and mode != log_mode:
             _fail(f"--mode {mode}: the log's guest runs {dmesg.mode.value if dmesg.mode else ''}")
+    if scenario_file is not None:
+        # The file describes its machine; the options given on the command line win.
+        from snpsim.api import ScenarioError as ApiScenarioError
+
+        try:
+            scenario_file.override(memory=mem, vcpus=vcpus, mode=mode,
+                                   kernel=kernel if on_command_line("kernel") else None,
+                                   kvm=kvm if on_command_line("kvm") else None,
+                                   seed=seed if on_command_line("seed_text") else None)
+        except ApiScenarioError as exc:
+            _fail(f"{scenario}: {exc}")
+        if gmem_2m:
+            scenario_file.kvm_knobs["gmem_max_order"] = 9
+        mem = scenario_file.memory
     mem = mem if mem is not None else 4 << 30
     vcpus = vcpus if vcpus is not None else 4
     kvm_profile: Any = KVM_PROFILES[kvm]
@@ -325,11 +459,20 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
                     _fail(f"cannot write {trace_path}: {exc.strerror or exc}")
             else:
                 recorder = Recorder(filter=flt)
-            with tracing(recorder):
-                run = run_scenario(scenario, memory=mem, vcpus=vcpus, kernel=kernel,
-                                   kvm=kvm_profile, seed=seed, page_size=page_size,
-                                   cycles=cycles, dmesg=dmesg, variant=variant,
-                                   observer=observer, mode=mode or "snp")
+            if scenario_file is not None:
+                with _user_output(as_json):
+                    res = scenario_file.run(observer=observer, trace=recorder)
+                run = file_run(scenario, res)
+            else:
+                with tracing(recorder):
+                    run = run_scenario(scenario, memory=mem, vcpus=vcpus, kernel=kernel,
+                                       kvm=kvm_profile, seed=seed, page_size=page_size,
+                                       cycles=cycles, dmesg=dmesg, variant=variant,
+                                       observer=observer, mode=mode or "snp")
+        elif scenario_file is not None:
+            with _user_output(as_json):
+                res = scenario_file.run(observer=observer)
+            run = file_run(scenario, res)
         else:
             run = run_scenario(scenario, memory=mem, vcpus=vcpus, kernel=kernel, kvm=kvm_profile,
                                seed=seed, page_size=page_size, cycles=cycles, dmesg=dmesg,
