@@ -75,6 +75,7 @@ from snpsim.system import (
     parse_size,
 )
 from snpsim.trace.events import TraceEvent
+from snpsim.trace.progress import Livelock
 from snpsim.trace.record import HookHandle, Recorder, add_hook, remove_hook, tracing
 
 __all__ = [
@@ -1090,6 +1091,10 @@ class _Run:
                               ap_workloads=aps, driver=driver, before_run=self._before_run)
         except _StopRun:
             return _stopped_outcome(system)
+        except Livelock as lock:  # host code of a do() step or event could not progress
+            from snpsim.vmm.machine import RunResult
+
+            return RunOutcome(RunResult("livelock", "paused", livelock=lock))
 
 
 class _StopRun(Exception):

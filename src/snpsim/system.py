@@ -71,7 +71,7 @@ from snpsim.spec.termination import describe_termination
 from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PTRS_PER_PMD
 from snpsim.trace.events import TraceEvent
 from snpsim.trace.export_tree import format_tree
-from snpsim.trace.progress import DEFAULT_LIVELOCK_REPEATS
+from snpsim.trace.progress import DEFAULT_LIVELOCK_REPEATS, Livelock
 from snpsim.trace.record import Recorder, TraceFilter, tracing
 from snpsim.vmm.machine import (
     Machine,
@@ -696,9 +696,13 @@ class SnpSystem:
             observer.system = self
             observer.t0 = t0
         self._observer = observer
-        self._build(workload, ap_workloads)
-        if before_run is not None:
-            before_run()
+        try:
+            self._build(workload, ap_workloads)
+            if before_run is not None:
+                before_run()
+        except Livelock as lock:  # a loop that cannot progress before any vCPU ran
+            return RunOutcome(RunResult("livelock", "paused", livelock=lock),
+                              wall_time=time.perf_counter() - t0)
         assert self.machine is not None and self.kernel is not None
         if observer is not None:
             self.machine.on_exit.append(observer.on_exit)

@@ -136,8 +136,8 @@ def r10_system(variant=None):
     s = SnpSystem(memory=64 * MiB, variant=variant)
     build = s._build
 
-    def build_with_dma(workload):
-        build(workload)
+    def build_with_dma(workload, *rest):
+        build(workload, *rest)
         io = s.machine.io_handler
 
         def io_handler(port, data, direction, size):

@@ -76,8 +76,8 @@ def test_full_system_two_vcpus_accept_the_same_unit_once(seed):
     s = SnpSystem(memory=64 * MiB, vcpus=2, seed=seed, coherency_sfw_no=True)
     b = s._build
 
-    def build(workload):
-        b(workload)
+    def build(workload, *rest):
+        b(workload, *rest)
         s.kernel.ap_workloads[1] = accept_and_use(b"ap1")
 
     s._build = build
@@ -95,8 +95,8 @@ def test_full_system_ap_work_never_hangs_without_pause():
         s = SnpSystem(memory=64 * MiB, vcpus=2, seed=seed, coherency_sfw_no=True)
         b = s._build
 
-        def build(workload, s=s, b=b):
-            b(workload)
+        def build(workload, *rest, s=s, b=b):
+            b(workload, *rest)
             s.kernel.ap_workloads[1] = accept_and_use(b"ap1")
 
         s._build = build

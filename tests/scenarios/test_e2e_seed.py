@@ -175,8 +175,8 @@ def test_guest_is_suspended_across_the_userspace_exit():
     out = SeedOutcome("set_memory_decrypted", 1)
     orig_build = system._build
 
-    def build(workload):
-        orig_build(workload)
+    def build(workload, *rest):
+        orig_build(workload, *rest)
         system.machine.on_exit.append(on_exit)
 
     system._build = build
