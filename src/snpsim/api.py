@@ -9,20 +9,27 @@ the result.  ``docs/api.md`` is the guide; ``examples/`` holds scenario files th
 
 A scenario file::
 
-    from snpsim.api import Scenario, enter, run, do
+    from snpsim.api import Scenario, do, leave, run
 
     scenario = Scenario("fault races an attribute change", memory="64M", vcpus=2)
+    data = scenario.data
 
     @scenario.guest(vcpu=1)
     def touch(g):                       # g: Guest, runs in vCPU 1's guest context
-        va = g.alloc_page()
-        g.result["read"] = g.read(va, 8)
+        va = g.alloc_page()             # private, validated, not yet in the NPT
+        data["gpa"] = g.pa(va)
+        g.write(va, b"hello")           # the #NPF the schedule holds
+
+    def mine(args):                     # the point's filter: the fault on that page
+        return args["fault"].gfn == data.get("gpa", -1) >> 12
 
     scenario.schedule(
-        run(1, until=enter("kvm_mmu_page_fault", vcpu=1)),   # vCPU 1 stops at the fault
-        do(lambda h: h.set_memory_attributes(h.gpa_of("touch"), 4096, private=False)),
-        run(1),                                              # and resumes
+        run(1, until=leave("kvm_mmu_faultin_pfn", where=mine)),  # vCPU 1 held mid-fault
+        do(lambda h: h.set_memory_attributes(data["gpa"], 4096, private=False)),
+        run(1),                                                  # and released
     )
+
+(``examples/fault_races_attributes.py`` is this file with its expected outcome.)
 
 What each part models and where it comes from:
 
@@ -547,7 +554,8 @@ class Host:
     def rmpupdate(self, spa: int, *, assigned: bool, asid: int = 0, gpa: int = 0,
                   pagesize: int = 0, immutable: bool = False) -> int:
         """RMPUPDATE of the page at ``spa`` to the given state (APM vol 3, RMPUPDATE):
-        the instruction's return code (0 = success, 3 FAIL_INUSE, 7 FAIL_OVERLAP...)."""
+        the instruction's return code (APM vol 3 RMPUPDATE: 0 success, 1 FAIL_INPUT, 2 FAIL_PERMISSION, 3
+        FAIL_INUSE, 4 FAIL_OVERLAP)."""
         from snpsim.spec.rmp import RmpState
 
         state = RmpState(gpa=gpa, assigned=int(assigned), pagesize=pagesize,
@@ -689,7 +697,8 @@ class Scenario:
     "v7.0.12"), ``qemu`` ("10.1", "9.1"), ``mode`` ("snp", "sev-es", "sev"), ``seed``
     (the scheduler's and keys' seed); ``kvm_knobs`` / ``qemu_knobs`` change profile knobs
     (``snpsim.kvm.profiles``, ``snpsim.vmm.profiles``); ``guest_options`` are
-    :class:`snpsim.guest.kernel.GuestConfig` fields.  Nothing is built until
+    :class:`snpsim.guest.kernel.GuestConfig` fields, and ``livelock_repeats`` (the
+    livelock watcher's knob, :class:`snpsim.system.SnpSystem`).  Nothing is built until
     :meth:`run`; each run builds a fresh machine.  Raises :class:`ScenarioError` for a
     value the machine cannot take.
     """
