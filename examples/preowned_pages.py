@@ -22,9 +22,9 @@ a guest access to a page that is not its own is an #NPF with the RMP bit; docs/h
   firmware's (assigned, ASID 0, immutable): KVM never makes it the guest's;
 * KVM maps it anyway; the guest's PVALIDATE fails the RMP check, KVM finds nothing to
   fix and re-enters, and it faults again: KVM's #NPF loop, with no progress;
-* the run does not complete (exit status 1) and the guest never finishes accepting: it
-  ends as a livelock when the model detects the loop, or by the model-only
-  ``max_entries_per_run`` watchdog (set low here so the example ends quickly).
+* the run does not complete (exit status 1) and the guest never finishes accepting: the
+  same fault comes back with nothing changed, so the model ends the run as a livelock
+  in ``kvm_mmu_page_fault`` on vCPU 0 (docs/host.md, "Loops and livelocks").
 
 The owner "guest" (another SNP guest's page, ``asid=2``) gives the same loop; "hv-fixed"
 makes ``rmp_make_private`` fail instead (KVM_RUN -EINVAL).
@@ -37,8 +37,7 @@ from snpsim.api import Scenario
 MEMORY = 64 << 20
 TARGET = MEMORY - (2 << 20)        # the first page of the highest 2 MiB unit of RAM
 
-scenario = Scenario("a guest_memfd page the firmware owns", memory=MEMORY, vcpus=1,
-                    kvm_knobs={"max_entries_per_run": 2000})
+scenario = Scenario("a guest_memfd page the firmware owns", memory=MEMORY, vcpus=1)
 scenario.preassign(TARGET, "firmware")
 data = scenario.data
 

@@ -108,6 +108,8 @@ def test_preowned_page_never_reaches_the_guest():
     assert (rmp["assigned"], rmp["asid"], rmp["immutable"], rmp["owner"]) == (True, 0, True, "firmware")
     assert "accepted" not in res
     assert s["outcome"]["completed"] is False and s["outcome"]["termination"] is None
+    assert s["outcome"]["livelock_loop"] == "kvm_mmu_page_fault"
+    assert s["outcome"]["livelock_vcpu"] == 0
     assert s["npf"] > 1
 
 
