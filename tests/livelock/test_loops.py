@@ -43,7 +43,8 @@ MiB = 1 << 20
 def test_vmgexit_psc_never_advanced_is_a_livelock_on_the_converting_vcpu():
     v = ATTACKS["psc-never-advance"]
     system = SnpSystem(64 * MiB, 1, kvm=v.kvm, livelock_repeats=8)
-    out = system.run(seed_workload("set_memory_decrypted", 1, SeedOutcome("set_memory_decrypted", 1)))
+    with v.installed():
+        out = system.run(seed_workload("set_memory_decrypted", 1, SeedOutcome("set_memory_decrypted", 1)))
     assert out.vmm.result == "livelock" and out.termination is None
     assert (out.livelock_loop, out.livelock_vcpu) == ("vmgexit_psc", 0)
     assert out.describe() == f"livelock in vmgexit_psc on vCPU 0: {out.livelock_state}"
@@ -64,7 +65,8 @@ def _implicit_private_write(cpu):
 
 def test_npf_resumed_as_spurious_is_a_livelock_in_kvm_mmu_page_fault():
     platform, kvm, m = make(_implicit_private_write, kvm_profile=VARIANTS["R3"].kvm)
-    res = m.run()
+    with VARIANTS["R3"].installed():
+        res = m.run()
     assert res.result == "livelock"
     assert (res.livelock.loop, res.livelock.vcpu) == ("kvm_mmu_page_fault", 0)
     assert res.livelock.repeats == platform.progress.repeats == 64
@@ -173,7 +175,8 @@ def test_a_livelock_on_one_vcpu_stops_every_vcpu_thread():
     # blocked vCPUs are kicked out of KVM_RUN, no thread is left running
     v = ATTACKS["psc-never-advance"]
     system = SnpSystem(64 * MiB, 2, kvm=v.kvm, seed=5)
-    out = system.run(seed_workload("set_memory_decrypted", 1, SeedOutcome("set_memory_decrypted", 1)))
+    with v.installed():
+        out = system.run(seed_workload("set_memory_decrypted", 1, SeedOutcome("set_memory_decrypted", 1)))
     assert (out.vmm.result, out.livelock_loop, out.livelock_vcpu) == ("livelock", "vmgexit_psc", 0)
     vm = system.kvm.vm(system.machine.s.vmfd)
     assert not any(v.blocked for v in vm.vcpus)
@@ -182,7 +185,7 @@ def test_a_livelock_on_one_vcpu_stops_every_vcpu_thread():
 
 def test_the_json_summary_names_the_loop_vcpu_and_state():
     from snpsim.report.summary import summarize
-    from snpsim.system import run_scenario
+    from snpsim.scenarios.catalog import run_scenario
 
     s = summarize(run_scenario("attack/psc-never-advance", memory=64 * MiB, vcpus=1))["outcome"]
     assert s["result"] == "livelock"
