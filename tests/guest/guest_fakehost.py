@@ -145,7 +145,7 @@ class FakeHost:
         spa = SPA_BASE + (gfn << 12)
         rmp = self.p.rmp
         if rmp.head_2m(spa >> 12) is not None:
-            assert rmp.rmpupdate(spa, RmpState()) == 0  # head -> 4K unassigned, rest cleared
+            assert rmp.rmpupdate(spa, RmpState(pagesize=1)) == 0  # the whole 2M entry
         else:
             for i in range(512):
                 rmp.rmpupdate(spa + i * 4096, RmpState())

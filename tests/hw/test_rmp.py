@@ -179,13 +179,33 @@ def test_rmpupdate_2m_over_range_with_running_vmsa_is_fail_inuse():
     assert rmp.rmpupdate(0x400000, private(0x800000, size=1)) == 3
 
 
-def test_rmpupdate_4k_of_2m_head_leaves_other_511_unassigned():
+def test_rmpupdate_4k_of_2m_head_is_fail_overlap_until_psmash():
+    """A 4 KiB RMPUPDATE of the head of an assigned 2 MiB entry is refused with
+    FAIL_OVERLAP (4) like any other page under it (MSDOC ``__rmpupdate`` code 4,
+    "overlapping 4-KB and 2-MB RMP entries"; hardware-and-ghcb.md 1.3: model choice for
+    the structural case) and changes nothing; KVM PSMASHes first (``sev_gmem_invalidate``,
+    arch/x86/kvm/svm/sev.c v6.17), after which the same update succeeds and the other 511
+    pages keep their PSMASHed entries."""
     rmp = Rmp(64 * MiB)
-    rmp.rmpupdate(0x400000, private(0x800000, size=1))
+    assert rmp.rmpupdate(0x400000, private(0x800000, size=1)) == 0
     rmp.set_validated(0x400, True)
-    assert rmp.rmpupdate(0x400000, private(0x800000)) == 0
-    assert rmp.lookup(0x400).pagesize == 0 and not rmp.lookup(0x400).validated
-    assert not any(rmp.lookup(0x400 + i).assigned for i in range(1, 512))
+    assert rmp.rmpupdate(0x400000, shared()) == 4
+    assert rmp.lookup(0x400).pagesize == 1 and rmp.lookup(0x400).validated
+    assert rmp.lookup(0x5FF).assigned and rmp.lookup(0x5FF).pagesize == 1
+    assert rmp.psmash(0x400000) == 0
+    assert rmp.rmpupdate(0x400000, shared()) == 0
+    assert not rmp.lookup(0x400).assigned
+    assert all(rmp.lookup(0x400 + i).assigned for i in range(1, 512))
+    assert rmp.lookup(0x401).gpa == 0x801000 and rmp.lookup(0x401).validated
+
+
+def test_rmpupdate_2m_shared_replaces_an_assigned_2m_entry():
+    """Returning a whole 2 MiB entry needs no PSMASH: a 2 MiB RMPUPDATE to the shared
+    state (``rmp_make_shared(pfn, PG_LEVEL_2M)``, arch/x86/virt/svm/sev.c v6.17)."""
+    rmp = Rmp(64 * MiB)
+    assert rmp.rmpupdate(0x400000, private(0x800000, size=1)) == 0
+    assert rmp.rmpupdate(0x400000, shared(size=1)) == 0
+    assert not any(rmp.lookup(0x400 + i).assigned for i in (0, 1, 511))
 
 
 def test_rmpupdate_size_change_clears_validated():

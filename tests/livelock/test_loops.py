@@ -26,9 +26,15 @@ from fakeguest import DATA_GPA, GHCB_GPA, ghcb_call, make, set_pte_c
 from snpsim.adversary import ATTACKS, VARIANTS
 from snpsim.adversary.vmm_bugs import IGNORE_MEMORY_FAULT_OVERRIDES
 from snpsim.guest.seed import SeedOutcome, seed_workload
-from snpsim.kvm.virt_svm_sev import rmpupdate, snp_rmptable_psmash
+from snpsim.kvm.virt_svm_sev import (
+    rmp_make_private,
+    rmp_make_shared,
+    rmpupdate,
+    snp_rmptable_psmash,
+)
 from snpsim.spec.exit_codes import SVM_VMGEXIT_PSC
 from snpsim.spec.kvm_uapi import KVM_EXIT_MEMORY_FAULT
+from snpsim.spec.pgtable_types import PG_LEVEL_2M, PG_LEVEL_4K
 from snpsim.spec.psc import PscEntry, PscHdr, SnpPscDesc
 from snpsim.spec.rmp import RmpState
 from snpsim.system import SnpSystem
@@ -144,6 +150,26 @@ def test_rmpupdate_fail_overlap_forever_is_a_livelock_on_the_host():
         rmpupdate(vm, pfn + 1, RmpState(gpa=0x801000, assigned=1, pagesize=0, asid=m.asid))
     assert (info.value.loop, info.value.vcpu) == ("rmpupdate", None)
     assert f"PFN {pfn + 1:#x}" in info.value.state
+
+
+@pytest.mark.parametrize("sub", [0, 1, 511])
+def test_rmp_make_shared_4k_without_psmash_spins_for_every_page_of_a_2m_entry(sub):
+    """The head page is no exception: a host that returns one 4 KiB page of an assigned
+    2 MiB entry without PSMASHing it first (what ``sev_gmem_invalidate`` does for a
+    partial range, arch/x86/kvm/svm/sev.c v6.17) gets FAIL_OVERLAP forever from
+    RMPUPDATE, and Linux's ``rmpupdate()`` keeps retrying; after the PSMASH it works."""
+    platform, kvm, m = make(lambda cpu: None)
+    vm = _vm(kvm, m)
+    pfn = 0x800_0000
+    assert rmp_make_private(vm, pfn, 0x800000, PG_LEVEL_2M, m.asid, False) == 0
+    with pytest.raises(Livelock) as info:
+        rmp_make_shared(vm, pfn + sub, PG_LEVEL_4K)
+    assert (info.value.loop, info.value.vcpu) == ("rmpupdate", None)
+    assert platform.rmp.lookup(pfn + sub).assigned
+    assert snp_rmptable_psmash(vm, pfn + sub) == 0
+    assert rmp_make_shared(vm, pfn + sub, PG_LEVEL_4K) == 0
+    assert not platform.rmp.lookup(pfn + sub).assigned
+    assert platform.rmp.lookup(pfn + (sub + 1) % 512).assigned
 
 
 def test_rmpupdate_that_succeeds_leaves_nothing_watched():

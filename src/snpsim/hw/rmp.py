@@ -45,11 +45,12 @@ Model choices (see docs/model-choices.md), where the references are unconfirmed:
 * every successful RMPUPDATE clears Validated and VMSA and resets the permission masks
   (VMPL0 all -- ``RMP_PERM_ALL``, SSS included --, others none, when assigned; all zero
   when not) -- hardware-and-ghcb.md 3.1 recommends this;
-* a structural overlap returns FAIL_OVERLAP (4): a 4 KiB RMPUPDATE of a non-head page
-  under an assigned 2 MiB entry, and a 2 MiB RMPUPDATE over a range in which a non-head
-  4 KiB entry is assigned (hardware-and-ghcb.md 1.3);
-* a 4 KiB RMPUPDATE of the head of an assigned 2 MiB entry turns the range into 512
-  4 KiB entries of which only the head is written; the other 511 become unassigned;
+* a structural overlap returns FAIL_OVERLAP (4): a 4 KiB RMPUPDATE of any page under an
+  assigned 2 MiB entry, its head included (the 2 MiB entry must be PSMASHed first, or
+  replaced by a 2 MiB RMPUPDATE), and a 2 MiB RMPUPDATE over a range in which a non-head
+  4 KiB entry is assigned (hardware-and-ghcb.md 1.3).  Linux's ``rmpupdate()`` retries
+  FAIL_OVERLAP without bound, so a host that skips the PSMASH spins: the model's KVM
+  ends that as a named livelock (``kvm/virt_svm_sev.py``);
 * RMPUPDATE does not check that the new (ASID, GPA) is unused elsewhere: a hypervisor
   can assign two SPAs at one GPA.  The Reverse-Map check and the Validated bit (a newly
   assigned page is never validated) are what protect the guest; KVM's guest_memfd keeps
@@ -425,7 +426,8 @@ class Rmp:
         Returns the EAX code: 0 success, FAIL_INPUT (1: SPA not covered, 2 MiB state on a
         SPA that is not 2 MiB aligned, ASID above ``RMP_ASID_MAX``), FAIL_PERMISSION (2: executed with ASID != 0, or the
         current entry is Immutable), FAIL_INUSE (3: the page is a running vCPU's VMSA),
-        FAIL_OVERLAP (4: 4K/2M overlap, see module docstring).
+        FAIL_OVERLAP (4: a 4K update under an assigned 2M entry, head included, or a 2M
+        update over assigned 4K entries; see module docstring).
         Source: APM vol 3 RMPUPDATE; MSDOC ``__rmpupdate``; hardware-and-ghcb.md 3.1.
         """
         self._count("RMPUPDATE")
@@ -446,17 +448,11 @@ class Rmp:
                 not self.in_use.isdisjoint(range(pfn, pfn + PTRS_PER_PMD)) if state.pagesize
                 else pfn in self.in_use):
             return RMPUPDATE_FAIL_INUSE
-        head_2m = c is not None and self._head_is_2m(c)
-        if state.pagesize == 0 and head_2m and pfn & 511:
+        if state.pagesize == 0 and c is not None and self._head_is_2m(c):
             return RMPUPDATE_FAIL_OVERLAP
         if state.pagesize == 1:
             if c is not None and np.any(c["flags"][1:] & _ASSIGNED):
                 return RMPUPDATE_FAIL_OVERLAP
-        if head_2m and state.pagesize == 0:
-            # Head of a 2M entry turned into 4K: the other 511 entries become unassigned.
-            assert c is not None
-            c[1:] = np.zeros(PTRS_PER_PMD - 1, dtype=RMP_DTYPE)
-            self._lookups.pop(pfn >> 9, None)
         # WRITE THE ENTRY: Validated and VMSA clear, VMPL0 all permissions when assigned.
         assigned = bool(state.assigned)
         flags = ((_ASSIGNED if assigned else 0) | (_PAGESIZE if state.pagesize else 0)
