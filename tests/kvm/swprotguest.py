@@ -90,7 +90,8 @@ def sync(cpu, value: int = 0) -> None:
 class SwProtVm:
     """The VMM's handles: ``platform``, ``kvm`` (the syscall surface), ``vmfd``,
     ``vcpufd``, ``gmem`` (fd), ``tables_hva``/``data_hva`` (the shared backing),
-    ``run`` (``struct kvm_run``), ``exits`` (each KVM_RUN's (ret, exit_reason))."""
+    ``run`` (``struct kvm_run``), ``exits`` (each KVM_RUN's (ret, exit_reason)), ``data``
+    (GPA of the data slot)."""
 
     platform: Platform
     kvm: Kvm
@@ -101,6 +102,7 @@ class SwProtVm:
     data_hva: int
     run: object
     exits: list[tuple[int, int]] = field(default_factory=list)
+    data: int = DATA
 
     @property
     def vm(self):
@@ -114,10 +116,10 @@ class SwProtVm:
         """The selftest's conversion (``handle_exit_hypercall``): to shared punches the
         guest_memfd hole, to private drops the shared pages; then the attributes."""
         if private:
-            self.kvm.madvise(self.data_hva + gpa - DATA, size, MADV_DONTNEED)
+            self.kvm.madvise(self.data_hva + gpa - self.data, size, MADV_DONTNEED)
         else:
             r = self.kvm.fallocate(self.gmem, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                                   gpa - DATA, size)
+                                   gpa - self.data, size)
             if r:
                 return r
         return self.set_attributes(gpa, size, private)
@@ -154,28 +156,30 @@ class SwProtVm:
         raise AssertionError("guest never synced")
 
 
-def make(body, *, data_gmem: bool = True, kvm_profile: str | object = "v7.0.12") -> SwProtVm:
+def make(body, *, data_gmem: bool = True, kvm_profile: str | object = "v7.0.12",
+         data: int = DATA, data_size: int = DATA_SIZE) -> SwProtVm:
     """Build the VM with ``body(cpu)`` as the guest (after it loads CR3).  ``data_gmem``
     False: the data slot has no guest_memfd (private_mem_kvm_exits_test's "memslot not
-    private")."""
+    private").  ``data``/``data_size``: the data slot's GPA and size (the guest's tables
+    map only GPAs below 2 MiB; tests that fault directly may put the slot elsewhere)."""
     platform = Platform(seed=0)
     kvm = Kvm(platform.host, kvm_profile)
     sys_fd = kvm.open("/dev/kvm")
     vmfd = kvm.ioctl(sys_fd, KVM_CREATE_VM, KVM_X86_SW_PROTECTED_VM)
     assert vmfd >= 0, vmfd
     tables_hva = kvm.mmap(TABLES_SIZE)
-    data_hva = kvm.mmap(DATA_SIZE)
+    data_hva = kvm.mmap(data_size)
     r = kvm.ioctl(vmfd, KVM_SET_USER_MEMORY_REGION2,
                   KvmUserspaceMemoryRegion2(0, 0, TABLES, TABLES_SIZE, tables_hva))
     assert r == 0, r
     gmem = -1
     if data_gmem:
-        gmem = kvm.ioctl(vmfd, KVM_CREATE_GUEST_MEMFD, KvmCreateGuestMemfd(DATA_SIZE))
+        gmem = kvm.ioctl(vmfd, KVM_CREATE_GUEST_MEMFD, KvmCreateGuestMemfd(data_size))
         assert gmem >= 0, gmem
-        mem = KvmUserspaceMemoryRegion2(1, KVM_MEM_GUEST_MEMFD, DATA, DATA_SIZE, data_hva,
+        mem = KvmUserspaceMemoryRegion2(1, KVM_MEM_GUEST_MEMFD, data, data_size, data_hva,
                                         0, gmem)
     else:
-        mem = KvmUserspaceMemoryRegion2(1, 0, DATA, DATA_SIZE, data_hva)
+        mem = KvmUserspaceMemoryRegion2(1, 0, data, data_size, data_hva)
     r = kvm.ioctl(vmfd, KVM_SET_USER_MEMORY_REGION2, mem)
     assert r == 0, r
     r = kvm.ioctl(vmfd, KVM_ENABLE_CAP,
@@ -193,4 +197,4 @@ def make(body, *, data_gmem: bool = True, kvm_profile: str | object = "v7.0.12")
 
     platform.install_guest_code(kvm.vm(vmfd).sev.asid, entry)
     return SwProtVm(platform, kvm, vmfd, vcpufd, gmem, tables_hva, data_hva,
-                    kvm.mmap_vcpu_run(vcpufd))
+                    kvm.mmap_vcpu_run(vcpufd), data=data)

@@ -1,0 +1,306 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
+"""Issue 13 item 5: the fault path's invalidation check and the mixed-attribute level
+check as current KVM has them.
+
+Sources (Linux v6.18): include/linux/kvm_host.h ``mmu_invalidate_retry_gfn`` (in
+progress and GFN in [range_start, range_end) -> retry; range still INVALID_GPA -> WARN
+and retry; else retry iff the sequence moved) and ``mmu_invalidate_retry_gfn_unsafe``;
+virt/kvm/kvm_main.c ``kvm_mmu_invalidate_begin`` (in_progress + 1, range reset on the
+first), ``kvm_mmu_invalidate_range_add``, ``kvm_mmu_invalidate_end`` (seq + 1, then
+in_progress - 1), ``kvm_vm_set_mem_attributes`` (begin + range_add + zap under the
+pre-set range, store, end + ``kvm_arch_post_set_memory_attributes`` under the post-set
+range; nothing when no memslot overlaps); arch/x86/kvm/mmu/mmu.c ``kvm_mmu_faultin_pfn``,
+``is_page_fault_stale``, ``kvm_arch_post_set_memory_attributes`` /
+``hugepage_has_attrs`` (KVM_LPAGE_MIXED_FLAG), ``kvm_mmu_max_mapping_level``.
+"""
+
+from swprotguest import make
+
+from snpsim.api import Scenario, do, hooked, leave, run
+from snpsim.kvm.mmu import (
+    INVALID_GPA,
+    RetPf,
+    kvm_mmu_invalidate_begin,
+    kvm_mmu_invalidate_end,
+    kvm_mmu_invalidate_range_add,
+    kvm_mmu_page_fault,
+    mmu_invalidate_retry_gfn,
+    mmu_invalidate_retry_gfn_unsafe,
+)
+from snpsim.kvm.profiles import DEFAULT_PROFILE
+from snpsim.spec.faults import PFERR_GUEST_FINAL_MASK, PFERR_WRITE_MASK
+from snpsim.spec.kvm_uapi import KVM_MEMORY_EXIT_FLAG_PRIVATE
+from snpsim.spec.pgtable_types import PG_LEVEL_2M, PG_LEVEL_4K
+
+WRITE = int(PFERR_GUEST_FINAL_MASK | PFERR_WRITE_MASK)
+
+
+def _idle():
+    return make(lambda cpu: None)
+
+
+# -- the retry predicate ---------------------------------------------------------------------
+
+
+def test_retry_predicate_follows_sequence_and_range():
+    kvm = _idle().vm
+    seq = kvm.mmu_invalidate_seq
+    assert not mmu_invalidate_retry_gfn(kvm, seq, 0x150)
+    assert mmu_invalidate_retry_gfn(kvm, seq - 1, 0x150)  # an invalidation ended since
+    kvm_mmu_invalidate_begin(kvm)
+    assert kvm.mmu_invalidate_seq == seq  # begin does not bump the sequence
+    kvm_mmu_invalidate_range_add(kvm, 0x100, 0x200)
+    # in progress: inside the range retry, outside not (same sequence)
+    assert mmu_invalidate_retry_gfn(kvm, seq, 0x100)
+    assert mmu_invalidate_retry_gfn(kvm, seq, 0x1FF)
+    assert not mmu_invalidate_retry_gfn(kvm, seq, 0x200)
+    assert not mmu_invalidate_retry_gfn(kvm, seq, 0xFF)
+    assert mmu_invalidate_retry_gfn_unsafe(kvm, seq, 0x150)
+    assert not mmu_invalidate_retry_gfn_unsafe(kvm, seq, 0x250)
+    # a nested invalidation widens the range to the union's hull
+    kvm_mmu_invalidate_begin(kvm)
+    kvm_mmu_invalidate_range_add(kvm, 0x300, 0x310)
+    assert (kvm.mmu_invalidate_range_start, kvm.mmu_invalidate_range_end) == (0x100, 0x310)
+    assert mmu_invalidate_retry_gfn(kvm, seq, 0x250)  # in the hull: a false positive
+    kvm_mmu_invalidate_end(kvm)
+    assert kvm.mmu_invalidate_in_progress == 1 and kvm.mmu_invalidate_seq == seq + 1
+    kvm_mmu_invalidate_end(kvm)
+    assert kvm.mmu_invalidate_in_progress == 0 and kvm.mmu_invalidate_seq == seq + 2
+    # done: only the sequence matters
+    assert not mmu_invalidate_retry_gfn(kvm, seq + 2, 0x150)
+    assert mmu_invalidate_retry_gfn(kvm, seq + 1, 0x999)
+    assert not kvm.log
+
+
+def test_retry_predicate_without_a_range_warns_and_retries():
+    kvm = _idle().vm
+    seq = kvm.mmu_invalidate_seq
+    kvm_mmu_invalidate_begin(kvm)
+    assert kvm.mmu_invalidate_range_start == INVALID_GPA
+    # the locked check WARNs and retries; the lockless one sees no range
+    assert mmu_invalidate_retry_gfn(kvm, seq, 0x10)
+    assert any("WARN" in line for line in kvm.log)
+    assert not mmu_invalidate_retry_gfn_unsafe(kvm, seq, 0x10)
+
+
+def test_attribute_update_is_one_invalidation_of_the_slot_part():
+    v = _idle()
+    kvm = v.vm
+    seq = kvm.mmu_invalidate_seq
+    seen = []
+
+    def post(original, kvm_, start, end, attributes, *, post):
+        if post:
+            seen.append((kvm_.mmu_invalidate_in_progress, kvm_.mmu_invalidate_range_start,
+                         kvm_.mmu_invalidate_range_end, kvm_.mem_attr_array.get(start)))
+        return original(kvm_, start, end, attributes, post=post)
+
+    with hooked({"kvm_handle_gfn_range": post}):
+        # GFNs 0x1f0..0x210: slot 1 holds 0x100..0x200, so the range added is 0x1f0..0x200
+        assert v.set_attributes(0x1F0000, 0x20000, private=True) == 0
+    assert seen == [(1, 0x1F0, 0x200, 8)]
+    assert kvm.mmu_invalidate_seq == seq + 1 and kvm.mmu_invalidate_in_progress == 0
+    # no memslot overlaps: the attributes change with no invalidation at all
+    assert v.set_attributes(0x800000, 0x1000, private=True) == 0
+    assert kvm.mmu_invalidate_seq == seq + 1
+    assert kvm.mem_attr_array.get(0x800) == 8
+    assert not kvm.log
+
+
+def test_fault_between_store_and_end_retries_only_inside_the_range():
+    """A fault that runs after the attributes are stored and before
+    ``kvm_mmu_invalidate_end``: its GFN is in the invalidation range, so it retries
+    (the sequence alone has not moved yet); a GFN outside the range maps."""
+    v = _idle()
+    kvm = v.vm
+    vcpu = v.kvm.vcpu(v.vcpufd)
+    target, other = 0x105000, 0x106000
+    assert v.set_attributes(0x100000, 0x100000, private=True) == 0
+    results = []
+
+    def post(original, kvm_, start, end, attributes, *, post):
+        if post:
+            results.append(("in", kvm_mmu_page_fault(vcpu, target, WRITE),
+                            kvm.host.npt_lookup(kvm.npt, target >> 12)))
+            results.append(("out", kvm_mmu_page_fault(vcpu, other, WRITE),
+                            kvm.host.npt_lookup(kvm.npt, other >> 12)))
+        return original(kvm_, start, end, attributes, post=post)
+
+    stale = []
+
+    def is_stale(original, vcpu_, fault):
+        r = original(vcpu_, fault)
+        stale.append((fault.gfn, r))
+        return r
+
+    with hooked({"kvm_handle_gfn_range": post, "is_page_fault_stale": is_stale}):
+        assert v.set_attributes(target, 0x1000, private=False) == 0
+    (_, r_in, leaf_in), (_, r_out, leaf_out) = results
+    assert r_in == 1 and leaf_in is None  # RET_PF_RETRY: resume, nothing installed
+    assert r_out == 1 and leaf_out is not None and leaf_out.level == PG_LEVEL_4K
+    # the in-range fault stopped at the lockless check before the PFN lookup
+    assert stale == [(other >> 12, False)]
+    # after the update the fault maps the now-shared page from the shared backing
+    assert kvm_mmu_page_fault(vcpu, target, WRITE) == 1
+    leaf = kvm.host.npt_lookup(kvm.npt, target >> 12)
+    assert leaf is not None and leaf.level == PG_LEVEL_4K
+    assert kvm.memslots[1].gmem_file.folio_at((target - 0x100000) >> 12) is None
+
+
+# -- the mixed-attribute level check (2 MiB guest_memfd folios) ------------------------------
+
+BIG = 0x400000
+PROFILE_2M = DEFAULT_PROFILE.derive("2M folios", knobs={"gmem_max_order": 9})
+
+
+def _big():
+    v = make(lambda cpu: None, kvm_profile=PROFILE_2M, data=BIG, data_size=4 << 20)
+    assert v.set_attributes(BIG, 4 << 20, private=True) == 0
+    return v, v.kvm.vcpu(v.vcpufd)
+
+
+def _level(v, gpa):
+    leaf = v.platform.host.npt_lookup(v.vm.npt, gpa >> 12)
+    return None if leaf is None else leaf.level
+
+
+def test_2m_mapping_only_over_unmixed_attributes():
+    v, vcpu = _big()
+    slot = v.vm.memslots[1]
+    assert slot.lpage_mixed == set()
+    assert kvm_mmu_page_fault(vcpu, BIG, WRITE) == 1
+    assert _level(v, BIG) == PG_LEVEL_2M
+    # one page of the 2 MiB range made shared: zapped, marked mixed, re-faulted at 4 KiB
+    assert v.set_attributes(BIG + 0x1000, 0x1000, private=False) == 0
+    assert _level(v, BIG) is None
+    assert slot.lpage_mixed == {BIG >> 21}
+    assert kvm_mmu_page_fault(vcpu, BIG, WRITE) == 1
+    assert _level(v, BIG) == PG_LEVEL_4K
+    # the next 2 MiB range is untouched and still maps 2 MiB
+    assert kvm_mmu_page_fault(vcpu, BIG + (2 << 20), WRITE) == 1
+    assert _level(v, BIG + (2 << 20)) == PG_LEVEL_2M
+    # back to private: no longer mixed, 2 MiB again
+    assert v.set_attributes(BIG + 0x1000, 0x1000, private=True) == 0
+    assert slot.lpage_mixed == set()
+    assert kvm_mmu_page_fault(vcpu, BIG + 0x1000, WRITE) == 1
+    assert _level(v, BIG) == PG_LEVEL_2M
+
+
+def test_mixed_flags_at_slot_creation():
+    """``kvm_mmu_init_memslot_memory_attributes``: attributes set before the slot exists
+    mark its 2 MiB ranges mixed when the slot is created."""
+    from snpsim.kvm.uapi import KvmCreateGuestMemfd, KvmUserspaceMemoryRegion2
+    from snpsim.spec.kvm_uapi import (
+        KVM_CREATE_GUEST_MEMFD,
+        KVM_MEM_GUEST_MEMFD,
+        KVM_SET_USER_MEMORY_REGION2,
+    )
+
+    v, vcpu = _big()
+    base = 0x1000000  # 16 MiB, 4 MiB slot: 2 MiB ranges 8 and 9
+    assert v.set_attributes(base + (2 << 20) + 0x3000, 0x1000, private=True) == 0
+    gmem = v.kvm.ioctl(v.vmfd, KVM_CREATE_GUEST_MEMFD, KvmCreateGuestMemfd(4 << 20))
+    hva = v.kvm.mmap(4 << 20)
+    assert v.kvm.ioctl(v.vmfd, KVM_SET_USER_MEMORY_REGION2, KvmUserspaceMemoryRegion2(
+        2, KVM_MEM_GUEST_MEMFD, base, 4 << 20, hva, 0, gmem)) == 0
+    assert v.vm.memslots[2].lpage_mixed == {(base >> 21) + 1}
+    assert kvm_mmu_page_fault(vcpu, base + (2 << 20) + 0x3000, WRITE) == 1
+    assert _level(v, base + (2 << 20) + 0x3000) == PG_LEVEL_4K
+
+
+def test_fault_racing_a_neighbour_conversion_never_maps_2m():
+    """The fault has its guest_memfd PFN (a 2 MiB folio, whole range private); before it
+    installs, the VMM makes one neighbour page shared.  The stale check sends it back;
+    the retry maps 4 KiB, never a 2 MiB private mapping over the shared page."""
+    v, vcpu = _big()
+    flipped = []
+
+    def faultin(original, vcpu_, fault):
+        r = original(vcpu_, fault)
+        if not flipped:
+            flipped.append((r, fault.max_level))
+            assert v.set_attributes(BIG + 0x1000, 0x1000, private=False) == 0
+        return r
+
+    tdp = []
+
+    def note(original, vcpu_, fault):
+        r = original(vcpu_, fault)
+        tdp.append(r)
+        return r
+
+    with hooked({"kvm_mmu_faultin_pfn": faultin, "kvm_tdp_page_fault": note}):
+        assert kvm_mmu_page_fault(vcpu, BIG, WRITE) == 1
+        assert _level(v, BIG) is None
+        assert kvm_mmu_page_fault(vcpu, BIG, WRITE) == 1
+    assert flipped == [(RetPf.RET_PF_CONTINUE, PG_LEVEL_2M)]
+    assert tdp == [RetPf.RET_PF_RETRY, RetPf.RET_PF_FIXED]
+    assert _level(v, BIG) == PG_LEVEL_4K
+    assert _level(v, BIG + 0x1000) is None
+
+
+# -- the same race through the scenario API (SNP guest) ---------------------------------------
+
+
+def _scenario(flip_offset: int):
+    sc = Scenario("fault races an attribute change", memory="64M", vcpus=2)
+    data = sc.data
+
+    @sc.guest(vcpu=1)
+    def touch(g):
+        va = g.alloc_page()
+        data["gpa"] = g.pa(va)
+        g.write(va, b"hello")
+        data["read"] = g.read(va, 5)
+
+    def mine(args):
+        return args["fault"].gfn == data.get("gpa", -1) >> 12
+
+    @sc.hook("kvm_tdp_page_fault")
+    def note(original, vcpu, fault):
+        r = original(vcpu, fault)
+        if mine({"fault": fault}):
+            data.setdefault("tdp", []).append(r)
+        return r
+
+    @sc.hook("kvm_handle_memory_fault")
+    def exit_(original, cpu, run_):
+        mf = run_.memory_fault
+        data.setdefault("exits", []).append((mf.gpa, mf.size, mf.flags))
+        return original(cpu, run_)
+
+    def flip(h):
+        data["flipped"] = data["gpa"] ^ flip_offset
+        data["ret"] = h.set_memory_attributes(data["flipped"], 4096, private=False)
+
+    sc.schedule(run(1, until=leave("kvm_mmu_faultin_pfn", where=mine)), do(flip), run(1))
+    res = sc.run()
+    assert res.completed and not res.errors, res.describe()
+    return res, data
+
+
+def test_schedule_flip_of_the_faulting_page():
+    res, data = _scenario(0)
+    gpa = data["gpa"]
+    assert data["ret"] == 0
+    # held fault: stale -> retry; re-fault: private access on a shared GFN -> exit
+    # (-EFAULT) with the PRIVATE flag; QEMU converts back; third fault maps it
+    assert data["tdp"] == [RetPf.RET_PF_RETRY, -14, RetPf.RET_PF_FIXED]
+    assert data["exits"] == [(gpa, 4096, KVM_MEMORY_EXIT_FLAG_PRIVATE)]
+    assert data["read"] == b"hello"
+    page = res.page(gpa)
+    assert page.attribute_private and page.rmp["assigned"]
+
+
+def test_schedule_flip_elsewhere_still_retries_once():
+    """An invalidation that ended, of any range, moves the sequence: the held fault
+    retries once and then maps its page without any exit."""
+    res, data = _scenario(4 << 20)
+    assert data["ret"] == 0
+    assert data["tdp"] == [RetPf.RET_PF_RETRY, RetPf.RET_PF_FIXED]
+    assert "exits" not in data or all(e[0] != data["gpa"] for e in data["exits"])
+    assert data["read"] == b"hello"
+    assert res.page(data["gpa"]).attribute_private
