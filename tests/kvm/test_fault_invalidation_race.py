@@ -17,6 +17,8 @@ range; nothing when no memslot overlaps); arch/x86/kvm/mmu/mmu.c ``kvm_mmu_fault
 ``hugepage_has_attrs`` (KVM_LPAGE_MIXED_FLAG), ``kvm_mmu_max_mapping_level``.
 """
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from swprotguest import make
 
 from snpsim.api import Scenario, do, hooked, leave, run
@@ -304,3 +306,37 @@ def test_schedule_flip_elsewhere_still_retries_once():
     assert "exits" not in data or all(e[0] != data["gpa"] for e in data["exits"])
     assert data["read"] == b"hello"
     assert res.page(data["gpa"]).attribute_private
+
+
+# -- the incremental mixed flags against a per-range recomputation ---------------------------
+
+_SLOT_BASE = 0x200  # GFN: slot 1 at 2 MiB, 6 MiB long (three 2 MiB ranges: 1, 2, 3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0x100, 0x900), st.integers(1, 0x500), st.booleans()),
+                min_size=1, max_size=8),
+       st.lists(st.tuples(st.integers(0x100, 0x900), st.integers(1, 0x300)), max_size=2))
+def test_mixed_flags_match_a_recomputation(updates, before_slot):
+    """``kvm_arch_post_set_memory_attributes`` keeps ``lpage_mixed`` incrementally (and
+    ``kvm_mmu_init_memslot_memory_attributes`` from the runs); after any sequence of
+    updates, inside and across the slot's edges, it equals checking every 2 MiB range
+    of the slot with ``hugepage_has_attrs``."""
+    from snpsim.kvm.kvm_main import kvm_set_memory_region, kvm_vm_set_mem_attributes
+    from snpsim.kvm.mmu import hugepage_has_attrs
+    from snpsim.kvm.uapi import KvmUserspaceMemoryRegion2
+
+    v = _idle()
+    kvm = v.vm
+    # replace the data slot by a plain one at 2 MiB, created after ``before_slot``
+    assert kvm_set_memory_region(kvm, KvmUserspaceMemoryRegion2(1, 0, 0x100000, 0, 0), None) == 0
+    for start, n in before_slot:
+        kvm_vm_set_mem_attributes(kvm, start, start + n, 8)
+    mem = KvmUserspaceMemoryRegion2(1, 0, _SLOT_BASE << 12, 6 << 20, v.kvm.mmap(6 << 20))
+    assert kvm_set_memory_region(kvm, mem, None) == 0
+    slot = kvm.memslots[1]
+    for start, n, private in updates:
+        kvm_vm_set_mem_attributes(kvm, start, start + n, 8 if private else 0)
+    want = {h for h in range(_SLOT_BASE >> 9, (_SLOT_BASE >> 9) + 3)
+            if not hugepage_has_attrs(kvm, h << 9, kvm.mem_attr_array.get(h << 9))}
+    assert slot.lpage_mixed == want
