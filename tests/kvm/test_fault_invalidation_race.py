@@ -247,8 +247,8 @@ def test_fault_racing_a_neighbour_conversion_never_maps_2m():
 # -- the same race through the scenario API (SNP guest) ---------------------------------------
 
 
-def _scenario(flip_offset: int):
-    sc = Scenario("fault races an attribute change", memory="64M", vcpus=2)
+def _scenario(flip_offset: int, **kw):
+    sc = Scenario("fault races an attribute change", memory="64M", vcpus=2, **kw)
     data = sc.data
 
     @sc.guest(vcpu=1)
@@ -295,6 +295,8 @@ def test_schedule_flip_of_the_faulting_page():
     assert data["read"] == b"hello"
     page = res.page(gpa)
     assert page.attribute_private and page.rmp["assigned"]
+    leaf = res.host.vm.npt.lookup(gpa >> 12)
+    assert leaf is not None and leaf.level == PG_LEVEL_4K
 
 
 def test_schedule_flip_elsewhere_still_retries_once():
@@ -306,6 +308,24 @@ def test_schedule_flip_elsewhere_still_retries_once():
     assert "exits" not in data or all(e[0] != data["gpa"] for e in data["exits"])
     assert data["read"] == b"hello"
     assert res.page(data["gpa"]).attribute_private
+
+
+def test_schedule_flip_of_a_neighbour_with_2m_folios():
+    """With 2 MiB guest_memfd folios: the neighbour page made shared while the fault is
+    held; the fault retries, then maps its page at 4 KiB (the 2 MiB range is mixed) and
+    the neighbour stays unmapped."""
+    res, data = _scenario(0x1000, kvm_knobs={"gmem_max_order": 9})
+    gfn = data["gpa"] >> 12
+    assert data["ret"] == 0
+    assert data["tdp"] == [RetPf.RET_PF_RETRY, RetPf.RET_PF_FIXED]
+    assert data["read"] == b"hello"
+    vm = res.host.vm
+    leaf = vm.npt.lookup(gfn)
+    assert leaf is not None and leaf.level == PG_LEVEL_4K
+    assert vm.npt.lookup(gfn ^ 1) is None
+    assert vm.mem_attr_array.get(gfn) == 8 and vm.mem_attr_array.get(gfn ^ 1) == 0
+    assert any(gfn >> 9 in slot.lpage_mixed for slot in vm.memslots.values())
+    assert res.page(data["gpa"]).rmp["assigned"]
 
 
 # -- the incremental mixed flags against a per-range recomputation ---------------------------
