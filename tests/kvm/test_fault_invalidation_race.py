@@ -360,3 +360,36 @@ def test_mixed_flags_match_a_recomputation(updates, before_slot):
     want = {h for h in range(_SLOT_BASE >> 9, (_SLOT_BASE >> 9) + 3)
             if not hugepage_has_attrs(kvm, h << 9, kvm.mem_attr_array.get(h << 9))}
     assert slot.lpage_mixed == want
+
+
+def _in_window(v, vcpu, convert_gpa, fault_gpas):
+    """Convert ``convert_gpa`` to shared; between the store and the end, fault each of
+    ``fault_gpas``.  Returns [(range_start, range_end)], [(gpa, result, level)]."""
+    ranges, faults = [], []
+
+    def post(original, kvm_, start, end, attributes, *, post):
+        if post:
+            ranges.append((kvm_.mmu_invalidate_range_start, kvm_.mmu_invalidate_range_end))
+            for gpa in fault_gpas:
+                faults.append((gpa, kvm_mmu_page_fault(vcpu, gpa, WRITE), _level(v, gpa)))
+        return original(kvm_, start, end, attributes, post=post)
+
+    with hooked({"kvm_handle_gfn_range": post}):
+        assert v.set_attributes(convert_gpa, 0x1000, private=False) == 0
+    return ranges, faults
+
+
+def test_conversion_holds_off_2m_mappings_of_its_2m_range():
+    """v6.15+ ``kvm_arch_pre_set_memory_attributes`` (commit 9129633d568e): a 2 MiB range
+    the update only partly covers, not yet mixed, joins the invalidation, so a fault on
+    a GFN whose attribute is not changing retries instead of mapping 2 MiB over the
+    page being converted; other 2 MiB ranges map as usual."""
+    v, vcpu = _big()
+    g = BIG >> 12
+    ranges, faults = _in_window(v, vcpu, BIG + 0x1000, [BIG + 0x2000, BIG + (2 << 20)])
+    assert ranges == [(g, g + 512)]
+    assert faults == [(BIG + 0x2000, 1, None), (BIG + (2 << 20), 1, PG_LEVEL_2M)]
+    # once the range is mixed, a later conversion in it adds only its own page
+    ranges, faults = _in_window(v, vcpu, BIG + 0x3000, [BIG + 0x2000])
+    assert ranges == [(g + 3, g + 4)]
+    assert faults == [(BIG + 0x2000, 1, PG_LEVEL_4K)]

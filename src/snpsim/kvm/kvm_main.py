@@ -84,12 +84,12 @@ from .host_mm import HostMm, PageAllocator
 from .kvm_host import KvmMemorySlot, KvmVcpu, KvmVm
 from .mmu import (
     kvm_arch_post_set_memory_attributes,
+    kvm_arch_pre_set_memory_attributes,
     kvm_mmu_init_memslot_memory_attributes,
     kvm_mmu_invalidate_begin,
     kvm_mmu_invalidate_end,
     kvm_mmu_invalidate_range_add,
     kvm_mmu_unmap_gfn_range,
-    kvm_unmap_gfn_range,
 )
 from .profiles import DEFAULT_PROFILE, KVM_PROFILES, KvmProfile
 from .uapi import (
@@ -259,11 +259,11 @@ def kvm_pre_set_memory_attributes(kvm: KvmVm, slot: KvmMemorySlot, start: int, e
                                   attributes: int) -> bool:
     """``kvm_pre_set_memory_attributes(kvm, range)`` (virt/kvm/kvm_main.c, v6.8+), for
     the GFNs ``[start, end)`` of ``slot``: add them to the invalidation whatever the
-    change, then ``kvm_arch_pre_set_memory_attributes`` zaps their SPTEs
-    (``kvm_unmap_gfn_range``).  Returns True when something was zapped (TLB flush)."""
-    del slot, attributes  # the x86 hook zaps whatever the new value
+    change, then ``kvm_arch_pre_set_memory_attributes`` (which may widen the
+    invalidation to the 2 MiB ranges at the ends, and zaps).  Returns True when
+    something was zapped (TLB flush)."""
     kvm_mmu_invalidate_range_add(kvm, start, end)
-    return bool(kvm_unmap_gfn_range(kvm, start, end))
+    return kvm_arch_pre_set_memory_attributes(kvm, slot, start, end, attributes)
 
 
 @traced("kvm")

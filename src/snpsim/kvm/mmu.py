@@ -74,6 +74,7 @@ __all__ = [
     "kvm_mmu_max_mapping_level",
     "hugepage_has_attrs",
     "kvm_mmu_init_memslot_memory_attributes",
+    "kvm_arch_pre_set_memory_attributes",
     "kvm_arch_post_set_memory_attributes",
     "INVALID_GPA",
     "kvm_tdp_map_page",
@@ -237,6 +238,34 @@ def kvm_arch_post_set_memory_attributes(kvm: KvmVm, slot: KvmMemorySlot, start: 
         if not inner_lo <= h <= inner_hi and _lpage_in_slot(slot, h):
             _update_mixed(kvm, slot, h)
     return False
+
+
+@traced("kvm")
+def kvm_arch_pre_set_memory_attributes(kvm: KvmVm, slot: KvmMemorySlot, start: int,
+                                       end: int, attrs: int) -> bool:
+    """``kvm_arch_pre_set_memory_attributes(kvm, range)`` (arch/x86/kvm/mmu/mmu.c,
+    v6.15+ with commit 9129633d568e "Prevent installing hugepages when mem attributes
+    are changing"), for GFNs ``[start, end)`` of ``slot`` about to get ``attrs``: the
+    2 MiB ranges at the head and at the tail that the update only partly covers, lie
+    wholly in the slot and are not marked mixed are added to the invalidation too (so
+    no fault installs a 2 MiB mapping there until the update ends); then the SPTEs of
+    ``[start, end)`` are zapped.  ``end <= start`` is a WARN (nothing done).  Returns
+    True when something was zapped (TLB flush)."""
+    del attrs  # only the zap's filter depends on it, and SNP has no mirror roots
+    if end <= start:
+        kvm.pr("WARN: kvm_arch_pre_set_memory_attributes with an empty range")
+        return False
+    slot_end = slot.base_gfn + slot.npages
+    head = start & ~(PTRS_PER_PMD - 1)
+    tail = (end - 1) & ~(PTRS_PER_PMD - 1)
+    if ((head != start or head + PTRS_PER_PMD > end) and head >= slot.base_gfn
+            and head + PTRS_PER_PMD <= slot_end
+            and head // PTRS_PER_PMD not in slot.lpage_mixed):
+        kvm_mmu_invalidate_range_add(kvm, head, head + PTRS_PER_PMD)
+    if (tail != head and tail + PTRS_PER_PMD > end and tail + PTRS_PER_PMD <= slot_end
+            and tail // PTRS_PER_PMD not in slot.lpage_mixed):
+        kvm_mmu_invalidate_range_add(kvm, tail, tail + PTRS_PER_PMD)
+    return bool(kvm_unmap_gfn_range(kvm, start, end))
 
 
 def kvm_mmu_max_mapping_level(kvm: KvmVm, fault: KvmPageFault) -> int:
