@@ -163,9 +163,16 @@ def _race(private_at_fault: bool):
         assert v.convert(mf.gpa, mf.size, bool(mf.flags & KVM_MEMORY_EXIT_FLAG_PRIVATE)) == 0
         return False  # re-enter
 
-    with hooked({"kvm_tdp_page_fault": tdp}):
+    prepared = []
+
+    def prep(original, vcpu, fault):
+        prepared.append((fault.gfn, fault.is_private))
+        return original(vcpu, fault)
+
+    with hooked({"kvm_tdp_page_fault": tdp, "kvm_mmu_prepare_memory_fault_exit": prep}):
         assert v.run_until_sync(on_memory_fault=on_fault) == 0xD0E
     assert flipped == [private_at_fault]
+    assert prepared == [(gpa >> 12, private_at_fault)]
     assert v.exits[0][0] == -errno.EFAULT
     flags = KVM_MEMORY_EXIT_FLAG_PRIVATE if private_at_fault else 0
     assert seen == [(KVM_EXIT_MEMORY_FAULT, gpa, 4096, flags)]

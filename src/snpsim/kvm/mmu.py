@@ -62,6 +62,7 @@ __all__ = [
     "kvm_mmu_faultin_pfn",
     "kvm_mmu_faultin_pfn_private",
     "kvm_prepare_memory_fault_exit",
+    "kvm_mmu_prepare_memory_fault_exit",
     "kvm_unmap_gfn_range",
     "kvm_zap_gfn_range",
     "kvm_mmu_invalidate_begin",
@@ -140,7 +141,10 @@ def kvm_prepare_memory_fault_exit(vcpu: KvmVcpu, gpa: int, size: int, is_write: 
     run.memory_fault.flags = KVM_MEMORY_EXIT_FLAG_PRIVATE if is_private else 0
 
 
-def _memory_fault_exit(vcpu: KvmVcpu, fault: KvmPageFault) -> None:
+def kvm_mmu_prepare_memory_fault_exit(vcpu: KvmVcpu, fault: KvmPageFault) -> None:
+    """``kvm_mmu_prepare_memory_fault_exit(vcpu, fault)`` (arch/x86/kvm/mmu/mmu_internal.h,
+    v6.8+): the memory-fault exit for the faulting page -- gpa ``fault.gfn << 12``, size
+    4096, the access's write/exec/private bits (:func:`kvm_prepare_memory_fault_exit`)."""
     kvm_prepare_memory_fault_exit(vcpu, fault.gfn << PAGE_SHIFT, PAGE_SIZE, fault.write,
                                   fault.exec, fault.is_private)
 
@@ -155,11 +159,11 @@ def kvm_mmu_faultin_pfn_private(vcpu: KvmVcpu, fault: KvmPageFault) -> int:
     kvm = vcpu.kvm
     slot = gfn_to_memslot(kvm, fault.gfn)
     if slot is None or slot.gmem_file is None:
-        _memory_fault_exit(vcpu, fault)
+        kvm_mmu_prepare_memory_fault_exit(vcpu, fault)
         return -errno.EFAULT
     r, pfn, max_order = kvm_gmem_get_pfn(kvm, slot, fault.gfn)
     if r:
-        _memory_fault_exit(vcpu, fault)
+        kvm_mmu_prepare_memory_fault_exit(vcpu, fault)
         return r
     fault.pfn = pfn
     # max_level = the level the folio allows, capped for SNP by the RMP level of the PFN
@@ -300,12 +304,12 @@ def kvm_mmu_faultin_pfn(vcpu: KvmVcpu, fault: KvmPageFault) -> int:
     kvm = vcpu.kvm
     fault.mmu_seq = kvm.mmu_invalidate_seq
     if fault.is_private != kvm_mem_is_private(kvm, fault.gfn):
-        _memory_fault_exit(vcpu, fault)
+        kvm_mmu_prepare_memory_fault_exit(vcpu, fault)
         return -errno.EFAULT
     slot = gfn_to_memslot(kvm, fault.gfn)
     if slot is None:
         if fault.is_private:
-            _memory_fault_exit(vcpu, fault)
+            kvm_mmu_prepare_memory_fault_exit(vcpu, fault)
             return -errno.EFAULT
         return RetPf.RET_PF_EMULATE
     if mmu_invalidate_retry_gfn_unsafe(kvm, fault.mmu_seq, fault.gfn):
