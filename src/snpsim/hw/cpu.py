@@ -96,7 +96,9 @@ class Vmcb:
     PFN of the VMSA page (marked in use while the vCPU runs); ``sev_es``: the guest state
     is protected (VMMCALL and friends go through #VC); ``regs``: guest GPRs as the host
     sees them -- only meaningful for non-ES guests; ``snp_active``: SEV-SNP is enabled
-    for the guest (SEV_FEATURES.SNPActive).  A guest that is not SNP-active gets only the
+    for the guest (SEV_FEATURES.SNPActive); ``sev_enable``: the control area's
+    SEV_ENABLE bit (APM vol 2 15.34.2; False for a guest without SEV, whose C-bit
+    means nothing and whose accesses are all unencrypted).  A guest that is not SNP-active gets only the
     Hypervisor-Owned check on data writes and page-table accesses (APM table 15-39)."""
 
     vcpu_id: int
@@ -110,6 +112,7 @@ class Vmcb:
     regs: dict[str, int] = field(default_factory=dict)
     cpu: GuestCpu | None = None
     snp_active: bool = True
+    sev_enable: bool = True
 
 
 #: Model choice: entries the guest TLB holds (the order of an AMD Zen L2 data TLB).
@@ -242,6 +245,10 @@ class GuestCpu:
         vmcb.cpu = self
         self.vcpu_id = vmcb.vcpu_id
         self.cbit = platform.cbit
+        #: The VMCB's SEV_ENABLE bit.  Without it (a plain or software-protected VM)
+        #: nothing is encrypted: page-table walks and every access go to memory as
+        #: is, and an #NPF never reports an encrypted access.
+        self.sev_enabled = vmcb.sev_enable
         self.cr3 = 0
         self.vmpl = 0
         self.cpl = 0
@@ -295,8 +302,11 @@ class GuestCpu:
     def _read_table(self, gpa: int) -> int:
         # A page-table read is a private access; a #VC 0x404 on it reports the GVA being
         # translated in CR2 (the walk's ``_walk_gva``).
-        ent = self._npt_translate(gpa, write=False, c_bit=True, table_walk=True, gva=self._walk_gva)
-        raw = self.platform.mem.read_enc((ent.pfn << PAGE_SHIFT) | (gpa & (PAGE_SIZE - 1)), 8, self.vmcb.asid)
+        sev = self.sev_enabled
+        ent = self._npt_translate(gpa, write=False, c_bit=sev, table_walk=True, gva=self._walk_gva)
+        spa = (ent.pfn << PAGE_SHIFT) | (gpa & (PAGE_SIZE - 1))
+        mem = self.platform.mem
+        raw = mem.read_enc(spa, 8, self.vmcb.asid) if sev else mem.read_raw(spa, 8)
         return int.from_bytes(raw, "little")
 
     def _npt_translate(self, gpa: int, *, write: bool, c_bit: bool, table_walk: bool, gva: int,
@@ -308,7 +318,7 @@ class GuestCpu:
                     | (PFERR_WRITE_MASK if write else 0)
                     | (PFERR_FETCH_MASK if fetch else 0)
                     | (PFERR_GUEST_PAGE_MASK if table_walk else PFERR_GUEST_FINAL_MASK)
-                    | (PFERR_GUEST_ENC_MASK if (c_bit or table_walk) else 0))
+                    | (PFERR_GUEST_ENC_MASK if (c_bit or (table_walk and self.sev_enabled)) else 0))
             raise NestedPageFault(gpa, code, "NPT entry not present" if ent is None else "NPT read-only")
         check_rmp_guest_access(
             self.platform.rmp, pfn=ent.pfn, gpa=gpa, gva=gva, asid=self.vmcb.asid,
@@ -805,13 +815,15 @@ class HostCpu:
 
     # -- vCPUs ---------------------------------------------------------------------------------------------
     def new_vmcb(self, vcpu_id: int, asid: int, npt: Npt, *, vmsa_pfn: int | None = None,
-                 sev_es: bool = True, sev_status: int = 0, snp_active: bool = True) -> Vmcb:
+                 sev_es: bool = True, sev_status: int = 0, snp_active: bool = True,
+                 sev_enable: bool = True) -> Vmcb:
         """A VMCB for vCPU ``vcpu_id`` of the guest with ``asid`` and nested page table
         ``npt``; ``sev_status`` is what the guest reads from MSR 0xC0010131;
         ``snp_active`` False for an SEV or SEV-ES guest (no RMP checks on its accesses
-        beyond Hypervisor-Owned on writes, no PVALIDATE/RMPADJUST)."""
+        beyond Hypervisor-Owned on writes, no PVALIDATE/RMPADJUST); ``sev_enable`` False
+        for a guest without SEV (nothing encrypted)."""
         return Vmcb(vcpu_id, asid, npt, vmsa_pfn=vmsa_pfn, sev_es=sev_es, sev_status=sev_status,
-                    snp_active=snp_active)
+                    snp_active=snp_active, sev_enable=sev_enable)
 
     def yield_point(self) -> None:
         """Let the scheduler run another host thread (model-only).  ``thread_changes``

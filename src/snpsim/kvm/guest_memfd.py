@@ -398,21 +398,24 @@ def kvm_gmem_punch_hole(file: GmemFile, offset: int, length: int) -> int:
     ``split_folio``) and the pages inside are freed as order-0 folios, so the first
     ``sev_gmem_invalidate`` PSMASHes its 2M RMP entry.
     """
-    from .mmu import kvm_mmu_invalidate_begin, kvm_mmu_invalidate_end, kvm_unmap_gfn_range
+    from .mmu import kvm_mmu_invalidate_begin, kvm_mmu_invalidate_end, kvm_mmu_unmap_gfn_range
 
     if offset & (PAGE_SIZE - 1) or length & (PAGE_SIZE - 1):
         return -errno.EINVAL
     start = offset >> PAGE_SHIFT
     end = (offset + length) >> PAGE_SHIFT
     kvm = file.kvm
-    # kvm_gmem_invalidate_begin
-    kvm_mmu_invalidate_begin(kvm)
+    # kvm_gmem_invalidate_begin: an invalidation only when a binding overlaps the range
+    bound = False
     for slot, bs, be in list(file.bindings):
         s, e = max(start, bs), min(end, be)
         if s < e:
+            if not bound:
+                bound = True
+                kvm_mmu_invalidate_begin(kvm)
             gfn_start = slot.base_gfn + s - slot.gmem_pgoff
-            kvm_unmap_gfn_range(kvm, gfn_start, gfn_start + (e - s),
-                                "shared" if file.flags & GUEST_MEMFD_FLAG_INIT_SHARED else "private")
+            kvm_mmu_unmap_gfn_range(kvm, gfn_start, gfn_start + (e - s),
+                                    "shared" if file.flags & GUEST_MEMFD_FLAG_INIT_SHARED else "private")
     # truncate_inode_pages_range, in index order over the chunks that exist
     if start < end:
         h0, h1 = start >> 9, ((end - 1) >> 9) + 1
@@ -444,7 +447,8 @@ def kvm_gmem_punch_hole(file: GmemFile, offset: int, length: int) -> int:
             for v in present:
                 file.work += 1
                 kvm_gmem_free_folio(kvm, v >> 1)
-    kvm_mmu_invalidate_end(kvm)
+    if bound:  # kvm_gmem_invalidate_end
+        kvm_mmu_invalidate_end(kvm)
     return 0
 
 
@@ -534,14 +538,15 @@ def kvm_gmem_release(file: GmemFile) -> int:
 
     This function does step 1.  Returns 0.
     """
-    from .mmu import kvm_mmu_invalidate_begin, kvm_mmu_invalidate_end, kvm_unmap_gfn_range
+    from .mmu import kvm_mmu_invalidate_begin, kvm_mmu_invalidate_end, kvm_mmu_unmap_gfn_range
 
     kvm = file.kvm
-    kvm_mmu_invalidate_begin(kvm)
-    for slot, bs, be in list(file.bindings):
-        gfn_start = slot.base_gfn + bs - slot.gmem_pgoff
-        kvm_unmap_gfn_range(kvm, gfn_start, gfn_start + (be - bs), "private")
-    kvm_mmu_invalidate_end(kvm)
+    if file.bindings:
+        kvm_mmu_invalidate_begin(kvm)
+        for slot, bs, be in list(file.bindings):
+            gfn_start = slot.base_gfn + bs - slot.gmem_pgoff
+            kvm_mmu_unmap_gfn_range(kvm, gfn_start, gfn_start + (be - bs), "private")
+        kvm_mmu_invalidate_end(kvm)
     for slot, _bs, _be in list(file.bindings):
         slot.gmem_file = None
     file.bindings.clear()

@@ -143,7 +143,10 @@ class KvmMemorySlot:
     """``struct kvm_memory_slot``: ``id``, ``base_gfn``, ``npages`` (4 KiB pages),
     ``userspace_addr`` (HVA of the shared backing), ``flags`` (KVM_MEM_*), and for
     guest_memfd slots ``gmem_file`` with ``gmem_pgoff`` (page index of the slot's first
-    GFN in the file)."""
+    GFN in the file).  ``lpage_mixed``: the 2 MiB-aligned GFN ranges of the slot (as
+    ``gfn >> 9``) whose memory attributes are not all the same -- the
+    ``KVM_LPAGE_MIXED_FLAG`` bit of the slot's 2 MiB ``lpage_info.disallow_lpage``
+    (arch/x86/kvm/mmu/mmu.c, v6.8+), held as a set of the mixed ranges only."""
 
     id: int
     base_gfn: int
@@ -152,6 +155,7 @@ class KvmMemorySlot:
     flags: int
     gmem_file: GmemFile | None = None
     gmem_pgoff: int = 0
+    lpage_mixed: set[int] = field(default_factory=set)
 
     def contains(self, gfn: int) -> bool:
         """True when ``gfn`` lies in the slot."""
@@ -187,7 +191,11 @@ class KvmVm:
     ``hypercall_exit_enabled`` (``kvm->arch.hypercall_exit_enabled``, u64 bitmap of
     hypercall numbers); ``sev``; ``npt`` (the root of the TDP MMU, via the host port);
     ``vcpus``; ``profile`` (the KVM version profile and variant overrides);
-    ``mmu_invalidate_seq``; ``bugged`` (KVM_BUG_ON fired); ``log`` (pr_* / WARN
+    ``mmu_invalidate_seq`` (bumped when an invalidation ends),
+    ``mmu_invalidate_in_progress`` (invalidations begun and not ended) and
+    ``mmu_invalidate_range_start``/``_end`` (the GFNs they cover, ``INVALID_GPA`` before
+    the first ``kvm_mmu_invalidate_range_add``; include/linux/kvm_host.h, v6.8+);
+    ``bugged`` (KVM_BUG_ON fired); ``log`` (pr_* / WARN
     messages, model-only); ``pre_fault_allowed`` (``kvm->arch.pre_fault_allowed``:
     KVM_PRE_FAULT_MEMORY is accepted; for an SNP VM only after SNP_LAUNCH_FINISH);
     ``stat`` (model-only counters, e.g. ``KVM_PRE_FAULT_MEMORY`` ioctls and
@@ -209,6 +217,9 @@ class KvmVm:
     sev: KvmSevInfo = field(default_factory=KvmSevInfo)
     vcpus: list[KvmVcpu] = field(default_factory=list)
     mmu_invalidate_seq: int = 0
+    mmu_invalidate_in_progress: int = 0
+    mmu_invalidate_range_start: int = (1 << 64) - 1
+    mmu_invalidate_range_end: int = (1 << 64) - 1
     bugged: bool = False
     log: list[str] = field(default_factory=list)
     pre_fault_allowed: bool = False

@@ -82,7 +82,15 @@ from .guest_memfd import (
 )
 from .host_mm import HostMm, PageAllocator
 from .kvm_host import KvmMemorySlot, KvmVcpu, KvmVm
-from .mmu import kvm_mmu_invalidate_begin, kvm_mmu_invalidate_end, kvm_unmap_gfn_range
+from .mmu import (
+    kvm_arch_post_set_memory_attributes,
+    kvm_arch_pre_set_memory_attributes,
+    kvm_mmu_init_memslot_memory_attributes,
+    kvm_mmu_invalidate_begin,
+    kvm_mmu_invalidate_end,
+    kvm_mmu_invalidate_range_add,
+    kvm_mmu_unmap_gfn_range,
+)
 from .profiles import DEFAULT_PROFILE, KVM_PROFILES, KvmProfile
 from .uapi import (
     KvmCreateGuestMemfd,
@@ -247,25 +255,68 @@ def kvm_supported_mem_attributes(kvm: KvmVm) -> int:
 
 
 @traced("kvm")
-def kvm_vm_set_mem_attributes(kvm: KvmVm, start: int, end: int, attributes: int) -> int:
-    """``kvm_vm_set_mem_attributes(kvm, start, end, attributes)``: GFNs ``[start, end)``.
+def kvm_pre_set_memory_attributes(kvm: KvmVm, slot: KvmMemorySlot, start: int, end: int,
+                                  attributes: int) -> bool:
+    """``kvm_pre_set_memory_attributes(kvm, range)`` (virt/kvm/kvm_main.c, v6.8+), for
+    the GFNs ``[start, end)`` of ``slot``: add them to the invalidation whatever the
+    change, then ``kvm_arch_pre_set_memory_attributes`` (which may widen the
+    invalidation to the 2 MiB ranges at the ends, and zaps).  Returns True when
+    something was zapped (TLB flush)."""
+    kvm_mmu_invalidate_range_add(kvm, start, end)
+    return kvm_arch_pre_set_memory_attributes(kvm, slot, start, end, attributes)
 
-    No-op (0, no zap) when every GFN already has exactly ``attributes``; otherwise zap
-    the SPTEs of every memslot overlapping the range (``kvm_pre_set_memory_attributes`` ->
-    ``kvm_unmap_gfn_range``) inside an MMU invalidation, then store the new value.
-    Returns 0.
+
+@traced("kvm")
+def kvm_handle_gfn_range(kvm: KvmVm, start: int, end: int, attributes: int, *,
+                         post: bool) -> bool:
+    """``kvm_handle_gfn_range(kvm, range)`` (virt/kvm/kvm_main.c, v6.8+) for the two
+    ranges of :func:`kvm_vm_set_mem_attributes`: for each memslot overlapping GFNs
+    ``[start, end)``, on the first one take ``mmu_lock`` and call the ``on_lock``
+    step -- ``kvm_mmu_invalidate_begin`` before the update (``post`` False),
+    ``kvm_mmu_invalidate_end`` after it (``post`` True) -- then the handler on the
+    slot's part of the range (:func:`kvm_pre_set_memory_attributes` /
+    ``kvm_arch_post_set_memory_attributes``).  No overlapping memslot: nothing at all
+    (no invalidation).  Returns True when a handler asked for a TLB flush."""
+    found = False
+    flush = False
+    for slot in sorted(kvm.memslots.values(), key=lambda sl: sl.base_gfn):
+        s = max(start, slot.base_gfn)
+        e = min(end, slot.base_gfn + slot.npages)
+        if s >= e:
+            continue
+        if not found:
+            found = True
+            if post:
+                kvm_mmu_invalidate_end(kvm)
+            else:
+                kvm_mmu_invalidate_begin(kvm)
+        if post:
+            flush |= kvm_arch_post_set_memory_attributes(kvm, slot, s, e, attributes)
+        else:
+            flush |= kvm_pre_set_memory_attributes(kvm, slot, s, e, attributes)
+    return flush
+
+
+@traced("kvm")
+def kvm_vm_set_mem_attributes(kvm: KvmVm, start: int, end: int, attributes: int) -> int:
+    """``kvm_vm_set_mem_attributes(kvm, start, end, attributes)`` (virt/kvm/kvm_main.c,
+    v6.8+): GFNs ``[start, end)``.
+
+    No-op (0, no zap) when every GFN already has exactly ``attributes``.  Otherwise,
+    in three steps a fault can run between: (1) ``kvm_handle_gfn_range`` with the
+    pre-set range -- ``kvm_mmu_invalidate_begin``, then per overlapping memslot the
+    range is added to the invalidation and its SPTEs zapped; (2) the new value is
+    stored; (3) ``kvm_handle_gfn_range`` with the post-set range --
+    ``kvm_mmu_invalidate_end`` (``mmu_invalidate_seq`` + 1), then per memslot the
+    2 MiB mixed-attribute flags are recomputed.  A fault on a GFN of the range between
+    (1) and (3) retries (:func:`snpsim.kvm.mmu.mmu_invalidate_retry_gfn`).  Returns 0.
     """
     if kvm.mem_attr_array.all_equal(start, end, attributes):
         emit_instant("kvm", "mem attributes unchanged", start=start, end=end)
         return 0
-    kvm_mmu_invalidate_begin(kvm)
-    for slot in kvm.memslots.values():
-        s = max(start, slot.base_gfn)
-        e = min(end, slot.base_gfn + slot.npages)
-        if s < e:
-            kvm_unmap_gfn_range(kvm, s, e)
+    kvm_handle_gfn_range(kvm, start, end, attributes, post=False)
     kvm.mem_attr_array.set(start, end, attributes)
-    kvm_mmu_invalidate_end(kvm)
+    kvm_handle_gfn_range(kvm, start, end, attributes, post=True)
     return 0
 
 
@@ -390,7 +441,7 @@ def kvm_set_memory_region(kvm: KvmVm, mem: KvmUserspaceMemoryRegion2, gmem: Gmem
         if old is None:
             return -errno.EINVAL
         kvm_mmu_invalidate_begin(kvm)
-        kvm_unmap_gfn_range(kvm, old.base_gfn, old.base_gfn + old.npages)
+        kvm_mmu_unmap_gfn_range(kvm, old.base_gfn, old.base_gfn + old.npages)
         kvm_mmu_invalidate_end(kvm)
         kvm_gmem_unbind(old)
         del kvm.memslots[mem.slot]
@@ -409,6 +460,8 @@ def kvm_set_memory_region(kvm: KvmVm, mem: KvmUserspaceMemoryRegion2, gmem: Gmem
         r = kvm_gmem_bind(kvm, slot, gmem, mem.guest_memfd_offset)
         if r:
             return r
+    if kvm.has_private_mem:
+        kvm_mmu_init_memslot_memory_attributes(kvm, slot)
     kvm.memslots[mem.slot] = slot
     return 0
 
@@ -450,11 +503,14 @@ def kvm_destroy_vm(sys: Any, kvm: KvmVm) -> None:
         sev_free_vcpu(vcpu)
     kvm.vcpus.clear()
     sev_vm_destroy(sys, kvm)
-    kvm_mmu_invalidate_begin(kvm)
-    for slot in list(kvm.memslots.values()):
-        kvm_unmap_gfn_range(kvm, slot.base_gfn, slot.base_gfn + slot.npages)
+    slots = list(kvm.memslots.values())
+    if slots:
+        kvm_mmu_invalidate_begin(kvm)
+    for slot in slots:
+        kvm_mmu_unmap_gfn_range(kvm, slot.base_gfn, slot.base_gfn + slot.npages)
         kvm_gmem_unbind(slot)
-    kvm_mmu_invalidate_end(kvm)
+    if slots:
+        kvm_mmu_invalidate_end(kvm)
     kvm.memslots.clear()
     kvm.destroyed = True
     emit_instant("kvm", "kvm_destroy_vm", asid=kvm.sev.asid)

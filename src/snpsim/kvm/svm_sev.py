@@ -384,7 +384,8 @@ def sev_vcpu_create(kvm: KvmVm, vcpu_id: int) -> KvmVcpu:
     if sev.snp:
         status |= MSR_AMD64_SEV_SNP_ENABLED
     vmcb = kvm.host.new_vmcb(vcpu_id, sev.asid, kvm.npt, vmsa_pfn=vmsa_pfn,
-                             sev_es=sev.es_active, sev_status=int(status), snp_active=sev.snp)
+                             sev_es=sev.es_active, sev_status=int(status), snp_active=sev.snp,
+                             sev_enable=sev.active)
     return KvmVcpu(vcpu_id=vcpu_id, kvm=kvm, vmcb=vmcb)
 
 
