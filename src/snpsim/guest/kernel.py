@@ -282,7 +282,8 @@ class GuestKernel:
     field stays for callers that test it),
     ``warnings`` (every WARN/pr_err text, in order), ``powered_off``.
     ``psc_desc_page``: per CPU, the GVA of the page that holds the on-stack
-    ``struct snp_psc_desc`` of ``set_pages_state`` (model: the kernel stack).
+    ``struct snp_psc_desc`` of ``set_pages_state``: the CPU's kernel stack page, in use
+    (written) from the CPU's entry (:func:`snpsim.guest.boot.guest_entry`).
     ``pending_insn``: model-only, the I/O instruction a CPU is executing (for the #VC
     handler's instruction decode).  Several vCPUs (:mod:`snpsim.guest.smp`):
     ``ap_workloads`` (vCPU id -> ``fn(kernel, cpu)`` run on that AP once it is online),
