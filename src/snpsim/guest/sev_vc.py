@@ -10,7 +10,9 @@ Mirrors ``arch/x86/coco/sev/vc-shared.c`` (``verify_exception_info``,
 (``exc_vmm_communication``, ``vc_raw_handle_exception``, ``vc_handle_exitcode``,
 ``vc_handle_vmmcall``), v6.16/6.17 (linux-guest.md 5.1, 6; hardware-and-ghcb.md 7, 8).
 
-The #VC handler: VMMCALL (0x81) and IOIO OUT (0x7B) are forwarded through the GHCB;
+The #VC handler: VMMCALL (0x81), IOIO OUT (0x7B) and the kernel's RDMSR/WRMSR (0x7C)
+are forwarded through the GHCB, and an exception the hypervisor asks for (#GP, #UD) is
+raised to its handler (``vc_forward_exception``);
 any other exit code, notably 0x404 (page not validated), is ``ES_UNSUPPORTED``: the
 kernel handler logs "Unsupported exit-code 0x%02lx in #VC exception" and asks the
 hypervisor to terminate with (SEV_TERM_SET_GEN, GHCB_SEV_ES_GEN_REQ) =
@@ -358,8 +360,9 @@ def exc_vmm_communication(kernel: GuestKernel, error_code: int, cr2: int = 0) ->
     SVM exit code; ``cr2`` the faulting GVA for 0x404), put the GHCB back.
 
     Kernel mode (CPL 0) on failure: pr_err, then ``sev_es_terminate(SEV_TERM_SET_GEN,
-    GHCB_SEV_ES_GEN_REQ)``; a hypervisor-requested #GP/#UD is an oops -> panic (model
-    choice, ``die()`` with panic_on_oops).  User mode (CPL 3, the
+    GHCB_SEV_ES_GEN_REQ)``.  A hypervisor-requested #GP/#UD (ES_EXCEPTION) is not a
+    failure: ``vc_forward_exception`` raises it to its handler (an exception-table fixup
+    or ``die()`` -> panic, model: panic_on_oops).  User mode (CPL 3, the
     ``DEFINE_IDTENTRY_VC_USER`` entry) on failure: pr_err, then
     ``force_sig_fault(SIGBUS, BUS_OBJERR, 0)``, raised as :class:`UserSignal`: a user
     task's bad access costs that task, not the whole guest.  The failure lines follow the
