@@ -519,7 +519,7 @@ def test_R14_psc_from_an_unregistered_ghcb_is_refused_before_any_conversion():
     assert not registered.page(registered.data["target"]).attribute_private
     other = scenario(True)                     # KVM_RUN -> -EINVAL, QEMU stops the VM
     assert f"vmgexit: GHCB GPA [{other.data['ghcb']:#x}] is not registered." in other.host.log
-    assert other.outcome.vmm.errors == ["kvm run failed EINVAL"] and "answer" not in other.data
+    assert other.outcome.vmm.errors == ["error: kvm run failed Invalid argument"] and "answer" not in other.data
     assert other.page(other.data["target"]).attribute_private       # nothing converted
 
 

@@ -73,7 +73,7 @@ def test_hv_fixed_page_fails_rmp_make_private_and_kvm_run_returns_einval():
     assert m.cpus[0].last_run_ret == -errno.EINVAL
     assert m.cpus[0].kvm_run.exit_reason == KVM_EXIT_MEMORY_FAULT
     assert m.cpus[0].kvm_run.memory_fault.gpa == DATA_GPA
-    assert r.errors == ["kvm run failed EINVAL"]
+    assert r.errors == ["error: kvm run failed Invalid argument"]
     # RMPUPDATE said FAIL_PERMISSION (2); nothing was assigned to the guest.
     assert any("error 2" in line for line in vm.log)
     assert folio is None  # the model drops the folio that failed to prepare

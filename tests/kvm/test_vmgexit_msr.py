@@ -96,7 +96,9 @@ def test_msr_termination_ends_the_run_with_the_reason():
     res = m.run()
     assert seen[-1] == (KVM_EXIT_SYSTEM_EVENT, KVM_SYSTEM_EVENT_SEV_TERM, 1, 0x21100)
     assert res.result == "guest-terminated" and (res.reason_set, res.reason_code) == (1, 2)
-    assert "KVM: unknown exit reason 24" in res.errors
+    # QEMU 10.1 (default profile): kvm_arch_handle_exit's KVM_EXIT_SYSTEM_EVENT case
+    # returns -1 without a message (tests/vmm/test_qemu_exits.py has 10.0's line).
+    assert res.run_state == "internal-error" and res.errors == []
 
 
 @pytest.mark.bug_report("R14")
@@ -113,4 +115,4 @@ def test_unregistered_ghcb_fails_kvm_run_with_einval():
     m.on_exit.append(lambda cpu, run: rets.append(cpu.last_run_ret))
     res = m.run()
     assert rets[-1] == -errno.EINVAL
-    assert res.result == "internal-error" and "kvm run failed EINVAL" in res.errors
+    assert res.result == "internal-error" and "error: kvm run failed Invalid argument" in res.errors

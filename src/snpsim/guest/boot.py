@@ -105,7 +105,12 @@ __all__ = [
     "snp_register_per_cpu_ghcb",
     "start_kernel",
     "acpi_power_off",
+    "STACK_FRAME_BYTES",
 ]
+
+#: Bytes of the first frame a CPU pushes on its kernel stack at entry (model: the return
+#: address and frame pointer, 2 x 8 bytes).
+STACK_FRAME_BYTES = 16
 
 #: ``__PAGE_KERNEL`` without the C-bit (present, RW, accessed, dirty, global, NX).
 _PAGE_KERNEL_NOENC = _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_GLOBAL | _PAGE_NX
@@ -427,8 +432,11 @@ def acpi_power_off(kernel: GuestKernel) -> None:
 def guest_entry(kernel: GuestKernel) -> Callable[[GuestPort], None]:
     """The code each vCPU starts running (what ``Platform.install_guest_code`` wants).
 
-    Every vCPU loads CR3 = ``kernel.boot.cr3`` and allocates its PSC-descriptor scratch
-    page.  vCPU 0 (the BSP) runs ``start_kernel``, ``smp_init`` (the APs may start), then
+    Every vCPU loads CR3 = ``kernel.boot.cr3`` and allocates its kernel stack page, the
+    page that holds the on-stack ``struct snp_psc_desc`` of ``set_pages_state``
+    (arch/x86/coco/sev/core.c, v6.5+), and writes its first frame there
+    (``STACK_FRAME_BYTES`` at the top): a real CPU has used its stack long before its
+    first page state change, so the descriptor's write takes no #NPF.  vCPU 0 (the BSP) runs ``start_kernel``, ``smp_init`` (the APs may start), then
     ``kernel.workload(kernel, cpu)`` (result in ``kernel.workload_result``), waits for the
     APs' workloads (``smp_join_ap_workloads``), then ``acpi_power_off``.  APs run
     :func:`snpsim.guest.smp.ap_entry` (start-up, ``kernel.ap_workloads[cpu]``, HLT).
@@ -446,7 +454,12 @@ def guest_entry(kernel: GuestKernel) -> Callable[[GuestPort], None]:
             if stack is None:
                 panic(kernel, "out of memory for the kernel stack")
                 return
-            kernel.psc_desc_page[cpu.vcpu_id] = __va(kernel, stack)
+            stack_va = __va(kernel, stack)
+            kernel.psc_desc_page[cpu.vcpu_id] = stack_va
+            # The CPU runs on this stack from here on: its first frame is written now, so
+            # a later on-stack PSC descriptor lands on a page already faulted in, as on
+            # a real kernel stack (no #NPF or guest_memfd prepare inside the PSC).
+            cpu.write(stack_va + PAGE_SIZE - STACK_FRAME_BYTES, bytes(STACK_FRAME_BYTES))
             if cpu.vcpu_id != 0:
                 ap_entry(kernel, cpu)
                 return

@@ -282,9 +282,11 @@ class GuestKernel:
     field stays for callers that test it),
     ``warnings`` (every WARN/pr_err text, in order), ``powered_off``.
     ``psc_desc_page``: per CPU, the GVA of the page that holds the on-stack
-    ``struct snp_psc_desc`` of ``set_pages_state`` (model: the kernel stack).
-    ``pending_insn``: model-only, the I/O instruction a CPU is executing (for the #VC
-    handler's instruction decode).  Several vCPUs (:mod:`snpsim.guest.smp`):
+    ``struct snp_psc_desc`` of ``set_pages_state``: the CPU's kernel stack page, in use
+    (written) from the CPU's entry (:func:`snpsim.guest.boot.guest_entry`).
+    ``pending_insn``: model-only, the I/O or MSR instruction a CPU is executing (for the
+    #VC handler's instruction decode and the exception-table fixup); ``msr_faulted``:
+    per CPU, the last MSR access took a #GP that was fixed up (:mod:`snpsim.guest.msr`).  Several vCPUs (:mod:`snpsim.guest.smp`):
     ``ap_workloads`` (vCPU id -> ``fn(kernel, cpu)`` run on that AP once it is online),
     ``ap_results``, ``ap_state`` (per AP: offline, waiting, online, done, parked,
     stopped), ``smp_released`` (the BSP ran ``smp_init``), ``accept_waits`` (retries of
@@ -320,6 +322,7 @@ class GuestKernel:
     cpus: dict[int, GuestPort] = field(default_factory=dict)
     psc_desc_page: dict[int, GVA] = field(default_factory=dict)
     pending_insn: dict[int, tuple[str, int, int]] = field(default_factory=dict)
+    msr_faulted: dict[int, bool] = field(default_factory=dict)
     _ctx_cpu: dict[Any, int] = field(default_factory=dict)
     _profile: KernelProfile | None = None
     ap_workloads: dict[int, Callable[[GuestKernel, GuestPort], Any]] = field(default_factory=dict)

@@ -11,8 +11,9 @@ Mirrors ``arch/x86/coco/sev/core.c`` at 00d25566 (v6.16/6.17 development):
 ``__pval_terminate``, ``vmgexit_psc`` (linux-guest.md 3, 4.2, 5.2, 8.1); and the SNP
 guest request path ``alloc_shared_pages`` and ``snp_issue_guest_request`` (v6.13+ core.c;
 hardware-and-ghcb.md 7, SVM_VMGEXIT_GUEST_REQUEST).  The on-stack
-``struct snp_psc_desc`` lives in a per-CPU scratch page of guest memory (model: the
-kernel stack) and is copied into the GHCB shared buffer at 0x800 for each VMGEXIT.
+``struct snp_psc_desc`` lives on the CPU's kernel stack (``kernel.psc_desc_page``: a
+page the CPU has written since its entry, so filling the descriptor takes no #NPF, as
+on Linux) and is copied into the GHCB shared buffer at 0x800 for each VMGEXIT.
 
 Livelock (model-only, documented): Linux has no forward-progress check in
 ``vmgexit_psc`` -- a hypervisor that answers success without advancing ``cur_entry``, or

@@ -10,7 +10,9 @@ Mirrors ``arch/x86/coco/sev/vc-shared.c`` (``verify_exception_info``,
 (``exc_vmm_communication``, ``vc_raw_handle_exception``, ``vc_handle_exitcode``,
 ``vc_handle_vmmcall``), v6.16/6.17 (linux-guest.md 5.1, 6; hardware-and-ghcb.md 7, 8).
 
-The #VC handler: VMMCALL (0x81) and IOIO OUT (0x7B) are forwarded through the GHCB;
+The #VC handler: VMMCALL (0x81), IOIO OUT (0x7B) and the kernel's RDMSR/WRMSR (0x7C)
+are forwarded through the GHCB, and an exception the hypervisor asks for (#GP, #UD) is
+raised to its handler (``vc_forward_exception``);
 any other exit code, notably 0x404 (page not validated), is ``ES_UNSUPPORTED``: the
 kernel handler logs "Unsupported exit-code 0x%02lx in #VC exception" and asks the
 hypervisor to terminate with (SEV_TERM_SET_GEN, GHCB_SEV_ES_GEN_REQ) =
@@ -31,6 +33,7 @@ from snpsim.spec.exit_codes import (
     SVM_EVTINJ_VALID_ERR,
     SVM_EVTINJ_VEC_MASK,
     SVM_EXIT_IOIO,
+    SVM_EXIT_MSR,
     SVM_EXIT_VMMCALL,
 )
 from snpsim.spec.faults import X86_TRAP_GP, X86_TRAP_UD, X86_TRAP_VC
@@ -74,6 +77,7 @@ from .asm_sev import (
     vc_ghcb_invalidate,
 )
 from .kernel import GhcbState, GuestKernel, __pa, overridable, panic, this_cpu
+from .msr import NO_EXTABLE
 from .sev_startup import __sev_get_ghcb, __sev_put_ghcb, msr_protocol_exchange, sev_es_terminate
 
 __all__ = [
@@ -87,6 +91,10 @@ __all__ = [
     "vc_handle_ioio",
     "vc_handle_vmmcall",
     "vc_handle_exitcode",
+    "vc_handle_msr",
+    "vc_forward_exception",
+    "exc_general_protection",
+    "exc_invalid_op",
     "UserSignal",
     "exc_vmm_communication",
     "install_vc_handler",
@@ -252,16 +260,83 @@ def vc_handle_vmmcall(kernel: GuestKernel, ghcb: int, ctxt: EsEmCtxt) -> int:
     return ES_OK
 
 
+@traced("guest")
+def vc_handle_msr(kernel: GuestKernel, ghcb: int, ctxt: EsEmCtxt) -> int:
+    """``vc_handle_msr(ghcb, ctxt)`` / ``__vc_handle_msr`` (vc-handle.c, v6.17): RCX into
+    the GHCB (and RAX, RDX for WRMSR), SVM_EXIT_MSR with exit_info_1 = 1 for WRMSR, 0
+    for RDMSR; a read's RAX and RDX come back from the GHCB.  Model: the SVSM CAA MSR and
+    Secure TSC MSRs Linux answers itself are not modelled.  Returns an es_result
+    (ES_EXCEPTION when the hypervisor asks for a #GP)."""
+    assert ctxt.insn is not None
+    write = ctxt.insn[0] == "wrmsr"
+    regs = ctxt.regs
+    ghcb_set_field(kernel, ghcb, "rcx", regs.get("rcx", 0))
+    if write:
+        ghcb_set_field(kernel, ghcb, "rax", regs.get("rax", 0))
+        ghcb_set_field(kernel, ghcb, "rdx", regs.get("rdx", 0))
+    ret = sev_es_ghcb_hv_call(kernel, ghcb, ctxt, SVM_EXIT_MSR, int(write), 0)
+    if ret == ES_OK and not write:
+        regs["rax"] = ghcb_get_field(kernel, ghcb, "rax")
+        regs["rdx"] = ghcb_get_field(kernel, ghcb, "rdx")
+    return ret
+
+
+@traced("guest")
+def exc_general_protection(kernel: GuestKernel, regs: dict[str, int], error_code: int) -> None:
+    """``exc_general_protection(regs, error_code)`` (arch/x86/kernel/traps.c), kernel
+    mode: an exception-table fixup (``fixup_exception``; the MSR accessors',
+    :func:`snpsim.guest.msr.ex_handler_msr`) ends it; otherwise ``die("general
+    protection fault")`` -> panic (model: panic_on_oops).  User mode (CPL 3):
+    SIGSEGV to the task (:class:`UserSignal`)."""
+    from .msr import ex_handler_msr
+
+    cpu = this_cpu(kernel)
+    if getattr(cpu, "cpl", 0) == 3:
+        raise UserSignal(11, 0x80, f"SIGSEGV after #GP({error_code:#x})")  # SI_KERNEL
+    if ex_handler_msr(kernel, regs):
+        return
+    panic(kernel, f"general protection fault: {error_code:#x}")
+
+
+@traced("guest")
+def exc_invalid_op(kernel: GuestKernel, regs: dict[str, int]) -> None:
+    """``exc_invalid_op(regs)`` (traps.c): not a BUG() site in the model, so kernel
+    mode ``die("invalid opcode")`` -> panic; user mode SIGILL (ILL_ILLOPN)."""
+    cpu = this_cpu(kernel)
+    if getattr(cpu, "cpl", 0) == 3:
+        raise UserSignal(4, 2, "SIGILL after #UD")
+    panic(kernel, "invalid opcode")
+
+
+@traced("guest")
+def vc_forward_exception(kernel: GuestKernel, ctxt: EsEmCtxt) -> None:
+    """``vc_forward_exception(ctxt)`` (vc-handle.c): the exception the hypervisor asked
+    for (``verify_exception_info``: #GP or #UD) goes to its handler as if the
+    instruction had raised it (model: the decoded instruction is put back in
+    ``kernel.pending_insn`` for the exception-table lookup)."""
+    if ctxt.insn is not None:
+        kernel.pending_insn[this_cpu(kernel).vcpu_id] = ctxt.insn
+    if ctxt.fi.vector == X86_TRAP_GP:
+        exc_general_protection(kernel, ctxt.regs, ctxt.fi.error_code)
+    elif ctxt.fi.vector == X86_TRAP_UD:
+        exc_invalid_op(kernel, ctxt.regs)
+    else:
+        panic(kernel, f"Unexpected #VC exception forwarding: {ctxt.fi.vector}")
+
+
 @overridable
 def vc_handle_exitcode(kernel: GuestKernel, ctxt: EsEmCtxt, ghcb: int, exit_code: int) -> int:
     """``vc_handle_exitcode(ctxt, ghcb, exit_code)`` (vc-handle.c), the modelled subset:
-    SVM_EXIT_VMMCALL and SVM_EXIT_IOIO; every other exit code, notably 0x404 (page not
+    SVM_EXIT_VMMCALL, SVM_EXIT_IOIO and SVM_EXIT_MSR (an RDMSR/WRMSR the model's kernel
+    issued through :mod:`snpsim.guest.msr`); every other exit code, notably 0x404 (page not
     validated), -> ES_UNSUPPORTED with no emulation step.  Override point (bug report R9's
     variant emulates 0x404)."""
     if exit_code == SVM_EXIT_VMMCALL:
         return vc_handle_vmmcall(kernel, ghcb, ctxt)
     if exit_code == SVM_EXIT_IOIO:
         return vc_handle_ioio(kernel, ghcb, ctxt)
+    if exit_code == SVM_EXIT_MSR and ctxt.insn is not None and ctxt.insn[0] in ("rdmsr", "wrmsr"):
+        return vc_handle_msr(kernel, ghcb, ctxt)
     return ES_UNSUPPORTED
 
 
@@ -285,8 +360,9 @@ def exc_vmm_communication(kernel: GuestKernel, error_code: int, cr2: int = 0) ->
     SVM exit code; ``cr2`` the faulting GVA for 0x404), put the GHCB back.
 
     Kernel mode (CPL 0) on failure: pr_err, then ``sev_es_terminate(SEV_TERM_SET_GEN,
-    GHCB_SEV_ES_GEN_REQ)``; a hypervisor-requested #GP/#UD is an oops -> panic (model
-    choice, ``die()`` with panic_on_oops).  User mode (CPL 3, the
+    GHCB_SEV_ES_GEN_REQ)``.  A hypervisor-requested #GP/#UD (ES_EXCEPTION) is not a
+    failure: ``vc_forward_exception`` raises it to its handler (an exception-table fixup
+    or ``die()`` -> panic, model: panic_on_oops).  User mode (CPL 3, the
     ``DEFINE_IDTENTRY_VC_USER`` entry) on failure: pr_err, then
     ``force_sig_fault(SIGBUS, BUS_OBJERR, 0)``, raised as :class:`UserSignal`: a user
     task's bad access costs that task, not the whole guest.  The failure lines follow the
@@ -315,6 +391,10 @@ def exc_vmm_communication(kernel: GuestKernel, error_code: int, cr2: int = 0) ->
         __sev_put_ghcb(kernel, state)
     if result == ES_OK:
         return  # vc_finish_insn: RIP advanced past the instruction
+    if result == ES_EXCEPTION:
+        # The hypervisor asked for a #GP/#UD: raise it as the instruction would have.
+        vc_forward_exception(kernel, ctxt)
+        return
     # FAIL, USER MODE: the task gets SIGBUS and the guest goes on.
     if getattr(cpu, "cpl", 0) == 3:
         if result == ES_UNSUPPORTED:
@@ -327,8 +407,6 @@ def exc_vmm_communication(kernel: GuestKernel, error_code: int, cr2: int = 0) ->
         kernel.warn(f"Unsupported exit-code {error_code:#04x} in #VC exception")
     elif result == ES_VMM_ERROR:
         kernel.warn(f"Failure in communication with VMM (exit-code {error_code:#x})")
-    elif result == ES_EXCEPTION:
-        panic(kernel, f"exception {ctxt.fi.vector} injected by the hypervisor in #VC handling")
     else:
         kernel.warn(f"Unknown result {result} in #VC exception")
     sev_es_terminate(kernel, SEV_TERM_SET_GEN, GHCB_SEV_ES_GEN_REQ)
@@ -337,13 +415,30 @@ def exc_vmm_communication(kernel: GuestKernel, error_code: int, cr2: int = 0) ->
 
 def install_vc_handler(kernel: GuestKernel) -> None:
     """Model-only: load the IDT entry of #VC (vector 29) with ``exc_vmm_communication``
-    on this CPU (Linux: ``idt_setup_early_handler`` / the runtime IDT)."""
+    on this CPU (Linux: ``idt_setup_early_handler`` / the runtime IDT), and those of #GP
+    (13, ``exc_general_protection``) and #UD (6, ``exc_invalid_op``), which an exception
+    the hypervisor injects through EVENTINJ reaches."""
 
     def handler(cpu: object, fault: HardwareFault) -> None:
         assert isinstance(fault, VmmCommunicationException)
+        vcpu = this_cpu(kernel).vcpu_id
+        if fault.error_code == SVM_EXIT_MSR and vcpu not in kernel.pending_insn:
+            # An RDMSR/WRMSR outside the kernel's accessors: decoded, but it has no
+            # exception-table entry (NO_EXTABLE), so a #GP on it is fatal.
+            kind = "wrmsr" if fault.reason == "WRMSR" else "rdmsr"
+            kernel.pending_insn[vcpu] = (kind, this_cpu(kernel).regs.get("rcx", 0), NO_EXTABLE)
         exc_vmm_communication(kernel, fault.error_code, fault.cr2)
 
-    this_cpu(kernel).set_idt_handler(X86_TRAP_VC, handler)
+    def gp(cpu: object, fault: HardwareFault) -> None:
+        exc_general_protection(kernel, this_cpu(kernel).regs, getattr(fault, "error_code", 0))
+
+    def ud(cpu: object, fault: HardwareFault) -> None:
+        exc_invalid_op(kernel, this_cpu(kernel).regs)
+
+    port = this_cpu(kernel)
+    port.set_idt_handler(X86_TRAP_VC, handler)
+    port.set_idt_handler(X86_TRAP_GP, gp)
+    port.set_idt_handler(X86_TRAP_UD, ud)
 
 
 def native_out(kernel: GuestKernel, port: int, value: int, size: int) -> None:

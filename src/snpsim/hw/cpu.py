@@ -32,8 +32,13 @@ from typing import Any
 from greenlet import getcurrent
 
 from snpsim.spec.exit_codes import (
+    SVM_EVTINJ_TYPE_EXEPT,
+    SVM_EVTINJ_TYPE_MASK,
+    SVM_EVTINJ_VALID,
+    SVM_EVTINJ_VEC_MASK,
     SVM_EXIT_HLT,
     SVM_EXIT_IOIO,
+    SVM_EXIT_MSR,
     SVM_EXIT_NPF,
     SVM_EXIT_PAUSE,
     SVM_EXIT_SHUTDOWN,
@@ -49,6 +54,8 @@ from snpsim.spec.faults import (
     PFERR_WRITE_MASK,
     X86_PF_RMP,
     X86_PF_WRITE,
+    X86_TRAP_GP,
+    X86_TRAP_UD,
 )
 from snpsim.spec.msr_index import MSR_AMD64_SEV, MSR_AMD64_SEV_ES_GHCB
 from snpsim.spec.pgtable_types import PG_LEVEL_1G, PG_LEVEL_2M, PG_LEVEL_4K
@@ -62,6 +69,7 @@ from .faults import (
     GuestPageFault,
     HardwareFault,
     HostPageFault,
+    InvalidOpcode,
     NestedPageFault,
     VmmCommunicationException,
 )
@@ -98,8 +106,11 @@ class Vmcb:
     sees them -- only meaningful for non-ES guests; ``snp_active``: SEV-SNP is enabled
     for the guest (SEV_FEATURES.SNPActive); ``sev_enable``: the control area's
     SEV_ENABLE bit (APM vol 2 15.34.2; False for a guest without SEV, whose C-bit
-    means nothing and whose accesses are all unencrypted).  A guest that is not SNP-active gets only the
-    Hypervisor-Owned check on data writes and page-table accesses (APM table 15-39)."""
+    means nothing and whose accesses are all unencrypted).  A guest that is not
+    SNP-active gets only the Hypervisor-Owned check on data writes and page-table
+    accesses (APM table 15-39).  ``event_inj``: the EVENTINJ field (APM vol 2 15.20:
+    vector bits 7:0, type 10:8, valid bit 31): an exception the next VMRUN delivers to
+    the guest, then cleared."""
 
     vcpu_id: int
     asid: int
@@ -113,6 +124,7 @@ class Vmcb:
     cpu: GuestCpu | None = None
     snp_active: bool = True
     sev_enable: bool = True
+    event_inj: int = 0
 
 
 #: Model choice: entries the guest TLB holds (the order of an AMD Zen L2 data TLB).
@@ -273,6 +285,23 @@ class GuestCpu:
         self.vmcb.exit = VmExit(exit_code, u64(info1), u64(info2))
         self.platform.world.exit_guest(self.vmcb.exit, reason or f"exit {exit_code:#x}")
         self.msr_ghcb = self.vmcb.ghcb_gpa
+        self._inject_event()
+
+    def _inject_event(self) -> None:
+        """VMRUN's event injection (APM vol 2 15.20): a valid exception in the VMCB's
+        EVENTINJ is delivered to the guest on entry, before its next instruction; the
+        field is cleared.  #GP (13) and #UD (6) are the vectors KVM injects here."""
+        event = self.vmcb.event_inj
+        if not event & SVM_EVTINJ_VALID:
+            return
+        self.vmcb.event_inj = 0
+        if (event & SVM_EVTINJ_TYPE_MASK) != SVM_EVTINJ_TYPE_EXEPT:
+            return  # model: only exceptions are injected
+        vector = event & SVM_EVTINJ_VEC_MASK
+        if vector == X86_TRAP_UD:
+            self._deliver(InvalidOpcode("injected by the hypervisor"))
+        elif vector == X86_TRAP_GP:
+            self._deliver(GeneralProtectionFault("injected by the hypervisor"))
 
     def _deliver(self, fault: HardwareFault) -> None:
         """The instruction boundary: deliver ``fault`` to its party."""
@@ -573,20 +602,45 @@ class GuestCpu:
 
     # -- GuestPort: MSRs, exits ---------------------------------------------------------------------
     def rdmsr(self, msr: int) -> int:
-        """RDMSR of the GHCB MSR (0xC0010130) or the SEV status MSR (0xC0010131)."""
+        """RDMSR (u32 ``msr``): the GHCB MSR (0xC0010130) and the SEV status MSR
+        (0xC0010131) are read in the CPU; any other MSR is intercepted (model: the
+        hypervisor intercepts every other MSR) -- see :meth:`_msr_intercept`.  Returns
+        EDX:EAX (u64)."""
         self._assert_ctx()
         if msr == MSR_AMD64_SEV_ES_GHCB:
             return self.msr_ghcb
         if msr == MSR_AMD64_SEV:
             return self.vmcb.sev_status
-        raise GeneralProtectionFault(f"RDMSR {msr:#x} not modelled")
+        self._msr_intercept(msr, write=False)
+        return ((self.regs.get("rdx", 0) & 0xFFFFFFFF) << 32) | (self.regs.get("rax", 0) & 0xFFFFFFFF)
 
     def wrmsr(self, msr: int, value: int) -> None:
-        """WRMSR of the GHCB MSR (0xC0010130): the guest's side of the MSR protocol."""
+        """WRMSR (u32 ``msr``, u64 ``value``): the GHCB MSR (0xC0010130) is written in
+        the CPU (the guest's side of the MSR protocol); any other MSR is intercepted --
+        see :meth:`_msr_intercept`."""
         self._assert_ctx()
-        if msr != MSR_AMD64_SEV_ES_GHCB:
-            raise GeneralProtectionFault(f"WRMSR {msr:#x} not modelled")
-        self.msr_ghcb = u64(value)
+        if msr == MSR_AMD64_SEV_ES_GHCB:
+            self.msr_ghcb = u64(value)
+            return
+        self.regs.update(rax=value & 0xFFFFFFFF, rdx=(value >> 32) & 0xFFFFFFFF)
+        self._msr_intercept(msr, write=True)
+
+    def _msr_intercept(self, msr: int, write: bool) -> None:
+        """An intercepted RDMSR/WRMSR, ECX = ``msr`` (and EDX:EAX for a write): for an
+        SEV-ES/SNP guest a #VC with error code SVM_EXIT_MSR (0x7C) to the guest's handler
+        (which forwards it through the GHCB); for any other guest an automatic
+        #VMEXIT(MSR) with EXITINFO1 = 1 for WRMSR, 0 for RDMSR and the registers visible
+        to the host.  A #GP the hypervisor answers with reaches the guest as an
+        injected event (:meth:`_inject_event`) or, through the GHCB, from the guest's
+        #VC handler.  Source: APM vol 2 15.11 (MSR intercepts), 15.35.5 (#VC)."""
+        self.regs["rcx"] = msr & 0xFFFFFFFF
+        if self.vmcb.sev_es:
+            self._deliver(VmmCommunicationException(SVM_EXIT_MSR, 0, "WRMSR" if write else "RDMSR"))
+            return
+        self.vmcb.regs = dict(self.regs)
+        self._vmexit(SVM_EXIT_MSR, int(write), 0, "MSR")
+        for reg in ("rax", "rdx"):
+            self.regs[reg] = self.vmcb.regs.get(reg, self.regs.get(reg, 0))
 
     @traced("cpu", name="VMGEXIT")
     def vmgexit(self) -> None:

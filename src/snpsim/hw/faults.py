@@ -26,6 +26,7 @@ __all__ = [
     "VmmCommunicationException",
     "GuestPageFault",
     "GeneralProtectionFault",
+    "InvalidOpcode",
     "HostPageFault",
 ]
 
@@ -103,6 +104,19 @@ class GeneralProtectionFault(HardwareFault):
 
     def __init__(self, reason: str = "") -> None:
         super().__init__(f"#GP(0) {reason}".rstrip())
+        self.error_code = 0
+        self.reason = reason
+
+
+class InvalidOpcode(HardwareFault):
+    """#UD (vector 6), e.g. injected by the hypervisor for an instruction it does not
+    emulate (KVM's ``kvm_handle_invalid_op``)."""
+
+    vector = 6
+    delivered_to = "guest"
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__(f"#UD {reason}".rstrip())
         self.error_code = 0
         self.reason = reason
 

@@ -22,6 +22,7 @@ from .faults import (
     GuestPageFault,
     HardwareFault,
     HostPageFault,
+    InvalidOpcode,
     NestedPageFault,
     VmmCommunicationException,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "VmmCommunicationException",
     "GuestPageFault",
     "GeneralProtectionFault",
+    "InvalidOpcode",
     "HostPageFault",
 ]
 

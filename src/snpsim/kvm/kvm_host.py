@@ -231,6 +231,12 @@ class KvmVm:
         """Record a kernel log line (pr_info/pr_err/WARN; model-only)."""
         self.log.append(msg)
 
+    def pr_once(self, msg: str) -> None:
+        """``pr_warn_once``: record ``msg`` the first time this VM logs it (model: once
+        per VM rather than once per host boot)."""
+        if msg not in self.log:
+            self.log.append(msg)
+
 
 @dataclass
 class VcpuSevEsState:
@@ -240,7 +246,10 @@ class VcpuSevEsState:
     snapshot of the GHCB valid bitmap (u128); ``sw_scratch`` (u64); ``ghcb_sa``: the
     scratch area (a ``Scratch``) with ``ghcb_sa_len`` (bytes), ``ghcb_sa_sync``,
     ``ghcb_sa_free``; ``ghcb_registered_gpa``; ``psc_idx``/``psc_inflight`` (u16) and
-    ``psc_2m``; ``ap_reset_hold_type``; ``jump_table`` (AP jump table GPA).
+    ``psc_2m``; ``ap_reset_hold_type``; ``jump_table`` (AP jump table GPA);
+    ``snp_vmsa_gpa`` (the VMSA GPA an SNP AP creation named for this vCPU, INVALID_PAGE =
+    all ones when none) and ``snp_ap_waiting_for_reset`` (an AP creation or destroy is
+    pending for it).
     """
 
     ghcb: Any = None
@@ -256,6 +265,8 @@ class VcpuSevEsState:
     psc_2m: bool = False
     ap_reset_hold_type: int = 0
     jump_table: int = 0
+    snp_vmsa_gpa: int = (1 << 64) - 1
+    snp_ap_waiting_for_reset: bool = False
 
 
 @dataclass
@@ -268,7 +279,8 @@ class KvmVcpu:
     ``exit_code``/``exit_info_1``/``exit_info_2``: the VMCB control fields as KVM sees them
     (for SEV-ES, copied from the GHCB by ``sev_es_sync_from_ghcb``; u64); ``mp_state``;
     ``sev_es``; ``exits`` (model-only count); ``blocked`` (model-only: the vCPU sleeps
-    in ``vcpu_block``).
+    in ``vcpu_block``); ``msrs`` (MSR index -> value the guest wrote, for the MSRs
+    :func:`snpsim.kvm.x86.kvm_get_msr_common` knows).
     """
 
     vcpu_id: int
@@ -286,3 +298,4 @@ class KvmVcpu:
     sev_es: VcpuSevEsState = field(default_factory=VcpuSevEsState)
     exits: int = 0
     blocked: bool = False
+    msrs: dict[int, int] = field(default_factory=dict)

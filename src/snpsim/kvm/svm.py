@@ -16,13 +16,21 @@ from collections.abc import Callable
 from snpsim.spec.exit_codes import (
     SVM_EXIT_CPUID,
     SVM_EXIT_HLT,
+    SVM_EXIT_INVD,
     SVM_EXIT_IOIO,
+    SVM_EXIT_MONITOR,
     SVM_EXIT_MSR,
+    SVM_EXIT_MWAIT,
     SVM_EXIT_NPF,
     SVM_EXIT_PAUSE,
+    SVM_EXIT_RDPMC,
+    SVM_EXIT_RDTSCP,
+    SVM_EXIT_READ_DR7,
     SVM_EXIT_SHUTDOWN,
     SVM_EXIT_VMGEXIT,
     SVM_EXIT_VMMCALL,
+    SVM_EXIT_WBINVD,
+    SVM_EXIT_WRITE_DR7,
 )
 from snpsim.spec.faults import (
     PFERR_GUEST_ENC_MASK,
@@ -51,7 +59,19 @@ from snpsim.trace.record import traced
 
 from .kvm_host import KvmVcpu
 from .mmu import kvm_mmu_page_fault
-from .x86 import __kvm_emulate_halt, kvm_emulate_hypercall
+from .x86 import (
+    __kvm_emulate_halt,
+    kvm_complete_insn_gp,
+    kvm_emulate_hypercall,
+    kvm_emulate_invd,
+    kvm_emulate_monitor,
+    kvm_emulate_mwait,
+    kvm_emulate_rdmsr,
+    kvm_emulate_rdpmc,
+    kvm_emulate_wbinvd,
+    kvm_emulate_wrmsr,
+    kvm_handle_invalid_op,
+)
 
 __all__ = [
     "svm_prepare_switch_to_guest",
@@ -64,10 +84,14 @@ __all__ = [
     "halt_interception",
     "shutdown_interception",
     "cpuid_interception",
+    "dr_interception",
+    "msr_interception",
+    "svm_complete_emulated_msr",
+    "svm_handle_invalid_exit",
     "KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON",
 ]
 
-#: ``KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON`` (include/uapi/linux/kvm.h) [unconfirmed].
+#: ``KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON`` (include/uapi/linux/kvm.h).
 KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON = 4
 
 
@@ -267,12 +291,19 @@ def cpuid_interception(vcpu: KvmVcpu) -> int:
     return 1
 
 
-def _unexpected(vcpu: KvmVcpu) -> int:
+@traced("kvm")
+def svm_handle_invalid_exit(vcpu: KvmVcpu, exit_code: int) -> int:
+    """``svm_handle_invalid_exit(vcpu, exit_code)`` (arch/x86/kvm/svm/svm.c, v6.17): log
+    "svm: unexpected exit reason 0x%llx" (``vcpu_unimpl``; the VMCB dump is not
+    modelled), then ``kvm_prepare_unexpected_reason_exit``: KVM_EXIT_INTERNAL_ERROR,
+    suberror KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON, ndata 2, data[0] = the exit
+    code, data[1] = the host CPU of the last VM entry (model: the vCPU id).  Returns 0."""
+    vcpu.kvm.pr(f"svm: unexpected exit reason {exit_code:#x}")
     run = vcpu.run
     run.exit_reason = KVM_EXIT_INTERNAL_ERROR
     run.internal.suberror = KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON
     run.internal.ndata = 2
-    run.internal.data[0] = vcpu.exit_code
+    run.internal.data[0] = exit_code
     run.internal.data[1] = vcpu.vcpu_id
     return 0
 
@@ -283,34 +314,77 @@ def _vmgexit(vcpu: KvmVcpu) -> int:
     return sev_handle_vmgexit(vcpu)
 
 
-def _msr(vcpu: KvmVcpu) -> int:
-    # MSR emulation is not modelled: reads return 0, writes are dropped.
-    if not vcpu.exit_info_1:
-        vcpu.regs.update(rax=0, rdx=0)
+@traced("kvm")
+def dr_interception(vcpu: KvmVcpu) -> int:
+    """``dr_interception(vcpu)`` (svm.c, v6.17) for DR7 reads and writes: KVM intercepts
+    DR7 of an SEV-ES/SNP guest only to keep guest debugging off and cannot change the
+    register (it is swapped by hardware), so it returns at once: the guest resumes with
+    nothing changed (GHCB answer 0/0).  Model: DR accesses of a non-ES guest are not
+    emulated either (MOV DR decoding is not modelled).  Returns 1."""
     return 1
 
 
+@traced("kvm")
+def svm_complete_emulated_msr(vcpu: KvmVcpu, err: int) -> int:
+    """``svm_complete_emulated_msr(vcpu, err)`` (svm.c, v6.17): success, or a guest
+    without protected state -> ``kvm_complete_insn_gp`` (#GP(0) through EVENTINJ on
+    error); an SEV-ES/SNP guest's failed access is answered through the GHCB:
+    ``svm_vmgexit_inject_exception(svm, X86_TRAP_GP)`` (sw_exit_info_1 = 1,
+    sw_exit_info_2 = VALID | TYPE_EXEPT | 13), which the guest's #VC handler turns into
+    a #GP.  Returns 1."""
+    from snpsim.spec.faults import X86_TRAP_GP
+
+    from .svm_sev import svm_vmgexit_inject_exception
+
+    if not err or not vcpu.kvm.sev.es_active or vcpu.sev_es.ghcb is None:
+        return kvm_complete_insn_gp(vcpu, err)
+    svm_vmgexit_inject_exception(vcpu, X86_TRAP_GP)
+    return 1
+
+
+@traced("kvm")
+def msr_interception(vcpu: KvmVcpu) -> int:
+    """``msr_interception(vcpu)`` (svm.c): EXITINFO1 1 -> ``kvm_emulate_wrmsr``, 0 ->
+    ``kvm_emulate_rdmsr``, each completed by :func:`svm_complete_emulated_msr`.
+    Returns 1."""
+    if vcpu.exit_info_1:
+        return kvm_emulate_wrmsr(vcpu, svm_complete_emulated_msr)
+    return kvm_emulate_rdmsr(vcpu, svm_complete_emulated_msr)
+
+
+#: ``svm_exit_handlers[]`` (arch/x86/kvm/svm/svm.c, v6.17), the entries an SEV-ES/SNP
+#: guest can reach through ``sev_handle_vmgexit`` or an automatic exit.  SVM_EXIT_RDTSC
+#: has no entry in KVM's table (RDTSC is not intercepted), so a VMGEXIT naming it ends
+#: in ``svm_handle_invalid_exit``, as in KVM.
 _EXIT_HANDLERS: dict[int, Callable[[KvmVcpu], int]] = {
+    SVM_EXIT_READ_DR7: dr_interception,
+    SVM_EXIT_WRITE_DR7: dr_interception,
+    SVM_EXIT_RDPMC: kvm_emulate_rdpmc,
+    SVM_EXIT_CPUID: cpuid_interception,
+    SVM_EXIT_INVD: kvm_emulate_invd,
+    SVM_EXIT_PAUSE: pause_interception,
+    SVM_EXIT_HLT: halt_interception,
+    SVM_EXIT_IOIO: io_interception,
+    SVM_EXIT_MSR: msr_interception,
+    SVM_EXIT_SHUTDOWN: shutdown_interception,
+    SVM_EXIT_VMMCALL: vmmcall_interception,
+    SVM_EXIT_RDTSCP: kvm_handle_invalid_op,
+    SVM_EXIT_WBINVD: kvm_emulate_wbinvd,
+    SVM_EXIT_MONITOR: kvm_emulate_monitor,
+    SVM_EXIT_MWAIT: kvm_emulate_mwait,
     SVM_EXIT_NPF: npf_interception,
     SVM_EXIT_VMGEXIT: _vmgexit,
-    SVM_EXIT_VMMCALL: vmmcall_interception,
-    SVM_EXIT_IOIO: io_interception,
-    SVM_EXIT_HLT: halt_interception,
-    SVM_EXIT_PAUSE: pause_interception,
-    SVM_EXIT_SHUTDOWN: shutdown_interception,
-    SVM_EXIT_CPUID: cpuid_interception,
-    SVM_EXIT_MSR: _msr,
 }
 
 
 @traced("kvm")
 def svm_invoke_exit_handler(vcpu: KvmVcpu, exit_code: int) -> int:
     """``svm_invoke_exit_handler(vcpu, exit_code)``: the exit-handler table; an exit code
-    with no handler -> ``svm_handle_invalid_exit``: KVM_EXIT_INTERNAL_ERROR
-    (UNEXPECTED_EXIT_REASON, data = exit code, vCPU), return 0."""
+    with no handler -> :func:`svm_handle_invalid_exit` (KVM_EXIT_INTERNAL_ERROR, return
+    0)."""
     handler = _EXIT_HANDLERS.get(exit_code)
     if handler is None:
-        return _unexpected(vcpu)
+        return svm_handle_invalid_exit(vcpu, exit_code)
     return handler(vcpu)
 
 

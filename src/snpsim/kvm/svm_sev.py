@@ -1147,6 +1147,121 @@ def snp_handle_guest_req(vcpu: KvmVcpu, req_gpa: int, resp_gpa: int) -> int:
     return 1
 
 
+#: ``offsetof(struct snp_guest_msg_hdr, msg_type)`` (include/linux/psp-sev.h /
+#: arch/x86/include/asm/sev.h): byte 0x34 of the request page.
+_SNP_MSG_HDR_MSG_TYPE = 0x34
+
+#: Bytes of zeroes that end a GHCB certificate table (GHCB spec 56421, "SNP Extended
+#: Guest Request"): an empty table is just this terminator.
+_CERT_TABLE_TERMINATOR = 24
+
+
+@traced("kvm")
+def snp_handle_ext_guest_req(vcpu: KvmVcpu, req_gpa: int, resp_gpa: int) -> int:
+    """``snp_handle_ext_guest_req(svm, req_gpa, resp_gpa)`` (arch/x86/kvm/svm/sev.c,
+    v6.17) for SVM_VMGEXIT_EXT_GUEST_REQUEST: not SNP -> -EINVAL; read the request's
+    ``msg_type`` byte (unreadable -> -EIO); for SNP_MSG_REPORT_REQ the certificate
+    buffer is RAX (GPA) and RBX (pages): either register not valid in the GHCB, or a GPA
+    not page aligned -> GHCB_ERR_INVALID_INPUT (sw_exit_info_1 = 2); with pages, KVM
+    writes an empty certificate table (24 zero bytes) at the GPA (failure -> -EIO).
+    Then :func:`snp_handle_guest_req`.
+
+    Version note: v7.0 added KVM_EXIT_SNP_REQ_CERTS ("KVM: Introduce
+    KVM_EXIT_SNP_REQ_CERTS for SNP certificate-fetching", fa9893fadbc2), taken only
+    when userspace enabled it with KVM_SEV_SNP_ENABLE_REQ_CERTS; the model's QEMU (10.1)
+    does not, so every KVM profile answers with the empty table.  Returns 1, 0 or
+    -errno."""
+    from snpsim.spec.sev_guest import SNP_MSG_REPORT_REQ
+
+    from .kvm_main import kvm_read_guest, kvm_write_guest
+
+    kvm = vcpu.kvm
+    if not kvm.sev.snp:
+        return -errno.EINVAL
+    raw = kvm_read_guest(kvm, req_gpa + _SNP_MSG_HDR_MSG_TYPE, 1)
+    if raw is None:
+        return -errno.EIO
+    if raw[0] == SNP_MSG_REPORT_REQ:
+        if not (_is_valid(vcpu, "rax") and _is_valid(vcpu, "rbx")):
+            svm_vmgexit_bad_input(vcpu, GHCB_ERR_INVALID_INPUT)
+            return 1
+        data_gpa = vcpu.regs.get("rax", 0)
+        data_npages = vcpu.regs.get("rbx", 0)
+        if data_gpa & (PAGE_SIZE - 1):
+            svm_vmgexit_bad_input(vcpu, GHCB_ERR_INVALID_INPUT)
+            return 1
+        if data_npages and kvm_write_guest(kvm, data_gpa, bytes(_CERT_TABLE_TERMINATOR)):
+            return -errno.EIO
+    return snp_handle_guest_req(vcpu, req_gpa, resp_gpa)
+
+
+#: KVM's ``INVALID_PAGE`` (all ones): no VMSA named for the vCPU.
+INVALID_PAGE = U64_MAX
+
+#: Model: the guest's MAXPHYADDR for ``page_address_valid`` (QEMU's default
+#: phys-bits, :data:`snpsim.vmm.machine.DEFAULT_PHYS_BITS`).
+_GUEST_MAXPHYADDR = 48
+
+
+@traced("kvm")
+def sev_snp_ap_creation(vcpu: KvmVcpu) -> int:
+    """``sev_snp_ap_creation(svm)`` (arch/x86/kvm/svm/sev.c, v6.17), SVM_VMGEXIT_AP_CREATION:
+    request = the low 32 bits of EXITINFO1, APIC ID = the high 32 bits (model: the
+    target vCPU id); no such vCPU -> -EINVAL.  CREATE_ON_INIT (0) / CREATE (1): RAX must
+    equal the VM's ``vmsa_features`` (model: SVM_SEV_FEAT_SNP_ACTIVE, bit 0, the only
+    feature set at KVM_SEV_INIT2), EXITINFO2 must be a page-aligned GPA below
+    MAXPHYADDR (``page_address_valid``) and not 2 MiB aligned (the SNP erratum on a
+    2 MiB-aligned VMSA) -> else -EINVAL; the target's ``snp_vmsa_gpa`` = EXITINFO2.
+    DESTROY (2): ``snp_vmsa_gpa`` = INVALID_PAGE.  Other requests -> -EINVAL.  Each
+    refusal logs a ``vcpu_unimpl`` line.  On success the target is marked
+    ``snp_ap_waiting_for_reset``; unless CREATE_ON_INIT it is kicked with
+    KVM_REQ_UPDATE_PROTECTED_GUEST_STATE.
+
+    Model: the target's switch to the new VMSA (``sev_snp_init_protected_guest_state``:
+    halt, then runnable on the guest's VMSA page) is not modelled -- the model's vCPUs
+    run their guest code from the platform, not from a VMSA -- so the request ends with
+    the target's recorded state.  Returns 0 or -EINVAL (the caller answers
+    GHCB_ERR_INVALID_INPUT)."""
+    from snpsim.spec.exit_codes import SVM_VMGEXIT_AP_CREATE, SVM_VMGEXIT_AP_CREATE_ON_INIT
+    from snpsim.spec.units import PMD_SIZE
+
+    kvm = vcpu.kvm
+    info1, gpa = vcpu.exit_info_1, vcpu.exit_info_2
+    request, apic_id = info1 & 0xFFFFFFFF, info1 >> 32
+    target = next((v for v in kvm.vcpus if v.vcpu_id == apic_id), None)
+    if target is None:
+        kvm.pr(f"vmgexit: invalid AP APIC ID [{apic_id:#x}] from guest")
+        return -errno.EINVAL
+    es = target.sev_es
+    if request in (SVM_VMGEXIT_AP_CREATE_ON_INIT, SVM_VMGEXIT_AP_CREATE):
+        features = _SVM_SEV_FEAT_SNP_ACTIVE if kvm.sev.snp else 0
+        rax = vcpu.regs.get("rax", 0)
+        if rax != features:
+            kvm.pr(f"vmgexit: mismatched AP sev_features [{rax:#x}] != [{features:#x}] from guest")
+            return -errno.EINVAL
+        if gpa & (PAGE_SIZE - 1) or gpa >> _GUEST_MAXPHYADDR:
+            kvm.pr(f"vmgexit: invalid AP VMSA address [{gpa:#x}] from guest")
+            return -errno.EINVAL
+        if not gpa & (PMD_SIZE - 1):
+            kvm.pr(f"vmgexit: AP VMSA address [{gpa:x}] from guest is unsafe as it is 2M aligned")
+            return -errno.EINVAL
+        es.snp_vmsa_gpa = gpa
+    elif request == SVM_VMGEXIT_AP_DESTROY:
+        es.snp_vmsa_gpa = INVALID_PAGE
+    else:
+        kvm.pr(f"vmgexit: invalid AP creation request [{request:#x}] from guest")
+        return -errno.EINVAL
+    es.snp_ap_waiting_for_reset = True
+    if request != SVM_VMGEXIT_AP_CREATE_ON_INIT:
+        emit_instant("kvm", "KVM_REQ_UPDATE_PROTECTED_GUEST_STATE", vcpu=target.vcpu_id,
+                     vmsa_gpa=es.snp_vmsa_gpa)
+    return 0
+
+
+#: ``SVM_SEV_FEAT_SNP_ACTIVE`` (arch/x86/include/asm/svm.h): bit 0 of SEV_FEATURES.
+_SVM_SEV_FEAT_SNP_ACTIVE = 1
+
+
 # ---- sev_handle_vmgexit (section 2) --------------------------------------------------------------
 
 
@@ -1186,12 +1301,14 @@ def sev_handle_vmgexit(vcpu: KvmVcpu) -> int:
     exit_code = vcpu.exit_code
     info1, info2 = vcpu.exit_info_1, vcpu.exit_info_2
     if exit_code in (SVM_VMGEXIT_MMIO_READ, SVM_VMGEXIT_MMIO_WRITE):
-        ret = _setup_scratch(vcpu, exit_code == SVM_VMGEXIT_MMIO_READ, info2)
+        from .x86 import kvm_sev_es_mmio_read, kvm_sev_es_mmio_write
+
+        is_read = exit_code == SVM_VMGEXIT_MMIO_READ
+        ret = _setup_scratch(vcpu, is_read, info2)
         if ret:
             return ret
-        # Model: MMIO emulation is not modelled (no device behind any GPA).
-        svm_vmgexit_bad_input(vcpu, GHCB_ERR_INVALID_INPUT)
-        return 1
+        mmio = kvm_sev_es_mmio_read if is_read else kvm_sev_es_mmio_write
+        return mmio(vcpu, info1, info2, es.ghcb_sa)
     if exit_code == SVM_VMGEXIT_NMI_COMPLETE:
         return 1
     if exit_code == SVM_VMGEXIT_AP_HLT_LOOP:
@@ -1219,15 +1336,13 @@ def sev_handle_vmgexit(vcpu: KvmVcpu) -> int:
             return ret
         return kvm.profile.call("snp_begin_psc", snp_begin_psc)(vcpu)
     if exit_code == SVM_VMGEXIT_AP_CREATION:
-        # Model: AP creation is not modelled; KVM's answer on failure.
-        svm_vmgexit_bad_input(vcpu, GHCB_ERR_INVALID_INPUT)
+        if sev_snp_ap_creation(vcpu):
+            svm_vmgexit_bad_input(vcpu, GHCB_ERR_INVALID_INPUT)
         return 1
     if exit_code == SVM_VMGEXIT_GUEST_REQUEST:
         return snp_handle_guest_req(vcpu, info1, info2)
     if exit_code == SVM_VMGEXIT_EXT_GUEST_REQUEST:
-        # Model: extended guest requests (certificates) are not modelled.
-        svm_vmgexit_bad_input(vcpu, GHCB_ERR_INVALID_INPUT)
-        return 1
+        return snp_handle_ext_guest_req(vcpu, info1, info2)
     if exit_code == SVM_VMGEXIT_UNSUPPORTED_EVENT:
         kvm.pr(f"vmgexit: unsupported event - exit_info_1={info1:#x}, exit_info_2={info2:#x}")
         return -errno.EINVAL

@@ -29,6 +29,9 @@ __all__ = [
     "KvmRunSystemEvent",
     "KvmRunIo",
     "KvmRunInternal",
+    "KvmRunMmio",
+    "KvmRunHw",
+    "KvmRunFailEntry",
     "KvmRun",
     "KvmUserspaceMemoryRegion2",
     "KvmMemoryAttributes",
@@ -100,11 +103,40 @@ class KvmRunInternal:
 
 
 @dataclass
+class KvmRunMmio:
+    """``kvm_run.mmio`` (KVM_EXIT_MMIO): u64 ``phys_addr`` (GPA, bytes), u8 ``data[8]``,
+    u32 ``len`` (bytes, at most 8), u8 ``is_write``.  A read is answered by the VMM
+    writing ``data`` before the next KVM_RUN."""
+
+    phys_addr: int = 0
+    data: bytes = bytes(8)
+    len: int = 0
+    is_write: int = 0
+
+
+@dataclass
+class KvmRunHw:
+    """``kvm_run.hw`` (KVM_EXIT_UNKNOWN): u64 ``hardware_exit_reason``."""
+
+    hardware_exit_reason: int = 0
+
+
+@dataclass
+class KvmRunFailEntry:
+    """``kvm_run.fail_entry`` (KVM_EXIT_FAIL_ENTRY): u64
+    ``hardware_entry_failure_reason``, u32 ``cpu``."""
+
+    hardware_entry_failure_reason: int = 0
+    cpu: int = 0
+
+
+@dataclass
 class KvmRun:
     """``struct kvm_run``, the page a VMM mmaps from a vCPU fd.
 
     ``exit_reason`` (u32, KVM_EXIT_*), ``immediate_exit`` (u8), and the exit members
-    ``hypercall``, ``memory_fault``, ``system_event``, ``io``, ``internal``."""
+    ``hypercall``, ``memory_fault``, ``system_event``, ``io``, ``internal``, ``mmio``,
+    ``hw``, ``fail_entry`` (include/uapi/linux/kvm.h; a union in C, separate here)."""
 
     exit_reason: int = 0
     immediate_exit: int = 0
@@ -113,6 +145,9 @@ class KvmRun:
     system_event: KvmRunSystemEvent = field(default_factory=KvmRunSystemEvent)
     io: KvmRunIo = field(default_factory=KvmRunIo)
     internal: KvmRunInternal = field(default_factory=KvmRunInternal)
+    mmio: KvmRunMmio = field(default_factory=KvmRunMmio)
+    hw: KvmRunHw = field(default_factory=KvmRunHw)
+    fail_entry: KvmRunFailEntry = field(default_factory=KvmRunFailEntry)
 
 
 @dataclass

@@ -15,7 +15,13 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable
 
-from snpsim.spec.exit_codes import SVM_EXIT_NPF
+from snpsim.spec.exit_codes import (
+    SVM_EVTINJ_TYPE_EXEPT,
+    SVM_EVTINJ_VALID,
+    SVM_EVTINJ_VALID_ERR,
+    SVM_EXIT_NPF,
+)
+from snpsim.spec.faults import X86_TRAP_GP, X86_TRAP_UD
 from snpsim.spec.kvm_uapi import (
     KVM_CAP_EXIT_HYPERCALL,
     KVM_EINVAL,
@@ -26,6 +32,7 @@ from snpsim.spec.kvm_uapi import (
     KVM_EXIT_HYPERCALL_LONG_MODE,
     KVM_EXIT_HYPERCALL_VALID_MASK,
     KVM_EXIT_INTR,
+    KVM_EXIT_MMIO,
     KVM_HC_MAP_GPA_RANGE,
 )
 from snpsim.spec.units import PAGE_SIZE, U64_MAX, u32, u64
@@ -46,6 +53,23 @@ __all__ = [
     "__kvm_emulate_halt",
     "kvm_vcpu_running",
     "vcpu_block",
+    "kvm_queue_exception",
+    "kvm_inject_gp",
+    "kvm_complete_insn_gp",
+    "kvm_emulate_as_nop",
+    "kvm_emulate_invd",
+    "kvm_emulate_wbinvd",
+    "kvm_emulate_monitor",
+    "kvm_emulate_mwait",
+    "kvm_handle_invalid_op",
+    "kvm_emulate_rdpmc",
+    "KVM_MSR_DEFAULTS",
+    "kvm_get_msr_common",
+    "kvm_set_msr_common",
+    "kvm_emulate_rdmsr",
+    "kvm_emulate_wrmsr",
+    "kvm_sev_es_mmio_read",
+    "kvm_sev_es_mmio_write",
 ]
 
 
@@ -292,3 +316,221 @@ def kvm_arch_vcpu_ioctl_run(vcpu: KvmVcpu) -> int:
         return r
     finally:
         host.yield_point()
+
+
+# ---- exceptions and simple instruction emulation (arch/x86/kvm/x86.c, v6.17) ----------------
+
+
+def kvm_queue_exception(vcpu: KvmVcpu, vector: int, error_code: int | None = None) -> None:
+    """``kvm_queue_exception[_e](vcpu, nr[, error_code])`` and, at the next entry,
+    ``svm_inject_exception``: the VMCB's EVENTINJ = VALID | TYPE_EXEPT | ``vector``
+    (| VALID_ERR when there is an error code).  The CPU delivers it to the guest before
+    its next instruction (:meth:`snpsim.hw.cpu.GuestCpu._inject_event`)."""
+    event = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | vector
+    if error_code is not None:
+        event |= SVM_EVTINJ_VALID_ERR | ((error_code & 0xFFFFFFFF) << 32)
+    vcpu.vmcb.event_inj = event
+    emit_instant("kvm", "exception queued", vcpu=vcpu.vcpu_id, vector=vector)
+
+
+def kvm_inject_gp(vcpu: KvmVcpu, error_code: int) -> None:
+    """``kvm_inject_gp(vcpu, error_code)``: queue #GP(error_code)."""
+    kvm_queue_exception(vcpu, X86_TRAP_GP, error_code)
+
+
+def kvm_complete_insn_gp(vcpu: KvmVcpu, err: int) -> int:
+    """``kvm_complete_insn_gp(vcpu, err)``: an error -> #GP(0); else skip the instruction
+    (model: RIP is the guest's; for SEV-ES guests the guest advances it itself).
+    Returns 1."""
+    if err:
+        kvm_inject_gp(vcpu, 0)
+    return 1
+
+
+@traced("kvm")
+def kvm_emulate_as_nop(vcpu: KvmVcpu) -> int:
+    """``kvm_emulate_as_nop(vcpu)``: skip the instruction and resume.  Returns 1."""
+    return 1
+
+
+@traced("kvm")
+def kvm_emulate_invd(vcpu: KvmVcpu) -> int:
+    """``kvm_emulate_invd(vcpu)``: INVD is treated as a NOP (writing back dirty lines
+    is harmless, dropping them is not).  Returns 1."""
+    return kvm_emulate_as_nop(vcpu)
+
+
+@traced("kvm")
+def kvm_emulate_wbinvd(vcpu: KvmVcpu) -> int:
+    """``kvm_emulate_wbinvd(vcpu)``: ``kvm_emulate_wbinvd_noskip`` (a flush only with
+    non-coherent DMA assigned: none in the model), then skip.  Returns 1."""
+    return kvm_emulate_as_nop(vcpu)
+
+
+def _kvm_emulate_monitor_mwait(vcpu: KvmVcpu, insn: str) -> int:
+    # KVM_X86_QUIRK_MWAIT_NEVER_UD_FAULTS is on unless userspace disables it (QEMU does
+    # not), so KVM never checks the guest's MWAIT CPUID bit and emulates a NOP.
+    vcpu.kvm.pr_once(f"kvm: {insn} instruction emulated as NOP!")
+    return kvm_emulate_as_nop(vcpu)
+
+
+@traced("kvm")
+def kvm_emulate_monitor(vcpu: KvmVcpu) -> int:
+    """``kvm_emulate_monitor(vcpu)`` -> ``kvm_emulate_monitor_mwait(vcpu, "MONITOR")``:
+    with the default quirk KVM_X86_QUIRK_MWAIT_NEVER_UD_FAULTS, ``pr_warn_once("%s
+    instruction emulated as NOP!")`` and a NOP.  Returns 1."""
+    return _kvm_emulate_monitor_mwait(vcpu, "MONITOR")
+
+
+@traced("kvm")
+def kvm_emulate_mwait(vcpu: KvmVcpu) -> int:
+    """``kvm_emulate_mwait(vcpu)``: as :func:`kvm_emulate_monitor` for "MWAIT".
+    Returns 1."""
+    return _kvm_emulate_monitor_mwait(vcpu, "MWAIT")
+
+
+@traced("kvm")
+def kvm_handle_invalid_op(vcpu: KvmVcpu) -> int:
+    """``kvm_handle_invalid_op(vcpu)`` (the SVM_EXIT_RDTSCP handler: RDTSCP is
+    intercepted only when the guest's CPUID lacks it): queue #UD.  Returns 1."""
+    kvm_queue_exception(vcpu, X86_TRAP_UD)
+    return 1
+
+
+@traced("kvm")
+def kvm_emulate_rdpmc(vcpu: KvmVcpu) -> int:
+    """``kvm_emulate_rdpmc(vcpu)``: ``kvm_pmu_rdpmc(vcpu, ECX)`` fails for a vCPU
+    without a vPMU (``pmu->version`` 0; model: no vPMU is modelled, as with QEMU's
+    default ``pmu=off`` CPU models) -> #GP(0); else EDX:EAX = the counter.  Returns 1."""
+    kvm_inject_gp(vcpu, 0)
+    return 1
+
+
+# ---- MSRs (kvm_get_msr_common / kvm_set_msr_common) -----------------------------------------
+
+#: Model choice: the MSRs the model's KVM emulates, with their values after vCPU reset
+#: (``kvm_vcpu_reset``/``kvm_arch_vcpu_create``, v6.17): IA32_TSC 0x10 (model: 0),
+#: IA32_APICBASE 0x1B (0xFEE00000 | ENABLE, | BSP on vCPU 0), IA32_UCODE_REV 0x8B
+#: (``microcode_version`` 0x100000000), IA32_MISC_ENABLE 0x1A0 (PEBS_UNAVAIL |
+#: BTS_UNAVAIL = 0x1800), IA32_CR_PAT 0x277 (0x0007040600070406), and
+#: MSR_KVM_MIGRATION_CONTROL 0x4B564D08 (0; the model's CPUID advertises
+#: KVM_FEATURE_MIGRATION_CONTROL).  Every other index is unknown: the access fails
+#: (``ignore_msrs`` is off by default) and the guest gets #GP.
+KVM_MSR_DEFAULTS: dict[int, int] = {
+    0x10: 0,
+    0x1B: 0xFEE00800,
+    0x8B: 0x100000000,
+    0x1A0: 0x1800,
+    0x277: 0x0007040600070406,
+    0x4B564D08: 0,
+}
+
+_MSR_APIC_BASE_BSP = 1 << 8
+
+
+def kvm_get_msr_common(vcpu: KvmVcpu, msr: int) -> tuple[int, int]:
+    """``kvm_get_msr_common(vcpu, msr_info)`` for the model's MSRs
+    (:data:`KVM_MSR_DEFAULTS`): returns (0, value) or (1, 0) for an MSR KVM does not
+    know."""
+    if msr not in KVM_MSR_DEFAULTS:
+        return 1, 0
+    value = vcpu.msrs.get(msr, KVM_MSR_DEFAULTS[msr])
+    if msr == 0x1B and vcpu.vcpu_id == 0 and msr not in vcpu.msrs:
+        value |= _MSR_APIC_BASE_BSP
+    return 0, value
+
+
+def kvm_set_msr_common(vcpu: KvmVcpu, msr: int, data: int) -> int:
+    """``kvm_set_msr_common(vcpu, msr_info)`` for the model's MSRs: a known MSR keeps the
+    value (model: no per-MSR reserved-bit checks), an unknown one fails.  Returns 0 or
+    1."""
+    if msr not in KVM_MSR_DEFAULTS:
+        return 1
+    vcpu.msrs[msr] = u64(data)
+    return 0
+
+
+@traced("kvm")
+def kvm_emulate_rdmsr(vcpu: KvmVcpu, complete: Callable[[KvmVcpu, int], int]) -> int:
+    """``kvm_emulate_rdmsr(vcpu)``: ECX = the MSR; success -> EAX/EDX = the low/high
+    halves; failure -> (no userspace MSR exit: QEMU enables them only for the MSRs it
+    filters, none of them here) the vendor completion ``complete(vcpu, err)``
+    (``svm_complete_emulated_msr``).  Returns its result."""
+    msr = vcpu.regs.get("rcx", 0) & 0xFFFFFFFF
+    err, value = kvm_get_msr_common(vcpu, msr)
+    if not err:
+        vcpu.regs.update(rax=value & 0xFFFFFFFF, rdx=value >> 32)
+    else:
+        emit_instant("kvm", "rdmsr failed", vcpu=vcpu.vcpu_id, msr=msr)
+    return complete(vcpu, err)
+
+
+@traced("kvm")
+def kvm_emulate_wrmsr(vcpu: KvmVcpu, complete: Callable[[KvmVcpu, int], int]) -> int:
+    """``kvm_emulate_wrmsr(vcpu)``: ECX = the MSR, EDX:EAX = the value;
+    ``kvm_set_msr_common``, then ``complete(vcpu, err)``.  Returns its result."""
+    regs = vcpu.regs
+    msr = regs.get("rcx", 0) & 0xFFFFFFFF
+    data = ((regs.get("rdx", 0) & 0xFFFFFFFF) << 32) | (regs.get("rax", 0) & 0xFFFFFFFF)
+    err = kvm_set_msr_common(vcpu, msr, data)
+    if err:
+        emit_instant("kvm", "wrmsr failed", vcpu=vcpu.vcpu_id, msr=msr)
+    return complete(vcpu, err)
+
+
+# ---- SEV-ES MMIO (kvm_sev_es_mmio_read / _write) ---------------------------------------------
+
+
+def _sev_es_mmio(vcpu: KvmVcpu, gpa: int, nbytes: int, data: object, is_write: bool) -> int:
+    # No in-kernel MMIO device is modelled (read_write_mmio handles 0 bytes), so the
+    # whole access goes to userspace, 8 bytes per KVM_EXIT_MMIO.
+    host = vcpu.kvm.host
+    state = {"gpa": gpa, "off": 0, "left": nbytes}
+
+    def fill() -> None:
+        run = vcpu.run
+        n = min(8, state["left"])
+        run.exit_reason = KVM_EXIT_MMIO
+        run.mmio.phys_addr = state["gpa"]
+        run.mmio.len = n
+        run.mmio.is_write = int(is_write)
+        run.mmio.data = (data.read(host, state["off"], n) if is_write else b"").ljust(8, b"\0")
+        vcpu.complete_userspace_io = complete_sev_es_emulated_mmio
+
+    def complete_sev_es_emulated_mmio(v: KvmVcpu) -> int:
+        n = min(8, state["left"])
+        if not is_write:
+            data.write(host, state["off"], bytes(v.run.mmio.data[:n]))
+        state["gpa"] += n
+        state["off"] += n
+        state["left"] -= n
+        if state["left"] <= 0:
+            return 1
+        fill()
+        return 0
+
+    fill()
+    return 0
+
+
+@traced("kvm")
+def kvm_sev_es_mmio_write(vcpu: KvmVcpu, gpa: int, nbytes: int, data: object) -> int:
+    """``kvm_sev_es_mmio_write(vcpu, gpa, bytes, data)`` (x86.c, v6.17): no buffer ->
+    -EINVAL; no in-kernel device claims the GPA (none is modelled), so KVM_EXIT_MMIO
+    {phys_addr, len = min(8, left), is_write 1, data}, again after each KVM_RUN
+    (``complete_sev_es_emulated_mmio``) until ``nbytes`` are done.  ``data`` is the
+    scratch area (:class:`snpsim.kvm.svm_sev.Scratch`).  Returns 0 or -EINVAL."""
+    if data is None:
+        return -errno.EINVAL
+    return _sev_es_mmio(vcpu, gpa, nbytes, data, True)
+
+
+@traced("kvm")
+def kvm_sev_es_mmio_read(vcpu: KvmVcpu, gpa: int, nbytes: int, data: object) -> int:
+    """``kvm_sev_es_mmio_read(vcpu, gpa, bytes, data)`` (x86.c, v6.17): as
+    :func:`kvm_sev_es_mmio_write` with is_write 0; each completion copies the bytes
+    userspace put in ``run->mmio.data`` into the scratch area (written back to the guest
+    when the GHCB is unmapped).  Returns 0 or -EINVAL."""
+    if data is None:
+        return -errno.EINVAL
+    return _sev_es_mmio(vcpu, gpa, nbytes, data, False)

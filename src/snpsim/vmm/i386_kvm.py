@@ -6,9 +6,14 @@
 ``kvm_handle_hypercall``, ``kvm_handle_hc_map_gpa_range``.
 
 Mirrors QEMU ``target/i386/kvm/kvm.c`` (9.1-10.1 era, merged patch postings;
-kvm-qemu-host.md 8.3).  ``kvm_arch_handle_exit`` has no case for
-KVM_EXIT_SYSTEM_EVENT, so an SNP guest's termination request (SEV_TERM) ends in
-"KVM: unknown exit reason 24" and ``vm_stop(RUN_STATE_INTERNAL_ERROR)``, as in QEMU.
+kvm-qemu-host.md 8.3).  A KVM_EXIT_SYSTEM_EVENT that ``kvm_cpu_exec`` does not handle
+itself (SEV_TERM, an SEV-ES/SNP guest's termination request) reaches
+``kvm_arch_handle_exit``.  Up to QEMU 10.0 that function has no case for it, so the VM
+stops after "KVM: unknown exit reason 24"; QEMU 10.1 has a KVM_EXIT_SYSTEM_EVENT case
+(added for TDX by "i386/tdx: Handle KVM_SYSTEM_EVENT_TDX_FATAL", commit 98dbfd6849f1,
+posted 2025-05-08, after 10.0's April 2025 release) whose default returns -1 without a
+message.  Either way ``kvm_cpu_exec`` then dumps the registers and the VM stops with
+RUN_STATE_INTERNAL_ERROR.  Profile knob ``arch_system_event``.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from snpsim.kvm.kvm_main import KvmPreFaultMemory, KvmRun
 from snpsim.spec.kvm_uapi import (
     KVM_CAP_PRE_FAULT_MEMORY,
     KVM_CHECK_EXTENSION,
+    KVM_EXIT_FAIL_ENTRY,
     KVM_EXIT_HYPERCALL,
+    KVM_EXIT_SYSTEM_EVENT,
     KVM_HC_MAP_GPA_RANGE,
     KVM_MAP_GPA_RANGE_ENCRYPTED,
     KVM_PRE_FAULT_MEMORY,
@@ -88,15 +95,32 @@ def kvm_handle_hypercall(cpu: CPUState, run: KvmRun) -> int:
 
 @traced("vmm")
 def kvm_arch_handle_exit(cpu: CPUState, run: KvmRun) -> int:
-    """``kvm_arch_handle_exit(cs, run)``: KVM_EXIT_HYPERCALL -> ``kvm_handle_hypercall``
-    (with the ``write_hypercall_ret`` knob: store the result in ``run->hypercall.ret`` and
-    continue); any other reason -> "KVM: unknown exit reason N", -1."""
+    """``kvm_arch_handle_exit(cs, run)`` (target/i386/kvm/kvm.c, the cases an SNP
+    machine can reach):
+
+    * KVM_EXIT_HYPERCALL -> ``kvm_handle_hypercall`` (with the ``write_hypercall_ret``
+      knob: store the result in ``run->hypercall.ret`` and continue);
+    * KVM_EXIT_FAIL_ENTRY -> "KVM: entry failed, hardware error 0x%" PRIx64 (the VMX
+      invalid-guest-state hint is Intel-only), -1;
+    * KVM_EXIT_SYSTEM_EVENT (types ``kvm_cpu_exec`` left to it): with the
+      ``arch_system_event`` knob (QEMU 10.1) -> -1 and no message (TDX_FATAL is not
+      modelled); without it (QEMU <= 10.0) the default below;
+    * any other reason -> "KVM: unknown exit reason %d", -1.
+
+    Returns 0 (re-enter), EXCP_* or -1."""
     s = cpu.kvm_state
-    if run.exit_reason == KVM_EXIT_HYPERCALL:
+    reason = run.exit_reason
+    if reason == KVM_EXIT_HYPERCALL:
         ret = kvm_handle_hypercall(cpu, run)
         if s.profile.knob("write_hypercall_ret"):
             run.hypercall.ret = u64(ret)
             return 0
         return ret
-    s.error_report(f"KVM: unknown exit reason {run.exit_reason}")
+    if reason == KVM_EXIT_FAIL_ENTRY:
+        s.error_report("KVM: entry failed, hardware error "
+                       f"0x{run.fail_entry.hardware_entry_failure_reason:x}")
+        return -1
+    if reason == KVM_EXIT_SYSTEM_EVENT and s.profile.knob("arch_system_event"):
+        return -1
+    s.error_report(f"KVM: unknown exit reason {reason}")
     return -1

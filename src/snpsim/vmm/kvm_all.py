@@ -16,6 +16,7 @@ Errors follow QEMU: functions return 0 or a negative value (-1 or -errno) and lo
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,9 +34,11 @@ from snpsim.spec.kvm_uapi import (
     KVM_EXIT_INTERNAL_ERROR,
     KVM_EXIT_IO,
     KVM_EXIT_MEMORY_FAULT,
+    KVM_EXIT_MMIO,
     KVM_EXIT_SHUTDOWN,
     KVM_EXIT_SYSTEM_EVENT,
     KVM_EXIT_UNKNOWN,
+    KVM_INTERNAL_ERROR_EMULATION,
     KVM_MEMORY_ATTRIBUTE_PRIVATE,
     KVM_MEMORY_EXIT_FLAG_PRIVATE,
     KVM_RUN,
@@ -75,6 +78,10 @@ __all__ = [
     "cpu_exit",
     "kvm_eat_signals",
     "kvm_handle_memory_fault",
+    "kvm_handle_internal_error",
+    "address_space_rw",
+    "cpu_dump_state",
+    "MmioHandler",
 ]
 
 #: QEMU ``EXCP_INTERRUPT`` / ``EXCP_HLT`` (include/exec/cpu-all.h): kvm_cpu_exec results.
@@ -118,8 +125,10 @@ class MemoryRegion:
 class KVMState:
     """``struct KVMState``: the syscall surface ``kvm``, ``fd`` (/dev/kvm), ``vmfd``,
     ``regions`` (the system memory map), ``require_guest_memfd``, ``profile`` (QEMU
-    knobs), ``errors`` (error_report lines), ``shutdown_requested`` (the main loop's
-    request), ``next_slot``."""
+    knobs), ``errors`` (error_report lines, and the lines QEMU prints to stderr with
+    ``fprintf``), ``shutdown_requested`` (the main loop's request), ``next_slot``,
+    ``cpu_dumps`` (model-only: the vCPU indexes whose register state
+    :func:`cpu_dump_state` printed)."""
 
     kvm: Kvm
     fd: int = -1
@@ -131,6 +140,7 @@ class KVMState:
     shutdown_requested: str | None = None
     next_slot: int = 0
     pre_fault_memory_supported: bool | None = None  # kvm_init: KVM_CAP_PRE_FAULT_MEMORY
+    cpu_dumps: list[int] = field(default_factory=list)
 
     def error_report(self, msg: str) -> None:
         """``error_report(fmt, ...)``."""
@@ -365,19 +375,88 @@ def kvm_handle_io(cpu: CPUState, port: int, data: bytes, direction: int, size: i
         cpu.kvm_run.io.data = bytes(out)
 
 
+#: The machine's MMIO dispatcher: ``(gpa, data, length, is_write) -> bytes | None``
+#: (the bytes a read returns; None for a write).
+MmioHandler = Callable[[int, bytes, int, bool], "bytes | None"]
+
+
+def unassigned_mem_read(addr: int, size: int) -> bytes:
+    """``unassigned_mem_read`` (system/memory.c): a read nothing claims returns 0."""
+    return bytes(size)
+
+
+@traced("vmm")
+def address_space_rw(cpu: CPUState, addr: int, data: bytes, length: int, is_write: bool,
+                     mmio_handler: MmioHandler | None) -> None:
+    """The KVM_EXIT_MMIO case of ``kvm_cpu_exec``: ``address_space_rw(&address_space_memory,
+    run->mmio.phys_addr, attrs, run->mmio.data, run->mmio.len, run->mmio.is_write)``
+    (accel/kvm/kvm-all.c; system/physmem.c).  ``mmio_handler`` is the machine's device
+    dispatch; without one, or when it returns None for a read, the access is
+    unassigned: a write is dropped and a read gives zeros (``unassigned_mem_read``).
+    A read's bytes go back into ``run->mmio.data`` (``length`` bytes, at most 8)."""
+    out = mmio_handler(addr, data[:length], length, is_write) if mmio_handler else None
+    if is_write:
+        return
+    value = out if out is not None else unassigned_mem_read(addr, length)
+    cpu.kvm_run.mmio.data = bytes(value[:length]).ljust(8, b"\0")
+
+
+@traced("vmm")
+def kvm_handle_internal_error(cpu: CPUState, run: KvmRun) -> int:
+    """``kvm_handle_internal_error(cpu, run)`` (accel/kvm/kvm-all.c, QEMU 9.1-10.1):
+    print "KVM internal error. Suberror: %d", then "extra data[%d]: 0x%016" PRIx64 for
+    each of the ``ndata`` words; for KVM_INTERNAL_ERROR_EMULATION also "emulation
+    failure" and, if ``kvm_arch_stop_on_emulation_error`` says the guest may go on (a
+    user-mode guest instruction), dump the registers and return EXCP_INTERRUPT.  That
+    test reads CR0.PE and the CPL from the vCPU state; a protected guest's state (SEV-ES,
+    SNP) reads as zeros, so it always stops (model: the model's guests always do).
+    Returns -1."""
+    s = cpu.kvm_state
+    internal = run.internal
+    s.error_report(f"KVM internal error. Suberror: {internal.suberror}")
+    for i in range(min(internal.ndata, len(internal.data))):
+        s.error_report(f"extra data[{i}]: 0x{internal.data[i]:016x}")
+    if internal.suberror == KVM_INTERNAL_ERROR_EMULATION:
+        s.error_report("emulation failure")
+    return -1
+
+
+@traced("vmm")
+def cpu_dump_state(cpu: CPUState) -> None:
+    """``cpu_dump_state(cpu, stderr, CPU_DUMP_CODE)`` after ``kvm_cpu_exec`` ends with
+    an error (accel/kvm/kvm-all.c): the register dump ("EAX=... EIP=... CR0=..."; all
+    zeros for a protected guest).  Model: the dump is recorded as the vCPU index in
+    ``KVMState.cpu_dumps``, not printed into ``errors``."""
+    cpu.kvm_state.cpu_dumps.append(cpu.cpu_index)
+
+
 @traced("vmm")
 def kvm_cpu_exec(cpu: CPUState, arch_handle_exit: Callable[[CPUState, KvmRun], int],
                  io_handler: Callable[[int, bytes, int, int], bytes | None],
-                 on_exit: list[ExitHook] | None = None) -> int:
-    """``kvm_cpu_exec(cpu)``: KVM_RUN until a handler returns non-zero.
+                 on_exit: list[ExitHook] | None = None,
+                 mmio_handler: MmioHandler | None = None) -> int:
+    """``kvm_cpu_exec(cpu)`` (accel/kvm/kvm-all.c, QEMU 9.1-10.1): KVM_RUN until a
+    handler returns non-zero.  QEMU's lines are quoted as it prints them.
 
-    KVM_RUN < 0: -EINTR/-EAGAIN -> EXCP_INTERRUPT; -EFAULT with KVM_EXIT_MEMORY_FAULT is
-    not an error; anything else "kvm run failed", -1.  Exits: IO -> ``kvm_handle_io``;
-    SHUTDOWN -> reset request, EXCP_INTERRUPT; UNKNOWN/INTERNAL_ERROR -> -1;
-    SYSTEM_EVENT SHUTDOWN/RESET/CRASH handled here, other types (SEV_TERM) ->
-    ``kvm_arch_handle_exit``; MEMORY_FAULT -> ``kvm_convert_memory`` (a flag other than
-    PRIVATE -> -1); others -> ``kvm_arch_handle_exit``.  Returns EXCP_* or -1 (the caller
-    stops the VM with RUN_STATE_INTERNAL_ERROR).  ``on_exit`` hooks see every exit.
+    KVM_RUN < 0: -EINTR/-EAGAIN -> ``kvm_eat_signals``, EXCP_INTERRUPT; -EFAULT with
+    KVM_EXIT_MEMORY_FAULT is not an error; anything else "error: kvm run failed %s"
+    (``strerror``), -1.  Exits:
+
+    * IO -> ``kvm_handle_io``, re-enter (0); MMIO -> :func:`address_space_rw` with
+      ``mmio_handler``, re-enter;
+    * SHUTDOWN (triple fault) -> ``qemu_system_reset_request(GUEST_RESET)``,
+      EXCP_INTERRUPT;
+    * UNKNOWN -> "KVM: unknown exit, hardware reason %" PRIx64, -1;
+      INTERNAL_ERROR -> :func:`kvm_handle_internal_error` (-1);
+    * SYSTEM_EVENT: SHUTDOWN -> shutdown request, EXCP_INTERRUPT; RESET -> reset request,
+      EXCP_INTERRUPT; CRASH -> ``qemu_system_guest_panicked``, re-enter (the panic
+      request stops the loop); any other type (SEV_TERM) -> ``kvm_arch_handle_exit``;
+    * MEMORY_FAULT -> :func:`kvm_handle_memory_fault` (QEMU >= 9.0);
+    * anything else (HYPERCALL, HLT, FAIL_ENTRY, ...) -> ``kvm_arch_handle_exit``.
+
+    A negative result is followed by ``cpu_dump_state`` (:func:`cpu_dump_state`) and
+    ``vm_stop(RUN_STATE_INTERNAL_ERROR)`` (the caller stops the VM).  Returns EXCP_* or
+    -1.  ``on_exit`` hooks see every exit.
 
     Model-only: each KVM_EXIT_MEMORY_FAULT is a pass of this loop for the livelock
     watcher (:mod:`snpsim.trace.progress`; state: the exit's GPA, size and flags), any
@@ -386,6 +465,16 @@ def kvm_cpu_exec(cpu: CPUState, arch_handle_exit: Callable[[CPUState, KvmRun], i
     KVM_RUN and is stopped as a livelock in ``kvm_cpu_exec``.  The watcher is the
     platform's, reached through the KVM object (``Kvm.host.progress``).
     """
+    ret = _kvm_cpu_exec_loop(cpu, arch_handle_exit, io_handler, on_exit, mmio_handler)
+    if ret < 0:
+        cpu_dump_state(cpu)
+    return ret
+
+
+def _kvm_cpu_exec_loop(cpu: CPUState, arch_handle_exit: Callable[[CPUState, KvmRun], int],
+                       io_handler: Callable[[int, bytes, int, int], bytes | None],
+                       on_exit: list[ExitHook] | None,
+                       mmio_handler: MmioHandler | None) -> int:
     s = cpu.kvm_state
     run = cpu.kvm_run
     watcher = s.kvm.host.progress
@@ -402,7 +491,7 @@ def kvm_cpu_exec(cpu: CPUState, arch_handle_exit: Callable[[CPUState, KvmRun], i
                 kvm_eat_signals(cpu)
                 return EXCP_INTERRUPT
             if not (run_ret == -errno.EFAULT and run.exit_reason == KVM_EXIT_MEMORY_FAULT):
-                s.error_report(f"kvm run failed {errno.errorcode.get(-run_ret, run_ret)}")
+                s.error_report(f"error: kvm run failed {os.strerror(-run_ret)}")
                 return -1
         reason = run.exit_reason
         if reason != KVM_EXIT_MEMORY_FAULT:
@@ -411,15 +500,18 @@ def kvm_cpu_exec(cpu: CPUState, arch_handle_exit: Callable[[CPUState, KvmRun], i
             kvm_handle_io(cpu, run.io.port, run.io.data, run.io.direction, run.io.size,
                           run.io.count, io_handler)
             ret = 0
+        elif reason == KVM_EXIT_MMIO:
+            m = run.mmio
+            address_space_rw(cpu, m.phys_addr, m.data, m.len, bool(m.is_write), mmio_handler)
+            ret = 0
         elif reason == KVM_EXIT_SHUTDOWN:
             s.shutdown_requested = s.shutdown_requested or "guest-reset"
             ret = EXCP_INTERRUPT
         elif reason == KVM_EXIT_UNKNOWN:
-            s.error_report("KVM: unknown exit, hardware reason 0")
+            s.error_report(f"KVM: unknown exit, hardware reason {run.hw.hardware_exit_reason:x}")
             ret = -1
         elif reason == KVM_EXIT_INTERNAL_ERROR:
-            s.error_report(f"KVM internal error. Suberror: {run.internal.suberror}")
-            ret = -1
+            ret = kvm_handle_internal_error(cpu, run)
         elif reason == KVM_EXIT_HLT:
             ret = EXCP_HLT
         elif reason == KVM_EXIT_SYSTEM_EVENT:

@@ -18,9 +18,10 @@ page-state protocol needs (no devices beyond the ACPI PM1a control register at I
     m.on_exit.append(lambda cpu, run: ...)         # observe each KVM_RUN return
 
 Results (:class:`RunResult`): ``"completed"`` (ACPI S5 power-off: OUT 0x2000 with SLP_EN
-to port 0x604), ``"guest-terminated"`` (KVM_EXIT_SYSTEM_EVENT SEV_TERM: QEMU reports
-"unknown exit reason 24" and stops with RUN_STATE_INTERNAL_ERROR; the reason set/code are
-decoded from ``data[0]``), ``"internal-error"`` (any other failure: QEMU's
+to port 0x604), ``"guest-terminated"`` (KVM_EXIT_SYSTEM_EVENT SEV_TERM: QEMU stops with
+RUN_STATE_INTERNAL_ERROR, after "KVM: unknown exit reason 24" up to QEMU 10.0 and with no
+message in 10.1 -- :mod:`snpsim.vmm.i386_kvm`; the reason set/code are decoded from
+``data[0]``), ``"internal-error"`` (any other failure: QEMU's
 ``vm_stop(RUN_STATE_INTERNAL_ERROR)``), ``"shutdown"``/``"reset"`` (KVM_EXIT_SHUTDOWN,
 system events), ``"halted"`` (all vCPUs halted, nothing can wake them: KVM's model
 returns KVM_EXIT_HLT to the last one), ``"livelock"`` (the model's livelock watcher found
@@ -378,6 +379,9 @@ class Machine:
             policy = _DEFAULT_POLICY.get(vm_type, 0)
         self.policy = policy
         self.on_exit: list[Callable[[CPUState, KvmRun], None]] = []
+        #: MMIO devices by region name: ``fn(offset, data, length, is_write) -> bytes |
+        #: None`` (``offset`` from the region's start); see :meth:`mmio_handler`.
+        self.mmio_devices: dict[str, Callable[[int, bytes, int, bool], bytes | None]] = {}
         self.launch_queue: list[SnpLaunchUpdateData] = []
         self.launched = False
         self.all_halted = False
@@ -595,6 +599,18 @@ class Machine:
             return None
         return b"\xff" * size
 
+    def mmio_handler(self, gpa: int, data: bytes, length: int, is_write: bool) -> bytes | None:
+        """The memory address space for a KVM_EXIT_MMIO (QEMU's ``address_space_rw``
+        dispatch): the "mmio" region holding ``gpa`` calls its device from
+        ``mmio_devices`` with the offset into the region; a region without a device,
+        or an address no region claims, is unassigned (None: writes are dropped, reads
+        give zeros, :func:`snpsim.vmm.kvm_all.unassigned_mem_read`)."""
+        for mr in self.s.regions:
+            if mr.kind == "mmio" and mr.addr <= gpa < mr.addr + mr.size:
+                dev = self.mmio_devices.get(mr.name)
+                return dev(gpa - mr.addr, data, length, is_write) if dev else None
+        return None
+
     # -- run -----------------------------------------------------------------------------------------
     #: Model-only: the livelock that stopped the VM (set by ``_cpu_thread``).
     livelock: Livelock | None = None
@@ -612,7 +628,7 @@ class Machine:
         s = self.s
         handler = s.profile.call("kvm_arch_handle_exit", kvm_arch_handle_exit)
         try:
-            ret = kvm_cpu_exec(cpu, handler, self.io_handler, self.on_exit)
+            ret = kvm_cpu_exec(cpu, handler, self.io_handler, self.on_exit, self.mmio_handler)
         except Livelock as e:
             if self.livelock is None:
                 self.livelock = e

@@ -25,6 +25,12 @@ Knobs:
   ``kvm_handle_hc_map_gpa_range``, "i386/kvm: Prefault memory on page state change",
   pulled 2025-06-06 for 10.1; not done for KVM_EXIT_MEMORY_FAULT conversions).
 
+* ``arch_system_event`` (10.1: True; 10.0 and 9.1: False): ``kvm_arch_handle_exit``
+  has a KVM_EXIT_SYSTEM_EVENT case whose default returns -1 silently, so an SEV-ES/SNP
+  guest's termination (SEV_TERM) stops the VM with no message; before 10.1 it reaches
+  the "KVM: unknown exit reason 24" default (target/i386/kvm/kvm.c; the case came with
+  "i386/tdx: Handle KVM_SYSTEM_EVENT_TDX_FATAL", commit 98dbfd6849f1, May 2025).
+
 Override points (function name -> replacement with the same signature):
 ``kvm_arch_handle_exit`` (``(cpu, run) -> int``) and ``kvm_handle_memory_fault``
 (``(cpu, run) -> int``, the KVM_EXIT_MEMORY_FAULT case of ``kvm_cpu_exec``).
@@ -46,13 +52,17 @@ class QemuProfile(VariantProfile):
 
 
 
+_KNOBS_9_1 = {"write_hypercall_ret": False, "handle_memory_fault": True,
+              "ram_discard_notify": False, "gmem_private_at_start": True,
+              "pre_fault_after_conversion": False, "arch_system_event": False}
+
 QEMU_PROFILES: dict[str, QemuProfile] = {
-    "10.1": QemuProfile("10.1", {"write_hypercall_ret": False, "handle_memory_fault": True,
-                                 "ram_discard_notify": True, "gmem_private_at_start": True,
-                                 "pre_fault_after_conversion": True}),
-    "9.1": QemuProfile("9.1", {"write_hypercall_ret": False, "handle_memory_fault": True,
-                               "ram_discard_notify": False, "gmem_private_at_start": True,
-                               "pre_fault_after_conversion": False}),
+    "10.1": QemuProfile("10.1", {**_KNOBS_9_1, "ram_discard_notify": True,
+                                 "pre_fault_after_conversion": True,
+                                 "arch_system_event": True}),
+    # 10.0 (April 2025): none of the 10.1 changes above; as 9.1 for what is modelled.
+    "10.0": QemuProfile("10.0", dict(_KNOBS_9_1)),
+    "9.1": QemuProfile("9.1", dict(_KNOBS_9_1)),
 }
 
 DEFAULT_QEMU_PROFILE = QEMU_PROFILES["10.1"]
