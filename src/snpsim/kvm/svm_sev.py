@@ -1306,10 +1306,10 @@ def snp_launch_update(kvm: KvmVm, cmd: KvmSevCmd) -> int:
     if slot is None or not slot.flags & KVM_MEM_GUEST_MEMFD:  # kvm_slot_can_be_private
         return -errno.EINVAL
     src = 0 if p.type == KVM_SEV_SNP_PAGE_TYPE_ZERO else p.uaddr
+    fw: list[int] = []
     if src == 0 and p.type != KVM_SEV_SNP_PAGE_TYPE_ZERO:
         count = -errno.EINVAL  # sev_gmem_post_populate: WARN_ON_ONCE(!src)
     else:
-        fw: list[int] = []
 
         def post(k: KvmVm, g: int, pfn: int, s_: int) -> int:
             before = cmd.error
