@@ -413,3 +413,16 @@ def test_fallocate_never_raises(off, length, mode):
     v = Vm(U.KVM_X86_SNP_VM)
     ret = v.kvm.fallocate(v.gmem, mode, off, length)
     assert ret == 0 or -ret in (E.EINVAL, E.EOPNOTSUPP, E.EFBIG)
+
+
+def test_guest_access_through_unmapped_hva_is_a_memory_fault_exit():
+    # hva_to_pfn fails -> kvm_handle_error_pfn -> kvm_mmu_prepare_memory_fault_exit and
+    # -EFAULT from KVM_RUN (arch/x86/kvm/mmu/mmu.c, v6.8+), not an exception.
+    v = Vm(U.KVM_X86_DEFAULT_VM)
+    assert v.slot(hva=0x1000_0000, size=4 * MB) == 0
+    vcpu = v.ioctl(U.KVM_CREATE_VCPU, 0)
+    v.platform.install_guest_code(0, lambda cpu: cpu.read(0x1000, 8))
+    assert v.kvm.ioctl(vcpu, U.KVM_RUN, 0) == -E.EFAULT
+    run = v.kvm.mmap_vcpu_run(vcpu)
+    assert run.exit_reason == U.KVM_EXIT_MEMORY_FAULT
+    assert run.memory_fault.gpa == 0 and run.memory_fault.size == 4096

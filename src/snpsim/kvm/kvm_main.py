@@ -25,8 +25,13 @@ Shape (Pythonic but faithful; documented in docs/host.md):
   ``kvm.fallocate(fd, mode, offset, len)``, ``kvm.read_user(hva, n)``,
   ``kvm.write_user(hva, data)``: anonymous memory of the VMM process (its RAM backing).
 
-Nothing here raises for bad input: a bad fd is -EBADF, an unknown request -ENOTTY, a
-bad argument -EINVAL, as in Linux.
+Nothing here raises for bad input: each argument is checked where KVM (or the VFS, or
+mm) checks it and answered with its errno (a bad fd -EBADF; an unknown request -ENOTTY
+on a VM, -EINVAL on /dev/kvm and vCPUs).  Argument types, which the C interface cannot
+get wrong, are a model choice (see :meth:`Kvm.ioctl`): a struct that cannot be read is
+-EFAULT, as ``copy_from_user`` of a bad pointer; a scalar that is not an int is -EINVAL
+(-EBADF for an fd); ints are taken as the C value of their width.  A host fault inside
+the kernel under any entry point is a recorded oops (:meth:`Kvm._host_fault`).
 """
 
 from __future__ import annotations
