@@ -102,11 +102,13 @@ def test_preassign_of_a_page_the_file_already_holds_applies_at_once():
 
 
 @pytest.mark.parametrize(("owner", "asid", "ret"), [
-    ("firmware", 0, -errno.EEXIST), ("guest", 7, -errno.EEXIST), ("hv-fixed", 0, -errno.EFAULT)])
+    ("firmware", 0, -errno.EIO), ("guest", 7, -errno.EIO), ("hv-fixed", 0, -errno.EIO)])
 def test_preowned_page_in_the_launch_image_fails_snp_launch_update(owner, asid, ret):
     # sev_gmem_post_populate (arch/x86/kvm/svm/sev.c, v6.11+): an assigned RMP entry is
     # not "the initial shared state" -> -EEXIST; an HV-Fixed one passes that check and
     # then rmp_make_private's RMPUPDATE fails (FAIL_PERMISSION) -> rmpupdate's -EFAULT.
+    # snp_launch_update (sev.c, mainline 0097f9df) turns any kvm_gmem_populate failure
+    # before the first page into -EIO (``count < 0`` -> ``ret = -EIO``), fw_error 0.
     from fakeguest import PML4, RAM, page_tables
 
     from snpsim.hw.cpu import Platform

@@ -33,7 +33,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snpsim.spec.falloc import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE
-from snpsim.spec.kvm_uapi import GUEST_MEMFD_FLAG_INIT_SHARED, KVM_MEMORY_ATTRIBUTE_PRIVATE
+from snpsim.spec.kvm_uapi import (
+    GUEST_MEMFD_FLAG_INIT_SHARED,
+    KVM_MEM_GUEST_MEMFD,
+    KVM_MEMORY_ATTRIBUTE_PRIVATE,
+)
 from snpsim.spec.pgtable_types import PG_LEVEL_2M, PG_LEVEL_4K
 from snpsim.spec.units import HPAGE_PMD_ORDER, PAGE_SHIFT, PAGE_SIZE, PTRS_PER_PMD
 from snpsim.trace.record import emit_instant, traced
@@ -170,22 +174,33 @@ _SUPPORTED_FLAGS = 0  # SNP VMs support neither MMAP nor INIT_SHARED
 def kvm_gmem_create(kvm: KvmVm, size: int, flags: int) -> GmemFile | int:
     """``kvm_gmem_create(kvm, args)``: a new guest_memfd of ``size`` bytes.
 
-    Returns the file, or -EINVAL (unsupported ``flags``, ``size`` 0 or not 4 KiB aligned).
+    Returns the file, or -EINVAL (unsupported ``flags``; ``size`` as a signed ``loff_t``
+    not positive, i.e. 0 or at least 2**63, or not 4 KiB aligned).  Source:
+    virt/kvm/guest_memfd.c ``kvm_gmem_create`` (v6.18).
     """
     if flags & ~_SUPPORTED_FLAGS:
         return -errno.EINVAL
+    if size >= 1 << 63:
+        size -= 1 << 64  # loff_t
     if size <= 0 or size & (PAGE_SIZE - 1):
         return -errno.EINVAL
     return GmemFile(kvm, size, flags)
 
 
 @traced("kvm")
-def kvm_gmem_bind(kvm: KvmVm, slot: KvmMemorySlot, file: GmemFile, offset: int) -> int:
-    """``kvm_gmem_bind(kvm, slot, fd, offset)``: bind ``slot`` to ``file`` at byte
-    ``offset``.  Returns 0, -EINVAL (wrong VM, offset unaligned, out of range, or
-    overlapping an existing binding)."""
-    if file.kvm is not kvm or file.closed:
+def kvm_gmem_bind(kvm: KvmVm, slot: KvmMemorySlot, file: object, offset: int) -> int:
+    """``kvm_gmem_bind(kvm, slot, fd, offset)`` (virt/kvm/guest_memfd.c, v6.18): bind
+    ``slot`` to ``file`` (what the fd names in the file table; None for a closed fd) at
+    byte ``offset`` (u64 from the uAPI, a signed ``loff_t`` here).  Returns 0, -EBADF
+    (``fget`` fails: no such fd), -EINVAL (not a guest_memfd, another VM's, offset
+    negative, unaligned or ``offset + size`` past the file's size, or overlapping an
+    existing binding)."""
+    if file is None:
+        return -errno.EBADF
+    if not isinstance(file, GmemFile) or file.kvm is not kvm or file.closed:
         return -errno.EINVAL
+    if offset >= 1 << 63:
+        offset -= 1 << 64  # loff_t
     size = slot.npages << PAGE_SHIFT
     if offset < 0 or offset & (PAGE_SIZE - 1) or offset + size > file.size:
         return -errno.EINVAL
@@ -454,12 +469,15 @@ def kvm_gmem_punch_hole(file: GmemFile, offset: int, length: int) -> int:
 
 @traced("kvm")
 def kvm_gmem_fallocate(file: GmemFile, mode: int, offset: int, length: int) -> int:
-    """``kvm_gmem_fallocate(file, mode, offset, len)``: PUNCH_HOLE|KEEP_SIZE frees the
-    range; mode 0 preallocates (allocates folios without preparing them).
-
-    Returns 0, -EOPNOTSUPP (mode without KEEP_SIZE, or unknown bits), -EINVAL (unaligned).
+    """``kvm_gmem_fallocate(file, mode, offset, len)`` (virt/kvm/guest_memfd.c, v6.18 /
+    commit 01f492e1), after ``vfs_fallocate`` checked the generic arguments
+    (:func:`snpsim.kvm.kvm_main.vfs_fallocate`): KEEP_SIZE is required (-EOPNOTSUPP,
+    so mode 0 too), the only other bit allowed is PUNCH_HOLE (-EOPNOTSUPP), ``offset``
+    and ``len`` must be 4 KiB aligned (-EINVAL).  PUNCH_HOLE frees the range; KEEP_SIZE
+    alone preallocates (``kvm_gmem_allocate``: the range must end inside the file, else
+    -EINVAL; folios are allocated, not prepared).  Returns 0 or -errno.
     """
-    if not mode & FALLOC_FL_KEEP_SIZE and mode:
+    if not mode & FALLOC_FL_KEEP_SIZE:
         return -errno.EOPNOTSUPP
     if mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE):
         return -errno.EOPNOTSUPP
@@ -467,6 +485,8 @@ def kvm_gmem_fallocate(file: GmemFile, mode: int, offset: int, length: int) -> i
         return -errno.EINVAL
     if mode & FALLOC_FL_PUNCH_HOLE:
         return kvm_gmem_punch_hole(file, offset, length)
+    if offset + length > file.size:
+        return -errno.EINVAL
     for index in range(offset >> PAGE_SHIFT, (offset + length) >> PAGE_SHIFT):
         if file.folio_at(index) is None:
             pfn = file.kvm.allocator.alloc_page()
@@ -482,18 +502,34 @@ PostPopulate = Callable[[KvmVm, int, int, int], int]
 @traced("kvm")
 def kvm_gmem_populate(kvm: KvmVm, gfn: int, src_hva: int, npages: int,
                       post_populate: PostPopulate) -> int:
-    """``kvm_gmem_populate(kvm, gfn, src, npages, post_populate, opaque)`` (v7.0, per
-    page): for each page, get the folio (no prepare), require the PRIVATE attribute
-    (else -EINVAL), call ``post_populate(kvm, gfn, pfn, src_hva)`` and mark the folio up
-    to date.  Returns the number of pages done, or the error if none were done."""
+    """``kvm_gmem_populate(kvm, gfn, src, npages, post_populate, opaque)`` (v7.0, commit
+    01f492e1): ``npages`` <= 0 or ``src_hva`` not 4 KiB aligned -> -EINVAL (a WARN in
+    the kernel); the memslot of ``gfn`` must have a guest_memfd (-EINVAL) still open
+    (-EFAULT); ``npages`` is cut at the end of that memslot.  Then per page: the source
+    page must be mapped (``get_user_pages_fast``: -EFAULT), get the folio (no prepare),
+    require the PRIVATE attribute (else -EINVAL), call ``post_populate(kvm, gfn, pfn,
+    src_hva)`` and mark the folio up to date.  Returns the number of pages done, or the
+    error if none were done."""
     from .kvm_main import gfn_to_memslot
 
+    if npages <= 0 or src_hva & (PAGE_SIZE - 1):
+        return -errno.EINVAL
+    first = gfn_to_memslot(kvm, gfn)
+    if first is None or not first.flags & KVM_MEM_GUEST_MEMFD:
+        return -errno.EINVAL
+    if first.gmem_file is None:
+        return -errno.EFAULT
+    npages = min(npages, first.npages - (gfn - first.base_gfn))
     done = 0
+    ret = 0
     for i in range(npages):
         g = gfn + i
-        slot = gfn_to_memslot(kvm, g)
-        if slot is None or slot.gmem_file is None:
-            ret = -errno.EINVAL
+        if src_hva and kvm.mm.get_user_page(src_hva + i * PAGE_SIZE, write=False) < 0:
+            ret = -errno.EFAULT
+            break
+        slot = first
+        if slot.gmem_file is None:
+            ret = -errno.EFAULT
             break
         file = slot.gmem_file
         index = g - slot.base_gfn + slot.gmem_pgoff

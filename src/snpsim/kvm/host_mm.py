@@ -303,10 +303,17 @@ class HostMm:
     def madvise(self, hva: int, length: int, advice: int) -> int:
         """``madvise(hva, length, advice)`` for MADV_DONTNEED (4) and MADV_REMOVE (9):
         free the pages; the next touch reads zeros.  Returns 0, -EINVAL (unaligned HVA,
-        unknown advice) or -ENOMEM (range not mapped).  Source: mm/madvise.c."""
-        if hva & (PAGE_SIZE - 1) or advice not in (MADV_DONTNEED, MADV_REMOVE):
+        unknown advice, a length whose page-aligned value wraps, a range that wraps
+        the u64 space) or -ENOMEM (range not mapped); a zero length is 0.  Source:
+        mm/madvise.c (``madvise_behavior_valid``, ``do_madvise``)."""
+        if advice not in (MADV_DONTNEED, MADV_REMOVE) or hva & (PAGE_SIZE - 1):
             return -errno.EINVAL
-        end = hva + ((length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
+        aligned = (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1) & 0xFFFF_FFFF_FFFF_FFFF
+        if length and not aligned:
+            return -errno.EINVAL
+        end = hva + aligned
+        if end > 0xFFFF_FFFF_FFFF_FFFF:
+            return -errno.EINVAL
         # Every page of the range must be mapped (else -ENOMEM, nothing freed past the
         # hole, as the per-VMA walk of madvise stops there).
         a = hva

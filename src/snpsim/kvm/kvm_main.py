@@ -25,8 +25,13 @@ Shape (Pythonic but faithful; documented in docs/host.md):
   ``kvm.fallocate(fd, mode, offset, len)``, ``kvm.read_user(hva, n)``,
   ``kvm.write_user(hva, data)``: anonymous memory of the VMM process (its RAM backing).
 
-Nothing here raises for bad input: a bad fd is -EBADF, an unknown request -ENOTTY, a
-bad argument -EINVAL, as in Linux.
+Nothing here raises for bad input: each argument is checked where KVM (or the VFS, or
+mm) checks it and answered with its errno (a bad fd -EBADF; an unknown request -ENOTTY
+on a VM, -EINVAL on /dev/kvm and vCPUs).  Argument types, which the C interface cannot
+get wrong, are a model choice (see :meth:`Kvm.ioctl`): a struct that cannot be read is
+-EFAULT, as ``copy_from_user`` of a bad pointer; a scalar that is not an int is -EINVAL
+(-EBADF for an fd); ints are taken as the C value of their width.  A host fault inside
+the kernel under any entry point is a recorded oops (:meth:`Kvm._host_fault`).
 """
 
 from __future__ import annotations
@@ -112,6 +117,7 @@ from .uapi import (
     KvmSevSnpLaunchStart,
     KvmSevSnpLaunchUpdate,
     KvmUserspaceMemoryRegion2,
+    copy_from_user,
 )
 
 __all__ = [
@@ -162,6 +168,9 @@ __all__ = [
     "kvm_get_kvm",
     "kvm_put_kvm",
     "kvm_destroy_vm",
+    "vfs_fallocate",
+    "access_ok",
+    "KVM_USER_MEM_SLOTS",
 ]
 
 class _DevKvm:
@@ -216,7 +225,8 @@ def kvm_vcpu_map(vcpu: KvmVcpu, gfn: int) -> HostMap | None:
 
 def kvm_read_guest(kvm: KvmVm, gpa: int, n: int) -> bytes | None:
     """``kvm_read_guest(kvm, gpa, data, len)``: read ``n`` bytes at GPA ``gpa`` through
-    the memslots' HVAs.  None (C: -EFAULT) when a page has no memslot."""
+    the memslots' HVAs.  None (C: -EFAULT) when a page has no memslot or its HVA is not
+    mapped in the VMM (KVM accepts such a memslot; the copy faults)."""
     out = bytearray()
     while n > 0:
         gfn = gpa >> PAGE_SHIFT
@@ -224,6 +234,8 @@ def kvm_read_guest(kvm: KvmVm, gpa: int, n: int) -> bytes | None:
         if slot is None:
             return None
         take = min(n, PAGE_SIZE - (gpa & (PAGE_SIZE - 1)))
+        if kvm.mm.get_user_page(gfn_to_hva_memslot(slot, gfn), write=False) < 0:
+            return None  # __copy_from_user faults: -EFAULT
         out += kvm.mm.read_user(gfn_to_hva_memslot(slot, gfn) + (gpa & (PAGE_SIZE - 1)), take)
         gpa += take
         n -= take
@@ -232,7 +244,7 @@ def kvm_read_guest(kvm: KvmVm, gpa: int, n: int) -> bytes | None:
 
 def kvm_write_guest(kvm: KvmVm, gpa: int, data: bytes) -> int:
     """``kvm_write_guest(kvm, gpa, data, len)``: write through the memslots' HVAs.
-    Returns 0 or -EFAULT."""
+    Returns 0 or -EFAULT (no memslot, or an HVA the VMM has not mapped)."""
     pos = 0
     while pos < len(data):
         gfn = (gpa + pos) >> PAGE_SHIFT
@@ -241,6 +253,8 @@ def kvm_write_guest(kvm: KvmVm, gpa: int, data: bytes) -> int:
             return -errno.EFAULT
         off = (gpa + pos) & (PAGE_SIZE - 1)
         take = min(len(data) - pos, PAGE_SIZE - off)
+        if kvm.mm.get_user_page(gfn_to_hva_memslot(slot, gfn), write=True) < 0:
+            return -errno.EFAULT  # __copy_to_user faults
         kvm.mm.write_user(gfn_to_hva_memslot(slot, gfn) + off, data[pos : pos + take])
         pos += take
     return 0
@@ -417,26 +431,67 @@ def check_memory_region_flags(kvm: KvmVm, mem: KvmUserspaceMemoryRegion2) -> int
     return -errno.EINVAL if mem.flags & ~valid else 0
 
 
-@traced("kvm")
-def kvm_set_memory_region(kvm: KvmVm, mem: KvmUserspaceMemoryRegion2, gmem: GmemFile | None) -> int:
-    """``kvm_set_memory_region`` / ``__kvm_set_memory_region`` (KVM_SET_USER_MEMORY_REGION2).
+#: ``KVM_MEM_SLOTS_NUM`` (SHRT_MAX) minus x86's ``KVM_INTERNAL_MEM_SLOTS`` (3):
+#: include/linux/kvm_host.h, arch/x86/include/asm/kvm_host.h.
+KVM_USER_MEM_SLOTS = 0x7FFF - 3
+#: ``KVM_MEM_MAX_NR_PAGES`` ((1 << 31) - 1), include/linux/kvm_host.h.
+KVM_MEM_MAX_NR_PAGES = (1 << 31) - 1
+#: x86-64 ``TASK_SIZE_MAX`` with 4-level paging ((1 << 47) - PAGE_SIZE): the end of user
+#: space that ``access_ok`` checks against (arch/x86/include/asm/page_64_types.h).
+TASK_SIZE_MAX = (1 << 47) - PAGE_SIZE
+#: Model: MAXPHYADDR 52, so ``kvm_mmu_max_gfn()`` (arch/x86/kvm/mmu.h) is 2**40 - 1.
+KVM_MMU_MAX_GFN = (1 << (52 - PAGE_SHIFT)) - 1
 
-    Checks: ``check_memory_region_flags`` (-EINVAL: unknown flags, KVM_MEM_GUEST_MEMFD
-    on a VM without private memory, KVM_MEM_READONLY on an SEV-ES/SNP VM or with
-    guest_memfd); size, GPA or HVA not 4 KiB aligned -> -EINVAL; ``memory_size`` 0
-    deletes the slot; a new slot overlapping another -> -EEXIST; changing an existing
-    slot's GPA/size -> -EINVAL (model: only create and delete are supported); a bad
-    guest_memfd -> -EINVAL (``kvm_gmem_bind``).  Returns 0 or -errno.
+
+def access_ok(addr: int, size: int) -> bool:
+    """x86-64 ``access_ok(addr, size)`` (arch/x86/include/asm/uaccess_64.h, v6.12+): the
+    range ``[addr, addr + size)`` (u64, no wrap) ends at or below :data:`TASK_SIZE_MAX`."""
+    end = addr + size
+    return end <= U64_MAX and end <= TASK_SIZE_MAX
+
+
+@traced("kvm")
+def kvm_set_memory_region(kvm: KvmVm, mem: KvmUserspaceMemoryRegion2, gmem: Any) -> int:
+    """``kvm_set_memory_region`` (virt/kvm/kvm_main.c, v6.18.38) for
+    KVM_SET_USER_MEMORY_REGION2, with x86's ``kvm_arch_prepare_memory_region``.
+    ``mem`` holds C values (u32/u64); ``gmem`` is what ``mem.guest_memfd`` names in the
+    file table (None when no such fd).
+
+    Checks in KVM's order, each -EINVAL unless said: ``check_memory_region_flags``;
+    ``memory_size`` or ``guest_phys_addr`` not 4 KiB aligned; ``userspace_addr`` not
+    aligned or ``[userspace_addr, + memory_size)`` failing :func:`access_ok`; for a
+    guest_memfd slot ``guest_memfd_offset`` unaligned or ``offset + size`` wrapping; the
+    address space (``slot >> 16``) not 0 (model: the SMM address space is not
+    modelled) or slot id >= KVM_MEM_SLOTS_NUM; ``gpa + size`` wrapping; more than
+    KVM_MEM_MAX_NR_PAGES pages.  ``memory_size`` 0 deletes the slot (no such slot ->
+    -EINVAL).  An existing slot may only be moved or have its dirty-logging flag
+    changed: a guest_memfd slot, another HVA, size or READONLY -> -EINVAL; the same
+    values -> 0 (nothing to do).  A new or moved slot overlapping another -> -EEXIST,
+    ending above ``kvm_mmu_max_gfn()`` -> -EINVAL; a guest_memfd slot is then bound
+    (``kvm_gmem_bind``: -EBADF, -EINVAL).  Returns 0 or -errno.
+
+    An HVA range the VMM never mapped is accepted, as by KVM: a later access through it
+    gets -EFAULT (``kvm_read_guest``) or a KVM_EXIT_MEMORY_FAULT (the fault path).
     """
     r = check_memory_region_flags(kvm, mem)
     if r:
         return r
-    if (mem.memory_size & (PAGE_SIZE - 1) or mem.guest_phys_addr & (PAGE_SIZE - 1)
-            or mem.userspace_addr & (PAGE_SIZE - 1)):
+    as_id, sid = mem.slot >> 16, mem.slot & 0xFFFF
+    if mem.memory_size & (PAGE_SIZE - 1) or mem.guest_phys_addr & (PAGE_SIZE - 1):
+        return -errno.EINVAL
+    if mem.userspace_addr & (PAGE_SIZE - 1) or not access_ok(mem.userspace_addr, mem.memory_size):
+        return -errno.EINVAL
+    if mem.flags & KVM_MEM_GUEST_MEMFD and (
+            mem.guest_memfd_offset & (PAGE_SIZE - 1)
+            or mem.guest_memfd_offset + mem.memory_size > U64_MAX):
+        return -errno.EINVAL
+    if as_id != 0 or sid >= 0x7FFF:
         return -errno.EINVAL
     if mem.guest_phys_addr + mem.memory_size > U64_MAX:
         return -errno.EINVAL
-    old = kvm.memslots.get(mem.slot)
+    if sid < KVM_USER_MEM_SLOTS and mem.memory_size >> PAGE_SHIFT > KVM_MEM_MAX_NR_PAGES:
+        return -errno.EINVAL
+    old = kvm.memslots.get(sid)
     if mem.memory_size == 0:
         if old is None:
             return -errno.EINVAL
@@ -444,26 +499,85 @@ def kvm_set_memory_region(kvm: KvmVm, mem: KvmUserspaceMemoryRegion2, gmem: Gmem
         kvm_mmu_unmap_gfn_range(kvm, old.base_gfn, old.base_gfn + old.npages)
         kvm_mmu_invalidate_end(kvm)
         kvm_gmem_unbind(old)
-        del kvm.memslots[mem.slot]
+        del kvm.memslots[sid]
         return 0
-    if old is not None:
-        return -errno.EINVAL
     base = mem.guest_phys_addr >> PAGE_SHIFT
     npages = mem.memory_size >> PAGE_SHIFT
-    for s in kvm.memslots.values():
-        if s.base_gfn < base + npages and base < s.base_gfn + s.npages:
-            return -errno.EEXIST
-    slot = KvmMemorySlot(mem.slot, base, npages, mem.userspace_addr, mem.flags)
-    if mem.flags & KVM_MEM_GUEST_MEMFD:
-        if gmem is None:
+    if old is not None:
+        if (mem.flags & KVM_MEM_GUEST_MEMFD or mem.userspace_addr != old.userspace_addr
+                or npages != old.npages or (mem.flags ^ old.flags) & KVM_MEM_READONLY):
             return -errno.EINVAL
+        if base == old.base_gfn:
+            old.flags = mem.flags  # KVM_MR_FLAGS_ONLY (dirty logging), or nothing
+            return 0
+    for s in kvm.memslots.values():
+        if s is not old and s.base_gfn < base + npages and base < s.base_gfn + s.npages:
+            return -errno.EEXIST
+    if base + npages - 1 > KVM_MMU_MAX_GFN:
+        return -errno.EINVAL
+    if old is not None:  # KVM_MR_MOVE: the old range's mappings go
+        kvm_mmu_invalidate_begin(kvm)
+        kvm_mmu_unmap_gfn_range(kvm, old.base_gfn, old.base_gfn + old.npages)
+        old.base_gfn = base
+        if kvm.has_private_mem:  # new metadata for the moved slot (kvm_alloc_memslot_metadata)
+            kvm_mmu_init_memslot_memory_attributes(kvm, old)
+        kvm_mmu_invalidate_end(kvm)
+        return 0
+    slot = KvmMemorySlot(sid, base, npages, mem.userspace_addr, mem.flags)
+    if mem.flags & KVM_MEM_GUEST_MEMFD:
         r = kvm_gmem_bind(kvm, slot, gmem, mem.guest_memfd_offset)
         if r:
             return r
     if kvm.has_private_mem:
         kvm_mmu_init_memslot_memory_attributes(kvm, slot)
-    kvm.memslots[mem.slot] = slot
+    kvm.memslots[sid] = slot
     return 0
+
+
+# ---- fallocate(2) (fs/open.c) -----------------------------------------------------------------
+
+#: ``FALLOC_FL_MODE_MASK`` (include/linux/falloc.h, v6.15+): PUNCH_HOLE 0x02,
+#: COLLAPSE_RANGE 0x08, ZERO_RANGE 0x10, INSERT_RANGE 0x20, UNSHARE_RANGE 0x40,
+#: WRITE_ZEROES 0x80 (ALLOCATE_RANGE is 0).
+FALLOC_FL_MODE_MASK = 0x02 | 0x08 | 0x10 | 0x20 | 0x40 | 0x80
+_LLONG_MAX = (1 << 63) - 1
+
+
+def _s64(v: int) -> int:
+    """A u64 register value as the signed ``loff_t`` the syscall declares."""
+    v &= U64_MAX
+    return v - (1 << 64) if v >> 63 else v
+
+
+def vfs_fallocate(file: Any, mode: int, offset: int, length: int) -> int:
+    """``vfs_fallocate(file, mode, offset, len)`` (fs/open.c, mainline 2025-26): the
+    generic checks before the file's own ``fallocate``, in order: ``offset`` < 0 or
+    ``len`` <= 0 -> -EINVAL; bits outside FALLOC_FL_MODE_MASK | KEEP_SIZE -> -EOPNOTSUPP;
+    PUNCH_HOLE without KEEP_SIZE, COLLAPSE/INSERT/WRITE_ZEROES with KEEP_SIZE, or two
+    modes at once -> -EOPNOTSUPP; a file that is not a regular file (a /dev/kvm, VM or
+    vCPU fd: anonymous inodes) -> -ENODEV; ``offset + len`` past LLONG_MAX -> -EFBIG.
+    ``mode`` is a C int, ``offset``/``length`` ``loff_t``.  Then a guest_memfd goes to
+    :func:`kvm_gmem_fallocate`.  Returns 0 or -errno."""
+    mode &= 0xFFFF_FFFF
+    offset, length = _s64(offset), _s64(length)
+    if offset < 0 or length <= 0:
+        return -errno.EINVAL
+    if mode & ~(FALLOC_FL_MODE_MASK | FALLOC_FL_KEEP_SIZE):
+        return -errno.EOPNOTSUPP
+    kind = mode & FALLOC_FL_MODE_MASK
+    if kind == FALLOC_FL_PUNCH_HOLE:
+        if not mode & FALLOC_FL_KEEP_SIZE:
+            return -errno.EOPNOTSUPP
+    elif kind in (0x08, 0x20, 0x80):
+        if mode & FALLOC_FL_KEEP_SIZE:
+            return -errno.EOPNOTSUPP
+    elif kind not in (0, 0x10, 0x40):
+        return -errno.EOPNOTSUPP
+    if not isinstance(file, GmemFile):
+        return -errno.ENODEV
+    if offset + length > _LLONG_MAX:
+        return -errno.EFBIG
+    return kvm_gmem_fallocate(file, mode, offset, length)
 
 
 # ---- VM lifetime (kvm_main.c) ----------------------------------------------------------------------
@@ -557,6 +671,21 @@ class Kvm:
             return -errno.ENOENT
         return self._install(_DevKvm())
 
+    # -- host faults under any entry point ---------------------------------------------------
+    def _host_fault(self, f: BaseException, entry: str) -> int:
+        """A host #PF (X86_PF_RMP) or a :class:`~snpsim.kvm.kvm_host.KernelOops` raised
+        inside the host kernel under ``entry`` (ioctl, fallocate, close, mmap, madvise):
+        a kernel oops.  Recorded in ``oopses`` and traced the same way from every entry
+        point; the syscall returns -EFAULT (model choice: the real task is killed).
+        Recognised by its architectural attribute (``delivered_to == "host"``,
+        hw/faults.py) so that the syscall surface does not import hw/ (the VMM's layering
+        contract forbids even indirect imports of hw).  Anything else is re-raised."""
+        if getattr(f, "delivered_to", None) != "host":
+            raise f
+        self.oopses.append(str(f))
+        emit_instant("kvm", "host oops", fault=str(f), entry=entry)
+        return -errno.EFAULT
+
     @traced("kvm")
     def close(self, fd: int) -> int:
         """``close(fd)``: the file's last reference goes (the model has no dup), so its
@@ -565,16 +694,22 @@ class Kvm:
         (zap and unbind its slots), ``kvm_put_kvm``, then the inode's folios are freed
         (``kvm_gmem_free_folio`` -> ``sev_gmem_invalidate``).  The VM and every vCPU
         fd and guest_memfd hold a reference on the VM; the last ``kvm_put_kvm`` runs
-        ``kvm_destroy_vm``.  Returns 0 or -EBADF."""
+        ``kvm_destroy_vm``.  Returns 0 or -EBADF (no such fd, or not an int); a host
+        fault during the release is an oops (:meth:`_host_fault`, -EFAULT)."""
+        if not isinstance(fd, int):
+            return -errno.EBADF
         obj = self.files.pop(fd, None)
         if obj is None:
             return -errno.EBADF
-        if isinstance(obj, (KvmVm, KvmVcpu)):
-            kvm_put_kvm(self, obj if isinstance(obj, KvmVm) else obj.kvm)
-        elif isinstance(obj, GmemFile):
-            kvm_gmem_release(obj)
-            kvm_put_kvm(self, obj.kvm)
-            kvm_gmem_truncate_all(obj)
+        try:
+            if isinstance(obj, (KvmVm, KvmVcpu)):
+                kvm_put_kvm(self, obj if isinstance(obj, KvmVm) else obj.kvm)
+            elif isinstance(obj, GmemFile):
+                kvm_gmem_release(obj)
+                kvm_put_kvm(self, obj.kvm)
+                kvm_gmem_truncate_all(obj)
+        except Exception as f:
+            return self._host_fault(f, "close")
         return 0
 
     def preassign(self, gmem_fd: int, offset: int, owner: str, asid: int = 0, gpa: int = 0) -> int:
@@ -593,37 +728,51 @@ class Kvm:
     # -- ioctl --------------------------------------------------------------------------------
     def ioctl(self, fd: int, request: int, arg: Any = 0) -> int:
         """``ioctl(fd, request, arg)``: dispatch to the /dev/kvm, VM, vCPU or guest_memfd
-        file.  Returns >= 0 or -errno (-EBADF bad fd, -ENOTTY unknown request, -EINVAL bad
-        argument type).  A host #PF with X86_PF_RMP raised inside KVM is a host kernel
-        oops: recorded in ``oopses``, and the ioctl returns -EFAULT (model choice)."""
+        file.  Returns >= 0 or -errno.  -EBADF: no such fd (or ``fd`` not an int).  An
+        unknown request: -EINVAL on /dev/kvm (``kvm_arch_dev_ioctl``) and on a vCPU
+        (``kvm_arch_vcpu_ioctl``), -ENOTTY on a VM (``kvm_arch_vm_ioctl``) and on a
+        guest_memfd (no ``unlocked_ioctl``: ``vfs_ioctl``).  A VM or vCPU ioctl on a VM
+        that KVM_BUG_ON killed -> -EIO (``kvm_vm_ioctl``/``kvm_vcpu_ioctl``: vm_dead).
+
+        Argument types (model choice, the C interface has none to get wrong): a struct
+        ioctl whose ``arg`` is not the struct, or a struct with a field no C value can
+        be (:func:`snpsim.kvm.uapi.copy_from_user`), -> -EFAULT, as ``copy_from_user``
+        of a bad pointer; an integer ioctl (KVM_CREATE_VM, KVM_CREATE_VCPU,
+        KVM_CHECK_EXTENSION, KVM_RUN) whose ``arg`` is not an int -> -EINVAL; ints are
+        taken as the u64 register value.  A host fault inside KVM is an oops
+        (:meth:`_host_fault`, -EFAULT)."""
+        if not isinstance(fd, int):
+            return -errno.EBADF
         obj = self.files.get(fd)
         if obj is None:
             return -errno.EBADF
+        if not isinstance(request, int):
+            return -errno.ENOTTY if isinstance(obj, (KvmVm, GmemFile)) else -errno.EINVAL
         try:
             if isinstance(obj, _DevKvm):
                 return self._dev_ioctl(request, arg)
             if isinstance(obj, KvmVm):
+                if obj.bugged:
+                    return -errno.EIO
                 return self._vm_ioctl(obj, request, arg)
             if isinstance(obj, KvmVcpu):
+                if obj.kvm.bugged:
+                    return -errno.EIO
                 return self._vcpu_ioctl(obj, request, arg)
             return -errno.ENOTTY
         except Exception as f:
-            # A host #PF (X86_PF_RMP) raised by the platform inside KVM: a kernel oops.
-            # Recognised by its architectural attribute (``delivered_to == "host"``,
-            # hw/faults.py) so that the ioctl surface does not import hw/ (the VMM's
-            # layering contract forbids even indirect imports of hw).
-            if getattr(f, "delivered_to", None) != "host":
-                raise
-            self.oopses.append(str(f))
-            emit_instant("kvm", "host oops", fault=str(f))
-            return -errno.EFAULT
+            return self._host_fault(f, "ioctl")
 
     def _dev_ioctl(self, request: int, arg: Any) -> int:
         if request == KVM_CREATE_VM:
-            return self._create_vm(int(arg))
+            if not isinstance(arg, int):
+                return -errno.EINVAL
+            return self._create_vm(arg & U64_MAX)
         if request == KVM_CHECK_EXTENSION:
-            return self._check_extension(None, int(arg))
-        return -errno.ENOTTY
+            if not isinstance(arg, int):
+                return -errno.EINVAL
+            return self._check_extension(None, arg & U64_MAX)
+        return -errno.EINVAL
 
     def _check_extension(self, kvm: KvmVm | None, cap: int) -> int:
         if cap == KVM_CAP_EXIT_HYPERCALL:
@@ -663,18 +812,19 @@ class Kvm:
         from .x86 import kvm_vm_ioctl_enable_cap
 
         if request == KVM_CREATE_VCPU:
-            return self._create_vcpu(kvm, int(arg))
+            if not isinstance(arg, int):
+                return -errno.EINVAL
+            return self._create_vcpu(kvm, arg & U64_MAX)
         if request == KVM_SET_USER_MEMORY_REGION2:
-            if not isinstance(arg, KvmUserspaceMemoryRegion2):
+            if not copy_from_user(arg, KvmUserspaceMemoryRegion2):
                 return -errno.EFAULT
-            gmem = None
-            if arg.flags & KVM_MEM_GUEST_MEMFD:
-                gmem = self.files.get(arg.guest_memfd)
-                if not isinstance(gmem, GmemFile):
-                    return -errno.EINVAL
+            # kvm_vm_ioctl_set_memory_region: user slots only
+            if arg.slot & 0xFFFF >= KVM_USER_MEM_SLOTS:
+                return -errno.EINVAL
+            gmem = self.files.get(arg.guest_memfd) if arg.flags & KVM_MEM_GUEST_MEMFD else None
             return kvm_set_memory_region(kvm, arg, gmem)
         if request == KVM_CREATE_GUEST_MEMFD:
-            if not isinstance(arg, KvmCreateGuestMemfd):
+            if not copy_from_user(arg, KvmCreateGuestMemfd):
                 return -errno.EFAULT
             f = kvm_gmem_create(kvm, arg.size, arg.flags)
             if isinstance(f, int):
@@ -682,17 +832,21 @@ class Kvm:
             kvm_get_kvm(kvm)
             return self._install(f)
         if request == KVM_SET_MEMORY_ATTRIBUTES:
-            if not isinstance(arg, KvmMemoryAttributes):
+            if not copy_from_user(arg, KvmMemoryAttributes):
                 return -errno.EFAULT
             return kvm_vm_ioctl_set_mem_attributes(kvm, arg)
         if request == KVM_ENABLE_CAP:
-            if not isinstance(arg, KvmEnableCap):
+            if not copy_from_user(arg, KvmEnableCap):
                 return -errno.EFAULT
             return kvm_vm_ioctl_enable_cap(kvm, arg)
         if request == KVM_CHECK_EXTENSION:
-            return self._check_extension(kvm, int(arg))
+            if not isinstance(arg, int):
+                return -errno.EINVAL
+            return self._check_extension(kvm, arg & U64_MAX)
         if request == KVM_MEMORY_ENCRYPT_OP:
-            if not isinstance(arg, KvmSevCmd):
+            if arg is None or (isinstance(arg, int) and arg == 0):
+                return 0  # sev_mem_enc_ioctl: a NULL argp is a successful probe
+            if not copy_from_user(arg, KvmSevCmd):
                 return -errno.EFAULT
             return sev_mem_enc_ioctl(self, kvm, arg)
         return -errno.ENOTTY
@@ -717,44 +871,72 @@ class Kvm:
         from .x86 import kvm_arch_vcpu_ioctl_run
 
         if request == KVM_RUN:
-            if arg:
+            if not isinstance(arg, int) or arg:
                 return -errno.EINVAL
             return kvm_arch_vcpu_ioctl_run(vcpu)
         if request == KVM_PRE_FAULT_MEMORY:
-            if not isinstance(arg, KvmPreFaultMemory):
+            if not copy_from_user(arg, KvmPreFaultMemory):
                 return -errno.EFAULT
-            if vcpu.kvm.bugged:
-                return -errno.EIO  # kvm_vcpu_ioctl: vm_dead
             return kvm_vcpu_pre_fault_memory(vcpu, arg)
-        return -errno.ENOTTY
+        return -errno.EINVAL
 
     # -- mmap / memory syscalls --------------------------------------------------------------
     def mmap_vcpu_run(self, vcpu_fd: int) -> KvmRun | int:
-        """``mmap(vcpu_fd, 0)``: the vCPU's ``struct kvm_run``; -EBADF/-EINVAL."""
+        """``mmap(vcpu_fd, 0)``: the vCPU's ``struct kvm_run``; -EBADF (no such fd),
+        -ENODEV (a file without ``mmap``: /dev/kvm, a VM fd, a guest_memfd that does not
+        support it, ``do_mmap``)."""
+        if not isinstance(vcpu_fd, int):
+            return -errno.EBADF
         obj = self.files.get(vcpu_fd)
         if obj is None:
             return -errno.EBADF
         if not isinstance(obj, KvmVcpu):
-            return -errno.EINVAL
+            return -errno.ENODEV
         return obj.run
 
     def mmap(self, length: int) -> int:
-        """Anonymous shared mmap of ``length`` bytes: the HVA or -EINVAL."""
-        return self.mm.mmap(length)
+        """Anonymous shared mmap of ``length`` bytes (``do_mmap``, mm/mmap.c): the HVA,
+        -EINVAL (``length`` 0 or not an int), or -ENOMEM (``length`` page-aligned wraps
+        or is larger than user space)."""
+        if not isinstance(length, int):
+            return -errno.EINVAL
+        length &= U64_MAX
+        if length == 0:
+            return -errno.EINVAL
+        if (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1) > TASK_SIZE_MAX:
+            return -errno.ENOMEM
+        try:
+            return self.mm.mmap(length)
+        except Exception as f:
+            return self._host_fault(f, "mmap")
 
     def madvise(self, hva: int, length: int, advice: int) -> int:
-        """``madvise(hva, length, advice)`` (MADV_DONTNEED, MADV_REMOVE): 0 or -errno."""
-        return self.mm.madvise(hva, length, advice)
+        """``madvise(hva, length, advice)`` (MADV_DONTNEED, MADV_REMOVE): 0 or -errno
+        (:meth:`snpsim.kvm.host_mm.HostMm.madvise`; an argument that is not an int
+        -> -EINVAL).  A host fault inside is an oops (:meth:`_host_fault`)."""
+        if not all(isinstance(v, int) for v in (hva, length, advice)):
+            return -errno.EINVAL
+        try:
+            return self.mm.madvise(hva & U64_MAX, length & U64_MAX, advice & 0xFFFF_FFFF)
+        except Exception as f:
+            return self._host_fault(f, "madvise")
 
     def fallocate(self, fd: int, mode: int, offset: int, length: int) -> int:
-        """``fallocate(fd, mode, offset, len)`` on a guest_memfd (``kvm_gmem_fallocate``):
-        0 or -errno (-EBADF, -ENODEV for files that do not support it)."""
+        """``fallocate(fd, mode, offset, len)`` (``ksys_fallocate`` -> :func:`vfs_fallocate`
+        -> ``kvm_gmem_fallocate``): 0 or -errno; -EBADF for no such fd (or ``fd`` not an
+        int), -EINVAL for another argument that is not an int.  A host fault inside (e.g.
+        under ``sev_gmem_invalidate`` of a hole punch) is an oops (:meth:`_host_fault`)."""
+        if not isinstance(fd, int):
+            return -errno.EBADF
         obj = self.files.get(fd)
         if obj is None:
             return -errno.EBADF
-        if not isinstance(obj, GmemFile):
-            return -errno.ENODEV
-        return kvm_gmem_fallocate(obj, mode, offset, length)
+        if not all(isinstance(v, int) for v in (mode, offset, length)):
+            return -errno.EINVAL
+        try:
+            return vfs_fallocate(obj, mode, offset, length)
+        except Exception as f:
+            return self._host_fault(f, "fallocate")
 
     def read_user(self, hva: int, n: int) -> bytes:
         """The process's own load of ``n`` bytes at ``hva``."""

@@ -322,7 +322,10 @@ def kvm_mmu_faultin_pfn(vcpu: KvmVcpu, fault: KvmPageFault) -> int:
         hva = gfn_to_hva_memslot(slot, fault.gfn)
         pfn = kvm.mm.get_user_page(hva, write=fault.write)
         if pfn < 0:
-            return pfn
+            # hva_to_pfn failed (the VMM never mapped the slot's HVA): kvm_handle_error_pfn
+            # prepares a memory-fault exit and returns -EFAULT (arch/x86/kvm/mmu/mmu.c, v6.8+)
+            kvm_mmu_prepare_memory_fault_exit(vcpu, fault)
+            return -errno.EFAULT
         fault.pfn = pfn
         fault.writable = not slot.flags & KVM_MEM_READONLY
     if mmu_invalidate_retry_gfn_unsafe(kvm, fault.mmu_seq, fault.gfn):

@@ -87,6 +87,7 @@ from snpsim.spec.kvm_uapi import (
     KVM_MAP_GPA_RANGE_ENCRYPTED,
     KVM_MAP_GPA_RANGE_PAGE_SZ_2M,
     KVM_MAP_GPA_RANGE_PAGE_SZ_4K,
+    KVM_MEM_GUEST_MEMFD,
     KVM_SEV_INIT2,
     KVM_SEV_LAUNCH_FINISH,
     KVM_SEV_LAUNCH_MEASURE,
@@ -187,6 +188,7 @@ from .uapi import (
     KvmSevSnpLaunchFinish,
     KvmSevSnpLaunchStart,
     KvmSevSnpLaunchUpdate,
+    copy_from_user,
 )
 from .virt_svm_sev import (
     kvm_rmp_make_shared,
@@ -1367,7 +1369,7 @@ def sev_gmem_post_populate(kvm: KvmVm, gfn: int, pfn: int, src_hva: int, page_ty
     Returns 0 or -errno."""
     rc, assigned, _lvl = snp_lookup_rmpentry(kvm, pfn)
     if rc or assigned:
-        return -errno.EEXIST if assigned else -errno.EFAULT
+        return -errno.EINVAL if rc else -errno.EEXIST
     spa = pfn << PAGE_SHIFT
     if page_type != KVM_SEV_SNP_PAGE_TYPE_ZERO and src_hva:
         kvm.host.write(spa, kvm.mm.read_user(src_hva, PAGE_SIZE))
@@ -1394,36 +1396,134 @@ _LAUNCH_TYPES = (KVM_SEV_SNP_PAGE_TYPE_NORMAL, KVM_SEV_SNP_PAGE_TYPE_ZERO,
 
 @traced("kvm")
 def snp_launch_update(kvm: KvmVm, cmd: KvmSevCmd) -> int:
-    """``snp_launch_update(kvm, argp)`` (8.7): ``len`` 4 KiB-aligned and non-zero, flags
-    0, type in {1, 3, 4, 5, 6}, source HVA page aligned (except ZERO), the GFN range in a
-    guest_memfd slot -> else -EINVAL.  ``kvm_gmem_populate`` with
-    ``sev_gmem_post_populate``; progress is written back into ``gfn_start``/``uaddr``/
-    ``len``.  Returns 0 or -errno."""
+    """``snp_launch_update(kvm, argp)`` (arch/x86/kvm/svm/sev.c, mainline snapshot
+    0097f9df, with ``kvm_gmem_populate`` of guest_memfd.c 01f492e1): not an SNP VM or no
+    SNP context (no SNP_LAUNCH_START) -> -EINVAL; unreadable params -> -EFAULT; ``len``
+    not 4 KiB aligned, ``flags`` != 0 or ``type`` not in {1, 3, 4, 5, 6} -> -EINVAL; the
+    memslot of ``gfn_start`` cannot be private (none, or no guest_memfd) -> -EINVAL.
+    Then ``kvm_gmem_populate`` with ``sev_gmem_post_populate`` (the range is cut at
+    the end of that memslot).  When it fails before any page (``len`` 0, an unaligned
+    source, the first source page not mapped in the VMM: -EFAULT inside, a GFN not
+    private, ...), the ioctl returns -EIO with the firmware error (0 when none) in
+    ``cmd.error``; otherwise the progress is written back into ``gfn_start``/``uaddr``/
+    ``len`` and it returns 0 (also when it stopped early).  Returns 0 or -errno."""
     from .kvm_main import gfn_to_memslot
 
+    sev = kvm.sev
+    if not sev.snp or sev.gctx is None:
+        return -errno.EINVAL
     p = cmd.data
-    if not isinstance(p, KvmSevSnpLaunchUpdate):
+    if not copy_from_user(p, KvmSevSnpLaunchUpdate):
         return -errno.EFAULT
-    if not kvm.sev.snp or kvm.sev.gctx is None or kvm.sev.snp_finished:
-        return -errno.EINVAL
-    if not p.len or p.len & (PAGE_SIZE - 1) or p.flags or p.type not in _LAUNCH_TYPES:
-        return -errno.EINVAL
-    if p.type != KVM_SEV_SNP_PAGE_TYPE_ZERO and (not p.uaddr or p.uaddr & (PAGE_SIZE - 1)):
+    if p.len & (PAGE_SIZE - 1) or p.flags or p.type not in _LAUNCH_TYPES:
         return -errno.EINVAL
     npages = p.len >> PAGE_SHIFT
     slot = gfn_to_memslot(kvm, p.gfn_start)
-    if slot is None or slot.gmem_file is None or not slot.contains(p.gfn_start + npages - 1):
+    if slot is None or not slot.flags & KVM_MEM_GUEST_MEMFD:  # kvm_slot_can_be_private
         return -errno.EINVAL
     src = 0 if p.type == KVM_SEV_SNP_PAGE_TYPE_ZERO else p.uaddr
-    count = kvm_gmem_populate(
-        kvm, p.gfn_start, src, npages,
-        lambda k, g, pfn, s: sev_gmem_post_populate(k, g, pfn, s, p.type, cmd))
+    fw: list[int] = []
+    if src == 0 and p.type != KVM_SEV_SNP_PAGE_TYPE_ZERO:
+        count = -errno.EINVAL  # sev_gmem_post_populate: WARN_ON_ONCE(!src)
+    else:
+
+        def post(k: KvmVm, g: int, pfn: int, s_: int) -> int:
+            before = cmd.error
+            r = sev_gmem_post_populate(k, g, pfn, s_, p.type, cmd)
+            if cmd.error != before:
+                fw.append(cmd.error)
+            return r
+
+        count = kvm_gmem_populate(kvm, p.gfn_start, src, npages, post)
     if count < 0:
-        return count
+        cmd.error = fw[-1] if fw else 0
+        return -errno.EIO
     p.gfn_start += count
     p.len -= count << PAGE_SHIFT
     if p.type != KVM_SEV_SNP_PAGE_TYPE_ZERO:
         p.uaddr += count << PAGE_SHIFT
+    return 0
+
+
+#: SNP guest policy bits (SEV-SNP Firmware ABI "Guest Policy"; sev.c
+#: ``SNP_POLICY_MASK_*``): API_MINOR 7:0, API_MAJOR 15:8, SMT 16, RSVD_MBO 17 (must be
+#: one), DEBUG 19, SINGLE_SOCKET 20.
+SNP_POLICY_MASK_RSVD_MBO = 1 << 17
+SNP_POLICY_MASK_VALID = 0xFFFF | 1 << 16 | SNP_POLICY_MASK_RSVD_MBO | 1 << 19 | 1 << 20
+#: ``SVM_SEV_FEAT_DEBUG_SWAP`` (arch/x86/include/asm/svm.h): the one VMSA feature the
+#: model's KVM offers (``sev_supported_vmsa_features``; which features a real host
+#: offers depends on the CPU).
+SVM_SEV_FEAT_DEBUG_SWAP = 1 << 5
+
+
+def sev_guest_init2(sys: Any, kvm: KvmVm, cmd: KvmSevCmd) -> int:
+    """``sev_guest_init2`` -> ``__sev_guest_init`` (arch/x86/kvm/svm/sev.c, mainline
+    snapshot 0097f9df), checks in order: already initialised (``!need_init``) or a VM
+    type other than SEV/SEV-ES/SNP -> -EINVAL; unreadable ``struct kvm_sev_init`` ->
+    -EFAULT; vCPUs already created, ``flags`` != 0, ``vmsa_features`` outside what KVM
+    supports (none for SEV; :data:`SVM_SEV_FEAT_DEBUG_SWAP` for SEV-ES/SNP in the model),
+    ``ghcb_version`` above GHCB_VERSION_MAX (or non-zero for SEV) -> -EINVAL.  Then the
+    ASID.  Returns 0 or -errno."""
+    sev = kvm.sev
+    if sev.active or kvm.vm_type not in (KVM_X86_SEV_VM, KVM_X86_SEV_ES_VM, KVM_X86_SNP_VM):
+        return -errno.EINVAL
+    d = cmd.data
+    if not copy_from_user(d, KvmSevInit):
+        return -errno.EFAULT
+    es = kvm.vm_type != KVM_X86_SEV_VM
+    if kvm.vcpus or d.flags or d.vmsa_features & ~(SVM_SEV_FEAT_DEBUG_SWAP if es else 0):
+        return -errno.EINVAL
+    if d.ghcb_version > GHCB_VERSION_MAX or (not es and d.ghcb_version):
+        return -errno.EINVAL
+    sev.active = True
+    sev.es_active = es
+    sev.snp = kvm.vm_type == KVM_X86_SNP_VM
+    sev.ghcb_version = d.ghcb_version or (GHCB_VERSION_DEFAULT if es else 0)
+    sev.asid = sys.next_asid
+    sys.next_asid += 1
+    sys.asids_in_use.add(sev.asid)
+    return 0
+
+
+def snp_launch_start(kvm: KvmVm, cmd: KvmSevCmd) -> int:
+    """``snp_launch_start(kvm, argp)`` (arch/x86/kvm/svm/sev.c, mainline snapshot
+    0097f9df), in order: not an SNP guest -> -ENOTTY; unreadable params -> -EFAULT; an
+    SNP context already exists -> -EINVAL; ``flags`` != 0 -> -EINVAL; ``policy`` with a
+    bit outside :data:`SNP_POLICY_MASK_VALID` (bit 18, bits 21-63) -> -EINVAL; bit 17
+    (RSVD_MBO) clear -> -EINVAL.  Then firmware SNP_LAUNCH_START.  Returns 0 or
+    -errno."""
+    sev = kvm.sev
+    if not sev.snp:
+        return -errno.ENOTTY
+    d = cmd.data
+    if not copy_from_user(d, KvmSevSnpLaunchStart):
+        return -errno.EFAULT
+    if sev.gctx is not None or d.flags:
+        return -errno.EINVAL
+    if d.policy & ~SNP_POLICY_MASK_VALID or not d.policy & SNP_POLICY_MASK_RSVD_MBO:
+        return -errno.EINVAL
+    sev.policy = d.policy
+    sev.gctx = kvm.host.firmware.snp_launch_start(sev.asid, d.policy)
+    return 0
+
+
+#: ``KVM_SEV_SNP_ID_BLOCK_SIZE`` (96) and ``KVM_SEV_SNP_ID_AUTH_SIZE`` (4096) bytes:
+#: arch/x86/kvm/svm/sev.c.
+KVM_SEV_SNP_ID_BLOCK_SIZE = 96
+KVM_SEV_SNP_ID_AUTH_SIZE = 4096
+
+
+def psp_copy_user_blob(kvm: KvmVm, uaddr: int, length: int) -> int:
+    """``psp_copy_user_blob(uaddr, len)`` (drivers/crypto/ccp/sev-dev.c): 0 when the
+    ``length`` bytes at ``uaddr`` can be copied; -EINVAL for a zero address or length,
+    -EFAULT when a page of the range is not mapped in the VMM (``memdup_user``).  The
+    blob's content is not modelled."""
+    if not uaddr or not length:
+        return -errno.EINVAL
+    first, last = uaddr & ~(PAGE_SIZE - 1), (uaddr + length - 1) & ~(PAGE_SIZE - 1)
+    for hva in range(first, last + 1, PAGE_SIZE):
+        if kvm.mm.find_vma(hva) is None:
+            return -errno.EFAULT
     return 0
 
 
@@ -1436,8 +1536,8 @@ def sev_launch_start(kvm: KvmVm, cmd: KvmSevCmd) -> int:
     ASID (``sev_bind_asid``); the handle is written back.  A second start -> -EINVAL
     (model).  The owner's DH certificate and session blob are not modelled (must be 0,
     else -EINVAL).  Returns 0 or -errno."""
-    d = cmd.data if cmd.data is not None else KvmSevLaunchStart()
-    if not isinstance(d, KvmSevLaunchStart):
+    d = cmd.data
+    if not copy_from_user(d, KvmSevLaunchStart):
         return -errno.EFAULT
     sev = kvm.sev
     if sev.gctx is not None or d.dh_uaddr or d.session_uaddr:
@@ -1457,7 +1557,7 @@ def sev_launch_update_data(kvm: KvmVm, cmd: KvmSevCmd) -> int:
     (-EINVAL; KVM handles partial pages).  A firmware error is in ``cmd.error`` and gives
     -EIO.  Returns 0 or -errno."""
     p = cmd.data
-    if not isinstance(p, KvmSevLaunchUpdateData):
+    if not copy_from_user(p, KvmSevLaunchUpdateData):
         return -errno.EFAULT
     sev = kvm.sev
     if sev.gctx is None:
@@ -1502,8 +1602,8 @@ def sev_launch_update_vmsa(kvm: KvmVm, cmd: KvmSevCmd) -> int:
 def sev_launch_measure(kvm: KvmVm, cmd: KvmSevCmd) -> int:
     """``sev_launch_measure(kvm, argp)``: firmware LAUNCH_MEASURE; the measurement goes
     to the model-only ``measurement`` field.  Returns 0 or -EINVAL (not started)."""
-    d = cmd.data if cmd.data is not None else KvmSevLaunchMeasure()
-    if not isinstance(d, KvmSevLaunchMeasure):
+    d = cmd.data
+    if not copy_from_user(d, KvmSevLaunchMeasure):
         return -errno.EFAULT
     if kvm.sev.gctx is None:
         return -errno.EINVAL
@@ -1536,49 +1636,42 @@ _SEV_LAUNCH_CMDS: dict[int, Callable[[KvmVm, KvmSevCmd], int]] = {
 
 @traced("kvm")
 def sev_mem_enc_ioctl(sys: Any, kvm: KvmVm, cmd: KvmSevCmd) -> int:
-    """``sev_mem_enc_ioctl(kvm, argp)`` (KVM_MEMORY_ENCRYPT_OP): KVM_SEV_INIT2,
-    KVM_SEV_SNP_LAUNCH_START/UPDATE/FINISH, and for SEV / SEV-ES VMs KVM_SEV_LAUNCH_START/
-    UPDATE_DATA/UPDATE_VMSA/MEASURE/FINISH.  Other ids -> -EINVAL.  Returns 0 or -errno;
-    firmware errors in ``cmd.error``."""
+    """``sev_mem_enc_ioctl(kvm, argp)`` (KVM_MEMORY_ENCRYPT_OP; arch/x86/kvm/svm/sev.c,
+    mainline snapshot 0097f9df): on an SNP guest (after KVM_SEV_INIT2) any id below
+    KVM_SEV_SNP_LAUNCH_START -> -EPERM; KVM_SEV_INIT2 (:func:`sev_guest_init2`),
+    KVM_SEV_SNP_LAUNCH_START/UPDATE/FINISH, and KVM_SEV_LAUNCH_START/UPDATE_DATA/
+    UPDATE_VMSA/MEASURE/FINISH (-ENOTTY before INIT2).  Other ids -> -EINVAL.
+    SNP_LAUNCH_FINISH (``snp_launch_finish``): not SNP -> -ENOTTY, no context -> -EINVAL,
+    unreadable params -> -EFAULT, ``flags`` != 0 -> -EINVAL, an ID block whose pages
+    are not mapped -> -EFAULT (``psp_copy_user_blob``); a second finish is -EINVAL in
+    the model (the real one fails in firmware).  Returns 0 or -errno; firmware errors
+    in ``cmd.error``."""
     sev = kvm.sev
+    # Once KVM_SEV_INIT2 made the VM an SNP guest, only the SNP commands (ids >= 100).
+    if sev.snp and cmd.id < KVM_SEV_SNP_LAUNCH_START:
+        return -errno.EPERM
     if cmd.id == KVM_SEV_INIT2:
-        d = cmd.data if cmd.data is not None else KvmSevInit()
-        if not isinstance(d, KvmSevInit):
-            return -errno.EFAULT
-        if kvm.vm_type not in (KVM_X86_SEV_VM, KVM_X86_SEV_ES_VM, KVM_X86_SNP_VM) or sev.active:
-            return -errno.EINVAL
-        if d.ghcb_version > GHCB_VERSION_MAX or (kvm.vm_type == KVM_X86_SEV_VM and d.ghcb_version):
-            return -errno.EINVAL
-        sev.active = True
-        sev.es_active = kvm.vm_type in (KVM_X86_SEV_ES_VM, KVM_X86_SNP_VM)
-        sev.snp = kvm.vm_type == KVM_X86_SNP_VM
-        sev.ghcb_version = d.ghcb_version or (GHCB_VERSION_DEFAULT if sev.es_active else 0)
-        sev.asid = sys.next_asid
-        sys.next_asid += 1
-        sys.asids_in_use.add(sev.asid)
-        return 0
-    if sev.active and not sev.snp and cmd.id in _SEV_LAUNCH_CMDS:
+        return sev_guest_init2(sys, kvm, cmd)
+    if cmd.id in _SEV_LAUNCH_CMDS:
+        if not sev.active:
+            return -errno.ENOTTY  # sev_launch_*: !sev_guest(kvm)
         return _SEV_LAUNCH_CMDS[cmd.id](kvm, cmd)
-    if not sev.snp:
-        return -errno.ENOTTY if cmd.id in (KVM_SEV_SNP_LAUNCH_START, KVM_SEV_SNP_LAUNCH_UPDATE,
-                                           KVM_SEV_SNP_LAUNCH_FINISH) else -errno.EINVAL
     if cmd.id == KVM_SEV_SNP_LAUNCH_START:
-        d = cmd.data if cmd.data is not None else KvmSevSnpLaunchStart()
-        if not isinstance(d, KvmSevSnpLaunchStart):
-            return -errno.EFAULT
-        if sev.gctx is not None or d.flags:
-            return -errno.EINVAL
-        sev.policy = d.policy
-        sev.gctx = kvm.host.firmware.snp_launch_start(sev.asid, d.policy)
-        return 0
+        return snp_launch_start(kvm, cmd)
     if cmd.id == KVM_SEV_SNP_LAUNCH_UPDATE:
         return snp_launch_update(kvm, cmd)
     if cmd.id == KVM_SEV_SNP_LAUNCH_FINISH:
-        d = cmd.data if cmd.data is not None else KvmSevSnpLaunchFinish()
-        if not isinstance(d, KvmSevSnpLaunchFinish):
-            return -errno.EFAULT
-        if sev.gctx is None or sev.snp_finished:
+        if not sev.snp:
+            return -errno.ENOTTY
+        if sev.gctx is None:
             return -errno.EINVAL
+        d = cmd.data
+        if not copy_from_user(d, KvmSevSnpLaunchFinish):
+            return -errno.EFAULT
+        if d.flags:
+            return -errno.EINVAL
+        if sev.snp_finished:
+            return -errno.EINVAL  # model: a second finish (see the docstring)
         # snp_launch_update_vmsa: each vCPU's VMSA becomes a guest page, measured.
         for v in kvm.vcpus:
             pfn = v.vmcb.vmsa_pfn
@@ -1593,6 +1686,11 @@ def sev_mem_enc_ioctl(sys: Any, kvm: KvmVm, cmd: KvmSevCmd) -> int:
                 cmd.error = fw
                 kvm_rmp_make_shared(kvm, pfn, PG_LEVEL_4K)
                 return -errno.EIO
+        if d.id_block_en:
+            r = psp_copy_user_blob(kvm, d.id_block_uaddr, KVM_SEV_SNP_ID_BLOCK_SIZE) \
+                or psp_copy_user_blob(kvm, d.id_auth_uaddr, KVM_SEV_SNP_ID_AUTH_SIZE)
+            if r:
+                return r
         d.launch_digest = kvm.host.firmware.snp_launch_finish(sev.gctx)
         sev.snp_finished = True
         # snp_launch_finish: no more SNP_LAUNCH_UPDATE, so private pages may now be

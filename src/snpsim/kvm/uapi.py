@@ -22,6 +22,7 @@ Model choices:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = [
     "KvmRunHypercall",
@@ -46,6 +47,8 @@ __all__ = [
     "KvmSevSnpLaunchStart",
     "KvmSevSnpLaunchUpdate",
     "KvmSevSnpLaunchFinish",
+    "C_LAYOUT",
+    "copy_from_user",
 ]
 
 
@@ -298,3 +301,64 @@ class KvmSevSnpLaunchFinish:
     host_data: bytes = bytes(32)
     flags: int = 0
     launch_digest: bytes = b""
+
+
+# ---- reading a struct from "user memory" ---------------------------------------------------------
+
+#: The C layout of each argument struct: (field, width in bits) for integer fields,
+#: (field, -n) for a ``u8[n]`` byte array, (field, ("list", n, bits)) for ``uNN[n]``.
+#: From include/uapi/linux/kvm.h (v6.18 / 7.0).
+C_LAYOUT: dict[type, tuple[tuple[str, Any], ...]] = {
+    KvmUserspaceMemoryRegion2: (("slot", 32), ("flags", 32), ("guest_phys_addr", 64),
+                                ("memory_size", 64), ("userspace_addr", 64),
+                                ("guest_memfd_offset", 64), ("guest_memfd", 32)),
+    KvmMemoryAttributes: (("address", 64), ("size", 64), ("attributes", 64), ("flags", 64)),
+    KvmPreFaultMemory: (("gpa", 64), ("size", 64), ("flags", 64), ("padding", ("list", 5, 64))),
+    KvmCreateGuestMemfd: (("size", 64), ("flags", 64)),
+    KvmEnableCap: (("cap", 32), ("flags", 32), ("args", ("list", 4, 64))),
+    KvmSevCmd: (("id", 32), ("error", 32), ("sev_fd", 32)),
+    KvmSevInit: (("vmsa_features", 64), ("flags", 32), ("ghcb_version", 16)),
+    KvmSevLaunchStart: (("handle", 32), ("policy", 32), ("dh_uaddr", 64), ("dh_len", 32),
+                        ("session_uaddr", 64), ("session_len", 32)),
+    KvmSevLaunchUpdateData: (("uaddr", 64), ("len", 32)),
+    KvmSevLaunchMeasure: (("uaddr", 64), ("len", 32)),
+    KvmSevSnpLaunchStart: (("policy", 64), ("gosvw", -16), ("flags", 16)),
+    KvmSevSnpLaunchUpdate: (("gfn_start", 64), ("uaddr", 64), ("len", 64), ("type", 8),
+                            ("flags", 16)),
+    KvmSevSnpLaunchFinish: (("id_block_uaddr", 64), ("id_auth_uaddr", 64), ("id_block_en", 8),
+                            ("auth_key_en", 8), ("vcek_disabled", 8), ("host_data", -32),
+                            ("flags", 16)),
+}
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int)
+
+
+def copy_from_user(arg: Any, cls: type) -> bool:
+    """Model of ``copy_from_user(&params, argp, sizeof(params))`` for an argument
+    dataclass: True when ``arg`` is a ``cls`` whose every field holds a value its C field
+    can hold.  Model choice (the C interface has no types to get wrong): a non-``cls``
+    argument or a field of the wrong Python type (not an int, a byte array of the wrong
+    length, a list of the wrong length) is a struct KVM cannot read, False, and the
+    caller answers -EFAULT as for an unreadable pointer.  An int field is stored as C
+    stores it: masked to the field's width (so -1 in a u64 is 2**64 - 1), written back
+    into ``arg``, so that what KVM later writes back starts from the C value.
+    ``KvmSevCmd.data`` is checked by the command that reads it."""
+    if not isinstance(arg, cls):
+        return False
+    for name, width in C_LAYOUT[cls]:
+        v = getattr(arg, name, None)
+        if isinstance(width, int) and width > 0:
+            if not _is_int(v):
+                return False
+            setattr(arg, name, int(v) & ((1 << width) - 1))
+        elif isinstance(width, int):
+            if not isinstance(v, (bytes, bytearray)) or len(v) != -width:
+                return False
+        else:
+            _kind, n, bits = width
+            if not isinstance(v, list) or len(v) != n or not all(_is_int(x) for x in v):
+                return False
+            setattr(arg, name, [int(x) & ((1 << bits) - 1) for x in v])
+    return True
