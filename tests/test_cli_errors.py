@@ -39,7 +39,9 @@ def test_sizes_accept_binary_fractions():
 
     assert parse_size("1.5G") == 3 << 29
     assert parse_size("64M") == 64 << 20
-    for bad in ("0.3", "1X", "1.5.5G", ""):
+    # Units are binary whatever the spelling; bits ("Gb") are not bytes.
+    assert parse_size("1GB") == parse_size("1GiB") == parse_size("1 G") == 1 << 30
+    for bad in ("0.3", "1X", "1.5.5G", "", "1Gb", "1gb", "1Mib"):
         with pytest.raises(ValueError):
             parse_size(bad)
 

@@ -99,6 +99,7 @@ __all__ = [
     "do",
     "function",
     "functions",
+    "signature",
     "hooked",
     "kvm_profile",
     "qemu_profile",
@@ -199,6 +200,28 @@ def function(name: str) -> Callable[..., Any]:
 
 
 
+def signature(name: str) -> str:
+    """The arguments a hook on ``name`` receives after ``original`` (and a caller of
+    :func:`function` passes), as one line: ``"snp_begin_psc(vcpu) -> int"``, with the
+    module that models it (``"snpsim.kvm.svm_sev"``) in brackets.  Names as
+    :func:`function` takes them; ScenarioError for an unknown or ambiguous name.  The
+    function's own docstring (``help(snpsim.api.function(name))``) gives units, errors
+    and its C source."""
+    import inspect
+
+    fns = _resolve(name)
+    lines = []
+    for f in fns:
+        sig = inspect.signature(f)
+        params = ", ".join(p.name if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                           else str(p).split(":")[0].split("=")[0].strip()
+                           for p in sig.parameters.values())
+        ret = sig.return_annotation
+        ret_text = "" if ret is inspect.Signature.empty else f" -> {ret if isinstance(ret, str) else getattr(ret, '__name__', ret)}"
+        lines.append(f"{f.__qualname__}({params}){ret_text}  [{f.__module__}]")
+    return "\n".join(lines)
+
+
 @contextlib.contextmanager
 def hooked(hooks: Mapping[str, Callable[..., Any]]) -> Iterator[None]:
     """For the ``with`` block, every call of each modelled function named in ``hooks``
@@ -249,6 +272,7 @@ def _profile(base: Any, default: Any, table: Mapping[str, Any], name: str | None
         prof = table[prof]
     if not knobs and (name is None or name == prof.name):
         return prof
+    _check_knobs(knobs or {}, prof, type(prof).__name__.removesuffix("Profile").upper())
     return prof.derive(name or prof.name, knobs=knobs)
 
 
@@ -689,6 +713,55 @@ def _size(value: int | str, what: str) -> int:
     return value
 
 
+#: Guest RAM a scenario may have: 32 MiB .. 1 TiB, in whole 2 MiB units (the guest's
+#: ``GuestConfig.ram_size`` rule; the same bounds as ``snpsim run --memory``).
+MIN_MEMORY, MAX_MEMORY = 32 << 20, 1 << 40
+
+
+def _memory(value: int | str) -> int:
+    """``value`` (bytes or "64M") as the scenario's RAM size; ScenarioError outside
+    :data:`MIN_MEMORY`..:data:`MAX_MEMORY` or not a multiple of 2 MiB."""
+    from snpsim.system import format_size
+
+    n = _size(value, "memory")
+    if not MIN_MEMORY <= n <= MAX_MEMORY:
+        raise ScenarioError(f"memory must be 32M..1T, not {format_size(n)}")
+    if n % (2 << 20):
+        raise ScenarioError(f"memory must be a multiple of 2M, not {format_size(n)}")
+    return n
+
+
+def _check_profile(value: Any, table: Mapping[str, Any], what: str, cls: type) -> None:
+    """``value`` is None, a name in ``table`` or a ``cls`` instance; else ScenarioError
+    naming the choices."""
+    if value is None or isinstance(value, cls):
+        return
+    if not isinstance(value, str) or value not in table:
+        raise ScenarioError(f"unknown {what} profile {value!r}: choose one of {', '.join(table)}")
+
+
+def _check_knobs(knobs: Mapping[str, Any], base: Any, what: str) -> None:
+    """Every name in ``knobs`` is a knob of profile ``base``; else ScenarioError listing
+    the valid ones (a misspelt knob would otherwise change nothing, silently)."""
+    unknown = sorted(set(knobs) - set(base.knobs))
+    if unknown:
+        raise ScenarioError(f"unknown {what} knob{'s' if len(unknown) > 1 else ''} "
+                            f"{', '.join(map(repr, unknown))}: the {base.name} profile has "
+                            f"{', '.join(sorted(base.knobs))}")
+
+
+def _guest_option_names() -> frozenset[str]:
+    """The extra keyword arguments :class:`Scenario` passes on: the fields of
+    :class:`snpsim.guest.kernel.GuestConfig` the machine does not set itself, and
+    ``livelock_repeats``."""
+    import dataclasses
+
+    from snpsim.guest.kernel import GuestConfig
+
+    names = {f.name for f in dataclasses.fields(GuestConfig)} - {"ram_size", "nr_cpus"}
+    return frozenset(names | {"livelock_repeats"})
+
+
 class Scenario:
     """One machine, its guest work, hooks, schedule and host events.
 
@@ -708,13 +781,36 @@ class Scenario:
                  seed: int = 0, kvm_knobs: dict[str, Any] | None = None,
                  qemu_knobs: dict[str, Any] | None = None, description: str = "",
                  **guest_options: Any) -> None:
+        from snpsim.guest.kernel import PROFILES as KERNEL_PROFILES
+        from snpsim.kvm.profiles import DEFAULT_PROFILE, KVM_PROFILES, KvmProfile
+        from snpsim.vmm.profiles import DEFAULT_QEMU_PROFILE, QEMU_PROFILES, QemuProfile
+
         self.name = name
         self.description = description
-        self.memory = _size(memory, "memory")
-        if not isinstance(vcpus, int) or not 1 <= vcpus <= 64:
+        self.memory = _memory(memory)
+        if not isinstance(vcpus, int) or isinstance(vcpus, bool) or not 1 <= vcpus <= 64:
             raise ScenarioError(f"vcpus must be 1..64, not {vcpus!r}")
         if mode not in MODES:
             raise ScenarioError(f"unknown mode {mode!r}: {', '.join(MODES)}")
+        if kernel not in KERNEL_PROFILES:
+            raise ScenarioError(f"unknown kernel profile {kernel!r}: choose one of "
+                                f"{', '.join(KERNEL_PROFILES)}")
+        _check_profile(kvm, KVM_PROFILES, "KVM", KvmProfile)
+        _check_profile(qemu, QEMU_PROFILES, "QEMU", QemuProfile)
+        _check_knobs(kvm_knobs or {}, KVM_PROFILES[kvm] if isinstance(kvm, str)
+                     else kvm or DEFAULT_PROFILE, "KVM")
+        _check_knobs(qemu_knobs or {}, QEMU_PROFILES[qemu] if isinstance(qemu, str)
+                     else qemu or DEFAULT_QEMU_PROFILE, "QEMU")
+        unknown = sorted(set(guest_options) - _guest_option_names())
+        if unknown:
+            import difflib
+
+            close = difflib.get_close_matches(unknown[0], [
+                "memory", "vcpus", "kernel", "kvm", "qemu", "mode", "seed", "kvm_knobs",
+                "qemu_knobs", "description", *_guest_option_names()], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ScenarioError(f"Scenario has no option {unknown[0]!r}{hint}; the guest "
+                                f"options are {', '.join(sorted(_guest_option_names()))}")
         self.vcpus = vcpus
         self.kernel = kernel
         self.kvm = kvm
@@ -885,7 +981,17 @@ class Scenario:
         user gives on the command line.  A smaller ``vcpus`` must still hold every vCPU
         the scenario names (workloads, schedule steps, points).  Raises
         :class:`ScenarioError` and changes nothing when a value is refused."""
-        new_memory = self.memory if memory is None else _size(memory, "memory")
+        from snpsim.guest.kernel import PROFILES as KERNEL_PROFILES
+        from snpsim.kvm.profiles import KVM_PROFILES, KvmProfile
+
+        new_memory = self.memory if memory is None else _memory(memory)
+        if kernel is not None and kernel not in KERNEL_PROFILES:
+            raise ScenarioError(f"unknown kernel profile {kernel!r}: choose one of "
+                                f"{', '.join(KERNEL_PROFILES)}")
+        _check_profile(kvm, KVM_PROFILES, "KVM", KvmProfile)
+        if kvm is not None:
+            _check_knobs(self.kvm_knobs, KVM_PROFILES[kvm] if isinstance(kvm, str) else kvm,
+                         "KVM")
         new_vcpus = self.vcpus if vcpus is None else vcpus
         if not isinstance(new_vcpus, int) or not 1 <= new_vcpus <= 64:
             raise ScenarioError(f"vcpus must be 1..64, not {new_vcpus!r}")

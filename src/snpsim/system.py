@@ -105,13 +105,15 @@ MODES: dict[str, int] = {"snp": KVM_X86_SNP_VM, "sev-es": KVM_X86_SEV_ES_VM,
 MAX_MEMORY = 1 << 40
 MAX_VCPUS = 64
 
-_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)(i?B)?\s*$", re.IGNORECASE | re.ASCII)
+_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGTkmgt]?)(iB|B)?\s*$", re.ASCII)
 
 
 def parse_size(text: str) -> int:
-    """Parse a size such as ``64M``, ``1.5G``, ``1T``, ``65536`` into bytes (powers of
-    1024).  Raises ValueError with a message naming the bad text, also for a fraction that
-    is not a whole number of bytes.
+    """Parse a size such as ``64M``, ``1.5G``, ``1T``, ``65536`` into bytes.  Every unit
+    is binary (powers of 1024): ``1G``, ``1g``, ``1GB`` and ``1GiB`` all mean 2**30
+    bytes, and a space before the unit is allowed; a lower-case ``b`` (bits, as in
+    ``1Gb``) is refused.  Raises ValueError with a message naming the bad text, also for
+    a fraction that is not a whole number of bytes.
     """
     from fractions import Fraction
 
@@ -502,7 +504,8 @@ class RunOutcome:
             return f"guest livelock: {self.livelock}"
         if self.host_oopses:
             return f"host kernel oops: {self.host_oopses[0]}; {self.vmm.result}"
-        extra = f": {'; '.join(self.vmm.errors)}" if self.vmm.errors else ""
+        lines = [*self.vmm.errors, *([self.vmm.description] if self.vmm.description else [])]
+        extra = f": {'; '.join(lines)}" if lines else ""
         return f"{self.vmm.result}{extra}"
 
 

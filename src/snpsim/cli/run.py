@@ -98,7 +98,9 @@ def _file_line(exc: BaseException, path: Path) -> str:
 def plain(value: Any) -> Any:
     """``value`` (what a scenario file's code stored in ``g.result``) as JSON-able data:
     dicts with string keys, lists, str, int, float, bool, None; bytes as hex, enums as
-    their integer, anything else as its ``str``."""
+    their integer, a dataclass instance (e.g. :class:`snpsim.api.PageState`) as a dict of
+    its fields, anything else as its ``str``."""
+    import dataclasses
     import enum
 
     if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
@@ -113,6 +115,8 @@ def plain(value: Any) -> Any:
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [plain(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     return str(value)
 
 
@@ -209,8 +213,8 @@ ACCEPT_US_PER_PAGE = {"4K": 40.0, "2M": 10.0}
 
 @click.command(name="run")
 @click.argument("scenario", metavar="SCENARIO")
-@click.option("--memory", default=None, metavar="SIZE", help="Guest RAM: a size with K/M/G/T suffix, a "
-              "multiple of 2M (32M..1T).  Default 4G, or the log's with --from-dmesg.  "
+@click.option("--memory", default=None, metavar="SIZE", help="Guest RAM: a size with a binary K/M/G/T suffix "
+              "(1G = 1GB = 1GiB = 2^30 bytes; 1.5G allowed), a multiple of 2M (32M..1T).  Default 4G, or the log's with --from-dmesg.  "
               "boot needs room for its 64 MiB swiotlb pool: from about 128M.")
 @click.option("--vcpus", "vcpus_text", default=None, metavar="1..64",
               help="vCPUs (1..64).  Default 4, or the log's possible CPUs with --from-dmesg.")
@@ -317,6 +321,13 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
         with _user_output(as_json):
             scenario_file = load_file(scenario)
     elif scenario not in dict(scenario_list()):
+        where = Path(scenario)
+        if where.is_dir():
+            _fail(f"SCENARIO {scenario!r} is a directory: give a scenario FILE.py or a "
+                  "built-in name ('snpsim scenarios')")
+        if where.exists():
+            _fail(f"SCENARIO {scenario!r} is not a .py scenario file nor a built-in name "
+                  "('snpsim scenarios')")
         _fail(f"unknown SCENARIO {scenario!r}: see 'snpsim scenarios' (or give FILE.py)")
     # An option given for a scenario it does not apply to is refused, not ignored.
     for param, option, applies in (("page_size", "--page-size", scenario == "accept"),
@@ -531,4 +542,4 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
             click.echo(f"report written to {summary['report']}")
     # A guest that powered off after its scenario failed (e.g. swiotlb could not be set
     # up) did not complete what it was asked to do.
-    sys.exit(0 if run.outcome.completed and not summary["outcome"]["scenario_errors"] else 1)
+    sys.exit(0 if summary["outcome"]["succeeded"] else 1)

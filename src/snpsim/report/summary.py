@@ -7,7 +7,9 @@
 Fields of :func:`summarize` (counts are integers; see ``docs/run.md``):
 
 - ``scenario``, ``config`` (memory, vCPUs, profiles, seed, scenario options);
-- ``outcome``: ``completed`` (bool: the guest powered off), ``result`` (the VMM's),
+- ``outcome``: ``succeeded`` (bool: the guest powered off and the scenario reported no
+  error -- exactly when ``snpsim run`` exits 0), ``completed`` (bool: the guest powered
+  off, whatever the scenario's own checks found), ``result`` (the VMM's),
   ``description`` (the one line of ``RunOutcome.describe``), ``termination``
   (``reason_set``, ``reason_code``, ``function``) or null, ``panic``, ``livelock`` (one
   line) with ``livelock_loop``, ``livelock_vcpu`` and ``livelock_state`` (the loop that
@@ -62,6 +64,7 @@ def summarize(run: ScenarioRun) -> dict[str, Any]:
         "scenario": run.name,
         "config": dict(run.config),
         "outcome": {
+            "succeeded": o.completed and not (run.result.get("errors") or []),
             "completed": o.completed,
             "result": o.vmm.result,
             "description": o.describe(),
@@ -148,7 +151,8 @@ def summary_table(summary: dict[str, Any]) -> Table:
     detail = out["description"]
     if failed:
         detail += f"; the scenario failed: {'; '.join(failed)}"
-    t.add_row("run ended", f"[{style}]{out['result']}[/{style}]", detail)
+    ended = out["result"] + (", scenario failed" if failed else "")
+    t.add_row("run ended", f"[{style}]{ended}[/{style}]", detail)
     for key, value in summary["result"].items():
         _result_rows(t, key, value, depth=1)
     for line in summary.get("warnings", []):

@@ -50,12 +50,15 @@ from snpsim.spec.kvm_uapi import (
     KVM_CHECK_EXTENSION,
     KVM_CREATE_GUEST_MEMFD,
     KVM_CREATE_VM,
+    KVM_EXIT_HYPERCALL,
     KVM_EXIT_IO_OUT,
+    KVM_EXIT_MEMORY_FAULT,
     KVM_EXIT_SYSTEM_EVENT,
     KVM_SYSTEM_EVENT_SEV_TERM,
     KVM_X86_SEV_ES_VM,
     KVM_X86_SEV_VM,
     KVM_X86_SNP_VM,
+    KvmExitReason,
 )
 from snpsim.spec.msr_protocol import GHCB_MSR_INFO_MASK, GHCB_MSR_TERM_REQ
 from snpsim.spec.termination import describe_termination
@@ -264,7 +267,9 @@ def pc_memory_layout(ram_size: int, *, max_ram_below_4g: int = 0,
 @dataclass
 class RunResult:
     """How a run ended: ``result`` (see module docstring), ``run_state`` (QEMU RunState
-    name), ``reason_set``/``reason_code`` and ``description`` for a guest termination,
+    name), ``reason_set``/``reason_code`` and ``description`` for a guest termination
+    (for an internal error, ``description`` says which vCPU's KVM_RUN or exit handler
+    failed and with what),
     ``ghcb_msr`` (``system_event.data[0]``), ``errors`` (QEMU's error_report lines),
     ``exits`` (KVM_RUN returns seen), ``livelock`` (the
     :class:`snpsim.trace.progress.Livelock` that stopped the VM, or None)."""
@@ -278,6 +283,27 @@ class RunResult:
     errors: list[str] = field(default_factory=list)
     exits: int = 0
     livelock: Livelock | None = None
+
+
+def _internal_error_detail(cpu: CPUState, ret: int) -> str:
+    """Model-only: one line saying why ``kvm_cpu_exec`` ended vCPU ``cpu`` with ``ret``
+    < 0 -- KVM_RUN's own error, or the exit (and for a hypercall its number) whose
+    handler returned ``ret`` -- and what QEMU then does (``cpu_dump_state``, then
+    ``vm_stop(RUN_STATE_INTERNAL_ERROR)``, accel/kvm/kvm-all.c ``kvm_cpu_exec``).  QEMU
+    itself prints only the register dump for a handler's error; the line names the exit
+    so a summary is not a bare "internal-error"."""
+    run = cpu.kvm_run
+    after = "QEMU dumped its registers and stopped the VM (RUN_STATE_INTERNAL_ERROR)"
+    last = cpu.last_run_ret
+    if last < 0 and not (last == -errno.EFAULT and run.exit_reason == KVM_EXIT_MEMORY_FAULT):
+        return f"vCPU {cpu.cpu_index}: KVM_RUN returned {last}; {after}"
+    try:
+        what = KvmExitReason(run.exit_reason).name
+    except ValueError:
+        what = f"exit reason {run.exit_reason}"
+    if run.exit_reason == KVM_EXIT_HYPERCALL:
+        what += f" (nr {run.hypercall.nr}, args {[hex(a) for a in run.hypercall.args[:3]]})"
+    return f"vCPU {cpu.cpu_index}: QEMU's handler of {what} returned {ret}; {after}"
 
 
 #: Kinds of :class:`RegionSpec`.
@@ -719,8 +745,9 @@ class Machine:
                     desc = describe_termination(rs, rc) if rs is not None else "NAE termination"
                     return RunResult("guest-terminated", "internal-error", rs, rc, desc, v,
                                      list(s.errors), exits)
-                return RunResult("internal-error", "internal-error", errors=list(s.errors),
-                                 exits=exits)
+                return RunResult("internal-error", "internal-error",
+                                 description=_internal_error_detail(cpu, ret),
+                                 errors=list(s.errors), exits=exits)
         if s.shutdown_requested == "guest-shutdown":
             return RunResult("completed", "shutdown", errors=list(s.errors), exits=exits)
         if s.shutdown_requested in ("guest-reset", "guest-panicked"):
