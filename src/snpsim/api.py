@@ -658,16 +658,20 @@ class Result:
     events wrote into ``g.result`` / ``scenario.data`` (emptied when a run starts); ``errors``: exceptions of user
     code and schedule steps that could not be done (each one line); ``events``: the
     trace, when the run was traced; ``host``: the :class:`Host`, for reading page
-    states and logs afterwards (or tearing the VM down); ``config``: the machine used.
+    states and logs afterwards (or tearing the VM down) -- None when QEMU exited before
+    the machine was built (``outcome.vmm.result`` "qemu-exit"; ``@scenario.after``
+    checks do not run then); ``config``: the machine used; ``system``: the
+    :class:`snpsim.system.SnpSystem` that ran.
     """
 
     name: str
     outcome: RunOutcome
     data: dict[str, Any]
     errors: list[str]
-    host: Host
+    host: Host | None
     config: dict[str, Any]
     events: list[TraceEvent] = field(default_factory=list)
+    system: SnpSystem | None = None
 
     @property
     def completed(self) -> bool:
@@ -694,7 +698,10 @@ class Result:
         return self.outcome.describe()
 
     def page(self, gpa: int) -> PageState:
-        """The page at ``gpa`` after the run, from every party."""
+        """The page at ``gpa`` after the run, from every party.  ScenarioError when the
+        machine was never built (:attr:`host` None)."""
+        if self.host is None:
+            raise ScenarioError("the machine was never built: " + self.describe())
         return self.host.page(gpa)
 
 
@@ -1192,11 +1199,12 @@ class _Run:
         finally:
             for h in reversed(self.handles):
                 remove_hook(h)
-        assert self.host is not None
-        for fn in sc._after:
-            self._guard("after", fn, self.host)
+        if self.host is not None:  # None: QEMU exited while it built the machine
+            for fn in sc._after:
+                self._guard("after", fn, self.host)
         events = list(recorder.events) if isinstance(recorder, Recorder) else []
-        return Result(sc.name, outcome, sc.data, self.errors, self.host, sc.config(), events)
+        return Result(sc.name, outcome, sc.data, self.errors, self.host, sc.config(), events,
+                      system)
 
     def _run(self, system: SnpSystem, bsp: Callable[[Guest], Any] | None,
              aps: dict[int, Callable[[Any, Any], Any]], observer: RunObserver | None,

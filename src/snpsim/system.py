@@ -73,6 +73,7 @@ from snpsim.trace.events import TraceEvent
 from snpsim.trace.export_tree import format_tree
 from snpsim.trace.progress import DEFAULT_LIVELOCK_REPEATS, Livelock
 from snpsim.trace.record import Recorder, TraceFilter, tracing
+from snpsim.vmm.kvm_all import QemuExit
 from snpsim.vmm.machine import (
     Machine,
     PcMemoryLayout,
@@ -706,6 +707,13 @@ class SnpSystem:
         except Livelock as lock:  # a loop that cannot progress before any vCPU ran
             return RunOutcome(RunResult("livelock", "paused", livelock=lock),
                               wall_time=time.perf_counter() - t0)
+        except QemuExit as e:  # QEMU gave up while it built the machine (its exit(1))
+            said = list(self.machine.s.errors) if self.machine is not None else []
+            if e.message not in said:
+                said.append(e.message)
+            return RunOutcome(RunResult("qemu-exit", "exit", errors=said),
+                              wall_time=time.perf_counter() - t0,
+                              host_oopses=list(self.kvm.oopses))
         assert self.machine is not None and self.kernel is not None
         if observer is not None:
             self.machine.on_exit.append(observer.on_exit)

@@ -141,7 +141,7 @@ def file_run(path_text: str, res: Any) -> Any:
     for key, default in (("kvm", DEFAULT_PROFILE), ("qemu", DEFAULT_QEMU_PROFILE)):
         if config.get(key) == "default":
             config[key] = default.name
-    return ScenarioRun(path_text, res.host.system, res.outcome, result, config)
+    return ScenarioRun(path_text, res.system, res.outcome, result, config)
 
 
 def validated_pages(stats: Any) -> int:
@@ -370,6 +370,13 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
             _fail(f"bad --trace-filter: {exc}")
     if report is not None and report.exists() and not report.is_dir():
         _fail(f"--report {report} exists and is not a directory")
+    if report is not None and trace_path is not None:
+        from snpsim.report.html import REPORT_FILES
+
+        if (trace_path.name in REPORT_FILES
+                and trace_path.parent.resolve() == report.resolve()):
+            _fail(f"--trace {trace} would be overwritten by the report's {trace_path.name}: "
+                  "choose another name")
     dmesg = None
     if from_dmesg is not None:
         from .inputs import read_regular_file
