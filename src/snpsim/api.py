@@ -738,6 +738,12 @@ def _memory(value: int | str) -> int:
     return n
 
 
+def _check_seed(seed: Any) -> None:
+    """``seed`` is an integer 0..2**64-1 (what ``--seed`` takes); else ScenarioError."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 1 << 64:
+        raise ScenarioError(f"seed must be an integer 0..2**64-1, not {seed!r}")
+
+
 def _check_profile(value: Any, table: Mapping[str, Any], what: str, cls: type) -> None:
     """``value`` is None, a name in ``table`` or a ``cls`` instance; else ScenarioError
     naming the choices."""
@@ -802,6 +808,7 @@ class Scenario:
         if kernel not in KERNEL_PROFILES:
             raise ScenarioError(f"unknown kernel profile {kernel!r}: choose one of "
                                 f"{', '.join(KERNEL_PROFILES)}")
+        _check_seed(seed)
         _check_profile(kvm, KVM_PROFILES, "KVM", KvmProfile)
         _check_profile(qemu, QEMU_PROFILES, "QEMU", QemuProfile)
         _check_knobs(kvm_knobs or {}, KVM_PROFILES[kvm] if isinstance(kvm, str)
@@ -995,6 +1002,8 @@ class Scenario:
         if kernel is not None and kernel not in KERNEL_PROFILES:
             raise ScenarioError(f"unknown kernel profile {kernel!r}: choose one of "
                                 f"{', '.join(KERNEL_PROFILES)}")
+        if seed is not None:
+            _check_seed(seed)
         _check_profile(kvm, KVM_PROFILES, "KVM", KvmProfile)
         if kvm is not None:
             _check_knobs(self.kvm_knobs, KVM_PROFILES[kvm] if isinstance(kvm, str) else kvm,
