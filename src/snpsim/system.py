@@ -493,8 +493,13 @@ class RunOutcome:
             return "completed (guest powered off)"
         if self.termination is not None:
             rs, rc, fn = self.termination
-            what = self.vmm.description or describe_termination(rs, rc)
-            return f"guest terminated: reason set {rs} code {rc} ({what}) requested by {fn}"
+            what = (self.vmm.description if self.vmm.result == "guest-terminated"
+                    and self.vmm.description else describe_termination(rs, rc))
+            asked = f"reason set {rs} code {rc} ({what}) requested by {fn}"
+            if self.vmm.result != "guest-terminated":  # the VMM ended otherwise, e.g. it crashed
+                said = f": {'; '.join(self.vmm.errors)}" if self.vmm.errors else ""
+                return f"{self.vmm.result}{said}, after the guest asked for termination: {asked}"
+            return f"guest terminated: {asked}"
         if self.panic:
             return f"guest panic: {self.panic}"
         if self.livelock_loop is not None:

@@ -235,7 +235,7 @@ def accept_cost_warning(memory: int, page_size: str) -> str | None:
 @click.argument("scenario", metavar="SCENARIO")
 @click.option("--memory", default=None, metavar="SIZE", help="Guest RAM: a size with a binary K/M/G/T suffix "
               "(1G = 1GB = 1GiB = 2^30 bytes; 1.5G allowed), a multiple of 2M (32M..1T).  Default 4G, or the log's with --from-dmesg.  "
-              "boot needs room for its 64 MiB swiotlb pool: from about 128M.")
+              "boot needs room for its 64 MiB swiotlb pool: from about 96M.")
 @click.option("--vcpus", "vcpus_text", default=None, metavar="1..64",
               help="vCPUs (1..64).  Default 4, or the log's possible CPUs with --from-dmesg.")
 @click.option("--kernel", default="6.17", show_default=True, metavar="6.17|6.16|6.4",
