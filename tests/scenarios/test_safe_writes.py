@@ -201,3 +201,19 @@ def test_file_names_past_the_limit_and_near_it(tmp_path):
     with atomic_write(near) as f:
         f.write("{}")
     assert near.read_text() == "{}" and _files(tmp_path) == [near.name]
+
+
+def test_a_report_that_cannot_be_finished_leaves_none_of_its_files(tmp_path, monkeypatch):
+    """The picture fails to write (a full disk): summary.json, written first, goes again,
+    and the command exits 3."""
+    from snpsim.report import html as report_html
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(report_html, "write_picture", full_disk)
+    out = tmp_path / "rep"
+    r = CliRunner().invoke(main, ["run", "seed", "--memory", "64M", "--vcpus", "1",
+                                  "--report", str(out)])
+    assert r.exit_code == 3, r.output
+    assert _files(out) == []
