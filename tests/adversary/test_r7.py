@@ -2,7 +2,7 @@
 #
 # SPDX-License-Identifier: GPL-2.0-only
 
-"""Bug report R7 (shared/reference/bug-reports.md; github.com/AMDESE/AMDSEV/issues/220):
+"""Bug report R7 (docs/bug-reports.md; github.com/AMDESE/AMDSEV/issues/220):
 after a malformed SNP guest request, KVM's ``__snp_handle_guest_req`` returned before
 reclaiming the response page, which stayed firmware-owned, and the next request crashed
 the VM with an RMP fault.  Full system (``SnpSystem.run``), the guest issuing

@@ -115,7 +115,7 @@ _DEFAULT_POLICY: dict[int, int] = {KVM_X86_SNP_VM: 0x30000, KVM_X86_SEV_VM: 0x1,
 #: MMIO regions of the q35 machine (no memslot, not guest_memfd-backed), (name, GPA,
 #: bytes): the PCIe MMCONFIG window where the firmware programs PCIEXBAR (0xE0000000,
 #: 256 MiB: OVMF's base, the "reserved" e820 entry 0xe0000000-0xefffffff of
-#: /work/shared/data/dmesg/01, a QEMU 10.0 + OVMF SNP guest; QEMU's reset value
+#: tests/data/dmesg/01-qemu-snp-6.16-4cpu-2g.log, a QEMU 10.0 + OVMF SNP guest; QEMU's reset value
 #: MCH_HOST_BRIDGE_PCIEXBAR_DEFAULT 0xb0000000 is disabled until the firmware writes it),
 #: the IOAPIC (IO_APIC_DEFAULT_ADDRESS, one 4 KiB page), the HPET (HPET_BASE, HPET_LEN
 #: 0x400, include/hw/timer/hpet.h) and the local APIC / MSI window
