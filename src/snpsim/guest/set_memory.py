@@ -442,15 +442,18 @@ def _mem_enc_read_unlock(kernel: GuestKernel, cpu: int) -> None:
 @traced("guest")
 def set_memory_enc_stop_conversion(kernel: GuestKernel) -> bool:
     """``set_memory_enc_stop_conversion()`` (arch/x86/mm/pat/set_memory.c, v6.11+, the
-    TDX kexec series; argument-less in mainline): take ``mem_enc_lock`` for write and keep
-    it, so every later ``set_memory_encrypted/decrypted`` returns -EBUSY.  With
+    TDX kexec series; argument-less in mainline): take ``mem_enc_lock`` for write and
+    keep it, so every later ``set_memory_encrypted/decrypted`` returns -EBUSY.  With
     ``oops_in_progress`` (the crash path) only a try-lock: False when a conversion holds
-    the lock for read (or the write side is already taken).  Otherwise ``down_write``
-    waits for the conversions in flight: model: the waiting CPU spins with
-    :func:`snpsim.guest.smp.cpu_relax` while another CPU holds a read lock; a read lock
-    held by the waiting CPU itself can never go away (Linux hangs in ``down_write``), so
-    the watcher ends that wait as the named livelock ``set_memory_enc_stop_conversion``.
-    Returns True when the lock was taken."""
+    the lock for read (or the write side is already taken).  Otherwise ``down_write``:
+    the writer queues at once -- ``RWSEM_FLAG_WAITERS`` is in ``RWSEM_READ_FAILED_MASK``
+    (kernel/locking/rwsem.c), so from then on ``down_read_trylock`` fails and new
+    conversions get -EBUSY -- and waits for the conversions in flight: model: the
+    waiting CPU spins with :func:`snpsim.guest.smp.cpu_relax` while another CPU holds a
+    read lock.  A read hold of the waiting CPU itself, or a write side already taken,
+    can never go away (Linux hangs in ``down_write``): the watcher ends that wait as the
+    named livelock ``set_memory_enc_stop_conversion``.  Returns True when the lock was
+    taken."""
     from .smp import cpu_relax
 
     if kernel.oops_in_progress:
@@ -460,17 +463,17 @@ def set_memory_enc_stop_conversion(kernel: GuestKernel) -> bool:
         return True
     cpu = this_cpu(kernel)
     watcher = cpu.progress
-    while kernel.mem_enc_readers or kernel.mem_enc_stopped:
+    held_by_writer = kernel.mem_enc_stopped
+    kernel.mem_enc_stopped = True  # queued writer: readers are refused from here on
+    while held_by_writer or kernel.mem_enc_readers:
         mine = kernel.mem_enc_readers.get(cpu.vcpu_id, 0)
-        if mine or kernel.mem_enc_stopped:
+        if held_by_writer or mine:
             # Nothing another CPU does can release this: the same state every pass.
-            watcher.watch("set_memory_enc_stop_conversion", cpu.vcpu_id,
-                          (mine, kernel.mem_enc_stopped),
-                          "down_write(&mem_enc_lock) waits for a lock this CPU holds")
+            watcher.watch("set_memory_enc_stop_conversion", cpu.vcpu_id, (mine, held_by_writer),
+                          "down_write(&mem_enc_lock) waits for a lock that is never released")
             continue
         cpu_relax(kernel)
     watcher.progress("set_memory_enc_stop_conversion", cpu.vcpu_id)
-    kernel.mem_enc_stopped = True
     return True
 
 
