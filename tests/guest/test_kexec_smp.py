@@ -73,7 +73,7 @@ def test_kexec_waits_for_the_conversion_in_flight_then_refuses_new_ones(seed):
     # everything the AP shared is private and validated again
     rmp = h.p.rmp
     for gpa in k.ap_pages:
-        e = rmp.lookup((h.npt.lookup(gpa >> 12).pfn))
+        e = rmp.lookup(h.npt.lookup(gpa >> 12).pfn)
         assert e.assigned and e.validated, hex(gpa)
 
 
