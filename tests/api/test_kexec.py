@@ -206,3 +206,18 @@ def test_kexec_clears_the_vmsa_bit_of_a_stopped_ap():
     assert host.rmp(host.spa(r.data["mine"]))["vmsa"] is True
     assert host.vcpu(1).sev_es.snp_vmsa_gpa == (1 << 64) - 1  # INVALID_PAGE
     assert host.system.kernel.offline_pfns == {r.data["mine"] >> 12}
+
+
+def test_a_second_stop_conversion_is_a_named_livelock():
+    # down_write on a mem_enc_lock whose write side is already taken (snp_kexec_begin
+    # twice, v6.11+ set_memory.c) never returns in Linux; the model ends it by name.
+    sc = Scenario("begin twice", memory="64M")
+
+    @sc.guest
+    def work(g):
+        g.call("snp_kexec_begin")
+        g.call("snp_kexec_begin")
+
+    r = sc.run()
+    assert r.outcome.livelock_loop == "set_memory_enc_stop_conversion"
+    assert r.outcome.livelock_vcpu == 0
