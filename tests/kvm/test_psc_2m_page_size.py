@@ -28,7 +28,7 @@ The chain (sources):
   ``rmp_make_private`` whatever the folio, so the image stays 4K with 2 MiB folios too.
 """
 
-from snpsim.api import Scenario
+from snpsim.api import Scenario, function
 
 MIB = 1 << 20
 PVALIDATE_FAIL_SIZEMISMATCH = 6  # APM vol 3 PVALIDATE; asm/sev.h
@@ -155,3 +155,64 @@ def test_no_2m_psc_no_2m_entry_and_the_launch_stays_4k():
     # every image page went through SNP_LAUNCH_UPDATE, and none of them is in a 2M
     # entry (checked above; the boot later shares the GHCB pages)
     assert r.counters["LAUNCH_UPDATE"] >= (end - start) >> 12
+
+
+def test_4k_share_inside_a_2m_entry_smashes_it_and_later_2m_pvalidates_fall_back():
+    # With 2 MiB folios: the unit is accepted as one 2M entry; making one 4 KiB page of
+    # it shared starts with a 4K rescind PVALIDATE on that 2M entry, an #NPF with SIZEM
+    # that KVM answers with PSMASH (sev_handle_rmp_fault); the PSC then frees the 4 KiB
+    # page through guest_memfd (sev_gmem_invalidate, 4K rmp_make_shared); the other 511
+    # pages keep their (now 4K) validated entries (APM vol 3 PSMASH copies Validated).  The
+    # page made private again gets a 4K entry, so a later 2M rescind of the whole unit
+    # takes the SIZEMISMATCH fallback.
+    sc = Scenario("4K inside 2M", memory="64M", kvm_knobs={"gmem_max_order": 9})
+    data = sc.data
+
+    def rec_pvalidate(original, kernel, vaddr, size, validate):
+        rc = original(kernel, vaddr, size, validate)
+        if data.get("on"):
+            data["pv"].append((size, validate, rc))
+        return rc
+
+    sc.hook("pvalidate", rec_pvalidate)
+
+    def rec_prepare(original, kvm, pfn, gfn, max_order):
+        ret = original(kvm, pfn, gfn, max_order)
+        if data.get("accepting") and "level_after_prepare" not in data:  # the unit's fault
+            data["level_after_prepare"] = function("snp_lookup_rmpentry")(kvm, pfn)[2]
+        return ret
+
+    def rec_rmp_fault(original, vcpu, gpa, error_code):
+        data.setdefault("rmp_faults", []).append(gpa)
+        return original(vcpu, gpa, error_code)
+
+    sc.hook("sev_gmem_prepare", rec_prepare)
+    sc.hook("sev_handle_rmp_fault", rec_rmp_fault)
+
+    @sc.guest
+    def work(g):
+        gpa = g.unaccepted_gpa()
+        g.result["accepting"] = True
+        g.accept_memory(gpa, 2 * MIB)
+        g.result.update(gpa=gpa, accepting=False)
+        g.result["dec1"] = g.set_memory_decrypted(g.va(gpa) + 4096)
+        g.result["enc1"] = g.set_memory_encrypted(g.va(gpa) + 4096)
+        # every page of the unit is still validated: a private read of one that lost
+        # it would be #VC 0x404 and the guest would terminate
+        g.result["reads"] = [g.read(g.va(gpa) + i * 4096, 1) for i in range(512)]
+        g.result.update(pv=[], on=True)
+        g.result["dec_all"] = g.set_memory_decrypted(g.va(gpa), 512)
+        g.result["on"] = False
+
+    r = sc.run()
+    assert r.completed, r.describe()
+    assert r.data["dec1"] == r.data["enc1"] == r.data["dec_all"] == 0
+    assert r.counters.get("PSMASH", 0) >= 1
+    assert r.data["gpa"] + 4096 in r.data["rmp_faults"]  # the 4K rescind's #NPF
+    assert r.data["level_after_prepare"] == PG_LEVEL_2M
+    # PSMASH keeps Validated on the 511 others: all 512 private reads were done, and the
+    # run completed (a read of a page that lost Validated is #VC 0x404 -> terminate)
+    assert len(r.data["reads"]) == 512 and r.termination is None
+    pv = r.data["pv"]
+    assert pv[0] == (RMP_PG_SIZE_2M, False, PVALIDATE_FAIL_SIZEMISMATCH)
+    assert pv[1:] == [(RMP_PG_SIZE_4K, False, 0)] * 512
