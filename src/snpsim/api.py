@@ -483,6 +483,26 @@ class Guest:
         ret = function("snp_issue_guest_request")(self.kernel, req)
         return int(ret), int(req.exitinfo2)
 
+    # kexec and kdump
+    def kexec(self) -> NoReturn:
+        """``kernel_kexec()``: the kexec reboot (snpsim.guest.kexec): stop conversions
+        (``snp_kexec_begin``), stop the other CPUs, make every shared page private again
+        (``snp_kexec_finish``: direct map, ``.bss..decrypted``, the GHCBs last over the MSR
+        protocol), then hand over to the next kernel, which is not modelled: this vCPU
+        halts for good and the run ends with ``Result.outcome.kexec == "kexec"``.  Never
+        returns."""
+        function("kernel_kexec")(self.kernel)
+        raise AssertionError("kernel_kexec returned")  # pragma: no cover - it halts
+
+    def crash_kexec(self) -> NoReturn:
+        """``panic()`` -> ``__crash_kexec()`` with a crash kernel loaded (kdump): the other
+        CPUs are shot down by NMI first, then ``snp_kexec_begin`` (a try-lock: a
+        conversion in flight is reported, "Failed to stop shared<->private conversions",
+        and left as it is) and ``snp_kexec_finish``; then the hand-over, as
+        :meth:`kexec`, with ``Result.outcome.kexec == "kdump"``.  Never returns."""
+        function("__crash_kexec")(self.kernel)
+        raise AssertionError("__crash_kexec returned")  # pragma: no cover - it halts
+
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Call the guest function ``name`` (real name) with the kernel as its first
         argument: ``g.call("snp_set_memory_shared", va, npages)``."""

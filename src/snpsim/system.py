@@ -458,7 +458,8 @@ class RunOutcome:
     -- N times the same state"), ``livelock_loop`` (the real function that spins, e.g.
     ``vmgexit_psc``, ``kvm_mmu_page_fault``, ``kvm_cpu_exec``, ``vcpu_block``,
     ``rmpupdate``), ``livelock_vcpu`` (None for host code with no vCPU) and
-    ``livelock_state``; all None otherwise."""
+    ``livelock_state``; all None otherwise.  ``kexec``: "kexec" or "kdump" when the guest
+    ran the kexec or crash path to its end (:mod:`snpsim.guest.kexec`), None otherwise."""
 
     vmm: RunResult
     termination: tuple[int, int, str] | None = None
@@ -473,6 +474,7 @@ class RunOutcome:
     livelock_loop: str | None = None
     livelock_vcpu: int | None = None
     livelock_state: str | None = None
+    kexec: str | None = None
 
     def __post_init__(self) -> None:
         lock = getattr(self.vmm, "livelock", None)
@@ -510,6 +512,9 @@ class RunOutcome:
             return f"guest livelock: {self.livelock}"
         if self.host_oopses:
             return f"host kernel oops: {self.host_oopses[0]}; {self.vmm.result}"
+        if self.kexec is not None:
+            return (f"{self.kexec}: the guest handed over to the next kernel (not modelled); "
+                    f"{self.vmm.result}")
         lines = [*self.vmm.errors, *([self.vmm.description] if self.vmm.description else [])]
         extra = f": {'; '.join(lines)}" if lines else ""
         return f"{self.vmm.result}{extra}"
@@ -751,7 +756,8 @@ class SnpSystem:
                          for name, n in self.kvm.vm(self.machine.s.vmfd).stat.items()})
         return RunOutcome(vmm, term, k.panicked, k.livelock, counters,
                           observer.stats if observer is not None else None, picture,
-                          time.perf_counter() - t0, list(k.warnings), list(self.kvm.oopses))
+                          time.perf_counter() - t0, list(k.warnings), list(self.kvm.oopses),
+                          kexec=k.kexec)
 
     # -- observation (model-only views) --------------------------------------------------------
     def _observe_ghcb(self, ghcb_gpa: int, stats: RunStats) -> None:
