@@ -605,13 +605,13 @@ class TeardownCheck:
             out.append("the VM was not destroyed (kvm_destroy_vm did not run)")
         elif not self.asid_freed:
             out.append(f"ASID {self.asid} was not freed")
-        for what, pfns in (("still assigned to the ASID", self.assigned),
-                           ("firmware pages not reclaimed", self.firmware),
-                           ("freed while assigned in the RMP", self.freed_assigned),
-                           ("leaked (snp_leak_pages)", self.leaked),
-                           ("allocated and never freed", self.allocated)):
+        for what, pfns in (("page(s) still assigned to the ASID", self.assigned),
+                           ("firmware page(s) not reclaimed", self.firmware),
+                           ("page(s) freed while assigned in the RMP", self.freed_assigned),
+                           ("page(s) leaked (snp_leak_pages)", self.leaked),
+                           ("page(s) allocated and never freed", self.allocated)):
             if pfns:
-                out.append(f"{len(pfns)} page(s) {what}: {_pfn_runs(pfns)}")
+                out.append(f"{len(pfns)} {what}: {_pfn_runs(pfns)}")
         if self.open_fds:
             out.append(f"fds still open: {', '.join(map(str, self.open_fds))}")
         out += [f"host oops: {o}" for o in self.oopses]

@@ -262,3 +262,89 @@ def test_bad_orders_are_scenario_errors():
     r = sc.run()
     assert r.errors == [] and len(errors) == 4
     assert d["closes"] == [(123456, -errno.EBADF)]
+
+
+# ---- firmware pages: the guest context page and the guest-request response page ------------
+
+
+def _report_request(hdr_version: int) -> bytes:
+    """An SNP_MSG_REPORT_REQ message (``struct snp_guest_msg_hdr`` + ``struct
+    snp_report_req``; Linux writes header version 1)."""
+    from snpsim.spec.sev_guest import SNP_MSG_REPORT_REQ, SnpGuestMsgHdr
+
+    payload = b"teardown".ljust(64, b"\0") + bytes(32)
+    return SnpGuestMsgHdr(msg_seqno=1, hdr_version=hdr_version, msg_type=SNP_MSG_REPORT_REQ,
+                          msg_sz=len(payload)).encode() + payload
+
+
+def _guest_request_scenario(hdr_version, *, skip_cleanup_on_error=False):
+    sc = Scenario("guest request then teardown", memory="64M")
+    d = sc.data
+
+    @sc.guest
+    def request(g):
+        req, resp = g.call("alloc_shared_pages", 4096), g.call("alloc_shared_pages", 4096)
+        g.write(req, _report_request(hdr_version))
+        d["answer"] = g.guest_request(req, resp)
+
+    if skip_cleanup_on_error:  # bug report R7 (AMDESE/AMDSEV#220): no reclaim after an error
+        fw = []
+        sc.hook("issue_snp_guest_request", lambda orig, kvm, data: fw.append(orig(kvm, data)) or fw[-1])
+        sc.hook("snp_cleanup_guest_buf", lambda orig, kvm, data: 0 if fw[-1][0] else orig(kvm, data))
+
+    @sc.after
+    def tear_down(h):
+        d["resp_pfn"] = h.vm.sev.guest_resp_pfn
+        d["resp_before"] = h.rmp(d["resp_pfn"] << 12)
+        d["reclaims"] = h.platform.counters.get("SNP_PAGE_RECLAIM", 0)
+        h.teardown()
+        d["reclaims"] = h.platform.counters.get("SNP_PAGE_RECLAIM", 0) - d["reclaims"]
+        d["check"] = h.check_teardown()
+
+    r = sc.run()
+    assert r.errors == []
+    return d
+
+
+def test_guest_request_pages_are_freed_at_teardown():
+    d = _guest_request_scenario(1)
+    assert d["answer"] == (0, 0)
+    assert d["resp_before"]["owner"] == "hypervisor"  # model: reclaimed after each command
+    assert d["check"].clean, d["check"].problems()
+    assert d["reclaims"] == 1  # only the guest context page
+
+
+def test_response_page_left_firmware_owned_is_reclaimed_at_teardown():
+    # R7's handler leaves KVM's response page Firmware after a failed command
+    # (SEV_RET_INVALID_PARAM 0x16 for header version 0; the guest sees -EIO);
+    # snp_guest_req_cleanup gives it back with snp_free_firmware_page (v6.11+).
+    d = _guest_request_scenario(0, skip_cleanup_on_error=True)
+    assert d["answer"] == (-errno.EIO, 0x16)
+    assert d["resp_before"]["owner"] == "firmware"
+    assert d["reclaims"] == 2  # the response page and the guest context page
+    assert d["check"].clean, d["check"].problems()
+
+
+def test_a_context_page_never_reclaimed_is_reported():
+    # A host that skips snp_free_firmware_page: after SNP_DECOMMISSION the guest context
+    # page stays Firmware in the RMP and allocated.
+    sc = Scenario("context page kept", memory="64M")
+    d = sc.data
+
+    @sc.after
+    def tear_down(h):
+        ctx = h.vm.sev.snp_context
+        d["ctx"] = ctx
+        d["before"] = h.rmp(ctx << 12)
+        with hooked({"snp_free_firmware_page": lambda orig, kvm, pfn: None}):
+            h.teardown()
+        d["check"] = h.check_teardown()
+
+    r = sc.run()
+    assert r.errors == []
+    check = d["check"]
+    assert d["before"]["owner"] == "firmware" and d["before"]["immutable"]
+    assert check.firmware == (d["ctx"],) and check.allocated == (d["ctx"],)
+    assert check.vm_destroyed and check.asid_freed and check.assigned == ()
+    assert [p.split(":")[0] for p in check.problems()] == [
+        "1 firmware page(s) not reclaimed", "1 page(s) allocated and never freed"]

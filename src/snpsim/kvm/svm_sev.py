@@ -1734,13 +1734,22 @@ def sev_free_vcpu(vcpu: KvmVcpu) -> None:
 @traced("kvm")
 def snp_guest_req_cleanup(kvm: KvmVm) -> None:
     """``snp_guest_req_cleanup(kvm)`` (arch/x86/kvm/svm/sev.c, v6.11+): free KVM's
-    guest-request pages.  Model: both are hypervisor-owned at rest (see
-    :func:`snp_guest_req_init`), so both are plain frees (v6.11+ frees the response
-    page with ``snp_free_firmware_page``, which reclaims it from the firmware first)."""
+    guest-request pages.  The response page goes through ``snp_free_firmware_page``
+    (SNP_PAGE_RECLAIM, RMPUPDATE to Hypervisor, then freed; leaked if either fails) when
+    it is a firmware page, as v6.11+ always has it; the model keeps it hypervisor-owned
+    at rest (see :func:`snp_guest_req_init`), so a response page found in the
+    Hypervisor state is a plain free -- it is still Firmware only when a command's
+    reclaim was skipped (bug report R7).  The request page is a plain free."""
     sev = kvm.sev
-    for pfn in (sev.guest_resp_pfn, sev.guest_req_pfn):
-        if pfn is not None:
-            kvm.allocator.free_page(pfn)
+    resp = sev.guest_resp_pfn
+    if resp is not None:
+        _code, ent = kvm.host.rmpread(resp << PAGE_SHIFT)
+        if ent is not None and ent.assigned and ent.asid == 0 and ent.immutable:
+            snp_free_firmware_page(kvm, resp)
+        else:
+            kvm.allocator.free_page(resp)
+    if sev.guest_req_pfn is not None:
+        kvm.allocator.free_page(sev.guest_req_pfn)
     sev.guest_req_pfn = sev.guest_resp_pfn = None
 
 
