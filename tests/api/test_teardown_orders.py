@@ -230,12 +230,13 @@ def test_buggy_host_that_skips_sev_gmem_invalidate_frees_guest_pages_still_assig
 
 def test_teardown_mid_run_from_a_schedule_step():
     # The VMM exits at the guest's first exit to userspace: the vCPU thread is back in
-    # QEMU (KVM_RUN returned), as every vCPU thread is before the kernel closes a dying
-    # process's files.  Pages the guest holds at that moment are all reclaimed.
+    # QEMU (its KVM_RUN ioctl returned), as every vCPU thread is before the kernel closes
+    # a dying process's files.  Pages the guest holds at that moment are all reclaimed.
     from snpsim.api import do, leave, run
+    from snpsim.spec.kvm_uapi import KVM_RUN
 
     sc, d = _guest_with_every_kind_of_page()
-    sc.schedule(run(0, until=leave("kvm_arch_vcpu_ioctl_run")),
+    sc.schedule(run(0, until=leave("kvm_vcpu_ioctl", where=lambda a: a["request"] == KVM_RUN)),
                 do(lambda h: d.setdefault("closes", h.teardown("gmem-first"))),
                 do(lambda h: d.setdefault("check", h.check_teardown())))
     r = sc.run()
@@ -243,6 +244,34 @@ def test_teardown_mid_run_from_a_schedule_step():
     assert not r.completed and "shared_2m" not in d  # the guest was stopped early
     assert [ret for _fd, ret in d["closes"]] == [0] * 5
     assert d["check"].clean, d["check"].problems()
+
+
+def test_vcpu_fd_closed_while_its_thread_is_in_kvm_run_is_released_when_kvm_run_returns():
+    # The VMM closes every fd while vCPU 0 is held inside the guest (inside KVM_RUN):
+    # close() drops the fd, but the ioctl's file reference (fdget) keeps the vCPU file,
+    # so kvm_vcpu_release -- the VM's last reference -- runs only when KVM_RUN returns
+    # (fput).  Until then the VM lives (its VMSA, in use, is still the guest's); once the
+    # guest's next exit ends KVM_RUN, kvm_destroy_vm reclaims everything.  QEMU's
+    # following KVM_SET_MEMORY_ATTRIBUTES on the closed VM fd gets EBADF.
+    from snpsim.api import do, enter, run
+
+    sc, d = _guest_with_every_kind_of_page()
+    sc.schedule(run(0, until=enter("set_memory_decrypted")),
+                do(lambda h: d.setdefault("closes", h.teardown())),
+                do(lambda h: d.setdefault("mid", h.check_teardown())))
+
+    @sc.after
+    def end(h):
+        d["end"] = h.check_teardown()
+
+    r = sc.run()
+    assert r.errors == []
+    assert [ret for _fd, ret in d["closes"]] == [0] * 5
+    mid = d["mid"]
+    assert not mid.vm_destroyed and mid.open_fds == ()
+    assert len(mid.assigned) == 1 and len(mid.firmware) == 1  # the VMSA, the context page
+    assert d["end"].clean, d["end"].problems()
+    assert any("EBADF" in e for e in r.outcome.vmm.errors)
 
 
 def test_bad_orders_are_scenario_errors():
