@@ -26,6 +26,8 @@ Sources:
 import errno
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from snpsim.api import Scenario, ScenarioError, TeardownCheck, hooked
 
@@ -128,6 +130,31 @@ def test_every_page_is_reclaimed_in_every_allowed_order(order):
     assert r.host.assigned_to_guest() == 0
     assert d["counters"]["SNP_DECOMMISSION"] == 1
     assert d["counters"]["SNP_PAGE_RECLAIM"] == 1  # the context page
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.permutations(["kvm", "vm", "vcpus", "gmem"]), punch=st.booleans(),
+       vcpus=st.sampled_from([1, 2]))
+def test_any_order_of_closes_reclaims_everything(steps, punch, vcpus):
+    # Every permutation of the closes is an order a process can produce (each file's
+    # reference on the VM makes the last close destroy it, whichever it is), with or
+    # without a discard of all guest_memfd memory first; one VMSA per vCPU.
+    sc = Scenario("any order", memory="32M", vcpus=vcpus)
+    d = sc.data
+
+    @sc.guest(vcpu=0)
+    def page(g):
+        g.write(g.alloc_page(), b"private")
+
+    @sc.after
+    def tear_down(h):
+        d["closes"] = h.teardown((["punch"] if punch else []) + list(steps))
+        d["check"] = h.check_teardown()
+
+    r = sc.run()
+    assert r.errors == [] and r.completed
+    assert [ret for _fd, ret in d["closes"]] == [0] * (4 + vcpus)
+    assert d["check"].clean, d["check"].problems()
 
 
 def test_punch_first_frees_the_private_pages_before_any_close():
