@@ -745,7 +745,7 @@ class Machine:
         if order is None:
             order = ("exit",)
         steps = list(order)
-        punches = {}
+        punches: dict[tuple[Any, ...], tuple[int, int, int]] = {}
         for st in steps:
             if isinstance(st, tuple):
                 punches[st] = self._teardown_punch_range(st)
