@@ -3,8 +3,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 
 """The PSP driver's firmware pages: ``snp_alloc_firmware_page``,
-``snp_free_firmware_page`` and the two RMP helpers under them,
-``rmp_mark_pages_firmware`` and ``snp_reclaim_pages``.
+``snp_free_firmware_page`` and the reclaim under the latter, ``snp_reclaim_pages``.
 
 Mirrors ``drivers/crypto/ccp/sev-dev.c`` (v6.11+, unchanged in substance to v6.17).  KVM
 takes its SNP guest context page from here (``snp_context_create``) and gives it back
@@ -31,7 +30,6 @@ from .kvm_host import KvmVm
 from .virt_svm_sev import rmp_make_private, rmp_make_shared, snp_leak_pages
 
 __all__ = [
-    "rmp_mark_pages_firmware",
     "snp_reclaim_pages",
     "snp_alloc_firmware_page",
     "snp_free_firmware_page",
@@ -59,28 +57,15 @@ def snp_reclaim_pages(kvm: KvmVm, pfn: int, npages: int) -> int:
 
 
 @traced("kvm")
-def rmp_mark_pages_firmware(kvm: KvmVm, pfn: int, npages: int) -> int:
-    """``rmp_mark_pages_firmware(paddr, npages, locked)`` (sev-dev.c, v6.11+): each page
-    becomes Firmware in the RMP (``rmp_make_private(pfn, 0, 4K, asid 0, immutable)``).
-    When one fails, the pages already marked are given back (``snp_reclaim_pages``) and
-    the ``rmpupdate`` error is returned.  Returns 0 or -errno."""
-    for i in range(npages):
-        rc = rmp_make_private(kvm, pfn + i, 0, PG_LEVEL_4K, 0, True)
-        if rc:
-            if i:
-                snp_reclaim_pages(kvm, pfn, i)
-            return rc
-    return 0
-
-
-@traced("kvm")
 def snp_alloc_firmware_page(kvm: KvmVm) -> int:
     """``snp_alloc_firmware_page(gfp)`` (sev-dev.c ``__snp_alloc_firmware_pages`` with
-    order 0, v6.11+): a zeroed page from the host allocator, made Firmware in the RMP.
-    Returns its PFN, or -1 (NULL) when the RMP update fails -- the page is then neither
-    freed nor leaked (the C function returns NULL without freeing it)."""
+    order 0, v6.11+): a zeroed page from the host allocator, made Firmware in the RMP
+    (``rmp_mark_pages_firmware`` of one page: ``rmp_make_private(pfn, 0, 4K, asid 0,
+    immutable)``; with one page there is nothing to give back on failure).  Returns its
+    PFN, or -1 (NULL) when the RMP update fails -- the page is then neither freed nor
+    leaked (the C function returns NULL without freeing it)."""
     pfn = kvm.allocator.alloc_page()
-    if rmp_mark_pages_firmware(kvm, pfn, 1):
+    if rmp_make_private(kvm, pfn, 0, PG_LEVEL_4K, 0, True):
         return -1
     return pfn
 
