@@ -68,7 +68,7 @@ import importlib
 import inspect
 import pkgutil
 import types
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -78,6 +78,7 @@ from snpsim.system import (
     RunObserver,
     RunOutcome,
     SnpSystem,
+    TeardownCheck,
     format_size,
     parse_size,
 )
@@ -107,6 +108,7 @@ __all__ = [
     "load_scenario_file",
     "PageState",
     "RunOutcome",
+    "TeardownCheck",
     "parse_size",
     "format_size",
 ]
@@ -648,15 +650,37 @@ class Host:
         context argument first, e.g. ``host.vm`` or ``host.vcpu(0)``)."""
         return function(name)(*args, **kwargs)
 
-    def teardown(self) -> list[tuple[int, int]]:
+    def teardown(self, order: str | Sequence[Any] | None = None) -> list[tuple[int, int]]:
         """Tear the VM down as QEMU's exit does (:meth:`snpsim.vmm.machine.Machine.teardown`):
         every vCPU stopped, then the process's KVM fds closed, which runs KVM's release
         paths -- guest_memfd's folios freed through ``sev_gmem_invalidate`` (private pages
-        made shared again, or leaked with "Leaking PFN range"), and with the last
-        reference ``kvm_destroy_vm`` (VMSAs reclaimed, SNP_DECOMMISSION, ASID freed).
-        From a host event it stops the VM mid-run.  Idempotent.  Returns ``[(fd, close()
+        made shared again, PSMASH first where a 2 MiB entry is split), and with the last
+        reference ``kvm_destroy_vm`` (VMSAs reclaimed, SNP_DECOMMISSION, the guest
+        context page reclaimed from the firmware, ASID freed).  From a host event it
+        stops the VM mid-run.
+
+        ``order``: None or ``"exit"`` (process exit: fds closed in ascending order),
+        ``"vm-first"`` (VM fd, vCPU fds, then the guest_memfds, which keep the VM alive
+        until the last one goes), ``"gmem-first"`` (guest_memfds first, then vCPUs and
+        VM), ``"punch-first"`` (every guest_memfd hole-punched whole, then exit), or a
+        sequence of steps ``"kvm"``, ``"vm"``, ``"vcpus"``, ``"gmem"``, ``"punch"``,
+        ``"exit"`` (a sequence may stop early; the next call goes on), or of fds.  A
+        close that spins in the kernel (a livelock) ends the teardown there
+        (:meth:`check_teardown` says which loop).  Raises ScenarioError for an unknown
+        order or step.  Idempotent once every fd is closed.  Returns ``[(fd, close()
         result), ...]``."""
-        return self.machine.teardown()
+        try:
+            return self.machine.teardown(order)
+        except ValueError as e:
+            raise ScenarioError(str(e)) from None
+
+    def check_teardown(self) -> TeardownCheck:
+        """Every page checked (:class:`snpsim.system.TeardownCheck`): RMP entries still
+        assigned to the VM's ASID, firmware pages not reclaimed, pages freed while still
+        assigned, pages leaked or allocated and never freed, fds left open, and the
+        teardown's livelock or oopses.  ``.clean`` is True for a teardown that left
+        nothing behind; ``.problems()`` lists what it left, one line each."""
+        return self.system.check_teardown()
 
     def assigned_to_guest(self) -> int:
         """How many RMP entries are still assigned to this VM's ASID (0 after a clean

@@ -86,6 +86,7 @@ from snpsim.vmm.profiles import DEFAULT_QEMU_PROFILE, QEMU_PROFILES, QemuProfile
 
 __all__ = [
     "SnpSystem",
+    "TeardownCheck",
     "MODES",
     "RunOutcome",
     "RunObserver",
@@ -567,6 +568,82 @@ class TraceResult:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class TeardownCheck:
+    """Where every page stands after a VM teardown (model-only view; built by
+    :meth:`SnpSystem.check_teardown`).  PFNs are 4 KiB host frames, sorted.
+
+    ``asid``: the VM's ASID; ``vm_destroyed``: ``kvm_destroy_vm`` ran;
+    ``asid_freed``: ``sev_asid_free`` ran (SNP_DECOMMISSION succeeded);
+    ``assigned``: PFNs whose RMP entry is still assigned to the ASID (a 2 MiB entry
+    counts its 512 pages); ``firmware``: PFNs the host allocator handed out that are
+    still Firmware or Reclaim in the RMP (Assigned with ASID 0: a firmware page never
+    reclaimed); ``freed_assigned``: PFNs back in the host's free pool while their RMP
+    entry is assigned to anyone (a page freed without being made shared: the next
+    owner's access is an RMP fault); ``leaked``: PFNs the kernel took out of circulation
+    (``snp_leak_pages``: "Leaking PFN range"); ``allocated``: PFNs still allocated that
+    are not the VMM's own memory (its anonymous RAM mappings) and not leaked -- pages KVM
+    took for the VM and never freed (guest_memfd folios of a file still open, a VMSA, a
+    context page...); ``open_fds``: the VMM's KVM fds still open; ``livelock``: the loop
+    a teardown close spun in ("<loop>: <state>"), or None; ``oopses``: host kernel
+    oopses; ``syscalls``: ``(syscall, fd, result)`` of the teardown, result None for a
+    call that never returned.
+    """
+
+    asid: int
+    vm_destroyed: bool
+    asid_freed: bool
+    assigned: tuple[int, ...]
+    firmware: tuple[int, ...]
+    freed_assigned: tuple[int, ...]
+    leaked: tuple[int, ...]
+    allocated: tuple[int, ...]
+    open_fds: tuple[int, ...]
+    livelock: str | None
+    oopses: tuple[str, ...]
+    syscalls: tuple[tuple[str, int, int | None], ...]
+
+    @property
+    def clean(self) -> bool:
+        """True when the teardown left nothing behind: the VM destroyed and its ASID
+        freed, no page assigned to the ASID, no firmware page, freed-but-assigned,
+        leaked or still-allocated page, no fd open, no livelock, no oops."""
+        return not self.problems()
+
+    def problems(self) -> list[str]:
+        """One line per thing left behind (empty for a clean teardown)."""
+        out = []
+        if self.livelock:
+            out.append(f"teardown spun: {self.livelock}")
+        if not self.vm_destroyed:
+            out.append("the VM was not destroyed (kvm_destroy_vm did not run)")
+        elif not self.asid_freed:
+            out.append(f"ASID {self.asid} was not freed")
+        for what, pfns in (("page(s) still assigned to the ASID", self.assigned),
+                           ("firmware page(s) not reclaimed", self.firmware),
+                           ("page(s) freed while assigned in the RMP", self.freed_assigned),
+                           ("page(s) leaked (snp_leak_pages)", self.leaked),
+                           ("page(s) allocated and never freed", self.allocated)):
+            if pfns:
+                out.append(f"{len(pfns)} {what}: {_pfn_runs(pfns)}")
+        if self.open_fds:
+            out.append(f"fds still open: {', '.join(map(str, self.open_fds))}")
+        out += [f"host oops: {o}" for o in self.oopses]
+        return out
+
+
+def _pfn_runs(pfns: tuple[int, ...], limit: int = 4) -> str:
+    """``0x1000-0x11ff, 0x2345`` (at most ``limit`` runs, then ``...``)."""
+    runs: list[list[int]] = []
+    for p in pfns:
+        if runs and runs[-1][1] == p - 1:
+            runs[-1][1] = p
+        else:
+            runs.append([p, p])
+    text = [f"{a:#x}" if a == b else f"{a:#x}-{b:#x}" for a, b in runs[:limit]]
+    return ", ".join(text) + (", ..." if len(runs) > limit else "")
+
+
 class SnpSystem:
     """One SNP VM, ready to run.
 
@@ -932,6 +1009,47 @@ class SnpSystem:
                               write=False, fetch=False).c_bit
         except (LookupError, GuestPageFault):
             return None
+
+    def check_teardown(self) -> TeardownCheck:
+        """Check every page after a teardown (:class:`TeardownCheck`): the RMP entries
+        still assigned to the VM's ASID, firmware pages not reclaimed, pages freed while
+        still assigned, leaked pages, pages allocated and never freed, fds still open,
+        and what the teardown itself hit (livelock, oopses).  Callable at any time (before
+        a teardown it lists what the VM holds).  Cost: the RMP's assigned entries and the
+        allocator's extents, not the guest's size.  Raises RuntimeError before
+        :meth:`run` built the machine."""
+        m = self.machine
+        if m is None:
+            raise RuntimeError("no machine yet: run() builds it")
+        kvm = self.kvm
+        vm = kvm.vm(m.s.vmfd)
+        asid = vm.sev.asid
+        rmp = self.platform.rmp
+        alloc = kvm.allocator
+        assigned, firmware, freed = [], [], []
+        for pfn in rmp.assigned_pfns():
+            e = rmp.lookup(pfn)
+            if asid and e.asid == asid:
+                assigned.append(pfn)
+            elif e.asid == 0 and (alloc.is_allocated(pfn) or alloc.is_free(pfn)):
+                firmware.append(pfn)
+            if alloc.is_free(pfn):
+                freed.append(pfn)
+        vmm_pages: set[int] = set()
+        for vma in kvm.mm.vmas:
+            for arr in vma.chunks.values():
+                vmm_pages.update(int(p) for p in arr[arr >= 0])
+        allocated = [p for a, b in alloc.allocated_runs() for p in range(a, b) if p not in vmm_pages]
+        fds = sorted({m.s.fd, m.s.vmfd, *(c.kvm_fd for c in m.cpus),
+                      *(rb.guest_memfd for rb in m.ram_blocks.values() if rb.guest_memfd >= 0)})
+        ll = m.teardown_livelock
+        return TeardownCheck(
+            asid=asid, vm_destroyed=vm.destroyed, asid_freed=asid not in kvm.asids_in_use,
+            assigned=tuple(sorted(assigned)), firmware=tuple(sorted(firmware)),
+            freed_assigned=tuple(sorted(freed)), leaked=tuple(sorted(alloc.leaked)),
+            allocated=tuple(allocated), open_fds=tuple(fd for fd in fds if fd in kvm.files),
+            livelock=None if ll is None else f"{ll.loop}: {ll.state}",
+            oopses=tuple(kvm.oopses), syscalls=tuple(m.teardown_log))
 
     def trace_conversion(self, function: str, pages: int = 1, *,
                          trace_filter: TraceFilter | None = None) -> TraceResult:

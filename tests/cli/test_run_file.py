@@ -93,6 +93,7 @@ def test_teardown_reclaims_the_private_page():
     assert res["close_results"] == [0]
     assert after["assigned"] is False and after["asid"] == 0 and after["owner"] == "hypervisor"
     assert res["assigned_before"] > 1 and res["assigned_after"] == 0
+    assert res["problems"] == []  # Host.check_teardown: nothing left behind
 
 
 def test_preowned_page_never_reaches_the_guest():

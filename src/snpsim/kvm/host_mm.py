@@ -25,6 +25,7 @@ Units: HVAs and lengths in bytes, PFNs in 4 KiB frames.  Errors are negative err
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +92,21 @@ class PageAllocator:
         """The PFNs leaked so far (model-only, expanded from the extents: for tests)."""
         return frozenset(p for s, e, v in self._leaked.runs(0, self._next) if v
                          for p in range(s, e))
+
+    def allocated_runs(self) -> Iterator[tuple[int, int]]:
+        """Model-only: ``(start, end)`` PFN runs handed out and neither freed nor leaked,
+        in PFN order (extents, not pages: for teardown checks)."""
+        for s, e, free in self._free.runs(self._base, self._next):
+            if free:
+                continue
+            for a, b, leaked in self._leaked.runs(s, e):
+                if not leaked:
+                    yield a, b
+
+    def is_free(self, pfn: int) -> bool:
+        """Model-only: True when ``pfn`` was handed out once and is back in the free
+        pool (not allocated, not leaked)."""
+        return self._base <= pfn < self._next and bool(self._free.get(pfn))
 
     @property
     def high_water(self) -> int:
