@@ -58,8 +58,12 @@ VMSA_SEGMENTS = ("es", "cs", "ss", "ds", "fs", "gs", "gdtr", "ldtr", "idtr", "tr
 #: ``sizeof(struct vmcb_seg)``.
 VMSA_SEG_SIZE = 16
 
-#: The scalar VMSA fields the model reads or writes.
+#: The VMSA fields the model reads or writes (``cs.*``: the CS segment's members).
 VMSA_FIELDS: dict[str, VmsaField] = {
+    "cs.selector": VmsaField(0x010, 2),
+    "cs.attrib": VmsaField(0x012, 2),
+    "cs.limit": VmsaField(0x014, 4),
+    "cs.base": VmsaField(0x018, 8),
     "vmpl": VmsaField(0x0CA, 1),
     "cpl": VmsaField(0x0CB, 1),
     "efer": VmsaField(0x0D0, 8),
