@@ -76,6 +76,9 @@ class FakeHost:
     hv_features: int = int(GHCB_HV_FT_SUPPORTED)
     sev_info: tuple[int, int] = (2, 1)
     livelock_repeats: int = 64
+    #: Answer every AP creation with GHCB_ERR_INVALID_INPUT (info1 2, info2 5), as KVM
+    #: does for a request it refuses.
+    ap_refuse: bool = False
 
     def __post_init__(self) -> None:
         cfg = self.config
@@ -252,7 +255,10 @@ class FakeHost:
             vmsa_gpa = info2_in
             self.ap_creations.append((request, apic, vmsa_gpa))
             target = self.vmcbs[apic]
-            if request == SVM_VMGEXIT_AP_DESTROY:
+            if self.ap_refuse:
+                ghcb_set(buf, "sw_exit_info_1", 2)
+                ghcb_set(buf, "sw_exit_info_2", 5)
+            elif request == SVM_VMGEXIT_AP_DESTROY:
                 target.vmsa_pfn = None
                 self.live.discard(apic)
             else:
