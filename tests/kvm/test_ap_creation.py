@@ -21,7 +21,11 @@ from __future__ import annotations
 from fakeguest import DATA_GPA, ghcb_call, make
 
 from snpsim.spec import ghcb as G
-from snpsim.spec.exit_codes import SVM_VMGEXIT_AP_CREATE, SVM_VMGEXIT_AP_CREATION, SVM_VMGEXIT_AP_DESTROY
+from snpsim.spec.exit_codes import (
+    SVM_VMGEXIT_AP_CREATE,
+    SVM_VMGEXIT_AP_CREATION,
+    SVM_VMGEXIT_AP_DESTROY,
+)
 from snpsim.spec.kvm_uapi import KVM_EXIT_FAIL_ENTRY
 from snpsim.spec.rmp import rmpadjust_attrs
 from snpsim.spec.vmsa import VMSA_FIELDS
