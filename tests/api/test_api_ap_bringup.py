@@ -16,7 +16,7 @@ hardware error 0x%" PRIx64 (target/i386/kvm/kvm.c).
 
 from __future__ import annotations
 
-from snpsim.api import Scenario, enter
+from snpsim.api import Scenario, enter, function
 
 INITIAL_VMSA_GPA = 0xFFFFFFFFF000
 ENTRY_FAILED = "KVM: entry failed, hardware error 0xffffffffffffffff"
@@ -98,3 +98,64 @@ def test_a_guest_that_skips_the_rmpadjust_cannot_start_its_ap():
     assert not r.completed and ENTRY_FAILED in r.host.vmm_errors
     rmp = r.data["vmsa"]["rmp"]
     assert r.data["vmsa"]["guest_vmsa"] and (rmp["assigned"], rmp["vmsa"]) == (True, False)
+
+
+def test_an_ap_that_never_starts_times_out_and_the_boot_goes_on():
+    """A host that accepts the AP creation but never switches the AP to its VMSA: the
+    BSP's wait for the AP (``cpuhp_bp_sync_alive``, the model's pass count) ends with
+    "CPU1 failed to report alive state" and the guest boots on without CPU 1."""
+    sc = Scenario("ap never starts", memory="64M", vcpus=2)
+    sc.hook("sev_snp_init_protected_guest_state", lambda original, vcpu: None)
+
+    @sc.guest(vcpu=1)
+    def work(g):
+        g.result["ap ran"] = True
+
+    r = sc.run()
+    assert r.completed, r.outcome.describe()
+    assert "CPU1 failed to report alive state" in r.outcome.warnings
+    assert "ap ran" not in r.data
+
+
+def test_a_refused_ap_creation_is_cleaned_up_by_the_guest():
+    """KVM refuses (GHCB_ERR_INVALID_INPUT): Linux's ``snp_cleanup_vmsa`` clears the VMSA
+    bit again (RMPADJUST) and frees the page; the AP is not started."""
+    sc = Scenario("ap refused", memory="64M", vcpus=2)
+    sc.hook("sev_snp_ap_creation", lambda original, vcpu: -22)
+
+    @sc.hook("snp_cleanup_vmsa")
+    def note(original, kernel, vmsa, apic_id):
+        sc.data["vmsa_gpa"] = int(function("__pa")(kernel, vmsa))
+        return original(kernel, vmsa, apic_id)
+
+    @sc.after
+    def state(h):
+        sc.data["rmp"] = h.rmp(h.spa(sc.data["vmsa_gpa"]))
+
+    r = sc.run()
+    assert r.completed, r.outcome.describe()
+    assert "SNP AP CREATE error" in r.outcome.warnings
+    assert "do_boot_cpu failed(-22) to wakeup CPU#1" in r.outcome.warnings
+    rmp = r.data["rmp"]
+    assert (rmp["assigned"], rmp["vmsa"], rmp["validated"]) == (True, False, True)
+
+
+def test_teardown_of_a_multi_vcpu_vm_reclaims_every_vmsa():
+    """After teardown no RMP entry is left with the guest's ASID: the APs' guest VMSA
+    pages go back with guest_memfd (``sev_gmem_invalidate``), KVM's own VMSA pages with
+    ``sev_free_vcpu`` (``kvm_rmp_make_shared``)."""
+    sc = Scenario("teardown with APs", memory="64M", vcpus=3)
+
+    @sc.after
+    def tear_down(h):
+        vmsas = [h.vmsa(i) for i in range(3)]
+        sc.data["guest_vmsa"] = [v["guest_vmsa"] for v in vmsas]
+        sc.data["closes"] = sorted({ret for _fd, ret in h.teardown()})
+        sc.data["assigned_after"] = h.assigned_to_guest()
+        sc.data["owners_after"] = [h.rmp(v["spa"])["owner"] for v in vmsas]
+
+    r = sc.run()
+    assert r.completed, r.outcome.describe()
+    assert r.data["guest_vmsa"] == [False, True, True]
+    assert r.data["closes"] == [0] and r.data["assigned_after"] == 0
+    assert r.data["owners_after"] == ["hypervisor"] * 3
