@@ -119,8 +119,11 @@ TRAMPOLINE_START = 0x9A000
 SEV_ES_TRAMPOLINE_START = TRAMPOLINE_START + 0x40
 
 #: Model stand-in for Linux's 10 s wait for a started AP (``cpuhp_bp_sync_alive``,
-#: kernel/cpu.c): PAUSE passes of the BSP in which the AP's state did not change.
-AP_ALIVE_TIMEOUT_PASSES = 64
+#: kernel/cpu.c): PAUSE passes of the BSP in which the AP's state did not change.  Each
+#: pass lets the scheduler run other vCPU threads, so an AP that can run reaches
+#: "online" long before (it needs a few scheduler turns, each about as likely as the
+#: BSP's next pass); an AP that cannot costs this many PAUSE exits.
+AP_ALIVE_TIMEOUT_PASSES = 256
 
 
 def platform_can_pause(cpu: GuestPort) -> bool:
