@@ -20,7 +20,11 @@ from __future__ import annotations
 
 from fakeguest import DATA_GPA, ghcb_call, make
 
+from snpsim.hw.cpu import Platform
+from snpsim.kvm.kvm_main import Kvm
+from snpsim.kvm.uapi import KvmSevCmd, KvmSevInit
 from snpsim.spec import ghcb as G
+from snpsim.spec import kvm_uapi as U
 from snpsim.spec.exit_codes import (
     SVM_VMGEXIT_AP_CREATE,
     SVM_VMGEXIT_AP_CREATION,
@@ -154,3 +158,52 @@ def test_ap_destroy_makes_a_running_ap_not_runnable():
     assert not ap.sev_es.snp_ap_waiting_for_reset
     # The guest's page keeps its VMSA bit: clearing it is the guest's job (RMPADJUST).
     assert platform.rmp.lookup(vm.npt.lookup(VMSA_GPA >> 12).pfn).vmsa
+
+
+def _request(info1, gpa, rax, features=None):
+    """One AP creation request from the BSP; ``features``: the VM's ``vmsa_features``
+    as KVM_SEV_INIT2 would have set them (model state set before the guest runs)."""
+    out = {}
+
+    def body(cpu):
+        g = ghcb_call(cpu, SVM_VMGEXIT_AP_CREATION, info1, gpa, fields={"rax": rax})
+        out["info"] = (G.ghcb_get(g, "sw_exit_info_1"), G.ghcb_get(g, "sw_exit_info_2"))
+
+    platform, kvm, m = make(body, vcpus=2, ap_body=ap_body)
+    vm = kvm.vm(m.s.vmfd)
+    if features is not None:
+        vm.sev.vmsa_features = features
+    m.run(platform.world.run_threads)
+    return out["info"], vm
+
+
+def test_ap_create_with_a_vmpl_in_exit_info_1_is_refused():
+    """v6.17 has no VMPL support: EXITINFO1 bits 19:16 make the request unknown
+    ("invalid AP creation request"), GHCB_ERR_INVALID_INPUT (2, 5)."""
+    info, vm = _request((1 << 32) | (1 << 16) | SVM_VMGEXIT_AP_CREATE, VMSA_GPA, SNP_ACTIVE)
+    assert info == (2, 5)
+    assert any("invalid AP creation request [0x10001]" in line for line in vm.log)
+
+
+def test_ap_create_rax_must_equal_the_vms_vmsa_features():
+    """sev_snp_ap_creation: RAX != sev->vmsa_features -> -EINVAL (GHCB_ERR_INVALID_INPUT);
+    with DebugSwap (SVM_SEV_FEAT_DEBUG_SWAP, bit 5) the VM's features are 0x21."""
+    features = SNP_ACTIVE | (1 << 5)
+    info, vm = _request((1 << 32) | SVM_VMGEXIT_AP_CREATE, VMSA_GPA, SNP_ACTIVE, features)
+    assert info == (2, 5) and vm.vcpus[1].sev_es.snp_vmsa_gpa == INVALID_PAGE
+    info, vm = _request((1 << 32) | SVM_VMGEXIT_AP_CREATE, VMSA_GPA, features, features)
+    assert info == (0, 0)
+
+
+def test_init2_features_reach_the_vms_vmsa_features_and_the_status_msr():
+    """__sev_guest_init: ``vmsa_features`` = KVM_SEV_INIT2's, | SVM_SEV_FEAT_SNP_ACTIVE for
+    an SNP VM; the guest's SEV status MSR reports SEV_FEATURES from bit 2 (DebugSwap,
+    SEV_FEATURES bit 5, is MSR_AMD64_SNP_DEBUG_SWAP, bit 7), which is what Linux's
+    ``sev_status >> 2`` in a new VMSA relies on to match KVM's check."""
+    k = Kvm(Platform(cbit=51).host)
+    fd = k.ioctl(k.open(), U.KVM_CREATE_VM, U.KVM_X86_SNP_VM)
+    assert k.ioctl(fd, U.KVM_MEMORY_ENCRYPT_OP, KvmSevCmd(U.KVM_SEV_INIT2, KvmSevInit(1 << 5))) == 0
+    vm = k.vm(fd)
+    assert vm.sev.vmsa_features == 0x21
+    vcpu_fd = k.ioctl(fd, U.KVM_CREATE_VCPU, 0)
+    assert k.vcpu(vcpu_fd).vmcb.sev_status == 0b111 | (1 << 7)
