@@ -8,8 +8,8 @@
 the VMSA's initial state (the ``AP_INIT_*`` values, CS/RIP from the trampoline, EFER.SVME,
 SEV_FEATURES = ``sev_status >> 2``), ``snp_set_vmsa`` (RMPADJUST, VMPL1 | VMSA bit),
 ``vmgexit_ap_control`` (SVM_VMGEXIT_AP_CREATION, EXITINFO1 = APIC ID << 32 | VMPL << 16
-| request), ``snp_cleanup_vmsa`` on failure, and ``shutdown_all_aps`` with
-SVM_VMGEXIT_AP_DESTROY.  The host is the fake host of ``guest_fakehost`` (it starts the
+| request), ``snp_cleanup_vmsa`` on failure, and SVM_VMGEXIT_AP_DESTROY followed by
+``snp_cleanup_vmsa`` (what Linux's kexec path, ``shutdown_all_aps``, does per AP).  The host is the fake host of ``guest_fakehost`` (it starts the
 target on the named VMSA, or refuses with GHCB_ERR_INVALID_INPUT)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 from guest_fakehost import ASID, SEV_STATUS, SPA_BASE, SmpFakeHost
 
 from snpsim.guest.kernel import GuestConfig, __pa
-from snpsim.guest.smp import SEV_ES_TRAMPOLINE_START, shutdown_all_aps
+from snpsim.guest.sev_core import SEV_ES_TRAMPOLINE_START, snp_cleanup_vmsa, vmgexit_ap_control
 from snpsim.spec.exit_codes import SVM_VMGEXIT_AP_CREATE, SVM_VMGEXIT_AP_DESTROY
 from snpsim.spec.msr_protocol import GHCB_HV_FT_SNP
 from snpsim.spec.vmsa import VMSA_FIELDS
@@ -94,18 +94,37 @@ def test_a_refused_ap_creation_cleans_the_vmsa_up():
     assert k.warnings == ["SNP AP CREATE error", f"do_boot_cpu failed({-22}) to wakeup CPU#1"]
 
 
-def test_shutdown_all_aps_destroys_and_cleans_every_ap_vmsa():
+def test_ap_destroy_then_cleanup_clears_each_ap_vmsa():
     seen = {}
 
     def bsp(kernel, cpu):
         seen["gpas"] = {v: __pa(kernel, va) for v, va in kernel.sev_vmsa.items()}
-        shutdown_all_aps(kernel)
+        for apic, va in sorted(kernel.sev_vmsa.items()):
+            seen[apic] = vmgexit_ap_control(kernel, SVM_VMGEXIT_AP_DESTROY, va, apic)
+            snp_cleanup_vmsa(kernel, va, apic)
 
     h, out = boot(nr_cpus=3, workload=bsp)
     k = h.kernel
-    assert out == "poweroff" and k.warnings == []
+    assert out == "poweroff" and k.warnings == [] and seen[1] == seen[2] == 0
     destroys = [(a, g) for r, a, g in h.ap_creations if r == SVM_VMGEXIT_AP_DESTROY]
     assert destroys == [(1, seen["gpas"][1]), (2, seen["gpas"][2])]
     for gpa in seen["gpas"].values():
         assert not h.p.rmp.lookup((SPA_BASE + gpa) >> 12).vmsa and gpa in k.page_alloc.free
-    assert k.sev_vmsa == {}
+
+
+def test_cleanup_of_a_running_cpus_own_vmsa_leaks_it():
+    """RMPADJUST cannot clear the VMSA bit of the VMSA a vCPU is running on (FAIL_INUSE
+    3, model choice): ``snp_cleanup_vmsa`` logs "clear VMSA page failed (3), leaking
+    page" and keeps the page out of the allocator."""
+    seen = {}
+
+    def ap1(kernel, cpu):
+        va = kernel.sev_vmsa[1]
+        seen["gpa"] = __pa(kernel, va)
+        snp_cleanup_vmsa(kernel, va, 1)
+
+    h, out = boot(ap_workloads={1: ap1})
+    k = h.kernel
+    assert out == "poweroff"
+    assert k.warnings == ["clear VMSA page failed (3), leaking page"]
+    assert h.p.rmp.lookup((SPA_BASE + seen["gpa"]) >> 12).vmsa and seen["gpa"] not in k.page_alloc.free

@@ -13,8 +13,7 @@ state, makes it a VMSA with RMPADJUST (``snp_set_vmsa``: VMSA bit, target VMPL1,
 VMPL0) and asks the hypervisor to start the AP on it (``vmgexit_ap_control``,
 SVM_VMGEXIT_AP_CREATION / SVM_VMGEXIT_AP_CREATE); on failure, or for the AP's previous
 VMSA, ``snp_cleanup_vmsa`` clears the VMSA bit and frees the page (leaks it if that
-fails).  ``shutdown_all_aps`` (kexec/kdump) sends SVM_VMGEXIT_AP_DESTROY for every AP
-and cleans its VMSA.  The AP then runs ``start_secondary`` -> ``cpu_init`` ->
+fails); those core.c functions are in :mod:`snpsim.guest.sev_core`.  The AP then runs ``start_secondary`` -> ``cpu_init`` ->
 ``cpu_init_exception_handling`` -> ``setup_ghcb`` (``arch/x86/kernel/smpboot.c``,
 ``cpu/common.c``: the AP registers its own per-CPU GHCB, linux-guest.md 5.1), and
 ``cpu_relax()`` is PAUSE (``rep; nop``, ``arch/x86/include/asm/vdso/processor.h``).
@@ -53,33 +52,12 @@ from __future__ import annotations
 import errno
 
 from snpsim.hw.ports import GuestPort
-from snpsim.spec.exit_codes import (
-    SVM_VMGEXIT_AP_CREATE,
-    SVM_VMGEXIT_AP_CREATION,
-    SVM_VMGEXIT_AP_DESTROY,
-)
 from snpsim.spec.msr_index import MSR_AMD64_SEV, MSR_AMD64_SEV_ES_GHCB, MSR_AMD64_SEV_SNP_ENABLED
-from snpsim.spec.msr_protocol import GHCB_HV_FT_SNP_AP_CREATION, GHCB_MSR_AP_RESET_HOLD_REQ
-from snpsim.spec.rmp import RMPADJUST_VMSA_PAGE_BIT
-from snpsim.spec.units import PAGE_SIZE
-from snpsim.spec.vmsa import (
-    AP_INIT_CR0_DEFAULT,
-    AP_INIT_CS_LIMIT,
-    AP_INIT_DR6_DEFAULT,
-    AP_INIT_GPAT_DEFAULT,
-    AP_INIT_MXCSR_DEFAULT,
-    AP_INIT_RFLAGS_DEFAULT,
-    AP_INIT_X87_FCW_DEFAULT,
-    AP_INIT_X87_FTW_DEFAULT,
-    AP_INIT_XCR0_DEFAULT,
-    DR7_RESET_VALUE,
-    EFER_SVME,
-    INIT_CS_ATTRIBS,
-    VMSA_FIELDS,
-)
+from snpsim.spec.msr_protocol import GHCB_MSR_AP_RESET_HOLD_REQ
 from snpsim.trace.record import traced
 
-from .kernel import GhcbState, GuestKernel, __pa, __va, this_cpu
+from .kernel import GuestKernel, this_cpu
+from .sev_core import SEV_ES_TRAMPOLINE_START, TRAMPOLINE_START, wakeup_cpu_via_vmgexit
 
 __all__ = [
     "platform_can_pause",
@@ -91,18 +69,10 @@ __all__ = [
     "ap_entry",
     "snp_ap_entry",
     "snp_ap_firmware_park",
-    "snp_alloc_vmsa_page",
-    "snp_set_vmsa",
-    "snp_cleanup_vmsa",
-    "vmgexit_ap_control",
-    "wakeup_cpu_via_vmgexit",
-    "shutdown_all_aps",
     "smp_join_ap_workloads",
     "snp_started",
     "snp_guest_cpu",
     "vmsa_entry",
-    "TRAMPOLINE_START",
-    "SEV_ES_TRAMPOLINE_START",
     "AP_ALIVE_TIMEOUT_PASSES",
 ]
 
@@ -111,12 +81,6 @@ __all__ = [
 #: halted while it had to wait (no PAUSE exit); stopped because another CPU ended the
 #: guest; did not report alive (SNP: the AP creation failed or the AP never ran).
 AP_STATES = ("offline", "booting", "waiting", "online", "done", "parked", "stopped", "failed")
-
-#: Model values: ``real_mode_header->trampoline_start`` (where ``reserve_real_mode``
-#: put the real-mode trampoline, below 1 MiB) and ``->sev_es_trampoline_start``, the
-#: SEV-ES/SNP AP entry in it.  Only their use as the VMSA's CS base and RIP matters.
-TRAMPOLINE_START = 0x9A000
-SEV_ES_TRAMPOLINE_START = TRAMPOLINE_START + 0x40
 
 #: Model stand-in for Linux's 10 s wait for a started AP (``cpuhp_bp_sync_alive``,
 #: kernel/cpu.c): PAUSE passes of the BSP in which the AP's state did not change.  Each
@@ -201,171 +165,6 @@ def do_boot_cpu(kernel: GuestKernel, apicid: int, cpu: int) -> int:
             kernel.ap_state[cpu] = "failed"
             return -errno.EIO
     return 0
-
-
-def _vmsa_write(kernel: GuestKernel, vmsa: int, name: str, value: int) -> None:
-    """Store ``value`` in the VMSA field ``name`` of the page at GVA ``vmsa``."""
-    f = VMSA_FIELDS[name]
-    this_cpu(kernel).write(vmsa + f.offset, (value & ((1 << (8 * f.size)) - 1)).to_bytes(f.size, "little"))
-
-
-@traced("guest")
-def snp_alloc_vmsa_page(kernel: GuestKernel, cpu: int) -> int | None:
-    """``snp_alloc_vmsa_page(cpu)`` (arch/x86/coco/sev/core.c, v6.17): an order-1 (8 KiB,
-    8 KiB-aligned) zeroed block, split; the first page (which may be 2 MiB or 1 GiB
-    aligned: the SNP erratum where a large page colliding with the VMSA's RMP entry
-    gives a spurious RMP #PF) is freed and the second returned.  Returns its GVA, or
-    None (``-ENOMEM`` for the caller) when no block is free."""
-    assert kernel.page_alloc is not None
-    p = kernel.page_alloc.alloc_pages(1)
-    if p is None:
-        return None
-    kernel.page_alloc.free_page(p)
-    va = __va(kernel, p + PAGE_SIZE)
-    this_cpu(kernel).write(va, bytes(PAGE_SIZE))  # __GFP_ZERO
-    return va
-
-
-@traced("guest")
-def snp_set_vmsa(kernel: GuestKernel, va: int, caa: int | None, apic_id: int, make_vmsa: bool) -> int:
-    """``snp_set_vmsa(va, caa, apic_id, make_vmsa)`` (core.c, v6.17): at VMPL0, RMPADJUST
-    the 4 KiB page at ``va`` with target VMPL1 (RMPADJUST only succeeds on a
-    lower-privileged VMPL) and, for ``make_vmsa``, ``RMPADJUST_VMSA_PAGE_BIT``; clearing
-    passes no VMSA bit.  Returns RMPADJUST's EAX (0 success).  The SVSM path (VMPL !=
-    0: SVSM_CORE_CREATE_VCPU/DELETE_VCPU) is not modelled: -EINVAL."""
-    from .asm_sev import rmpadjust
-
-    if kernel.snp_vmpl:
-        return -errno.EINVAL
-    attrs = 1
-    if make_vmsa:
-        attrs |= RMPADJUST_VMSA_PAGE_BIT
-    return rmpadjust(kernel, va, 0, attrs)
-
-
-@traced("guest")
-def snp_cleanup_vmsa(kernel: GuestKernel, vmsa: int, apic_id: int) -> None:
-    """``snp_cleanup_vmsa(vmsa, apic_id)`` (core.c): clear the VMSA bit
-    (:func:`snp_set_vmsa`); on failure the page is leaked ("clear VMSA page failed (%u),
-    leaking page"), else freed."""
-    err = snp_set_vmsa(kernel, vmsa, None, apic_id, False)
-    if err:
-        kernel.warn(f"clear VMSA page failed ({err}), leaking page")
-        return
-    assert kernel.page_alloc is not None
-    kernel.page_alloc.free_page(__pa(kernel, vmsa))
-
-
-@traced("guest")
-def vmgexit_ap_control(kernel: GuestKernel, event: int, vmsa: int, apic_id: int) -> int:
-    """``vmgexit_ap_control(event, vmsa, apic_id)`` (core.c, v6.17): on this CPU's GHCB,
-    SVM_VMGEXIT_AP_CREATION with EXITINFO1 = APIC ID << 32 | ``snp_vmpl`` << 16 |
-    ``event`` (SVM_VMGEXIT_AP_CREATE or SVM_VMGEXIT_AP_DESTROY), EXITINFO2 = the VMSA's
-    GPA and, unless destroying, RAX = the VMSA's ``sev_features``.  An answer whose
-    ``sw_exit_info_1`` is not valid or has non-zero low 32 bits is an error ("SNP AP %s
-    error", CREATE or DESTROY): -EINVAL.  Returns 0 or -EINVAL."""
-    from .asm_sev import (
-        VMGEXIT,
-        ghcb_field_is_valid,
-        ghcb_get_field,
-        ghcb_set_field,
-        sev_es_wr_ghcb_msr,
-        vc_ghcb_invalidate,
-    )
-    from .sev_startup import __sev_get_ghcb, __sev_put_ghcb
-
-    create = event != SVM_VMGEXIT_AP_DESTROY
-    cpu = this_cpu(kernel)
-    state = GhcbState()
-    ghcb = __sev_get_ghcb(kernel, state)
-    vc_ghcb_invalidate(kernel, ghcb)
-    if create:
-        f = VMSA_FIELDS["sev_features"]
-        ghcb_set_field(kernel, ghcb, "rax", int.from_bytes(cpu.read(vmsa + f.offset, f.size), "little"))
-    ghcb_set_field(kernel, ghcb, "sw_exit_code", SVM_VMGEXIT_AP_CREATION)
-    ghcb_set_field(kernel, ghcb, "sw_exit_info_1", (apic_id << 32) | (kernel.snp_vmpl << 16) | event)
-    ghcb_set_field(kernel, ghcb, "sw_exit_info_2", __pa(kernel, vmsa))
-    sev_es_wr_ghcb_msr(kernel, __pa(kernel, ghcb))
-    VMGEXIT(kernel)
-    ret = 0
-    if (not ghcb_field_is_valid(kernel, ghcb, "sw_exit_info_1")
-            or ghcb_get_field(kernel, ghcb, "sw_exit_info_1") & 0xFFFFFFFF):
-        kernel.warn(f"SNP AP {'CREATE' if create else 'DESTROY'} error")
-        ret = -errno.EINVAL
-    __sev_put_ghcb(kernel, state)
-    return ret
-
-
-@traced("guest")
-def wakeup_cpu_via_vmgexit(kernel: GuestKernel, apic_id: int, start_ip: int, cpu: int) -> int:
-    """``wakeup_cpu_via_vmgexit(apic_id, start_ip, cpu)`` (core.c, v6.17): the hypervisor
-    must offer GHCB_HV_FT_SNP_AP_CREATION (else -EOPNOTSUPP: no AP starts); ``start_ip``
-    must be the trampoline (else WARN "Unsupported SNP start_ip", -EINVAL) and is
-    replaced by its SEV-ES entry.  A new VMSA page every time
-    (:func:`snp_alloc_vmsa_page`, -ENOMEM): CS from the SIPI vector (base, selector,
-    limit, attributes), RIP = the entry's low 12 bits, the APM's AP INIT values (CR0,
-    DR6, DR7, RFLAGS, G_PAT, XCR0, MXCSR, x87 FTW/FCW; model: the other segments, CR4 and
-    Secure TSC are not written), EFER.SVME, VMPL = ``snp_vmpl``, SEV_FEATURES =
-    ``sev_status >> 2``.  Then :func:`snp_set_vmsa` (failure: "set VMSA page failed
-    (%u)", free, -EINVAL), AP_CREATE (:func:`vmgexit_ap_control`; failure:
-    :func:`snp_cleanup_vmsa`, no VMSA recorded), clean up the CPU's previous VMSA, and
-    record the new one in ``kernel.sev_vmsa``.  Returns 0 or -errno."""
-    if not kernel.sev_hv_features & GHCB_HV_FT_SNP_AP_CREATION:
-        return -errno.EOPNOTSUPP
-    if start_ip != TRAMPOLINE_START:
-        kernel.warn(f"Unsupported SNP start_ip: {start_ip:x}")
-        return -errno.EINVAL
-    start_ip = SEV_ES_TRAMPOLINE_START
-    cur_vmsa = kernel.sev_vmsa.get(cpu)
-    vmsa = snp_alloc_vmsa_page(kernel, cpu)
-    if vmsa is None:
-        return -errno.ENOMEM
-    sipi_vector = start_ip >> 12
-    for name, value in (("cs.base", sipi_vector << 12), ("cs.limit", AP_INIT_CS_LIMIT),
-                        ("cs.attrib", INIT_CS_ATTRIBS), ("cs.selector", sipi_vector << 8),
-                        ("rip", start_ip & 0xFFF), ("cr0", AP_INIT_CR0_DEFAULT),
-                        ("dr7", DR7_RESET_VALUE), ("dr6", AP_INIT_DR6_DEFAULT),
-                        ("rflags", AP_INIT_RFLAGS_DEFAULT), ("g_pat", AP_INIT_GPAT_DEFAULT),
-                        ("xcr0", AP_INIT_XCR0_DEFAULT), ("mxcsr", AP_INIT_MXCSR_DEFAULT),
-                        ("x87_ftw", AP_INIT_X87_FTW_DEFAULT), ("x87_fcw", AP_INIT_X87_FCW_DEFAULT),
-                        ("efer", EFER_SVME), ("vmpl", kernel.snp_vmpl),
-                        ("sev_features", kernel.sev_status >> 2)):
-        _vmsa_write(kernel, vmsa, name, value)
-    ret = snp_set_vmsa(kernel, vmsa, None, apic_id, True)
-    if ret:
-        kernel.warn(f"set VMSA page failed ({ret})")
-        assert kernel.page_alloc is not None
-        kernel.page_alloc.free_page(__pa(kernel, vmsa))
-        return -errno.EINVAL
-    new: int | None = vmsa
-    ret = vmgexit_ap_control(kernel, SVM_VMGEXIT_AP_CREATE, vmsa, apic_id)
-    if ret:
-        snp_cleanup_vmsa(kernel, vmsa, apic_id)
-        new = None
-    if cur_vmsa is not None:
-        snp_cleanup_vmsa(kernel, cur_vmsa, apic_id)
-    if new is None:
-        kernel.sev_vmsa.pop(cpu, None)
-    else:
-        kernel.sev_vmsa[cpu] = new
-    return ret
-
-
-@traced("guest")
-def shutdown_all_aps(kernel: GuestKernel) -> None:
-    """``shutdown_all_aps()`` (core.c, v6.17; kexec/kdump, from ``snp_kexec_finish``):
-    for every CPU with a kernel-made VMSA other than the running one, SVM_VMGEXIT_AP_DESTROY
-    (so the AP is out of guest mode and its VMSA no longer in use) and
-    :func:`snp_cleanup_vmsa`.  The running CPU's VMSA is left alone (its VMSA bit cannot
-    be cleared while it runs; Linux marks the page offline for makedumpfile, not
-    modelled).  Model: the APIC ID is the vCPU id."""
-    this = this_cpu(kernel).vcpu_id
-    for cpu in sorted(kernel.sev_vmsa):
-        if cpu == this:
-            continue
-        vmsa = kernel.sev_vmsa.pop(cpu)
-        vmgexit_ap_control(kernel, SVM_VMGEXIT_AP_DESTROY, vmsa, cpu)
-        snp_cleanup_vmsa(kernel, vmsa, cpu)
 
 
 def snp_ap_firmware_park(cpu: GuestPort) -> None:

@@ -165,23 +165,24 @@ class KvmMemorySlot:
 @dataclass
 class KvmSevInfo:
     """``struct kvm_sev_info``: ``active``/``es_active``/``snp``, ``asid``,
-    ``ghcb_version`` (u16), ``policy``, firmware guest context ``gctx``,
+    ``ghcb_version`` (u16), ``vmsa_features`` (u64 SEV_FEATURES of the VM's VMSAs: what
+    KVM_SEV_INIT2 asked for, | SVM_SEV_FEAT_SNP_ACTIVE for an SNP VM), ``policy``,
+    firmware guest context ``gctx``,
     ``snp_finished`` (SNP_LAUNCH_FINISH done), ``guest_req_pfn``/``guest_resp_pfn`` (KVM's
     pages for SNP guest requests, ``guest_req_buf``/``guest_resp_buf``; None until the
-    first request); ``vmsa_features`` (u64 SEV_FEATURES of the VM's VMSAs: what
-    KVM_SEV_INIT2 asked for, plus SVM_SEV_FEAT_SNP_ACTIVE for an SNP VM)."""
+    first request)."""
 
     active: bool = False
     es_active: bool = False
     snp: bool = False
     asid: int = 0
     ghcb_version: int = 0
+    vmsa_features: int = 0
     policy: int = 0
     gctx: Any = None
     snp_finished: bool = False
     guest_req_pfn: int | None = None
     guest_resp_pfn: int | None = None
-    vmsa_features: int = 0
 
 
 @dataclass
