@@ -337,4 +337,3 @@ def test_api_run_traces_into_an_empty_recorder():
     res = Scenario("t").run(trace=rec)
     assert res.outcome.completed
     assert len(rec.events) > 0 and res.events == rec.events
-
