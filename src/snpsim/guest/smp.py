@@ -5,7 +5,8 @@
 """Several vCPUs: the APs' start-up, their work, and the spin-wait between CPUs.
 
 Mirrors, reduced to what page-state work needs: ``smp_init`` / ``bringup_nonboot_cpus``
-on the BSP (``kernel/cpu.c``) with ``do_boot_cpu`` (``arch/x86/kernel/smpboot.c``); for
+on the BSP with ``cpuhp_bp_sync_alive`` (``kernel/cpu.c``) and ``native_kick_ap`` ->
+``do_boot_cpu`` (``arch/x86/kernel/smpboot.c``); for
 an SNP guest the AP is started the SNP way (``arch/x86/coco/sev/core.c``, v6.17):
 ``wakeup_cpu_via_vmgexit`` allocates a VMSA page (``snp_alloc_vmsa_page``: the second
 half of an 8 KiB block, so never 2 MiB aligned -- the SNP erratum), fills its initial
@@ -13,8 +14,9 @@ state, makes it a VMSA with RMPADJUST (``snp_set_vmsa``: VMSA bit, target VMPL1,
 VMPL0) and asks the hypervisor to start the AP on it (``vmgexit_ap_control``,
 SVM_VMGEXIT_AP_CREATION / SVM_VMGEXIT_AP_CREATE); on failure, or for the AP's previous
 VMSA, ``snp_cleanup_vmsa`` clears the VMSA bit and frees the page (leaks it if that
-fails); those core.c functions are in :mod:`snpsim.guest.sev_core`.  The AP then runs ``start_secondary`` -> ``cpu_init`` ->
-``cpu_init_exception_handling`` -> ``setup_ghcb`` (``arch/x86/kernel/smpboot.c``,
+fails); those core.c functions are in :mod:`snpsim.guest.sev_core`.  The AP then runs
+``start_secondary`` -> ``cpu_init`` -> ``cpu_init_exception_handling`` ->
+``setup_ghcb`` (``arch/x86/kernel/smpboot.c``,
 ``cpu/common.c``: the AP registers its own per-CPU GHCB, linux-guest.md 5.1), and
 ``cpu_relax()`` is PAUSE (``rep; nop``, ``arch/x86/include/asm/vdso/processor.h``).
 
@@ -64,7 +66,9 @@ __all__ = [
     "cpu_relax",
     "guest_stopped",
     "smp_init",
+    "native_kick_ap",
     "do_boot_cpu",
+    "cpuhp_bp_sync_alive",
     "start_secondary",
     "ap_entry",
     "snp_ap_entry",
@@ -124,35 +128,49 @@ def _snp(kernel: GuestKernel) -> bool:
 @traced("guest")
 def smp_init(kernel: GuestKernel) -> None:
     """``smp_init()`` -> ``bringup_nonboot_cpus`` (kernel/cpu.c), on the BSP after the
-    per-CPU GHCBs exist.  SNP: :func:`do_boot_cpu` for every AP in turn (the wake-up
-    callback is ``wakeup_cpu_via_vmgexit``, set by ``snp_set_wakeup_secondary_cpu``).
-    SEV, SEV-ES: the release flag the waiting APs poll (model, see the module doc)."""
+    per-CPU GHCBs exist.  SNP: for every AP in turn, ``native_kick_ap`` (the wake-up is
+    ``wakeup_cpu_via_vmgexit``, set by ``snp_set_wakeup_secondary_cpu``), then
+    ``cpuhp_bp_sync_alive``; a CPU that fails either is ``failed`` and the boot goes on
+    without it.  SEV, SEV-ES: the release flag the waiting APs poll (model, see the
+    module doc)."""
     kernel.smp_released = True
     if not _snp(kernel):
         return
     for cpu in range(1, kernel.config.nr_cpus):
-        do_boot_cpu(kernel, cpu, cpu)
+        kernel.ap_state[cpu] = "booting"
+        if native_kick_ap(kernel, cpu) or cpuhp_bp_sync_alive(kernel, cpu):
+            kernel.ap_state[cpu] = "failed"
+
+
+@traced("guest")
+def native_kick_ap(kernel: GuestKernel, cpu: int) -> int:
+    """``native_kick_ap(cpu, tidle)`` (arch/x86/kernel/smpboot.c, v6.5+): the APIC ID
+    (model: the vCPU id), :func:`do_boot_cpu`; an error is logged ("do_boot_cpu
+    failed(%d) to wakeup CPU#%u") and returned.  Returns 0 or -errno."""
+    err = do_boot_cpu(kernel, cpu, cpu)
+    if err:
+        kernel.warn(f"do_boot_cpu failed({err}) to wakeup CPU#{cpu}")
+    return err
 
 
 @traced("guest")
 def do_boot_cpu(kernel: GuestKernel, apicid: int, cpu: int) -> int:
-    """``do_boot_cpu(apicid, cpu, idle)`` (arch/x86/kernel/smpboot.c) with
-    ``cpuhp_bp_sync_alive`` (kernel/cpu.c), SNP: ``wakeup_secondary_cpu`` =
-    :func:`wakeup_cpu_via_vmgexit` with ``start_ip`` = the trampoline; an error is
-    logged ("do_boot_cpu failed(%d) to wakeup CPU#%u") and the CPU is ``failed``.
-    Then wait (:func:`cpu_relax`) until the AP is online; after
-    :data:`AP_ALIVE_TIMEOUT_PASSES` passes without a change the CPU failed to report
-    alive (logged, ``failed``).  Model: the APIC ID is the vCPU id.  Returns 0 or the
-    wake-up's -errno (-EIO for the timeout)."""
-    kernel.ap_state[cpu] = "booting"
-    ret = wakeup_cpu_via_vmgexit(kernel, apicid, TRAMPOLINE_START, cpu)
-    if ret:
-        kernel.warn(f"do_boot_cpu failed({ret}) to wakeup CPU#{cpu}")
-        kernel.ap_state[cpu] = "failed"
-        return ret
-    bsp = this_cpu(kernel)
-    if not platform_can_pause(bsp):
-        return 0  # cannot wait without a PAUSE exit (see smp_join_ap_workloads)
+    """``do_boot_cpu(apicid, cpu, idle)`` (arch/x86/kernel/smpboot.c), reduced to the SNP
+    wake-up: ``apic->wakeup_secondary_cpu`` is ``wakeup_cpu_via_vmgexit`` with
+    ``start_ip`` = the real-mode trampoline.  Returns its 0 or -errno."""
+    return wakeup_cpu_via_vmgexit(kernel, apicid, TRAMPOLINE_START, cpu)
+
+
+@traced("guest")
+def cpuhp_bp_sync_alive(kernel: GuestKernel, cpu: int) -> int:
+    """``cpuhp_bp_sync_alive(cpu)`` (kernel/cpu.c, v6.5+): wait for the AP to report
+    alive; Linux gives up after 10 s ("CPU%u failed to report alive state", -EIO).
+    Model: the AP is alive once it left "booting" (``start_secondary`` ran, or another
+    CPU ended the guest); the wait is :func:`cpu_relax` and the timeout
+    :data:`AP_ALIVE_TIMEOUT_PASSES` passes without a change of the AP's state.  Without
+    a PAUSE exit the BSP cannot wait: 0 at once.  Returns 0 or -EIO."""
+    if not platform_can_pause(this_cpu(kernel)):
+        return 0
     still = 0
     last = kernel.ap_state.get(cpu)
     while kernel.ap_state.get(cpu) == "booting" and not guest_stopped(kernel):
@@ -162,7 +180,6 @@ def do_boot_cpu(kernel: GuestKernel, apicid: int, cpu: int) -> int:
         last = state
         if still >= AP_ALIVE_TIMEOUT_PASSES:
             kernel.warn(f"CPU{cpu} failed to report alive state")
-            kernel.ap_state[cpu] = "failed"
             return -errno.EIO
     return 0
 
