@@ -561,14 +561,8 @@ class Host:
         "halted", "ap_reset_hold").  The VMSA of a vCPU whose VMRUN would fail its
         checks shows here as an ``rmp`` that is not assigned, of another ASID, with
         ``vmsa`` or ``validated`` False (docs/guest.md, "AP bring-up")."""
-        v = self.vcpu(index)
-        pfn = v.vmcb.vmsa_pfn
-        if pfn is not None and not self.platform.rmp.covered(pfn):
-            pfn = None  # KVM's INVALID_PAGE
-        rmp = None if pfn is None else self.rmp(pfn << 12)
-        return {"spa": None if pfn is None else pfn << 12,
-                "guest_vmsa": bool(v.sev_es.snp_has_guest_vmsa),
-                "gpa": None if rmp is None else rmp["gpa"], "rmp": rmp, "mp_state": v.mp_state}
+        self.vcpu(index)  # ScenarioError for a vCPU the VM does not have
+        return self.system.vmsa_state(index)
 
     def rmpupdate(self, spa: int, *, assigned: bool, asid: int = 0, gpa: int = 0,
                   pagesize: int = 0, immutable: bool = False) -> int:
