@@ -16,8 +16,14 @@ from __future__ import annotations
 
 from guest_fakehost import ASID, SEV_STATUS, SPA_BASE, SmpFakeHost
 
+from snpsim.api import hooked
 from snpsim.guest.kernel import GuestConfig, __pa
-from snpsim.guest.sev_core import SEV_ES_TRAMPOLINE_START, snp_cleanup_vmsa, vmgexit_ap_control
+from snpsim.guest.sev_core import (
+    SEV_ES_TRAMPOLINE_START,
+    snp_cleanup_vmsa,
+    vmgexit_ap_control,
+    wakeup_cpu_via_vmgexit,
+)
 from snpsim.spec.exit_codes import SVM_VMGEXIT_AP_CREATE, SVM_VMGEXIT_AP_DESTROY
 from snpsim.spec.msr_protocol import GHCB_HV_FT_SNP
 from snpsim.spec.vmsa import VMSA_FIELDS
@@ -128,3 +134,40 @@ def test_cleanup_of_a_running_cpus_own_vmsa_leaks_it():
     assert out == "poweroff"
     assert k.warnings == ["clear VMSA page failed (3), leaking page"]
     assert h.p.rmp.lookup((SPA_BASE + seen["gpa"]) >> 12).vmsa and seen["gpa"] not in k.page_alloc.free
+
+
+def test_no_free_block_for_the_vmsa_is_enomem():
+    """snp_alloc_vmsa_page returns NULL -> wakeup_cpu_via_vmgexit -ENOMEM (-12); nothing is
+    sent to the host."""
+    h = SmpFakeHost(GuestConfig(nr_cpus=2, **CFG))
+    h.kernel.page_alloc.alloc_pages = lambda order: None  # an allocator with no 8 KiB block
+    out = h.run_smp(0)
+    assert out == "poweroff" and h.ap_creations == []
+    assert h.kernel.warnings == [f"do_boot_cpu failed({-12}) to wakeup CPU#1"]
+
+
+def test_a_failing_rmpadjust_frees_the_page_and_sends_nothing():
+    """snp_set_vmsa fails (here RMPADJUST answers FAIL_PERMISSION 2): "set VMSA page
+    failed (2)", the page is freed, -EINVAL; no AP creation is sent."""
+    with hooked({"guest:rmpadjust": lambda original, kernel, va, size, attrs: 2}):
+        h, out = boot()
+    k = h.kernel
+    assert out == "poweroff" and h.ap_creations == []
+    assert k.warnings == ["set VMSA page failed (2)", f"do_boot_cpu failed({-22}) to wakeup CPU#1"]
+    assert k.sev_vmsa == {} and k.ap_state == {1: "failed"}
+
+
+def test_an_unexpected_start_ip_is_refused():
+    """wakeup_cpu_via_vmgexit: a start_ip other than the trampoline's -> WARN "Unsupported
+    SNP start_ip: %lx", -EINVAL, nothing allocated or sent."""
+    seen = {}
+
+    def bsp(kernel, cpu):
+        free = len(kernel.page_alloc.free)
+        seen["ret"] = wakeup_cpu_via_vmgexit(kernel, 1, 0x1000, 1)
+        seen["freed"] = len(kernel.page_alloc.free) - free
+
+    h, out = boot(workload=bsp)
+    assert out == "poweroff" and seen == {"ret": -22, "freed": 0}
+    assert h.kernel.warnings[-1] == "Unsupported SNP start_ip: 1000"
+    assert [r for r, _a, _g in h.ap_creations] == [SVM_VMGEXIT_AP_CREATE]  # smp_init's only

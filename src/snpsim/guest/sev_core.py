@@ -541,7 +541,7 @@ def snp_cleanup_vmsa(kernel: GuestKernel, vmsa: int, apic_id: int) -> None:
     leaking page"), else freed."""
     err = snp_set_vmsa(kernel, vmsa, None, apic_id, False)
     if err:
-        kernel.warn(f"clear VMSA page failed ({err}), leaking page")
+        kernel.warn(f"clear VMSA page failed ({err & 0xFFFFFFFF}), leaking page")  # %u
         return
     assert kernel.page_alloc is not None
     kernel.page_alloc.free_page(__pa(kernel, vmsa))
@@ -618,7 +618,7 @@ def wakeup_cpu_via_vmgexit(kernel: GuestKernel, apic_id: int, start_ip: int, cpu
         _vmsa_write(kernel, vmsa, name, value)
     ret = snp_set_vmsa(kernel, vmsa, None, apic_id, True)
     if ret:
-        kernel.warn(f"set VMSA page failed ({ret})")
+        kernel.warn(f"set VMSA page failed ({ret & 0xFFFFFFFF})")  # %u
         assert kernel.page_alloc is not None
         kernel.page_alloc.free_page(__pa(kernel, vmsa))
         return -errno.EINVAL
