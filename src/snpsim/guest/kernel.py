@@ -257,8 +257,9 @@ class PageAllocator:
 
     def alloc_pages(self, order: int) -> GPA | None:
         """``alloc_pages(gfp, order)``: the GPA of ``1 << order`` free, contiguous pages
-        aligned to their size (as the buddy allocator gives them), lowest address first;
-        None when no such block is free.  Costs one pass over the free list at most."""
+        aligned to their size (as the buddy allocator gives them): the first such block
+        found scanning from the pages :meth:`alloc_page` would hand out next; None when
+        no such block is free.  Costs one pass over the free list at most."""
         n = 1 << order
         size = n * PAGE_SIZE
         free = set(self.free) if n > 1 else None

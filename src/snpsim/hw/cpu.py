@@ -103,7 +103,9 @@ class Vmcb:
     """The parts of a vCPU's VMCB (control area and, for SEV-ES/SNP, the VMSA) the model
     keeps.  ``ghcb_gpa``: the GHCB MSR value at the last VMGEXIT (``control.ghcb_gpa``);
     ``asid``: the guest's ASID; ``npt``: the nested page table (nCR3); ``vmsa_pfn``: the
-    PFN of the VMSA page (marked in use while the vCPU runs); ``sev_es``: the guest state
+    PFN of the VMSA page, the VMCB's VMSA pointer (marked in use while the vCPU runs;
+    checked by VMRUN for an SNP-active guest; a value beyond the RMP, such as KVM's
+    INVALID_PAGE >> 12, is no page); ``sev_es``: the guest state
     is protected (VMMCALL and friends go through #VC); ``regs``: guest GPRs as the host
     sees them -- only meaningful for non-ES guests; ``snp_active``: SEV-SNP is enabled
     for the guest (SEV_FEATURES.SNPActive); ``sev_enable``: the control area's
