@@ -505,10 +505,10 @@ def _vmsa_write(kernel: GuestKernel, vmsa: int, name: str, value: int) -> None:
 @traced("guest")
 def snp_alloc_vmsa_page(kernel: GuestKernel, cpu: int) -> int | None:
     """``snp_alloc_vmsa_page(cpu)`` (arch/x86/coco/sev/core.c, v6.17): an order-1 (8 KiB,
-    8 KiB-aligned) zeroed block, split; the first page (which may be 2 MiB or 1 GiB
-    aligned: the SNP erratum where a large page colliding with the VMSA's RMP entry
-    gives a spurious RMP #PF) is freed and the second returned.  Returns its GVA, or
-    None (``-ENOMEM`` for the caller) when no block is free."""
+    8 KiB-aligned) zeroed block, split; its first page goes back to the allocator (it
+    could sit on a 2 MiB or 1 GiB boundary, which the SNP erratum on VMSA pages rules
+    out) and the second, never so aligned, is the VMSA.  Returns its GVA, or None
+    (``-ENOMEM`` for the caller) when no block is free."""
     assert kernel.page_alloc is not None
     p = kernel.page_alloc.alloc_pages(1)
     if p is None:

@@ -1237,8 +1237,8 @@ def sev_snp_ap_creation(vcpu: KvmVcpu) -> int:
     32 bits (model: the target vCPU id, ``kvm_get_vcpu_by_id``); no such vCPU -> -EINVAL.
     CREATE_ON_INIT (0) / CREATE (1): RAX must equal the VM's ``vmsa_features``
     (SVM_SEV_FEAT_SNP_ACTIVE plus what KVM_SEV_INIT2 asked for), EXITINFO2 must be a
-    page-aligned GPA below MAXPHYADDR (``page_address_valid``) and not 2 MiB aligned (the
-    SNP erratum on a VMSA whose RMP entry a large page collides with) -> else -EINVAL;
+    page-aligned GPA below MAXPHYADDR (``page_address_valid``) and not 2 MiB aligned (a
+    guest could otherwise trip the SNP erratum on VMSA pages) -> else -EINVAL;
     the target's ``snp_vmsa_gpa`` = EXITINFO2.  DESTROY (2): ``snp_vmsa_gpa`` =
     INVALID_PAGE.  Other requests (a VMPL in bits 19:16 included: this KVM has no VMPL
     support, so Linux's request with ``snp_vmpl`` != 0 is one of them) -> -EINVAL.  Each
