@@ -597,6 +597,19 @@ class Host:
                 "pagesize": int(e.pagesize), "validated": bool(e.validated),
                 "immutable": bool(e.immutable), "vmsa": bool(e.vmsa), "owner": e.owner}
 
+    def vmsa(self, index: int) -> dict[str, Any]:
+        """The VMSA vCPU ``index`` runs on (an SEV-ES/SNP VM): ``spa`` (the VMCB's VMSA
+        pointer; None when it has none, e.g. after an AP destroy), ``guest_vmsa`` (True
+        once an SNP AP creation switched it to a page of guest memory, KVM's
+        ``snp_has_guest_vmsa``), ``gpa`` (the page's GPA in its RMP entry; KVM's initial
+        VMSA is at 0xFFFFFFFFF000), ``rmp`` (:meth:`rmp` of the page: assigned, asid,
+        validated, vmsa, ...; None without a page) and ``mp_state`` (KVM's: "runnable",
+        "halted", "ap_reset_hold").  The VMSA of a vCPU whose VMRUN would fail its
+        checks shows here as an ``rmp`` that is not assigned, of another ASID, with
+        ``vmsa`` or ``validated`` False (docs/guest.md, "AP bring-up")."""
+        self.vcpu(index)  # ScenarioError for a vCPU the VM does not have
+        return self.system.vmsa_state(index)
+
     def rmpupdate(self, spa: int, *, assigned: bool, asid: int = 0, gpa: int = 0,
                   pagesize: int = 0, immutable: bool = False) -> int:
         """RMPUPDATE of the page at ``spa`` to the given state (APM vol 3, RMPUPDATE):

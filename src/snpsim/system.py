@@ -988,6 +988,29 @@ class SnpSystem:
         return PageState(gpa, c_bit, rmp, spa, bool(attr & KVM_MEMORY_ATTRIBUTE_PRIVATE),
                          self.machine.read_guest_ram(gpa, 40), spa_read)
 
+    def vmsa_state(self, index: int) -> dict[str, Any]:
+        """The VMSA vCPU ``index`` runs on: ``spa`` (the VMCB's VMSA pointer; None when
+        it has none -- a VM without SEV-ES, or KVM's INVALID_PAGE after an AP destroy),
+        ``guest_vmsa`` (an SNP AP creation switched it to a page of guest memory, KVM's
+        ``snp_has_guest_vmsa``), ``gpa`` (from the page's RMP entry; KVM's own VMSA is
+        at 0xFFFFFFFFF000), ``rmp`` (assigned, asid, validated, vmsa, pagesize, owner of
+        that entry; None without a page) and ``mp_state`` (KVM's).  Raises IndexError
+        for a vCPU the VM does not have."""
+        assert self.machine is not None
+        v = self.kvm.vm(self.machine.s.vmfd).vcpus[index]
+        pfn = v.vmcb.vmsa_pfn
+        if pfn is not None and not self.platform.rmp.covered(pfn):
+            pfn = None  # KVM's INVALID_PAGE
+        rmp = None
+        if pfn is not None:
+            e = self.platform.rmp.lookup(pfn)
+            rmp = {"assigned": e.assigned, "asid": e.asid, "gpa": e.gpa, "pagesize": e.pagesize,
+                   "validated": e.validated, "vmsa": e.vmsa, "immutable": e.immutable,
+                   "owner": e.owner}
+        return {"spa": None if pfn is None else pfn << PAGE_SHIFT,
+                "guest_vmsa": bool(v.sev_es.snp_has_guest_vmsa),
+                "gpa": None if rmp is None else rmp["gpa"], "rmp": rmp, "mp_state": v.mp_state}
+
     def _pte_c_bit(self, va: int) -> bool | None:
         """Model-only debugger view: the C-bit of the guest's leaf PTE for ``va``, from
         the hardware page walk (:func:`snpsim.hw.npt.guest_walk`) over the guest's tables

@@ -142,6 +142,27 @@ def test_seeded_interleaving_replays_per_seed():
     assert len(set(orders)) > 1             # and the seed is what picks the interleaving
 
 
+def test_ap_vmsa_hostile_host():
+    """Linux wakeup_cpu_via_vmgexit makes the VMSA (assigned, validated, VMSA bit, never
+    2 MiB aligned); the host's RMPUPDATE between the AP creation and the AP's first run
+    succeeds (0: the page is not in use) and clears the VMSA bit; VMRUN fails
+    (VMEXIT_INVALID) -> svm.c svm_handle_exit KVM_EXIT_FAIL_ENTRY -> QEMU "KVM: entry
+    failed, hardware error 0x..." and the VM stops (exit status 1)."""
+    r, s = run_json(EXAMPLES / "ap_vmsa_hostile_host.py")
+    assert r.exit_code == 1, r.output
+    res = s["result"]
+    before, after = res["rmp_before"], res["rmp_after"]
+    assert (before["assigned"], before["validated"], before["vmsa"], before["owner"]) == (
+        True, True, True, "guest")
+    assert res["vmsa_gpa"] % (2 << 20) and before["gpa"] == res["vmsa_gpa"]
+    assert res["rmpupdate"] == 0
+    assert (after["assigned"], after["vmsa"], after["owner"]) == (False, False, "hypervisor")
+    assert res["vmm_errors"] == ["KVM: entry failed, hardware error 0xffffffffffffffff"]
+    assert "ap_ran" not in res
+    assert s["userspace_exits"]["KVM_EXIT_FAIL_ENTRY"] == 1
+    assert s["outcome"]["completed"] is False
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.py")))
 def test_every_example_is_api_only_and_documented(name):
     """Each example imports only snpsim.api and says what it shows and expects."""

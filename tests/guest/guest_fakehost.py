@@ -21,6 +21,8 @@ from snpsim.spec.exit_codes import (
     SVM_EXIT_SHUTDOWN,
     SVM_EXIT_VMGEXIT,
     SVM_EXIT_VMMCALL,
+    SVM_VMGEXIT_AP_CREATION,
+    SVM_VMGEXIT_AP_DESTROY,
     SVM_VMGEXIT_PSC,
 )
 from snpsim.spec.faults import PFERR_GUEST_ENC_MASK
@@ -32,6 +34,7 @@ from snpsim.spec.msr_index import (
 )
 from snpsim.spec.msr_protocol import (
     GHCB_HV_FT_SUPPORTED,
+    GHCB_MSR_AP_RESET_HOLD_REQ,
     GHCB_MSR_HV_FT_REQ,
     GHCB_MSR_HV_FT_RESP,
     GHCB_MSR_PSC_REQ,
@@ -73,6 +76,9 @@ class FakeHost:
     hv_features: int = int(GHCB_HV_FT_SUPPORTED)
     sev_info: tuple[int, int] = (2, 1)
     livelock_repeats: int = 64
+    #: Answer every AP creation with GHCB_ERR_INVALID_INPUT (info1 2, info2 5), as KVM
+    #: does for a request it refuses.
+    ap_refuse: bool = False
 
     def __post_init__(self) -> None:
         cfg = self.config
@@ -94,6 +100,10 @@ class FakeHost:
         self.term: tuple[int, int] | None = None
         self.outcome = ""
         self.exits = 0
+        #: vCPUs the fake host runs (SmpFakeHost); an AP reset hold leaves it, an AP
+        #: creation for it puts it back.
+        self.live: set[int] = set(range(cfg.nr_cpus))
+        self.ap_creations: list[tuple[int, int, int]] = []
 
     # -- launch --------------------------------------------------------------------
     def _launch(self) -> None:
@@ -211,6 +221,8 @@ class FakeHost:
                 if op == SNP_PAGE_STATE_SHARED:
                     self._to_shared(gfn)
                 self._answer_msr(vmcb, ghcb_msr_response(GHCB_MSR_PSC_RESP, 0))
+            elif info == GHCB_MSR_AP_RESET_HOLD_REQ:
+                self.live.discard(vmcb.vcpu_id)  # parked until an AP creation
             elif info == GHCB_MSR_TERM_REQ:
                 self.term = ((msr >> 12) & 0xF, (msr >> 16) & 0xFF)
                 self.outcome = "terminated"
@@ -227,6 +239,7 @@ class FakeHost:
         spa, buf = self._ghcb_rw(gpa)
         code = ghcb_get(buf, "sw_exit_code")
         info1_in = ghcb_get(buf, "sw_exit_info_1")
+        info2_in = ghcb_get(buf, "sw_exit_info_2")
         ghcb_set(buf, "sw_exit_info_1", 0)
         ghcb_set(buf, "sw_exit_info_2", 0)
         done = False
@@ -235,6 +248,22 @@ class FakeHost:
         elif code == SVM_EXIT_VMMCALL:
             self.hypercalls.append(tuple(ghcb_get(buf, r) for r in ("rax", "rbx", "rcx", "rdx")))
             ghcb_set(buf, "rax", 0)
+        elif code == SVM_VMGEXIT_AP_CREATION:
+            # A host that accepts every AP creation and destroy: the target runs on the
+            # named VMSA page from its next VMRUN (or stops, for a destroy).
+            request, apic = info1_in & 0xFFFFFFFF, info1_in >> 32
+            vmsa_gpa = info2_in
+            self.ap_creations.append((request, apic, vmsa_gpa))
+            target = self.vmcbs[apic]
+            if self.ap_refuse:
+                ghcb_set(buf, "sw_exit_info_1", 2)
+                ghcb_set(buf, "sw_exit_info_2", 5)
+            elif request == SVM_VMGEXIT_AP_DESTROY:
+                target.vmsa_pfn = None
+                self.live.discard(apic)
+            else:
+                target.vmsa_pfn = self.npt.lookup(vmsa_gpa >> 12).pfn
+                self.live.add(apic)
         elif code == SVM_EXIT_IOIO:
             self.ioio.append((info1_in, ghcb_get(buf, "rax")))
             done = True
@@ -312,7 +341,7 @@ class SmpFakeHost(FakeHost):
         import random
 
         rng = random.Random(seed)
-        live = set(range(len(self.vmcbs)))
+        live = self.live
         while live and self.exits < max_exits:
             v = rng.choice(sorted(live))
             vmcb = self.vmcbs[v]

@@ -7,7 +7,7 @@ PVALIDATE.
 
 Mirrors ``arch/x86/include/asm/svm.h`` (``DEFINE_GHCB_ACCESSORS``: ``ghcb_set_<f>``,
 ``ghcb_<f>_is_valid``), ``arch/x86/include/asm/sev.h`` (``pvalidate``, ``VMGEXIT``),
-``arch/x86/coco/sev/internal.h``/``sev-internal.h`` (``sev_es_wr_ghcb_msr``,
+``rmpadjust``), ``arch/x86/coco/sev/internal.h``/``sev-internal.h`` (``sev_es_wr_ghcb_msr``,
 ``sev_es_rd_ghcb_msr``) and ``vc_ghcb_invalidate`` (``arch/x86/coco/sev/vc-shared.c``),
 v6.16/6.17.  The GHCB is bytes in guest memory at a GVA mapped decrypted (C=0); every
 accessor reads or writes exactly the field and its valid bit through the CPU's page
@@ -38,6 +38,7 @@ __all__ = [
     "sev_es_rd_ghcb_msr",
     "VMGEXIT",
     "pvalidate",
+    "rmpadjust",
 ]
 
 
@@ -109,3 +110,12 @@ def pvalidate(kernel: GuestKernel, vaddr: int, rmp_psize: int, validate: bool) -
     if cf:
         return int(PVALIDATE_FAIL_NOUPDATE)
     return rax
+
+
+@traced("guest")
+def rmpadjust(kernel: GuestKernel, vaddr: int, page_size: int, attrs: int) -> int:
+    """``rmpadjust(vaddr, page_size, attrs)`` (asm/sev.h): RMPADJUST of the page at GVA
+    ``vaddr`` (``page_size`` 0 = 4 KiB, 1 = 2 MiB) with RDX = ``attrs`` (target VMPL
+    [7:0], permission mask [15:8], ``RMPADJUST_VMSA_PAGE_BIT`` [16]).  Returns EAX (0,
+    FAIL_INPUT 1, FAIL_PERMISSION 2, FAIL_INUSE 3, FAIL_SIZEMISMATCH 6)."""
+    return this_cpu(kernel).rmpadjust(vaddr, page_size, attrs)

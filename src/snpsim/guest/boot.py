@@ -88,7 +88,15 @@ from .sev_vc import (
     sev_es_negotiate_protocol,
     snp_register_ghcb_early,
 )
-from .smp import ap_entry, smp_init, smp_join_ap_workloads
+from .smp import (
+    ap_entry,
+    smp_init,
+    smp_join_ap_workloads,
+    snp_ap_entry,
+    snp_ap_firmware_park,
+    snp_guest_cpu,
+    snp_started,
+)
 
 __all__ = [
     "LaunchImage",
@@ -438,7 +446,10 @@ def guest_entry(kernel: GuestKernel) -> Callable[[GuestPort], None]:
     (``STACK_FRAME_BYTES`` at the top): a real CPU has used its stack long before its
     first page state change, so the descriptor's write takes no #NPF.  vCPU 0 (the BSP) runs ``start_kernel``, ``smp_init`` (the APs may start), then
     ``kernel.workload(kernel, cpu)`` (result in ``kernel.workload_result``), waits for the
-    APs' workloads (``smp_join_ap_workloads``), then ``acpi_power_off``.  APs run
+    APs' workloads (``smp_join_ap_workloads``), then ``acpi_power_off``.  An AP of an
+    SNP guest first parks in the firmware (:func:`snpsim.guest.smp.snp_ap_firmware_park`)
+    until the BSP's AP creation starts it again on the kernel's VMSA, at the trampoline:
+    then :func:`snpsim.guest.smp.snp_ap_entry`.  APs of other guests run
     :func:`snpsim.guest.smp.ap_entry` (start-up, ``kernel.ap_workloads[cpu]``, HLT).
     A panic (:class:`GuestStop`) makes the entry return, which the platform reports as
     a shutdown exit; a livelock (:class:`snpsim.trace.progress.Livelock`) passes through
@@ -448,6 +459,10 @@ def guest_entry(kernel: GuestKernel) -> Callable[[GuestPort], None]:
     def entry(cpu: GuestPort) -> None:
         register_cpu(kernel, cpu)
         try:
+            started = snp_started(cpu)
+            if cpu.vcpu_id != 0 and not started and snp_guest_cpu(cpu):
+                snp_ap_firmware_park(cpu)
+                return
             cpu.write_cr3(kernel.boot.cr3)
             assert kernel.page_alloc is not None
             stack = kernel.page_alloc.alloc_page()
@@ -461,7 +476,10 @@ def guest_entry(kernel: GuestKernel) -> Callable[[GuestPort], None]:
             # a real kernel stack (no #NPF or guest_memfd prepare inside the PSC).
             cpu.write(stack_va + PAGE_SIZE - STACK_FRAME_BYTES, bytes(STACK_FRAME_BYTES))
             if cpu.vcpu_id != 0:
-                ap_entry(kernel, cpu)
+                if started:
+                    snp_ap_entry(kernel, cpu)
+                else:
+                    ap_entry(kernel, cpu)
                 return
             start_kernel(kernel)
             smp_init(kernel)

@@ -255,6 +255,32 @@ class PageAllocator:
         self.allocated += 1
         return GPA(self.free.pop())
 
+    def alloc_pages(self, order: int) -> GPA | None:
+        """``alloc_pages(gfp, order)``: the GPA of ``1 << order`` free, contiguous pages
+        aligned to their size (as the buddy allocator gives them): the first such block
+        found scanning from the pages :meth:`alloc_page` would hand out next; None when
+        no such block is free.  Costs one pass over the free list at most."""
+        n = 1 << order
+        size = n * PAGE_SIZE
+        free = set(self.free) if n > 1 else None
+        for i in range(len(self.free) - 1, -1, -1):
+            base = self.free[i]
+            if base % size:
+                continue
+            if free is not None and any(base + k * PAGE_SIZE not in free for k in range(1, n)):
+                continue
+            block = {base + k * PAGE_SIZE for k in range(n)}
+            self.free = [g for g in self.free if g not in block]
+            self.allocated += n
+            return GPA(base)
+        return None
+
+    def free_page(self, gpa: int) -> None:
+        """``free_page``/``__free_page``: the page at ``gpa`` is free again (next to be
+        handed out)."""
+        self.allocated -= 1
+        self.free.append(gpa)
+
 
 class GuestTermination(NamedTuple):
     """A termination request the guest sent: GHCB MSR 0x100 reason ``reason_set`` and
@@ -288,8 +314,10 @@ class GuestKernel:
     #VC handler's instruction decode and the exception-table fixup); ``msr_faulted``:
     per CPU, the last MSR access took a #GP that was fixed up (:mod:`snpsim.guest.msr`).  Several vCPUs (:mod:`snpsim.guest.smp`):
     ``ap_workloads`` (vCPU id -> ``fn(kernel, cpu)`` run on that AP once it is online),
-    ``ap_results``, ``ap_state`` (per AP: offline, waiting, online, done, parked,
-    stopped), ``smp_released`` (the BSP ran ``smp_init``), ``accept_waits`` (retries of
+    ``ap_results``, ``ap_state`` (per AP: offline, booting, waiting, online, done,
+    parked, stopped, failed), ``smp_released`` (the BSP ran ``smp_init``), ``sev_vmsa``
+    (per CPU: the GVA of the VMSA page the kernel made for it, Linux's per-CPU
+    ``sev_vmsa``; absent for the BSP and CPUs without one), ``accept_waits`` (retries of
     ``accept_memory``'s overlap wait, all CPUs).  ``vmalloc_next``: the next free GVA of
     the model's vmalloc area (:mod:`snpsim.guest.vmalloc`).
 
@@ -299,8 +327,7 @@ class GuestKernel:
     ``oops_in_progress`` (set by the crash path: sleeping waits become try-locks);
     ``kexec_in_progress``; ``nmi_shootdown`` (the crashing CPU once
     ``crash_smp_send_stop`` ran: every other CPU stops at its next return to the guest);
-    ``sev_vmsa`` (per CPU, the GVA of the VMSA page the guest made for it with AP
-    creation; empty while AP creation is not modelled); ``offline_pfns`` (pages marked
+    ``sev_vmsa`` (above: the VMSA pages ``shutdown_all_aps`` undoes); ``offline_pfns`` (pages marked
     ``PageOffline`` for makedumpfile); ``kexec`` (``"kexec"`` or ``"kdump"`` once the
     kernel handed the machine to the next kernel, None before).
     """
@@ -340,6 +367,7 @@ class GuestKernel:
     ap_results: dict[int, Any] = field(default_factory=dict)
     ap_state: dict[int, str] = field(default_factory=dict)
     smp_released: bool = False
+    sev_vmsa: dict[int, GVA] = field(default_factory=dict)
     accept_waits: int = 0
     vmalloc_next: int = VMALLOC_START
     mem_enc_readers: dict[int, int] = field(default_factory=dict)
@@ -347,7 +375,6 @@ class GuestKernel:
     oops_in_progress: bool = False
     kexec_in_progress: bool = False
     nmi_shootdown: int | None = None
-    sev_vmsa: dict[int, GVA] = field(default_factory=dict)
     offline_pfns: set[int] = field(default_factory=set)
     kexec: str | None = None
 

@@ -10,7 +10,9 @@ Mirrors ``arch/x86/coco/sev/core.c`` at 00d25566 (v6.16/6.17 development):
 ``set_pages_state``, ``__set_pages_state``, ``pvalidate_pages``, ``pval_pages``,
 ``__pval_terminate``, ``vmgexit_psc`` (linux-guest.md 3, 4.2, 5.2, 8.1); and the SNP
 guest request path ``alloc_shared_pages`` and ``snp_issue_guest_request`` (v6.13+ core.c;
-hardware-and-ghcb.md 7, SVM_VMGEXIT_GUEST_REQUEST).  The on-stack
+hardware-and-ghcb.md 7, SVM_VMGEXIT_GUEST_REQUEST); and the AP bring-up of v6.17 core.c
+(``snp_alloc_vmsa_page``, ``snp_set_vmsa``, ``snp_cleanup_vmsa``, ``vmgexit_ap_control``,
+``wakeup_cpu_via_vmgexit``; the BSP's loop is :mod:`snpsim.guest.smp`).  The on-stack
 ``struct snp_psc_desc`` lives on the CPU's kernel stack (``kernel.psc_desc_page``: a
 page the CPU has written since its entry, so filling the descriptor takes no #NPF, as
 on Linux) and is copied into the GHCB shared buffer at 0x800 for each VMGEXIT.
@@ -31,9 +33,16 @@ import errno
 from dataclasses import dataclass, field
 
 from snpsim.spec.addr import GVA
-from snpsim.spec.exit_codes import SVM_VMGEXIT_GUEST_REQUEST, SVM_VMGEXIT_PSC
+from snpsim.spec.exit_codes import (
+    SVM_VMGEXIT_AP_CREATE,
+    SVM_VMGEXIT_AP_CREATION,
+    SVM_VMGEXIT_AP_DESTROY,
+    SVM_VMGEXIT_GUEST_REQUEST,
+    SVM_VMGEXIT_PSC,
+)
 from snpsim.spec.ghcb import GHCB_SHARED_BUF_OFFSET, GHCB_SHARED_BUF_SIZE
 from snpsim.spec.msr_index import MSR_AMD64_SEV_SNP_ENABLED
+from snpsim.spec.msr_protocol import GHCB_HV_FT_SNP_AP_CREATION
 from snpsim.spec.psc import (
     PSC_ENTRY_SIZE,
     PSC_HDR_SIZE,
@@ -44,7 +53,7 @@ from snpsim.spec.psc import (
     SnpPscDesc,
 )
 from snpsim.spec.psp_sev import SEV_RET_NO_FW_CALL
-from snpsim.spec.rmp import PVALIDATE_FAIL_SIZEMISMATCH
+from snpsim.spec.rmp import PVALIDATE_FAIL_SIZEMISMATCH, RMPADJUST_VMSA_PAGE_BIT
 from snpsim.spec.sev_guest import SNP_GUEST_VMM_ERR, SNP_GUEST_VMM_ERR_BUSY
 from snpsim.spec.termination import GHCB_TERM_PSC, GHCB_TERM_PVALIDATE, SEV_TERM_SET_LINUX
 from snpsim.spec.units import (
@@ -56,9 +65,33 @@ from snpsim.spec.units import (
     RMP_PG_SIZE_2M,
     RMP_PG_SIZE_4K,
 )
+from snpsim.spec.vmsa import (
+    AP_INIT_CR0_DEFAULT,
+    AP_INIT_CS_LIMIT,
+    AP_INIT_DR6_DEFAULT,
+    AP_INIT_GPAT_DEFAULT,
+    AP_INIT_MXCSR_DEFAULT,
+    AP_INIT_RFLAGS_DEFAULT,
+    AP_INIT_X87_FCW_DEFAULT,
+    AP_INIT_X87_FTW_DEFAULT,
+    AP_INIT_XCR0_DEFAULT,
+    DR7_RESET_VALUE,
+    EFER_SVME,
+    INIT_CS_ATTRIBS,
+    VMSA_FIELDS,
+)
 from snpsim.trace.record import traced
 
-from .asm_sev import ghcb_get_field, ghcb_set_field, pvalidate, vc_ghcb_invalidate
+from .asm_sev import (
+    VMGEXIT,
+    ghcb_field_is_valid,
+    ghcb_get_field,
+    ghcb_set_field,
+    pvalidate,
+    rmpadjust,
+    sev_es_wr_ghcb_msr,
+    vc_ghcb_invalidate,
+)
 from .kernel import (
     GhcbState,
     GuestKernel,
@@ -96,9 +129,13 @@ __all__ = [
     "SnpGuestReq",
     "alloc_shared_pages",
     "snp_issue_guest_request",
-    "vmgexit_ap_control",
+    "TRAMPOLINE_START",
+    "SEV_ES_TRAMPOLINE_START",
+    "snp_alloc_vmsa_page",
     "snp_set_vmsa",
     "snp_cleanup_vmsa",
+    "vmgexit_ap_control",
+    "wakeup_cpu_via_vmgexit",
 ]
 
 
@@ -449,34 +486,86 @@ def snp_issue_guest_request(kernel: GuestKernel, req: SnpGuestReq) -> int:
         __sev_put_ghcb(kernel, state)
 
 
-# ---- AP control (core.c: vmgexit_ap_control, snp_set_vmsa, snp_cleanup_vmsa) ----------------
-# Used by kexec's shutdown_all_aps (guest/kexec.py); AP bring-up (issue 14 item 4) uses
-# the same three functions.
+# ---- AP bring-up (core.c: snp_alloc_vmsa_page, snp_set_vmsa, snp_cleanup_vmsa,
+# vmgexit_ap_control, wakeup_cpu_via_vmgexit); the BSP's side is guest/smp.py ------------
+
+#: Model values: ``real_mode_header->trampoline_start`` (where ``reserve_real_mode``
+#: put the real-mode trampoline, below 1 MiB) and ``->sev_es_trampoline_start``, the
+#: SEV-ES/SNP AP entry in it.  Only their use as the VMSA's CS base and RIP matters.
+TRAMPOLINE_START = 0x9A000
+SEV_ES_TRAMPOLINE_START = TRAMPOLINE_START + 0x40
+
+
+def _vmsa_write(kernel: GuestKernel, vmsa: int, name: str, value: int) -> None:
+    """Store ``value`` in the VMSA field ``name`` of the page at GVA ``vmsa``."""
+    f = VMSA_FIELDS[name]
+    this_cpu(kernel).write(vmsa + f.offset, (value & ((1 << (8 * f.size)) - 1)).to_bytes(f.size, "little"))
+
+
+@traced("guest")
+def snp_alloc_vmsa_page(kernel: GuestKernel, cpu: int) -> int | None:
+    """``snp_alloc_vmsa_page(cpu)`` (arch/x86/coco/sev/core.c, v6.17): an order-1 (8 KiB,
+    8 KiB-aligned) zeroed block, split; its first page goes back to the allocator (it
+    could sit on a 2 MiB or 1 GiB boundary, which the SNP erratum on VMSA pages rules
+    out) and the second, never so aligned, is the VMSA.  Returns its GVA, or None
+    (``-ENOMEM`` for the caller) when no block is free."""
+    assert kernel.page_alloc is not None
+    p = kernel.page_alloc.alloc_pages(1)
+    if p is None:
+        return None
+    kernel.page_alloc.free_page(p)
+    va = __va(kernel, p + PAGE_SIZE)
+    this_cpu(kernel).write(va, bytes(PAGE_SIZE))  # __GFP_ZERO
+    return va
+
+
+@traced("guest")
+def snp_set_vmsa(kernel: GuestKernel, va: int, caa: int | None, apic_id: int, make_vmsa: bool) -> int:
+    """``snp_set_vmsa(va, caa, apic_id, make_vmsa)`` (core.c, v6.17): at VMPL0, RMPADJUST
+    the 4 KiB page at ``va`` with target VMPL1 (RMPADJUST only succeeds on a
+    lower-privileged VMPL) and, for ``make_vmsa``, ``RMPADJUST_VMSA_PAGE_BIT``; clearing
+    passes no VMSA bit.  Returns RMPADJUST's EAX (0 success).  The SVSM path (VMPL !=
+    0: SVSM_CORE_CREATE_VCPU/DELETE_VCPU) is not modelled: -EINVAL."""
+    if kernel.snp_vmpl:
+        return -errno.EINVAL
+    attrs = 1
+    if make_vmsa:
+        attrs |= RMPADJUST_VMSA_PAGE_BIT
+    return rmpadjust(kernel, va, RMP_PG_SIZE_4K, attrs)
+
+
+@traced("guest")
+def snp_cleanup_vmsa(kernel: GuestKernel, vmsa: int, apic_id: int) -> None:
+    """``snp_cleanup_vmsa(vmsa, apic_id)`` (core.c): clear the VMSA bit
+    (:func:`snp_set_vmsa`); on failure the page is leaked ("clear VMSA page failed (%u),
+    leaking page"), else freed."""
+    err = snp_set_vmsa(kernel, vmsa, None, apic_id, False)
+    if err:
+        kernel.warn(f"clear VMSA page failed ({err & 0xFFFFFFFF}), leaking page")  # %u
+        return
+    assert kernel.page_alloc is not None
+    kernel.page_alloc.free_page(__pa(kernel, vmsa))
 
 
 @traced("guest")
 def vmgexit_ap_control(kernel: GuestKernel, event: int, vmsa: int, apic_id: int) -> int:
-    """``vmgexit_ap_control(event, vmsa, apic_id)`` (core.c, v6.16+): one
-    SVM_VMGEXIT_AP_CREATION exit on this CPU's GHCB with interrupts off --
-    ``sw_exit_info_1`` = ``apic_id << 32 | snp_vmpl << 16 | event``, ``sw_exit_info_2`` =
-    GPA of the VMSA page at GVA ``vmsa``, and for a create (event != SVM_VMGEXIT_AP_DESTROY)
-    RAX = the VMSA's SEV_FEATURES (model: ``sev_status >> 2``, what
-    ``wakeup_cpu_via_vmgexit`` writes there).  Returns 0, or -EINVAL (-22) after the
-    kernel's pr_err ("SNP AP CREATE error" / "SNP AP DESTROY error") when the answer's
-    ``sw_exit_info_1`` is not valid or its low 32 bits are not 0."""
-    from snpsim.spec.exit_codes import SVM_VMGEXIT_AP_CREATION, SVM_VMGEXIT_AP_DESTROY
-
-    from .asm_sev import VMGEXIT, ghcb_field_is_valid, sev_es_wr_ghcb_msr
-
+    """``vmgexit_ap_control(event, vmsa, apic_id)`` (core.c, v6.17): on this CPU's GHCB,
+    SVM_VMGEXIT_AP_CREATION with EXITINFO1 = APIC ID << 32 | ``snp_vmpl`` << 16 |
+    ``event`` (SVM_VMGEXIT_AP_CREATE or SVM_VMGEXIT_AP_DESTROY), EXITINFO2 = the VMSA's
+    GPA and, unless destroying, RAX = the VMSA's ``sev_features``.  An answer whose
+    ``sw_exit_info_1`` is not valid or has non-zero low 32 bits is an error ("SNP AP %s
+    error", CREATE or DESTROY): -EINVAL.  Interrupts are off meanwhile
+    (``local_irq_save``).  Returns 0 or -EINVAL."""
     create = event != SVM_VMGEXIT_AP_DESTROY
     cpu = this_cpu(kernel)
     irqs_were_off = kernel.irqs_disabled.get(cpu.vcpu_id, False)
-    kernel.irqs_disabled[cpu.vcpu_id] = True
+    kernel.irqs_disabled[cpu.vcpu_id] = True  # local_irq_save
     state = GhcbState()
     ghcb = __sev_get_ghcb(kernel, state)
     vc_ghcb_invalidate(kernel, ghcb)
     if create:
-        ghcb_set_field(kernel, ghcb, "rax", kernel.sev_status >> 2)
+        f = VMSA_FIELDS["sev_features"]
+        ghcb_set_field(kernel, ghcb, "rax", int.from_bytes(cpu.read(vmsa + f.offset, f.size), "little"))
     ghcb_set_field(kernel, ghcb, "sw_exit_code", SVM_VMGEXIT_AP_CREATION)
     ghcb_set_field(kernel, ghcb, "sw_exit_info_1", (apic_id << 32) | (kernel.snp_vmpl << 16) | event)
     ghcb_set_field(kernel, ghcb, "sw_exit_info_2", __pa(kernel, vmsa))
@@ -488,28 +577,60 @@ def vmgexit_ap_control(kernel: GuestKernel, event: int, vmsa: int, apic_id: int)
         kernel.warn(f"SNP AP {'CREATE' if create else 'DESTROY'} error")
         ret = -errno.EINVAL
     __sev_put_ghcb(kernel, state)
-    kernel.irqs_disabled[cpu.vcpu_id] = irqs_were_off
+    kernel.irqs_disabled[cpu.vcpu_id] = irqs_were_off  # local_irq_restore
     return ret
 
 
 @traced("guest")
-def snp_set_vmsa(kernel: GuestKernel, va: int, caa: int | None, apic_id: int, make_vmsa: bool) -> int:
-    """``snp_set_vmsa(va, caa, apic_id, make_vmsa)`` (core.c), VMPL0 branch (the SVSM
-    calls for VMPL > 0 are not modelled): RMPADJUST of the 4 KiB page at GVA ``va`` for
-    VMPL1 with no permissions, plus the VMSA bit when ``make_vmsa``; RMPADJUST needs a
-    more privileged target, hence VMPL1.  Returns RMPADJUST's EAX (0 success)."""
-    from snpsim.spec.rmp import RMPADJUST_VMSA_PAGE_BIT
-
-    attrs = 1 | (RMPADJUST_VMSA_PAGE_BIT if make_vmsa else 0)
-    return int(this_cpu(kernel).rmpadjust(va, RMP_PG_SIZE_4K, attrs))
-
-
-@traced("guest")
-def snp_cleanup_vmsa(kernel: GuestKernel, vmsa: int, apic_id: int) -> None:
-    """``snp_cleanup_vmsa(vmsa, apic_id)`` (core.c): clear the VMSA bit of the page at GVA
-    ``vmsa`` (``snp_set_vmsa(.., false)``); on failure pr_err "clear VMSA page failed
-    (%u), leaking page" and keep the page, else free it (model: the page allocator has no
-    free list for it, so the page is only no longer a VMSA)."""
-    err = snp_set_vmsa(kernel, vmsa, None, apic_id, False)
-    if err:
-        kernel.warn(f"clear VMSA page failed ({err}), leaking page")
+def wakeup_cpu_via_vmgexit(kernel: GuestKernel, apic_id: int, start_ip: int, cpu: int) -> int:
+    """``wakeup_cpu_via_vmgexit(apic_id, start_ip, cpu)`` (core.c, v6.17): the hypervisor
+    must offer GHCB_HV_FT_SNP_AP_CREATION (else -EOPNOTSUPP: no AP starts); ``start_ip``
+    must be the trampoline (else WARN "Unsupported SNP start_ip", -EINVAL) and is
+    replaced by its SEV-ES entry.  A new VMSA page every time
+    (:func:`snp_alloc_vmsa_page`, -ENOMEM): CS from the SIPI vector (base, selector,
+    limit, attributes), RIP = the entry's low 12 bits, the APM's AP INIT values (CR0,
+    DR6, DR7, RFLAGS, G_PAT, XCR0, MXCSR, x87 FTW/FCW; model: the other segments, CR4 and
+    Secure TSC are not written), EFER.SVME, VMPL = ``snp_vmpl``, SEV_FEATURES =
+    ``sev_status >> 2``.  Then :func:`snp_set_vmsa` (failure: "set VMSA page failed
+    (%u)", free, -EINVAL), AP_CREATE (:func:`vmgexit_ap_control`; failure:
+    :func:`snp_cleanup_vmsa`, no VMSA recorded), clean up the CPU's previous VMSA, and
+    record the new one in ``kernel.sev_vmsa``.  Returns 0 or -errno."""
+    if not kernel.sev_hv_features & GHCB_HV_FT_SNP_AP_CREATION:
+        return -errno.EOPNOTSUPP
+    if start_ip != TRAMPOLINE_START:
+        kernel.warn(f"Unsupported SNP start_ip: {start_ip:x}")
+        return -errno.EINVAL
+    start_ip = SEV_ES_TRAMPOLINE_START
+    cur_vmsa = kernel.sev_vmsa.get(cpu)
+    vmsa = snp_alloc_vmsa_page(kernel, cpu)
+    if vmsa is None:
+        return -errno.ENOMEM
+    sipi_vector = start_ip >> 12
+    for name, value in (("cs.base", sipi_vector << 12), ("cs.limit", AP_INIT_CS_LIMIT),
+                        ("cs.attrib", INIT_CS_ATTRIBS), ("cs.selector", sipi_vector << 8),
+                        ("rip", start_ip & 0xFFF), ("cr0", AP_INIT_CR0_DEFAULT),
+                        ("dr7", DR7_RESET_VALUE), ("dr6", AP_INIT_DR6_DEFAULT),
+                        ("rflags", AP_INIT_RFLAGS_DEFAULT), ("g_pat", AP_INIT_GPAT_DEFAULT),
+                        ("xcr0", AP_INIT_XCR0_DEFAULT), ("mxcsr", AP_INIT_MXCSR_DEFAULT),
+                        ("x87_ftw", AP_INIT_X87_FTW_DEFAULT), ("x87_fcw", AP_INIT_X87_FCW_DEFAULT),
+                        ("efer", EFER_SVME), ("vmpl", kernel.snp_vmpl),
+                        ("sev_features", kernel.sev_status >> 2)):
+        _vmsa_write(kernel, vmsa, name, value)
+    ret = snp_set_vmsa(kernel, vmsa, None, apic_id, True)
+    if ret:
+        kernel.warn(f"set VMSA page failed ({ret & 0xFFFFFFFF})")  # %u
+        assert kernel.page_alloc is not None
+        kernel.page_alloc.free_page(__pa(kernel, vmsa))
+        return -errno.EINVAL
+    new: int | None = vmsa
+    ret = vmgexit_ap_control(kernel, SVM_VMGEXIT_AP_CREATE, vmsa, apic_id)
+    if ret:
+        snp_cleanup_vmsa(kernel, vmsa, apic_id)
+        new = None
+    if cur_vmsa is not None:
+        snp_cleanup_vmsa(kernel, cur_vmsa, apic_id)
+    if new is None:
+        kernel.sev_vmsa.pop(cpu, None)
+    else:
+        kernel.sev_vmsa[cpu] = new
+    return ret

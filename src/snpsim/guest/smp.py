@@ -5,19 +5,38 @@
 """Several vCPUs: the APs' start-up, their work, and the spin-wait between CPUs.
 
 Mirrors, reduced to what page-state work needs: ``smp_init`` / ``bringup_nonboot_cpus``
-on the BSP (``kernel/cpu.c``; for SNP the AP is started by ``wakeup_cpu_via_vmgexit``
-with SVM_VMGEXIT_AP_CREATION, ``arch/x86/coco/sev/core.c``), ``start_secondary`` ->
-``cpu_init`` -> ``cpu_init_exception_handling`` -> ``setup_ghcb`` on each AP
-(``arch/x86/kernel/smpboot.c``, ``cpu/common.c``: the AP registers its own per-CPU GHCB,
-linux-guest.md 5.1), and ``cpu_relax()`` (``rep; nop``, i.e. PAUSE,
-``arch/x86/include/asm/vdso/processor.h``), v6.16/6.17.
+on the BSP with ``cpuhp_bp_sync_alive`` (``kernel/cpu.c``) and ``native_kick_ap`` ->
+``do_boot_cpu`` (``arch/x86/kernel/smpboot.c``); for
+an SNP guest the AP is started the SNP way (``arch/x86/coco/sev/core.c``, v6.17):
+``wakeup_cpu_via_vmgexit`` allocates a VMSA page (``snp_alloc_vmsa_page``: the second
+half of an 8 KiB block, so never 2 MiB aligned -- the SNP erratum), fills its initial
+state, makes it a VMSA with RMPADJUST (``snp_set_vmsa``: VMSA bit, target VMPL1, at
+VMPL0) and asks the hypervisor to start the AP on it (``vmgexit_ap_control``,
+SVM_VMGEXIT_AP_CREATION / SVM_VMGEXIT_AP_CREATE); on failure, or for the AP's previous
+VMSA, ``snp_cleanup_vmsa`` clears the VMSA bit and frees the page (leaks it if that
+fails); those core.c functions are in :mod:`snpsim.guest.sev_core`.  The AP then runs
+``start_secondary`` -> ``cpu_init`` -> ``cpu_init_exception_handling`` ->
+``setup_ghcb`` (``arch/x86/kernel/smpboot.c``,
+``cpu/common.c``: the AP registers its own per-CPU GHCB, linux-guest.md 5.1), and
+``cpu_relax()`` is PAUSE (``rep; nop``, ``arch/x86/include/asm/vdso/processor.h``).
 
-Model choices (docs/guest.md):
+Model choices (docs/guest.md, docs/model-choices.md):
 
-* AP creation is not modelled: every vCPU starts in ``guest_entry``; an AP waits until
-  the BSP has set up the per-CPU GHCBs and calls :func:`smp_init` (which stands for
-  ``bringup_nonboot_cpus``), then runs ``start_secondary``, its workload
-  (``kernel.ap_workloads[cpu]``) and idles in HLT.
+* Before the kernel starts it, an AP of an SNP guest runs on KVM's initial VMSA in the
+  firmware (:func:`snp_ap_firmware_park`: OVMF parks its APs in the AP reset hold, GHCB
+  MSR protocol request 0x006), so the AP creation's request wakes it
+  (``kvm_vcpu_has_events``).  The new VMSA's CS base + RIP must be
+  :data:`SEV_ES_TRAMPOLINE_START`: the VMRUN on it starts a new guest context (the
+  platform loads the VMSA), which the model routes to ``start_secondary``.  The real
+  mode trampoline and its GPA are model values; the SVSM path (``snp_vmpl`` != 0) is
+  not modelled.
+* SEV and SEV-ES guests (INIT-SIPI or the AP jump table, not modelled) keep the release
+  flag: every vCPU starts in ``guest_entry``; an AP waits until the BSP calls
+  :func:`smp_init`, then runs ``start_secondary``.
+* The BSP waits for a started AP to report alive (``cpuhp_bp_sync_alive``, 10 s in
+  Linux) by :func:`cpu_relax`; the model's timeout is :data:`AP_ALIVE_TIMEOUT_PASSES`
+  passes in which the AP's state did not change, after which the BSP logs that the CPU
+  failed to report alive, marks it ``failed`` and boots on without it.
 * A guest context runs until it exits, so a spin-wait must exit for another vCPU to run.
   :func:`cpu_relax` executes PAUSE through the GuestPort's ``pause()`` when the platform
   offers it (PAUSE intercept / pause-loop exiting: an automatic exit that KVM answers
@@ -32,25 +51,47 @@ Model choices (docs/guest.md):
 
 from __future__ import annotations
 
+import errno
+
 from snpsim.hw.ports import GuestPort
+from snpsim.spec.msr_index import MSR_AMD64_SEV, MSR_AMD64_SEV_ES_GHCB, MSR_AMD64_SEV_SNP_ENABLED
+from snpsim.spec.msr_protocol import GHCB_MSR_AP_RESET_HOLD_REQ
 from snpsim.trace.record import traced
 
 from .kernel import GuestKernel, this_cpu
+from .sev_core import SEV_ES_TRAMPOLINE_START, TRAMPOLINE_START, wakeup_cpu_via_vmgexit
 
 __all__ = [
     "platform_can_pause",
     "cpu_relax",
     "guest_stopped",
     "smp_init",
+    "native_kick_ap",
+    "do_boot_cpu",
+    "cpuhp_bp_sync_alive",
     "start_secondary",
     "ap_entry",
+    "snp_ap_entry",
+    "snp_ap_firmware_park",
     "smp_join_ap_workloads",
+    "snp_started",
+    "snp_guest_cpu",
+    "vmsa_entry",
+    "AP_ALIVE_TIMEOUT_PASSES",
 ]
 
-#: ``kernel.ap_state`` values: not yet run; waiting for smp_init; GHCB set up and
-#: running its workload; workload finished; halted while it had to wait (no PAUSE exit);
-#: stopped because another CPU ended the guest.
-AP_STATES = ("offline", "waiting", "online", "done", "parked", "stopped")
+#: ``kernel.ap_state`` values: not yet run; being started by the BSP (SNP); waiting for
+#: smp_init (SEV, SEV-ES); GHCB set up and running its workload; workload finished;
+#: halted while it had to wait (no PAUSE exit); stopped because another CPU ended the
+#: guest; did not report alive (SNP: the AP creation failed or the AP never ran).
+AP_STATES = ("offline", "booting", "waiting", "online", "done", "parked", "stopped", "failed")
+
+#: Model stand-in for Linux's 10 s wait for a started AP (``cpuhp_bp_sync_alive``,
+#: kernel/cpu.c): PAUSE passes of the BSP in which the AP's state did not change.  Each
+#: pass lets the scheduler run other vCPU threads, so an AP that can run reaches
+#: "online" long before (it needs a few scheduler turns, each about as likely as the
+#: BSP's next pass); an AP that cannot costs this many PAUSE exits.
+AP_ALIVE_TIMEOUT_PASSES = 256
 
 
 def platform_can_pause(cpu: GuestPort) -> bool:
@@ -79,12 +120,99 @@ def cpu_relax(kernel: GuestKernel) -> None:
         cpu.hlt()
 
 
+def _snp(kernel: GuestKernel) -> bool:
+    """``cc_platform_has(CC_ATTR_GUEST_SEV_SNP)``."""
+    return bool(kernel.sev_status & MSR_AMD64_SEV_SNP_ENABLED)
+
+
 @traced("guest")
 def smp_init(kernel: GuestKernel) -> None:
     """``smp_init()`` -> ``bringup_nonboot_cpus`` (kernel/cpu.c), on the BSP after the
-    per-CPU GHCBs exist: let every AP start (model: the release flag the waiting APs
-    poll; SNP's AP_CREATION VMGEXIT is not modelled)."""
+    per-CPU GHCBs exist.  SNP: for every AP in turn, ``native_kick_ap`` (the wake-up is
+    ``wakeup_cpu_via_vmgexit``, set by ``snp_set_wakeup_secondary_cpu``), then
+    ``cpuhp_bp_sync_alive``; a CPU that fails either is ``failed`` and the boot goes on
+    without it.  SEV, SEV-ES: the release flag the waiting APs poll (model, see the
+    module doc)."""
     kernel.smp_released = True
+    if not _snp(kernel):
+        return
+    for cpu in range(1, kernel.config.nr_cpus):
+        kernel.ap_state[cpu] = "booting"
+        if native_kick_ap(kernel, cpu) or cpuhp_bp_sync_alive(kernel, cpu):
+            kernel.ap_state[cpu] = "failed"
+
+
+@traced("guest")
+def native_kick_ap(kernel: GuestKernel, cpu: int) -> int:
+    """``native_kick_ap(cpu, tidle)`` (arch/x86/kernel/smpboot.c, v6.5+): the APIC ID
+    (model: the vCPU id), :func:`do_boot_cpu`; an error is logged ("do_boot_cpu
+    failed(%d) to wakeup CPU#%u") and returned.  Returns 0 or -errno."""
+    err = do_boot_cpu(kernel, cpu, cpu)
+    if err:
+        kernel.warn(f"do_boot_cpu failed({err}) to wakeup CPU#{cpu}")
+    return err
+
+
+@traced("guest")
+def do_boot_cpu(kernel: GuestKernel, apicid: int, cpu: int) -> int:
+    """``do_boot_cpu(apicid, cpu, idle)`` (arch/x86/kernel/smpboot.c), reduced to the SNP
+    wake-up: ``apic->wakeup_secondary_cpu`` is ``wakeup_cpu_via_vmgexit`` with
+    ``start_ip`` = the real-mode trampoline.  Returns its 0 or -errno."""
+    return wakeup_cpu_via_vmgexit(kernel, apicid, TRAMPOLINE_START, cpu)
+
+
+@traced("guest")
+def cpuhp_bp_sync_alive(kernel: GuestKernel, cpu: int) -> int:
+    """``cpuhp_bp_sync_alive(cpu)`` (kernel/cpu.c, v6.5+): wait for the AP to report
+    alive; Linux gives up after 10 s ("CPU%u failed to report alive state", -EIO).
+    Model: the AP is alive once it left "booting" (``start_secondary`` ran, or another
+    CPU ended the guest); the wait is :func:`cpu_relax` and the timeout
+    :data:`AP_ALIVE_TIMEOUT_PASSES` passes without a change of the AP's state.  Without
+    a PAUSE exit the BSP cannot wait: 0 at once.  Returns 0 or -EIO."""
+    if not platform_can_pause(this_cpu(kernel)):
+        return 0
+    still = 0
+    last = kernel.ap_state.get(cpu)
+    while kernel.ap_state.get(cpu) == "booting" and not guest_stopped(kernel):
+        cpu_relax(kernel)
+        state = kernel.ap_state.get(cpu)
+        still = still + 1 if state == last else 0
+        last = state
+        if still >= AP_ALIVE_TIMEOUT_PASSES:
+            kernel.warn(f"CPU{cpu} failed to report alive state")
+            return -errno.EIO
+    return 0
+
+
+def snp_ap_firmware_park(cpu: GuestPort) -> None:
+    """Model-only: what an AP of an SNP guest runs on KVM's initial VMSA until the kernel
+    creates it -- the firmware's AP park, the GHCB MSR protocol AP reset hold (request
+    0x006, VMGEXIT) in a loop (OVMF parks its APs this way; KVM answers with
+    ``kvm_emulate_ap_reset_hold``: the vCPU blocks until an event).  Never returns: the
+    AP creation's VMSA starts a new guest context instead."""
+    while True:
+        cpu.wrmsr(MSR_AMD64_SEV_ES_GHCB, GHCB_MSR_AP_RESET_HOLD_REQ)
+        cpu.vmgexit()
+
+
+def vmsa_entry(cpu: GuestPort) -> int | None:
+    """Model-only: the linear entry address (CS base + RIP) of the VMSA the vCPU's guest
+    context was loaded from, or None when it has none (``GuestCpu.vmsa``)."""
+    vmsa = getattr(cpu, "vmsa", None)
+    if not vmsa:
+        return None
+    return vmsa.get("cs.base", 0) + vmsa.get("rip", 0)
+
+
+def snp_started(cpu: GuestPort) -> bool:
+    """Model-only: the vCPU runs on a VMSA whose entry is the SEV-ES trampoline, i.e. the
+    kernel created it with :func:`wakeup_cpu_via_vmgexit`."""
+    return vmsa_entry(cpu) == SEV_ES_TRAMPOLINE_START
+
+
+def snp_guest_cpu(cpu: GuestPort) -> bool:
+    """Model-only: the firmware's test whether the guest is SNP (SEV status MSR)."""
+    return bool(cpu.rdmsr(MSR_AMD64_SEV) & MSR_AMD64_SEV_SNP_ENABLED)
 
 
 @traced("guest")
@@ -97,6 +225,22 @@ def start_secondary(kernel: GuestKernel) -> None:
 
     install_vc_handler(kernel)
     setup_ghcb(kernel)
+
+
+def snp_ap_entry(kernel: GuestKernel, cpu: GuestPort) -> None:
+    """Model-only: what an SNP AP runs from the trampoline its VMSA starts it at:
+    ``start_secondary``, then ``kernel.ap_workloads[cpu]`` if any (its result in
+    ``kernel.ap_results[cpu]``), then HLT forever (idle).  ``kernel.ap_state`` follows
+    it (online, done)."""
+    vid = cpu.vcpu_id
+    start_secondary(kernel)
+    kernel.ap_state[vid] = "online"
+    work = kernel.ap_workloads.get(vid)
+    if work is not None:
+        kernel.ap_results[vid] = work(kernel, cpu)
+    kernel.ap_state[vid] = "done"
+    while True:
+        cpu.hlt()
 
 
 def ap_entry(kernel: GuestKernel, cpu: GuestPort) -> None:
@@ -132,11 +276,15 @@ def smp_join_ap_workloads(kernel: GuestKernel) -> None:
     AP that has a workload finished it, parked or stopped.  Without a PAUSE exit the BSP
     cannot wait: it warns and goes on."""
     cpu = this_cpu(kernel)
-    pending = [v for v in kernel.ap_workloads if v < kernel.config.nr_cpus]
+    snp = _snp(kernel)
+    pending = [v for v in kernel.ap_workloads if v < kernel.config.nr_cpus
+               and kernel.ap_state.get(v, "offline") != "failed"
+               and not (snp and kernel.ap_state.get(v, "offline") == "offline")]
     if not pending:
         return
     if not platform_can_pause(cpu):
         kernel.warn("smp: the BSP cannot wait for the APs' workloads (no PAUSE exit on this platform)")
         return
-    while any(kernel.ap_state.get(v, "offline") not in ("done", "parked", "stopped") for v in pending):
+    while any(kernel.ap_state.get(v, "offline") not in ("done", "parked", "stopped", "failed")
+              for v in pending):
         cpu_relax(kernel)

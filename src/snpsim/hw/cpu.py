@@ -36,6 +36,7 @@ from snpsim.spec.exit_codes import (
     SVM_EVTINJ_TYPE_MASK,
     SVM_EVTINJ_VALID,
     SVM_EVTINJ_VEC_MASK,
+    SVM_EXIT_ERR,
     SVM_EXIT_HLT,
     SVM_EXIT_IOIO,
     SVM_EXIT_MSR,
@@ -61,6 +62,7 @@ from snpsim.spec.msr_index import MSR_AMD64_SEV, MSR_AMD64_SEV_ES_GHCB
 from snpsim.spec.pgtable_types import PG_LEVEL_1G, PG_LEVEL_2M, PG_LEVEL_4K
 from snpsim.spec.rmp import PVALIDATE_FAIL_INPUT, RMPADJUST_FAIL_INPUT, RMPREAD_FAIL_INPUT, RmpState
 from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PTRS_PER_PMD, PageSize, u64
+from snpsim.spec.vmsa import VMSA_FIELDS
 from snpsim.trace.progress import DEFAULT_LIVELOCK_REPEATS, ProgressWatcher
 from snpsim.trace.record import traced
 
@@ -101,7 +103,9 @@ class Vmcb:
     """The parts of a vCPU's VMCB (control area and, for SEV-ES/SNP, the VMSA) the model
     keeps.  ``ghcb_gpa``: the GHCB MSR value at the last VMGEXIT (``control.ghcb_gpa``);
     ``asid``: the guest's ASID; ``npt``: the nested page table (nCR3); ``vmsa_pfn``: the
-    PFN of the VMSA page (marked in use while the vCPU runs); ``sev_es``: the guest state
+    PFN of the VMSA page, the VMCB's VMSA pointer (marked in use while the vCPU runs;
+    checked by VMRUN for an SNP-active guest; a value beyond the RMP, such as KVM's
+    INVALID_PAGE >> 12, is no page); ``sev_es``: the guest state
     is protected (VMMCALL and friends go through #VC); ``regs``: guest GPRs as the host
     sees them -- only meaningful for non-ES guests; ``snp_active``: SEV-SNP is enabled
     for the guest (SEV_FEATURES.SNPActive); ``sev_enable``: the control area's
@@ -231,6 +235,8 @@ class Platform:
         self.host = HostCpu(self)
         self.counters: dict[str, int] = {}
         self.guest_code: dict[int, Callable[[GuestCpu], None]] = {}
+        #: Model-only: guest contexts whose VMSA was replaced (never resumed again).
+        self.retired_cpus: list[GuestCpu] = []
 
     def install_guest_code(self, asid: int, entry: Callable[[GuestCpu], None]) -> None:
         """Model-only: the guest code that VMRUN starts for a vCPU of ``asid`` -- the
@@ -250,8 +256,15 @@ class GuestCpu:
     Addresses: ``gva`` guest virtual (bytes).  ``cbit`` comes from the platform.
     """
 
-    def __init__(self, platform: Platform, vmcb: Vmcb, entry: Callable[[GuestCpu], None]) -> None:
+    def __init__(self, platform: Platform, vmcb: Vmcb, entry: Callable[[GuestCpu], None],
+                 vmsa: dict[str, int] | None = None) -> None:
         self.platform = platform
+        #: The VMSA page (PFN) this context's state was loaded from at its first VMRUN,
+        #: and the fields loaded (``rip``, ``sev_features``, ``vmpl``, ...; u64 values
+        #: as the VMSA held them, empty for a guest without a VMSA).  A VMRUN on another
+        #: VMSA page starts a new context (:meth:`HostCpu.vmrun`).
+        self.vmsa_pfn = vmcb.vmsa_pfn
+        self.vmsa: dict[str, int] = dict(vmsa or {})
         self._guests = platform.world.guest_contexts
         self.vmcb = vmcb
         vmcb.cpu = self
@@ -746,17 +759,38 @@ class HostCpu:
     def vmrun(self, vmcb: Vmcb) -> VmExit:
         """VMRUN: enter the guest of ``vmcb`` until its next #VMEXIT; returns the exit.
 
-        The VMSA page is marked in use (RMPUPDATE on it fails with FAIL_INUSE) while the
+        For an SNP-active guest the VMSA page named by ``vmcb.vmsa_pfn`` (the VMCB's
+        VMSA pointer) must first pass :meth:`snp_vmsa_check`; if not, VMRUN does not
+        enter the guest and returns #VMEXIT(VMEXIT_INVALID, SVM_EXIT_ERR = -1 as u64).
+        The guest state comes from the VMSA: the first VMRUN, and every VMRUN on a VMSA
+        page other than the one the vCPU's context was loaded from (an SNP AP creation
+        replaced it), starts a new guest context at the platform's guest code with the
+        VMSA's fields (:meth:`read_vmsa`) in ``GuestCpu.vmsa``; the old context is kept,
+        never resumed (its state lived in the old VMSA).  The VMSA page is marked in use
+        (RMPUPDATE, PSMASH and a VMSA-bit RMPADJUST on it fail with FAIL_INUSE) while the
         guest runs.  A guest context whose code returned reports SVM_EXIT_SHUTDOWN.
+        Source: APM vol 2 15.35.5 (the VMSA holds the guest state of an SEV-ES guest),
+        15.36 (VMSA pages, in-use marking; the VMRUN checks: see :meth:`snp_vmsa_check`).
         """
         self._assert_ctx()
+        if vmcb.snp_active and vmcb.sev_es:
+            why = self.snp_vmsa_check(vmcb)
+            if why:
+                self.platform.count("VMEXIT_INVALID")
+                vmcb.exit = VmExit(u64(SVM_EXIT_ERR))
+                from snpsim.trace.record import emit_instant
+
+                emit_instant("cpu", "VMEXIT_INVALID", vcpu=vmcb.vcpu_id, why=why)
+                return vmcb.exit
         cpu = vmcb.cpu
-        if cpu is None:
+        if cpu is None or cpu.vmsa_pfn != vmcb.vmsa_pfn:
             entry = self.platform.guest_code.get(vmcb.asid)
             if entry is None:
                 vmcb.exit = VmExit(SVM_EXIT_SHUTDOWN)
                 return vmcb.exit
-            cpu = GuestCpu(self.platform, vmcb, entry)
+            if cpu is not None:
+                self.platform.retired_cpus.append(cpu)
+            cpu = GuestCpu(self.platform, vmcb, entry, self.read_vmsa(vmcb))
         rmp = self.platform.rmp
         if vmcb.vmsa_pfn is not None:
             rmp.in_use.add(vmcb.vmsa_pfn)
@@ -770,6 +804,44 @@ class HostCpu:
                 rmp.in_use.discard(vmcb.vmsa_pfn)
         assert isinstance(out, VmExit)
         return out
+
+    def snp_vmsa_check(self, vmcb: Vmcb) -> str:
+        """The checks VMRUN makes on the VMSA page of an SNP-active guest: its RMP entry
+        is Assigned, to the VMCB's ASID, with the VMSA bit set and Validated (KVM's
+        INVALID_PAGE, all ones, is beyond the RMP and reads unassigned).  Returns ""
+        when they pass, else what failed (VMRUN then fails with VMEXIT_INVALID).  A
+        VMCB with ``vmsa_pfn`` None (a bare VMCB of the hardware tests) is not checked.
+
+        Source: APM vol 2 15.36 (VMSA pages must be marked in the RMP by the firmware at
+        launch or by RMPADJUST at VMPL0; a VMRUN on a page that is not a VMSA page of
+        the guest fails) as restated in hardware-and-ghcb.md 3.4 and 7 (VMEXIT_INVALID
+        -1).  Model choice (docs/model-choices.md): the list above, Validated included;
+        the APM text itself is not among the references, and VMEXIT_BUSY (-2, a VMSA
+        already in use on another CPU) cannot occur, as one guest context runs at a
+        time."""
+        pfn = vmcb.vmsa_pfn
+        if pfn is None:
+            return ""
+        e = self.platform.rmp.lookup(pfn)
+        if not e.assigned:
+            return "VMSA page not assigned"
+        if e.asid != vmcb.asid:
+            return "VMSA page of another ASID"
+        if not e.vmsa:
+            return "RMP VMSA bit clear"
+        if not e.validated:
+            return "VMSA page not validated"
+        return ""
+
+    def read_vmsa(self, vmcb: Vmcb) -> dict[str, int]:
+        """The scalar fields of ``vmcb``'s VMSA page (:data:`snpsim.spec.vmsa.VMSA_FIELDS`)
+        as VMRUN loads them: decrypted with the guest's key for an SEV-ES/SNP guest.
+        Empty when the VMCB has no VMSA page.  Model-only helper of :meth:`vmrun`."""
+        if vmcb.vmsa_pfn is None or not vmcb.sev_es:
+            return {}
+        raw = self.platform.mem.read_enc(vmcb.vmsa_pfn << PAGE_SHIFT, PAGE_SIZE, vmcb.asid)
+        return {name: int.from_bytes(raw[f.offset:f.offset + f.size], "little")
+                for name, f in VMSA_FIELDS.items()}
 
     # -- RMP instructions ------------------------------------------------------------------------------
     @traced("cpu", name="RMPUPDATE")

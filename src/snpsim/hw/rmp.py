@@ -80,6 +80,7 @@ from snpsim.spec.rmp import (
     RMP_PERM_ALL,
     RMP_PERM_RESERVED_MASK,
     RMPADJUST_FAIL_INPUT,
+    RMPADJUST_FAIL_INUSE,
     RMPADJUST_FAIL_PERMISSION,
     RMPADJUST_FAIL_SIZEMISMATCH,
     RMPADJUST_PERM_SHIFT,
@@ -602,8 +603,15 @@ class Rmp:
         4. #VC 0x404 (CR2 = ``gva``) when the page is not validated (VERISMO's model;
            unconfirmed, hardware-and-ghcb.md 10.4);
         5. FAIL_PERMISSION (2): the requested mask is not a subset of the current VMPL's;
-        6. write the target VMPL's mask; the VMSA bit is written only at VMPL0 and
-           ignored otherwise (EDK2 ``SevSnpRmpAdjust`` comment).
+        6. FAIL_INUSE (3): at VMPL0, a request that would change the VMSA bit of a page
+           that is the VMSA of a running vCPU (``in_use``, marked by VMRUN).  Model
+           choice: MSDOC lists no 3 for RMPADJUST; Linux ``shutdown_all_aps``
+           (arch/x86/coco/sev/core.c, v6.17) issues AP_DESTROY first so that the AP is
+           out of guest mode before its VMSA bit is cleared, and skips the running
+           CPU's own VMSA; the code is the one RMPUPDATE/PSMASH give for a page in use;
+        7. write the target VMPL's mask; the VMSA bit is written only at VMPL0 and
+           ignored otherwise (MSDOC ``__rmpadjust``: "Ignored when the current VMPL !=
+           0"; EDK2 ``SevSnpRmpAdjust`` comment).
 
         Returns the EAX code (0 on success).
         Source: APM vol 2 15.36.7, vol 3 RMPADJUST (as restated in hardware-and-ghcb.md
@@ -625,6 +633,11 @@ class Rmp:
                                             "RMPADJUST on a page that is not validated")
         if perms & ~e.perms[vmpl]:
             return RMPADJUST_FAIL_PERMISSION
+        if vmpl == 0 and vmsa != e.vmsa and self.in_use:
+            head = pfn & ~511 if e.pagesize else pfn
+            if (not self.in_use.isdisjoint(range(head, head + PTRS_PER_PMD)) if e.pagesize
+                    else pfn in self.in_use):
+                return RMPADJUST_FAIL_INUSE
         self.set_perms(pfn, target, perms, vmsa if vmpl == 0 else None)
         return 0
 

@@ -165,7 +165,9 @@ class KvmMemorySlot:
 @dataclass
 class KvmSevInfo:
     """``struct kvm_sev_info``: ``active``/``es_active``/``snp``, ``asid``,
-    ``ghcb_version`` (u16), ``policy``, firmware guest context ``gctx``,
+    ``ghcb_version`` (u16), ``vmsa_features`` (u64 SEV_FEATURES of the VM's VMSAs: what
+    KVM_SEV_INIT2 asked for, | SVM_SEV_FEAT_SNP_ACTIVE for an SNP VM), ``policy``,
+    firmware guest context ``gctx``,
     ``snp_finished`` (SNP_LAUNCH_FINISH done), ``guest_req_pfn``/``guest_resp_pfn`` (KVM's
     pages for SNP guest requests, ``guest_req_buf``/``guest_resp_buf``; None until the
     first request), ``snp_context`` (PFN of the SNP guest context page, a firmware page
@@ -176,6 +178,7 @@ class KvmSevInfo:
     snp: bool = False
     asid: int = 0
     ghcb_version: int = 0
+    vmsa_features: int = 0
     policy: int = 0
     gctx: Any = None
     snp_finished: bool = False
@@ -251,7 +254,10 @@ class VcpuSevEsState:
     ``psc_2m``; ``ap_reset_hold_type``; ``jump_table`` (AP jump table GPA);
     ``snp_vmsa_gpa`` (the VMSA GPA an SNP AP creation named for this vCPU, INVALID_PAGE =
     all ones when none) and ``snp_ap_waiting_for_reset`` (an AP creation or destroy is
-    pending for it).
+    pending for it); ``vmsa_pfn`` (``svm->sev_es.vmsa``: the VMSA page KVM allocated
+    for the vCPU, freed by ``sev_free_vcpu``; the VMCB's ``vmsa_pfn`` is the one in use,
+    which an AP creation replaces by a guest page) and ``snp_has_guest_vmsa`` (the vCPU
+    runs on a VMSA page of guest memory).
     """
 
     ghcb: Any = None
@@ -269,6 +275,8 @@ class VcpuSevEsState:
     jump_table: int = 0
     snp_vmsa_gpa: int = (1 << 64) - 1
     snp_ap_waiting_for_reset: bool = False
+    vmsa_pfn: int | None = None
+    snp_has_guest_vmsa: bool = False
 
 
 @dataclass
@@ -282,7 +290,9 @@ class KvmVcpu:
     (for SEV-ES, copied from the GHCB by ``sev_es_sync_from_ghcb``; u64); ``mp_state``;
     ``sev_es``; ``exits`` (model-only count); ``blocked`` (model-only: the vCPU sleeps
     in ``vcpu_block``); ``msrs`` (MSR index -> value the guest wrote, for the MSRs
-    :func:`snpsim.kvm.x86.kvm_get_msr_common` knows).
+    :func:`snpsim.kvm.x86.kvm_get_msr_common` knows); ``requests`` (``vcpu->requests``:
+    the names of the pending KVM_REQ_* bits, e.g.
+    ``"KVM_REQ_UPDATE_PROTECTED_GUEST_STATE"``).
     """
 
     vcpu_id: int
@@ -301,3 +311,4 @@ class KvmVcpu:
     exits: int = 0
     blocked: bool = False
     msrs: dict[int, int] = field(default_factory=dict)
+    requests: set[str] = field(default_factory=set)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from snpsim.spec.exit_codes import (
     SVM_EXIT_CPUID,
+    SVM_EXIT_ERR,
     SVM_EXIT_HLT,
     SVM_EXIT_INVD,
     SVM_EXIT_IOIO,
@@ -46,6 +47,7 @@ from snpsim.spec.ioio import (
     SVM_IOIO_TYPE_MASK,
 )
 from snpsim.spec.kvm_uapi import (
+    KVM_EXIT_FAIL_ENTRY,
     KVM_EXIT_HLT,
     KVM_EXIT_INTERNAL_ERROR,
     KVM_EXIT_IO,
@@ -390,5 +392,16 @@ def svm_invoke_exit_handler(vcpu: KvmVcpu, exit_code: int) -> int:
 
 @traced("kvm")
 def svm_handle_exit(vcpu: KvmVcpu, exit_) -> int:  # noqa: ANN001 - VmExit
-    """``svm_handle_exit(vcpu, exit_fastpath)``: dispatch on the hardware exit code."""
+    """``svm_handle_exit(vcpu, exit_fastpath)`` (arch/x86/kvm/svm/svm.c, v6.17): a VMRUN
+    that failed its checks (exit code SVM_EXIT_ERR, VMEXIT_INVALID: e.g. an SNP VMSA
+    page that is not a VMSA of the guest, :meth:`snpsim.hw.cpu.HostCpu.snp_vmsa_check`)
+    -> KVM_EXIT_FAIL_ENTRY with ``hardware_entry_failure_reason`` = the exit code (u64)
+    and ``cpu`` = the host CPU of the last entry (model: the vCPU id); the VMCB dump is
+    not modelled; return 0.  Otherwise dispatch on the hardware exit code."""
+    if exit_.exit_code == u64(SVM_EXIT_ERR):
+        run = vcpu.run
+        run.exit_reason = KVM_EXIT_FAIL_ENTRY
+        run.fail_entry.hardware_entry_failure_reason = exit_.exit_code
+        run.fail_entry.cpu = vcpu.vcpu_id
+        return 0
     return svm_invoke_exit_handler(vcpu, exit_.exit_code)

@@ -201,6 +201,10 @@ from .x86 import __kvm_emulate_halt, user_exit_on_hypercall
 
 __all__ = [
     "Scratch",
+    "KVM_REQ_UPDATE_PROTECTED_GUEST_STATE",
+    "kvm_make_request_and_kick",
+    "sev_snp_ap_creation",
+    "sev_snp_init_protected_guest_state",
     "sev_vcpu_create",
     "sev_handle_vmgexit",
     "sev_handle_vmgexit_msr_protocol",
@@ -376,7 +380,10 @@ def kvm_emulate_ap_reset_hold(vcpu: KvmVcpu) -> int:
 def sev_vcpu_create(kvm: KvmVm, vcpu_id: int) -> KvmVcpu:
     """``svm_vcpu_create`` / ``sev_vcpu_create``: a VMCB from the host port; SEV-ES/SNP
     vCPUs get a VMSA page (encrypted and measured at SNP_LAUNCH_FINISH) and the SEV status
-    the guest reads from MSR_AMD64_SEV."""
+    the guest reads from MSR_AMD64_SEV: the enable bits, and for SEV-ES/SNP the VM's
+    other ``vmsa_features`` shifted left by 2 (the status MSR reports SEV_FEATURES from
+    bit 2, as Linux ``wakeup_cpu_via_vmgexit`` relies on when it writes ``sev_status >>
+    2`` into a VMSA).  ``sev_es.vmsa_pfn`` keeps KVM's own VMSA page."""
     sev = kvm.sev
     vmsa_pfn = kvm.allocator.alloc_page() if sev.es_active else None
     status = 0
@@ -384,12 +391,15 @@ def sev_vcpu_create(kvm: KvmVm, vcpu_id: int) -> KvmVcpu:
         status |= MSR_AMD64_SEV_ENABLED
     if sev.es_active:
         status |= MSR_AMD64_SEV_ES_ENABLED
+        status |= (sev.vmsa_features & ~_SVM_SEV_FEAT_SNP_ACTIVE) << 2
     if sev.snp:
         status |= MSR_AMD64_SEV_SNP_ENABLED
     vmcb = kvm.host.new_vmcb(vcpu_id, sev.asid, kvm.npt, vmsa_pfn=vmsa_pfn,
                              sev_es=sev.es_active, sev_status=int(status), snp_active=sev.snp,
                              sev_enable=sev.active)
-    return KvmVcpu(vcpu_id=vcpu_id, kvm=kvm, vmcb=vmcb)
+    vcpu = KvmVcpu(vcpu_id=vcpu_id, kvm=kvm, vmcb=vmcb)
+    vcpu.sev_es.vmsa_pfn = vmsa_pfn
+    return vcpu
 
 
 # ---- GHCB sync, validation, unmap (kvm-qemu-host.md 2.1, 2.2, 2.5) ------------------------------
@@ -1206,24 +1216,43 @@ INVALID_PAGE = U64_MAX
 _GUEST_MAXPHYADDR = 48
 
 
+#: The vCPU request an SNP AP creation or destroy raises on its target vCPU
+#: (arch/x86/include/asm/kvm_host.h).
+KVM_REQ_UPDATE_PROTECTED_GUEST_STATE = "KVM_REQ_UPDATE_PROTECTED_GUEST_STATE"
+
+
+def kvm_make_request_and_kick(req: str, vcpu: KvmVcpu) -> None:
+    """``kvm_make_request_and_kick(req, vcpu)`` (include/linux/kvm_host.h, v6.17): set the
+    request bit on ``vcpu`` and kick it.  Model: a kick needs nothing more -- the target
+    is not in guest mode (one guest context runs at a time), and a target sleeping in
+    ``vcpu_block`` sees the pending request on its next pass
+    (:func:`snpsim.kvm.x86.kvm_vcpu_has_events`)."""
+    vcpu.requests.add(req)
+    emit_instant("kvm", req, vcpu=vcpu.vcpu_id)
+
+
 @traced("kvm")
 def sev_snp_ap_creation(vcpu: KvmVcpu) -> int:
-    """``sev_snp_ap_creation(svm)`` (arch/x86/kvm/svm/sev.c, v6.17), SVM_VMGEXIT_AP_CREATION:
-    request = the low 32 bits of EXITINFO1, APIC ID = the high 32 bits (model: the
-    target vCPU id); no such vCPU -> -EINVAL.  CREATE_ON_INIT (0) / CREATE (1): RAX must
-    equal the VM's ``vmsa_features`` (model: SVM_SEV_FEAT_SNP_ACTIVE, bit 0, the only
-    feature set at KVM_SEV_INIT2), EXITINFO2 must be a page-aligned GPA below
-    MAXPHYADDR (``page_address_valid``) and not 2 MiB aligned (the SNP erratum on a
-    2 MiB-aligned VMSA) -> else -EINVAL; the target's ``snp_vmsa_gpa`` = EXITINFO2.
-    DESTROY (2): ``snp_vmsa_gpa`` = INVALID_PAGE.  Other requests -> -EINVAL.  Each
-    refusal logs a ``vcpu_unimpl`` line.  On success the target is marked
-    ``snp_ap_waiting_for_reset``; unless CREATE_ON_INIT it is kicked with
-    KVM_REQ_UPDATE_PROTECTED_GUEST_STATE.
+    """``sev_snp_ap_creation(svm)`` (arch/x86/kvm/svm/sev.c, 0097f9df ~v6.17),
+    SVM_VMGEXIT_AP_CREATION: request = the low 32 bits of EXITINFO1, APIC ID = the high
+    32 bits (model: the target vCPU id, ``kvm_get_vcpu_by_id``); no such vCPU -> -EINVAL.
+    CREATE_ON_INIT (0) / CREATE (1): RAX must equal the VM's ``vmsa_features``
+    (SVM_SEV_FEAT_SNP_ACTIVE plus what KVM_SEV_INIT2 asked for), EXITINFO2 must be a
+    page-aligned GPA below MAXPHYADDR (``page_address_valid``) and not 2 MiB aligned (a
+    guest could otherwise trip the SNP erratum on VMSA pages) -> else -EINVAL;
+    the target's ``snp_vmsa_gpa`` = EXITINFO2.  DESTROY (2): ``snp_vmsa_gpa`` =
+    INVALID_PAGE.  Other requests (a VMPL in bits 19:16 included: this KVM has no VMPL
+    support, so Linux's request with ``snp_vmpl`` != 0 is one of them) -> -EINVAL.  Each
+    refusal logs a ``vcpu_unimpl`` line and leaves the target untouched.  On success
+    the target is marked ``snp_ap_waiting_for_reset`` and, unless CREATE_ON_INIT (whose
+    switch waits for an INIT, not modelled), gets KVM_REQ_UPDATE_PROTECTED_GUEST_STATE
+    and a kick (``kvm_make_request_and_kick``); the switch itself happens on the
+    target's next entry (:func:`sev_snp_init_protected_guest_state`).
 
-    Model: the target's switch to the new VMSA (``sev_snp_init_protected_guest_state``:
-    halt, then runnable on the guest's VMSA page) is not modelled -- the model's vCPUs
-    run their guest code from the platform, not from a VMSA -- so the request ends with
-    the target's recorded state.  Returns 0 or -EINVAL (the caller answers
+    Not checked here (as in KVM): that the GPA is in a memslot, backed by guest_memfd,
+    private, or marked VMSA in the RMP -- a bad page leaves the target halted, or makes
+    its VMRUN fail (VMEXIT_INVALID).  Profile differences: none for AP creation among
+    the model's profiles.  Returns 0 or -EINVAL (the caller answers
     GHCB_ERR_INVALID_INPUT)."""
     from snpsim.spec.exit_codes import SVM_VMGEXIT_AP_CREATE, SVM_VMGEXIT_AP_CREATE_ON_INIT
     from snpsim.spec.units import PMD_SIZE
@@ -1237,7 +1266,7 @@ def sev_snp_ap_creation(vcpu: KvmVcpu) -> int:
         return -errno.EINVAL
     es = target.sev_es
     if request in (SVM_VMGEXIT_AP_CREATE_ON_INIT, SVM_VMGEXIT_AP_CREATE):
-        features = _SVM_SEV_FEAT_SNP_ACTIVE if kvm.sev.snp else 0
+        features = kvm.sev.vmsa_features
         rax = vcpu.regs.get("rax", 0)
         if rax != features:
             kvm.pr(f"vmgexit: mismatched AP sev_features [{rax:#x}] != [{features:#x}] from guest")
@@ -1256,9 +1285,51 @@ def sev_snp_ap_creation(vcpu: KvmVcpu) -> int:
         return -errno.EINVAL
     es.snp_ap_waiting_for_reset = True
     if request != SVM_VMGEXIT_AP_CREATE_ON_INIT:
-        emit_instant("kvm", "KVM_REQ_UPDATE_PROTECTED_GUEST_STATE", vcpu=target.vcpu_id,
-                     vmsa_gpa=es.snp_vmsa_gpa)
+        kvm_make_request_and_kick(KVM_REQ_UPDATE_PROTECTED_GUEST_STATE, target)
     return 0
+
+
+@traced("kvm")
+def sev_snp_init_protected_guest_state(vcpu: KvmVcpu) -> None:
+    """``sev_snp_init_protected_guest_state(vcpu)`` (arch/x86/kvm/svm/sev.c, 0097f9df
+    ~v6.17; the work v6.11's ``__sev_snp_update_protected_guest_state`` did, now done
+    here), called from ``svm_vcpu_reset`` for an INIT-style reset, which is what
+    KVM_REQ_UPDATE_PROTECTED_GUEST_STATE makes (:func:`snpsim.kvm.x86.kvm_vcpu_reset`).
+
+    Not SNP, or no AP creation/destroy pending -> nothing.  Else: clear the pending
+    flag; the vCPU becomes HALTED (offline, not runnable) with no VMSA (VMCB
+    ``vmsa_pfn`` = KVM's INVALID_PAGE >> PAGE_SHIFT); the VMCB is marked dirty (nothing to model).
+    With no VMSA GPA named (a DESTROY) it stays so.  Else the GPA is consumed
+    (``snp_vmsa_gpa`` = INVALID_PAGE) and: no memslot holds it -> stays halted; the
+    slot's guest_memfd gives no PFN (``kvm_gmem_get_pfn`` fails: not a guest_memfd slot,
+    file gone, ...) -> stays halted; otherwise ``snp_has_guest_vmsa``, the VMCB's VMSA
+    is that PFN and the vCPU is RUNNABLE.  KVM logs nothing when it stays halted.  The
+    page's RMP state is not looked at: VMRUN checks it (:meth:`HostCpu.snp_vmsa_check`).
+    """
+    from .kvm_main import gfn_to_memslot
+
+    kvm = vcpu.kvm
+    if not kvm.sev.snp:
+        return
+    es = vcpu.sev_es
+    if not es.snp_ap_waiting_for_reset:
+        return
+    es.snp_ap_waiting_for_reset = False
+    vcpu.mp_state = "halted"
+    vcpu.vmcb.vmsa_pfn = INVALID_PAGE >> PAGE_SHIFT
+    if es.snp_vmsa_gpa == INVALID_PAGE:
+        return
+    gfn = es.snp_vmsa_gpa >> PAGE_SHIFT
+    es.snp_vmsa_gpa = INVALID_PAGE
+    slot = gfn_to_memslot(kvm, gfn)
+    if slot is None:
+        return
+    r, pfn, _order = kvm_gmem_get_pfn(kvm, slot, gfn)
+    if r:
+        return
+    es.snp_has_guest_vmsa = True
+    vcpu.vmcb.vmsa_pfn = pfn
+    vcpu.mp_state = "runnable"
 
 
 #: ``SVM_SEV_FEAT_SNP_ACTIVE`` (arch/x86/include/asm/svm.h): bit 0 of SEV_FEATURES.
@@ -1479,6 +1550,7 @@ def sev_guest_init2(sys: Any, kvm: KvmVm, cmd: KvmSevCmd) -> int:
     sev.active = True
     sev.es_active = es
     sev.snp = kvm.vm_type == KVM_X86_SNP_VM
+    sev.vmsa_features = d.vmsa_features | (_SVM_SEV_FEAT_SNP_ACTIVE if sev.snp else 0)
     sev.ghcb_version = d.ghcb_version or (GHCB_VERSION_DEFAULT if es else 0)
     sev.asid = sys.next_asid
     sys.next_asid += 1
@@ -1714,21 +1786,23 @@ def sev_mem_enc_ioctl(sys: Any, kvm: KvmVm, cmd: KvmSevCmd) -> int:
 @traced("kvm")
 def sev_free_vcpu(vcpu: KvmVcpu) -> None:
     """``sev_free_vcpu(vcpu)`` (arch/x86/kvm/svm/sev.c, v6.11+): for an SEV-ES/SNP vCPU,
-    give its VMSA page back.  SNP: the VMSA is a guest page in the RMP, so first
+    give back the VMSA page KVM allocated (``sev_es.vmsa``; a guest VMSA page an AP
+    creation switched the vCPU to stays with guest_memfd).  SNP: the VMSA is a guest page in the RMP, so first
     ``kvm_rmp_make_shared(pfn, 4K)``; if that fails, the page is not freed (it was leaked
     by ``kvm_rmp_make_shared``, which also marks the VM bugged).  Then (model: the
     VM_PAGE_FLUSH/cache flush is not modelled) the page goes back to the allocator."""
     kvm = vcpu.kvm
     if not kvm.sev.es_active:
         return
-    pfn = vcpu.vmcb.vmsa_pfn
+    pfn = vcpu.sev_es.vmsa_pfn
+    if vcpu.vmcb.vmsa_pfn == pfn:
+        vcpu.vmcb.vmsa_pfn = None
+    vcpu.sev_es.vmsa_pfn = None
     if pfn is None:
         return
     if kvm.sev.snp and kvm_rmp_make_shared(kvm, pfn, PG_LEVEL_4K):
-        vcpu.vmcb.vmsa_pfn = None
         return
     kvm.allocator.free_page(pfn)
-    vcpu.vmcb.vmsa_pfn = None
 
 
 @traced("kvm")

@@ -43,6 +43,8 @@ from .uapi import KvmEnableCap
 
 __all__ = [
     "kvm_arch_vcpu_ioctl_run",
+    "kvm_vcpu_reset",
+    "kvm_vcpu_has_events",
     "vcpu_run",
     "vcpu_enter_guest",
     "user_exit_on_hypercall",
@@ -166,7 +168,9 @@ def kvm_emulate_hypercall(vcpu: KvmVcpu) -> int:
 
 @traced("kvm")
 def vcpu_enter_guest(vcpu: KvmVcpu) -> int:
-    """``vcpu_enter_guest(vcpu)``: prepare the switch (SEV-ES: ``sev_es_unmap_ghcb``
+    """``vcpu_enter_guest(vcpu)``: first the pending requests the model knows --
+    KVM_REQ_UPDATE_PROTECTED_GUEST_STATE: ``kvm_vcpu_reset(vcpu, true)`` and, if the
+    vCPU is then not RUNNABLE, return 1 without entering (x86.c, v6.17) --; prepare the switch (SEV-ES: ``sev_es_unmap_ghcb``
     writes results back to the GHCB), ``svm_vcpu_run`` (VMRUN until the next #VMEXIT),
     then ``svm_handle_exit`` (profile override point ``svm_handle_exit``: a variant sees
     every #VMEXIT first).  Returns the handler's 1 / 0 / -errno.
@@ -174,13 +178,41 @@ def vcpu_enter_guest(vcpu: KvmVcpu) -> int:
     Model-only: an exit other than #NPF ends any #NPF retry the livelock watcher was
     following on this vCPU (``kvm_mmu_page_fault``, :mod:`snpsim.trace.progress`)."""
     from .svm import svm_handle_exit, svm_prepare_switch_to_guest, svm_vcpu_run
+    from .svm_sev import KVM_REQ_UPDATE_PROTECTED_GUEST_STATE
 
+    if KVM_REQ_UPDATE_PROTECTED_GUEST_STATE in vcpu.requests:
+        vcpu.requests.discard(KVM_REQ_UPDATE_PROTECTED_GUEST_STATE)
+        kvm_vcpu_reset(vcpu, True)
+        if vcpu.mp_state != "runnable":
+            return 1
     svm_prepare_switch_to_guest(vcpu)
     exit_ = svm_vcpu_run(vcpu)
     vcpu.exits += 1
     if exit_.exit_code != SVM_EXIT_NPF:
         vcpu.kvm.host.progress.progress("kvm_mmu_page_fault", vcpu.vcpu_id)
     return vcpu.kvm.profile.call("svm_handle_exit", svm_handle_exit)(vcpu, exit_)
+
+
+@traced("kvm")
+def kvm_vcpu_reset(vcpu: KvmVcpu, init_event: bool) -> None:
+    """``kvm_vcpu_reset(vcpu, init_event)`` (arch/x86/kvm/x86.c) -> ``svm_vcpu_reset``
+    (svm.c, v6.17), reduced to its SEV-SNP part: for an INIT event,
+    ``sev_snp_init_protected_guest_state`` (:mod:`snpsim.kvm.svm_sev`).  Model: the
+    rest of the register reset is not modelled (the guest state of an SEV-ES/SNP vCPU
+    is in its VMSA)."""
+    from .svm_sev import sev_snp_init_protected_guest_state
+
+    if init_event:
+        sev_snp_init_protected_guest_state(vcpu)
+
+
+def kvm_vcpu_has_events(vcpu: KvmVcpu) -> bool:
+    """``kvm_vcpu_has_events(vcpu)`` (arch/x86/kvm/x86.c, v6.17), reduced to the one event
+    source the model has: a pending KVM_REQ_UPDATE_PROTECTED_GUEST_STATE (no interrupt,
+    SIPI or timer is modelled)."""
+    from .svm_sev import KVM_REQ_UPDATE_PROTECTED_GUEST_STATE
+
+    return KVM_REQ_UPDATE_PROTECTED_GUEST_STATE in vcpu.requests
 
 
 def __kvm_emulate_halt(vcpu: KvmVcpu, state: str, reason: int) -> int:
@@ -229,7 +261,9 @@ def vcpu_block(vcpu: KvmVcpu) -> int:
     is pending.
 
     The model has no interrupt source (no LAPIC timer, IPI or SIPI is modelled), so
-    only a signal ends the block.  Model choices: the signal QEMU sends with
+    only a pending event (:func:`kvm_vcpu_has_events`: an SNP AP creation's
+    KVM_REQ_UPDATE_PROTECTED_GUEST_STATE, which makes a HALTED or AP_RESET_HOLD vCPU
+    RUNNABLE and returns 1) or a signal ends the block.  Model choices: the signal QEMU sends with
     ``kvm_cpu_kick`` (SIG_IPI, which also sets ``run->immediate_exit``) is read from
     ``run->immediate_exit``; while blocked the host thread yields to the scheduler; when
     every vCPU of the VM is blocked nothing can ever wake one, so the last to block
@@ -237,17 +271,23 @@ def vcpu_block(vcpu: KvmVcpu) -> int:
     When a vCPU that is not blocked never runs either (its thread does not exist, or
     no other thread is scheduled), every pass finds the same state: the livelock
     watcher ends the run (loop ``vcpu_block``, :mod:`snpsim.trace.progress`).
-    Returns -EINTR with KVM_EXIT_INTR (signal), or 0 with KVM_EXIT_HLT (all halted).
+    Returns 1 (an event), -EINTR with KVM_EXIT_INTR (signal), or 0 with KVM_EXIT_HLT
+    (all halted).
     """
     kvm = vcpu.kvm
     watcher = kvm.host.progress
     vcpu.blocked = True
     try:
         while True:
+            if kvm_vcpu_has_events(vcpu):
+                # kvm_arch_vcpu_runnable: wake; HALTED / AP_RESET_HOLD -> RUNNABLE.
+                if vcpu.mp_state in ("halted", "ap_reset_hold"):
+                    vcpu.mp_state = "runnable"
+                return 1
             if vcpu.run.immediate_exit:
                 vcpu.run.exit_reason = KVM_EXIT_INTR
                 return -errno.EINTR
-            if all(v.blocked for v in kvm.vcpus):
+            if all(v.blocked and not kvm_vcpu_has_events(v) for v in kvm.vcpus):
                 emit_instant("kvm", "all vCPUs halted", vcpu=vcpu.vcpu_id)
                 vcpu.run.exit_reason = KVM_EXIT_HLT
                 return 0

@@ -30,6 +30,9 @@ Fields of :func:`summarize` (counts are integers; see ``docs/run.md``):
   ``pvalidate_total``), ``vc``, ``npf``, ``pre_fault_calls`` and ``pre_fault_pages``
   (KVM_PRE_FAULT_MEMORY ioctls and the pages they mapped), ``tlb_flushes`` (full
   flushes) and ``invlpg``;
+- ``vmsas`` (SNP only): per vCPU with a VMSA, ``vcpu``, ``gpa`` (0xFFFFFFFFF000 for KVM's own),
+  ``guest_vmsa`` (an SNP AP creation moved it to a guest page) and that page's RMP
+  ``assigned``, ``vmsa``, ``validated``;
 - ``wall_time_s``; ``result`` (what the scenario reports, e.g. the swiotlb bytes);
   ``warnings`` (the guest's WARN/pr_err lines).
 """
@@ -100,11 +103,36 @@ def summarize(run: ScenarioRun) -> dict[str, Any]:
         "pre_fault_pages": c.get("kvm pre_fault_pages", 0),
         "tlb_flushes": c.get("TLB flush", 0),
         "invlpg": c.get("INVLPG", 0),
+        "vmsas": _vmsas(run),
         "wall_time_s": round(o.wall_time, 3),
         "result": run.result,
         "warnings": list(o.warnings),
     }
     return summary
+
+
+def _vmsas(run: ScenarioRun) -> list[dict[str, Any]]:
+    """Per vCPU, the VMSA it ran on at the end (``SnpSystem.vmsa_state``), reduced to
+    ``vcpu``, ``gpa``, ``guest_vmsa`` and the RMP entry's ``assigned``, ``vmsa`` and
+    ``validated``; empty for a VM that is not SNP (its VMSAs are not in the RMP) or a
+    system that was not built."""
+    system = run.system
+    if run.config.get("mode", "snp") != "snp" or system is None or getattr(system, "machine", None) is None:
+        return []
+    out = []
+    for i in range(system.vcpus):
+        try:
+            st = system.vmsa_state(i)
+        except (IndexError, KeyError):
+            return out
+        rmp = st["rmp"]
+        if st["spa"] is None and not st["guest_vmsa"]:
+            continue
+        out.append({"vcpu": i, "gpa": st["gpa"], "guest_vmsa": st["guest_vmsa"],
+                    "assigned": None if rmp is None else rmp["assigned"],
+                    "vmsa": None if rmp is None else rmp["vmsa"],
+                    "validated": None if rmp is None else rmp["validated"]})
+    return out
 
 
 def _kv(d: dict[str, int]) -> str:
@@ -132,6 +160,11 @@ def summary_table(summary: dict[str, Any]) -> Table:
     t.add_row("PSC requests (GHCB)", str(psc["requests"]), "")
     t.add_row("PSC entries", str(psc["entries"]), _kv(psc["entries_by_kind"]))
     t.add_row("VMGEXITs", str(summary["vmgexits"]), "GHCB: " + _kv(summary["ghcb_exits"]))
+    vmsas = summary.get("vmsas", [])
+    if vmsas:
+        t.add_row("VMSAs", str(len(vmsas)), "; ".join(
+            f"vCPU{v['vcpu']} {'guest page' if v['guest_vmsa'] else 'KVM page'}"
+            + ("" if v["vmsa"] and v["validated"] else " (not a valid VMSA)") for v in vmsas))
     t.add_row("MSR-protocol exits", str(summary["msr_protocol_exits"]),
               _kv(summary["msr_protocol_by_request"]))
     t.add_row("userspace exits", str(summary["userspace_exits_total"]),

@@ -51,6 +51,7 @@ __all__ = [
     "RMPADJUST_SUCCESS",
     "RMPADJUST_FAIL_INPUT",
     "RMPADJUST_FAIL_PERMISSION",
+    "RMPADJUST_FAIL_INUSE",
     "RMPADJUST_FAIL_SIZEMISMATCH",
     "RmpreadRet",
     "RMPREAD_SUCCESS",
@@ -121,17 +122,21 @@ PSMASH_FAIL_BADADDR = PsmashRet.PSMASH_FAIL_BADADDR
 
 
 class RmpadjustRet(enum.IntEnum):
-    """RMPADJUST result in EAX."""
+    """RMPADJUST result in EAX.  3 (FAIL_INUSE) is a model name: the code RMPUPDATE and
+    PSMASH give for a page in use; Linux ``shutdown_all_aps`` (arch/x86/coco/sev/core.c,
+    v6.17) kicks an AP out of guest mode before it RMPADJUSTs the VMSA bit off its VMSA."""
 
     RMPADJUST_SUCCESS = 0
     RMPADJUST_FAIL_INPUT = 1
     RMPADJUST_FAIL_PERMISSION = 2
+    RMPADJUST_FAIL_INUSE = 3
     RMPADJUST_FAIL_SIZEMISMATCH = 6
 
 
 RMPADJUST_SUCCESS = RmpadjustRet.RMPADJUST_SUCCESS
 RMPADJUST_FAIL_INPUT = RmpadjustRet.RMPADJUST_FAIL_INPUT
 RMPADJUST_FAIL_PERMISSION = RmpadjustRet.RMPADJUST_FAIL_PERMISSION
+RMPADJUST_FAIL_INUSE = RmpadjustRet.RMPADJUST_FAIL_INUSE
 RMPADJUST_FAIL_SIZEMISMATCH = RmpadjustRet.RMPADJUST_FAIL_SIZEMISMATCH
 
 
