@@ -194,7 +194,10 @@ def shutdown_all_aps(kernel: GuestKernel) -> None:
             kernel.offline_pfns.add(__pa(kernel, vmsa) >> PAGE_SHIFT)
             continue
         # Model: the APIC ID of a CPU is its vCPU index (cpuid_to_apicid[]).
-        vmgexit_ap_control(kernel, SVM_VMGEXIT_AP_DESTROY, vmsa, cpu)
+        if vmgexit_ap_control(kernel, SVM_VMGEXIT_AP_DESTROY, vmsa, cpu) == 0:
+            # The host will not run it again: wherever it was (in the NMI handler's halt
+            # after a crash, or not yet back from its last exit), it is stopped for good.
+            kernel.ap_state[cpu] = "stopped"
         snp_cleanup_vmsa(kernel, vmsa, cpu)
 
 
