@@ -54,11 +54,14 @@ from snpsim.spec.kvm_uapi import (
     KVM_SEV_SNP_PAGE_TYPE_UNMEASURED,
     KVM_SEV_SNP_PAGE_TYPE_ZERO,
 )
+from snpsim.spec.msr_index import MSR_AMD64_SYSCFG_SNP_EN
 from snpsim.spec.psp_sev import (
+    SEV_RET_INVALID_CONFIG,
     SEV_RET_INVALID_GUEST,
     SEV_RET_INVALID_GUEST_STATE,
     SEV_RET_INVALID_PAGE_STATE,
     SEV_RET_INVALID_PARAM,
+    SEV_RET_INVALID_PLATFORM_STATE,
     SEV_RET_SUCCESS,
 )
 from snpsim.spec.sev_guest import (
@@ -139,6 +142,53 @@ class SnpFirmware:
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
+        #: SNP_INIT(_EX) done (the platform's SNP state INIT; model-only flag).
+        self.snp_initialized = False
+
+    # -- SNP_INIT_EX (SNP firmware ABI 56860; Linux ``__sev_snp_init_locked``) -------------
+
+    def snp_init_ex(self, init_rmp: bool = True,
+                    range_list: list[tuple[int, int]] | None = None) -> int:
+        """SNP_INIT_EX: initialise SNP on the platform.
+
+        ``init_rmp``: the firmware initialises the RMP (Linux always sets INIT_RMP = 1):
+        every entry cleared, then the RMP's own pages (bookkeeping, segment table,
+        entries: :meth:`snpsim.hw.rmp.RmpConfig.table_extents`) put in the Firmware state
+        (Assigned, ASID 0, Immutable) -- the hypervisor can neither assign nor write them
+        afterwards.  ``range_list``: ``struct sev_data_range_list`` as (SPA, page count)
+        pairs, pages the firmware puts in the HV-Fixed state (Immutable, not assigned;
+        Linux passes the e820 reserved/ACPI/PMEM ranges and the HV-Fixed allocations).
+        Nothing is stored per page: both are extents (:meth:`Rmp.set_preset_extents`).
+
+        Returns SEV_RET_SUCCESS; SEV_RET_INVALID_PLATFORM_STATE (0x01) when already
+        initialised; SEV_RET_INVALID_CONFIG (0x03) when SYSCFG.SNP_EN is clear (Linux's
+        ``snp_prepare`` comment: the firmware checks SNP_EN on every CPU) or the
+        platform has no RMP placement; SEV_RET_INVALID_PARAM (0x16) for a range that is
+        not page aligned, empty, overlaps another or the RMP itself.  The status codes
+        for the refusals are model choices (docs/model-choices.md).
+        """
+        p = self.platform
+        if self.snp_initialized:
+            return SEV_RET_INVALID_PLATFORM_STATE
+        cfg = p.rmp_config
+        if cfg is None or not p.syscfg & MSR_AMD64_SYSCFG_SNP_EN:
+            return SEV_RET_INVALID_CONFIG
+        table = [(a, b, "firmware") for a, b in cfg.table_extents()]
+        fixed = []
+        for base, count in range_list or []:
+            if base & (PAGE_SIZE - 1) or count <= 0:
+                return SEV_RET_INVALID_PARAM
+            fixed.append((base >> PAGE_SHIFT, (base >> PAGE_SHIFT) + count, "hv-fixed"))
+        extents = sorted(table + fixed)
+        for (_a0, b0, _o0), (a1, _b1, _o1) in zip(extents, extents[1:]):
+            if a1 < b0:
+                return SEV_RET_INVALID_PARAM
+        if init_rmp:
+            p.rmp.reset()
+        p.rmp.set_preset_extents(extents)
+        self.snp_initialized = True
+        p.count("SNP_INIT_EX")
+        return SEV_RET_SUCCESS
 
     # -- SNP_GUEST_REQUEST and SNP_PAGE_RECLAIM (SNP firmware ABI 56860; model choices in
     # docs/model-choices.md) ------------------------------------------------------------
