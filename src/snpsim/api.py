@@ -72,6 +72,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from snpsim.hw.rmp import RmpConfig
 from snpsim.system import (
     MODES,
     PageState,
@@ -105,6 +106,7 @@ __all__ = [
     "vmm_exit",
     "load_scenario_file",
     "PageState",
+    "RmpConfig",
     "RunOutcome",
     "parse_size",
     "format_size",
@@ -496,14 +498,25 @@ class Host:
     """
 
     def __init__(self, system: SnpSystem) -> None:
-        assert system.machine is not None
         self.system = system
-        self.machine = system.machine
         self.kvm = system.kvm
         self.platform = system.platform
+        if system.machine is None:  # QEMU exited before the VM existed (model-only)
+            self.machine: Any = None
+            self.vm: Any = None
+            self.asid: int = 0
+            return
+        self.machine = system.machine
         self.vm = system.kvm.vm(system.machine.s.vmfd)
         #: The VM's ASID (kept after a teardown frees it).
-        self.asid: int = system.machine.asid
+        self.asid = system.machine.asid
+
+    @property
+    def host_log(self) -> list[str]:
+        """The host kernel's SNP initialisation lines (:meth:`Scenario.host_init`):
+        arch/x86/virt/svm/sev.c ("SEV-SNP: RMP table physical range ...") then the SEV
+        driver's; empty when the host started with SNP ready."""
+        return self.system.host_log
 
     # VMM and KVM ioctls
     def vcpu(self, index: int) -> Any:
@@ -727,6 +740,7 @@ class Scenario:
         self.data: dict[str, Any] = {}
         self.regions: list[Any] = []
         self.preassigned: list[tuple[int, str, int, int]] = []
+        self.host_boot: dict[str, Any] | None = None
         self._workloads: dict[int, Callable[[Guest], Any]] = {}
         self._hooks: list[tuple[str, Callable[..., Any]]] = []
         self._steps: list[Step] = []
@@ -766,6 +780,25 @@ class Scenario:
         if owner not in ("firmware", "guest", "hv-fixed"):
             raise ScenarioError(f"owner must be 'firmware', 'guest' or 'hv-fixed', not {owner!r}")
         self.preassigned.append((gpa, owner, asid, rmp_gpa))
+
+    def host_init(self, rmp: RmpConfig, *, ram: int | str = 64 << 30,
+                  e820: tuple[tuple[int, int, int], ...] | None = None,
+                  hv_fixed_2m: int = 0) -> None:
+        """The host boots through SNP initialisation (the host's initial state before
+        any VM): ``rmp`` where the BIOS put the RMP -- ``RmpConfig.contiguous(base,
+        covered)`` or ``RmpConfig.segmented(base, shift, {index: (segment_spa,
+        mapped_gib)})``; ``ram`` the host's RAM; ``e820`` its memory map ((SPA, size,
+        E820_TYPE_*) triples; default: the legacy hole and the RMP's memory reserved);
+        ``hv_fixed_2m`` 2 MiB HV-Fixed allocations made before SNP_INIT.  At
+        :meth:`run`, Linux's ``snp_rmptable_init`` and the SEV driver's
+        ``__sev_snp_init_locked`` run first: the RMP's own pages become
+        firmware-owned, the e820 reserved ranges HV-Fixed (docs/host.md, "Host SNP
+        initialisation").  If that fails, KVM offers no SNP VM and the run ends
+        ``qemu-exit`` with QEMU's "KVM_CREATE_VM failed: -22"; ``h.host_log`` has
+        the kernel's lines either way.  Without this call the host starts with SNP
+        ready and an RMP covering all memory.  Raises ScenarioError for a bad size."""
+        self.host_boot = {"rmp": rmp, "ram": _size(ram, "ram"), "e820": e820,
+                          "hv_fixed_2m": int(hv_fixed_2m)}
 
     def guest(self, fn: Callable[[Guest], Any] | None = None, *, vcpu: int = 0) -> Any:
         """Decorator: ``fn(g)`` is vCPU ``vcpu``'s guest work (after boot; vCPU 0 then
@@ -858,6 +891,8 @@ class Scenario:
                                **self.guest_options)
             for gpa, owner, asid, rmp_gpa in self.preassigned:
                 system.preassign(gpa, owner, asid, rmp_gpa)
+            if self.host_boot is not None:
+                system.host_init(**self.host_boot)
             return system
         except (ValueError, TypeError) as e:
             raise ScenarioError(str(e)) from None
@@ -1086,7 +1121,8 @@ class _Run:
         finally:
             for h in reversed(self.handles):
                 remove_hook(h)
-        assert self.host is not None
+        if self.host is None:  # the VM was never built (QEMU exited)
+            self.host = Host(system)
         for fn in sc._after:
             self._guard("after", fn, self.host)
         events = list(recorder.events) if isinstance(recorder, Recorder) else []

@@ -243,21 +243,29 @@ class Platform:
         self.rmp = Rmp(coverage=mem_size if rmp_coverage is None else rmp_coverage)
         #: Where the BIOS put the RMP (None: the model's default, an RMP covering
         #: ``rmp_coverage`` with SNP already enabled and no table placement modelled).
-        self.rmp_config = rmp_config
+        self.rmp_config: RmpConfig | None = None
         #: MSR SYSCFG; SNP_EN is set from the start unless a placement is given, in
         #: which case the host's ``snp_rmptable_init`` sets it.
-        self.syscfg = 0 if rmp_config is not None else MSR_AMD64_SYSCFG_SNP_EN
+        self.syscfg = MSR_AMD64_SYSCFG_SNP_EN
         if rmp_config is not None:
-            self.rmp.set_coverage_extents(rmp_config.covered_extents())
-            if rmp_config.is_segmented:
-                self.mem.write_raw(rmp_config.rmp_base + RMPTABLE_CPU_BOOKKEEPING_SZ,
-                                   rmp_config.rst_page())
+            self.set_rmp_config(rmp_config)
         self.world = World(seed)
         self.progress = ProgressWatcher(livelock_repeats)
         self.firmware = SnpFirmware(self)
         self.host = HostCpu(self)
         self.counters: dict[str, int] = {}
         self.guest_code: dict[int, Callable[[GuestCpu], None]] = {}
+
+    def set_rmp_config(self, cfg: RmpConfig) -> None:
+        """Model-only: the BIOS's RMP placement, before the host OS boots: the MSRs read
+        ``cfg``, the RMP covers what it says (:meth:`RmpConfig.covered_extents`), a
+        segmented RMP's segment table is written into its page, and SNP is not enabled
+        yet (SYSCFG.SNP_EN clear) -- the host's ``snp_rmptable_init`` enables it."""
+        self.rmp_config = cfg
+        self.syscfg = 0
+        self.rmp.set_coverage_extents(cfg.covered_extents())
+        if cfg.is_segmented:
+            self.mem.write_raw(cfg.rmp_base + RMPTABLE_CPU_BOOKKEEPING_SZ, cfg.rst_page())
 
     def install_guest_code(self, asid: int, entry: Callable[[GuestCpu], None]) -> None:
         """Model-only: the guest code that VMRUN starts for a vCPU of ``asid`` -- the

@@ -160,12 +160,15 @@ class SnpFirmware:
         Linux passes the e820 reserved/ACPI/PMEM ranges and the HV-Fixed allocations).
         Nothing is stored per page: both are extents (:meth:`Rmp.set_preset_extents`).
 
+        Ranges may overlap each other and the RMP (the BIOS reports the RMP as e820
+        reserved, and Linux passes every reserved range): the RMP's pages stay Firmware.
+
         Returns SEV_RET_SUCCESS; SEV_RET_INVALID_PLATFORM_STATE (0x01) when already
         initialised; SEV_RET_INVALID_CONFIG (0x03) when SYSCFG.SNP_EN is clear (Linux's
         ``snp_prepare`` comment: the firmware checks SNP_EN on every CPU) or the
         platform has no RMP placement; SEV_RET_INVALID_PARAM (0x16) for a range that is
-        not page aligned, empty, overlaps another or the RMP itself.  The status codes
-        for the refusals are model choices (docs/model-choices.md).
+        not page aligned or empty.  The status codes for the refusals are model choices
+        (docs/model-choices.md).
         """
         p = self.platform
         if self.snp_initialized:
@@ -173,16 +176,14 @@ class SnpFirmware:
         cfg = p.rmp_config
         if cfg is None or not p.syscfg & MSR_AMD64_SYSCFG_SNP_EN:
             return SEV_RET_INVALID_CONFIG
-        table = [(a, b, "firmware") for a, b in cfg.table_extents()]
         fixed = []
         for base, count in range_list or []:
             if base & (PAGE_SIZE - 1) or count <= 0:
                 return SEV_RET_INVALID_PARAM
-            fixed.append((base >> PAGE_SHIFT, (base >> PAGE_SHIFT) + count, "hv-fixed"))
-        extents = sorted(table + fixed)
-        for (_a0, b0, _o0), (a1, _b1, _o1) in zip(extents, extents[1:]):
-            if a1 < b0:
-                return SEV_RET_INVALID_PARAM
+            fixed.append((base >> PAGE_SHIFT, (base >> PAGE_SHIFT) + count))
+        table = _merge(cfg.table_extents())
+        extents = [(a, b, "firmware") for a, b in table]
+        extents += [(a, b, "hv-fixed") for a, b in _subtract(_merge(fixed), table)]
         if init_rmp:
             p.rmp.reset()
         p.rmp.set_preset_extents(extents)
@@ -388,3 +389,31 @@ def _report_response(gctx: GuestContext, req: bytes) -> bytes:
     head = (0).to_bytes(4, "little") + ATTESTATION_REPORT_SIZE.to_bytes(4, "little") + bytes(24)
     assert len(head) == REPORT_RSP_REPORT_OFFSET
     return head + bytes(report)
+
+
+def _merge(extents: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Model-only: the union of PFN ranges ``[start, end)``, sorted and disjoint."""
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(extents):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _subtract(extents: list[tuple[int, int]], holes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Model-only: the parts of sorted disjoint ``extents`` outside sorted disjoint ``holes``."""
+    out = []
+    for a, b in extents:
+        for h0, h1 in holes:
+            if h1 <= a or h0 >= b:
+                continue
+            if h0 > a:
+                out.append((a, h0))
+            a = max(a, h1)
+            if a >= b:
+                break
+        if a < b:
+            out.append((a, b))
+    return out
