@@ -756,10 +756,11 @@ class SnpSystem:
         except Livelock as lock:  # a loop that cannot progress before any vCPU ran
             return RunOutcome(RunResult("livelock", "paused", livelock=lock),
                               wall_time=time.perf_counter() - t0)
-        except QemuExit as e:  # QEMU gave up building the VM (e.g. no SNP VM type)
-            if self.machine is not None:
-                raise
-            return RunOutcome(RunResult("qemu-exit", "prelaunch", errors=[e.message]),
+        except QemuExit as e:  # QEMU gave up building or launching the VM
+            errors = list(self.machine.s.errors) if self.machine is not None else []
+            if e.message not in errors:
+                errors.append(e.message)
+            return RunOutcome(RunResult("qemu-exit", "prelaunch", errors=errors),
                               wall_time=time.perf_counter() - t0)
         assert self.machine is not None and self.kernel is not None
         if observer is not None:

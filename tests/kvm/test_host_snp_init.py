@@ -1,0 +1,212 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
+"""The host's SNP initialisation (issue 14 item 2): Linux finds and checks the RMP,
+clears it and enables SNP, then the SEV driver runs SNP_INIT_EX.
+
+Sources (read): arch/x86/virt/svm/sev.c v6.14+ -- ``probe_contiguous_rmptable_info``
+("Memory for the RMP table has not been reserved by BIOS", "RMP configuration not valid:
+base=%#llx, end=%#llx"), ``probe_segmented_rmptable_info`` (segment shift within CPUID
+0x80000025 EAX[5:0]..EAX[11:6], EBX bit 10 limits the segment table to EBX[9:0]),
+``setup_contiguous_rmptable`` ("Memory reserved for the RMP table does not cover full
+system RAM (expected 0x%llx got 0x%llx)"; the RMP must cover itself), ``setup_segmented_
+rmptable`` ("RMP segment %u mapped size (0x%llx) reduced to 0x%llx", "Segmented RMP does
+not cover full system RAM ...", segments above RAM not counted), ``get_raw_rmpentry``
+(-ENODEV, -EFAULT), ``snp_rmptable_init`` (-ENOSYS); drivers/crypto/ccp/sev-dev.c --
+``snp_filter_reserved_mem_regions`` (E820 RESERVED / PMEM / ACPI; -E2BIG past one page),
+``snp_alloc_hv_fixed_pages`` (NULL once SNP is initialised), ``snp_free_hv_fixed_pages``
+(an HV-Fixed allocation is kept, never freed), ``__sev_snp_init_locked``.
+"""
+
+import errno
+
+from snpsim.hw.cpu import Platform
+from snpsim.hw.rmp import RmpConfig
+from snpsim.kvm.host_mm import PageAllocator
+from snpsim.kvm.kvm_main import Kvm
+from snpsim.kvm.sev_dev import (
+    SevDevice,
+    __sev_snp_init_locked,
+    snp_alloc_hv_fixed_pages,
+    snp_filter_reserved_mem_regions,
+    snp_free_hv_fixed_pages,
+)
+from snpsim.kvm.virt_svm_sev import (
+    SnpRmpTable,
+    __snp_lookup_rmpentry,
+    get_raw_rmpentry,
+    snp_probe_rmptable_info,
+    snp_rmptable_init,
+)
+from snpsim.spec.e820 import E820_TYPE_ACPI, E820_TYPE_NVS, E820_TYPE_PMEM, E820_TYPE_RAM, E820_TYPE_RESERVED
+from snpsim.spec.kvm_uapi import KVM_CAP_VM_TYPES, KVM_CHECK_EXTENSION, KVM_CREATE_VM, KVM_X86_SNP_VM
+from snpsim.spec.msr_index import MSR_AMD64_SYSCFG, MSR_AMD64_SYSCFG_SNP_EN
+from snpsim.spec.pgtable_types import PG_LEVEL_2M, PG_LEVEL_4K
+from snpsim.spec.psp_sev import SEV_RET_INVALID_PLATFORM_STATE
+from snpsim.spec.rmp import RmpState
+
+GiB = 1 << 30
+MiB = 1 << 20
+RAM = 64 * GiB
+MAX_PFN = RAM >> 12
+TOP = RAM - 512 * MiB     # a contiguous RMP near the top of RAM
+
+
+def table(cfg, max_pfn=MAX_PFN):
+    p = Platform(mem_size=1 << 44, rmp_config=cfg)
+    return p, SnpRmpTable(p.host, max_pfn)
+
+
+def segments(skip=(), extra=None, mapped=1):
+    """1 GiB segments for 64 GiB of RAM, entries packed from 256 GiB + 1 MiB."""
+    segs, spa = {}, 0x40_0010_0000
+    for i in range(64):
+        if i not in skip:
+            segs[i] = (spa, mapped)
+            spa += mapped * (GiB >> 12) * 16
+    segs[256] = (spa, 1)  # the segment covering the RMP's own memory at 256 GiB
+    segs.update(extra or {})
+    return RmpConfig.segmented(0x40_0000_0000, 30, segs)
+
+
+# -- probing -------------------------------------------------------------------------------
+
+def test_contiguous_probe_and_setup():
+    _p, st = table(RmpConfig.contiguous(TOP, RAM))
+    assert snp_probe_rmptable_info(st)
+    assert (st.probed_rmp_base, st.probed_rmp_size) == (TOP, 0x10004000)
+    assert st.rmp_segment_shift == 52 and st.rst_max_index == 1
+    assert st.log == [f"SEV-SNP: RMP table physical range [0x{TOP:016x} - 0x{TOP + 0x10003fff:016x}]"]
+    assert snp_rmptable_init(st) == 0
+    assert st.rmp_segment_table[0].max_index == MAX_PFN
+    assert st.host.rdmsr(MSR_AMD64_SYSCFG) & MSR_AMD64_SYSCFG_SNP_EN
+
+
+def test_probe_refuses_unreserved_or_inverted_tables():
+    _p, st = table(RmpConfig())
+    assert not snp_probe_rmptable_info(st)
+    assert st.log == ["SEV-SNP: Memory for the RMP table has not been reserved by BIOS"]
+    _p, st = table(RmpConfig(rmp_base=0x200000000, rmp_end=0x100000000 - 1))
+    assert not snp_probe_rmptable_info(st)
+    assert st.log == ["SEV-SNP: RMP configuration not valid: base=0x200000000, end=0xffffffff"]
+
+
+def test_contiguous_rmp_too_small_for_ram_leaves_snp_off():
+    _p, st = table(RmpConfig.contiguous(TOP, 32 * GiB))
+    assert snp_probe_rmptable_info(st)
+    assert snp_rmptable_init(st) == -errno.ENOSYS
+    assert not st.host_sev_snp
+    assert st.log[-1] == ("SEV-SNP: Memory reserved for the RMP table does not cover full system RAM "
+                          "(expected 0x10004000 got 0x8004000)")
+
+
+def test_contiguous_rmp_above_ram_must_cover_itself():
+    # The table at 128 GiB covers 64 GiB of RAM but not itself: expected size follows
+    # PFN_UP(rmp_end) instead of max_pfn.
+    base = 128 * GiB
+    _p, st = table(RmpConfig.contiguous(base, RAM))
+    assert snp_probe_rmptable_info(st)
+    assert snp_rmptable_init(st) == -errno.ENOSYS
+    need = ((base + 0x10004000 + 0xFFF) >> 12) * 16 + 0x4000
+    assert st.log[-1].endswith(f"(expected {need:#x} got 0x10004000)")
+
+
+def test_segmented_probe_checks_the_shift_bounds_and_the_index_limit():
+    cfg = segments()
+    _p, st = table(RmpConfig(**{**cfg.__dict__, "segment_shift_min": 32}))
+    assert not snp_probe_rmptable_info(st)
+    assert st.log[-1] == "SEV-SNP: RMP segment size (30) is not within advertised bounds (min=32, max=52)"
+    _p, st = table(RmpConfig(**{**cfg.__dict__, "rmp_end": 0x1000_0000}))
+    assert snp_probe_rmptable_info(st)
+    assert "SEV-SNP: WARN: Segmented RMP enabled but RMP_END MSR is non-zero" in st.log
+    _p, st = table(RmpConfig(**{**cfg.__dict__, "rst_limit": 100}))
+    assert snp_probe_rmptable_info(st) and st.rst_max_index == 100
+
+
+def test_segmented_setup_records_segments_and_caps_mapped_size():
+    _p, st = table(segments(extra={70: (0x50_0000_0000, 4)}))
+    assert snp_probe_rmptable_info(st)
+    assert snp_rmptable_init(st) == 0
+    assert "SEV-SNP: Segmented RMP using 1GB segments" in st.log
+    assert "SEV-SNP: RMP segment 70 mapped size (0x100000000) reduced to 0x40000000" in st.log
+    assert st.rst_max_index == 257
+    assert st.rmp_segment_table[70].max_index == GiB >> 12
+
+
+def test_segmented_rmp_short_of_ram_is_refused_but_a_hole_below_is_not_seen():
+    # Segments end at 48 GiB (< 64 GiB RAM): refused.  The 256 GiB segment is above
+    # RAM ("Trusted I/O" MMIO) and does not count.
+    _p, st = table(segments(skip=range(48, 64)))
+    assert snp_probe_rmptable_info(st)
+    assert snp_rmptable_init(st) == -errno.ENOSYS
+    assert st.log[-1] == ("SEV-SNP: Segmented RMP does not cover full system RAM "
+                          f"(expected {RAM:#x} got {48 * GiB:#x})")
+    # A missing segment below the last one passes Linux's check (only the end of the
+    # last RAM segment is compared) -- its pages are simply not covered.
+    p, st = table(segments(skip=(1,)))
+    assert snp_probe_rmptable_info(st)
+    assert snp_rmptable_init(st) == 0
+    assert not p.rmp.covered(GiB >> 12)
+
+
+def test_get_raw_rmpentry_edges():
+    p, st = table(segments(skip=(1,)))
+    assert get_raw_rmpentry(st, 0) == (-errno.ENODEV, 0)  # before set-up
+    assert snp_probe_rmptable_info(st) and snp_rmptable_init(st) == 0
+    last0 = (GiB >> 12) - 1
+    assert get_raw_rmpentry(st, last0) == (0, 0x40_0010_0000 + last0 * 16)
+    assert get_raw_rmpentry(st, GiB >> 12) == (-errno.EFAULT, 0)          # segment 1 missing
+    assert get_raw_rmpentry(st, (257 * GiB) >> 12) == (-errno.EFAULT, 0)  # index >= max
+    # The lookup: RMPREAD's FAIL_INPUT (1) comes back as is; the raw table's -EFAULT.
+    assert __snp_lookup_rmpentry(st, GiB >> 12, rmpread=True)[0] == 1
+    assert __snp_lookup_rmpentry(st, GiB >> 12)[0] == -errno.EFAULT
+    p.host.rmpupdate(2 * GiB, RmpState(0, 1, 1, 0, 0, 7))
+    assert __snp_lookup_rmpentry(st, (2 * GiB >> 12) + 5)[2] == PG_LEVEL_2M
+    assert __snp_lookup_rmpentry(st, 5)[2] == PG_LEVEL_4K
+
+
+# -- the SEV driver ------------------------------------------------------------------------
+
+def test_range_list_from_the_e820():
+    e820 = ((0, 0x9F000, E820_TYPE_RAM), (0x9F000, 0x61000, E820_TYPE_RESERVED),
+            (0x100000, 0x7FF00000, E820_TYPE_RAM), (0x80000000, 0x1000, E820_TYPE_ACPI),
+            (0x80001000, 0x1000, E820_TYPE_NVS), (0x90000000, 0x200000, E820_TYPE_PMEM))
+    assert snp_filter_reserved_mem_regions(e820) == (0, [(0x9F000, 0x61), (0x80000000, 1),
+                                                         (0x90000000, 0x200)])
+    many = tuple((i << 12, 0x1000, E820_TYPE_RESERVED) for i in range(300))
+    rc, ranges = snp_filter_reserved_mem_regions(many)
+    assert rc == -errno.E2BIG and len(ranges) == 256
+
+
+def test_sev_snp_init_and_hv_fixed_pages():
+    p, st = table(RmpConfig.contiguous(TOP, RAM))
+    sev = SevDevice(p.host, PageAllocator(p.host), st,
+                    ((0, 0x9F000, E820_TYPE_RAM), (0x9F000, 0x61000, E820_TYPE_RESERVED)))
+    assert snp_probe_rmptable_info(st) and snp_rmptable_init(st) == 0
+    pfn = snp_alloc_hv_fixed_pages(sev, 1)
+    assert pfn % 512 == 0
+    assert __sev_snp_init_locked(sev) == (0, 0)
+    assert sev.snp_range_list == [(0x9F000, 0x61), (pfn << 12, 512)]
+    assert p.rmp.lookup(pfn + 511).owner == "hv-fixed"
+    assert p.rmp.lookup(TOP >> 12).owner == "firmware"
+    assert snp_alloc_hv_fixed_pages(sev, 1) == -1          # SNP already initialised
+    snp_free_hv_fixed_pages(sev, pfn)
+    assert sev.hv_fixed[0].free and sev.allocator.is_allocated(pfn)   # kept, not freed
+    assert __sev_snp_init_locked(sev) == (0, 0)            # already initialised: nothing
+    assert p.firmware.snp_init_ex(True, []) == SEV_RET_INVALID_PLATFORM_STATE
+
+
+def test_kvm_offers_no_snp_vm_when_host_init_failed():
+    p = Platform(mem_size=1 << 44, rmp_config=RmpConfig.contiguous(TOP, 32 * GiB))
+    kvm = Kvm(p.host)
+    assert kvm.snp_host_init(MAX_PFN) == -errno.ENOSYS
+    dev = kvm.open()
+    assert not kvm.ioctl(dev, KVM_CHECK_EXTENSION, KVM_CAP_VM_TYPES) & (1 << KVM_X86_SNP_VM)
+    assert kvm.ioctl(dev, KVM_CREATE_VM, KVM_X86_SNP_VM) == -errno.EINVAL
+    p = Platform(mem_size=1 << 44, rmp_config=RmpConfig.contiguous(TOP, RAM))
+    kvm = Kvm(p.host)
+    assert kvm.snp_host_init(MAX_PFN, hv_fixed_2m=1) == 0
+    dev = kvm.open()
+    assert kvm.ioctl(dev, KVM_CHECK_EXTENSION, KVM_CAP_VM_TYPES) & (1 << KVM_X86_SNP_VM)
+    assert kvm.ioctl(dev, KVM_CREATE_VM, KVM_X86_SNP_VM) > 0
