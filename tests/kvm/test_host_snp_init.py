@@ -39,8 +39,19 @@ from snpsim.kvm.virt_svm_sev import (
     snp_probe_rmptable_info,
     snp_rmptable_init,
 )
-from snpsim.spec.e820 import E820_TYPE_ACPI, E820_TYPE_NVS, E820_TYPE_PMEM, E820_TYPE_RAM, E820_TYPE_RESERVED
-from snpsim.spec.kvm_uapi import KVM_CAP_VM_TYPES, KVM_CHECK_EXTENSION, KVM_CREATE_VM, KVM_X86_SNP_VM
+from snpsim.spec.e820 import (
+    E820_TYPE_ACPI,
+    E820_TYPE_NVS,
+    E820_TYPE_PMEM,
+    E820_TYPE_RAM,
+    E820_TYPE_RESERVED,
+)
+from snpsim.spec.kvm_uapi import (
+    KVM_CAP_VM_TYPES,
+    KVM_CHECK_EXTENSION,
+    KVM_CREATE_VM,
+    KVM_X86_SNP_VM,
+)
 from snpsim.spec.msr_index import MSR_AMD64_SYSCFG, MSR_AMD64_SYSCFG_SNP_EN
 from snpsim.spec.pgtable_types import PG_LEVEL_2M, PG_LEVEL_4K
 from snpsim.spec.psp_sev import SEV_RET_INVALID_PLATFORM_STATE
