@@ -240,3 +240,22 @@ def test_rmpread_range_stops_at_a_hole():
     code, recs = p.host.rmpread_range(last << 12, 2)
     assert code == 0 and len(recs) == 2
     assert p.host.rmpread_range(last << 12, 3) == (RMPREAD_FAIL_INPUT, None)
+
+
+def test_snp_launch_update_of_a_page_someone_else_owns():
+    """KVM never hands the firmware such a page (``sev_gmem_post_populate`` refuses an
+    assigned entry with -EEXIST, an HV-Fixed one fails RMPUPDATE); a host that skips
+    those steps gets the firmware's answer, and the page is left as it was."""
+    from snpsim.spec.psp_sev import SEV_RET_INVALID_PAGE_OWNER, SEV_RET_INVALID_PAGE_STATE
+
+    p, cfg = segmented_platform()
+    p.host.wrmsr(MSR_AMD64_SYSCFG, MSR_AMD64_SYSCFG_SNP_EN)
+    assert p.firmware.snp_init_ex(True, [(0x9F000, 0x61)]) == SEV_RET_SUCCESS
+    gctx = p.firmware.snp_launch_start(ASID)
+    p.rmp.set_page_state(0x300, "guest", asid=7, gpa=0x1000, validated=True)
+    before = p.rmp.entry(0x300)
+    assert p.firmware.snp_launch_update(gctx, 0x300000, 0x1000, 1) == SEV_RET_INVALID_PAGE_OWNER
+    assert p.rmp.entry(0x300) == before
+    assert p.firmware.snp_launch_update(gctx, cfg.rmp_base, 0x1000, 1) == SEV_RET_INVALID_PAGE_STATE
+    assert p.firmware.snp_launch_update(gctx, 0x9F000, 0x1000, 1) == SEV_RET_INVALID_PAGE_STATE
+    assert gctx.pages == 0 and gctx.digest == bytes(48)

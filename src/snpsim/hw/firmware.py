@@ -22,7 +22,8 @@ pages, zero for ZERO, UNMEASURED, SECRETS and CPUID pages.  VMSA pages are measu
 GPA 0xFFFFFFFFF000 (the RMP records -1, page aligned, bits above 51 clear).
 
 Firmware status codes returned (``SEV_RET_*``, :mod:`snpsim.spec.psp_sev`): 0 SUCCESS,
-0x02 INVALID_GUEST_STATE, 0x10 INVALID_GUEST, 0x16 INVALID_PARAM, 0x1A INVALID_PAGE_STATE.
+0x01 INVALID_PLATFORM_STATE, 0x02 INVALID_GUEST_STATE, 0x03 INVALID_CONFIG, 0x10
+INVALID_GUEST, 0x16 INVALID_PARAM, 0x1A INVALID_PAGE_STATE, 0x1C INVALID_PAGE_OWNER.
 
 Page states (SNP firmware ABI 56860, "Page States", in RMP terms): Hypervisor (Assigned
 0), Firmware (Assigned 1, ASID 0, Immutable 1: only the firmware writes it, a host write
@@ -59,6 +60,7 @@ from snpsim.spec.psp_sev import (
     SEV_RET_INVALID_CONFIG,
     SEV_RET_INVALID_GUEST,
     SEV_RET_INVALID_GUEST_STATE,
+    SEV_RET_INVALID_PAGE_OWNER,
     SEV_RET_INVALID_PAGE_STATE,
     SEV_RET_INVALID_PARAM,
     SEV_RET_INVALID_PLATFORM_STATE,
@@ -286,14 +288,23 @@ class SnpFirmware:
     def snp_launch_update(self, gctx: GuestContext, spa: int, gpa: int, page_type: int) -> int:
         """SNP_LAUNCH_UPDATE of one 4 KiB page at ``spa`` mapped at ``gpa`` (bytes).
 
-        The RMP entry must be assigned to ``gctx.asid`` at ``gpa`` and Immutable, else
-        SEV_RET_INVALID_PARAM (0x16) and nothing changes.  On success (0) the page is
-        measured, encrypted in place, Validated, and no longer Immutable.
+        The RMP entry must be assigned to ``gctx.asid`` at ``gpa`` and Immutable (what
+        KVM's ``rmp_make_private(..., immutable=true)`` made), else nothing changes and
+        the answer is SEV_RET_INVALID_PAGE_OWNER (0x1C) for a page assigned to another
+        guest, SEV_RET_INVALID_PAGE_STATE (0x1A) for a page in the Firmware or
+        HV-Fixed state, SEV_RET_INVALID_PARAM (0x16) otherwise (model choices for the
+        first two, docs/model-choices.md).  On success (0) the page is measured,
+        encrypted in place, Validated, and no longer Immutable.
         """
         if gctx.state != "LAUNCH":
             return SEV_RET_INVALID_GUEST
         rmp = self.platform.rmp
         pfn = spa >> PAGE_SHIFT
+        e = rmp.lookup(pfn)
+        if e.assigned and e.asid not in (0, gctx.asid):
+            return SEV_RET_INVALID_PAGE_OWNER
+        if e.owner in ("firmware", "hv-fixed"):
+            return SEV_RET_INVALID_PAGE_STATE
         e = rmp.entry(pfn)
         want_gpa = VMSA_GPA if page_type == SNP_PAGE_TYPE_VMSA else gpa
         if not (e.assigned and e.immutable and e.asid == gctx.asid and e.gpa == want_gpa & ~0xFFF):
