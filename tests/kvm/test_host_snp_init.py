@@ -21,6 +21,8 @@ not cover full system RAM ...", segments above RAM not counted), ``get_raw_rmpen
 
 import errno
 
+from fakeguest import DATA_GPA, make
+
 from snpsim.hw.cpu import Platform
 from snpsim.hw.rmp import RmpConfig
 from snpsim.kvm.host_mm import PageAllocator
@@ -50,12 +52,14 @@ from snpsim.spec.kvm_uapi import (
     KVM_CAP_VM_TYPES,
     KVM_CHECK_EXTENSION,
     KVM_CREATE_VM,
+    KVM_EXIT_MEMORY_FAULT,
     KVM_X86_SNP_VM,
 )
 from snpsim.spec.msr_index import MSR_AMD64_SYSCFG, MSR_AMD64_SYSCFG_SNP_EN
 from snpsim.spec.pgtable_types import PG_LEVEL_2M, PG_LEVEL_4K
 from snpsim.spec.psp_sev import SEV_RET_INVALID_PLATFORM_STATE
 from snpsim.spec.rmp import RmpState
+from snpsim.system import host_e820
 
 GiB = 1 << 30
 MiB = 1 << 20
@@ -221,3 +225,37 @@ def test_kvm_offers_no_snp_vm_when_host_init_failed():
     dev = kvm.open()
     assert kvm.ioctl(dev, KVM_CHECK_EXTENSION, KVM_CAP_VM_TYPES) & (1 << KVM_X86_SNP_VM)
     assert kvm.ioctl(dev, KVM_CREATE_VM, KVM_X86_SNP_VM) > 0
+
+
+def test_a_guest_memfd_page_the_rmp_does_not_cover():
+    """KVM sev_gmem_prepare: ``snp_lookup_rmpentry`` fails (RMPREAD FAIL_INPUT for an
+    uncovered SPA) -> "SEV: Failed to look up RMP entry: GFN %llx PFN %llx error %d",
+    -ENOENT, which the private fault returns from KVM_RUN (the memory-fault exit filled
+    in); QEMU: "kvm run failed" and the VM stops.  The page never became the guest's."""
+    out = {}
+    platform, kvm, m = make(lambda cpu: out.setdefault("pv", cpu.pvalidate(DATA_GPA, 0, True)))
+    # Everything launched so far is covered; the RMP ends right above it, at the
+    # allocator's bump pointer (model-only: a platform whose RMP is smaller than the
+    # memory KVM is about to hand out).
+    platform.rmp.coverage = kvm.allocator._next << 12
+    r = m.run()
+    vm = kvm.vm(m.s.vmfd)
+    assert "pv" not in out and r.result == "internal-error"
+    assert m.cpus[0].last_run_ret == -errno.ENOENT
+    assert m.cpus[0].kvm_run.exit_reason == KVM_EXIT_MEMORY_FAULT
+    assert any(line.startswith("SEV: Failed to look up RMP entry: GFN 30 PFN") for line in vm.log)
+
+
+def test_a_1_tib_host_initialises_without_per_page_storage():
+    """Cost follows the work: a 1 TiB host's RMP (16 KiB + 4 GiB of entries) is cleared,
+    made Firmware and checked by extent; no RMP storage is allocated."""
+    tib = 1 << 40
+    base = tib - (5 << 30)
+    cfg = RmpConfig.contiguous(base, tib)
+    p = Platform(mem_size=1 << 44, rmp_config=cfg)
+    kvm = Kvm(p.host)
+    assert kvm.snp_host_init(tib >> 12, host_e820(tib, cfg)) == 0
+    assert p.rmp.bytes_used() == 0
+    assert p.rmp.lookup((base + (4 << 30)) >> 12).owner == "firmware"
+    assert p.rmp.lookup((tib >> 12) - 1).owner == "hypervisor"
+    assert kvm.sev_device.snp_range_list[-1] == (base, ((4 << 30) + 0x4000) >> 12)
