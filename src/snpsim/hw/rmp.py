@@ -26,12 +26,19 @@ returns FAIL_INPUT (model choice: real parts have at most about a thousand SNP A
 a narrower field, Linux ``struct rmpentry_raw`` ``asid:10``; what hardware answers for an
 ASID beyond its maximum is unconfirmed).
 
-Pages at or above ``coverage`` (bytes of SPA covered by the table) are permanently
-hypervisor-owned (APM 15.36.4): ``lookup`` reads them as unassigned, so host writes and
-C=0 guest writes to them pass the Hypervisor-Owned check; a private guest access fails
-the RMP-Covered check (#NPF); RMPUPDATE, PSMASH and RMPREAD return FAIL_INPUT (model
-choice: the references give no code for an uncovered SPA), and PVALIDATE/RMPADJUST take
-#NPF with the RMP bit.
+Coverage is a list of PFN extents: ``[0, coverage)`` for a contiguous RMP, one extent
+per mapped segment for a segmented one, with holes between (:class:`RmpConfig` says
+which, from RMP_BASE / RMP_END or RMP_CFG and the RMP segment table).  Pages outside
+every extent are permanently hypervisor-owned (APM 15.36.4): ``lookup`` reads them as
+unassigned, so host writes and C=0 guest writes to them pass the Hypervisor-Owned check;
+a private guest access fails the RMP-Covered check (#NPF); RMPUPDATE, PSMASH and RMPREAD
+return FAIL_INPUT (model choice: the references give no code for an uncovered SPA), and
+PVALIDATE/RMPADJUST take #NPF with the RMP bit.
+
+Preset extents (:meth:`Rmp.set_preset_extents`) give whole ranges a starting state other
+than zero -- the Firmware state SNP_INIT_EX gives the RMP's own pages, the HV-Fixed state
+of its range list -- read where no chunk exists and copied into a chunk when it is first
+written, so a 1 TiB host's 4 GiB RMP costs no storage.
 
 Owners (APM table 15-35): hypervisor (Assigned=0), guest (Assigned=1, ASID != 0),
 firmware / AMD-SP (Assigned=1, ASID=0, Immutable=1); see :attr:`RmpEntry.owner`.  The
