@@ -42,6 +42,7 @@ def test_host_init_marks_the_rmp_firmware_and_reserved_memory_hv_fixed():
     @sc.after
     def look(h):
         sc.data.update(table=h.rmp(RMP_BASE), entries=h.rmp(RMP_BASE + 0x10003000),
+                       after_table=h.rmp(RMP_BASE + 0x10004000),
                        hole=h.rmp(0xA0000), ram=h.rmp(0x200000), log=h.host_log)
 
     r = sc.run()
@@ -50,8 +51,13 @@ def test_host_init_marks_the_rmp_firmware_and_reserved_memory_hv_fixed():
     assert d["table"]["owner"] == "firmware" and d["entries"]["owner"] == "firmware"
     assert d["hole"]["owner"] == "hv-fixed"   # the legacy hole: e820 reserved
     assert d["ram"]["owner"] == "hypervisor"
+    # The table ends 16 KiB into a 2 MiB page: Linux reserves the rest of it as well
+    # (snp_fixup_e820_tables), so it is HV-Fixed after SNP_INIT_EX.
     assert d["log"] == [f"SEV-SNP: RMP table physical range [0x{RMP_BASE:016x} - "
-                        f"0x{RMP_BASE + 0x10003fff:016x}]"]
+                        f"0x{RMP_BASE + 0x10003fff:016x}]",
+                        "SEV-SNP: Reserving start/end of RMP table on a 2MB boundary "
+                        f"[0x{RMP_BASE + 0x10000000:016x}]"]
+    assert d["after_table"]["owner"] == "hv-fixed"
 
 
 def test_an_rmp_too_small_for_the_host_ram_leaves_no_snp_vm():

@@ -258,4 +258,34 @@ def test_a_1_tib_host_initialises_without_per_page_storage():
     assert p.rmp.bytes_used() == 0
     assert p.rmp.lookup((base + (4 << 30)) >> 12).owner == "firmware"
     assert p.rmp.lookup((tib >> 12) - 1).owner == "hypervisor"
-    assert kvm.sev_device.snp_range_list[-1] == (base, ((4 << 30) + 0x4000) >> 12)
+    # The table's end (base + 4 GiB + 16 KiB) is not 2 MiB aligned: snp_fixup_e820_tables
+    # reserves the rest of that 2 MiB, which then becomes HV-Fixed too.
+    end = base + (4 << 30) + 0x4000
+    assert kvm.sev_device.snp_range_list[-2:] == [(base, (end - base) >> 12),
+                                                  (end, (2 << 20) - 0x4000 >> 12)]
+    assert (f"SEV-SNP: Reserving start/end of RMP table on a 2MB boundary "
+            f"[0x{end - 0x4000:016x}]") in kvm.sev_device.rmptable.log
+    assert p.rmp.lookup((end >> 12) + 1).owner == "hv-fixed"
+
+
+def test_snp_fixup_e820_tables_reserves_the_2m_around_unaligned_boundaries():
+    """arch/x86/virt/svm/sev.c __snp_fixup_e820_tables: a boundary not 2 MiB aligned with
+    RAM in its 2 MiB -> that 2 MiB becomes E820_TYPE_RESERVED; aligned ones change
+    nothing.  Segmented: the base, the end of the segment table, each segment's start
+    and end."""
+    from snpsim.kvm.virt_svm_sev import snp_fixup_e820_tables
+
+    ram = ((0, RAM, E820_TYPE_RAM),)
+    _p, st = table(RmpConfig.contiguous(TOP, RAM))          # TOP is 2 MiB aligned
+    assert snp_probe_rmptable_info(st)
+    fixed = snp_fixup_e820_tables(st, ram)
+    end = TOP + 0x10004000                                    # the end is not
+    assert fixed == ((0, end - end % (2 * MiB), E820_TYPE_RAM),
+                     (end - end % (2 * MiB), 2 * MiB, E820_TYPE_RESERVED),
+                     (end - end % (2 * MiB) + 2 * MiB, RAM - (end - end % (2 * MiB) + 2 * MiB),
+                      E820_TYPE_RAM))
+    # Segmented, everything above RAM: nothing to reserve in RAM, the map is unchanged.
+    _p, st = table(segments())
+    assert snp_probe_rmptable_info(st)
+    assert snp_fixup_e820_tables(st, ram) == ram
+    assert not any("Reserving" in line for line in st.log)

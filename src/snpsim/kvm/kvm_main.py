@@ -120,7 +120,12 @@ from .uapi import (
     KvmUserspaceMemoryRegion2,
     copy_from_user,
 )
-from .virt_svm_sev import SnpRmpTable, snp_probe_rmptable_info, snp_rmptable_init
+from .virt_svm_sev import (
+    SnpRmpTable,
+    snp_fixup_e820_tables,
+    snp_probe_rmptable_info,
+    snp_rmptable_init,
+)
 
 __all__ = [
     "Kvm",
@@ -673,7 +678,8 @@ class Kvm:
     def snp_host_init(self, max_pfn: int, e820: tuple[tuple[int, int, int], ...] = (),
                       hv_fixed_2m: int = 0) -> int:
         """Model-only driver of the host's boot and module load, in the kernel's order:
-        ``snp_probe_rmptable_info`` (early boot), ``snp_rmptable_init`` (after the IOMMU),
+        ``snp_probe_rmptable_info`` and ``snp_fixup_e820_tables`` (early boot; the
+        fixed-up map is ``sev_device.e820``), ``snp_rmptable_init`` (after the IOMMU),
         ``hv_fixed_2m`` calls of ``snp_alloc_hv_fixed_pages(1)`` by PSP sub-devices,
         then ``__sev_snp_init_locked`` (kvm_amd's ``sev_platform_init``).  ``max_pfn``:
         end of the host's RAM (PFN); ``e820``: the host's (SPA, size, E820_TYPE_*)
@@ -687,6 +693,7 @@ class Kvm:
         if not snp_probe_rmptable_info(st):
             st.host_sev_snp = False
             return -errno.ENODEV
+        sev.e820 = snp_fixup_e820_tables(st, sev.e820)
         rc = snp_rmptable_init(st)
         if rc:
             return rc

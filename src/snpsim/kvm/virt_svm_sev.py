@@ -23,6 +23,7 @@ import errno
 from dataclasses import dataclass, field
 from typing import Any
 
+from snpsim.spec.e820 import E820_TYPE_RAM, E820_TYPE_RESERVED
 from snpsim.spec.msr_index import (
     CPUID_FN_RMP_SEGMENTS,
     MSR_AMD64_RMP_BASE,
@@ -48,7 +49,14 @@ from snpsim.spec.rmp import (
     RST_SIZE,
     RmpState,
 )
-from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PTRS_PER_PMD, RMP_PG_SIZE_2M, RMP_PG_SIZE_4K
+from snpsim.spec.units import (
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PMD_SIZE,
+    PTRS_PER_PMD,
+    RMP_PG_SIZE_2M,
+    RMP_PG_SIZE_4K,
+)
 from snpsim.trace.record import emit_instant, traced
 
 from .kvm_host import KvmVm
@@ -65,6 +73,8 @@ __all__ = [
     "SnpRmpTable",
     "RmpSegmentDesc",
     "snp_probe_rmptable_info",
+    "snp_fixup_e820_tables",
+    "alloc_rmp_segment_table",
     "setup_contiguous_rmptable",
     "setup_segmented_rmptable",
     "alloc_rmp_segment_desc",
@@ -315,6 +325,77 @@ def snp_probe_rmptable_info(st: SnpRmpTable) -> bool:
     return True
 
 
+def _e820_ram_to_reserved(e820: list[tuple[int, int, int]], start: int, size: int) -> bool:
+    """``e820__range_update(start, size, E820_TYPE_RAM, E820_TYPE_RESERVED)`` on the
+    (SPA, size, type) list ``e820`` in place; returns whether any RAM was in the range
+    (``e820__mapped_any``)."""
+    end = start + size
+    out: list[tuple[int, int, int]] = []
+    hit = False
+    for a, n, t in e820:
+        b = a + n
+        if t != E820_TYPE_RAM or b <= start or a >= end:
+            out.append((a, n, t))
+            continue
+        hit = True
+        if a < start:
+            out.append((a, start - a, t))
+        out.append((max(a, start), min(b, end) - max(a, start), E820_TYPE_RESERVED))
+        if b > end:
+            out.append((end, b - end, t))
+    e820[:] = out
+    return hit
+
+
+def _snp_fixup_e820(st: SnpRmpTable, e820: list[tuple[int, int, int]], pa: int) -> None:
+    """``__snp_fixup_e820_tables(pa)``: an RMP boundary not 2 MiB aligned reserves its
+    whole 2 MiB when RAM is in it ("Reserving start/end of RMP table on a 2MB boundary
+    [0x%016llx]"), so that no kernel allocation shares a 2 MiB page with the table."""
+    if pa % PMD_SIZE == 0:
+        return
+    pa -= pa % PMD_SIZE
+    if any(t == E820_TYPE_RAM and a < pa + PMD_SIZE and pa < a + n for a, n, t in e820):
+        st.pr(f"Reserving start/end of RMP table on a 2MB boundary [0x{pa:016x}]")
+        _e820_ram_to_reserved(e820, pa, PMD_SIZE)
+
+
+@traced("kvm")
+def snp_fixup_e820_tables(st: SnpRmpTable, e820: tuple[tuple[int, int, int], ...]
+                          ) -> tuple[tuple[int, int, int], ...]:
+    """``snp_fixup_e820_tables()`` (early boot, after the probe): the host's e820 with
+    the 2 MiB around each unaligned boundary of the RMP made reserved -- the start and
+    end of a contiguous table; the base, the end of the segment table and each
+    segment's start and end for a segmented one (``fixup_e820_tables_for_segmented_rmp``,
+    mapped sizes capped at the segment size).  Returns the new map; the reserved memory
+    reaches SNP_INIT_EX's range list and becomes HV-Fixed."""
+    out = sorted(e820)
+    if st.rmp_cfg & MSR_AMD64_SEG_RMP_ENABLED:
+        _snp_fixup_e820(st, out, st.probed_rmp_base)
+        rst_pa = st.probed_rmp_base + RMPTABLE_CPU_BOOKKEEPING_SZ
+        _snp_fixup_e820(st, out, rst_pa + RST_SIZE)
+        rst = st.host.read(rst_pa, RST_SIZE)
+        for i in range(st.rst_max_index):
+            entry = int.from_bytes(rst[i * 8 : i * 8 + 8], "little")
+            mapped = min(RST_ENTRY_MAPPED_SIZE(entry) << _GIB_SHIFT, st.rmp_segment_size)
+            if not mapped:
+                continue
+            seg = RST_ENTRY_SEGMENT_BASE(entry)
+            _snp_fixup_e820(st, out, seg)
+            _snp_fixup_e820(st, out, seg + (mapped >> PAGE_SHIFT) * RMP_ENTRY_SIZE)
+    else:
+        _snp_fixup_e820(st, out, st.probed_rmp_base)
+        _snp_fixup_e820(st, out, st.probed_rmp_base + st.probed_rmp_size)
+    return tuple(out)
+
+
+@traced("kvm")
+def alloc_rmp_segment_table(st: SnpRmpTable) -> bool:
+    """``alloc_rmp_segment_table()``: the (empty) table of segment descriptors, one page
+    of pointers in Linux; here a dict by segment-table index.  Returns True."""
+    st.rmp_segment_table = {}
+    return True
+
+
 @traced("kvm")
 def alloc_rmp_segment_desc(st: SnpRmpTable, segment_pa: int, segment_size: int, pa: int) -> bool:
     """``alloc_rmp_segment_desc(segment_pa, segment_size, pa)``: record the segment whose
@@ -357,7 +438,7 @@ def setup_contiguous_rmptable(st: SnpRmpTable) -> bool:
         st.pr("Memory reserved for the RMP table does not cover full system RAM "
               f"(expected {calc_rmp_sz:#x} got {st.probed_rmp_size:#x})")
         return False
-    st.rmp_segment_table = {}
+    alloc_rmp_segment_table(st)
     if not alloc_rmp_segment_desc(st, st.probed_rmp_base + RMPTABLE_CPU_BOOKKEEPING_SZ,
                                   st.probed_rmp_size - RMPTABLE_CPU_BOOKKEEPING_SZ, 0):
         st.rmp_segment_table = None
@@ -377,7 +458,7 @@ def setup_segmented_rmptable(st: SnpRmpTable) -> bool:
     ``rst_max_index`` becomes the highest used index + 1."""
     if not st.probed_rmp_base:
         return False
-    st.rmp_segment_table = {}
+    alloc_rmp_segment_table(st)
     rst_pa = st.probed_rmp_base + RMPTABLE_CPU_BOOKKEEPING_SZ
     rst = st.host.read(rst_pa, RST_SIZE)
     st.pr(f"Segmented RMP using {st.rmp_segment_size >> _GIB_SHIFT}GB segments")
