@@ -248,14 +248,15 @@ def test_a_guest_memfd_page_the_rmp_does_not_cover():
 
 def test_a_1_tib_host_initialises_without_per_page_storage():
     """Cost follows the work: a 1 TiB host's RMP (16 KiB + 4 GiB of entries) is cleared,
-    made Firmware and checked by extent; no RMP storage is allocated."""
+    made Firmware and checked by extent; no RMP storage is allocated for it."""
     tib = 1 << 40
     base = tib - (5 << 30)
     cfg = RmpConfig.contiguous(base, tib)
     p = Platform(mem_size=1 << 44, rmp_config=cfg)
     kvm = Kvm(p.host)
     assert kvm.snp_host_init(tib >> 12, host_e820(tib, cfg)) == 0
-    assert p.rmp.bytes_used() == 0
+    # Only the 512 entries really written (the SEV-ES TMR made firmware-owned) are stored.
+    assert p.rmp.bytes_used() == 512 * 16
     assert p.rmp.lookup((base + (4 << 30)) >> 12).owner == "firmware"
     assert p.rmp.lookup((tib >> 12) - 1).owner == "hypervisor"
     # The table's end (base + 4 GiB + 16 KiB) is not 2 MiB aligned: snp_fixup_e820_tables
@@ -289,3 +290,21 @@ def test_snp_fixup_e820_tables_reserves_the_2m_around_unaligned_boundaries():
     assert snp_probe_rmptable_info(st)
     assert snp_fixup_e820_tables(st, ram) == ram
     assert not any("Reserving" in line for line in st.log)
+
+
+def test_the_sev_es_tmr_is_firmware_owned_after_snp_init():
+    """sev-dev.c __sev_platform_init_handle_tmr after SNP init: sev_fw_alloc(SNP_TMR_SIZE
+    = 2 MiB) -> __snp_alloc_firmware_pages -> rmp_mark_pages_firmware: each 4 KiB page
+    rmp_make_private(pfn, 0, PG_LEVEL_4K, 0, true) -- Assigned, ASID 0, Immutable.  The
+    hypervisor can no longer RMPUPDATE them (FAIL_PERMISSION)."""
+    p = Platform(mem_size=1 << 44, rmp_config=RmpConfig.contiguous(TOP, RAM))
+    kvm = Kvm(p.host)
+    assert kvm.snp_host_init(MAX_PFN) == 0
+    tmr = kvm.sev_device.sev_es_tmr
+    assert tmr > 0 and tmr % 512 == 0
+    for pfn in (tmr, tmr + 511):
+        e = p.rmp.entry(pfn)
+        assert (e.owner, e.pagesize, e.gpa) == ("firmware", 0, 0)
+    assert p.rmp.lookup(tmr + 512).owner == "hypervisor"
+    assert p.rmp.counters["RMPUPDATE"] == 512
+    assert p.host.rmpupdate(tmr << 12, RmpState(0, 0, 0, 0, 0, 0)) == 2

@@ -97,7 +97,12 @@ from .mmu import (
     kvm_mmu_unmap_gfn_range,
 )
 from .profiles import DEFAULT_PROFILE, KVM_PROFILES, KvmProfile
-from .sev_dev import SevDevice, __sev_snp_init_locked, snp_alloc_hv_fixed_pages
+from .sev_dev import (
+    SevDevice,
+    __sev_platform_init_handle_tmr,
+    __sev_snp_init_locked,
+    snp_alloc_hv_fixed_pages,
+)
 from .uapi import (
     KvmCreateGuestMemfd,
     KvmEnableCap,
@@ -650,6 +655,11 @@ def _sev_snp_init(sev: SevDevice) -> tuple[int, int]:
     return __sev_snp_init_locked(sev)
 
 
+def _sev_handle_tmr(sev: SevDevice) -> None:
+    """``__sev_platform_init_handle_tmr`` from outside the class (see above)."""
+    __sev_platform_init_handle_tmr(sev)
+
+
 class Kvm:
     """The host kernel with KVM loaded, seen from one VMM process.
 
@@ -681,7 +691,8 @@ class Kvm:
         ``snp_probe_rmptable_info`` and ``snp_fixup_e820_tables`` (early boot; the
         fixed-up map is ``sev_device.e820``), ``snp_rmptable_init`` (after the IOMMU),
         ``hv_fixed_2m`` calls of ``snp_alloc_hv_fixed_pages(1)`` by PSP sub-devices,
-        then ``__sev_snp_init_locked`` (kvm_amd's ``sev_platform_init``).  ``max_pfn``:
+        then ``__sev_snp_init_locked`` and the SEV-ES TMR (kvm_amd's
+        ``sev_platform_init``: 2 MiB made firmware-owned).  ``max_pfn``:
         end of the host's RAM (PFN); ``e820``: the host's (SPA, size, E820_TYPE_*)
         map.  A failure leaves host SNP off: KVM then offers no KVM_X86_SNP_VM
         (``KVM_CAP_VM_TYPES`` without it, KVM_CREATE_VM -EINVAL; model reading of
@@ -700,6 +711,8 @@ class Kvm:
         for _ in range(hv_fixed_2m):
             snp_alloc_hv_fixed_pages(sev, 1)
         rc, _error = _sev_snp_init(sev)
+        if rc == 0:
+            _sev_handle_tmr(sev)
         return rc
 
     def snp_supported(self) -> bool:

@@ -24,7 +24,13 @@ from snpsim.spec.e820 import E820_TYPE_ACPI, E820_TYPE_PMEM, E820_TYPE_RESERVED
 from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE
 from snpsim.trace.record import traced
 
-from .virt_svm_sev import SnpRmpTable, snp_prepare
+from .virt_svm_sev import (
+    SnpRmpTable,
+    rmp_make_private,
+    rmp_make_shared,
+    snp_leak_pages,
+    snp_prepare,
+)
 
 __all__ = [
     "SevDevice",
@@ -34,6 +40,10 @@ __all__ = [
     "snp_alloc_hv_fixed_pages",
     "snp_free_hv_fixed_pages",
     "__sev_snp_init_locked",
+    "rmp_mark_pages_firmware",
+    "sev_fw_alloc",
+    "__sev_platform_init_handle_tmr",
+    "SNP_TMR_SIZE",
     "SEV_DATA_RANGE_LIST_HDR_SIZE",
     "SEV_DATA_RANGE_SIZE",
 ]
@@ -42,6 +52,8 @@ __all__ = [
 SEV_DATA_RANGE_LIST_HDR_SIZE = 8
 #: ``struct sev_data_range``: u64 base, u32 page_count, u32 reserved.
 SEV_DATA_RANGE_SIZE = 16
+#: The SEV-ES Trusted Memory Region once SNP is on: 2 MiB, 2 MiB aligned (1 MiB without SNP).
+SNP_TMR_SIZE = 2 << 20
 
 
 @dataclass
@@ -63,7 +75,8 @@ class SevDevice:
     arch/x86/virt/svm/sev.c state, ``e820`` the host's firmware memory map ((SPA, size,
     E820_TYPE_*) triples, what ``walk_iomem_res_desc`` visits), ``snp_initialized``,
     ``snp_range_list`` (the (SPA, page count) pairs passed to the firmware),
-    ``hv_fixed`` (the ``snp_hv_fixed_pages`` list), ``log`` the dev_* lines."""
+    ``hv_fixed`` (the ``snp_hv_fixed_pages`` list), ``log`` the dev_* lines,
+    ``sev_es_tmr`` the TMR's first PFN (-1: none)."""
 
     host: Any
     allocator: Any
@@ -73,6 +86,8 @@ class SevDevice:
     snp_range_list: list[tuple[int, int]] = field(default_factory=list)
     hv_fixed: list[HvFixedPages] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
+    #: First PFN of the SEV-ES TMR (``sev_es_tmr``), -1 when none.
+    sev_es_tmr: int = -1
 
 
 @traced("kvm")
@@ -174,3 +189,72 @@ def __sev_snp_init_locked(sev: SevDevice) -> tuple[int, int]:
         e.hv_fixed = True
     sev.snp_initialized = True
     return 0, 0
+
+
+def _snp_reclaim_pages(sev: SevDevice, pfn: int, npages: int) -> int:
+    """``snp_reclaim_pages(paddr, npages, locked)``: each page SNP_PAGE_RECLAIM then
+    ``rmp_make_shared``; at the first failure the rest are leaked.  Returns 0 or the
+    failure (-EIO for a firmware error)."""
+    for i in range(npages):
+        if sev.host.firmware.snp_page_reclaim((pfn + i) << PAGE_SHIFT):
+            ret = -errno.EIO
+        else:
+            ret = rmp_make_shared(sev.rmptable, pfn + i, 1)  # type: ignore[arg-type]
+        if ret:
+            snp_leak_pages(_LeakSink(sev), pfn + i, npages - i)  # type: ignore[arg-type]
+            return ret
+    return 0
+
+
+@dataclass
+class _LeakSink:
+    """Model-only: what ``snp_leak_pages`` needs (a log and the page allocator)."""
+
+    sev: SevDevice
+
+    @property
+    def allocator(self) -> Any:
+        return self.sev.allocator
+
+    def pr(self, msg: str) -> None:
+        self.sev.rmptable.pr(msg)
+
+
+@traced("kvm")
+def rmp_mark_pages_firmware(sev: SevDevice, pfn: int, npages: int) -> int:
+    """``rmp_mark_pages_firmware(paddr, npages, locked)``: each 4 KiB page into the
+    Firmware state with ``rmp_make_private(pfn, 0, PG_LEVEL_4K, 0, true)``; on a failure
+    the pages already changed are reclaimed (``snp_reclaim_pages``).  Returns 0 or the
+    failure."""
+    for i in range(npages):
+        rc = rmp_make_private(sev.rmptable, pfn + i, 0, 1, 0, True)  # type: ignore[arg-type]
+        if rc:
+            _snp_reclaim_pages(sev, pfn, i)
+            return rc
+    return 0
+
+
+@traced("kvm")
+def sev_fw_alloc(sev: SevDevice, length: int) -> int:
+    """``sev_fw_alloc(len)`` -> ``__snp_alloc_firmware_pages(GFP_KERNEL, get_order(len))``:
+    pages for the firmware, made firmware-owned in the RMP once SNP is initialised.
+    Returns the first PFN, or -1 (NULL) when marking them failed.  Model restriction:
+    orders 0 and 9 (one page, 2 MiB)."""
+    order = max(0, (length - 1).bit_length() - PAGE_SHIFT)
+    pfn = sev.allocator.alloc_pages(order) if order else sev.allocator.alloc_page()
+    if sev.snp_initialized and rmp_mark_pages_firmware(sev, pfn, 1 << order):
+        return -1
+    return pfn
+
+
+@traced("kvm")
+def __sev_platform_init_handle_tmr(sev: SevDevice) -> None:
+    """``__sev_platform_init_handle_tmr(sev)``: the SEV-ES TMR, once, of ``SNP_TMR_SIZE``
+    when SNP is initialised -- so 512 pages the firmware owns from then on; a failure
+    logs "SEV: TMR allocation failed, SEV-ES support unavailable"."""
+    if sev.sev_es_tmr >= 0:
+        return
+    size = SNP_TMR_SIZE if sev.snp_initialized else SNP_TMR_SIZE // 2
+    sev.sev_es_tmr = sev_fw_alloc(sev, size)
+    if sev.sev_es_tmr < 0:
+        sev.log.append("SEV: TMR allocation failed, SEV-ES support unavailable")
