@@ -555,6 +555,13 @@ class Host:
         ent = self.vm.npt.lookup(gpa >> 12)
         return None if ent is None else (ent.pfn << 12) | (gpa & 0xFFF)
 
+    def rmp_covered(self, spa: int) -> bool:
+        """Whether the RMP has an entry for the page at ``spa`` (the RMP-Covered check,
+        APM vol 2 15.36.10): a contiguous RMP covers SPA 0 up to its end, a segmented
+        one each mapped segment (:meth:`Scenario.host_init`).  An uncovered page is
+        hypervisor-owned for good: RMPUPDATE answers FAIL_INPUT, a private access #NPF."""
+        return self.platform.rmp.covered(spa >> 12)
+
     def rmp(self, spa: int) -> dict[str, Any]:
         """The RMP entry governing the page at ``spa`` (APM vol 2, "RMP entry"): assigned,
         asid, gpa, pagesize (0 = 4K, 1 = 2M), validated, immutable, vmsa, and owner

@@ -86,6 +86,7 @@ def test_a_segment_missing_under_ram_passes_linux_but_fails_the_launch():
     assert r.outcome.vmm.result == "qemu-exit"
     assert r.outcome.vmm.errors[0].startswith("SNP_LAUNCH_UPDATE ret=-5 fw_error=0")
     assert "SEV-SNP: Segmented RMP using 1GB segments" in r.host.host_log
+    assert not r.host.rmp_covered(GiB + 0x5000) and r.host.rmp_covered(2 * GiB)
     assert r.host.rmp(GiB + 0x5000)["owner"] == "hypervisor"   # uncovered: hypervisor-owned
 
 

@@ -308,3 +308,25 @@ def test_the_sev_es_tmr_is_firmware_owned_after_snp_init():
     assert p.rmp.lookup(tmr + 512).owner == "hypervisor"
     assert p.rmp.counters["RMPUPDATE"] == 512
     assert p.host.rmpupdate(tmr << 12, RmpState(0, 0, 0, 0, 0, 0)) == 2
+
+
+def test_alloc_rmp_segment_desc_refusals():
+    """sev.c alloc_rmp_segment_desc: "Invalid RMP size 0x%llx for configured segment size
+    0x%llx" (more than 16 bytes per page of a segment), "Invalid RMP segment base address
+    0x%llx for configured segment size 0x%llx" (index >= rst_max_index), "RMP segment
+    descriptor already exists at index %llu"."""
+    from snpsim.kvm.virt_svm_sev import alloc_rmp_segment_desc, alloc_rmp_segment_table
+
+    _p, st = table(segments())
+    assert snp_probe_rmptable_info(st) and alloc_rmp_segment_table(st)
+    per_segment = (GiB >> 12) * 16
+    assert not alloc_rmp_segment_desc(st, 0x50_0000_0000, per_segment + 16, 0)
+    assert st.log[-1] == f"SEV-SNP: Invalid RMP size {per_segment + 16:#x} for configured segment size {per_segment:#x}"
+    assert not alloc_rmp_segment_desc(st, 0x50_0000_0000, per_segment, 512 * GiB)
+    assert st.log[-1] == (f"SEV-SNP: Invalid RMP segment base address {512 * GiB:#x} for configured "
+                          f"segment size {GiB:#x}")
+    assert alloc_rmp_segment_desc(st, 0x50_0000_0000, per_segment, 3 * GiB)
+    assert not alloc_rmp_segment_desc(st, 0x50_0100_0000, per_segment, 3 * GiB + 4096)
+    assert st.log[-1] == "SEV-SNP: RMP segment descriptor already exists at index 3"
+    st.host_sev_snp = False
+    assert __snp_lookup_rmpentry(st, 5)[0] == -errno.ENODEV
