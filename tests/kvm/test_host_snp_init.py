@@ -22,6 +22,8 @@ not cover full system RAM ...", segments above RAM not counted), ``get_raw_rmpen
 import errno
 
 from fakeguest import DATA_GPA, make
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from snpsim.hw.cpu import Platform
 from snpsim.hw.rmp import RmpConfig
@@ -330,3 +332,49 @@ def test_alloc_rmp_segment_desc_refusals():
     assert st.log[-1] == "SEV-SNP: RMP segment descriptor already exists at index 3"
     st.host_sev_snp = False
     assert __snp_lookup_rmpentry(st, 5)[0] == -errno.ENODEV
+
+
+def test_reserved_memory_never_reaches_the_page_allocator():
+    """Linux gives the buddy allocator only e820 RAM: with the RMP right where the
+    model's allocator starts (1 GiB), the pages KVM gets skip the table, which stays
+    firmware-owned."""
+    base = GiB                                   # the allocator's first PFN
+    cfg = RmpConfig.contiguous(base, RAM)
+    p = Platform(mem_size=1 << 44, rmp_config=cfg)
+    kvm = Kvm(p.host)
+    assert kvm.snp_host_init(MAX_PFN, host_e820(RAM, cfg)) == 0
+    end = base + 0x10004000
+    end_2m = end - end % (2 * MiB) + 2 * MiB    # snp_fixup_e820_tables reserved up to here
+    pfns = [kvm.allocator.alloc_page() for _ in range(3)]
+    tmr = kvm.sev_device.sev_es_tmr
+    assert tmr == end_2m >> 12                   # the TMR: the first free 2 MiB after it
+    assert pfns[0] == (end_2m >> 12) + 512
+    assert all(p.rmp.lookup(x).owner == "hypervisor" for x in pfns)
+    assert p.rmp.lookup(base >> 12).owner == "firmware"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3000), st.integers(1, 700)), max_size=4),
+       st.lists(st.sampled_from(["page", "2m", "free"]), max_size=40))
+def test_the_allocator_never_hands_out_reserved_or_busy_pages(reserved, ops):
+    """Model-only invariant of PageAllocator.reserve: whatever the order of
+    alloc_page / alloc_pages(9) / free_pages, no PFN handed out is reserved or held
+    twice."""
+    p = Platform(mem_size=1 << 40)
+    alloc = PageAllocator(p.host)
+    bad = set()
+    for start, n in reserved:
+        alloc.reserve(0x40000 + start, n)
+        bad.update(range(0x40000 + start, 0x40000 + start + n))
+    held: list[tuple[int, int]] = []
+    for op in ops:
+        if op == "free" and held:
+            pfn, order = held.pop(0)
+            alloc.free_pages(pfn, order)
+            continue
+        order = 9 if op == "2m" else 0
+        pfn = alloc.alloc_pages(9) if order else alloc.alloc_page()
+        block = set(range(pfn, pfn + (1 << order)))
+        assert not block & bad
+        assert not any(block & set(range(q, q + (1 << o))) for q, o in held)
+        held.append((pfn, order))

@@ -40,6 +40,7 @@ import errno
 from dataclasses import dataclass
 from typing import Any
 
+from snpsim.spec.e820 import E820_TYPE_RAM
 from snpsim.spec.falloc import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE
 from snpsim.spec.kvm_uapi import (
     KVM_CAP_EXIT_HYPERCALL,
@@ -705,6 +706,9 @@ class Kvm:
             st.host_sev_snp = False
             return -errno.ENODEV
         sev.e820 = snp_fixup_e820_tables(st, sev.e820)
+        for start, size, kind in sev.e820:  # reserved memory never reaches the allocator
+            if kind != E820_TYPE_RAM:
+                self.allocator.reserve(start >> PAGE_SHIFT, -(-size >> PAGE_SHIFT))
         rc = snp_rmptable_init(st)
         if rc:
             return rc
