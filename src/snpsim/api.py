@@ -898,8 +898,8 @@ class Scenario:
                                **self.guest_options)
             for gpa, owner, asid, rmp_gpa in self.preassigned:
                 system.preassign(gpa, owner, asid, rmp_gpa)
-            if self.host_boot is not None:
-                system.host_init(**self.host_boot)
+            if self.host_boot is not None:  # runs when the run starts, under its hooks
+                system.host_init(**self.host_boot, defer=True)
             return system
         except (ValueError, TypeError) as e:
             raise ScenarioError(str(e)) from None

@@ -645,6 +645,8 @@ class SnpSystem:
         #: Pages that start out owned by someone else (:meth:`preassign`), applied when
         #: the machine is built.
         self.preassigned: list[tuple[int, str, int, int]] = []
+        #: A deferred :meth:`host_init` (its arguments), run when :meth:`run` starts.
+        self._host_boot: dict[str, Any] | None = None
         guest_options.setdefault(
             "e820", tuple(sorted((*firmware_e820(self.layout), *regions_e820(self.regions)))))
         self.config = GuestConfig(ram_size=memory, nr_cpus=vcpus, profile=profile,
@@ -670,16 +672,20 @@ class SnpSystem:
 
     def host_init(self, rmp: RmpConfig, *, ram: int = DEFAULT_HOST_RAM,
                   e820: tuple[tuple[int, int, int], ...] | None = None,
-                  hv_fixed_2m: int = 0) -> int:
+                  hv_fixed_2m: int = 0, defer: bool = False) -> int:
         """Model-only: boot the host through SNP initialisation instead of starting with
         SNP ready (the default).  ``rmp``: where the BIOS put the RMP
         (:class:`snpsim.hw.rmp.RmpConfig`); ``ram``: bytes of host RAM (its end is
         ``max_pfn``); ``e820``: the host's memory map, default :func:`host_e820`
         (legacy hole and the RMP's memory reserved); ``hv_fixed_2m``: 2 MiB HV-Fixed
         allocations PSP sub-devices make before SNP_INIT.  Runs
-        :meth:`snpsim.kvm.kvm_main.Kvm.snp_host_init` now; returns its result (0, or
-        -errno: KVM then refuses the SNP VM and QEMU exits when the run builds it).
-        The log lines are in :attr:`host_log`."""
+        :meth:`snpsim.kvm.kvm_main.Kvm.snp_host_init` now, or with ``defer`` at the
+        start of :meth:`run` (inside its tracing and hooks; returns 0 here); returns its
+        result (0, or -errno: KVM then refuses the SNP VM and QEMU exits when the run
+        builds it).  The log lines are in :attr:`host_log`."""
+        if defer:
+            self._host_boot = {"rmp": rmp, "ram": ram, "e820": e820, "hv_fixed_2m": hv_fixed_2m}
+            return 0
         self.platform.set_rmp_config(rmp)
         if e820 is None:
             e820 = host_e820(ram, rmp)
@@ -749,6 +755,9 @@ class SnpSystem:
             observer.system = self
             observer.t0 = t0
         self._observer = observer
+        boot, self._host_boot = self._host_boot, None
+        if boot is not None:
+            self.host_init(**boot)
         try:
             self._build(workload, ap_workloads)
             if before_run is not None:

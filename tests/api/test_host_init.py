@@ -169,3 +169,21 @@ def test_converting_a_foreign_page_to_shared_takes_it_from_its_owner():
         assert r.host.rmp(r.data["spa"])["owner"] == after
         warned = [line for line in r.host.log if "Failed to update RMP entry" in line]
         assert bool(warned) == (owner == "firmware")
+
+
+def test_host_initialisation_is_hookable_by_real_name():
+    # Hooks see the host's boot: the probe, the table set-up and SNP_INIT.
+    sc = Scenario("hooked init", memory=MEMORY)
+    sc.host_init(RmpConfig.contiguous(RMP_BASE, RAM), ram=RAM)
+    seen = []
+    for name in ("snp_probe_rmptable_info", "setup_contiguous_rmptable", "__sev_snp_init_locked"):
+        @sc.hook(name)
+        def watch(original, *args, _name=name, **kwargs):
+            ret = original(*args, **kwargs)
+            seen.append((_name, ret))
+            return ret
+
+    r = sc.run()
+    assert r.completed
+    assert seen == [("snp_probe_rmptable_info", True), ("setup_contiguous_rmptable", True),
+                    ("__sev_snp_init_locked", (0, 0))]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from snpsim.spec.e820 import E820_TYPE_ACPI, E820_TYPE_PMEM, E820_TYPE_RESERVED
+from snpsim.spec.pgtable_types import PG_LEVEL_4K
 from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE
 from snpsim.trace.record import traced
 
@@ -199,7 +200,7 @@ def _snp_reclaim_pages(sev: SevDevice, pfn: int, npages: int) -> int:
         if sev.host.firmware.snp_page_reclaim((pfn + i) << PAGE_SHIFT):
             ret = -errno.EIO
         else:
-            ret = rmp_make_shared(sev.rmptable, pfn + i, 1)  # type: ignore[arg-type]
+            ret = rmp_make_shared(sev.rmptable, pfn + i, PG_LEVEL_4K)  # type: ignore[arg-type]
         if ret:
             snp_leak_pages(_LeakSink(sev), pfn + i, npages - i)  # type: ignore[arg-type]
             return ret
@@ -227,7 +228,7 @@ def rmp_mark_pages_firmware(sev: SevDevice, pfn: int, npages: int) -> int:
     the pages already changed are reclaimed (``snp_reclaim_pages``).  Returns 0 or the
     failure."""
     for i in range(npages):
-        rc = rmp_make_private(sev.rmptable, pfn + i, 0, 1, 0, True)  # type: ignore[arg-type]
+        rc = rmp_make_private(sev.rmptable, pfn + i, 0, PG_LEVEL_4K, 0, True)  # type: ignore[arg-type]
         if rc:
             _snp_reclaim_pages(sev, pfn, i)
             return rc
