@@ -259,3 +259,68 @@ def test_snp_launch_update_of_a_page_someone_else_owns():
     assert p.firmware.snp_launch_update(gctx, cfg.rmp_base, 0x1000, 1) == SEV_RET_INVALID_PAGE_STATE
     assert p.firmware.snp_launch_update(gctx, 0x9F000, 0x1000, 1) == SEV_RET_INVALID_PAGE_STATE
     assert gctx.pages == 0 and gctx.digest == bytes(48)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(1, 20)), min_size=1, max_size=4),
+       st.lists(st.tuples(st.integers(0, 3000), st.sampled_from(["firmware", "hv-fixed"])),
+                max_size=3),
+       st.lists(st.integers(0, 3000), max_size=40),
+       st.integers(0, 2500), st.integers(0, 700))
+def test_private_read_run_equals_per_page_checks_with_holes_and_presets(segs, presets, valid,
+                                                                        start, n):
+    """Differential: the run form of the private-read checks stops at the same page as
+    checking page by page (RMP-Covered, Guest-Owned, Reverse-Map, Mutable, Page-Size,
+    Validated, VMPL0 read), with coverage holes and preset extents."""
+    rmp = Rmp(0)
+    exts, pos = [], 0
+    for gap, length in segs:
+        pos += gap * 64
+        exts.append((pos, pos + length * 64))
+        pos += length * 64
+    rmp.set_coverage_extents(exts)
+    pre, used = [], 0
+    for s, owner in sorted(presets):
+        if s >= used:
+            pre.append((s, s + 37, owner))
+            used = s + 37
+    rmp.set_preset_extents(pre)
+    for v in valid:
+        if rmp.covered(v) and not rmp.lookup(v).immutable:
+            rmp.set_page_state(v, "guest", asid=ASID, gpa=v << 12, validated=True)
+    got = rmp.private_read_run(start, start << 12, n, asid=ASID, pagesize=0, vmpl=0)
+    want = 0
+    for i in range(n):
+        p = start + i
+        e = rmp.lookup(p)
+        ok = (rmp.covered(p) and e.assigned and e.asid == ASID and e.gpa == p << 12
+              and not e.immutable and e.pagesize == 0 and e.validated and e.perms[0] & 1)
+        if not ok:
+            break
+        want += 1
+    assert got == want
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["preset", "cover", "guest", "update", "reset"]),
+                          st.integers(0, 2000)), max_size=25))
+def test_lookup_cache_survives_presets_coverage_and_reset(ops):
+    """After any mix of preset extents, coverage changes, writes and resets, every cached
+    lookup equals a fresh read (the cache dropped)."""
+    rmp = Rmp(0)
+    rmp.set_coverage_extents([(0, 2048)])
+    probe = range(0, 2100, 7)
+    for op, x in ops:
+        if op == "preset":
+            rmp.set_preset_extents([(x, x + 50, "firmware"), (x + 60, x + 90, "hv-fixed")])
+        elif op == "cover":
+            rmp.set_coverage_extents([(0, x // 2 + 1), (x + 100, x + 300)])
+        elif op == "guest" and rmp.covered(x) and not rmp.lookup(x).immutable:
+            rmp.set_page_state(x, "guest", asid=ASID, gpa=x << 12)
+        elif op == "update":
+            rmp.rmpupdate(x << 12, private(x << 12))
+        elif op == "reset":
+            rmp.reset()
+        cached = [rmp.lookup(p) for p in probe]
+        rmp._lookups.clear()
+        assert cached == [rmp.lookup(p) for p in probe]
