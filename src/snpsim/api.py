@@ -74,6 +74,7 @@ from typing import Any, NoReturn
 
 from snpsim.hw.rmp import RmpConfig
 from snpsim.system import (
+    HOST_SPA_SIZE,
     MODES,
     PageState,
     RunObserver,
@@ -803,9 +804,24 @@ class Scenario:
         initialisation").  If that fails, KVM offers no SNP VM and the run ends
         ``qemu-exit`` with QEMU's "KVM_CREATE_VM failed: -22"; ``h.host_log`` has
         the kernel's lines either way.  Without this call the host starts with SNP
-        ready and an RMP covering all memory.  Raises ScenarioError for a bad size."""
+        ready and an RMP covering all memory.  Raises ScenarioError for a bad size, an
+        ``rmp`` that is not an RmpConfig, malformed ``e820`` triples or ``hv_fixed_2m``
+        outside 0..64."""
+        if not isinstance(rmp, RmpConfig):
+            raise ScenarioError(f"rmp must be an RmpConfig, not {rmp!r}")
+        if not 0 <= rmp.rmp_base <= HOST_SPA_SIZE - 0x5000 or not 0 <= rmp.rmp_end < HOST_SPA_SIZE:
+            raise ScenarioError(f"the RMP must lie in the host's {HOST_SPA_SIZE:#x} bytes of SPA")
+        if not isinstance(hv_fixed_2m, int) or not 0 <= hv_fixed_2m <= 64:
+            raise ScenarioError(f"hv_fixed_2m must be 0..64, not {hv_fixed_2m!r}")
+        if e820 is not None:
+            try:
+                e820 = tuple((int(a), int(n), int(t)) for a, n, t in e820)
+            except (TypeError, ValueError):
+                raise ScenarioError("e820 must be (SPA, size, E820_TYPE_*) triples") from None
+            if any(a < 0 or n < 0 for a, n, _t in e820):
+                raise ScenarioError("e820 addresses and sizes must not be negative")
         self.host_boot = {"rmp": rmp, "ram": _size(ram, "ram"), "e820": e820,
-                          "hv_fixed_2m": int(hv_fixed_2m)}
+                          "hv_fixed_2m": hv_fixed_2m}
 
     def guest(self, fn: Callable[[Guest], Any] | None = None, *, vcpu: int = 0) -> Any:
         """Decorator: ``fn(g)`` is vCPU ``vcpu``'s guest work (after boot; vCPU 0 then

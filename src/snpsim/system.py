@@ -89,6 +89,7 @@ __all__ = [
     "SnpSystem",
     "host_e820",
     "DEFAULT_HOST_RAM",
+    "HOST_SPA_SIZE",
     "MODES",
     "RunOutcome",
     "RunObserver",
@@ -559,6 +560,8 @@ class TraceResult:
 
 #: Host RAM the model's host has by default when it boots through SNP initialisation.
 DEFAULT_HOST_RAM = 64 << 30
+#: Bytes of host physical address space (sparse: its size costs nothing).
+HOST_SPA_SIZE = 1 << 44
 
 
 def host_e820(ram: int, rmp: RmpConfig) -> tuple[tuple[int, int, int], ...]:
@@ -653,7 +656,7 @@ class SnpSystem:
                                   **guest_options)
         # Host physical memory: enough SPA space for guest RAM twice (shared + private
         # backing) plus the host's own pages; sparse, so its size costs nothing.
-        self.platform = Platform(mem_size=1 << 44, cbit=self.config.cbit, seed=seed,
+        self.platform = Platform(mem_size=HOST_SPA_SIZE, cbit=self.config.cbit, seed=seed,
                                  livelock_repeats=livelock_repeats)
         self.kvm = Kvm(self.platform.host, kvm)
         self.machine: Machine | None = None

@@ -187,3 +187,18 @@ def test_host_initialisation_is_hookable_by_real_name():
     assert r.completed
     assert seen == [("snp_probe_rmptable_info", True), ("setup_contiguous_rmptable", True),
                     ("__sev_snp_init_locked", (0, 0))]
+
+
+def test_host_init_refuses_bad_arguments():
+    import pytest
+
+    from snpsim.api import ScenarioError
+
+    sc = Scenario("bad", memory=MEMORY)
+    for kwargs in ({"rmp": "contiguous"}, {"rmp": RmpConfig(), "hv_fixed_2m": -1},
+                   {"rmp": RmpConfig(), "e820": ((0, 1),)}, {"rmp": RmpConfig(), "ram": "lots"},
+                   {"rmp": RmpConfig(), "e820": ((0, -5, 1),)},
+                   {"rmp": RmpConfig.contiguous(1 << 50, RAM)}):
+        with pytest.raises(ScenarioError):
+            sc.host_init(**kwargs)
+    assert sc.host_boot is None
