@@ -6,11 +6,12 @@
 range list (``snp_filter_reserved_mem_regions``, ``snp_add_hv_fixed_pages``) and the
 HV-Fixed page allocator (``snp_alloc_hv_fixed_pages``, ``snp_free_hv_fixed_pages``).
 
-Mirrors ``drivers/crypto/ccp/sev-dev.c`` (v6.18: HV-Fixed allocator, "crypto: ccp - Add
-new HV-Fixed page allocation/free API"; v7.0: ``snp_prepare`` before SNP_INIT).  The
-firmware command runs on the platform through the host port.  The SEV (non-SNP)
-platform init, the TMR, the firmware's version checks and SNP_DF_FLUSH are not
-modelled.  Units: SPAs and sizes in bytes, PFNs.  Errors: negative errno, the firmware
+Mirrors ``drivers/crypto/ccp/sev-dev.c`` with the HV-Fixed allocator (2025, "crypto: ccp -
+Add new HV-Fixed page allocation/free API") and ``snp_prepare`` before SNP_INIT (the
+delayed-SNP-enable series; the release that merged it is unconfirmed), plus the SEV-ES
+TMR (``__sev_platform_init_handle_tmr``).  The firmware commands run on the platform
+through the host port.  The rest of the SEV (non-SNP) platform init, the firmware's
+version checks and SNP_DF_FLUSH are not modelled.  Units: SPAs and sizes in bytes, PFNs.  Errors: negative errno, the firmware
 status in ``error``.
 """
 
@@ -170,7 +171,7 @@ def __sev_snp_init_locked(sev: SevDevice) -> tuple[int, int]:
         return 0, 0
     if not sev.rmptable.host_sev_snp:
         return -errno.ENODEV, 0
-    # PREPARE: RMP cleared and SNP enabled on every CPU (v7.0; earlier at boot).
+    # PREPARE: RMP cleared and SNP enabled on every CPU (delayed-enable series; else at boot).
     rc = snp_prepare(sev.rmptable)
     if rc:
         return rc, 0

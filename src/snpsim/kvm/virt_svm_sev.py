@@ -8,8 +8,9 @@
 (:class:`SnpRmpTable`: ``snp_probe_rmptable_info``, ``setup_contiguous_rmptable``,
 ``setup_segmented_rmptable``, ``alloc_rmp_segment_desc``, ``snp_rmptable_init``,
 ``snp_prepare``, ``get_raw_rmpentry``, ``__snp_lookup_rmpentry``), as in
-``arch/x86/virt/svm/sev.c`` v6.14+ (segmented RMP, 2025) and the delayed-enable
-``snp_prepare`` / ``clear_rmp`` of v7.0.
+``arch/x86/virt/svm/sev.c`` v6.14+ (segmented RMP, 2025), with ``snp_prepare`` /
+``clear_rmp`` of the delayed-SNP-enable series (2026 postings; the release that merged
+it is unconfirmed).
 
 Mirrors ``arch/x86/virt/svm/sev.c`` (commit 0cbc0258, ~v6.14/6.15) and the wrappers in
 ``arch/x86/kvm/svm/sev.c`` (~v6.17); kvm-qemu-host.md sections 7.1-7.3.  The instructions
@@ -516,10 +517,10 @@ def snp_rmptable_init(st: SnpRmpTable) -> int:
 
 @traced("kvm")
 def snp_prepare(st: SnpRmpTable) -> int:
-    """``snp_prepare()`` (v7.0, the delayed enable; before it ``snp_rmptable_init``
+    """``snp_prepare()`` (the delayed-enable series; before it ``snp_rmptable_init``
     did the same at boot): nothing when SYSCFG.SNP_EN is set; else ``clear_rmp`` (the
     bookkeeping area and all entries zeroed) and SNP_EN | SNP_VMPL_EN set on every
-    CPU.  Returns 0 (the model has no offline CPUs, the v7.0 -EOPNOTSUPP case)."""
+    CPU.  Returns 0 (the model has no offline CPUs, the series' -EOPNOTSUPP case)."""
     host = st.host
     val = host.rdmsr(MSR_AMD64_SYSCFG)
     if val & MSR_AMD64_SYSCFG_SNP_EN:
