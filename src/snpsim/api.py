@@ -72,7 +72,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from snpsim.hw.rmp import RmpConfig
 from snpsim.system import (
+    HOST_SPA_SIZE,
     MODES,
     PageState,
     RunObserver,
@@ -107,6 +109,7 @@ __all__ = [
     "vmm_exit",
     "load_scenario_file",
     "PageState",
+    "RmpConfig",
     "RunOutcome",
     "TeardownCheck",
     "parse_size",
@@ -542,14 +545,25 @@ class Host:
     """
 
     def __init__(self, system: SnpSystem) -> None:
-        assert system.machine is not None
         self.system = system
-        self.machine = system.machine
         self.kvm = system.kvm
         self.platform = system.platform
+        if system.machine is None:  # QEMU exited before the VM existed (model-only)
+            self.machine: Any = None
+            self.vm: Any = None
+            self.asid: int = 0
+            return
+        self.machine = system.machine
         self.vm = system.kvm.vm(system.machine.s.vmfd)
         #: The VM's ASID (kept after a teardown frees it).
-        self.asid: int = system.machine.asid
+        self.asid = system.machine.asid
+
+    @property
+    def host_log(self) -> list[str]:
+        """The host kernel's SNP initialisation lines (:meth:`Scenario.host_init`):
+        arch/x86/virt/svm/sev.c ("SEV-SNP: RMP table physical range ...") then the SEV
+        driver's; empty when the host started with SNP ready."""
+        return self.system.host_log
 
     # VMM and KVM ioctls
     def vcpu(self, index: int) -> Any:
@@ -587,6 +601,13 @@ class Host:
         """The SPA the NPT maps ``gpa`` to (None when not mapped)."""
         ent = self.vm.npt.lookup(gpa >> 12)
         return None if ent is None else (ent.pfn << 12) | (gpa & 0xFFF)
+
+    def rmp_covered(self, spa: int) -> bool:
+        """Whether the RMP has an entry for the page at ``spa`` (the RMP-Covered check,
+        APM vol 2 15.36.10): a contiguous RMP covers SPA 0 up to its end, a segmented
+        one each mapped segment (:meth:`Scenario.host_init`).  An uncovered page is
+        hypervisor-owned for good: RMPUPDATE answers FAIL_INPUT, a private access #NPF."""
+        return self.platform.rmp.covered(spa >> 12)
 
     def rmp(self, spa: int) -> dict[str, Any]:
         """The RMP entry governing the page at ``spa`` (APM vol 2, "RMP entry"): assigned,
@@ -715,10 +736,10 @@ class Result:
     events wrote into ``g.result`` / ``scenario.data`` (emptied when a run starts); ``errors``: exceptions of user
     code and schedule steps that could not be done (each one line); ``events``: the
     trace, when the run was traced; ``host``: the :class:`Host`, for reading page
-    states and logs afterwards (or tearing the VM down) -- None when QEMU exited before
-    the machine was built (``outcome.vmm.result`` "qemu-exit"; ``@scenario.after``
-    checks do not run then); ``config``: the machine used; ``system``: the
-    :class:`snpsim.system.SnpSystem` that ran.
+    states and logs afterwards (or tearing the VM down); when QEMU exited before the VM
+    existed (``outcome.vmm.result`` "qemu-exit") it has no ``machine`` or ``vm`` and only
+    the host's own state (``host_log``, ``rmp``) can be read; ``config``: the machine
+    used; ``system``: the :class:`snpsim.system.SnpSystem` that ran.
     """
 
     name: str
@@ -756,9 +777,9 @@ class Result:
 
     def page(self, gpa: int) -> PageState:
         """The page at ``gpa`` after the run, from every party.  ScenarioError when the
-        machine was never built (:attr:`host` None)."""
-        if self.host is None:
-            raise ScenarioError("the machine was never built: " + self.describe())
+        VM was never built."""
+        if self.host is None or self.host.machine is None:
+            raise ScenarioError("the VM was never built: " + self.describe())
         return self.host.page(gpa)
 
 
@@ -894,6 +915,7 @@ class Scenario:
         self.data: dict[str, Any] = {}
         self.regions: list[Any] = []
         self.preassigned: list[tuple[int, str, int, int]] = []
+        self.host_boot: dict[str, Any] | None = None
         self._workloads: dict[int, Callable[[Guest], Any]] = {}
         self._hooks: list[tuple[str, Callable[..., Any]]] = []
         self._steps: list[Step] = []
@@ -933,6 +955,40 @@ class Scenario:
         if owner not in ("firmware", "guest", "hv-fixed"):
             raise ScenarioError(f"owner must be 'firmware', 'guest' or 'hv-fixed', not {owner!r}")
         self.preassigned.append((gpa, owner, asid, rmp_gpa))
+
+    def host_init(self, rmp: RmpConfig, *, ram: int | str = 64 << 30,
+                  e820: tuple[tuple[int, int, int], ...] | None = None,
+                  hv_fixed_2m: int = 0) -> None:
+        """The host boots through SNP initialisation (the host's initial state before
+        any VM): ``rmp`` where the BIOS put the RMP -- ``RmpConfig.contiguous(base,
+        covered)`` or ``RmpConfig.segmented(base, shift, {index: (segment_spa,
+        mapped_gib)})``; ``ram`` the host's RAM; ``e820`` its memory map ((SPA, size,
+        E820_TYPE_*) triples; default: the legacy hole and the RMP's memory reserved);
+        ``hv_fixed_2m`` 2 MiB HV-Fixed allocations made before SNP_INIT.  At
+        :meth:`run`, Linux's ``snp_rmptable_init`` and the SEV driver's
+        ``__sev_snp_init_locked`` run first: the RMP's own pages become
+        firmware-owned, the e820 reserved ranges HV-Fixed (docs/host.md, "Host SNP
+        initialisation").  If that fails, KVM offers no SNP VM and the run ends
+        ``qemu-exit`` with QEMU's "KVM_CREATE_VM failed: -22"; ``h.host_log`` has
+        the kernel's lines either way.  Without this call the host starts with SNP
+        ready and an RMP covering all memory.  Raises ScenarioError for a bad size, an
+        ``rmp`` that is not an RmpConfig, malformed ``e820`` triples or ``hv_fixed_2m``
+        outside 0..64."""
+        if not isinstance(rmp, RmpConfig):
+            raise ScenarioError(f"rmp must be an RmpConfig, not {rmp!r}")
+        if not 0 <= rmp.rmp_base <= HOST_SPA_SIZE - 0x5000 or not 0 <= rmp.rmp_end < HOST_SPA_SIZE:
+            raise ScenarioError(f"the RMP must lie in the host's {HOST_SPA_SIZE:#x} bytes of SPA")
+        if not isinstance(hv_fixed_2m, int) or not 0 <= hv_fixed_2m <= 64:
+            raise ScenarioError(f"hv_fixed_2m must be 0..64, not {hv_fixed_2m!r}")
+        if e820 is not None:
+            try:
+                e820 = tuple((int(a), int(n), int(t)) for a, n, t in e820)
+            except (TypeError, ValueError):
+                raise ScenarioError("e820 must be (SPA, size, E820_TYPE_*) triples") from None
+            if any(a < 0 or n < 0 for a, n, _t in e820):
+                raise ScenarioError("e820 addresses and sizes must not be negative")
+        self.host_boot = {"rmp": rmp, "ram": _size(ram, "ram"), "e820": e820,
+                          "hv_fixed_2m": hv_fixed_2m}
 
     def guest(self, fn: Callable[[Guest], Any] | None = None, *, vcpu: int = 0) -> Any:
         """Decorator: ``fn(g)`` is vCPU ``vcpu``'s guest work (after boot; vCPU 0 then
@@ -1025,6 +1081,8 @@ class Scenario:
                                **self.guest_options)
             for gpa, owner, asid, rmp_gpa in self.preassigned:
                 system.preassign(gpa, owner, asid, rmp_gpa)
+            if self.host_boot is not None:  # runs when the run starts, under its hooks
+                system.host_init(**self.host_boot, defer=True)
             return system
         except (ValueError, TypeError) as e:
             raise ScenarioError(str(e)) from None
@@ -1265,9 +1323,10 @@ class _Run:
         finally:
             for h in reversed(self.handles):
                 remove_hook(h)
-        if self.host is not None:  # None: QEMU exited while it built the machine
-            for fn in sc._after:
-                self._guard("after", fn, self.host)
+        if self.host is None:  # the VM was never built (QEMU exited)
+            self.host = Host(system)
+        for fn in sc._after:
+            self._guard("after", fn, self.host)
         events = list(recorder.events) if isinstance(recorder, Recorder) else []
         return Result(sc.name, outcome, sc.data, self.errors, self.host, sc.config(), events,
                       system)

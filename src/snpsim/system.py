@@ -47,10 +47,11 @@ from snpsim.guest.seed import SeedOutcome, seed_workload
 from snpsim.hw.cpu import Platform
 from snpsim.hw.npt import guest_walk
 from snpsim.hw.ports import GuestPageFault, GuestPort
+from snpsim.hw.rmp import RmpConfig
 from snpsim.kvm.kvm_main import Kvm
 from snpsim.kvm.profiles import DEFAULT_PROFILE as DEFAULT_KVM_PROFILE
 from snpsim.kvm.profiles import KVM_PROFILES, KvmProfile
-from snpsim.spec.e820 import E820_TYPE_RAM
+from snpsim.spec.e820 import E820_TYPE_RAM, E820_TYPE_RESERVED
 from snpsim.spec.exit_codes import SVM_VMGEXIT_PSC, describe_exit_code
 from snpsim.spec.ghcb import GHCB_FIELDS, GHCB_SHARED_BUF_OFFSET
 from snpsim.spec.kvm_uapi import (
@@ -87,6 +88,9 @@ from snpsim.vmm.profiles import DEFAULT_QEMU_PROFILE, QEMU_PROFILES, QemuProfile
 __all__ = [
     "SnpSystem",
     "TeardownCheck",
+    "host_e820",
+    "DEFAULT_HOST_RAM",
+    "HOST_SPA_SIZE",
     "MODES",
     "RunOutcome",
     "RunObserver",
@@ -644,6 +648,32 @@ def _pfn_runs(pfns: tuple[int, ...], limit: int = 4) -> str:
     return ", ".join(text) + (", ..." if len(runs) > limit else "")
 
 
+#: Host RAM the model's host has by default when it boots through SNP initialisation.
+DEFAULT_HOST_RAM = 64 << 30
+#: Bytes of host physical address space (sparse: its size costs nothing).
+HOST_SPA_SIZE = 1 << 44
+
+
+def host_e820(ram: int, rmp: RmpConfig) -> tuple[tuple[int, int, int], ...]:
+    """Model-only: the host firmware's e820 for ``ram`` bytes of RAM from 0 -- RAM below
+    the legacy hole (0x9F000), the hole reserved up to 1 MiB, RAM above -- with the
+    RMP's own memory (:meth:`RmpConfig.table_extents`) reserved, as the BIOS reports it
+    (Linux refuses SNP when it is not: "Memory for the RMP table has not been reserved
+    by BIOS")."""
+    reserved = sorted((a << PAGE_SHIFT, b << PAGE_SHIFT) for a, b in rmp.table_extents())
+    out: list[tuple[int, int, int]] = [(0, 0x9F000, E820_TYPE_RAM),
+                                       (0x9F000, 0x61000, E820_TYPE_RESERVED)]
+    pos = 0x100000
+    for a, b in reserved:
+        if a > pos and pos < ram:
+            out.append((pos, min(a, ram) - pos, E820_TYPE_RAM))
+        out.append((a, b - a, E820_TYPE_RESERVED))
+        pos = max(pos, b)
+    if pos < ram:
+        out.append((pos, ram - pos, E820_TYPE_RAM))
+    return tuple(out)
+
+
 class SnpSystem:
     """One SNP VM, ready to run.
 
@@ -708,13 +738,15 @@ class SnpSystem:
         #: Pages that start out owned by someone else (:meth:`preassign`), applied when
         #: the machine is built.
         self.preassigned: list[tuple[int, str, int, int]] = []
+        #: A deferred :meth:`host_init` (its arguments), run when :meth:`run` starts.
+        self._host_boot: dict[str, Any] | None = None
         guest_options.setdefault(
             "e820", tuple(sorted((*firmware_e820(self.layout), *regions_e820(self.regions)))))
         self.config = GuestConfig(ram_size=memory, nr_cpus=vcpus, profile=profile,
                                   **guest_options)
         # Host physical memory: enough SPA space for guest RAM twice (shared + private
         # backing) plus the host's own pages; sparse, so its size costs nothing.
-        self.platform = Platform(mem_size=1 << 44, cbit=self.config.cbit, seed=seed,
+        self.platform = Platform(mem_size=HOST_SPA_SIZE, cbit=self.config.cbit, seed=seed,
                                  livelock_repeats=livelock_repeats)
         self.kvm = Kvm(self.platform.host, kvm)
         self.machine: Machine | None = None
@@ -730,6 +762,35 @@ class SnpSystem:
         if owner not in ("firmware", "guest", "hv-fixed"):
             raise ValueError(f"owner must be 'firmware', 'guest' or 'hv-fixed', not {owner!r}")
         self.preassigned.append((gpa, owner, asid, rmp_gpa))
+
+    def host_init(self, rmp: RmpConfig, *, ram: int = DEFAULT_HOST_RAM,
+                  e820: tuple[tuple[int, int, int], ...] | None = None,
+                  hv_fixed_2m: int = 0, defer: bool = False) -> int:
+        """Model-only: boot the host through SNP initialisation instead of starting with
+        SNP ready (the default).  ``rmp``: where the BIOS put the RMP
+        (:class:`snpsim.hw.rmp.RmpConfig`); ``ram``: bytes of host RAM (its end is
+        ``max_pfn``); ``e820``: the host's memory map, default :func:`host_e820`
+        (legacy hole and the RMP's memory reserved); ``hv_fixed_2m``: 2 MiB HV-Fixed
+        allocations PSP sub-devices make before SNP_INIT.  Runs
+        :meth:`snpsim.kvm.kvm_main.Kvm.snp_host_init` now, or with ``defer`` at the
+        start of :meth:`run` (inside its tracing and hooks; returns 0 here); returns its
+        result (0, or -errno: KVM then refuses the SNP VM and QEMU exits when the run
+        builds it).  The log lines are in :attr:`host_log`."""
+        if defer:
+            self._host_boot = {"rmp": rmp, "ram": ram, "e820": e820, "hv_fixed_2m": hv_fixed_2m}
+            return 0
+        self.platform.set_rmp_config(rmp)
+        if e820 is None:
+            e820 = host_e820(ram, rmp)
+        max_pfn = max((a + n for a, n, t in e820 if t == E820_TYPE_RAM), default=0) >> PAGE_SHIFT
+        return self.kvm.snp_host_init(max_pfn, e820, hv_fixed_2m)
+
+    @property
+    def host_log(self) -> list[str]:
+        """The host kernel's SNP initialisation lines (arch/x86/virt/svm/sev.c, then
+        sev-dev.c), empty without :meth:`host_init`."""
+        sev = self.kvm.sev_device
+        return [] if sev is None else [*sev.rmptable.log, *sev.log]
 
     @property
     def reserved_ranges(self) -> tuple[tuple[int, int], ...]:
@@ -787,6 +848,9 @@ class SnpSystem:
             observer.system = self
             observer.t0 = t0
         self._observer = observer
+        boot, self._host_boot = self._host_boot, None
+        if boot is not None:
+            self.host_init(**boot)
         try:
             self._build(workload, ap_workloads)
             if before_run is not None:
@@ -794,11 +858,11 @@ class SnpSystem:
         except Livelock as lock:  # a loop that cannot progress before any vCPU ran
             return RunOutcome(RunResult("livelock", "paused", livelock=lock),
                               wall_time=time.perf_counter() - t0)
-        except QemuExit as e:  # QEMU gave up while it built the machine (its exit(1))
-            said = list(self.machine.s.errors) if self.machine is not None else []
-            if e.message not in said:
-                said.append(e.message)
-            return RunOutcome(RunResult("qemu-exit", "exit", errors=said),
+        except QemuExit as e:  # QEMU gave up building or launching the VM
+            errors = list(self.machine.s.errors) if self.machine is not None else []
+            if e.message not in errors:
+                errors.append(e.message)
+            return RunOutcome(RunResult("qemu-exit", "prelaunch", errors=errors),
                               wall_time=time.perf_counter() - t0,
                               host_oopses=list(self.kvm.oopses))
         assert self.machine is not None and self.kernel is not None

@@ -114,6 +114,25 @@ def test_preowned_page_never_reaches_the_guest():
     assert s["npf"] > 1
 
 
+def test_rmp_segment_hole_fails_the_launch():
+    """arch/x86/virt/svm/sev.c setup_segmented_rmptable compares only the last RAM
+    segment's end with the end of RAM, so a missing segment below passes; the launch's
+    first host page, the guest context page, is uncovered: its RMPUPDATE to Firmware
+    fails, snp_context_create returns NULL and snp_launch_start answers -ENOTTY (-25)
+    (arch/x86/kvm/svm/sev.c); QEMU exits.  RMPUPDATE of an uncovered page:
+    FAIL_INPUT (1); the RMP's own page is Firmware after SNP_INIT_EX."""
+    r, s = run_json(EXAMPLES / "rmp_segment_hole.py")
+    assert r.exit_code == 1, r.output
+    assert s["outcome"]["result"] == "qemu-exit"
+    res = s["result"]
+    assert "SEV-SNP: Segmented RMP using 1GB segments" in res["host_log"]
+    assert not any("does not cover" in line for line in res["host_log"])
+    assert res["vmm_errors"] == ["sev_snp_launch_start: SNP_LAUNCH_START ret=-25 fw_error=0"]
+    assert (res["rmp_base_owner"], res["hole_owner"], res["rmpupdate_in_hole"]) == \
+        ("firmware", "hypervisor", 1)
+    assert s["vmgexits"] == 0
+
+
 def test_hole_punched_under_guest():
     """guest_memfd.c kvm_gmem_punch_hole frees the page; sev_gmem_prepare gives the GPA a
     fresh private page, not validated (RMPUPDATE clears Validated); the access raises

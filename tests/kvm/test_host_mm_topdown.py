@@ -9,7 +9,9 @@ accepts for a memslot (``TASK_SIZE_MAX`` = 2**47 - 4096 with 4-level paging)."""
 
 import errno
 
-from snpsim.api import Scenario
+import pytest
+
+from snpsim.api import Scenario, ScenarioError
 from snpsim.hw.cpu import Platform
 from snpsim.kvm.host_mm import HVA_BASE
 from snpsim.kvm.kvm_main import TASK_SIZE_MAX, Kvm
@@ -44,7 +46,7 @@ def test_a_1_tib_guest_boots_and_completes():
 def test_qemu_exit_while_building_is_an_outcome_not_an_exception():
     """Two regions at one GPA: KVM answers the second slot -EEXIST
     (``__kvm_set_memory_region``) and QEMU gives up while building the machine; the run
-    ends "qemu-exit" with QEMU's line, and there is no Host to read."""
+    ends "qemu-exit" with QEMU's line; the Host has no VM, the after-checks still run."""
     sc = Scenario("overlap", memory="64M")
     sc.region("a", 1 << 32, "2M")
     sc.region("b", 1 << 32, "2M")
@@ -53,4 +55,6 @@ def test_qemu_exit_while_building_is_an_outcome_not_an_exception():
     res = sc.run()
     assert res.outcome.vmm.result == "qemu-exit"
     assert res.outcome.vmm.errors == ["kvm_set_phys_mem: error registering slot: EEXIST"]
-    assert res.host is None and ran == [] and not res.completed
+    assert res.host.machine is None and ran == [res.host] and not res.completed
+    with pytest.raises(ScenarioError):
+        res.page(1 << 32)

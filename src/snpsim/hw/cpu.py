@@ -58,9 +58,24 @@ from snpsim.spec.faults import (
     X86_TRAP_GP,
     X86_TRAP_UD,
 )
-from snpsim.spec.msr_index import MSR_AMD64_SEV, MSR_AMD64_SEV_ES_GHCB
+from snpsim.spec.msr_index import (
+    CPUID_FN_RMP_SEGMENTS,
+    MSR_AMD64_RMP_BASE,
+    MSR_AMD64_RMP_CFG,
+    MSR_AMD64_RMP_END,
+    MSR_AMD64_SEV,
+    MSR_AMD64_SEV_ES_GHCB,
+    MSR_AMD64_SYSCFG,
+    MSR_AMD64_SYSCFG_SNP_EN,
+)
 from snpsim.spec.pgtable_types import PG_LEVEL_1G, PG_LEVEL_2M, PG_LEVEL_4K
-from snpsim.spec.rmp import PVALIDATE_FAIL_INPUT, RMPADJUST_FAIL_INPUT, RMPREAD_FAIL_INPUT, RmpState
+from snpsim.spec.rmp import (
+    PVALIDATE_FAIL_INPUT,
+    RMPADJUST_FAIL_INPUT,
+    RMPREAD_FAIL_INPUT,
+    RMPTABLE_CPU_BOOKKEEPING_SZ,
+    RmpState,
+)
 from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PTRS_PER_PMD, PageSize, u64
 from snpsim.spec.vmsa import VMSA_FIELDS
 from snpsim.trace.progress import DEFAULT_LIVELOCK_REPEATS, ProgressWatcher
@@ -77,7 +92,7 @@ from .faults import (
 )
 from .memory import PhysicalMemory
 from .npt import Npt, NptEntry, Translation, check_rmp_guest_access, guest_walk
-from .rmp import Rmp, RmpEntry
+from .rmp import Rmp, RmpConfig, RmpEntry
 from .world import GuestContextDied, World
 
 __all__ = ["VmExit", "Vmcb", "GuestCpu", "HostCpu", "Platform", "Tlb", "TLB_ENTRIES"]
@@ -222,13 +237,22 @@ class Platform:
 
     def __init__(self, mem_size: int = 1 << 40, cbit: int = 51, seed: int = 0,
                  rmp_coverage: int | None = None,
-                 livelock_repeats: int = DEFAULT_LIVELOCK_REPEATS) -> None:
+                 livelock_repeats: int = DEFAULT_LIVELOCK_REPEATS,
+                 rmp_config: RmpConfig | None = None) -> None:
         from .firmware import SnpFirmware
 
         self.cbit = cbit
         self.mem = PhysicalMemory(mem_size)
         self.mem.engine = type(self.mem.engine)(b"snpsim-seed-%d" % seed)
         self.rmp = Rmp(coverage=mem_size if rmp_coverage is None else rmp_coverage)
+        #: Where the BIOS put the RMP (None: the model's default, an RMP covering
+        #: ``rmp_coverage`` with SNP already enabled and no table placement modelled).
+        self.rmp_config: RmpConfig | None = None
+        #: MSR SYSCFG; SNP_EN is set from the start unless a placement is given, in
+        #: which case the host's ``snp_rmptable_init`` sets it.
+        self.syscfg = MSR_AMD64_SYSCFG_SNP_EN
+        if rmp_config is not None:
+            self.set_rmp_config(rmp_config)
         self.world = World(seed)
         self.progress = ProgressWatcher(livelock_repeats)
         self.firmware = SnpFirmware(self)
@@ -237,6 +261,17 @@ class Platform:
         self.guest_code: dict[int, Callable[[GuestCpu], None]] = {}
         #: Model-only: guest contexts whose VMSA was replaced (never resumed again).
         self.retired_cpus: list[GuestCpu] = []
+
+    def set_rmp_config(self, cfg: RmpConfig) -> None:
+        """Model-only: the BIOS's RMP placement, before the host OS boots: the MSRs read
+        ``cfg``, the RMP covers what it says (:meth:`RmpConfig.covered_extents`), a
+        segmented RMP's segment table is written into its page, and SNP is not enabled
+        yet (SYSCFG.SNP_EN clear) -- the host's ``snp_rmptable_init`` enables it."""
+        self.rmp_config = cfg
+        self.syscfg = 0
+        self.rmp.set_coverage_extents(cfg.covered_extents())
+        if cfg.is_segmented:
+            self.mem.write_raw(cfg.rmp_base + RMPTABLE_CPU_BOOKKEEPING_SZ, cfg.rst_page())
 
     def install_guest_code(self, asid: int, entry: Callable[[GuestCpu], None]) -> None:
         """Model-only: the guest code that VMRUN starts for a vCPU of ``asid`` -- the
@@ -867,6 +902,50 @@ class HostCpu:
         self.platform.rmp.set_page_state(spa >> PAGE_SHIFT, owner, asid=asid, gpa=gpa,
                                          validated=validated)
 
+    # -- the MSRs and CPUID leaf of RMP placement (host initialisation) -------------------------
+    def rdmsr(self, msr: int) -> int:
+        """RDMSR of the RMP placement MSRs and SYSCFG: RMP_BASE, RMP_END, RMP_CFG (the
+        BIOS's values, :class:`snpsim.hw.rmp.RmpConfig`; without a placement RMP_BASE /
+        RMP_END read 0) and SYSCFG (only SNP_EN is modelled).  Any other MSR reads 0
+        (model choice: the host reads no other MSR)."""
+        self._assert_ctx()
+        cfg = self.platform.rmp_config
+        if msr == MSR_AMD64_SYSCFG:
+            return self.platform.syscfg
+        if cfg is None:
+            return 0
+        return {MSR_AMD64_RMP_BASE: cfg.rmp_base, MSR_AMD64_RMP_END: cfg.rmp_end,
+                MSR_AMD64_RMP_CFG: cfg.rmp_cfg}.get(msr, 0)
+
+    def wrmsr(self, msr: int, value: int) -> None:
+        """WRMSR of SYSCFG (the SNP_EN bit, which stays set once set: APM vol 2 15.36.2
+        as Linux relies on it in ``snp_rmptable_init``); other MSRs are ignored."""
+        self._assert_ctx()
+        if msr == MSR_AMD64_SYSCFG:
+            self.platform.syscfg = value | (self.platform.syscfg & MSR_AMD64_SYSCFG_SNP_EN)
+
+    def cpuid(self, leaf: int) -> tuple[int, int, int, int]:
+        """CPUID (EAX, EBX, ECX, EDX) of leaf 0x80000025 (RMP segment shift bounds in EAX,
+        the segment-table limit in EBX with bit 10 set); other leaves read zeros."""
+        self._assert_ctx()
+        cfg = self.platform.rmp_config
+        if leaf != CPUID_FN_RMP_SEGMENTS or cfg is None:
+            return 0, 0, 0, 0
+        eax = (cfg.segment_shift_min & 0x3F) | (cfg.segment_shift_max & 0x3F) << 6
+        ebx = 0 if cfg.rst_limit is None else (1 << 10) | (cfg.rst_limit & 0x3FF)
+        return eax, ebx, 0, 0
+
+    def rmp_clear(self) -> bool:
+        """The host's memset of the RMP memory (bookkeeping and entries) before SNP is
+        enabled: every entry reads zero afterwards.  Refused (returns False, nothing
+        changes) once SYSCFG.SNP_EN is set -- Linux checks this first, as the hardware
+        then protects the table (``clear_rmp``, arch/x86/virt/svm/sev.c)."""
+        self._assert_ctx()
+        if self.platform.syscfg & MSR_AMD64_SYSCFG_SNP_EN:
+            return False
+        self.platform.rmp.reset()
+        return True
+
     def rmpread(self, spa: int) -> tuple[int, RmpEntry | None]:
         """RMPREAD (see :meth:`snpsim.hw.rmp.Rmp.rmpread`): (EAX code, entry or None)."""
         self._assert_ctx()
@@ -883,11 +962,13 @@ class HostCpu:
         self._assert_ctx()
         rmp = self.platform.rmp
         pfn = spa >> PAGE_SHIFT
-        last = pfn + npages - 1
-        if npages > 0 and not rmp.covered(last):
-            ok = max(0, min(npages, rmp.coverage // PAGE_SIZE - pfn))
-            rmp.counters["RMPREAD"] = rmp.counters.get("RMPREAD", 0) + ok + 1
-            return RMPREAD_FAIL_INPUT, None
+        ok = 0
+        while ok < npages:
+            inside, k = rmp.covered_run(pfn + ok, npages - ok)
+            if not inside:
+                rmp.counters["RMPREAD"] = rmp.counters.get("RMPREAD", 0) + ok + 1
+                return RMPREAD_FAIL_INPUT, None
+            ok += k
         rmp.counters["RMPREAD"] = rmp.counters.get("RMPREAD", 0) + npages
         return 0, rmp.lookup_range(pfn, npages)
 

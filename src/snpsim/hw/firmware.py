@@ -22,7 +22,8 @@ pages, zero for ZERO, UNMEASURED, SECRETS and CPUID pages.  VMSA pages are measu
 GPA 0xFFFFFFFFF000 (the RMP records -1, page aligned, bits above 51 clear).
 
 Firmware status codes returned (``SEV_RET_*``, :mod:`snpsim.spec.psp_sev`): 0 SUCCESS,
-0x02 INVALID_GUEST_STATE, 0x10 INVALID_GUEST, 0x16 INVALID_PARAM, 0x1A INVALID_PAGE_STATE.
+0x01 INVALID_PLATFORM_STATE, 0x02 INVALID_GUEST_STATE, 0x03 INVALID_CONFIG, 0x10
+INVALID_GUEST, 0x16 INVALID_PARAM, 0x1A INVALID_PAGE_STATE, 0x1C INVALID_PAGE_OWNER.
 
 Page states (SNP firmware ABI 56860, "Page States", in RMP terms): Hypervisor (Assigned
 0), Firmware (Assigned 1, ASID 0, Immutable 1: only the firmware writes it, a host write
@@ -54,11 +55,15 @@ from snpsim.spec.kvm_uapi import (
     KVM_SEV_SNP_PAGE_TYPE_UNMEASURED,
     KVM_SEV_SNP_PAGE_TYPE_ZERO,
 )
+from snpsim.spec.msr_index import MSR_AMD64_SYSCFG_SNP_EN
 from snpsim.spec.psp_sev import (
+    SEV_RET_INVALID_CONFIG,
     SEV_RET_INVALID_GUEST,
     SEV_RET_INVALID_GUEST_STATE,
+    SEV_RET_INVALID_PAGE_OWNER,
     SEV_RET_INVALID_PAGE_STATE,
     SEV_RET_INVALID_PARAM,
+    SEV_RET_INVALID_PLATFORM_STATE,
     SEV_RET_SUCCESS,
 )
 from snpsim.spec.sev_guest import (
@@ -139,6 +144,54 @@ class SnpFirmware:
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
+        #: SNP_INIT(_EX) done (the platform's SNP state INIT; model-only flag).
+        self.snp_initialized = False
+
+    # -- SNP_INIT_EX (SNP firmware ABI 56860; Linux ``__sev_snp_init_locked``) -------------
+
+    def snp_init_ex(self, init_rmp: bool = True,
+                    range_list: list[tuple[int, int]] | None = None) -> int:
+        """SNP_INIT_EX: initialise SNP on the platform.
+
+        ``init_rmp``: the firmware initialises the RMP (Linux always sets INIT_RMP = 1):
+        every entry cleared, then the RMP's own pages (bookkeeping, segment table,
+        entries: :meth:`snpsim.hw.rmp.RmpConfig.table_extents`) put in the Firmware state
+        (Assigned, ASID 0, Immutable) -- the hypervisor can neither assign nor write them
+        afterwards.  ``range_list``: ``struct sev_data_range_list`` as (SPA, page count)
+        pairs, pages the firmware puts in the HV-Fixed state (Immutable, not assigned;
+        Linux passes the e820 reserved/ACPI/PMEM ranges and the HV-Fixed allocations).
+        Nothing is stored per page: both are extents (:meth:`Rmp.set_preset_extents`).
+
+        Ranges may overlap each other and the RMP (the BIOS reports the RMP as e820
+        reserved, and Linux passes every reserved range): the RMP's pages stay Firmware.
+
+        Returns SEV_RET_SUCCESS; SEV_RET_INVALID_PLATFORM_STATE (0x01) when already
+        initialised; SEV_RET_INVALID_CONFIG (0x03) when SYSCFG.SNP_EN is clear (Linux's
+        ``snp_prepare`` comment: the firmware checks SNP_EN on every CPU) or the
+        platform has no RMP placement; SEV_RET_INVALID_PARAM (0x16) for a range that is
+        not page aligned or empty.  The status codes for the refusals are model choices
+        (docs/model-choices.md).
+        """
+        p = self.platform
+        if self.snp_initialized:
+            return SEV_RET_INVALID_PLATFORM_STATE
+        cfg = p.rmp_config
+        if cfg is None or not p.syscfg & MSR_AMD64_SYSCFG_SNP_EN:
+            return SEV_RET_INVALID_CONFIG
+        fixed = []
+        for base, count in range_list or []:
+            if base & (PAGE_SIZE - 1) or count <= 0:
+                return SEV_RET_INVALID_PARAM
+            fixed.append((base >> PAGE_SHIFT, (base >> PAGE_SHIFT) + count))
+        table = _merge(cfg.table_extents())
+        extents = [(a, b, "firmware") for a, b in table]
+        extents += [(a, b, "hv-fixed") for a, b in _subtract(_merge(fixed), table)]
+        if init_rmp:
+            p.rmp.reset()
+        p.rmp.set_preset_extents(extents)
+        self.snp_initialized = True
+        p.count("SNP_INIT_EX")
+        return SEV_RET_SUCCESS
 
     # -- SNP_GUEST_REQUEST and SNP_PAGE_RECLAIM (SNP firmware ABI 56860; model choices in
     # docs/model-choices.md) ------------------------------------------------------------
@@ -235,14 +288,23 @@ class SnpFirmware:
     def snp_launch_update(self, gctx: GuestContext, spa: int, gpa: int, page_type: int) -> int:
         """SNP_LAUNCH_UPDATE of one 4 KiB page at ``spa`` mapped at ``gpa`` (bytes).
 
-        The RMP entry must be assigned to ``gctx.asid`` at ``gpa`` and Immutable, else
-        SEV_RET_INVALID_PARAM (0x16) and nothing changes.  On success (0) the page is
-        measured, encrypted in place, Validated, and no longer Immutable.
+        The RMP entry must be assigned to ``gctx.asid`` at ``gpa`` and Immutable (what
+        KVM's ``rmp_make_private(..., immutable=true)`` made), else nothing changes and
+        the answer is SEV_RET_INVALID_PAGE_OWNER (0x1C) for a page assigned to another
+        guest, SEV_RET_INVALID_PAGE_STATE (0x1A) for a page in the Firmware or
+        HV-Fixed state, SEV_RET_INVALID_PARAM (0x16) otherwise (model choices for the
+        first two, docs/model-choices.md).  On success (0) the page is measured,
+        encrypted in place, Validated, and no longer Immutable.
         """
         if gctx.state != "LAUNCH":
             return SEV_RET_INVALID_GUEST
         rmp = self.platform.rmp
         pfn = spa >> PAGE_SHIFT
+        e = rmp.lookup(pfn)
+        if e.assigned and e.asid not in (0, gctx.asid):
+            return SEV_RET_INVALID_PAGE_OWNER
+        if e.owner in ("firmware", "hv-fixed"):
+            return SEV_RET_INVALID_PAGE_STATE
         e = rmp.entry(pfn)
         want_gpa = VMSA_GPA if page_type == SNP_PAGE_TYPE_VMSA else gpa
         if not (e.assigned and e.immutable and e.asid == gctx.asid and e.gpa == want_gpa & ~0xFFF):
@@ -338,3 +400,31 @@ def _report_response(gctx: GuestContext, req: bytes) -> bytes:
     head = (0).to_bytes(4, "little") + ATTESTATION_REPORT_SIZE.to_bytes(4, "little") + bytes(24)
     assert len(head) == REPORT_RSP_REPORT_OFFSET
     return head + bytes(report)
+
+
+def _merge(extents: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Model-only: the union of PFN ranges ``[start, end)``, sorted and disjoint."""
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(extents):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _subtract(extents: list[tuple[int, int]], holes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Model-only: the parts of sorted disjoint ``extents`` outside sorted disjoint ``holes``."""
+    out = []
+    for a, b in extents:
+        for h0, h1 in holes:
+            if h1 <= a or h0 >= b:
+                continue
+            if h0 > a:
+                out.append((a, h0))
+            a = max(a, h1)
+            if a >= b:
+                break
+        if a < b:
+            out.append((a, b))
+    return out

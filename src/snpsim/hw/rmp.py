@@ -26,12 +26,19 @@ returns FAIL_INPUT (model choice: real parts have at most about a thousand SNP A
 a narrower field, Linux ``struct rmpentry_raw`` ``asid:10``; what hardware answers for an
 ASID beyond its maximum is unconfirmed).
 
-Pages at or above ``coverage`` (bytes of SPA covered by the table) are permanently
-hypervisor-owned (APM 15.36.4): ``lookup`` reads them as unassigned, so host writes and
-C=0 guest writes to them pass the Hypervisor-Owned check; a private guest access fails
-the RMP-Covered check (#NPF); RMPUPDATE, PSMASH and RMPREAD return FAIL_INPUT (model
-choice: the references give no code for an uncovered SPA), and PVALIDATE/RMPADJUST take
-#NPF with the RMP bit.
+Coverage is a list of PFN extents: ``[0, coverage)`` for a contiguous RMP, one extent
+per mapped segment for a segmented one, with holes between (:class:`RmpConfig` says
+which, from RMP_BASE / RMP_END or RMP_CFG and the RMP segment table).  Pages outside
+every extent are permanently hypervisor-owned (APM 15.36.4): ``lookup`` reads them as
+unassigned, so host writes and C=0 guest writes to them pass the Hypervisor-Owned check;
+a private guest access fails the RMP-Covered check (#NPF); RMPUPDATE, PSMASH and RMPREAD
+return FAIL_INPUT (model choice: the references give no code for an uncovered SPA), and
+PVALIDATE/RMPADJUST take #NPF with the RMP bit.
+
+Preset extents (:meth:`Rmp.set_preset_extents`) give whole ranges a starting state other
+than zero -- the Firmware state SNP_INIT_EX gives the RMP's own pages, the HV-Fixed state
+of its range list -- read where no chunk exists and copied into a chunk when it is first
+written, so a 1 TiB host's 4 GiB RMP costs no storage.
 
 Owners (APM table 15-35): hypervisor (Assigned=0), guest (Assigned=1, ASID != 0),
 firmware / AMD-SP (Assigned=1, ASID=0, Immutable=1); see :attr:`RmpEntry.owner`.  The
@@ -64,6 +71,7 @@ Sources: AMD APM vol 2 15.36 (as restated in hardware-and-ghcb.md 1 and 3), MSDO
 
 from __future__ import annotations
 
+import bisect
 import struct
 from dataclasses import dataclass
 
@@ -77,6 +85,8 @@ from snpsim.spec.rmp import (
     PSMASH_FAIL_INUSE,
     PSMASH_FAIL_PERMISSION,
     PVALIDATE_FAIL_SIZEMISMATCH,
+    RMP_ADDR_MASK,
+    RMP_ENTRY_SIZE,
     RMP_PERM_ALL,
     RMP_PERM_RESERVED_MASK,
     RMPADJUST_FAIL_INPUT,
@@ -88,19 +98,25 @@ from snpsim.spec.rmp import (
     RMPADJUST_VMSA_PAGE_BIT,
     RMPREAD_FAIL_INPUT,
     RMPREAD_FAIL_PERMISSION,
+    RMPTABLE_CPU_BOOKKEEPING_SZ,
     RMPUPDATE_FAIL_INPUT,
     RMPUPDATE_FAIL_INUSE,
     RMPUPDATE_FAIL_OVERLAP,
     RMPUPDATE_FAIL_PERMISSION,
+    RST_ENTRY_MAPPED_SIZE,
+    RST_ENTRY_SEGMENT_BASE,
+    RST_MAX_INDEX,
+    RST_SIZE,
     RmpPerm,
     RmpReadOut,
     RmpState,
 )
-from snpsim.spec.units import PAGE_SHIFT, PTRS_PER_PMD
+from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PTRS_PER_PMD
 
 from .faults import NestedPageFault, VmmCommunicationException
 
-__all__ = ["RmpEntry", "Rmp", "RMP_DTYPE", "RMP_LOOKUP_DTYPE", "RMP_ASID_MAX", "VMPL_COUNT"]
+__all__ = ["RmpEntry", "Rmp", "RmpConfig", "RMP_DTYPE", "RMP_LOOKUP_DTYPE", "RMP_ASID_MAX",
+           "VMPL_COUNT"]
 
 VMPL_COUNT = 4
 
@@ -170,6 +186,15 @@ class RmpEntry:
 
 
 _UNASSIGNED = RmpEntry()
+_FIRMWARE_ENTRY = RmpEntry(assigned=True, immutable=True)
+_HV_FIXED_ENTRY = RmpEntry(immutable=True)
+
+
+def _preset_entry(flags: int) -> RmpEntry:
+    """The entry a never-written page with preset ``flags`` reads as."""
+    if not flags:
+        return _UNASSIGNED
+    return _FIRMWARE_ENTRY if flags & _ASSIGNED else _HV_FIXED_ENTRY
 
 
 class Rmp:
@@ -188,26 +213,136 @@ class Rmp:
     def __init__(self, coverage: int) -> None:
         self._chunks: dict[int, np.ndarray] = {}
         self._lookups: dict[int, dict[int, RmpEntry]] = {}
+        #: Model-only: extents (start PFN, end PFN, flags byte) whose entries start in a
+        #: state other than all-zero (SNP_INIT's Firmware and HV-Fixed pages), read where
+        #: no chunk was written yet and copied into a chunk when it is first written.
+        self._preset: list[tuple[int, int, int]] = []
+        self._preset_starts: list[int] = []
         self.coverage = coverage
         self.in_use: set[int] = set()
         self.counters: dict[str, int] = {}
 
+    # -- coverage: one extent from 0 (contiguous RMP) or one per segment -----------------
     @property
     def coverage(self) -> int:
-        """Bytes of SPA space covered by the table."""
-        return self._coverage
+        """Bytes of SPA space up to the end of the highest covered extent (the whole
+        coverage for a contiguous RMP; a segmented RMP may have holes below it, see
+        :meth:`coverage_extents`)."""
+        return self._covered_pfns << PAGE_SHIFT
 
     @coverage.setter
     def coverage(self, value: int) -> None:
-        self._coverage = value
-        self._covered_pfns = value >> PAGE_SHIFT
+        self.set_coverage_extents([(0, value >> PAGE_SHIFT)] if value > 0 else [])
+
+    def set_coverage_extents(self, extents: list[tuple[int, int]]) -> None:
+        """Cover exactly the PFN ranges ``[start, end)`` of ``extents`` (what RMP_BASE /
+        RMP_END or the RMP segment table say, :class:`RmpConfig`); pages outside read
+        as hypervisor-owned.  Adjacent extents are merged.  Raises ValueError for an
+        empty or overlapping extent."""
+        merged: list[tuple[int, int]] = []
+        for start, end in sorted(extents):
+            if not 0 <= start < end:
+                raise ValueError(f"bad RMP coverage extent [{start:#x}, {end:#x})")
+            if merged and start < merged[-1][1]:
+                raise ValueError("overlapping RMP coverage extents")
+            if merged and start == merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+            else:
+                merged.append((start, end))
+        self._extents = merged
+        self._extent_starts = [a for a, _b in merged]
+        self._covered_pfns = merged[-1][1] if merged else 0
+        #: True when some PFN below ``_covered_pfns`` is not covered (a segmented RMP).
+        self._gaps = not (len(merged) <= 1 and (not merged or merged[0][0] == 0))
         self._lookups.clear()
+
+    def coverage_extents(self) -> list[tuple[int, int]]:
+        """The covered PFN ranges ``[start, end)``, sorted."""
+        return list(self._extents)
+
+    def _extent_of(self, pfn: int) -> tuple[int, int] | None:
+        """The covered extent holding ``pfn``, or None."""
+        i = bisect.bisect_right(self._extent_starts, pfn) - 1
+        if i >= 0 and pfn < self._extents[i][1]:
+            return self._extents[i]
+        return None
+
+    def covered_run(self, pfn: int, n: int) -> tuple[bool, int]:
+        """Model-only: whether ``pfn`` is covered, and for how many pages from ``pfn``
+        (at most ``n``, at least 1) that answer stays the same."""
+        if not self._gaps:
+            if 0 <= pfn < self._covered_pfns:
+                return True, min(n, self._covered_pfns - pfn)
+            return False, n
+        ext = self._extent_of(pfn)
+        if ext is not None:
+            return True, min(n, ext[1] - pfn)
+        i = bisect.bisect_right(self._extent_starts, pfn)
+        nxt = self._extent_starts[i] if i < len(self._extent_starts) else pfn + n
+        return False, min(n, nxt - pfn)
+
+    # -- the state pages start in (SNP_INIT) ------------------------------------------
+    def set_preset_extents(self, extents: list[tuple[int, int, str]]) -> None:
+        """Model-only: the pages of each ``(start PFN, end PFN, owner)`` extent start in
+        the RMP state ``owner`` -- ``"firmware"`` (Assigned, ASID 0, Immutable) or
+        ``"hv-fixed"`` (Immutable only) -- without storing anything per page: what
+        SNP_INIT leaves for the RMP's own pages and the HV-Fixed range list
+        (:meth:`snpsim.hw.firmware.SnpFirmware.snp_init_ex`).  Replaces earlier
+        extents; pages already written keep their entries.  Raises ValueError for an
+        unknown owner or overlapping extents."""
+        flags = {"firmware": _ASSIGNED | _IMMUTABLE, "hv-fixed": _IMMUTABLE}
+        out: list[tuple[int, int, int]] = []
+        for start, end, owner in sorted(extents):
+            if owner not in flags or not 0 <= start < end:
+                raise ValueError(f"bad preset extent ({start:#x}, {end:#x}, {owner!r})")
+            if out and start < out[-1][1]:
+                raise ValueError("overlapping preset extents")
+            out.append((start, end, flags[owner]))
+        self._preset = out
+        self._preset_starts = [a for a, _b, _f in out]
+        self._lookups.clear()
+
+    def preset_extents(self) -> list[tuple[int, int, str]]:
+        """The ``(start PFN, end PFN, owner)`` extents of :meth:`set_preset_extents`."""
+        names = {_ASSIGNED | _IMMUTABLE: "firmware", _IMMUTABLE: "hv-fixed"}
+        return [(a, b, names[f]) for a, b, f in self._preset]
+
+    def _preset_flags(self, pfn: int) -> int:
+        """Flags byte a never-written entry at ``pfn`` has (0 outside every preset extent)."""
+        if not self._preset:
+            return 0
+        i = bisect.bisect_right(self._preset_starts, pfn) - 1
+        if i >= 0 and pfn < self._preset[i][1]:
+            return self._preset[i][2]
+        return 0
+
+    def _preset_in_chunk(self, base: int) -> list[tuple[int, int, int]]:
+        """Preset extents clipped to chunk ``base`` (indices ``[lo, hi)`` and flags)."""
+        lo_pfn, hi_pfn = base << 9, (base + 1) << 9
+        i = max(0, bisect.bisect_right(self._preset_starts, lo_pfn) - 1)
+        out = []
+        while i < len(self._preset) and self._preset[i][0] < hi_pfn:
+            a, b, f = self._preset[i]
+            if b > lo_pfn:
+                out.append((max(a, lo_pfn) - lo_pfn, min(b, hi_pfn) - lo_pfn, f))
+            i += 1
+        return out
+
+    def reset(self) -> None:
+        """Model-only: every entry back to zero and no preset extents (the RMP memory
+        cleared, as ``snp_rmptable_init`` / SNP_INIT with INIT_RMP do)."""
+        self._chunks.clear()
+        self._lookups.clear()
+        self._preset = []
+        self._preset_starts = []
 
     # -- storage -------------------------------------------------------------------
     def _chunk(self, pfn: int, create: bool) -> np.ndarray | None:
         c = self._chunks.get(pfn >> 9)
         if c is None and create:
             c = np.zeros(PTRS_PER_PMD, dtype=RMP_DTYPE)
+            for lo, hi, f in self._preset_in_chunk(pfn >> 9):
+                c["flags"][lo:hi] = f
             self._chunks[pfn >> 9] = c
         return c
 
@@ -230,7 +365,7 @@ class Rmp:
     def _raw(self, pfn: int) -> RmpEntry:
         c = self._chunks.get(pfn >> 9)
         if c is None:
-            return _UNASSIGNED
+            return _preset_entry(self._preset_flags(pfn))
         return self._decode(c, pfn & 511)
 
     def _forget(self, pfn: int) -> None:
@@ -256,8 +391,10 @@ class Rmp:
         self._forget(pfn)
 
     def covered(self, pfn: int) -> bool:
-        """True when ``pfn`` is below the RMP coverage limit."""
-        return 0 <= pfn < self._covered_pfns
+        """True when the RMP has an entry for ``pfn`` (RMP-Covered, APM vol 2 15.36.10)."""
+        if not self._gaps:
+            return 0 <= pfn < self._covered_pfns
+        return self._extent_of(pfn) is not None
 
     def head_2m(self, pfn: int) -> RmpEntry | None:
         """The assigned 2 MiB entry governing ``pfn``, or None."""
@@ -278,11 +415,11 @@ class Rmp:
             e = cc.get(pfn & 511)
             if e is not None:
                 return e
-        if not 0 <= pfn < self._covered_pfns:
+        if not 0 <= pfn < self._covered_pfns or (self._gaps and self._extent_of(pfn) is None):
             return _UNASSIGNED
         c = self._chunks.get(base)
         if c is None:
-            return _UNASSIGNED
+            return _preset_entry(self._preset_flags(pfn))
         if self._head_is_2m(c):
             e = self._decode(c, 0, (pfn & 511) << PAGE_SHIFT)
         else:
@@ -298,10 +435,13 @@ class Rmp:
         """Model-only: whether any page of the 2 MiB region holding ``pfn`` is assigned,
         as :meth:`lookup` sees it (``any(lookup(p).assigned for p in the region)``)."""
         base = pfn & ~511
-        if not self.covered(base | 511):
+        inside, k = self.covered_run(base, PTRS_PER_PMD)
+        if not inside or k < PTRS_PER_PMD:
             return any(self.lookup(p).assigned for p in range(base, base + PTRS_PER_PMD))
         c = self._chunks.get(pfn >> 9)
-        return c is not None and bool(np.any(c["flags"] & _ASSIGNED))
+        if c is None:
+            return any(f & _ASSIGNED for _lo, _hi, f in self._preset_in_chunk(pfn >> 9))
+        return bool(np.any(c["flags"] & _ASSIGNED))
 
     def lookup_range(self, pfn: int, n: int) -> np.ndarray:
         """Model-only range form of :meth:`lookup`: the governing entries of the ``n``
@@ -319,10 +459,19 @@ class Rmp:
             if p >= self._covered_pfns:
                 break  # the rest reads unassigned
             lo = p & 511
-            k = min(n - done, PTRS_PER_PMD - lo)
+            inside, k = self.covered_run(p, min(n - done, PTRS_PER_PMD - lo))
+            if not inside:
+                done += k  # a hole between segments reads unassigned
+                continue
             c = self._chunks.get(p >> 9)
+            if c is None and self._preset:
+                for a, b, f in self._preset_in_chunk(p >> 9):
+                    a, b = max(a, lo), min(b, lo + k)
+                    if a < b:
+                        dst = out[done + a - lo : done + b - lo]
+                        dst["assigned"] = bool(f & _ASSIGNED)
+                        dst["immutable"] = bool(f & _IMMUTABLE)
             if c is not None:
-                k = min(k, self._covered_pfns - p)
                 dst = out[done : done + k]
                 if self._head_is_2m(c):
                     src = np.broadcast_to(c[0], (k,))
@@ -357,10 +506,10 @@ class Rmp:
         gfn = gpa >> PAGE_SHIFT
         while done < n:
             p = pfn + done
-            if not 0 <= p < self._covered_pfns:
-                return done
             lo = p & 511
-            k = min(n - done, PTRS_PER_PMD - lo, self._covered_pfns - p)
+            inside, k = self.covered_run(p, min(n - done, PTRS_PER_PMD - lo))
+            if not inside:
+                return done
             c = self._chunks.get(p >> 9)
             if c is None:
                 return done
@@ -440,7 +589,7 @@ class Rmp:
         if state.pagesize == 1 and (pfn & 511 or not self.covered(pfn | 511)):
             return RMPUPDATE_FAIL_INPUT
         c = self._chunks.get(pfn >> 9)
-        cur_flags = 0
+        cur_flags = self._preset_flags(pfn) if c is None else 0
         if c is not None:
             cur_flags = _U8.unpack_from(c, (pfn & 511) * _REC_SIZE + _FLAGS_OFF)[0]  # type: ignore[arg-type]
         if cur_flags & _IMMUTABLE:
@@ -524,8 +673,7 @@ class Rmp:
         if ent is None:
             return code, None
         pfn = spa >> PAGE_SHIFT
-        c = self._chunk(pfn, False)
-        region = c is not None and bool(np.any(c["flags"] & _ASSIGNED))
+        region = self.any_assigned_2m(pfn)
         return code, RmpReadOut(
             gpa=ent.gpa, assigned=int(ent.assigned), pagesize=ent.pagesize | (2 if region else 0),
             immutable=int(ent.immutable), rsvd=0, asid=ent.asid,
@@ -676,7 +824,9 @@ class Rmp:
         self._write(pfn, ent)
 
     def assigned_pfns(self) -> list[int]:
-        """PFNs whose governing entry is assigned (model-only, for invariants and reports)."""
+        """PFNs whose governing entry is assigned (model-only, for invariants and reports).
+        Pages still in the Firmware state SNP_INIT gave them and never written since are
+        not listed (they are :meth:`preset_extents`, possibly gigabytes)."""
         out: list[int] = []
         for base, c in self._chunks.items():
             f = c["flags"]
@@ -690,3 +840,115 @@ class Rmp:
     def bytes_used(self) -> int:
         """Bytes of numpy storage held by the table (model-only, for the memory benchmark)."""
         return sum(c.nbytes for c in self._chunks.values())
+
+
+_GIB_SHIFT = 30
+
+
+@dataclass(frozen=True)
+class RmpConfig:
+    """Where the BIOS put the RMP, as the MSRs and the RMP segment table say (the state
+    the OS finds at boot; model-only container, fields in the hardware's encodings).
+
+    ``rmp_base`` / ``rmp_end``: MSR RMP_BASE (0xC0010132, first byte of the table) and
+    RMP_END (0xC0010133, last byte; 0 for a segmented RMP).  ``rmp_cfg``: MSR RMP_CFG
+    (0xC0010136): bit 0 segmented, bits 13:8 the segment shift.  ``rst``: the RMP
+    segment table's u64 entries by index (bits 19:0 mapped GiB, bits 51:20 the
+    segment's SPA), which the BIOS writes into the page at ``rmp_base + 0x4000``.
+    ``segment_shift_min`` / ``_max`` and ``rst_limit`` are what CPUID 0x80000025
+    reports (EAX[5:0], EAX[11:6]; EBX[9:0] with EBX bit 10 when ``rst_limit`` is set);
+    the defaults are model choices (docs/model-choices.md).
+
+    Sources: hardware-and-ghcb.md 1.1 (table location, bookkeeping, coverage);
+    arch/x86/virt/svm/sev.c v6.14+ (``probe_segmented_rmptable_info``,
+    ``setup_segmented_rmptable``) for the segment table's encoding.
+    """
+
+    rmp_base: int = 0
+    rmp_end: int = 0
+    rmp_cfg: int = 0
+    rst: tuple[tuple[int, int], ...] = ()
+    segment_shift_min: int = 30
+    segment_shift_max: int = 52
+    rst_limit: int | None = None
+
+    @classmethod
+    def contiguous(cls, rmp_base: int, covered: int) -> RmpConfig:
+        """A contiguous RMP at ``rmp_base`` (bytes, 8 KiB aligned) whose entries cover SPA
+        ``[0, covered)`` (bytes, 4 KiB aligned): RMP_END = base + 16 KiB + 16 bytes
+        per page - 1."""
+        return cls(rmp_base=rmp_base,
+                   rmp_end=rmp_base + RMPTABLE_CPU_BOOKKEEPING_SZ
+                   + (covered >> PAGE_SHIFT) * RMP_ENTRY_SIZE - 1)
+
+    @classmethod
+    def segmented(cls, rmp_base: int, segment_shift: int,
+                  segments: dict[int, tuple[int, int]], **cpuid: int) -> RmpConfig:
+        """A segmented RMP: bookkeeping and segment table at ``rmp_base``; segment
+        ``index`` covers SPA from ``index << segment_shift`` for ``mapped_gib`` GiB, its
+        entries at ``segment_spa`` (1 MiB aligned): ``segments = {index: (segment_spa,
+        mapped_gib)}``.  ``cpuid``: ``segment_shift_min``, ``segment_shift_max``,
+        ``rst_limit``."""
+        rst = tuple(sorted((i, (spa & ~((1 << 20) - 1)) | (gib & ((1 << 20) - 1)))
+                           for i, (spa, gib) in segments.items()))
+        return cls(rmp_base=rmp_base, rmp_cfg=1 | (segment_shift & 0x3F) << 8, rst=rst,
+                   **cpuid)
+
+    @property
+    def is_segmented(self) -> bool:
+        """RMP_CFG bit 0 (segmented RMP enabled)."""
+        return bool(self.rmp_cfg & 1)
+
+    @property
+    def segment_shift(self) -> int:
+        """RMP_CFG[13:8]."""
+        return (self.rmp_cfg >> 8) & 0x3F
+
+    def rst_page(self) -> bytes:
+        """The 4 KiB RMP segment table page as the BIOS writes it (u64 little-endian)."""
+        page = bytearray(RST_SIZE)
+        for i, entry in self.rst:
+            if 0 <= i < RST_MAX_INDEX:
+                page[i * 8 : i * 8 + 8] = (entry & ((1 << 64) - 1)).to_bytes(8, "little")
+        return bytes(page)
+
+    def _segments(self) -> list[tuple[int, int, int]]:
+        """(covered SPA, covered bytes, segment SPA) of each mapped segment the hardware
+        uses (index below the RST limit; mapped size capped at the segment size)."""
+        limit = RST_MAX_INDEX if self.rst_limit is None else self.rst_limit
+        size = 1 << self.segment_shift
+        out = []
+        for i, entry in self.rst:
+            mapped = RST_ENTRY_MAPPED_SIZE(entry) << _GIB_SHIFT
+            if mapped and 0 <= i < limit:
+                out.append((i << self.segment_shift, min(mapped, size), RST_ENTRY_SEGMENT_BASE(entry)))
+        return out
+
+    def covered_extents(self) -> list[tuple[int, int]]:
+        """The PFN ranges the hardware has RMP entries for: ``[0, entries)`` for a
+        contiguous RMP ((RMP_END + 1 - RMP_BASE - 16 KiB) / 16 entries); one range per
+        mapped segment for a segmented one; none when RMP_BASE is unset."""
+        if not self.rmp_base & RMP_ADDR_MASK:
+            return []
+        if self.is_segmented:
+            return [(pa >> PAGE_SHIFT, (pa + size) >> PAGE_SHIFT) for pa, size, _s in self._segments()]
+        if not self.rmp_end & RMP_ADDR_MASK or self.rmp_end < self.rmp_base:
+            return []
+        entries = (self.rmp_end + 1 - self.rmp_base - RMPTABLE_CPU_BOOKKEEPING_SZ) // RMP_ENTRY_SIZE
+        return [(0, entries)] if entries > 0 else []
+
+    def table_extents(self) -> list[tuple[int, int]]:
+        """PFN ranges ``[start, end)`` of the RMP's own memory: bookkeeping and entries
+        (contiguous), or bookkeeping, segment table and each segment's entries."""
+        base = self.rmp_base & ~(PAGE_SIZE - 1)
+        if self.is_segmented:
+            out = [(base >> PAGE_SHIFT, (base + RMPTABLE_CPU_BOOKKEEPING_SZ + RST_SIZE) >> PAGE_SHIFT)]
+            for _pa, size, seg in self._segments():
+                nbytes = (size >> PAGE_SHIFT) * RMP_ENTRY_SIZE
+                out.append((seg >> PAGE_SHIFT, (seg + nbytes + PAGE_SIZE - 1) >> PAGE_SHIFT))
+            return out
+        if self.rmp_end < self.rmp_base:
+            return []
+        return [(base >> PAGE_SHIFT, (self.rmp_end >> PAGE_SHIFT) + 1)]
+
+

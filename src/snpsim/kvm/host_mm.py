@@ -77,6 +77,44 @@ class PageAllocator:
         self._leaked = RangeMap()
         self._recent: list[int] = []
         self.nr_allocated = 0
+        #: PFN ranges ``[start, end)`` never handed out (the host's reserved memory).
+        self._reserved: list[tuple[int, int]] = []
+
+    def reserve(self, pfn: int, npages: int) -> None:
+        """Never hand out the ``npages`` PFNs from ``pfn`` (memory the host firmware's e820
+        does not give the kernel: it never reaches the buddy allocator).  Only PFNs not
+        handed out yet are affected (model-only)."""
+        if npages > 0:
+            self._reserved = sorted([*self._reserved, (pfn, pfn + npages)])
+
+    def _bump(self, n: int) -> int:
+        """Model-only: the next ``n``-aligned block of ``n`` PFNs above the bump pointer
+        that avoids every reserved range; the PFNs passed over that are not reserved
+        become free."""
+        base = (self._next + n - 1) & ~(n - 1)
+        while self._reserved:
+            hit = next(((a, b) for a, b in self._reserved if a < base + n and base < b), None)
+            if hit is None:
+                break
+            self._free_unreserved(self._next, hit[0])
+            self._next = max(self._next, hit[1])
+            base = (self._next + n - 1) & ~(n - 1)
+        self._free_unreserved(self._next, base)
+        self._next = base + n
+        return base
+
+    def _free_unreserved(self, start: int, end: int) -> None:
+        """Model-only: mark the PFNs of ``[start, end)`` that are not reserved free."""
+        for a, b in self._reserved:
+            if start >= end:
+                return
+            if b <= start or a >= end:
+                continue
+            if a > start:
+                self._free.set(start, a, 1)
+            start = max(start, b)
+        if start < end:
+            self._free.set(start, end, 1)
 
     # -- queries -----------------------------------------------------------------------
     def is_allocated(self, pfn: int) -> bool:
@@ -133,8 +171,7 @@ class PageAllocator:
                     pfn = s
                     break
         if pfn < 0:
-            pfn = self._next
-            self._next += 1
+            pfn = self._bump(1)
         else:
             self._free.set(pfn, pfn + 1, 0)
         self.nr_allocated += 1
@@ -155,10 +192,7 @@ class PageAllocator:
                     base = b
                     break
         if base < 0:
-            base = (self._next + n - 1) & ~(n - 1)
-            if base > self._next:
-                self._free.set(self._next, base, 1)
-            self._next = base + n
+            base = self._bump(n)
         else:
             self._free.set(base, base + n, 0)
         self.nr_allocated += n

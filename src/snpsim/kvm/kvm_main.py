@@ -40,6 +40,7 @@ import errno
 from dataclasses import dataclass
 from typing import Any
 
+from snpsim.spec.e820 import E820_TYPE_RAM
 from snpsim.spec.falloc import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE
 from snpsim.spec.kvm_uapi import (
     KVM_CAP_EXIT_HYPERCALL,
@@ -97,6 +98,12 @@ from .mmu import (
     kvm_mmu_unmap_gfn_range,
 )
 from .profiles import DEFAULT_PROFILE, KVM_PROFILES, KvmProfile
+from .sev_dev import (
+    SevDevice,
+    __sev_platform_init_handle_tmr,
+    __sev_snp_init_locked,
+    snp_alloc_hv_fixed_pages,
+)
 from .uapi import (
     KvmCreateGuestMemfd,
     KvmEnableCap,
@@ -118,6 +125,12 @@ from .uapi import (
     KvmSevSnpLaunchUpdate,
     KvmUserspaceMemoryRegion2,
     copy_from_user,
+)
+from .virt_svm_sev import (
+    SnpRmpTable,
+    snp_fixup_e820_tables,
+    snp_probe_rmptable_info,
+    snp_rmptable_init,
 )
 
 __all__ = [
@@ -637,6 +650,17 @@ _VM_TYPES = (KVM_X86_DEFAULT_VM, KVM_X86_SW_PROTECTED_VM, KVM_X86_SEV_VM, KVM_X8
              KVM_X86_SNP_VM)
 
 
+def _sev_snp_init(sev: SevDevice) -> tuple[int, int]:
+    """``__sev_snp_init_locked`` called from outside the class (a ``__`` name inside a
+    class body would be mangled, STYLE.md 2.1)."""
+    return __sev_snp_init_locked(sev)
+
+
+def _sev_handle_tmr(sev: SevDevice) -> None:
+    """``__sev_platform_init_handle_tmr`` from outside the class (see above)."""
+    __sev_platform_init_handle_tmr(sev)
+
+
 class Kvm:
     """The host kernel with KVM loaded, seen from one VMM process.
 
@@ -661,6 +685,48 @@ class Kvm:
         # while in use, released at the last fdput (model of the file reference count).
         self._in_use: dict[int, int] = {}
         self._deferred: dict[int, Any] = {}
+        #: The SEV firmware driver's state when the host went through SNP initialisation
+        #: (:meth:`snp_host_init`); None: the model's default, SNP already initialised.
+        self.sev_device: SevDevice | None = None
+
+    @traced("kvm")
+    def snp_host_init(self, max_pfn: int, e820: tuple[tuple[int, int, int], ...] = (),
+                      hv_fixed_2m: int = 0) -> int:
+        """Model-only driver of the host's boot and module load, in the kernel's order:
+        ``snp_probe_rmptable_info`` and ``snp_fixup_e820_tables`` (early boot; the
+        fixed-up map is ``sev_device.e820``), ``snp_rmptable_init`` (after the IOMMU),
+        ``hv_fixed_2m`` calls of ``snp_alloc_hv_fixed_pages(1)`` by PSP sub-devices,
+        then ``__sev_snp_init_locked`` and the SEV-ES TMR (kvm_amd's
+        ``sev_platform_init``: 2 MiB made firmware-owned).  ``max_pfn``:
+        end of the host's RAM (PFN); ``e820``: the host's (SPA, size, E820_TYPE_*)
+        map.  A failure leaves host SNP off: KVM then offers no KVM_X86_SNP_VM
+        (``KVM_CAP_VM_TYPES`` without it, KVM_CREATE_VM -EINVAL; model reading of
+        ``sev_hardware_setup``, docs/model-choices.md).  Returns 0 or the first
+        -errno; the log lines are in ``sev_device.rmptable.log`` / ``sev_device.log``.
+        """
+        st = SnpRmpTable(self.host, max_pfn)
+        self.sev_device = sev = SevDevice(self.host, self.allocator, st, tuple(e820))
+        if not snp_probe_rmptable_info(st):
+            st.host_sev_snp = False
+            return -errno.ENODEV
+        sev.e820 = snp_fixup_e820_tables(st, sev.e820)
+        for start, size, kind in sev.e820:  # reserved memory never reaches the allocator
+            if kind != E820_TYPE_RAM:
+                self.allocator.reserve(start >> PAGE_SHIFT, -(-size >> PAGE_SHIFT))
+        rc = snp_rmptable_init(st)
+        if rc:
+            return rc
+        for _ in range(hv_fixed_2m):
+            snp_alloc_hv_fixed_pages(sev, 1)
+        rc, _error = _sev_snp_init(sev)
+        if rc == 0:
+            _sev_handle_tmr(sev)
+        return rc
+
+    def snp_supported(self) -> bool:
+        """Whether KVM offers SNP VMs: always in the default model; after
+        :meth:`snp_host_init`, only when SNP_INIT_EX succeeded."""
+        return self.sev_device is None or self.sev_device.snp_initialized
 
     # -- file table -------------------------------------------------------------------
     def _install(self, obj: Any) -> int:
@@ -813,7 +879,7 @@ class Kvm:
         if cap in (KVM_CAP_GUEST_MEMFD, KVM_CAP_USER_MEMORY2, KVM_CAP_MEMORY_FAULT_INFO):
             return 1
         if cap == KVM_CAP_VM_TYPES:
-            return sum(1 << t for t in _VM_TYPES)
+            return sum(1 << t for t in _VM_TYPES if t != KVM_X86_SNP_VM or self.snp_supported())
         if cap == KVM_CAP_PRE_FAULT_MEMORY:
             return 1  # kvm_vm_ioctl_check_extension: tdp_enabled (NPT is always on)
         if cap == KVM_CAP_READONLY_MEM:
@@ -823,8 +889,9 @@ class Kvm:
     @traced("kvm")
     def _create_vm(self, vm_type: int) -> int:
         """``kvm_dev_ioctl_create_vm(type)`` -> ``kvm_create_vm`` / ``kvm_arch_init_vm``:
-        returns the VM fd, or -EINVAL for an unknown type."""
-        if vm_type not in _VM_TYPES:
+        returns the VM fd, or -EINVAL for an unknown type or one KVM does not support
+        (an SNP VM when host SNP initialisation failed: :meth:`snp_supported`)."""
+        if vm_type not in _VM_TYPES or (vm_type == KVM_X86_SNP_VM and not self.snp_supported()):
             return -errno.EINVAL
         kvm = KvmVm(
             host=self.host, mm=self.mm, allocator=self.allocator, vm_type=vm_type,

@@ -22,6 +22,7 @@ __all__ = [
     "E820_TYPE_ACPI",
     "E820_TYPE_NVS",
     "E820_TYPE_UNUSABLE",
+    "E820_TYPE_PMEM",
     "E820Range",
     "e820_ram_ranges",
 ]
@@ -31,6 +32,8 @@ E820_TYPE_RESERVED = 2
 E820_TYPE_ACPI = 3
 E820_TYPE_NVS = 4
 E820_TYPE_UNUSABLE = 5
+#: Persistent memory (arch/x86/include/asm/e820/types.h).
+E820_TYPE_PMEM = 7
 
 
 class E820Range(NamedTuple):

@@ -14,6 +14,13 @@ Sources:
   ``VMGEXIT_PARAM`` 12, ``RESERVED_BIT13``, ``IBS_VIRT`` 14, ``RESERVED_BIT15``,
   ``VMSA_REG_PROT`` 16, ``SMT_PROT`` 17, ``MSR_AMD64_SNP_RESV_BIT`` 18,
   ``MSR_AMD64_RMP_BASE`` 0xc0010132, ``MSR_AMD64_RMP_END`` 0xc0010133.
+- The segmented RMP (read in the LKML posting "x86/sev: Add support for the RMP table
+  segmented format", v6.14): ``MSR_AMD64_RMP_CFG`` 0xc0010136,
+  ``MSR_AMD64_SEG_RMP_ENABLED_BIT`` 0, ``MSR_AMD64_RMP_SEGMENT_SHIFT(x)`` = bits 13:8;
+  ``MSR_AMD64_SYSCFG`` 0xc0010010 with ``SNP_EN`` bit 24 and ``SNP_VMPL_EN`` bit 25
+  (``__snp_enable``); CPUID 0x80000025 EAX[5:0] / EAX[11:6] the smallest / largest
+  segment shift, EBX bit 10 "EBX[9:0] limits the RMP segment table" (
+  ``probe_segmented_rmptable_info``, arch/x86/virt/svm/sev.c v6.14+).
 - CPUID 0x8000001F: ``arch/x86/include/asm/cpufeatures.h`` word 19 is CPUID
   0x8000001F EAX: ``X86_FEATURE_SEV_ES`` (19*32+3), ``SEV_SNP`` (19*32+4),
   ``SME_COHERENT`` (19*32+10) (read).  SME = EAX bit 0, SEV = EAX bit 1 and the C-bit in
@@ -33,6 +40,14 @@ __all__ = [
     "MSR_AMD64_SEV",
     "MSR_AMD64_RMP_BASE",
     "MSR_AMD64_RMP_END",
+    "MSR_AMD64_RMP_CFG",
+    "MSR_AMD64_SEG_RMP_ENABLED_BIT",
+    "MSR_AMD64_SEG_RMP_ENABLED",
+    "MSR_AMD64_RMP_SEGMENT_SHIFT",
+    "MSR_AMD64_SYSCFG",
+    "MSR_AMD64_SYSCFG_SNP_EN",
+    "MSR_AMD64_SYSCFG_SNP_VMPL_EN",
+    "CPUID_FN_RMP_SEGMENTS",
     "MSR_AMD64_SEV_ENABLED_BIT",
     "MSR_AMD64_SEV_ES_ENABLED_BIT",
     "MSR_AMD64_SEV_SNP_ENABLED_BIT",
@@ -78,6 +93,21 @@ MSR_AMD64_SEV_ES_GHCB = 0xC0010130
 MSR_AMD64_SEV = 0xC0010131
 MSR_AMD64_RMP_BASE = 0xC0010132
 MSR_AMD64_RMP_END = 0xC0010133
+#: RMP configuration: bit 0 segmented RMP enabled, bits 13:8 the segment shift.
+MSR_AMD64_RMP_CFG = 0xC0010136
+MSR_AMD64_SEG_RMP_ENABLED_BIT = 0
+MSR_AMD64_SEG_RMP_ENABLED = 1 << MSR_AMD64_SEG_RMP_ENABLED_BIT
+#: SYSCFG: SNP_EN (bit 24) turns the RMP checks on; SNP_VMPL_EN (bit 25).
+MSR_AMD64_SYSCFG = 0xC0010010
+MSR_AMD64_SYSCFG_SNP_EN = 1 << 24
+MSR_AMD64_SYSCFG_SNP_VMPL_EN = 1 << 25
+#: CPUID leaf giving the segment shift bounds (EAX) and the RST index limit (EBX).
+CPUID_FN_RMP_SEGMENTS = 0x80000025
+
+
+def MSR_AMD64_RMP_SEGMENT_SHIFT(rmp_cfg: int) -> int:  # noqa: N802 - the Linux macro's name
+    """The segment shift (log2 of the bytes one RMP segment covers) in RMP_CFG[13:8]."""
+    return (rmp_cfg >> 8) & 0x3F
 MSR_AMD64_SEV_ENABLED_BIT = 0
 MSR_AMD64_SEV_ES_ENABLED_BIT = 1
 MSR_AMD64_SEV_SNP_ENABLED_BIT = 2

@@ -19,6 +19,12 @@ Sources:
   layout: SVSM ``RMPFlags``, OpenVMM ``SevRmpAdjust``.
 - ``RMPTABLE_CPU_BOOKKEEPING_SZ`` 0x4000 and the RMPREAD output layout (``struct
   rmpentry``): ``arch/x86/virt/svm/sev.c`` (reference kvm-qemu-host.md section 1.8).
+- The segmented RMP (``arch/x86/virt/svm/sev.c`` v6.14+, read): the RMP segment table
+  (RST) is one 4 KiB page right after the bookkeeping area, up to 512 u64 entries; an
+  entry's bits 19:0 are the mapped size in GiB and bits 51:20 the segment's SPA
+  (``RST_ENTRY_MAPPED_SIZE``, ``RST_ENTRY_SEGMENT_BASE``); a contiguous RMP is handled as
+  one segment of shift 52 (``RMPTABLE_NON_SEGMENTED_SHIFT``); ``RMP_ADDR_MASK`` is bits
+  51:13 of RMP_BASE / RMP_END.
 """
 
 from __future__ import annotations
@@ -66,6 +72,12 @@ __all__ = [
     "rmpadjust_attrs",
     "RMPTABLE_CPU_BOOKKEEPING_SZ",
     "RMP_ENTRY_SIZE",
+    "RST_SIZE",
+    "RST_MAX_INDEX",
+    "RMPTABLE_NON_SEGMENTED_SHIFT",
+    "RMP_ADDR_MASK",
+    "RST_ENTRY_MAPPED_SIZE",
+    "RST_ENTRY_SEGMENT_BASE",
     "RMP_STATE_SIZE",
     "RmpState",
     "RmpReadOut",
@@ -273,3 +285,23 @@ class RmpReadOut:
     def decode(cls, data: bytes | bytearray | memoryview) -> RmpReadOut:
         """Decode 16 bytes; another length raises :class:`SpecDecodeError`."""
         return cls(*_unpack16("rmpread", data))
+
+
+#: One page of RMP segment table entries, right after the bookkeeping area.
+RST_SIZE = 0x1000
+#: Entries in a full RMP segment table (one page of u64s).
+RST_MAX_INDEX = 512
+#: The segment shift Linux gives a contiguous RMP: one segment covering 4 PiB.
+RMPTABLE_NON_SEGMENTED_SHIFT = 52
+#: The address bits of RMP_BASE / RMP_END (51:13); zero means "not set by the BIOS".
+RMP_ADDR_MASK = ((1 << 52) - 1) & ~((1 << 13) - 1)
+
+
+def RST_ENTRY_MAPPED_SIZE(entry: int) -> int:  # noqa: N802 - the Linux macro's name
+    """Mapped size of an RMP segment table entry, in GiB (bits 19:0)."""
+    return entry & ((1 << 20) - 1)
+
+
+def RST_ENTRY_SEGMENT_BASE(entry: int) -> int:  # noqa: N802 - the Linux macro's name
+    """SPA of the segment's RMP entries (bits 51:20, 1 MiB aligned)."""
+    return entry & ((1 << 52) - 1) & ~((1 << 20) - 1)
