@@ -39,6 +39,14 @@ from typing import Any
 
 import numpy as np
 
+from snpsim.costs import (
+    CostTable,
+    ModelClock,
+    attach_kvm,
+    attach_platform,
+    attach_vcpu,
+    current_costs,
+)
 from snpsim.guest.boot import build_launch_image, guest_entry, make_guest_kernel
 from snpsim.guest.kernel import PROFILES as KERNEL_PROFILES
 from snpsim.guest.kernel import GuestConfig, GuestKernel
@@ -449,7 +457,8 @@ class RunOutcome:
     ``panic``/``livelock`` messages, ``counters`` (platform statistics, and KVM's
     ``kvm.stat`` entries prefixed ``"kvm "``), ``stats`` and
     ``picture`` when a :class:`RunObserver` watched the run, ``wall_time`` (seconds, the
-    whole :meth:`SnpSystem.run`), ``warnings`` (the guest's WARN/pr_err lines),
+    whole :meth:`SnpSystem.run`), ``modelled_time`` (what the run would take on the
+    machine, from the cost table: :meth:`snpsim.costs.ModelClock.report`), ``warnings`` (the guest's WARN/pr_err lines),
     ``host_oopses`` (host kernel oopses KVM hit, e.g. a host #PF with X86_PF_RMP).
 
     A run the livelock watcher stopped (``vmm.result == "livelock"``,
@@ -472,6 +481,8 @@ class RunOutcome:
     livelock_loop: str | None = None
     livelock_vcpu: int | None = None
     livelock_state: str | None = None
+    #: The modelled time of the run (:meth:`snpsim.costs.ModelClock.report`).
+    modelled_time: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         lock = getattr(self.vmm, "livelock", None)
@@ -583,7 +594,8 @@ class SnpSystem:
                  qemu: str | QemuProfile = DEFAULT_QEMU_PROFILE,
                  seed: int = 0, mode: str = "snp",
                  regions: tuple[RegionSpec, ...] | list[RegionSpec] = (),
-                 livelock_repeats: int = DEFAULT_LIVELOCK_REPEATS, **guest_options: Any) -> None:
+                 livelock_repeats: int = DEFAULT_LIVELOCK_REPEATS,
+                 costs: CostTable | None = None, **guest_options: Any) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: {', '.join(MODES)}")
         if not isinstance(vcpus, int) or not 1 <= vcpus <= MAX_VCPUS:
@@ -629,6 +641,11 @@ class SnpSystem:
         self.platform = Platform(mem_size=1 << 44, cbit=self.config.cbit, seed=seed,
                                  livelock_repeats=livelock_repeats)
         self.kvm = Kvm(self.platform.host, kvm)
+        #: Modelled time (docs/costs.md): charged at the platform's counting points,
+        #: KVM's syscall surface and each vCPU's guest port.
+        self.clock = ModelClock(costs if costs is not None else current_costs(), vcpus)
+        attach_platform(self.clock, self.platform)
+        attach_kvm(self.clock, self.kvm)
         self.machine: Machine | None = None
         self.kernel: GuestKernel | None = None
         self._observer: RunObserver | None = None
@@ -670,6 +687,13 @@ class SnpSystem:
             # SEV-ES guest all of its RAM already usable.
             self.kernel.unaccepted = None
         entry = guest_entry(self.kernel)
+        clock = self.clock
+        timed = entry
+
+        def entry(cpu: GuestPort) -> None:
+            attach_vcpu(clock, cpu)
+            timed(cpu)
+
         if observer is not None:
             inner = entry
 
@@ -719,9 +743,14 @@ class SnpSystem:
                 return world.run_threads(threads, driver)
         elif self.vcpus > 1:
             runner = world.run_threads
+        clock = self.clock
+        # A single vCPU runs on the main greenlet: its work is vCPU 0's, not the host's.
+        clock.main_lane = 0 if runner is None else clock.host_lane
+        clock.start_vcpus()
         try:
             vmm = self.machine.run(runner)
         finally:
+            clock.main_lane = clock.host_lane
             if observer is not None:
                 self.machine.on_exit.remove(observer.on_exit)
         k = self.kernel
@@ -738,7 +767,8 @@ class SnpSystem:
                          for name, n in self.kvm.vm(self.machine.s.vmfd).stat.items()})
         return RunOutcome(vmm, term, k.panicked, k.livelock, counters,
                           observer.stats if observer is not None else None, picture,
-                          time.perf_counter() - t0, list(k.warnings), list(self.kvm.oopses))
+                          time.perf_counter() - t0, list(k.warnings), list(self.kvm.oopses),
+                          modelled_time=clock.report())
 
     # -- observation (model-only views) --------------------------------------------------------
     def _observe_ghcb(self, ghcb_gpa: int, stats: RunStats) -> None:

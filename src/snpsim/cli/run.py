@@ -238,6 +238,10 @@ ACCEPT_US_PER_PAGE = {"4K": 40.0, "2M": 10.0}
 @click.option("--mode", "mode", type=click.Choice(["snp", "sev-es", "sev"]), default=None,
               help="Memory-encryption mode of the guest (default snp; with --from-dmesg the "
                    "log's).  SEV / SEV-ES: no RMP, PVALIDATE or PSC.")
+@click.option("--costs", "costs_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A cost table (TOML, the shape of snpsim/data/costs.toml; docs/costs.md) "
+                   "merged onto the default one for the modelled time: e.g. your own "
+                   "measurements.  Checked before the run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--trace", "trace", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the call graph: .pftrace (Perfetto's protobuf format, written while "
@@ -255,7 +259,7 @@ ACCEPT_US_PER_PAGE = {"4K": 40.0, "2M": 10.0}
 def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: str, kvm: str,
             gmem_2m: bool, seed_text: str, page_size: str, cycles_text: str,
             from_dmesg: Path | None,
-            variant: str | None, mode: str | None, as_json: bool, trace: Path | None, trace_filter: str | None,
+            variant: str | None, mode: str | None, costs_file: Path | None, as_json: bool, trace: Path | None, trace_filter: str | None,
             report_text: str | None) -> None:
     """Run SCENARIO ('snpsim scenarios' lists them) on an SNP guest (or SEV / SEV-ES with
     --mode) and summarise it.  SCENARIO may be FILE.py, a scenario file written against
@@ -266,7 +270,9 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
 
     The summary counts pages made shared and private, PSC requests and entries,
     VMGEXITs, MSR-protocol exits, userspace exits by reason, RMPUPDATE, PSMASH, PVALIDATE
-    by outcome, #VC, #NPF, TLB flushes, the wall time and how the run ended.
+    by outcome, #VC, #NPF, TLB flushes, the wall time, the modelled time (what the run
+    would take on an SNP machine, from a cost table; --costs FILE loads your own) with
+    where it went, and how the run ended.
 
     Exit status: 0 the guest powered off; 1 it terminated, the VMM stopped, or the scenario
     failed (e.g. the boot could not set up swiotlb, or a scenario file's code raised: the
@@ -368,6 +374,12 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
             flt = parse_filter(trace_filter)
         except ValueError as exc:
             _fail(f"bad --trace-filter: {exc}")
+    from snpsim.costs import CostTableError, load_costs, use_costs
+
+    try:
+        cost_table = load_costs(costs_file)
+    except CostTableError as exc:
+        _fail(f"--costs: {exc}")
     if report is not None and report.exists() and not report.is_dir():
         _fail(f"--report {report} exists and is not a directory")
     dmesg = None
@@ -457,6 +469,8 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
     observer = RunObserver(picture=report is not None, progress=progress if update else None)
     recorder: Any = None
     streamed = trace_path is not None and trace_path.suffix.lower() == ".pftrace"
+    costs_in_force = use_costs(cost_table)
+    costs_in_force.__enter__()
     try:
         if trace is not None:
             from snpsim.trace.record import Recorder, tracing
@@ -497,6 +511,7 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
             recorder.abort()  # Ctrl-C or a crash: no partial .pftrace
         raise
     finally:
+        costs_in_force.__exit__(None, None, None)
         if prog is not None:
             prog.stop()
 
