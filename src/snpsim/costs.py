@@ -536,10 +536,10 @@ def attach_kvm(clock: ModelClock, kvm: Any) -> None:
             return ioctl(fd, request, arg)
         clock.acquire("slots_lock", fd)
         try:
+            pages = _attribute_pages(kvm, fd, arg)
             r = ioctl(fd, request, arg)
-            size = getattr(arg, "size", 0)
-            if r == 0 and isinstance(size, int) and size > 0:
-                charge(k_attr, (size & ((1 << 64) - 1)) >> PAGE_SHIFT)
+            if r == 0 and pages:
+                charge(k_attr, pages)
         finally:
             clock.release("slots_lock", fd)
         return r
@@ -573,6 +573,23 @@ def attach_kvm(clock: ModelClock, kvm: Any) -> None:
         return alloc_pages(order)
 
     alloc.alloc_page, alloc.alloc_pages = clocked_alloc_page, clocked_alloc_pages
+
+
+def _attribute_pages(kvm: Any, fd: int, arg: Any) -> int:
+    """4 KiB pages whose attributes a KVM_SET_MEMORY_ATTRIBUTES with ``arg`` on the VM
+    ``fd`` will store: 0 when the range already has them all (``kvm_vm_set_mem_attributes``
+    returns early; model-only peek at KVM's attribute array before the call)."""
+    start, size, attrs = (getattr(arg, f, None) for f in ("address", "size", "attributes"))
+    if not all(isinstance(v, int) for v in (start, size, attrs)) or size <= 0:
+        return 0
+    try:
+        array = kvm.vm(fd).mem_attr_array
+    except (KeyError, AssertionError, AttributeError):
+        return 0
+    gfn, end = start >> PAGE_SHIFT, (start + size) >> PAGE_SHIFT
+    if end <= gfn or array.all_equal(gfn, end, attrs):
+        return 0
+    return end - gfn
 
 
 _SW_EXIT_CODE = GHCB_FIELDS["sw_exit_code"].offset
