@@ -25,7 +25,6 @@ from snpsim.costs import (
 )
 from snpsim.system import SnpSystem
 
-
 # -- the table ---------------------------------------------------------------------------------
 
 def test_default_table_is_complete_and_sourced():
