@@ -271,3 +271,11 @@ def test_a_lane_ahead_of_the_release_does_not_wait():
     run_as("vcpu1", late)
     assert clock.t == [cost, 10 * cost, 0]
     assert clock.kind_mcycles("wait filemap_invalidate_lock") == 0
+
+
+def test_docs_name_every_kind():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "costs.md").read_text()
+    for kind in COST_KINDS:
+        assert f"`{kind}`" in text, kind
