@@ -79,6 +79,8 @@ __all__ = [
     "attach_platform",
     "attach_kvm",
     "attach_vcpu",
+    "kind_index",
+    "modelled_trace_clock",
 ]
 
 #: Every kind of operation the clock charges, in the table's order.
@@ -335,6 +337,8 @@ class ModelClock:
         self.synced = 0
         self._lane_of: dict[Any, int] = {}
         self._locks: dict[Any, list[Any]] = {}
+        global _LATEST
+        _LATEST = self
 
     # -- lanes ---------------------------------------------------------------------------
     def lane(self) -> int:
@@ -356,6 +360,19 @@ class ModelClock:
                 lane = i if i < self.vcpus else self.host_lane
         self._lane_of[g] = lane
         return lane
+
+    def end_vcpus(self) -> None:
+        """The vCPU threads stopped: the host lane moves up to the latest lane (the VMM's
+        main thread goes on after it joined them)."""
+        h = self.host_lane
+        top, lo, hi = max(self.t), max(self.t_lo), max(self.t_hi)
+        if self.t[h] < top:
+            self.synced += top - self.t[h]
+            self.t[h], self.t_lo[h], self.t_hi[h] = top, lo, hi
+
+    def now_ns(self) -> int:
+        """The running lane's modelled time in nanoseconds (trace timestamps)."""
+        return int(self.t[self.lane()] / (_MILLI * self.table.cpu_ghz))
 
     def start_vcpus(self) -> None:
         """The vCPU threads start: every vCPU lane behind the host lane moves up to it
@@ -464,6 +481,22 @@ class ModelClock:
             "cpu_ghz": tb.cpu_ghz,
             "table": tb.origin,
         }
+
+
+_LATEST: ModelClock | None = None
+
+
+def modelled_trace_clock() -> Callable[[], int]:
+    """A trace timestamp source (:func:`snpsim.trace.record.tracing`'s ``clock``) in
+    modelled time: the running lane's nanoseconds on the clock of the next machine
+    built (``snpsim run --trace`` by default), 0 until it exists."""
+    before = _LATEST
+
+    def modelled_ns() -> int:
+        c = _LATEST
+        return 0 if c is None or c is before else c.now_ns()
+
+    return modelled_ns
 
 
 def kind_index(name: str) -> int:

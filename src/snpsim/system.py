@@ -746,11 +746,21 @@ class SnpSystem:
         clock = self.clock
         # A single vCPU runs on the main greenlet: its work is vCPU 0's, not the host's.
         clock.main_lane = 0 if runner is None else clock.host_lane
+        if runner is not None:
+            run_threads = runner
+
+            def runner(threads: list[tuple[str, Callable[[], Any]]]) -> list[Any]:
+                try:
+                    return run_threads(threads)
+                finally:
+                    clock.end_vcpus()  # the main thread joined the vCPU threads
+
         clock.start_vcpus()
         try:
             vmm = self.machine.run(runner)
         finally:
             clock.main_lane = clock.host_lane
+            clock.end_vcpus()
             if observer is not None:
                 self.machine.on_exit.remove(observer.on_exit)
         k = self.kernel

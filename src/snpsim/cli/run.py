@@ -246,9 +246,14 @@ ACCEPT_US_PER_PAGE = {"4K": 40.0, "2M": 10.0}
 @click.option("--trace", "trace", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the call graph: .pftrace (Perfetto's protobuf format, written while "
                    "the run goes; the compact choice for long runs), .json (Chrome trace "
-                   "event format), .jsonl (JSON lines) or .txt (tree).  Timestamps are the "
-                   "simulator's wall clock.  Tracing makes a run 3-6 times slower.  With "
+                   "event format), .jsonl (JSON lines) or .txt (tree).  Timestamps are "
+                   "modelled time (--trace-clock).  Tracing makes a run 3-6 times slower.  With "
                    "--report, a bare file name is written into the report directory.")
+@click.option("--trace-clock", "trace_clock", type=click.Choice(["modelled", "wall"]),
+              default="modelled", show_default=True,
+              help="Trace timestamps: the machine's modelled time on each vCPU (and the "
+                   "host), so a Perfetto timeline shows the machine (docs/costs.md), or the "
+                   "simulator's wall clock.")
 @click.option("--trace-filter", "trace_filter", default=None,
               help="Keep only matching trace events, e.g. "
                    "'party=guest,kvm;func=snp_*;gpa=0x100000-0x200000'.")
@@ -259,7 +264,8 @@ ACCEPT_US_PER_PAGE = {"4K": 40.0, "2M": 10.0}
 def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: str, kvm: str,
             gmem_2m: bool, seed_text: str, page_size: str, cycles_text: str,
             from_dmesg: Path | None,
-            variant: str | None, mode: str | None, costs_file: Path | None, as_json: bool, trace: Path | None, trace_filter: str | None,
+            variant: str | None, mode: str | None, costs_file: Path | None, as_json: bool,
+            trace: Path | None, trace_clock: str, trace_filter: str | None,
             report_text: str | None) -> None:
     """Run SCENARIO ('snpsim scenarios' lists them) on an SNP guest (or SEV / SEV-ES with
     --mode) and summarise it.  SCENARIO may be FILE.py, a scenario file written against
@@ -486,10 +492,14 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
                 recorder = Recorder(filter=flt)
             if scenario_file is not None:
                 with _user_output(as_json):
-                    res = scenario_file.run(observer=observer, trace=recorder)
+                    res = scenario_file.run(observer=observer, trace=recorder,
+                                            trace_clock=trace_clock)
                 run = file_run(scenario, res)
             else:
-                with tracing(recorder):
+                from snpsim.costs import modelled_trace_clock
+
+                stamp = modelled_trace_clock() if trace_clock == "modelled" else None
+                with tracing(recorder, clock=stamp):
                     run = run_scenario(scenario, memory=mem, vcpus=vcpus, kernel=kernel,
                                        kvm=kvm_profile, seed=seed, page_size=page_size,
                                        cycles=cycles, dmesg=dmesg, variant=variant,
