@@ -279,3 +279,79 @@ def test_docs_name_every_kind():
     text = (Path(__file__).resolve().parents[1] / "docs" / "costs.md").read_text()
     for kind in COST_KINDS:
         assert f"`{kind}`" in text, kind
+
+
+def test_a_lane_behind_a_later_hold_does_not_wait():
+    # The scheduler ran vCPU 0 ahead: it held the lock at [10, 11) x cost.  vCPU 1,
+    # at 0, takes it at once (the lock was free then in modelled time).
+    clock = ModelClock(default_costs(), vcpus=2)
+    run_as = _two_lanes(clock)
+    k = kind_index("rmpupdate")
+    cost = default_costs().mcycles("rmpupdate")[0]
+
+    def ahead():
+        clock.charge(k, 10)
+        clock.acquire("slots_lock", 1)
+        clock.charge(k, 1)
+        clock.release("slots_lock", 1)
+
+    def behind():
+        clock.acquire("slots_lock", 1)
+        clock.charge(k, 2)
+        clock.release("slots_lock", 1)
+        clock.charge(k, 8)  # now at 10: inside vCPU 0's hold
+        clock.acquire("slots_lock", 1)
+        clock.release("slots_lock", 1)
+
+    run_as("vcpu0", ahead)
+    run_as("vcpu1", behind)
+    assert clock.t[0] == 11 * cost
+    assert clock.t[1] == 11 * cost  # no wait at 0; waited 10 -> 11 the second time
+    assert clock.kind_mcycles("wait slots_lock") == cost
+    assert clock.waits[0] == 1
+
+
+def test_a_lock_held_across_a_switch_makes_the_other_lane_wait():
+    clock = ModelClock(default_costs(), vcpus=2)
+    names = {}
+    clock.ctx_name = lambda: names.get(greenlet.getcurrent(), "host0")
+    k = kind_index("rmpupdate")
+    cost = default_costs().mcycles("rmpupdate")[0]
+    main = greenlet.getcurrent()
+
+    def holder():
+        clock.acquire("slots_lock", 1)
+        clock.charge(k, 4)
+        main.switch()  # the scheduler runs vCPU 1 while the lock is held
+        clock.release("slots_lock", 1)
+
+    def waiter():
+        clock.acquire("slots_lock", 1)
+        clock.release("slots_lock", 1)
+
+    g0, g1 = greenlet.greenlet(holder), greenlet.greenlet(waiter)
+    names[g0], names[g1] = "vcpu0", "vcpu1"
+    g0.switch()
+    g1.switch()
+    g0.switch()
+    assert clock.t[1] == 4 * cost  # waited for the holder's time so far
+    assert clock.kind_mcycles("wait slots_lock") == 4 * cost
+
+
+def test_two_vcpus_converting_at_once_wait_on_slots_lock():
+    from snpsim.api import Scenario
+
+    sc = Scenario("two vCPUs convert", memory="64M", vcpus=2)
+
+    def convert(g):
+        for _ in range(4):
+            assert g.set_memory_decrypted(g.alloc_page(), 1) == 0
+
+    sc.guest(convert, vcpu=0)
+    sc.guest(convert, vcpu=1)
+    res = sc.run()
+    assert res.outcome.completed
+    m = res.outcome.modelled_time
+    busy = sum(k["s"] for k in m["by_kind"].values())
+    assert busy == pytest.approx(m["busy_s"], rel=1e-12)
+    assert max(m["by_lane"].values()) == pytest.approx(m["elapsed_s"], rel=1e-12)

@@ -35,10 +35,9 @@ and each vCPU's guest port (PVALIDATE by page size, loads, stores, page touches,
 entries a VMGEXIT hands over) -- so no modelled function changes.
 
 Waiting: :meth:`ModelClock.acquire` / :meth:`ModelClock.release` model a sleeping lock
-held across a modelled section.  A lane that acquires a lock released later on another
-lane's clock waits until then (the wait is charged as ``wait <lock>``).  The order of
-acquisitions is the order the seeded scheduler ran them in, one of the real orders; the
-timestamps are made consistent with it.  Modelled locks: ``kvm->slots_lock`` around
+held across a modelled section.  The lock remembers when (in modelled time) it was held;
+a lane that asks for it inside another lane's hold waits to its end (charged as ``wait
+<lock>``).  Modelled locks: ``kvm->slots_lock`` around
 ``KVM_SET_MEMORY_ATTRIBUTES`` (``kvm_vm_set_mem_attributes`` holds it for the whole
 update, virt/kvm/kvm_main.c v6.8+) and the guest_memfd mapping's
 ``filemap_invalidate_lock`` around ``fallocate(PUNCH_HOLE)`` (``kvm_gmem_punch_hole``).
@@ -46,6 +45,7 @@ update, virt/kvm/kvm_main.c v6.8+) and the guest_memfd mapping's
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import math
 import tomllib
@@ -303,6 +303,24 @@ def current_costs() -> CostTable:
     return _IN_FORCE[-1] if _IN_FORCE else default_costs()
 
 
+#: Held intervals a modelled lock remembers (the oldest are dropped past this).
+LOCK_INTERVALS = 4096
+
+
+class _LockState:
+    """A modelled lock: who holds it (lane, depth, since when) and the disjoint, sorted
+    intervals ``[starts[i], ends[i])`` of modelled milli-cycles it was held in."""
+
+    __slots__ = ("holder", "depth", "start", "starts", "ends")
+
+    def __init__(self) -> None:
+        self.holder: int | None = None
+        self.depth = 0
+        self.start = 0
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+
 class ModelClock:
     """Modelled time of one machine: a timestamp per lane (``vcpus`` vCPU lanes, then
     the host lane, index ``vcpus``), and what each kind of operation added.
@@ -398,35 +416,67 @@ class ModelClock:
 
     def acquire(self, lock: str, key: Any = None) -> None:
         """Take the sleeping lock ``lock`` (one of ``slots_lock``,
-        ``filemap_invalidate_lock``; ``key`` tells instances apart, e.g. the VM): when
-        it was released later on another lane's clock, or is held by another lane, the
-        running lane waits until then, charged as ``wait <lock>``."""
+        ``filemap_invalidate_lock``; ``key`` tells instances apart, e.g. the VM).
+
+        The lock keeps the intervals of modelled time it was held in.  When the running
+        lane's time falls inside one held by another lane, or the lock is held by
+        another lane right now (its interval ends no earlier than the holder's current
+        time), the lane waits to the interval's end, charged as ``wait <lock>``; at any
+        other time it takes the lock at once, even if another lane held it later in
+        modelled time (the scheduler may have run that lane ahead).  A hold that later
+        grows into another lane's interval is not pushed back (model choice).  At most
+        :data:`LOCK_INTERVALS` intervals are kept per lock, the oldest dropped."""
         lane = self.lane()
-        state = self._locks.setdefault((lock, key), [0, None, 0])
-        free_at, holder, depth = state
-        if holder is not None and holder != lane:
-            free_at = max(free_at, self.t[holder])
-        now = self.t[lane]
-        if free_at > now and holder != lane:
-            w = free_at - now
+        st = self._locks.get((lock, key))
+        if st is None:
+            st = self._locks[(lock, key)] = _LockState()
+        if st.holder == lane:
+            st.depth += 1
+            return
+        t = now = self.t[lane]
+        if st.holder is not None and st.start <= t:
+            t = max(t, self.t[st.holder])
+        starts, ends = st.starts, st.ends
+        i = bisect.bisect_right(starts, t) - 1
+        while 0 <= i < len(starts) and starts[i] <= t < ends[i]:
+            t = ends[i]
+            i += 1
+        if t > now:
+            w = t - now
             k = _K["wait " + lock]
             self.units[k] += w
             self.waits[k - len(COST_KINDS)] += 1
-            self.t[lane] += w
+            self.t[lane] = t
             self.t_lo[lane] += w
             self.t_hi[lane] += w
-        state[1] = lane
-        state[2] = depth + 1 if holder == lane else 1
+        st.holder, st.depth, st.start = lane, 1, t
 
     def release(self, lock: str, key: Any = None) -> None:
-        """Drop ``lock``: it is free from the holder's current time."""
-        state = self._locks.get((lock, key))
-        if state is None or state[1] is None:
+        """Drop ``lock``: its interval ends at the holder's current time."""
+        st = self._locks.get((lock, key))
+        if st is None or st.holder is None:
             return
-        state[2] -= 1
-        if state[2] <= 0:
-            state[0] = max(state[0], self.t[state[1]])
-            state[1] = None
+        st.depth -= 1
+        if st.depth > 0:
+            return
+        start, end = st.start, self.t[st.holder]
+        st.holder = None
+        if end <= start:
+            return
+        starts, ends = st.starts, st.ends
+        # Merge with the intervals it overlaps, so the list stays disjoint and sorted.
+        i = bisect.bisect_left(starts, start)
+        if i > 0 and ends[i - 1] >= start:
+            i -= 1
+            start = starts[i]
+        j = i
+        while j < len(starts) and starts[j] <= end:
+            end = max(end, ends[j])
+            j += 1
+        starts[i:j] = [start]
+        ends[i:j] = [end]
+        if len(starts) > LOCK_INTERVALS:
+            del starts[0], ends[0]
 
     # -- reading -------------------------------------------------------------------------
     def kind_mcycles(self, name: str) -> int:
