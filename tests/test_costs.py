@@ -355,3 +355,22 @@ def test_two_vcpus_converting_at_once_wait_on_slots_lock():
     busy = sum(k["s"] for k in m["by_kind"].values())
     assert busy == pytest.approx(m["busy_s"], rel=1e-12)
     assert max(m["by_lane"].values()) == pytest.approx(m["elapsed_s"], rel=1e-12)
+
+
+def test_trace_timestamps_are_modelled_time_in_order_per_context():
+    from snpsim.api import Scenario, ScenarioError
+
+    sc = Scenario("one conversion", memory="64M", vcpus=1)
+    sc.guest(lambda g: g.set_memory_decrypted(g.alloc_page(), 1))
+    res = sc.run(trace=True)
+    assert res.outcome.completed and res.events
+    last = {}
+    for e in res.events:
+        ctx = e.ctx if e.type != "switch" else e.from_ctx
+        assert e.ts_ns >= last.get(ctx, 0), e
+        last[ctx] = e.ts_ns
+    m = res.outcome.modelled_time
+    # The last event is stamped with the run's modelled length (ns, truncated).
+    assert abs(max(last.values()) - m["elapsed_s"] * 1e9) <= 1
+    with pytest.raises(ScenarioError):
+        sc.run(trace=True, trace_clock="tsc")
