@@ -337,6 +337,11 @@ class ModelClock:
         self.table = table
         self.vcpus = vcpus
         self.host_lane = vcpus
+        self._lane_of: dict[Any, int] = {}
+        g = getcurrent()
+        while g.parent is not None:
+            g = g.parent
+        self._main = g
         self.main_lane = vcpus
         self.ctx_name = ctx_name or (lambda: "host0")
         n = len(_ALL_KINDS)
@@ -353,12 +358,20 @@ class ModelClock:
         self.t_hi = [0] * (vcpus + 1)
         #: Milli-cycles lanes were moved forward to the host's time at :meth:`start_vcpus`.
         self.synced = 0
-        self._lane_of: dict[Any, int] = {}
-        self._locks: dict[Any, list[Any]] = {}
+        self._locks: dict[Any, _LockState] = {}
         global _LATEST
         _LATEST = self
 
     # -- lanes ---------------------------------------------------------------------------
+    @property
+    def main_lane(self) -> int:
+        """The lane the main greenlet's work goes to."""
+        return self._lane_of[self._main]
+
+    @main_lane.setter
+    def main_lane(self, lane: int) -> None:
+        self._lane_of[self._main] = lane
+
     def lane(self) -> int:
         """The lane of the running context."""
         g = getcurrent()
@@ -368,8 +381,8 @@ class ModelClock:
         return lane
 
     def _resolve(self, g: Any) -> int:
-        if g.parent is None:  # the main greenlet: its lane changes with the phase
-            return self.main_lane
+        if g.parent is None:  # another thread's main greenlet: the host's
+            return self.host_lane
         name = self.ctx_name()
         lane = self.host_lane
         for prefix in ("vcpu", "host"):
