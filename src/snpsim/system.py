@@ -954,6 +954,28 @@ class SnpSystem:
         except (LookupError, GuestPageFault):
             return None
 
+    def time_conversion(self, function: str, pages: int = 1) -> tuple[SeedOutcome, RunOutcome, float]:
+        """Boot, run ``function`` (``set_memory_decrypted``, or ``set_memory_encrypted``
+        after a decryption of the same pages) on ``pages`` contiguous 4 KiB pages, power
+        off, tracing off.  Returns the guest's outcome, the run's outcome and the
+        modelled seconds of the call alone (vCPU 0's clock before and after it, read
+        from outside the guest; model-only).  Raises ValueError for another
+        ``function``."""
+        if function not in ("set_memory_decrypted", "set_memory_encrypted"):
+            raise ValueError(f"cannot time {function!r}")
+        outcome = SeedOutcome(function, pages)
+        inner = seed_workload(function, pages, outcome)
+        clock = self.clock
+        span = [0, 0]
+
+        def workload(kernel: GuestKernel, cpu: GuestPort) -> None:
+            span[0] = clock.t[0]
+            inner(kernel, cpu)
+            span[1] = clock.t[0]
+
+        run = self.run(workload)
+        return outcome, run, clock.table.seconds(span[1] - span[0])
+
     def trace_conversion(self, function: str, pages: int = 1, *,
                          trace_filter: TraceFilter | None = None) -> TraceResult:
         """Boot, run ``function`` (``set_memory_decrypted`` or ``set_memory_encrypted``) on
