@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import math
 import tomllib
 from collections.abc import Callable, Iterator
@@ -57,6 +58,7 @@ from typing import Any
 
 from greenlet import getcurrent
 
+from snpsim.hw.cpu import Tlb
 from snpsim.spec.exit_codes import SVM_VMGEXIT_PSC
 from snpsim.spec.falloc import FALLOC_FL_PUNCH_HOLE
 from snpsim.spec.ghcb import GHCB_FIELDS, GHCB_SHARED_BUF_OFFSET
@@ -86,7 +88,7 @@ __all__ = [
 #: Every kind of operation the clock charges, in the table's order.
 COST_KINDS: tuple[str, ...] = (
     "vmrun_vmexit", "kvm_run_ioctl", "syscall", "vmgexit_handling", "npf_handling",
-    "vc_exception", "psc_entry", "set_memory_attributes_page", "page_alloc", "clear_page",
+    "vc_exception", "page_walk", "psc_entry", "set_memory_attributes_page", "page_alloc", "clear_page",
     "punch_hole_page", "host_copy_byte", "guest_copy_byte", "guest_touch", "rmpupdate",
     "psmash", "pvalidate_4k", "pvalidate_2m", "rmpadjust", "invlpg", "tlb_flush", "clflush",
     "wbinvd", "fw_launch_update", "fw_guest_request", "fw_page_reclaim", "fw_decommission",
@@ -695,7 +697,8 @@ def attach_vcpu(clock: ModelClock, cpu: Any) -> None:
     """Charge one vCPU's guest port to ``clock`` (at its first entry): PVALIDATE by
     page size (``pvalidate_4k`` / ``pvalidate_2m``, once per instruction, a retry after
     a fault is not a second one), loads and stores (``guest_copy_byte``), page touches
-    (``guest_touch`` per load), and the PSC entries a VMGEXIT hands KVM
+    (``guest_touch`` per load), TLB fills (``page_walk``: the vCPU's TLB is swapped for
+    one that counts its fills, with the same entries), and the PSC entries a VMGEXIT hands KVM
     (``psc_entry``: ``end_entry - cur_entry + 1`` of a GHCB PSC request, read raw at the
     GHCB's SPA as the host will; 1 for an MSR-protocol PSC).  A port without instance
     attributes is left alone."""
@@ -735,6 +738,25 @@ def attach_vcpu(clock: ModelClock, cpu: Any) -> None:
         cpu.touch_pages, cpu.vmgexit = clocked_touch, clocked_vmgexit
     except AttributeError:
         return
+    tlb = getattr(cpu, "tlb", None)
+    if type(tlb) is Tlb:
+        clocked = _ClockedTlb(tlb.capacity)
+        clocked._e = tlb._e  # the same entries: the vCPU's TLB, now counting its fills
+        clocked.charge_walk = functools.partial(charge, _K["page_walk"])
+        cpu.tlb = clocked
+
+
+class _ClockedTlb(Tlb):
+    """A vCPU's TLB that charges ``page_walk`` for every fill: a fill follows each guest
+    page walk the CPU makes on a TLB miss (:meth:`snpsim.hw.cpu.GuestCpu._translate`),
+    with its nested (NPT) lookups; model-only."""
+
+    __slots__ = ("charge_walk",)
+
+    def fill(self, page: int, t: Any) -> Any:
+        """:meth:`snpsim.hw.cpu.Tlb.fill`, charged as one two-dimensional walk."""
+        self.charge_walk()
+        return Tlb.fill(self, page, t)
 
 
 def _psc_entries(cpu: Any) -> int:
