@@ -729,7 +729,8 @@ class SnpSystem:
                 before_run()
         except Livelock as lock:  # a loop that cannot progress before any vCPU ran
             return RunOutcome(RunResult("livelock", "paused", livelock=lock),
-                              wall_time=time.perf_counter() - t0)
+                              wall_time=time.perf_counter() - t0,
+                              modelled_time=self.clock.report())
         assert self.machine is not None and self.kernel is not None
         if observer is not None:
             self.machine.on_exit.append(observer.on_exit)
