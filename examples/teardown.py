@@ -22,7 +22,13 @@ back to the hypervisor with ``rmp_make_shared``), ``sev_free_vcpu`` and
 * every close() returns 0;
 * after teardown the same system page is hypervisor-owned again (not assigned, ASID 0),
   and no RMP entry at all is left assigned to the guest's ASID (``assigned_after`` 0,
-  down from every page the guest had, VMSA included); the run completes (exit status 0).
+  down from every page the guest had, VMSA included); the whole check
+  (``Host.check_teardown``) finds nothing left -- no page assigned to the ASID, no
+  firmware page (the guest context page) unreclaimed, nothing freed while assigned,
+  leaked or never freed: ``problems`` is empty; the run completes (exit status 0).
+
+``h.teardown("vm-first")``, ``"gmem-first"`` or ``"punch-first"`` tear down in another
+order the kernel allows, with the same end state (docs/api.md, "Teardown").
 
 Run it: ``snpsim run examples/teardown.py``.
 """
@@ -50,3 +56,4 @@ def tear_down(h):
     data["close_results"] = sorted({ret for _fd, ret in closes})
     data["rmp_after"] = h.rmp(spa)
     data["assigned_after"] = h.assigned_to_guest()
+    data["problems"] = h.check_teardown().problems()   # [] for a clean teardown

@@ -68,7 +68,7 @@ import importlib
 import inspect
 import pkgutil
 import types
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -78,6 +78,7 @@ from snpsim.system import (
     RunObserver,
     RunOutcome,
     SnpSystem,
+    TeardownCheck,
     format_size,
     parse_size,
 )
@@ -107,6 +108,7 @@ __all__ = [
     "load_scenario_file",
     "PageState",
     "RunOutcome",
+    "TeardownCheck",
     "parse_size",
     "format_size",
 ]
@@ -483,6 +485,26 @@ class Guest:
         ret = function("snp_issue_guest_request")(self.kernel, req)
         return int(ret), int(req.exitinfo2)
 
+    # kexec and kdump
+    def kexec(self) -> NoReturn:
+        """``kernel_kexec()``: the kexec reboot (snpsim.guest.kexec): stop conversions
+        (``snp_kexec_begin``), stop the other CPUs, make every shared page private again
+        (``snp_kexec_finish``: direct map, ``.bss..decrypted``, the GHCBs last over the MSR
+        protocol), then hand over to the next kernel, which is not modelled: this vCPU
+        halts for good and the run ends with ``Result.outcome.kexec == "kexec"``.  Never
+        returns."""
+        function("kernel_kexec")(self.kernel)
+        raise AssertionError("kernel_kexec returned")  # pragma: no cover - it halts
+
+    def crash_kexec(self) -> NoReturn:
+        """``panic()`` -> ``__crash_kexec()`` with a crash kernel loaded (kdump): the other
+        CPUs are shot down by NMI first, then ``snp_kexec_begin`` (a try-lock: a
+        conversion in flight is reported, "Failed to stop shared<->private conversions",
+        and left as it is) and ``snp_kexec_finish``; then the hand-over, as
+        :meth:`kexec`, with ``Result.outcome.kexec == "kdump"``.  Never returns."""
+        function("__crash_kexec")(self.kernel)
+        raise AssertionError("__crash_kexec returned")  # pragma: no cover - it halts
+
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Call the guest function ``name`` (real name) with the kernel as its first
         argument: ``g.call("snp_set_memory_shared", va, npages)``."""
@@ -628,15 +650,37 @@ class Host:
         context argument first, e.g. ``host.vm`` or ``host.vcpu(0)``)."""
         return function(name)(*args, **kwargs)
 
-    def teardown(self) -> list[tuple[int, int]]:
+    def teardown(self, order: str | Sequence[Any] | None = None) -> list[tuple[int, int]]:
         """Tear the VM down as QEMU's exit does (:meth:`snpsim.vmm.machine.Machine.teardown`):
         every vCPU stopped, then the process's KVM fds closed, which runs KVM's release
         paths -- guest_memfd's folios freed through ``sev_gmem_invalidate`` (private pages
-        made shared again, or leaked with "Leaking PFN range"), and with the last
-        reference ``kvm_destroy_vm`` (VMSAs reclaimed, SNP_DECOMMISSION, ASID freed).
-        From a host event it stops the VM mid-run.  Idempotent.  Returns ``[(fd, close()
+        made shared again, PSMASH first where a 2 MiB entry is split), and with the last
+        reference ``kvm_destroy_vm`` (VMSAs reclaimed, SNP_DECOMMISSION, the guest
+        context page reclaimed from the firmware, ASID freed).  From a host event it
+        stops the VM mid-run.
+
+        ``order``: None or ``"exit"`` (process exit: fds closed in ascending order),
+        ``"vm-first"`` (VM fd, vCPU fds, then the guest_memfds, which keep the VM alive
+        until the last one goes), ``"gmem-first"`` (guest_memfds first, then vCPUs and
+        VM), ``"punch-first"`` (every guest_memfd hole-punched whole, then exit), or a
+        sequence of steps ``"kvm"``, ``"vm"``, ``"vcpus"``, ``"gmem"``, ``"punch"``,
+        ``"exit"`` (a sequence may stop early; the next call goes on), or of fds.  A
+        close that spins in the kernel (a livelock) ends the teardown there
+        (:meth:`check_teardown` says which loop).  Raises ScenarioError for an unknown
+        order or step.  Idempotent once every fd is closed.  Returns ``[(fd, close()
         result), ...]``."""
-        return self.machine.teardown()
+        try:
+            return self.machine.teardown(order)
+        except ValueError as e:
+            raise ScenarioError(str(e)) from None
+
+    def check_teardown(self) -> TeardownCheck:
+        """Every page checked (:class:`snpsim.system.TeardownCheck`): RMP entries still
+        assigned to the VM's ASID, firmware pages not reclaimed, pages freed while still
+        assigned, pages leaked or allocated and never freed, fds left open, and the
+        teardown's livelock or oopses.  ``.clean`` is True for a teardown that left
+        nothing behind; ``.problems()`` lists what it left, one line each."""
+        return self.system.check_teardown()
 
     def assigned_to_guest(self) -> int:
         """How many RMP entries are still assigned to this VM's ASID (0 after a clean
@@ -658,16 +702,20 @@ class Result:
     events wrote into ``g.result`` / ``scenario.data`` (emptied when a run starts); ``errors``: exceptions of user
     code and schedule steps that could not be done (each one line); ``events``: the
     trace, when the run was traced; ``host``: the :class:`Host`, for reading page
-    states and logs afterwards (or tearing the VM down); ``config``: the machine used.
+    states and logs afterwards (or tearing the VM down) -- None when QEMU exited before
+    the machine was built (``outcome.vmm.result`` "qemu-exit"; ``@scenario.after``
+    checks do not run then); ``config``: the machine used; ``system``: the
+    :class:`snpsim.system.SnpSystem` that ran.
     """
 
     name: str
     outcome: RunOutcome
     data: dict[str, Any]
     errors: list[str]
-    host: Host
+    host: Host | None
     config: dict[str, Any]
     events: list[TraceEvent] = field(default_factory=list)
+    system: SnpSystem | None = None
 
     @property
     def completed(self) -> bool:
@@ -694,7 +742,10 @@ class Result:
         return self.outcome.describe()
 
     def page(self, gpa: int) -> PageState:
-        """The page at ``gpa`` after the run, from every party."""
+        """The page at ``gpa`` after the run, from every party.  ScenarioError when the
+        machine was never built (:attr:`host` None)."""
+        if self.host is None:
+            raise ScenarioError("the machine was never built: " + self.describe())
         return self.host.page(gpa)
 
 
@@ -729,6 +780,12 @@ def _memory(value: int | str) -> int:
     if n % (2 << 20):
         raise ScenarioError(f"memory must be a multiple of 2M, not {format_size(n)}")
     return n
+
+
+def _check_seed(seed: Any) -> None:
+    """``seed`` is an integer 0..2**64-1 (what ``--seed`` takes); else ScenarioError."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 1 << 64:
+        raise ScenarioError(f"seed must be an integer 0..2**64-1, not {seed!r}")
 
 
 def _check_profile(value: Any, table: Mapping[str, Any], what: str, cls: type) -> None:
@@ -795,6 +852,7 @@ class Scenario:
         if kernel not in KERNEL_PROFILES:
             raise ScenarioError(f"unknown kernel profile {kernel!r}: choose one of "
                                 f"{', '.join(KERNEL_PROFILES)}")
+        _check_seed(seed)
         _check_profile(kvm, KVM_PROFILES, "KVM", KvmProfile)
         _check_profile(qemu, QEMU_PROFILES, "QEMU", QemuProfile)
         _check_knobs(kvm_knobs or {}, KVM_PROFILES[kvm] if isinstance(kvm, str)
@@ -994,6 +1052,8 @@ class Scenario:
         if kernel is not None and kernel not in KERNEL_PROFILES:
             raise ScenarioError(f"unknown kernel profile {kernel!r}: choose one of "
                                 f"{', '.join(KERNEL_PROFILES)}")
+        if seed is not None:
+            _check_seed(seed)
         _check_profile(kvm, KVM_PROFILES, "KVM", KvmProfile)
         if kvm is not None:
             _check_knobs(self.kvm_knobs, KVM_PROFILES[kvm] if isinstance(kvm, str) else kvm,
@@ -1199,11 +1259,12 @@ class _Run:
         finally:
             for h in reversed(self.handles):
                 remove_hook(h)
-        assert self.host is not None
-        for fn in sc._after:
-            self._guard("after", fn, self.host)
+        if self.host is not None:  # None: QEMU exited while it built the machine
+            for fn in sc._after:
+                self._guard("after", fn, self.host)
         events = list(recorder.events) if isinstance(recorder, Recorder) else []
-        return Result(sc.name, outcome, sc.data, self.errors, self.host, sc.config(), events)
+        return Result(sc.name, outcome, sc.data, self.errors, self.host, sc.config(), events,
+                      system)
 
     def _run(self, system: SnpSystem, bsp: Callable[[Guest], Any] | None,
              aps: dict[int, Callable[[Any, Any], Any]], observer: RunObserver | None,

@@ -81,6 +81,7 @@ from snpsim.trace.events import TraceEvent
 from snpsim.trace.export_tree import format_tree
 from snpsim.trace.progress import DEFAULT_LIVELOCK_REPEATS, Livelock
 from snpsim.trace.record import Recorder, TraceFilter, tracing
+from snpsim.vmm.kvm_all import QemuExit
 from snpsim.vmm.machine import (
     Machine,
     PcMemoryLayout,
@@ -93,6 +94,7 @@ from snpsim.vmm.profiles import DEFAULT_QEMU_PROFILE, QEMU_PROFILES, QemuProfile
 
 __all__ = [
     "SnpSystem",
+    "TeardownCheck",
     "MODES",
     "RunOutcome",
     "RunObserver",
@@ -466,7 +468,8 @@ class RunOutcome:
     -- N times the same state"), ``livelock_loop`` (the real function that spins, e.g.
     ``vmgexit_psc``, ``kvm_mmu_page_fault``, ``kvm_cpu_exec``, ``vcpu_block``,
     ``rmpupdate``), ``livelock_vcpu`` (None for host code with no vCPU) and
-    ``livelock_state``; all None otherwise."""
+    ``livelock_state``; all None otherwise.  ``kexec``: "kexec" or "kdump" when the guest
+    ran the kexec or crash path to its end (:mod:`snpsim.guest.kexec`), None otherwise."""
 
     vmm: RunResult
     termination: tuple[int, int, str] | None = None
@@ -481,6 +484,7 @@ class RunOutcome:
     livelock_loop: str | None = None
     livelock_vcpu: int | None = None
     livelock_state: str | None = None
+    kexec: str | None = None
     #: The modelled time of the run (:meth:`snpsim.costs.ModelClock.report`).
     modelled_time: dict[str, Any] | None = None
 
@@ -503,8 +507,13 @@ class RunOutcome:
             return "completed (guest powered off)"
         if self.termination is not None:
             rs, rc, fn = self.termination
-            what = self.vmm.description or describe_termination(rs, rc)
-            return f"guest terminated: reason set {rs} code {rc} ({what}) requested by {fn}"
+            what = (self.vmm.description if self.vmm.result == "guest-terminated"
+                    and self.vmm.description else describe_termination(rs, rc))
+            asked = f"reason set {rs} code {rc} ({what}) requested by {fn}"
+            if self.vmm.result != "guest-terminated":  # the VMM ended otherwise, e.g. it crashed
+                said = f": {'; '.join(self.vmm.errors)}" if self.vmm.errors else ""
+                return f"{self.vmm.result}{said}, after the guest asked for termination: {asked}"
+            return f"guest terminated: {asked}"
         if self.panic:
             return f"guest panic: {self.panic}"
         if self.livelock_loop is not None:
@@ -515,6 +524,9 @@ class RunOutcome:
             return f"guest livelock: {self.livelock}"
         if self.host_oopses:
             return f"host kernel oops: {self.host_oopses[0]}; {self.vmm.result}"
+        if self.kexec is not None:
+            return (f"{self.kexec}: the guest handed over to the next kernel (not modelled); "
+                    f"{self.vmm.result}")
         lines = [*self.vmm.errors, *([self.vmm.description] if self.vmm.description else [])]
         extra = f": {'; '.join(lines)}" if lines else ""
         return f"{self.vmm.result}{extra}"
@@ -565,6 +577,82 @@ class TraceResult:
         if st.spa_read is not None:
             lines.append(f"  host reads the SPA   : {st.spa_read!r}")
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class TeardownCheck:
+    """Where every page stands after a VM teardown (model-only view; built by
+    :meth:`SnpSystem.check_teardown`).  PFNs are 4 KiB host frames, sorted.
+
+    ``asid``: the VM's ASID; ``vm_destroyed``: ``kvm_destroy_vm`` ran;
+    ``asid_freed``: ``sev_asid_free`` ran (SNP_DECOMMISSION succeeded);
+    ``assigned``: PFNs whose RMP entry is still assigned to the ASID (a 2 MiB entry
+    counts its 512 pages); ``firmware``: PFNs the host allocator handed out that are
+    still Firmware or Reclaim in the RMP (Assigned with ASID 0: a firmware page never
+    reclaimed); ``freed_assigned``: PFNs back in the host's free pool while their RMP
+    entry is assigned to anyone (a page freed without being made shared: the next
+    owner's access is an RMP fault); ``leaked``: PFNs the kernel took out of circulation
+    (``snp_leak_pages``: "Leaking PFN range"); ``allocated``: PFNs still allocated that
+    are not the VMM's own memory (its anonymous RAM mappings) and not leaked -- pages KVM
+    took for the VM and never freed (guest_memfd folios of a file still open, a VMSA, a
+    context page...); ``open_fds``: the VMM's KVM fds still open; ``livelock``: the loop
+    a teardown close spun in ("<loop>: <state>"), or None; ``oopses``: host kernel
+    oopses; ``syscalls``: ``(syscall, fd, result)`` of the teardown, result None for a
+    call that never returned.
+    """
+
+    asid: int
+    vm_destroyed: bool
+    asid_freed: bool
+    assigned: tuple[int, ...]
+    firmware: tuple[int, ...]
+    freed_assigned: tuple[int, ...]
+    leaked: tuple[int, ...]
+    allocated: tuple[int, ...]
+    open_fds: tuple[int, ...]
+    livelock: str | None
+    oopses: tuple[str, ...]
+    syscalls: tuple[tuple[str, int, int | None], ...]
+
+    @property
+    def clean(self) -> bool:
+        """True when the teardown left nothing behind: the VM destroyed and its ASID
+        freed, no page assigned to the ASID, no firmware page, freed-but-assigned,
+        leaked or still-allocated page, no fd open, no livelock, no oops."""
+        return not self.problems()
+
+    def problems(self) -> list[str]:
+        """One line per thing left behind (empty for a clean teardown)."""
+        out = []
+        if self.livelock:
+            out.append(f"teardown spun: {self.livelock}")
+        if not self.vm_destroyed:
+            out.append("the VM was not destroyed (kvm_destroy_vm did not run)")
+        elif not self.asid_freed:
+            out.append(f"ASID {self.asid} was not freed")
+        for what, pfns in (("page(s) still assigned to the ASID", self.assigned),
+                           ("firmware page(s) not reclaimed", self.firmware),
+                           ("page(s) freed while assigned in the RMP", self.freed_assigned),
+                           ("page(s) leaked (snp_leak_pages)", self.leaked),
+                           ("page(s) allocated and never freed", self.allocated)):
+            if pfns:
+                out.append(f"{len(pfns)} {what}: {_pfn_runs(pfns)}")
+        if self.open_fds:
+            out.append(f"fds still open: {', '.join(map(str, self.open_fds))}")
+        out += [f"host oops: {o}" for o in self.oopses]
+        return out
+
+
+def _pfn_runs(pfns: tuple[int, ...], limit: int = 4) -> str:
+    """``0x1000-0x11ff, 0x2345`` (at most ``limit`` runs, then ``...``)."""
+    runs: list[list[int]] = []
+    for p in pfns:
+        if runs and runs[-1][1] == p - 1:
+            runs[-1][1] = p
+        else:
+            runs.append([p, p])
+    text = [f"{a:#x}" if a == b else f"{a:#x}-{b:#x}" for a, b in runs[:limit]]
+    return ", ".join(text) + (", ..." if len(runs) > limit else "")
 
 
 class SnpSystem:
@@ -731,6 +819,14 @@ class SnpSystem:
             return RunOutcome(RunResult("livelock", "paused", livelock=lock),
                               wall_time=time.perf_counter() - t0,
                               modelled_time=self.clock.report())
+        except QemuExit as e:  # QEMU gave up while it built the machine (its exit(1))
+            said = list(self.machine.s.errors) if self.machine is not None else []
+            if e.message not in said:
+                said.append(e.message)
+            return RunOutcome(RunResult("qemu-exit", "exit", errors=said),
+                              wall_time=time.perf_counter() - t0,
+                              host_oopses=list(self.kvm.oopses),
+                              modelled_time=self.clock.report())
         assert self.machine is not None and self.kernel is not None
         if observer is not None:
             self.machine.on_exit.append(observer.on_exit)
@@ -779,7 +875,7 @@ class SnpSystem:
         return RunOutcome(vmm, term, k.panicked, k.livelock, counters,
                           observer.stats if observer is not None else None, picture,
                           time.perf_counter() - t0, list(k.warnings), list(self.kvm.oopses),
-                          modelled_time=clock.report())
+                          kexec=k.kexec, modelled_time=clock.report())
 
     # -- observation (model-only views) --------------------------------------------------------
     def _observe_ghcb(self, ghcb_gpa: int, stats: RunStats) -> None:
@@ -954,6 +1050,47 @@ class SnpSystem:
                               write=False, fetch=False).c_bit
         except (LookupError, GuestPageFault):
             return None
+
+    def check_teardown(self) -> TeardownCheck:
+        """Check every page after a teardown (:class:`TeardownCheck`): the RMP entries
+        still assigned to the VM's ASID, firmware pages not reclaimed, pages freed while
+        still assigned, leaked pages, pages allocated and never freed, fds still open,
+        and what the teardown itself hit (livelock, oopses).  Callable at any time (before
+        a teardown it lists what the VM holds).  Cost: the RMP's assigned entries and the
+        allocator's extents, not the guest's size.  Raises RuntimeError before
+        :meth:`run` built the machine."""
+        m = self.machine
+        if m is None:
+            raise RuntimeError("no machine yet: run() builds it")
+        kvm = self.kvm
+        vm = kvm.vm(m.s.vmfd)
+        asid = vm.sev.asid
+        rmp = self.platform.rmp
+        alloc = kvm.allocator
+        assigned, firmware, freed = [], [], []
+        for pfn in rmp.assigned_pfns():
+            e = rmp.lookup(pfn)
+            if asid and e.asid == asid:
+                assigned.append(pfn)
+            elif e.asid == 0 and (alloc.is_allocated(pfn) or alloc.is_free(pfn)):
+                firmware.append(pfn)
+            if alloc.is_free(pfn):
+                freed.append(pfn)
+        vmm_pages: set[int] = set()
+        for vma in kvm.mm.vmas:
+            for arr in vma.chunks.values():
+                vmm_pages.update(int(p) for p in arr[arr >= 0])
+        allocated = [p for a, b in alloc.allocated_runs() for p in range(a, b) if p not in vmm_pages]
+        fds = sorted({m.s.fd, m.s.vmfd, *(c.kvm_fd for c in m.cpus),
+                      *(rb.guest_memfd for rb in m.ram_blocks.values() if rb.guest_memfd >= 0)})
+        ll = m.teardown_livelock
+        return TeardownCheck(
+            asid=asid, vm_destroyed=vm.destroyed, asid_freed=asid not in kvm.asids_in_use,
+            assigned=tuple(sorted(assigned)), firmware=tuple(sorted(firmware)),
+            freed_assigned=tuple(sorted(freed)), leaked=tuple(sorted(alloc.leaked)),
+            allocated=tuple(allocated), open_fds=tuple(fd for fd in fds if fd in kvm.files),
+            livelock=None if ll is None else f"{ll.loop}: {ll.state}",
+            oopses=tuple(kvm.oopses), syscalls=tuple(m.teardown_log))
 
     def time_conversion(self, function: str, pages: int = 1) -> tuple[SeedOutcome, RunOutcome, float]:
         """Boot, run ``function`` (``set_memory_decrypted``, or ``set_memory_encrypted``

@@ -12,4 +12,4 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "kvm"))
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "bug_report(id): reproduces report <id> of shared/reference/bug-reports.md")
+        "markers", "bug_report(id): reproduces report <id> of docs/bug-reports.md")

@@ -2,7 +2,7 @@
 #
 # SPDX-License-Identifier: GPL-2.0-only
 
-"""Bug report R7 (shared/reference/bug-reports.md; github.com/AMDESE/AMDSEV/issues/220):
+"""Bug report R7 (docs/bug-reports.md; github.com/AMDESE/AMDSEV/issues/220):
 after a malformed SNP guest request, KVM's ``__snp_handle_guest_req`` returned before
 reclaiming the response page, which stayed firmware-owned, and the next request crashed
 the VM with an RMP fault.  Full system (``SnpSystem.run``), the guest issuing
@@ -48,12 +48,16 @@ REPORT_OFF = 0x60 + 0x20
 
 
 def firmware_pages(system):
-    """PFNs whose RMP entry is in the firmware state (Assigned, ASID 0, Immutable)."""
+    """PFNs whose RMP entry is in the firmware state (Assigned, ASID 0, Immutable), other
+    than the VM's SNP guest context page, which is a firmware page from
+    SNP_LAUNCH_START to SNP_DECOMMISSION (sev.c ``snp_context_create``:
+    ``snp_alloc_firmware_page``)."""
     rmp = system.platform.rmp
+    ctx = system.kvm.vm(system.machine.s.vmfd).sev.snp_context
     out = []
     for pfn in rmp.assigned_pfns():
         e = rmp.lookup(pfn)
-        if e.assigned and e.asid == 0 and e.immutable:
+        if e.assigned and e.asid == 0 and e.immutable and pfn != ctx:
             out.append(pfn)
     return out
 

@@ -2,7 +2,7 @@
 #
 # SPDX-License-Identifier: GPL-2.0-only
 
-"""Bug reports R2-R6, R12, R13, R15 (shared/reference/bug-reports.md) as named variants:
+"""Bug reports R2-R6, R12, R13, R15 (docs/bug-reports.md) as named variants:
 each variant shows the reported symptom, the default stack the fixed behaviour.  Values
 (GPAs, sizes, flags, codes) are the reports' own, or the reference's constants
 (kvm-qemu-host.md) where a report gives none."""

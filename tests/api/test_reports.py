@@ -2,7 +2,7 @@
 #
 # SPDX-License-Identifier: GPL-2.0-only
 
-"""Bug reports R1-R16 (shared/reference/bug-reports.md) written as a user writes them:
+"""Bug reports R1-R16 (docs/bug-reports.md) written as a user writes them:
 on the public scenario API (:mod:`snpsim.api`) only, each report one ``test_Rn`` of at
 most 40 lines (tests/api/test_lines.py counts them).  The buggy host or VMM behaviour is
 a hook on the real function, written here; a guest-side report's behaviour is guest

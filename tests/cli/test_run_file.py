@@ -93,6 +93,7 @@ def test_teardown_reclaims_the_private_page():
     assert res["close_results"] == [0]
     assert after["assigned"] is False and after["asid"] == 0 and after["owner"] == "hypervisor"
     assert res["assigned_before"] > 1 and res["assigned_after"] == 0
+    assert res["problems"] == []  # Host.check_teardown: nothing left behind
 
 
 def test_preowned_page_never_reaches_the_guest():
@@ -316,3 +317,15 @@ def test_api_run_traces_into_an_empty_recorder():
     res = Scenario("t").run(trace=rec)
     assert res.outcome.completed
     assert len(rec.events) > 0 and res.events == rec.events
+
+
+def test_kexec_leaves_nothing_shared():
+    """snp_kexec_finish (arch/x86/coco/sev/core.c): after the kexec no RAM page is shared
+    in the RMP, KVM's attributes or the direct map; the run ends halted (exit 1) with
+    the hand-over named."""
+    r, s = run_json(EXAMPLES / "kexec.py")
+    assert r.exit_code == 1, r.output
+    res = s["result"]
+    assert res["shared_after"] == {"rmp": [], "attr": [], "pte": []}
+    assert res["validated"] == [True, True]
+    assert "kexec: the guest handed over to the next kernel" in r.output

@@ -2,7 +2,7 @@
 #
 # SPDX-License-Identifier: GPL-2.0-only
 
-"""Bug reports R8, R9, R10, R11 and R16 (../shared/reference/bug-reports.md) reproduced
+"""Bug reports R8, R9, R10, R11 and R16 (docs/bug-reports.md) reproduced
 through the full system (SnpSystem: guest, CPU/RMP, KVM, VMM): each buggy behaviour as
 a named guest variant (snpsim.guest.variants) showing the reported symptom, and the
 correct behaviour of the default kernel.  Constants: PVALIDATE_FAIL_SIZEMISMATCH 6,

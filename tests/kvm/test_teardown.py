@@ -166,7 +166,9 @@ def test_teardown_of_two_vcpus_with_a_2m_private_entry():
     updates = platform.counters["RMPUPDATE"]
     m.teardown()
     assert _guest_pages(platform, m.asid) == []
-    # 5 table pages + 1 data page + 1 2M entry + 2 VMSAs: 9 RMPUPDATEs, no PSMASH.
-    assert platform.counters["RMPUPDATE"] - updates == 9
+    # 5 table pages + 1 data page + 1 2M entry + 2 VMSAs + the guest context page
+    # (snp_decommission_context -> snp_free_firmware_page): 10 RMPUPDATEs, no PSMASH.
+    assert platform.counters["RMPUPDATE"] - updates == 10
+    assert platform.counters["SNP_PAGE_RECLAIM"] == 1
     assert "PSMASH" not in platform.counters
     assert kvm.allocator.nr_allocated == 6  # only QEMU's shared (HVA) pages are left

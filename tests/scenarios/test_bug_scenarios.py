@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 
 """Each ``bug/<name>`` scenario runs the trigger of its report
-(shared/reference/bug-reports.md): with ``variant="buggy"`` the report's symptom shows,
+(docs/bug-reports.md): with ``variant="buggy"`` the report's symptom shows,
 with the default (fixed) stack it does not.  Values are the reports' own: R1 (a) a
 trailing PSMASH forwarded as a shared conversion; R2 size-mismatch handling
 (``sev_handle_rmp_fault``) before the userspace exit; R3 no userspace exit (a #NPF

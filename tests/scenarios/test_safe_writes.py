@@ -145,3 +145,75 @@ def test_api_refuses_vcpus_and_memory_out_of_range():
     for kwargs in ({"vcpus": 0}, {"vcpus": -3}, {"vcpus": 65}, {"memory": (1 << 40) + (2 << 20)}):
         with pytest.raises(ValueError):
             SnpSystem(**{"memory": 64 << 20, **kwargs})
+
+
+@pytest.mark.parametrize("scenario", ["seed", "FILE"])
+def test_a_write_error_while_a_pftrace_streams_exits_3_and_leaves_no_file(
+        tmp_path, monkeypatch, scenario):
+    """A full disk (ENOSPC) or a file-size limit (EFBIG, ``ulimit -f``) met by the trace
+    while the run goes: the run finishes, nothing is left at the path or beside it, and
+    the command exits 3 with one line -- for a built-in scenario and a scenario file."""
+    from pathlib import Path
+
+    from snpsim.trace import export_perfetto
+
+    real = export_perfetto.PerfettoWriter.add
+    calls = {"n": 0}
+
+    def fills_up(self, e):
+        calls["n"] += 1
+        if calls["n"] > 500:
+            raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+        return real(self, e)
+
+    monkeypatch.setattr(export_perfetto.PerfettoWriter, "add", fills_up)
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / "t.pftrace"
+    what = (str(Path(__file__).resolve().parents[2] / "examples" / "fault_races_attributes.py")
+            if scenario == "FILE" else scenario)
+    args = ["run", what, "--json", "--trace", str(target)]
+    if scenario != "FILE":
+        args += ["--memory", "64M", "--vcpus", "1"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 3, r.output
+    assert "Traceback" not in r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)
+    assert calls["n"] > 500
+    assert _files(out) == []
+
+
+def test_a_trace_the_report_would_overwrite_is_refused_before_the_run(tmp_path):
+    out = tmp_path / "rep"
+    r = CliRunner().invoke(main, ["run", "seed", "--memory", "64M", "--vcpus", "1",
+                                  "--report", str(out), "--trace", str(out / "summary.json")])
+    assert r.exit_code == 2
+    assert not out.exists() or _files(out) == []
+
+
+def test_file_names_past_the_limit_and_near_it(tmp_path):
+    """NAME_MAX is 255 bytes (Linux ``include/uapi/linux/limits.h``): a longer name is
+    refused with a reason, and a name that fits is written (its temporary name is cut to
+    fit too)."""
+    assert "255" in prepare_output(tmp_path / ("x" * 300 + ".json"))
+    near = tmp_path / ("y" * 250 + ".json")
+    assert prepare_output(near) is None
+    with atomic_write(near) as f:
+        f.write("{}")
+    assert near.read_text() == "{}" and _files(tmp_path) == [near.name]
+
+
+def test_a_report_that_cannot_be_finished_leaves_none_of_its_files(tmp_path, monkeypatch):
+    """The picture fails to write (a full disk): summary.json, written first, goes again,
+    and the command exits 3."""
+    from snpsim.report import html as report_html
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(report_html, "write_picture", full_disk)
+    out = tmp_path / "rep"
+    r = CliRunner().invoke(main, ["run", "seed", "--memory", "64M", "--vcpus", "1",
+                                  "--report", str(out)])
+    assert r.exit_code == 3, r.output
+    assert _files(out) == []

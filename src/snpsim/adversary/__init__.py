@@ -5,7 +5,7 @@
 """Hypervisor and VMM misbehaviour as named variants, on the public scenario API.
 
 A :class:`Variant` is the historical behaviour of one bug report
-(``shared/reference/bug-reports.md``) or one malicious hypervisor, written as hooks on
+(``docs/bug-reports.md``) or one malicious hypervisor, written as hooks on
 modelled functions by their real names (``hooks``: name -> ``hook(original, *args)``,
 :meth:`snpsim.api.Scenario.hook`) plus knobs of the KVM and QEMU profiles
 (``kvm_knobs``, ``qemu_knobs``) and, for R4/R5, the KVM profile it runs on

@@ -6,7 +6,7 @@
 real names (:meth:`snpsim.api.Scenario.hook`, :func:`snpsim.api.hooked`) and knob sets.
 
 Each hook is ``hook(original, *args)`` for the function it names and says which report
-(``shared/reference/bug-reports.md``) and which fix it predates.  The functions a hook
+(``docs/bug-reports.md``) and which fix it predates.  The functions a hook
 calls come from :func:`snpsim.api.function`; the model objects it gets (``vcpu``,
 ``kvm``) are read through their documented fields only.  Nothing here is a KVM version:
 the fixed behaviour is the default of every profile.

@@ -8,7 +8,7 @@ knob sets of a QEMU profile.
 
 Each hook wraps the QEMU function it names (``kvm_handle_memory_fault`` or
 ``kvm_arch_handle_exit``: ``(cpu, run) -> int``) and names its report in
-``shared/reference/bug-reports.md``.
+``docs/bug-reports.md``.
 """
 
 from __future__ import annotations

@@ -141,7 +141,7 @@ def file_run(path_text: str, res: Any) -> Any:
     for key, default in (("kvm", DEFAULT_PROFILE), ("qemu", DEFAULT_QEMU_PROFILE)):
         if config.get(key) == "default":
             config[key] = default.name
-    return ScenarioRun(path_text, res.host.system, res.outcome, result, config)
+    return ScenarioRun(path_text, res.system, res.outcome, result, config)
 
 
 def validated_pages(stats: Any) -> int:
@@ -206,16 +206,36 @@ def status(message: str) -> Any:
 
 
 #: CPU microseconds per 4 KiB page that ``accept`` costs through the full path, tracing
-#: off, by PSC entry size (benchmarks/bench_scale.py; docs/performance.md).  Used only to
-#: say up front what a long run will cost.
-ACCEPT_US_PER_PAGE = {"4K": 40.0, "2M": 10.0}
+#: off, by PSC entry size: user CPU of ``snpsim run accept --memory 256M`` (2026-12-05,
+#: QEMU 10.1 profile, whose KVM_PRE_FAULT_MEMORY after each conversion maps every page
+#: through the TDP fault path; docs/performance.md).  Used only to say up front what a
+#: long run will cost.
+ACCEPT_US_PER_PAGE = {"4K": 150.0, "2M": 90.0}
+#: Estimated CPU seconds from which ``run accept`` warns before it starts.
+ACCEPT_WARN_SECONDS = 10.0
+
+
+def accept_cost_warning(memory: int, page_size: str) -> str | None:
+    """The line ``snpsim run accept`` prints before a run estimated at
+    :data:`ACCEPT_WARN_SECONDS` or more (``memory`` in bytes, ``page_size`` "4K"/"2M"),
+    or None.  The estimate is a floor: a busy machine takes longer."""
+    from snpsim.system import format_size
+
+    pages = memory // 4096
+    est = pages * ACCEPT_US_PER_PAGE.get(page_size, ACCEPT_US_PER_PAGE["4K"]) / 1e6
+    if est < ACCEPT_WARN_SECONDS:
+        return None
+    when = f"{est / 60:.0f} min" if est >= 90 else f"{est:.0f} s"
+    return (f"snpsim run: accepting {format_size(memory)} with {page_size} PSC entries validates "
+            f"{pages} pages through the whole path: at least {when} of CPU on this model "
+            "(more on a busy machine; docs/performance.md)")
 
 
 @click.command(name="run")
 @click.argument("scenario", metavar="SCENARIO")
 @click.option("--memory", default=None, metavar="SIZE", help="Guest RAM: a size with a binary K/M/G/T suffix "
               "(1G = 1GB = 1GiB = 2^30 bytes; 1.5G allowed), a multiple of 2M (32M..1T).  Default 4G, or the log's with --from-dmesg.  "
-              "boot needs room for its 64 MiB swiotlb pool: from about 128M.")
+              "boot needs room for its 64 MiB swiotlb pool: from about 96M.")
 @click.option("--vcpus", "vcpus_text", default=None, metavar="1..64",
               help="vCPUs (1..64).  Default 4, or the log's possible CPUs with --from-dmesg.")
 @click.option("--kernel", default="6.17", show_default=True, metavar="6.17|6.16|6.4",
@@ -225,8 +245,8 @@ ACCEPT_US_PER_PAGE = {"4K": 40.0, "2M": 10.0}
 @click.option("--gmem-2m", is_flag=True,
               help="Back guest memory with 2 MiB guest_memfd folios (pending upstream "
                    "huge-page work): 2 MiB RMP entries, so 2M PVALIDATE succeeds.")
-@click.option("--seed", "seed_text", default="0", show_default=True, metavar="INTEGER",
-              help="Scheduler and key seed.")
+@click.option("--seed", "seed_text", default="0", show_default=True, metavar="0..2^64-1",
+              help="Scheduler and key seed (an integer, decimal or 0x hex).")
 @click.option("--page-size", default="2M", show_default=True, metavar="4K|2M",
               help="accept only: PSC entry size.")
 @click.option("--cycles", "cycles_text", default="4", show_default=True, metavar="1..100000",
@@ -299,7 +319,7 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
         kernel_profile_for_version,
         parse_dmesg,
     )
-    from snpsim.system import RunObserver, format_size, parse_size
+    from snpsim.system import RunObserver, parse_size
     from snpsim.trace.atomic import prepare_output
     from snpsim.trace.record import parse_filter
 
@@ -314,6 +334,8 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
 
     vcpus = integer(vcpus_text, "--vcpus")
     seed = integer(seed_text, "--seed") or 0
+    if not 0 <= seed < 1 << 64:
+        _fail(f"--seed must be 0..2^64-1, got {seed_text}")
     cycles = integer(cycles_text, "--cycles")
     assert cycles is not None
     if page_size not in ("4K", "2M"):
@@ -388,6 +410,13 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
         _fail(f"--costs: {exc}")
     if report is not None and report.exists() and not report.is_dir():
         _fail(f"--report {report} exists and is not a directory")
+    if report is not None and trace_path is not None:
+        from snpsim.report.html import REPORT_FILES
+
+        if (trace_path.name in REPORT_FILES
+                and trace_path.parent.resolve() == report.resolve()):
+            _fail(f"--trace {trace} would be overwritten by the report's {trace_path.name}: "
+                  "choose another name")
     dmesg = None
     if from_dmesg is not None:
         from .inputs import read_regular_file
@@ -459,11 +488,9 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
     # -- run ---------------------------------------------------------------------------------
     total_pages = mem // 4096 if scenario == "accept" else None
     if total_pages:
-        est = total_pages * ACCEPT_US_PER_PAGE.get(page_size, 40.0) / 1e6
-        if est >= 30:
-            click.echo(f"snpsim run: accepting {format_size(mem)} with {page_size} PSC entries "
-                       f"validates {total_pages} pages through the whole path: about "
-                       f"{est / 60:.0f} min on this model (docs/performance.md)", err=True)
+        warning = accept_cost_warning(mem, page_size)
+        if warning:
+            click.echo(warning, err=True)
     prog, update = _progress(not as_json, total_pages)
     holder: dict[str, Any] = {}
 

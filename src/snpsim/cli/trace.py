@@ -27,10 +27,11 @@ def _fail(msg: str, status: int = 2) -> None:
 
 @click.command(name="trace")
 @click.argument("function", metavar="FUNCTION")
-@click.option("--pages", default=1, show_default=True, type=int,
+@click.option("--pages", default=1, show_default=True, type=int, metavar="1..4096",
               help="Number of 4 KiB pages to convert (1..4096).")
-@click.option("--memory", default="64M", show_default=True,
-              help="Guest RAM size in bytes, with K/M/G/T suffix (32M..1T, a multiple of 2M).")
+@click.option("--memory", default="64M", show_default=True, metavar="SIZE",
+              help="Guest RAM: a size with a binary K/M/G/T suffix (1G = 1GiB), 32M..1T, a "
+                   "multiple of 2M.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the trace: .txt (the tree printed), .pftrace (Perfetto's protobuf "
                    "format), .json (Chrome trace event format) or .jsonl (JSON lines).  All but "
@@ -38,7 +39,8 @@ def _fail(msg: str, status: int = 2) -> None:
                    "not only the call; timestamps are the simulator's wall clock.")
 @click.option("--filter", "filter_", default=None,
               help="Keep only matching events, e.g. 'party=guest,kvm;func=snp_*;gpa=0x100000-0x200000'.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Scheduler and key seed.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**64 - 1),
+              metavar="0..2^64-1", help="Scheduler and key seed.")
 def command(function: str, pages: int, memory: str, out: Path | None, filter_: str | None,
             seed: int) -> None:
     """Boot a small SNP guest, run FUNCTION on pages of guest memory, and print the call graph.

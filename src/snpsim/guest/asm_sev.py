@@ -87,8 +87,16 @@ def sev_es_rd_ghcb_msr(kernel: GuestKernel) -> int:
 
 
 def VMGEXIT(kernel: GuestKernel) -> None:
-    """``VMGEXIT()`` (``rep; vmmcall``): returns when the host resumed this vCPU."""
-    this_cpu(kernel).vmgexit()
+    """``VMGEXIT()`` (``rep; vmmcall``): returns when the host resumed this vCPU.  Model:
+    once a crash shot the other CPUs down (``kernel.nmi_shootdown``), a CPU that is not
+    the crashing one takes the NMI on its way back into the guest and stops there
+    (:func:`snpsim.guest.kexec.kdump_nmi_callback`, never returns)."""
+    cpu = this_cpu(kernel)
+    cpu.vmgexit()
+    if kernel.nmi_shootdown is not None and cpu.vcpu_id != kernel.nmi_shootdown:
+        from .kexec import kdump_nmi_callback
+
+        kdump_nmi_callback(kernel)
 
 
 @traced("guest")

@@ -292,6 +292,17 @@ class GuestKernel:
     stopped), ``smp_released`` (the BSP ran ``smp_init``), ``accept_waits`` (retries of
     ``accept_memory``'s overlap wait, all CPUs).  ``vmalloc_next``: the next free GVA of
     the model's vmalloc area (:mod:`snpsim.guest.vmalloc`).
+
+    kexec/kdump (:mod:`snpsim.guest.kexec`): ``mem_enc_readers`` (per CPU, how many
+    conversions hold ``mem_enc_lock`` for read), ``mem_enc_stopped`` (the write side was
+    taken by ``set_memory_enc_stop_conversion`` and is never given back);
+    ``oops_in_progress`` (set by the crash path: sleeping waits become try-locks);
+    ``kexec_in_progress``; ``nmi_shootdown`` (the crashing CPU once
+    ``crash_smp_send_stop`` ran: every other CPU stops at its next return to the guest);
+    ``sev_vmsa`` (per CPU, the GVA of the VMSA page the guest made for it with AP
+    creation; empty while AP creation is not modelled); ``offline_pfns`` (pages marked
+    ``PageOffline`` for makedumpfile); ``kexec`` (``"kexec"`` or ``"kdump"`` once the
+    kernel handed the machine to the next kernel, None before).
     """
 
     config: GuestConfig
@@ -331,6 +342,14 @@ class GuestKernel:
     smp_released: bool = False
     accept_waits: int = 0
     vmalloc_next: int = VMALLOC_START
+    mem_enc_readers: dict[int, int] = field(default_factory=dict)
+    mem_enc_stopped: bool = False
+    oops_in_progress: bool = False
+    kexec_in_progress: bool = False
+    nmi_shootdown: int | None = None
+    sev_vmsa: dict[int, GVA] = field(default_factory=dict)
+    offline_pfns: set[int] = field(default_factory=set)
+    kexec: str | None = None
 
     @property
     def profile(self) -> KernelProfile:

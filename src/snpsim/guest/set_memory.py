@@ -12,8 +12,9 @@ Mirrors ``arch/x86/mm/pat/set_memory.c`` (``set_memory_encrypted``,
 hooks (linux-guest.md 2.1-2.4).  The page tables are the guest's own, in guest memory,
 read and written through the direct map; the C-bit is ``_PAGE_ENC`` = 1 << cbit.
 
+``mem_enc_lock`` and ``set_memory_enc_stop_conversion`` (v6.11+, for kexec) are modelled.
 Not modelled (documented): ``static_protections``/``verify_rwx`` (no text/rodata in
-the model), the ``mem_enc_lock`` (no concurrent kexec), ``kmap_flush_unused`` and
+the model), ``kmap_flush_unused`` and
 ``vm_unmap_aliases`` (no kmaps, no lazily freed vmap areas).  vmalloc aliases are
 followed (:mod:`snpsim.guest.vmalloc`).  The TLB-flush IPI is modelled by
 flushing the TLB of every vCPU the kernel has brought up.
@@ -63,6 +64,7 @@ __all__ = [
     "__change_page_attr_set_clr",
     "__set_memory_enc_pgtable",
     "__set_memory_enc_dec",
+    "set_memory_enc_stop_conversion",
     "set_memory_encrypted",
     "set_memory_decrypted",
 ]
@@ -419,12 +421,80 @@ def _vmm_fail(kernel: GuestKernel, addr: int, numpages: int, enc: bool, ret: int
     return ret
 
 
+def _mem_enc_read_trylock(kernel: GuestKernel, cpu: int) -> bool:
+    """Model-only: ``down_read_trylock(&mem_enc_lock)`` for CPU ``cpu``: False once the
+    write side is taken (kexec), else one more read hold by that CPU."""
+    if kernel.mem_enc_stopped:
+        return False
+    kernel.mem_enc_readers[cpu] = kernel.mem_enc_readers.get(cpu, 0) + 1
+    return True
+
+
+def _mem_enc_read_unlock(kernel: GuestKernel, cpu: int) -> None:
+    """Model-only: ``up_read(&mem_enc_lock)`` for CPU ``cpu``."""
+    left = kernel.mem_enc_readers.get(cpu, 0) - 1
+    if left > 0:
+        kernel.mem_enc_readers[cpu] = left
+    else:
+        kernel.mem_enc_readers.pop(cpu, None)
+
+
+@traced("guest")
+def set_memory_enc_stop_conversion(kernel: GuestKernel) -> bool:
+    """``set_memory_enc_stop_conversion()`` (arch/x86/mm/pat/set_memory.c, v6.11+, the
+    TDX kexec series; argument-less in mainline): take ``mem_enc_lock`` for write and
+    keep it, so every later ``set_memory_encrypted/decrypted`` returns -EBUSY.  With
+    ``oops_in_progress`` (the crash path) only a try-lock: False when a conversion holds
+    the lock for read (or the write side is already taken).  Otherwise ``down_write``:
+    the writer queues at once -- ``RWSEM_FLAG_WAITERS`` is in ``RWSEM_READ_FAILED_MASK``
+    (kernel/locking/rwsem.c), so from then on ``down_read_trylock`` fails and new
+    conversions get -EBUSY -- and waits for the conversions in flight: model: the
+    waiting CPU spins with :func:`snpsim.guest.smp.cpu_relax` while another CPU holds a
+    read lock.  A read hold of the waiting CPU itself, or a write side already taken,
+    can never go away (Linux hangs in ``down_write``): the watcher ends that wait as the
+    named livelock ``set_memory_enc_stop_conversion``.  Returns True when the lock was
+    taken."""
+    from .smp import cpu_relax
+
+    if kernel.oops_in_progress:
+        if kernel.mem_enc_stopped or kernel.mem_enc_readers:
+            return False
+        kernel.mem_enc_stopped = True
+        return True
+    cpu = this_cpu(kernel)
+    watcher = cpu.progress
+    held_by_writer = kernel.mem_enc_stopped
+    kernel.mem_enc_stopped = True  # queued writer: readers are refused from here on
+    while held_by_writer or kernel.mem_enc_readers:
+        mine = kernel.mem_enc_readers.get(cpu.vcpu_id, 0)
+        if held_by_writer or mine:
+            # Nothing another CPU does can release this: the same state every pass.
+            watcher.watch("set_memory_enc_stop_conversion", cpu.vcpu_id, (mine, held_by_writer),
+                          "down_write(&mem_enc_lock) waits for a lock that is never released")
+            continue
+        cpu_relax(kernel)
+    watcher.progress("set_memory_enc_stop_conversion", cpu.vcpu_id)
+    return True
+
+
 @traced("guest")
 def __set_memory_enc_dec(kernel: GuestKernel, addr: int, numpages: int, enc: bool) -> int:
-    """``__set_memory_enc_dec(addr, numpages, enc)``: ``__set_memory_enc_pgtable`` when
+    """``__set_memory_enc_dec(addr, numpages, enc)`` (v6.11+): when
     ``cc_platform_has(CC_ATTR_MEM_ENCRYPT)`` (AMD: ``sme_me_mask`` != 0, always for an
-    SEV guest), else 0.  (The 6.11+ ``mem_enc_lock`` trylock never fails here: no kexec.)"""
-    return __set_memory_enc_pgtable(kernel, addr, numpages, enc)
+    SEV guest), ``down_read_trylock(&mem_enc_lock)`` -- -EBUSY (-16) once kexec stopped
+    conversions (:func:`set_memory_enc_stop_conversion`) -- then
+    ``__set_memory_enc_pgtable`` and ``up_read``.  Returns 0 or a negative errno.  Model:
+    the read hold is per CPU (``kernel.mem_enc_readers``), so a crash on one CPU sees the
+    conversions other CPUs had in flight."""
+    cpu = this_cpu(kernel).vcpu_id
+    if not _mem_enc_read_trylock(kernel, cpu):
+        return -errno.EBUSY
+    try:
+        return __set_memory_enc_pgtable(kernel, addr, numpages, enc)
+    finally:
+        # A crash that stops this CPU mid-conversion never comes back here: the model's
+        # stop (an endless HLT) does not unwind, so the read hold stays, as on Linux.
+        _mem_enc_read_unlock(kernel, cpu)
 
 
 @traced("guest")

@@ -96,6 +96,9 @@ __all__ = [
     "SnpGuestReq",
     "alloc_shared_pages",
     "snp_issue_guest_request",
+    "vmgexit_ap_control",
+    "snp_set_vmsa",
+    "snp_cleanup_vmsa",
 ]
 
 
@@ -444,3 +447,69 @@ def snp_issue_guest_request(kernel: GuestKernel, req: SnpGuestReq) -> int:
         return -errno.EAGAIN if answer == SNP_GUEST_VMM_ERR(SNP_GUEST_VMM_ERR_BUSY) else -errno.EIO
     finally:
         __sev_put_ghcb(kernel, state)
+
+
+# ---- AP control (core.c: vmgexit_ap_control, snp_set_vmsa, snp_cleanup_vmsa) ----------------
+# Used by kexec's shutdown_all_aps (guest/kexec.py); AP bring-up (issue 14 item 4) uses
+# the same three functions.
+
+
+@traced("guest")
+def vmgexit_ap_control(kernel: GuestKernel, event: int, vmsa: int, apic_id: int) -> int:
+    """``vmgexit_ap_control(event, vmsa, apic_id)`` (core.c, v6.16+): one
+    SVM_VMGEXIT_AP_CREATION exit on this CPU's GHCB with interrupts off --
+    ``sw_exit_info_1`` = ``apic_id << 32 | snp_vmpl << 16 | event``, ``sw_exit_info_2`` =
+    GPA of the VMSA page at GVA ``vmsa``, and for a create (event != SVM_VMGEXIT_AP_DESTROY)
+    RAX = the VMSA's SEV_FEATURES (model: ``sev_status >> 2``, what
+    ``wakeup_cpu_via_vmgexit`` writes there).  Returns 0, or -EINVAL (-22) after the
+    kernel's pr_err ("SNP AP CREATE error" / "SNP AP DESTROY error") when the answer's
+    ``sw_exit_info_1`` is not valid or its low 32 bits are not 0."""
+    from snpsim.spec.exit_codes import SVM_VMGEXIT_AP_CREATION, SVM_VMGEXIT_AP_DESTROY
+
+    from .asm_sev import VMGEXIT, ghcb_field_is_valid, sev_es_wr_ghcb_msr
+
+    create = event != SVM_VMGEXIT_AP_DESTROY
+    cpu = this_cpu(kernel)
+    irqs_were_off = kernel.irqs_disabled.get(cpu.vcpu_id, False)
+    kernel.irqs_disabled[cpu.vcpu_id] = True
+    state = GhcbState()
+    ghcb = __sev_get_ghcb(kernel, state)
+    vc_ghcb_invalidate(kernel, ghcb)
+    if create:
+        ghcb_set_field(kernel, ghcb, "rax", kernel.sev_status >> 2)
+    ghcb_set_field(kernel, ghcb, "sw_exit_code", SVM_VMGEXIT_AP_CREATION)
+    ghcb_set_field(kernel, ghcb, "sw_exit_info_1", (apic_id << 32) | (kernel.snp_vmpl << 16) | event)
+    ghcb_set_field(kernel, ghcb, "sw_exit_info_2", __pa(kernel, vmsa))
+    sev_es_wr_ghcb_msr(kernel, __pa(kernel, ghcb))
+    VMGEXIT(kernel)
+    ret = 0
+    if (not ghcb_field_is_valid(kernel, ghcb, "sw_exit_info_1")
+            or ghcb_get_field(kernel, ghcb, "sw_exit_info_1") & 0xFFFFFFFF):
+        kernel.warn(f"SNP AP {'CREATE' if create else 'DESTROY'} error")
+        ret = -errno.EINVAL
+    __sev_put_ghcb(kernel, state)
+    kernel.irqs_disabled[cpu.vcpu_id] = irqs_were_off
+    return ret
+
+
+@traced("guest")
+def snp_set_vmsa(kernel: GuestKernel, va: int, caa: int | None, apic_id: int, make_vmsa: bool) -> int:
+    """``snp_set_vmsa(va, caa, apic_id, make_vmsa)`` (core.c), VMPL0 branch (the SVSM
+    calls for VMPL > 0 are not modelled): RMPADJUST of the 4 KiB page at GVA ``va`` for
+    VMPL1 with no permissions, plus the VMSA bit when ``make_vmsa``; RMPADJUST needs a
+    more privileged target, hence VMPL1.  Returns RMPADJUST's EAX (0 success)."""
+    from snpsim.spec.rmp import RMPADJUST_VMSA_PAGE_BIT
+
+    attrs = 1 | (RMPADJUST_VMSA_PAGE_BIT if make_vmsa else 0)
+    return int(this_cpu(kernel).rmpadjust(va, RMP_PG_SIZE_4K, attrs))
+
+
+@traced("guest")
+def snp_cleanup_vmsa(kernel: GuestKernel, vmsa: int, apic_id: int) -> None:
+    """``snp_cleanup_vmsa(vmsa, apic_id)`` (core.c): clear the VMSA bit of the page at GVA
+    ``vmsa`` (``snp_set_vmsa(.., false)``); on failure pr_err "clear VMSA page failed
+    (%u), leaking page" and keep the page, else free it (model: the page allocator has no
+    free list for it, so the page is only no longer a VMSA)."""
+    err = snp_set_vmsa(kernel, vmsa, None, apic_id, False)
+    if err:
+        kernel.warn(f"clear VMSA page failed ({err}), leaking page")

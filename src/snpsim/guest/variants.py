@@ -9,7 +9,7 @@ Each variant replaces exactly one kernel step -- an :func:`~snpsim.guest.kernel.
 function -- with the code a bug report describes; the default kernel stays Linux
 6.16/6.17 (linux-guest.md section 0).  Select one with ``GuestConfig(variant=name)``, or
 ``SnpSystem(variant=name)`` (an extra ``GuestConfig`` field).  Reports from
-``../shared/reference/bug-reports.md``:
+``docs/bug-reports.md``:
 
 * ``"R8-buggy"`` -- COCONUT before svsm#512: the PVALIDATE size comes from the alignment
   and length of the *virtual* range alone (``pval_pages`` override); a 2M PVALIDATE on a

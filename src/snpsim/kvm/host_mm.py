@@ -25,6 +25,7 @@ Units: HVAs and lengths in bytes, PFNs in 4 KiB frames.  Errors are negative err
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,8 +36,15 @@ from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE
 
 __all__ = ["PageAllocator", "HostMm", "Vma", "HVA_BASE", "PFN_BASE"]
 
-#: First HVA handed out by ``mmap`` (model-only; a typical x86-64 mmap base).
+#: The top of the mmap area (``mm->mmap_base``, model-only: a typical x86-64 value,
+#: below the stack of a 4-level address space).  Mappings are placed top-down beneath
+#: it, as Linux's default layout does (``arch_get_unmapped_area_topdown``), so a 1 TiB
+#: guest's RAM ends below ``TASK_SIZE_MAX`` whatever its size.
 HVA_BASE = 0x7F00_0000_0000
+#: Alignment of an anonymous mapping of 2 MiB or more (THP alignment, ``mm/mmap.c``
+#: ``__get_unmapped_area`` -> ``thp_get_unmapped_area``, v6.7+) and the gap the model
+#: leaves between two mappings.
+_MAP_ALIGN = 2 << 20
 #: First PFN the allocator hands out (model-only: SPA 1 GiB, above the low firmware area).
 PFN_BASE = 0x40000
 
@@ -84,6 +92,21 @@ class PageAllocator:
         """The PFNs leaked so far (model-only, expanded from the extents: for tests)."""
         return frozenset(p for s, e, v in self._leaked.runs(0, self._next) if v
                          for p in range(s, e))
+
+    def allocated_runs(self) -> Iterator[tuple[int, int]]:
+        """Model-only: ``(start, end)`` PFN runs handed out and neither freed nor leaked,
+        in PFN order (extents, not pages: for teardown checks)."""
+        for s, e, free in self._free.runs(self._base, self._next):
+            if free:
+                continue
+            for a, b, leaked in self._leaked.runs(s, e):
+                if not leaked:
+                    yield a, b
+
+    def is_free(self, pfn: int) -> bool:
+        """Model-only: True when ``pfn`` was handed out once and is back in the free
+        pool (not allocated, not leaked)."""
+        return self._base <= pfn < self._next and bool(self._free.get(pfn))
 
     @property
     def high_water(self) -> int:
@@ -263,13 +286,17 @@ class HostMm:
 
     def mmap(self, length: int) -> int:
         """``mmap(NULL, length, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS)``: returns
-        the HVA (bytes, page aligned) or -EINVAL for a zero length.  Pages are allocated on
-        first touch."""
+        the HVA (bytes, page aligned; 2 MiB aligned, placed top-down below
+        :data:`HVA_BASE`), -EINVAL for a zero length or -ENOMEM when no room is left.
+        Pages are allocated on first touch."""
         if length <= 0:
             return -errno.EINVAL
         length = (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
-        vma = Vma(self._next_hva, length)
-        self._next_hva += length + (2 << 20)  # guard gap
+        start = (self._next_hva - length) & ~(_MAP_ALIGN - 1)
+        if start < _MAP_ALIGN:
+            return -errno.ENOMEM  # the address space is used up
+        vma = Vma(start, length)
+        self._next_hva = start - _MAP_ALIGN  # a gap below, so mappings never adjoin
         self.vmas.append(vma)
         return vma.start
 

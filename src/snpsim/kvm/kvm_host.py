@@ -168,7 +168,8 @@ class KvmSevInfo:
     ``ghcb_version`` (u16), ``policy``, firmware guest context ``gctx``,
     ``snp_finished`` (SNP_LAUNCH_FINISH done), ``guest_req_pfn``/``guest_resp_pfn`` (KVM's
     pages for SNP guest requests, ``guest_req_buf``/``guest_resp_buf``; None until the
-    first request)."""
+    first request), ``snp_context`` (PFN of the SNP guest context page, a firmware page
+    from SNP_LAUNCH_START until SNP_DECOMMISSION; None otherwise)."""
 
     active: bool = False
     es_active: bool = False
@@ -180,6 +181,7 @@ class KvmSevInfo:
     snp_finished: bool = False
     guest_req_pfn: int | None = None
     guest_resp_pfn: int | None = None
+    snp_context: int | None = None
 
 
 @dataclass

@@ -657,6 +657,10 @@ class Kvm:
         self.asids_in_use: set[int] = set()
         self._vms_by_fd: dict[int, KvmVm] = {}
         self.oopses: list[str] = []
+        # Files in use by a syscall (id -> count: fdget) and files whose fd was closed
+        # while in use, released at the last fdput (model of the file reference count).
+        self._in_use: dict[int, int] = {}
+        self._deferred: dict[int, Any] = {}
 
     # -- file table -------------------------------------------------------------------
     def _install(self, obj: Any) -> int:
@@ -688,19 +692,30 @@ class Kvm:
 
     @traced("kvm")
     def close(self, fd: int) -> int:
-        """``close(fd)``: the file's last reference goes (the model has no dup), so its
-        release runs: a VM fd -> ``kvm_vm_release`` (``kvm_put_kvm``); a vCPU fd ->
-        ``kvm_vcpu_release`` (``kvm_put_kvm``); a guest_memfd -> ``kvm_gmem_release``
-        (zap and unbind its slots), ``kvm_put_kvm``, then the inode's folios are freed
-        (``kvm_gmem_free_folio`` -> ``sev_gmem_invalidate``).  The VM and every vCPU
-        fd and guest_memfd hold a reference on the VM; the last ``kvm_put_kvm`` runs
-        ``kvm_destroy_vm``.  Returns 0 or -EBADF (no such fd, or not an int); a host
-        fault during the release is an oops (:meth:`_host_fault`, -EFAULT)."""
+        """``close(fd)``: the fd leaves the file table and the file's reference goes (the
+        model has no dup).  When no syscall is using the file, its release runs now
+        (:meth:`_release`); when one is (a vCPU thread inside KVM_RUN on it: ``fdget``
+        holds the file), the release runs when that syscall returns (``fput``), as in
+        the kernel.  Returns 0 or -EBADF (no such fd, or not an int); a host fault
+        during the release is an oops (:meth:`_host_fault`, -EFAULT)."""
         if not isinstance(fd, int):
             return -errno.EBADF
         obj = self.files.pop(fd, None)
         if obj is None:
             return -errno.EBADF
+        if self._in_use.get(id(obj)):
+            self._deferred[id(obj)] = obj
+            emit_instant("kvm", "release deferred to fput", fd=fd)
+            return 0
+        return self._release(obj, "close")
+
+    def _release(self, obj: Any, entry: str) -> int:
+        """The file's ``release``: a VM fd -> ``kvm_vm_release`` (``kvm_put_kvm``); a vCPU
+        fd -> ``kvm_vcpu_release`` (``kvm_put_kvm``); a guest_memfd -> ``kvm_gmem_release``
+        (zap and unbind its slots), ``kvm_put_kvm``, then the inode's folios are freed
+        (``kvm_gmem_free_folio`` -> ``sev_gmem_invalidate``).  The VM and every vCPU fd
+        and guest_memfd hold a reference on the VM; the last ``kvm_put_kvm`` runs
+        ``kvm_destroy_vm``.  Returns 0, or -EFAULT for a host fault (an oops)."""
         try:
             if isinstance(obj, (KvmVm, KvmVcpu)):
                 kvm_put_kvm(self, obj if isinstance(obj, KvmVm) else obj.kvm)
@@ -709,7 +724,7 @@ class Kvm:
                 kvm_put_kvm(self, obj.kvm)
                 kvm_gmem_truncate_all(obj)
         except Exception as f:
-            return self._host_fault(f, "close")
+            return self._host_fault(f, entry)
         return 0
 
     def preassign(self, gmem_fd: int, offset: int, owner: str, asid: int = 0, gpa: int = 0) -> int:
@@ -748,6 +763,8 @@ class Kvm:
             return -errno.EBADF
         if not isinstance(request, int):
             return -errno.ENOTTY if isinstance(obj, (KvmVm, GmemFile)) else -errno.EINVAL
+        key = id(obj)
+        self._in_use[key] = self._in_use.get(key, 0) + 1  # fdget
         try:
             if isinstance(obj, _DevKvm):
                 return self._dev_ioctl(request, arg)
@@ -762,6 +779,20 @@ class Kvm:
             return -errno.ENOTTY
         except Exception as f:
             return self._host_fault(f, "ioctl")
+        finally:
+            self._fdput(key)
+
+    def _fdput(self, key: int) -> None:
+        """``fdput`` at the end of a syscall: the last user of a file whose fd was closed
+        meanwhile runs its release (``fput`` -> ``__fput``)."""
+        n = self._in_use[key] - 1
+        if n:
+            self._in_use[key] = n
+            return
+        del self._in_use[key]
+        obj = self._deferred.pop(key, None)
+        if obj is not None:
+            self._release(obj, "fput")
 
     def _dev_ioctl(self, request: int, arg: Any) -> int:
         if request == KVM_CREATE_VM:

@@ -179,6 +179,7 @@ from snpsim.trace.record import emit_instant, traced
 from .guest_memfd import kvm_gmem_get_pfn, kvm_gmem_populate
 from .kvm_host import KernelOops, KvmVcpu, KvmVm
 from .mmu import kvm_mem_is_private, kvm_zap_gfn_range
+from .sev_dev import snp_alloc_firmware_page, snp_free_firmware_page
 from .uapi import (
     KvmSevCmd,
     KvmSevInit,
@@ -1490,7 +1491,9 @@ def snp_launch_start(kvm: KvmVm, cmd: KvmSevCmd) -> int:
     0097f9df), in order: not an SNP guest -> -ENOTTY; unreadable params -> -EFAULT; an
     SNP context already exists -> -EINVAL; ``flags`` != 0 -> -EINVAL; ``policy`` with a
     bit outside :data:`SNP_POLICY_MASK_VALID` (bit 18, bits 21-63) -> -EINVAL; bit 17
-    (RSVD_MBO) clear -> -EINVAL.  Then firmware SNP_LAUNCH_START.  Returns 0 or
+    (RSVD_MBO) clear -> -EINVAL.  Then ``snp_context_create``: the guest context page
+    from ``snp_alloc_firmware_page`` (Firmware in the RMP; its failure -> -ENOTTY, the
+    C function's answer to a NULL context), and firmware SNP_LAUNCH_START.  Returns 0 or
     -errno."""
     sev = kvm.sev
     if not sev.snp:
@@ -1502,6 +1505,11 @@ def snp_launch_start(kvm: KvmVm, cmd: KvmSevCmd) -> int:
         return -errno.EINVAL
     if d.policy & ~SNP_POLICY_MASK_VALID or not d.policy & SNP_POLICY_MASK_RSVD_MBO:
         return -errno.EINVAL
+    # snp_context_create: the context page is a firmware page (snp_alloc_firmware_page)
+    ctx = snp_alloc_firmware_page(kvm)
+    if ctx < 0:
+        return -errno.ENOTTY
+    sev.snp_context = ctx
     sev.policy = d.policy
     sev.gctx = kvm.host.firmware.snp_launch_start(sev.asid, d.policy)
     return 0
@@ -1726,13 +1734,22 @@ def sev_free_vcpu(vcpu: KvmVcpu) -> None:
 @traced("kvm")
 def snp_guest_req_cleanup(kvm: KvmVm) -> None:
     """``snp_guest_req_cleanup(kvm)`` (arch/x86/kvm/svm/sev.c, v6.11+): free KVM's
-    guest-request pages.  Model: both are hypervisor-owned at rest (see
-    :func:`snp_guest_req_init`), so both are plain frees (v6.11+ frees the response
-    page with ``snp_free_firmware_page``, which reclaims it from the firmware first)."""
+    guest-request pages.  The response page goes through ``snp_free_firmware_page``
+    (SNP_PAGE_RECLAIM, RMPUPDATE to Hypervisor, then freed; leaked if either fails) when
+    it is a firmware page, as v6.11+ always has it; the model keeps it hypervisor-owned
+    at rest (see :func:`snp_guest_req_init`), so a response page found in the
+    Hypervisor state is a plain free -- it is still Firmware only when a command's
+    reclaim was skipped (bug report R7).  The request page is a plain free."""
     sev = kvm.sev
-    for pfn in (sev.guest_resp_pfn, sev.guest_req_pfn):
-        if pfn is not None:
-            kvm.allocator.free_page(pfn)
+    resp = sev.guest_resp_pfn
+    if resp is not None:
+        _code, ent = kvm.host.rmpread(resp << PAGE_SHIFT)
+        if ent is not None and ent.assigned and ent.asid == 0 and ent.immutable:
+            snp_free_firmware_page(kvm, resp)
+        else:
+            kvm.allocator.free_page(resp)
+    if sev.guest_req_pfn is not None:
+        kvm.allocator.free_page(sev.guest_req_pfn)
     sev.guest_req_pfn = sev.guest_resp_pfn = None
 
 
@@ -1742,7 +1759,9 @@ def snp_decommission_context(kvm: KvmVm) -> int:
     without a guest context; else firmware SNP_DECOMMISSION, which unbinds the ASID.  A
     firmware error is a WARN_ONCE ("Failed to release guest context, ret %d fw err %d")
     and is returned (-EIO, the model's ``sev_do_cmd`` error); the context is then kept.
-    Returns 0 or -EIO."""
+    After a successful one the context page goes back through ``snp_free_firmware_page``
+    (SNP_PAGE_RECLAIM, RMPUPDATE to Hypervisor, freed; leaked if either fails).  Returns
+    0 or -EIO."""
     sev = kvm.sev
     if sev.gctx is None:
         return 0
@@ -1751,6 +1770,9 @@ def snp_decommission_context(kvm: KvmVm) -> int:
         kvm.pr(f"WARN_ONCE: Failed to release guest context, ret {-errno.EIO} fw err {fw}")
         return -errno.EIO
     sev.gctx = None
+    if sev.snp_context is not None:
+        snp_free_firmware_page(kvm, sev.snp_context)
+        sev.snp_context = None
     return 0
 
 

@@ -30,13 +30,30 @@ from .summary import summary_table
 
 __all__ = ["write_report"]
 
+#: The files :func:`write_report` writes into its directory.
+REPORT_FILES = ("summary.json", "memory.png", "index.html")
+
 
 def write_report(directory: Path, summary: dict[str, Any], picture: MemoryPicture | None,
                  traces: Sequence[Path] = ()) -> Path:
     """Write the report into ``directory`` (created if missing); returns ``index.html``.
     ``traces`` are files to link (they should be inside ``directory`` to open from
-    disk with relative links; others are linked by absolute path)."""
+    disk with relative links; others are linked by absolute path).  All or nothing: if
+    one file cannot be written (``OSError``, re-raised), the report files this call
+    already wrote are removed again."""
     directory.mkdir(parents=True, exist_ok=True)
+    before = {name for name in REPORT_FILES if (directory / name).exists()}
+    try:
+        return _write_report(directory, summary, picture, traces)
+    except BaseException:
+        for name in REPORT_FILES:
+            if name not in before:
+                (directory / name).unlink(missing_ok=True)
+        raise
+
+
+def _write_report(directory: Path, summary: dict[str, Any], picture: MemoryPicture | None,
+                  traces: Sequence[Path]) -> Path:
     with atomic_write(directory / "summary.json") as f:
         f.write(json.dumps(summary, indent=2) + "\n")
     console = Console(record=True, width=140, file=io.StringIO())
@@ -83,7 +100,8 @@ def write_report(directory: Path, summary: dict[str, Any], picture: MemoryPictur
             href = t.resolve().as_uri()
         kind = {".json": "Chrome trace event format: open in https://ui.perfetto.dev or "
                          "chrome://tracing",
-                ".jsonl": "JSON lines", ".txt": "call tree"}.get(t.suffix, "")
+                ".pftrace": "Perfetto trace: open in https://ui.perfetto.dev",
+                ".jsonl": "JSON lines", ".txt": "call tree"}.get(t.suffix.lower(), "")
         parts.append(f"<li><a href='{html.escape(href)}'>{html.escape(t.name)}</a> "
                      f"{html.escape(kind)}</li>")
     if not traces:

@@ -208,10 +208,16 @@ def _modelled_rows(t: Table, m: dict[str, Any] | None) -> None:
 _SHOWN_ELSEWHERE = frozenset({"run", "vmm_result", "guest_warnings", "userspace_exits"})
 
 
+#: Result keys whose integers are addresses, frame numbers or register/MSR values, shown
+#: in hex as the specs and logs write them (a GHCB's ``sw_exit_info_2``, an MSR value).
+_HEX_KEY_PARTS = ("gpa", "vaddr", "hva", "exit_info", "msr", "ghcb")
+_HEX_KEYS = frozenset({"gfn", "pfn", "spa", "sw_exit_code", "exit_code", "value"})
+
+
 def _scalar(key: str, value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return str(value)
-    if isinstance(value, int) and ("gpa" in key or "vaddr" in key or key in ("gfn", "spa")):
+    if isinstance(value, int) and (key in _HEX_KEYS or any(p in key for p in _HEX_KEY_PARTS)):
         return f"{value:#x}"
     return str(value)
 

@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 
 """The trigger of each ``bug/<name>`` scenario: the guest code that makes report <name>
-(``shared/reference/bug-reports.md``) show its symptom under the historical variant,
+(``docs/bug-reports.md``) show its symptom under the historical variant,
 written on the public scenario API (:class:`snpsim.api.Guest`, :class:`snpsim.api.Host`).
 
 Each :class:`BugTrigger` holds ``about`` (one line: what the report is about and what the

@@ -361,7 +361,7 @@ def variant_scenario(name: str, params: ScenarioParams, *, kvm: Any = None, seed
     sc.guest(make(result), vcpu=0)
 
     def finish(res: Any) -> None:
-        if trig is not None and trig.inspect is not None:
+        if trig is not None and trig.inspect is not None and res.host is not None:
             trig.inspect(res.host, res.outcome, result)
         result["symptom"] = _symptom(res.outcome)
 
@@ -492,7 +492,7 @@ def _run_variant_scenario(name: str, params: ScenarioParams, kvm: Any, seed: int
         finish(res)
     if res.errors:
         result["errors"] = list(res.errors)
-    system = res.host.system
+    system = res.system
     config = {"scenario": name, "mode": system.mode, "memory": params.memory,
               "vcpus": params.vcpus, "kernel": params.kernel,
               "kvm": system.kvm_profile.name, "qemu": system.qemu_profile.name, "seed": seed,

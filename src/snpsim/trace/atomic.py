@@ -24,6 +24,14 @@ from typing import IO, Any
 __all__ = ["atomic_write", "prepare_output"]
 
 
+def _temporary(dest: Path) -> Path:
+    """The hidden temporary name beside ``dest``: its name with the process ID, cut
+    so that the whole name fits a file system's 255-byte limit when ``dest``'s does."""
+    tail = f".{os.getpid()}.part"
+    name = dest.name.encode()[: 255 - len(tail) - 1].decode(errors="ignore")
+    return dest.with_name(f".{name}{tail}")
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "w", *, encoding: str | None = "utf-8"
                  ) -> Iterator[IO[Any]]:
@@ -38,7 +46,7 @@ def atomic_write(path: str | Path, mode: str = "w", *, encoding: str | None = "u
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_write: mode must be 'w' or 'wb', got {mode!r}")
     dest = Path(path)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+    tmp = _temporary(dest)
     f: IO[Any] = open(tmp, mode, encoding=encoding if mode == "w" else None)  # noqa: SIM115
     try:
         try:
@@ -65,9 +73,14 @@ def prepare_output(path: str | Path) -> str | None:
     if not str(path):
         return "empty path"
     p = Path(path)
-    if p.is_dir():
-        return f"{p} is a directory"
-    parent = p.resolve().parent
+    if len(p.name.encode()) > 255:
+        return f"the file name is longer than 255 bytes ({len(p.name.encode())})"
+    try:
+        if p.is_dir():
+            return f"{p} is a directory"
+        parent = p.resolve().parent
+    except OSError as exc:  # a component too long, a loop of symlinks...
+        return f"cannot use {p}: {exc.strerror or exc}"
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
@@ -78,7 +91,7 @@ def prepare_output(path: str | Path) -> str | None:
         return f"{parent} is not writable"
     # Permission bits are not the whole story (/proc, /sys, read-only mounts, full
     # disks): create and remove the temporary file the real write will use.
-    probe = parent / f".{p.name}.{os.getpid()}.part"
+    probe = _temporary(parent / p.name)
     try:
         with open(probe, "wb"):
             pass

@@ -344,9 +344,18 @@ class _StreamedEvents:
     def __init__(self, writer: PerfettoWriter) -> None:
         self.writer = writer
         self.count = 0
+        #: The first write error (a full disk, a file-size limit): once set, events are
+        #: dropped and :meth:`PerfettoRecorder.close` raises it, so the run itself goes on.
+        self.error: OSError | None = None
 
     def append(self, e: TraceEvent) -> None:
-        self.writer.add(e)
+        if self.error is not None:
+            return
+        try:
+            self.writer.add(e)
+        except OSError as exc:
+            self.error = exc
+            return
         self.count += 1
 
     def __len__(self) -> int:
@@ -375,9 +384,18 @@ class PerfettoRecorder(Recorder):
         self.events = _StreamedEvents(self.writer)  # type: ignore[assignment]
 
     def close(self) -> None:
-        """Finish the trace and move it onto ``path``.  Raises ``OSError`` if that fails
-        (``path`` is then unchanged)."""
-        self.writer.finish()
+        """Finish the trace and move it onto ``path``.  Raises ``OSError`` if that fails,
+        or if writing failed while the run went on (``path`` is then unchanged and the
+        temporary file removed)."""
+        err = self.events.error  # type: ignore[attr-defined]
+        if err is None:
+            try:
+                self.writer.finish()
+            except OSError as exc:
+                err = exc
+        if err is not None:
+            self.abort()
+            raise err
         self._cm.__exit__(None, None, None)
 
     def abort(self) -> None:

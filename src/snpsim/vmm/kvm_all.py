@@ -232,8 +232,9 @@ def kvm_set_phys_mem(s: KVMState, mr: MemoryRegion) -> int:
                                        max(rb.guest_memfd, 0))
     ret = kvm_vm_ioctl(s, KVM_SET_USER_MEMORY_REGION2, region)
     if ret:
-        s.error_report(f"kvm_set_phys_mem: error registering slot: {errno.errorcode.get(-ret, ret)}")
-        raise QemuExit(1, "kvm_set_phys_mem failed")
+        line = f"kvm_set_phys_mem: error registering slot: {errno.errorcode.get(-ret, ret)}"
+        s.error_report(line)
+        raise QemuExit(1, line)
     if rb.guest_memfd >= 0 and s.profile.knob("gmem_private_at_start"):
         if kvm_set_memory_attributes_private(s, mr.addr, mr.size):
             s.error_report(f"kvm_set_phys_mem: error setting private attributes for {mr.name}")

@@ -42,7 +42,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from snpsim.kvm.kvm_main import Kvm, KvmCreateGuestMemfd, KvmRun
+from snpsim.kvm.kvm_main import (
+    FALLOC_FL_KEEP_SIZE,
+    FALLOC_FL_PUNCH_HOLE,
+    Kvm,
+    KvmCreateGuestMemfd,
+    KvmRun,
+)
 from snpsim.spec.acpi import ACPI_BITMASK_SLEEP_ENABLE, ACPI_PM1_CNT_PORT
 from snpsim.spec.e820 import E820_TYPE_RAM, E820_TYPE_RESERVED, E820Range
 from snpsim.spec.kvm_uapi import (
@@ -115,7 +121,7 @@ _DEFAULT_POLICY: dict[int, int] = {KVM_X86_SNP_VM: 0x30000, KVM_X86_SEV_VM: 0x1,
 #: MMIO regions of the q35 machine (no memslot, not guest_memfd-backed), (name, GPA,
 #: bytes): the PCIe MMCONFIG window where the firmware programs PCIEXBAR (0xE0000000,
 #: 256 MiB: OVMF's base, the "reserved" e820 entry 0xe0000000-0xefffffff of
-#: /work/shared/data/dmesg/01, a QEMU 10.0 + OVMF SNP guest; QEMU's reset value
+#: tests/data/dmesg/01-qemu-snp-6.16-4cpu-2g.log, a QEMU 10.0 + OVMF SNP guest; QEMU's reset value
 #: MCH_HOST_BRIDGE_PCIEXBAR_DEFAULT 0xb0000000 is disabled until the firmware writes it),
 #: the IOAPIC (IO_APIC_DEFAULT_ADDRESS, one 4 KiB page), the HPET (HPET_BASE, HPET_LEN
 #: 0x400, include/hw/timer/hpet.h) and the local APIC / MSI window
@@ -417,6 +423,9 @@ class Machine:
         for spec in self.extra_regions:
             spec.check()
         self.torn_down = False
+        #: Model-only: ``(syscall, fd, result)`` of each teardown syscall (result None:
+        #: it never returned).
+        self.teardown_log: list[tuple[str, int, int | None]] = []
         s = self.s
         s.fd = kvm.open("/dev/kvm")
         s.vmfd = kvm.ioctl(s.fd, KVM_CREATE_VM, vm_type)
@@ -673,33 +682,133 @@ class Machine:
             if not c.exit_request:
                 cpu_exit(c)
 
+    #: Named teardown orders (model-only names; :meth:`teardown`): each a sequence of
+    #: steps.  Every one is an order the kernel allows a VMM process to produce.
+    TEARDOWN_ORDERS: dict[str, tuple[str, ...]] = {
+        "exit": ("exit",),
+        "vm-first": ("vm", "vcpus", "gmem", "exit"),
+        "gmem-first": ("gmem", "vcpus", "vm", "exit"),
+        "punch-first": ("punch", "exit"),
+    }
+    #: The steps a teardown order is made of (see :meth:`teardown`).
+    TEARDOWN_STEPS = ("exit", "kvm", "vm", "vcpus", "gmem", "punch")
+
+    def _teardown_fds(self, step: str) -> list[int]:
+        """The fds a teardown step closes (or punches, for "punch"), in order; only
+        those still open."""
+        s = self.s
+        gmem = sorted({rb.guest_memfd for rb in self.ram_blocks.values() if rb.guest_memfd >= 0})
+        by_step = {"kvm": [s.fd], "vm": [s.vmfd], "vcpus": [c.kvm_fd for c in self.cpus],
+                   "gmem": gmem, "punch": gmem}
+        if step == "exit":
+            fds = sorted({s.fd, s.vmfd, *gmem, *(c.kvm_fd for c in self.cpus)})
+        else:
+            fds = by_step[step]
+        return [fd for fd in fds if fd in self.kvm.files]
+
+    def _gmem_size(self, fd: int) -> int:
+        """The size QEMU gave the guest_memfd ``fd`` (its RAMBlock's length)."""
+        return max(rb.max_length for rb in self.ram_blocks.values() if rb.guest_memfd == fd)
+
+    def _teardown_punch_range(self, step: tuple[Any, ...]) -> tuple[int, int, int]:
+        """``("punch", gpa, size)`` -> (guest_memfd fd, offset, length) of the region
+        holding ``[gpa, gpa + size)``, as QEMU's ``ram_block_discard_guest_memfd_range``
+        computes it.  ValueError when the step is malformed or the range is not inside
+        one guest_memfd-backed region."""
+        if len(step) != 3 or step[0] != "punch" or not all(isinstance(x, int) for x in step[1:]):
+            raise ValueError(f"a teardown range step is ('punch', gpa, size), not {step!r}")
+        _, gpa, size = step
+        for mr in self.s.regions:
+            rb = mr.ram_block
+            if rb is not None and mr.has_guest_memfd() and mr.addr <= gpa and gpa + size <= mr.addr + mr.size:
+                return rb.guest_memfd, mr.offset + gpa - mr.addr, size
+        raise ValueError(f"[{gpa:#x}, {gpa + size:#x}) is not in one guest_memfd-backed region")
+
     @traced("vmm")
-    def teardown(self, order: Sequence[int] | None = None) -> list[tuple[int, int]]:
+    def teardown(self, order: Sequence[Any] | str | None = None) -> list[tuple[int, int]]:
         """QEMU's exit path as KVM sees it: the VM is stopped (``pause_all_vcpus``: no
         vCPU re-enters KVM_RUN, so this may run between two KVM_RUNs, e.g. from an
         ``on_exit`` hook, with the guest paused mid-run), then the process's KVM file
         descriptors are closed.  QEMU does not close them itself on ``exit()``; the
         kernel's ``exit_files`` -> ``close_files`` releases them in ascending fd order
-        (/dev/kvm, the VM fd, each RAMBlock's guest_memfd, the vCPU fds, as opened), which
-        is the default; ``order`` gives another order of fds (model-only, e.g. to try an
-        order the real code allows when QEMU unplugs a vCPU first).  KVM's release paths
-        run from these closes (:meth:`snpsim.kvm.kvm_main.Kvm.close`): guest_memfd
-        pages reclaimed by ``sev_gmem_invalidate``, and with the last reference
-        ``kvm_destroy_vm`` (VMSAs, SNP_DECOMMISSION, ASID).  Idempotent: a second call
-        does nothing.  Returns ``[(fd, close() result), ...]``."""
+        (/dev/kvm, the VM fd, each RAMBlock's guest_memfd, the vCPU fds, as opened).
+        KVM's release paths run from these closes (:meth:`snpsim.kvm.kvm_main.Kvm.close`):
+        guest_memfd pages reclaimed by ``sev_gmem_invalidate``, and with the last
+        reference ``kvm_destroy_vm`` (VMSAs, SNP_DECOMMISSION, the context page, ASID).
+
+        ``order`` (model-only) chooses another order the kernel allows:
+
+        * None or ``"exit"``: process exit, as above;
+        * a name from :data:`TEARDOWN_ORDERS`: ``"vm-first"`` (the VM fd closed while the
+          guest_memfds still hold the VM: ``kvm_destroy_vm`` runs at the last guest_memfd's
+          release, before that file's folios are freed), ``"gmem-first"`` (every
+          guest_memfd closed, so every private page reclaimed, while the VM lives),
+          ``"punch-first"`` (``fallocate(PUNCH_HOLE|KEEP_SIZE)`` over each whole
+          guest_memfd, as a discard does, then process exit);
+        * a sequence of step names from :data:`TEARDOWN_STEPS` (``"kvm"``, ``"vm"``,
+          ``"vcpus"``, ``"gmem"``, ``"punch"``, ``"exit"`` = every fd still open); a
+          sequence without ``"exit"`` may leave fds open (e.g. ``("vm", "vcpus")``: the
+          guest_memfds keep the VM alive), and a later call goes on from there;
+        * a sequence of ints: those fds closed in that order;
+        * steps and fds mixed, and ``("punch", gpa, size)``: ``fallocate(PUNCH_HOLE|
+          KEEP_SIZE)`` of that guest range on the guest_memfd backing it, as a discard
+          of part of RAM before the closes.
+
+        A step whose close spins in the kernel (a :class:`snpsim.trace.progress.Livelock`,
+        e.g. an RMPUPDATE that keeps failing with FAIL_OVERLAP) ends the teardown there:
+        the task never returns from that ``close()``, so nothing after it runs; the
+        livelock is kept in :attr:`teardown_livelock` and the VMM is torn down for good.
+        Every syscall made is logged in :attr:`teardown_log` as ``(syscall, fd,
+        result)``.  Idempotent once every fd is closed.  Returns ``[(fd, close() result),
+        ...]`` for the closes of this call.  ValueError for an unknown order or step."""
         if self.torn_down:
             return []
-        self.pause_all_vcpus()
-        s = self.s
+        if isinstance(order, str):
+            if order not in self.TEARDOWN_ORDERS:
+                raise ValueError(f"unknown teardown order {order!r} (one of "
+                                 f"{', '.join(self.TEARDOWN_ORDERS)})")
+            order = self.TEARDOWN_ORDERS[order]
         if order is None:
-            fds = [s.fd, s.vmfd]
-            fds += sorted({rb.guest_memfd for rb in self.ram_blocks.values() if rb.guest_memfd >= 0})
-            fds += [c.kvm_fd for c in self.cpus]
-            order = sorted(fds)
-        out = [(fd, self.kvm.close(fd)) for fd in order]
-        self.torn_down = True
+            order = ("exit",)
+        steps = list(order)
+        punches: dict[tuple[Any, ...], tuple[int, int, int]] = {}
+        for st in steps:
+            if isinstance(st, tuple):
+                punches[st] = self._teardown_punch_range(st)
+            elif isinstance(st, str) and st not in self.TEARDOWN_STEPS:
+                raise ValueError(f"unknown teardown step {st!r} (one of {', '.join(self.TEARDOWN_STEPS)})")
+        self.pause_all_vcpus()
+        out: list[tuple[int, int]] = []
+        for st in steps:
+            plan: list[tuple[str, int, int, int]]
+            if isinstance(st, tuple):
+                plan = [("fallocate", *punches[st])]
+            elif isinstance(st, str):
+                plan = [("fallocate", fd, 0, self._gmem_size(fd)) if st == "punch" else ("close", fd, 0, 0)
+                        for fd in self._teardown_fds(st)]
+            else:
+                plan = [("close", int(st), 0, 0)]
+            for syscall, fd, offset, length in plan:
+                try:
+                    if syscall == "close":
+                        ret = self.kvm.close(fd)
+                        out.append((fd, ret))
+                    else:
+                        ret = self.kvm.fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length)
+                except Livelock as e:
+                    self.teardown_livelock = e
+                    self.teardown_log.append((syscall, fd, None))
+                    self.torn_down = True
+                    emit_instant("vmm", "livelock", loop=e.loop, vcpu=-1)
+                    return out
+                self.teardown_log.append((syscall, fd, ret))
+        if not any(fd in self.kvm.files for fd in self._teardown_fds("exit")):
+            self.torn_down = True
         emit_instant("vmm", "teardown", fds=len(out))
         return out
+
+    #: Model-only: the livelock that stopped a teardown (see :meth:`teardown`).
+    teardown_livelock: Livelock | None = None
 
     @traced("vmm")
     def run(self, thread_runner: Callable[[list[tuple[str, Callable[[], Any]]]], list[Any]] | None = None
