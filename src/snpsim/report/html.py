@@ -31,7 +31,7 @@ from .summary import summary_table
 __all__ = ["write_report"]
 
 #: The files :func:`write_report` writes into its directory.
-REPORT_FILES = ("summary.json", "memory.png", "index.html")
+REPORT_FILES = ("summary.json", "costs.png", "memory.png", "index.html")
 
 
 def write_report(directory: Path, summary: dict[str, Any], picture: MemoryPicture | None,
