@@ -1087,13 +1087,19 @@ class Scenario:
         except (ValueError, TypeError) as e:
             raise ScenarioError(str(e)) from None
 
-    def run(self, *, observer: RunObserver | None = None, trace: Any = None) -> Result:
+    def run(self, *, observer: RunObserver | None = None, trace: Any = None,
+            trace_clock: str = "modelled") -> Result:
         """Build the machine and run the scenario; returns the :class:`Result`.
 
         ``observer``: a :class:`snpsim.system.RunObserver` (counts, memory picture);
         ``trace``: True to record the call graph (``Result.events``), or a tracer (e.g.
-        a :class:`snpsim.trace.record.Recorder` or a streaming exporter)."""
-        return _Run(self).go(observer, trace)
+        a :class:`snpsim.trace.record.Recorder` or a streaming exporter);
+        ``trace_clock``: the events' timestamps, ``"modelled"`` (the machine's modelled
+        time on the event's vCPU or host lane, docs/costs.md) or ``"wall"`` (the
+        simulator's).  Raises ScenarioError for another ``trace_clock``."""
+        if trace_clock not in ("modelled", "wall"):
+            raise ScenarioError(f"trace_clock must be 'modelled' or 'wall', not {trace_clock!r}")
+        return _Run(self).go(observer, trace, trace_clock)
 
     def config(self) -> dict[str, Any]:
         """The machine as plain data (for summaries)."""
@@ -1300,7 +1306,7 @@ class _Run:
         for fn in self.sc._setup:
             self._guard("setup", fn, self.host)
 
-    def go(self, observer: RunObserver | None, trace: Any) -> Result:
+    def go(self, observer: RunObserver | None, trace: Any, trace_clock: str = "modelled") -> Result:
         sc = self.sc
         sc.data.clear()
         self.system = system = sc.build()
@@ -1316,7 +1322,8 @@ class _Run:
             # host events need the scheduler even with one vCPU and no schedule
             driver = self._driver if sc._steps or sc._at else None
             if recorder is not None:
-                with tracing(recorder):
+                stamp = system.clock.now_ns if trace_clock == "modelled" else None
+                with tracing(recorder, clock=stamp):
                     outcome = self._run(system, bsp, aps, observer, driver)
             else:
                 outcome = self._run(system, bsp, aps, observer, driver)

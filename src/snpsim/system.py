@@ -39,6 +39,14 @@ from typing import Any
 
 import numpy as np
 
+from snpsim.costs import (
+    CostTable,
+    ModelClock,
+    attach_kvm,
+    attach_platform,
+    attach_vcpu,
+    current_costs,
+)
 from snpsim.guest.boot import build_launch_image, guest_entry, make_guest_kernel
 from snpsim.guest.kernel import PROFILES as KERNEL_PROFILES
 from snpsim.guest.kernel import GuestConfig, GuestKernel
@@ -455,7 +463,8 @@ class RunOutcome:
     ``panic``/``livelock`` messages, ``counters`` (platform statistics, and KVM's
     ``kvm.stat`` entries prefixed ``"kvm "``), ``stats`` and
     ``picture`` when a :class:`RunObserver` watched the run, ``wall_time`` (seconds, the
-    whole :meth:`SnpSystem.run`), ``warnings`` (the guest's WARN/pr_err lines),
+    whole :meth:`SnpSystem.run`), ``modelled_time`` (what the run would take on the
+    machine, from the cost table: :meth:`snpsim.costs.ModelClock.report`), ``warnings`` (the guest's WARN/pr_err lines),
     ``host_oopses`` (host kernel oopses KVM hit, e.g. a host #PF with X86_PF_RMP).
 
     A run the livelock watcher stopped (``vmm.result == "livelock"``,
@@ -480,6 +489,8 @@ class RunOutcome:
     livelock_vcpu: int | None = None
     livelock_state: str | None = None
     kexec: str | None = None
+    #: The modelled time of the run (:meth:`snpsim.costs.ModelClock.report`).
+    modelled_time: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         lock = getattr(self.vmm, "livelock", None)
@@ -701,7 +712,8 @@ class SnpSystem:
                  qemu: str | QemuProfile = DEFAULT_QEMU_PROFILE,
                  seed: int = 0, mode: str = "snp",
                  regions: tuple[RegionSpec, ...] | list[RegionSpec] = (),
-                 livelock_repeats: int = DEFAULT_LIVELOCK_REPEATS, **guest_options: Any) -> None:
+                 livelock_repeats: int = DEFAULT_LIVELOCK_REPEATS,
+                 costs: CostTable | None = None, **guest_options: Any) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: {', '.join(MODES)}")
         if not isinstance(vcpus, int) or not 1 <= vcpus <= MAX_VCPUS:
@@ -749,6 +761,11 @@ class SnpSystem:
         self.platform = Platform(mem_size=HOST_SPA_SIZE, cbit=self.config.cbit, seed=seed,
                                  livelock_repeats=livelock_repeats)
         self.kvm = Kvm(self.platform.host, kvm)
+        #: Modelled time (docs/costs.md): charged at the platform's counting points,
+        #: KVM's syscall surface and each vCPU's guest port.
+        self.clock = ModelClock(costs if costs is not None else current_costs(), vcpus)
+        attach_platform(self.clock, self.platform)
+        attach_kvm(self.clock, self.kvm)
         self.machine: Machine | None = None
         self.kernel: GuestKernel | None = None
         self._observer: RunObserver | None = None
@@ -819,6 +836,13 @@ class SnpSystem:
             # SEV-ES guest all of its RAM already usable.
             self.kernel.unaccepted = None
         entry = guest_entry(self.kernel)
+        clock = self.clock
+        timed = entry
+
+        def entry(cpu: GuestPort) -> None:
+            attach_vcpu(clock, cpu)
+            timed(cpu)
+
         if observer is not None:
             inner = entry
 
@@ -857,14 +881,16 @@ class SnpSystem:
                 before_run()
         except Livelock as lock:  # a loop that cannot progress before any vCPU ran
             return RunOutcome(RunResult("livelock", "paused", livelock=lock),
-                              wall_time=time.perf_counter() - t0)
+                              wall_time=time.perf_counter() - t0,
+                              modelled_time=self.clock.report())
         except QemuExit as e:  # QEMU gave up building or launching the VM
             errors = list(self.machine.s.errors) if self.machine is not None else []
             if e.message not in errors:
                 errors.append(e.message)
             return RunOutcome(RunResult("qemu-exit", "prelaunch", errors=errors),
                               wall_time=time.perf_counter() - t0,
-                              host_oopses=list(self.kvm.oopses))
+                              host_oopses=list(self.kvm.oopses),
+                              modelled_time=self.clock.report())
         assert self.machine is not None and self.kernel is not None
         if observer is not None:
             self.machine.on_exit.append(observer.on_exit)
@@ -878,9 +904,24 @@ class SnpSystem:
                 return world.run_threads(threads, driver)
         elif self.vcpus > 1:
             runner = world.run_threads
+        clock = self.clock
+        # A single vCPU runs on the main greenlet: its work is vCPU 0's, not the host's.
+        clock.main_lane = 0 if runner is None else clock.host_lane
+        if runner is not None:
+            run_threads = runner
+
+            def runner(threads: list[tuple[str, Callable[[], Any]]]) -> list[Any]:
+                try:
+                    return run_threads(threads)
+                finally:
+                    clock.end_vcpus()  # the main thread joined the vCPU threads
+
+        clock.start_vcpus()
         try:
             vmm = self.machine.run(runner)
         finally:
+            clock.main_lane = clock.host_lane
+            clock.end_vcpus()
             if observer is not None:
                 self.machine.on_exit.remove(observer.on_exit)
         k = self.kernel
@@ -898,7 +939,7 @@ class SnpSystem:
         return RunOutcome(vmm, term, k.panicked, k.livelock, counters,
                           observer.stats if observer is not None else None, picture,
                           time.perf_counter() - t0, list(k.warnings), list(self.kvm.oopses),
-                          kexec=k.kexec)
+                          kexec=k.kexec, modelled_time=clock.report())
 
     # -- observation (model-only views) --------------------------------------------------------
     def _observe_ghcb(self, ghcb_gpa: int, stats: RunStats) -> None:
@@ -1137,6 +1178,28 @@ class SnpSystem:
             allocated=tuple(allocated), open_fds=tuple(fd for fd in fds if fd in kvm.files),
             livelock=None if ll is None else f"{ll.loop}: {ll.state}",
             oopses=tuple(kvm.oopses), syscalls=tuple(m.teardown_log))
+
+    def time_conversion(self, function: str, pages: int = 1) -> tuple[SeedOutcome, RunOutcome, float]:
+        """Boot, run ``function`` (``set_memory_decrypted``, or ``set_memory_encrypted``
+        after a decryption of the same pages) on ``pages`` contiguous 4 KiB pages, power
+        off, tracing off.  Returns the guest's outcome, the run's outcome and the
+        modelled seconds of the call alone (vCPU 0's clock before and after it, read
+        from outside the guest; model-only).  Raises ValueError for another
+        ``function``."""
+        if function not in ("set_memory_decrypted", "set_memory_encrypted"):
+            raise ValueError(f"cannot time {function!r}")
+        outcome = SeedOutcome(function, pages)
+        inner = seed_workload(function, pages, outcome)
+        clock = self.clock
+        span = [0, 0]
+
+        def workload(kernel: GuestKernel, cpu: GuestPort) -> None:
+            span[0] = clock.t[0]
+            inner(kernel, cpu)
+            span[1] = clock.t[0]
+
+        run = self.run(workload)
+        return outcome, run, clock.table.seconds(span[1] - span[0])
 
     def trace_conversion(self, function: str, pages: int = 1, *,
                          trace_filter: TraceFilter | None = None) -> TraceResult:

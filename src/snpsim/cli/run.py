@@ -258,13 +258,22 @@ def accept_cost_warning(memory: int, page_size: str) -> str | None:
 @click.option("--mode", "mode", type=click.Choice(["snp", "sev-es", "sev"]), default=None,
               help="Memory-encryption mode of the guest (default snp; with --from-dmesg the "
                    "log's).  SEV / SEV-ES: no RMP, PVALIDATE or PSC.")
+@click.option("--costs", "costs_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A cost table (TOML, the shape of snpsim/data/costs.toml; docs/costs.md) "
+                   "merged onto the default one for the modelled time: e.g. your own "
+                   "measurements.  Checked before the run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--trace", "trace", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the call graph: .pftrace (Perfetto's protobuf format, written while "
                    "the run goes; the compact choice for long runs), .json (Chrome trace "
-                   "event format), .jsonl (JSON lines) or .txt (tree).  Timestamps are the "
-                   "simulator's wall clock.  Tracing makes a run 3-6 times slower.  With "
+                   "event format), .jsonl (JSON lines) or .txt (tree).  Timestamps are "
+                   "modelled time (--trace-clock).  Tracing makes a run 3-6 times slower.  With "
                    "--report, a bare file name is written into the report directory.")
+@click.option("--trace-clock", "trace_clock", type=click.Choice(["modelled", "wall"]),
+              default="modelled", show_default=True,
+              help="Trace timestamps: the machine's modelled time on each vCPU (and the "
+                   "host), so a Perfetto timeline shows the machine (docs/costs.md), or the "
+                   "simulator's wall clock.")
 @click.option("--trace-filter", "trace_filter", default=None,
               help="Keep only matching trace events, e.g. "
                    "'party=guest,kvm;func=snp_*;gpa=0x100000-0x200000'.")
@@ -275,7 +284,8 @@ def accept_cost_warning(memory: int, page_size: str) -> str | None:
 def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: str, kvm: str,
             gmem_2m: bool, seed_text: str, page_size: str, cycles_text: str,
             from_dmesg: Path | None,
-            variant: str | None, mode: str | None, as_json: bool, trace: Path | None, trace_filter: str | None,
+            variant: str | None, mode: str | None, costs_file: Path | None, as_json: bool,
+            trace: Path | None, trace_clock: str, trace_filter: str | None,
             report_text: str | None) -> None:
     """Run SCENARIO ('snpsim scenarios' lists them) on an SNP guest (or SEV / SEV-ES with
     --mode) and summarise it.  SCENARIO may be FILE.py, a scenario file written against
@@ -286,7 +296,9 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
 
     The summary counts pages made shared and private, PSC requests and entries,
     VMGEXITs, MSR-protocol exits, userspace exits by reason, RMPUPDATE, PSMASH, PVALIDATE
-    by outcome, #VC, #NPF, TLB flushes, the wall time and how the run ended.
+    by outcome, #VC, #NPF, TLB flushes, the wall time, the modelled time (what the run
+    would take on an SNP machine, from a cost table; --costs FILE loads your own) with
+    where it went, and how the run ended.
 
     Exit status: 0 the guest powered off; 1 it terminated, the VMM stopped, or the scenario
     failed (e.g. the boot could not set up swiotlb, or a scenario file's code raised: the
@@ -390,6 +402,12 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
             flt = parse_filter(trace_filter)
         except ValueError as exc:
             _fail(f"bad --trace-filter: {exc}")
+    from snpsim.costs import CostTableError, load_costs, use_costs
+
+    try:
+        cost_table = load_costs(costs_file)
+    except CostTableError as exc:
+        _fail(f"--costs: {exc}")
     if report is not None and report.exists() and not report.is_dir():
         _fail(f"--report {report} exists and is not a directory")
     if report is not None and trace_path is not None:
@@ -484,6 +502,8 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
     observer = RunObserver(picture=report is not None, progress=progress if update else None)
     recorder: Any = None
     streamed = trace_path is not None and trace_path.suffix.lower() == ".pftrace"
+    costs_in_force = use_costs(cost_table)
+    costs_in_force.__enter__()
     try:
         if trace is not None:
             from snpsim.trace.record import Recorder, tracing
@@ -499,10 +519,14 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
                 recorder = Recorder(filter=flt)
             if scenario_file is not None:
                 with _user_output(as_json):
-                    res = scenario_file.run(observer=observer, trace=recorder)
+                    res = scenario_file.run(observer=observer, trace=recorder,
+                                            trace_clock=trace_clock)
                 run = file_run(scenario, res)
             else:
-                with tracing(recorder):
+                from snpsim.costs import modelled_trace_clock
+
+                stamp = modelled_trace_clock() if trace_clock == "modelled" else None
+                with tracing(recorder, clock=stamp):
                     run = run_scenario(scenario, memory=mem, vcpus=vcpus, kernel=kernel,
                                        kvm=kvm_profile, seed=seed, page_size=page_size,
                                        cycles=cycles, dmesg=dmesg, variant=variant,
@@ -524,6 +548,7 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
             recorder.abort()  # Ctrl-C or a crash: no partial .pftrace
         raise
     finally:
+        costs_in_force.__exit__(None, None, None)
         if prog is not None:
             prog.stop()
 

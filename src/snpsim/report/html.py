@@ -5,8 +5,9 @@
 """``--report DIR``: a static HTML page (no JavaScript) with the summary, the memory
 picture and links to the traces, written beside them in DIR.
 
-Files: ``index.html``, ``memory.png`` (:mod:`snpsim.report.picture`), ``summary.json``,
-and the traces the run wrote (linked by their names, relative to DIR).
+Files: ``index.html``, ``memory.png`` (:mod:`snpsim.report.picture`), ``costs.png``
+(where the modelled time goes, :mod:`snpsim.report.costs_chart`), ``summary.json``, and
+the traces the run wrote (linked by their names, relative to DIR).
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from rich.console import Console
 from snpsim.system import MemoryPicture
 from snpsim.trace.atomic import atomic_write
 
+from .costs_chart import write_breakdown
 from .picture import STATE_COLOURS, write_picture
 from .summary import summary_table
 
 __all__ = ["write_report"]
 
 #: The files :func:`write_report` writes into its directory.
-REPORT_FILES = ("summary.json", "memory.png", "index.html")
+REPORT_FILES = ("summary.json", "costs.png", "memory.png", "index.html")
 
 
 def write_report(directory: Path, summary: dict[str, Any], picture: MemoryPicture | None,
@@ -68,6 +70,16 @@ def _write_report(directory: Path, summary: dict[str, Any], picture: MemoryPictu
         f"<p><b>Run ended:</b> {html.escape(summary['outcome']['description'])}</p>",
         "<h2>Summary</h2>", table_html,
     ]
+    modelled = summary.get("modelled_time")
+    if modelled and modelled.get("by_kind"):
+        write_breakdown(modelled, directory / "costs.png",
+                        title=f"snpsim run {summary['scenario']}: where the modelled time goes")
+        parts += ["<h2>Where the modelled time goes</h2>",
+                  "<img src='costs.png' alt='modelled time by kind of operation'>",
+                  f"<p>Modelled time {modelled['elapsed_s'] * 1e3:.3g} ms "
+                  f"({modelled['low_s'] * 1e3:.3g} .. {modelled['high_s'] * 1e3:.3g} ms) from "
+                  f"the cost table ({html.escape(str(modelled['table']))}, "
+                  f"{modelled['cpu_ghz']} GHz); see docs/costs.md.</p>"]
     if picture is not None:
         write_picture(picture, directory / "memory.png",
                       title=f"snpsim run {summary['scenario']}: guest physical memory")

@@ -33,7 +33,12 @@ Fields of :func:`summarize` (counts are integers; see ``docs/run.md``):
 - ``vmsas`` (SNP only): per vCPU with a VMSA, ``vcpu``, ``gpa`` (0xFFFFFFFFF000 for KVM's own),
   ``guest_vmsa`` (an SNP AP creation moved it to a guest page) and that page's RMP
   ``assigned``, ``vmsa``, ``validated``;
-- ``wall_time_s``; ``result`` (what the scenario reports, e.g. the swiotlb bytes);
+- ``wall_time_s`` (the simulator's own time) and ``modelled_time`` (what the run would
+  take on an SNP machine, from the cost table, docs/costs.md): ``elapsed_s`` with
+  ``low_s``/``high_s``, ``busy_s`` (work over all vCPUs and the host) with its range,
+  ``by_kind`` (``count``, ``s``, ``low_s``, ``high_s``, ``share``, ``per`` for each kind
+  of operation charged; the kinds sum to ``busy_s``), ``by_lane``, ``cpu_ghz``,
+  ``table``; null for a run that did not report one; ``result`` (what the scenario reports, e.g. the swiotlb bytes);
   ``warnings`` (the guest's WARN/pr_err lines).
 """
 
@@ -46,7 +51,7 @@ from rich.table import Table
 from snpsim.scenarios.catalog import ScenarioRun
 from snpsim.system import format_size
 
-__all__ = ["summarize", "summary_table"]
+__all__ = ["summarize", "summary_table", "format_seconds"]
 
 
 def summarize(run: ScenarioRun) -> dict[str, Any]:
@@ -105,6 +110,7 @@ def summarize(run: ScenarioRun) -> dict[str, Any]:
         "invlpg": c.get("INVLPG", 0),
         "vmsas": _vmsas(run),
         "wall_time_s": round(o.wall_time, 3),
+        "modelled_time": o.modelled_time,
         "result": run.result,
         "warnings": list(o.warnings),
     }
@@ -177,7 +183,8 @@ def summary_table(summary: dict[str, Any]) -> Table:
     t.add_row("KVM_PRE_FAULT_MEMORY", str(summary["pre_fault_calls"]),
               f"{summary['pre_fault_pages']} pages mapped ahead (QEMU 10.1 after a conversion)")
     t.add_row("TLB flushes", str(summary["tlb_flushes"]), f"INVLPG {summary['invlpg']}")
-    t.add_row("wall time", f"{summary['wall_time_s']:.2f} s", "")
+    t.add_row("wall time", f"{summary['wall_time_s']:.2f} s", "the simulator's own time")
+    _modelled_rows(t, summary.get("modelled_time"))
     out = summary["outcome"]
     failed = out.get("scenario_errors") or []
     style = "green" if out["completed"] and not failed else "red"
@@ -191,6 +198,43 @@ def summary_table(summary: dict[str, Any]) -> Table:
     for line in summary.get("warnings", []):
         t.add_row("  guest warning", "", f"[yellow]{line}[/yellow]")
     return t
+
+
+def format_seconds(s: float) -> str:
+    """Seconds in the unit that reads best: ``1.23 s``, ``45.6 ms``, ``7.89 us``, ``12 ns``."""
+    if s >= 1:
+        return f"{s:.3g} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.3g} ms"
+    if s >= 1e-6:
+        return f"{s * 1e6:.3g} us"
+    return f"{s * 1e9:.3g} ns"
+
+
+#: Kinds the table lists one by one; the rest are summed into one row.
+MODELLED_ROWS = 12
+
+
+def _modelled_rows(t: Table, m: dict[str, Any] | None) -> None:
+    """The modelled time: the run's duration with its range, then where it went (the
+    largest kinds, each with its count, time, range and share of the work)."""
+    if not m:
+        return
+    fmt = format_seconds
+    table = "default table" if m["table"] == "default" else f"table {m['table']}"
+    t.add_row("modelled time", fmt(m["elapsed_s"]),
+              f"range {fmt(m['low_s'])} .. {fmt(m['high_s'])}; work over all lanes "
+              f"{fmt(m['busy_s'])} ({fmt(m['busy_low_s'])} .. {fmt(m['busy_high_s'])}); "
+              f"{table}, {m['cpu_ghz']} GHz (docs/costs.md)")
+    kinds = sorted(m["by_kind"].items(), key=lambda kv: (-kv[1]["s"], kv[0]))
+    for name, k in kinds[:MODELLED_ROWS]:
+        t.add_row(f"  {name}", fmt(k["s"]),
+                  f"{k['share'] * 100:.1f}% of the work, {k['count']} x; "
+                  f"range {fmt(k['low_s'])} .. {fmt(k['high_s'])}")
+    rest = kinds[MODELLED_ROWS:]
+    if rest:
+        s = sum(k["s"] for _, k in rest)
+        t.add_row("  other kinds", fmt(s), ", ".join(name for name, _ in rest))
 
 
 #: Fields of a bug scenario's ``symptom`` that the table already shows elsewhere.

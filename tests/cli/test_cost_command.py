@@ -1,0 +1,54 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
+"""``snpsim cost``: a sweep of modelled time against size (docs/costs.md)."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from snpsim.cli import main
+from snpsim.costs import default_costs
+
+
+def cost(*args):
+    return CliRunner().invoke(main, ["cost", *map(str, args)], prog_name="snpsim")
+
+
+@pytest.mark.parametrize("args", [
+    ("convert",),
+    ("decrypt", "--sizes", "0"),
+    ("decrypt", "--sizes", "x"),
+    ("accept", "--sizes", "33M"),
+    ("accept", "--page-size", "1G"),
+    ("decrypt", "--kernel", "5.0"),
+    ("decrypt", "--kvm", "v1"),
+])
+def test_bad_arguments_are_one_line_and_status_2(args):
+    r = cost(*args)
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("snpsim cost"), r.output
+
+
+def test_decrypt_sweep_grows_with_the_pages_and_follows_the_table(tmp_path):
+    r = cost("decrypt", "--sizes", "1,64", "--kernel", "6.17", "--json", "--plot", tmp_path / "p.png")
+    assert r.exit_code == 0, r.output
+    pts = json.loads(r.stdout)["points"]
+    assert [p["size"] for p in pts] == [1, 64] and all(p["ok"] for p in pts)
+    one, many = pts
+    assert 0 < one["modelled_s"] < many["modelled_s"]
+    assert one["low_s"] <= one["modelled_s"] <= one["high_s"]
+    assert (tmp_path / "p.png").stat().st_size > 0
+    # Every page made shared costs at least its RMPUPDATE (rmp_make_shared).
+    rmp = default_costs()
+    assert many["modelled_s"] >= 64 * rmp.seconds(rmp.mcycles("rmpupdate")[0])
+    # A slower RMPUPDATE makes the same sweep slower by 64 RMPUPDATEs' worth, or more.
+    e = rmp.entries["rmpupdate"]
+    table = tmp_path / "c.toml"
+    table.write_text(f'[costs.rmpupdate]\nvalue = {2 * e.value}\nunit = "{e.unit}"\n')
+    r2 = cost("decrypt", "--sizes", "64", "--kernel", "6.17", "--json", "--costs", table)
+    slow = json.loads(r2.stdout)["points"][0]
+    assert slow["modelled_s"] - many["modelled_s"] >= 64 * rmp.seconds(rmp.mcycles("rmpupdate")[0]) * 0.999
