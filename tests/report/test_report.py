@@ -147,22 +147,46 @@ def test_4g_layout_has_every_region_named_wide_enough_and_its_start_labelled(see
 
 
 def test_4g_seed_page_makes_its_column_non_grey(seed_4g):
-    """The seed page (one 4 KiB page in one 2 MiB cell of 3072, ~3 cells per column) is
-    shared in some sample: its column is "some pages shared" there, and private,
-    validated pages make the columns around it "some pages validated" (not the
-    unaccepted grey); no column away from the guest's few MiB is shared."""
+    """The seed page (one 4 KiB page of a 2 MiB cell) is shared in some sample: its
+    column is "some pages shared" there, and the private, validated pages around it make
+    its first sample's column "some pages validated" or validated, not the unaccepted
+    grey; no column away from the seed page is ever shared."""
     from snpsim.report.picture import CLASSES, full_panel
 
     pic = seed_4g.outcome.picture
     gpa = seed_4g.result["gpa"]
     classes, segs = full_panel(pic, 1100)
-    ram = segs[0]
-    col = ram.col + (gpa // pic.cell) * ram.width // (ram.size // pic.cell)
-    names = [CLASSES[c] for c in classes[:, col]]
+    seg = next(s for s in segs if s.gpa <= gpa < s.gpa + s.size)
+    assert seg.kind == "RAM"
+    c0, n = seg.gpa // pic.cell, -(-(seg.gpa + seg.size) // pic.cell) - seg.gpa // pic.cell
+    cell = gpa // pic.cell - c0
+    cols = [seg.col + j for j in range(seg.width) if (j * n) // seg.width == cell]
+    names = [CLASSES[c] for c in classes[:, cols[0]]]
     assert "some pages shared" in names
     assert names[0] in ("some pages validated", "private, validated")
     shared = np.isin(classes, [CLASSES.index("shared"), CLASSES.index("some pages shared")])
-    assert set(np.flatnonzero(shared.any(axis=0))) <= set(range(col - 1, col + 2))
+    assert set(np.flatnonzero(shared.any(axis=0))) <= set(cols)
+
+
+def test_ram_unaccepted_throughout_is_drawn_short_and_the_touched_ram_wide(seed_4g):
+    """seed at 4 GiB touches a few MiB near 16 MiB; ram-above-4g is never accepted.  The
+    stretches unaccepted in every sample become fixed-width "quiet" segments (named after
+    their region) and the touched RAM gets the rest of the row; the quiet ones and the RAM
+    pieces tile each region exactly."""
+    from snpsim.report.picture import QUIET_PX, allocate_columns, panel_segments
+
+    pic = seed_4g.outcome.picture
+    segs = allocate_columns(panel_segments(pic), 1100)
+    above = [s for s in segs if s.name == "ram-above-4g"]
+    assert [(s.kind, s.gpa, s.size, s.width) for s in above] == [
+        ("quiet", 1 << 32, 2 << 30, QUIET_PX)]
+    below = [s for s in segs if s.name == "ram-below-4g"]
+    assert below[0].gpa == 0 and below[-1].gpa + below[-1].size == 0x80000000
+    assert [b.gpa for b in below[1:]] == [a.gpa + a.size for a in below[:-1]]
+    touched = [s for s in below if s.kind == "RAM"]
+    assert any(s.gpa <= seed_4g.result["gpa"] < s.gpa + s.size for s in touched)
+    assert sum(s.width for s in touched) > 1100 // 2
+    assert all(s.kind == "quiet" for s in below if s.size >= 1 << 30)
 
 
 def test_1t_layout_keeps_the_hole_and_small_regions_visible():
@@ -241,12 +265,20 @@ def test_segment_columns_are_the_or_of_their_cells(cells, width, rows):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["RAM", "hole", "MMIO", "firmware"]),
-                          st.integers(1, 1 << 40)), min_size=1, max_size=10))
+@given(st.lists(st.tuples(st.sampled_from(["RAM", "hole", "MMIO", "firmware", "quiet"]),
+                          st.integers(1, 1 << 40)), min_size=1, max_size=60))
 def test_columns_add_up_and_respect_the_minimums(parts):
-    """Any layout that fits: widths sum to the panel, fixed kinds get their width, every
-    RAM region at least RAM_MIN_PX, and a larger RAM region never gets fewer columns."""
-    from snpsim.report.picture import HOLE_PX, RAM_MIN_PX, SMALL_PX, Segment, allocate_columns
+    """Widths sum to the panel and every segment gets a column; a layout that fits gives
+    fixed kinds their width and every RAM region at least RAM_MIN_PX; a larger RAM region
+    never gets fewer columns."""
+    from snpsim.report.picture import (
+        HOLE_PX,
+        QUIET_PX,
+        RAM_MIN_PX,
+        SMALL_PX,
+        Segment,
+        allocate_columns,
+    )
 
     segs, gpa = [], 0
     for kind, size in parts:
@@ -254,11 +286,16 @@ def test_columns_add_up_and_respect_the_minimums(parts):
         gpa += size
     out = allocate_columns(segs, 1100)
     assert sum(s.width for s in out) == 1100
+    assert all(s.width >= 1 for s in out)
+    ram = sorted((s.size, s.width) for s in out if s.kind == "RAM")
+    assert [w for _, w in ram] == sorted(w for _, w in ram)
+    fixed = sum({"hole": HOLE_PX, "quiet": QUIET_PX}.get(s.kind, SMALL_PX)
+                for s in out if s.kind != "RAM")
+    if fixed + RAM_MIN_PX * len(ram) > 1100:
+        return
     for s in out:
         if s.kind == "RAM":
             assert s.width >= RAM_MIN_PX
     if any(s.kind == "RAM" for s in out):
-        assert all(s.width == {"hole": HOLE_PX}.get(s.kind, SMALL_PX)
+        assert all(s.width == {"hole": HOLE_PX, "quiet": QUIET_PX}.get(s.kind, SMALL_PX)
                    for s in out if s.kind != "RAM")
-    ram = sorted((s.size, s.width) for s in out if s.kind == "RAM")
-    assert [w for _, w in ram] == sorted(w for _, w in ram)

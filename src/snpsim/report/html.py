@@ -70,7 +70,8 @@ def write_report(directory: Path, summary: dict[str, Any], picture: MemoryPictur
                   "colour when all its RAM pages are in that state, and as \"some pages "
                   "shared\" (validated, private, not validated) when only some are: one "
                   "shared page anywhere in a column shows. The thin strip on top is the "
-                  "whole run, with such columns widened to 3 pixels.</p>"]
+                  "whole run (per column, the most notable state of any sample), with such "
+                  "columns widened to 5 pixels.</p>"]
     parts.append("<h2>Traces</h2><ul>")
     for t in traces:
         try:

@@ -34,13 +34,16 @@ from snpsim.system import PAGE_STATES, MemoryPicture, format_size
 from snpsim.trace.atomic import atomic_write
 
 __all__ = ["CLASSES", "CLASS_COLOURS", "STATE_COLOURS", "Segment", "allocate_columns", "axis_ticks",
-           "classify", "full_panel", "layout_segments", "picture_rgb", "write_picture",
+           "classify", "full_panel", "layout_segments", "panel_segments", "picture_rgb",
+           "write_picture",
            "zoom_rgb", "zoom_unit"]
 
 #: What the y axis of both panels is.
 Y_LABEL = "sample: start (top), after each userspace exit (KVM_RUN return), end (bottom)"
-#: Height of one sample row in the zoom panel, pixels.
+#: Height of one sample row in the zoom panel, pixels (the panel: 120 to 360 pixels).
 ZOOM_ROW_PX = 4
+#: Blank pixels between the panels' frames and their first and last columns.
+PAD_PX = 4
 
 #: One RGB colour (0-255) per state of PAGE_STATES, in order.
 STATE_COLOURS: dict[str, tuple[int, int, int]] = {
@@ -79,6 +82,8 @@ _CLASS_PALETTE = np.array([CLASS_COLOURS[s] for s in CLASSES], dtype=np.uint8)
 #: Widths of the full-memory panel's segments, pixel columns: every hole, every MMIO or
 #: firmware segment, and the least a RAM region gets.
 HOLE_PX, SMALL_PX, RAM_MIN_PX = 28, 44, 72
+#: Width of a RAM stretch unaccepted through the whole run (:func:`panel_segments`).
+QUIET_PX = 56
 #: MMIO regions closer than this (bytes) are one segment ("ioapic, hpet, kvm-apic-msi").
 MMIO_MERGE_GAP = 16 << 20
 
@@ -126,7 +131,8 @@ def picture_rgb(picture: MemoryPicture) -> np.ndarray:
 class Segment:
     """A stretch of the full-memory panel's x axis: ``kind`` "RAM", "MMIO", "firmware" or
     "hole"; ``name`` (the VMM regions' names; "hole" for a gap); GPA ``gpa`` and
-    ``size`` in bytes; pixel columns ``[col, col + width)``."""
+    ``size`` in bytes; pixel columns ``[col, col + width)``; "quiet": part of a RAM region
+    unaccepted in every sample (:func:`panel_segments`)."""
 
     kind: str
     name: str
@@ -174,30 +180,79 @@ def layout_segments(picture: MemoryPicture) -> list[Segment]:
     return out
 
 
+def _split_quiet(seg: Segment, quiet: np.ndarray, cell: int) -> list[Segment]:
+    """``seg`` (RAM) cut at its runs of cells unaccepted in every sample (``quiet``, per
+    cell) that span at least 1/16 of it: those runs become "quiet" segments, the rest
+    stays "RAM"; all keep the region's name."""
+    c0 = seg.gpa // cell
+    c1 = min(quiet.size, -(-(seg.gpa + seg.size) // cell))
+    if c1 <= c0:
+        return [seg]
+    q = quiet[c0:c1]
+    edges = np.flatnonzero(np.diff(q.astype(np.int8))) + 1
+    starts = np.concatenate(([0], edges)).tolist()
+    ends = [*edges.tolist(), c1 - c0]
+    need = max(2, (c1 - c0) // 16)
+    out: list[Segment] = []
+    end = seg.gpa + seg.size
+    for a, b in zip(starts, ends, strict=True):
+        lo = max(seg.gpa, (c0 + a) * cell)
+        hi = end if b == c1 - c0 else (c0 + b) * cell
+        kind = "quiet" if q[a] and b - a >= need else "RAM"
+        if out and out[-1].kind == kind == "RAM":
+            out[-1] = replace(out[-1], size=hi - out[-1].gpa)
+        else:
+            out.append(Segment(kind, seg.name, lo, hi - lo))
+    return out
+
+
+def panel_segments(picture: MemoryPicture) -> list[Segment]:
+    """:func:`layout_segments` with each RAM region's long stretches that stay unaccepted
+    through the whole run drawn as "quiet" segments (fixed width, like holes), so that the
+    RAM the run used gets the columns (widths not yet set)."""
+    quiet = (_masks(picture) == 1 << _UNACCEPTED).all(axis=0)
+    out: list[Segment] = []
+    for seg in layout_segments(picture):
+        out += _split_quiet(seg, quiet, picture.cell) if seg.kind == "RAM" else [seg]
+    return out
+
+
 def allocate_columns(segments: list[Segment], width: int) -> list[Segment]:
     """Give ``segments`` pixel columns adding up to ``width``: :data:`HOLE_PX` per hole,
     :data:`SMALL_PX` per MMIO or firmware segment, the rest to RAM in proportion to size
-    with at least :data:`RAM_MIN_PX` each (largest remainder rounding).  ValueError when
-    ``width`` cannot hold the fixed widths."""
-    fixed = {"hole": HOLE_PX, "MMIO": SMALL_PX, "firmware": SMALL_PX}
+    with at least :data:`RAM_MIN_PX` each (largest remainder rounding); all of these
+    shrink in proportion (to at least 1 column) when ``width`` cannot hold them.
+    ValueError when there are more segments than columns."""
+    if len(segments) > width:
+        raise ValueError(f"{width} columns cannot hold {len(segments)} segments")
+    fixed = {"hole": HOLE_PX, "MMIO": SMALL_PX, "firmware": SMALL_PX, "quiet": QUIET_PX}
     widths = [fixed.get(s.kind, 0) for s in segments]
     ram = [i for i, s in enumerate(segments) if s.kind == "RAM"]
+    ram_min = RAM_MIN_PX
+    need = sum(widths) + ram_min * len(ram)
+    if need > width:  # squeeze, keeping the sum within width
+        ram_min = max(1, ram_min * width // need)
+        widths = [max(1, w * width // need) if w else 0 for w in widths]
+        while sum(widths) + ram_min * len(ram) > width:
+            k = max(range(len(widths)), key=widths.__getitem__)
+            if widths[k] > 1:
+                widths[k] -= 1
+            else:
+                ram_min -= 1
     left = width - sum(widths)
-    if left < RAM_MIN_PX * len(ram) or (not ram and left < 0):
-        raise ValueError(f"{width} columns cannot hold {len(segments)} segments")
     if ram:
         floor = set()
         while True:  # RAM regions below the minimum get it; the rest share what is left
             free = [i for i in ram if i not in floor]
-            room = left - RAM_MIN_PX * len(floor)
+            room = left - ram_min * len(floor)
             total = sum(segments[i].size for i in free)
             share = {i: room * segments[i].size / total for i in free}
-            low = {i for i in free if share[i] < RAM_MIN_PX}
+            low = {i for i in free if share[i] < ram_min}
             if not low:
                 break
             floor |= low
         for i in floor:
-            widths[i] = RAM_MIN_PX
+            widths[i] = ram_min
         base = {i: int(v) for i, v in share.items()}
         spare = room - sum(base.values())
         for i in sorted(share, key=lambda i: base[i] - share[i])[:spare]:
@@ -220,7 +275,8 @@ def _segment_masks(seg: Segment, masks: np.ndarray, cell: int) -> np.ndarray:
     c0, c1 = seg.gpa // cell, min(ncells, -(-(seg.gpa + seg.size) // cell))
     k = seg.width
     if seg.kind != "RAM" or c1 <= c0:
-        bit = {"MMIO": _MMIO, "firmware": _FIRMWARE}.get(seg.kind, _NOT_RAM)
+        bit = {"MMIO": _MMIO, "firmware": _FIRMWARE, "quiet": _UNACCEPTED}.get(seg.kind,
+                                                                             _NOT_RAM)
         return np.full((rows, k), 1 << bit, np.uint8)
     n = c1 - c0
     first = c0 + (np.arange(k, dtype=np.int64) * n) // k
@@ -232,7 +288,7 @@ def _segment_masks(seg: Segment, masks: np.ndarray, cell: int) -> np.ndarray:
 def full_panel(picture: MemoryPicture, width: int) -> tuple[np.ndarray, list[Segment]]:
     """The full-memory panel: ((rows, width) indices into :data:`CLASSES`, the segments
     with their columns).  Cost: one pass over the kept rows' masks."""
-    segments = allocate_columns(layout_segments(picture), width)
+    segments = allocate_columns(panel_segments(picture), width)
     masks = _masks(picture)
     cols = np.hstack([_segment_masks(s, masks, picture.cell) for s in segments])
     return classify(cols), segments
@@ -265,15 +321,20 @@ def zoom_rgb(picture: MemoryPicture) -> tuple[np.ndarray, int, int]:
 _MARKED = (_SOME_UNVALIDATED, _UNVALIDATED, _SOME_VALIDATED, _VALIDATED, _SOME_SHARED, _SHARED)
 
 
-def _marks(union: np.ndarray) -> np.ndarray:
-    """The "any sample" strip: ``union`` (classes per column) with each column of a
-    :data:`_MARKED` class also painted on its two neighbours (higher priority wins)."""
-    out = union.copy()
+def _marks(classes: np.ndarray) -> np.ndarray:
+    """The "any sample" strip from the (rows, columns) classes: per column, the highest
+    :data:`_MARKED` class of any sample (else the last sample's class), each marked column
+    also painted on two neighbours each side (higher priority wins)."""
+    out = classes[-1].copy()
+    seen = {c: (classes == c).any(axis=0) for c in _MARKED}
     for c in _MARKED:
-        hit = union == c
+        out[seen[c]] = c
+    for c in _MARKED:
+        hit = seen[c]
         wide = hit.copy()
-        wide[1:] |= hit[:-1]
-        wide[:-1] |= hit[1:]
+        for d in (1, 2):
+            wide[d:] |= hit[:-d]
+            wide[:-d] |= hit[d:]
         out[wide] = c
     return out
 
@@ -317,49 +378,60 @@ def write_picture(picture: MemoryPicture, path: Path, *, title: str = "") -> Non
     zrgb, zlo, zhi = zoom_rgb(picture)
     unit = zoom_unit(picture)
     # Vertical layout, pixels from the top.
-    title_h, names_h, strip_h, main_h, ticks_h, label_h, legend_h = 34, 40, 16, 360, 118, 22, 64
-    zoom_h = max(120, len(zrgb) * ZOOM_ROW_PX)
+    title_h, names_h, strip_h, main_h, ticks_h, label_h, legend_h = 34, 40, 18, 360, 118, 22, 64
+    zoom_h = min(360, max(120, len(zrgb) * ZOOM_ROW_PX))
     zticks_h, zlabel_h = 46, 44
     fig_h = (title_h + names_h + strip_h + 4 + main_h + ticks_h + label_h + legend_h + zoom_h
              + zticks_h + zlabel_h)
     fig = plt.figure(figsize=(fig_w / dpi, fig_h / dpi), dpi=dpi)
 
-    def axes(top: int, h: int, w: int = width) -> plt.Axes:
-        return fig.add_axes((left / fig_w, 1 - (top + h) / fig_h, w / fig_w, h / fig_h))
+    def axes(top: int, h: int, pad: int = 0) -> plt.Axes:
+        # ``pad`` pixels of margin each side, so the frame covers no column of the image.
+        return fig.add_axes(((left - pad) / fig_w, 1 - (top + h) / fig_h,
+                             (width + 2 * pad) / fig_w, h / fig_h))
 
     fig.text(0.5, 1 - 20 / fig_h, title or "guest physical memory over the run",
              ha="center", va="center", fontsize=11)
-    # The run's union per column, every column holding pages shared, validated or
-    # private-not-validated in any sample widened to 3 px so none can be missed.
+    # The whole run per column: the most notable class any sample has there, each
+    # column of a marked class widened to 5 px so none can be missed.
     top = title_h + names_h
-    sax = axes(top, strip_h)
-    strip = _marks(classify(np.bitwise_or.reduce(np.hstack([
-        _segment_masks(s, _masks(picture), picture.cell) for s in segments]), axis=0)))
+    sax = axes(top, strip_h, PAD_PX)
+    strip = _marks(classes)
     sax.imshow(_CLASS_PALETTE[strip][None], aspect="auto", interpolation="nearest",
                extent=(0, width, 0.5, -0.5))
+    sax.set_xlim(-PAD_PX, width + PAD_PX)
     sax.set_xticks([])
     sax.set_yticks([])
     sax.set_ylabel("any\nsample", fontsize=6, rotation=0, ha="right", va="center")
-    ax = axes(top + strip_h + 4, main_h)
+    ax = axes(top + strip_h + 4, main_h, PAD_PX)
     ax.imshow(rgb, aspect="auto", interpolation="nearest", extent=(0, width, nrows - 0.5, -0.5))
-    ax.set_xlim(0, width)
+    ax.set_xlim(-PAD_PX, width + PAD_PX)
     trans = blended_transform_factory(ax.transData, ax.transAxes)
     for s in segments:
-        if s.kind == "hole":
-            ax.add_patch(Rectangle((s.col, -0.5), s.width, nrows, fill=False, hatch="///",
+        if s.kind in ("hole", "quiet"):
+            ax.add_patch(Rectangle((s.col, -0.5), s.width, nrows, fill=False,
+                                   hatch="///" if s.kind == "hole" else "..",
                                    edgecolor=(0.6, 0.6, 0.6), linewidth=0))
-        if s.col:
-            ax.axvline(s.col, color="black", linewidth=0.6)
-    # RAM regions are named above the strip (neighbours alternate rows); the narrow
-    # segments inside the panel, written upwards; every segment start is a GPA tick.
-    ram = [s for s in segments if s.kind == "RAM"]
-    centres = [s.col + s.width / 2 for s in ram]
-    for s, x, r in zip(ram, centres, _stagger(centres, 160), strict=True):
+    # RAM regions (with their quiet stretches) are named above the strip, neighbours in
+    # alternate rows; the fixed-width segments inside the panel, written upwards; every
+    # segment start is a GPA tick.
+    groups: list[list[Segment]] = []
+    for i, s in enumerate(segments):
+        if s.kind in ("RAM", "quiet"):
+            if groups and i and groups[-1][-1] is segments[i - 1] and segments[i - 1].name == s.name:
+                groups[-1].append(s)
+            else:
+                groups.append([s])
+    centres = [(g[0].col + g[-1].col + g[-1].width) / 2 for g in groups]
+    for g, x, r in zip(groups, centres, _stagger(centres, 160), strict=True):
+        size = g[-1].gpa + g[-1].size - g[0].gpa
         fig.text((left + x) / fig_w, 1 - (title_h + 12 + 16 * r) / fig_h,
-                 f"{s.name} {format_size(s.size)}", ha="center", va="center", fontsize=7)
+                 f"{g[0].name} {format_size(size)}", ha="center", va="center", fontsize=7)
     for s in segments:
         if s.kind != "RAM":
-            ax.text(s.col + s.width / 2, 0.5, f"{s.name} {format_size(s.size)}",
+            text = (f"unaccepted throughout: {format_size(s.size)}" if s.kind == "quiet"
+                    else f"{s.name} {format_size(s.size)}")
+            ax.text(s.col + s.width / 2, 0.5, text,
                     transform=trans, rotation=90, ha="center", va="center", fontsize=7,
                     bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none",
                           "pad": 1.5})
@@ -369,8 +441,9 @@ def write_picture(picture: MemoryPicture, path: Path, *, title: str = "") -> Non
     ax.set_ylabel(textwrap.fill(Y_LABEL, 40), fontsize=7)
     fig.text(0.5, 1 - (top + strip_h + 4 + main_h + ticks_h + label_h / 2) / fig_h,
              f"guest physical address: {format_size(picture.cell)} cells, "
-             f"{format_size(segments[-1].gpa + segments[-1].size)} of GPA; broken axis: RAM to scale "
-             f"(at least {RAM_MIN_PX} px), holes (hatched), MMIO and firmware at a fixed width",
+             f"{format_size(segments[-1].gpa + segments[-1].size)} of GPA. Broken axis: RAM the "
+             f"run touched to scale (at least {RAM_MIN_PX} px); RAM unaccepted throughout "
+             "(dotted), holes (hatched), MMIO and firmware at fixed widths",
              ha="center", va="center", fontsize=8)
     leg_top = top + strip_h + 4 + main_h + ticks_h + label_h
     fig.legend(handles=[Patch(facecolor=np.array(CLASS_COLOURS[s]) / 255, edgecolor="black",
