@@ -216,6 +216,23 @@ def test_1t_layout_keeps_the_hole_and_small_regions_visible():
     assert kinds[-2:] == [("hole", 1 << 32, HOLE_PX),
                           ("RAM", 1 << 40, 1100 - sum(w for _, _, w in kinds[:-1]))]
     assert SMALL_PX < RAM_MIN_PX
+    # One shared page at 1.5 TiB (one 32 MiB cell of 65,472): that stretch of
+    # ram-above-4g is drawn as touched RAM, its column "some pages shared", the rest of
+    # the region "unaccepted throughout".
+    from snpsim.report.picture import CLASSES, full_panel
+
+    mask = np.full(pic.ncells, _BIT["unaccepted"], np.uint8)
+    mask[:64] = _BIT["private, validated"]
+    mask[64:] = np.where(row[64:] == PAGE_STATES.index("not RAM"), _BIT["not RAM"], mask[64:])
+    k = (1536 << 30) // pic.cell
+    mask[k] |= _BIT["shared"]
+    pic.masks[0] = mask
+    classes, segs = full_panel(pic, 1100)
+    hit = next(s for s in segs if s.gpa <= 1536 << 30 < s.gpa + s.size)
+    assert hit.kind == "RAM" and hit.name == "ram-above-4g" and hit.width >= RAM_MIN_PX
+    shared = np.flatnonzero(classes[0] == CLASSES.index("some pages shared"))
+    assert shared.size and set(shared) <= set(range(hit.col, hit.col + hit.width))
+    assert [s.kind for s in segs if s.name == "ram-above-4g"] == ["quiet", "RAM", "quiet"]
 
 
 def test_coarse_zoom_uses_cells_and_shows_one_shared_page_as_some_shared():

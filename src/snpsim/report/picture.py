@@ -206,11 +206,13 @@ def _split_quiet(seg: Segment, quiet: np.ndarray, cell: int) -> list[Segment]:
     return out
 
 
-def panel_segments(picture: MemoryPicture) -> list[Segment]:
+def panel_segments(picture: MemoryPicture, masks: np.ndarray | None = None) -> list[Segment]:
     """:func:`layout_segments` with each RAM region's long stretches that stay unaccepted
     through the whole run drawn as "quiet" segments (fixed width, like holes), so that the
-    RAM the run used gets the columns (widths not yet set)."""
-    quiet = (_masks(picture) == 1 << _UNACCEPTED).all(axis=0)
+    RAM the run used gets the columns (widths not yet set).  ``masks``: the picture's
+    (rows, cells) state masks when the caller has them already."""
+    masks = _masks(picture) if masks is None else masks
+    quiet = (masks == 1 << _UNACCEPTED).all(axis=0)
     out: list[Segment] = []
     for seg in layout_segments(picture):
         out += _split_quiet(seg, quiet, picture.cell) if seg.kind == "RAM" else [seg]
@@ -287,9 +289,10 @@ def _segment_masks(seg: Segment, masks: np.ndarray, cell: int) -> np.ndarray:
 
 def full_panel(picture: MemoryPicture, width: int) -> tuple[np.ndarray, list[Segment]]:
     """The full-memory panel: ((rows, width) indices into :data:`CLASSES`, the segments
-    with their columns).  Cost: one pass over the kept rows' masks."""
-    segments = allocate_columns(panel_segments(picture), width)
+    with their columns).  Cost: a few passes over the kept rows' masks (rows x cells
+    bytes), nothing per page."""
     masks = _masks(picture)
+    segments = allocate_columns(panel_segments(picture, masks), width)
     cols = np.hstack([_segment_masks(s, masks, picture.cell) for s in segments])
     return classify(cols), segments
 
