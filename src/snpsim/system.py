@@ -203,7 +203,10 @@ class MemoryPicture:
     row has at most :data:`PICTURE_MAX_CELLS` cells); ``ncells`` cells from GPA 0 to the
     end of the highest RAM region, holes and MMIO between RAM regions included;
     ``rows`` of cell states (indices into :data:`PAGE_STATES`) and
-    ``labels`` (what the sample followed: "start", a userspace exit, "end").
+    ``labels`` (what the sample followed: "start", a userspace exit, "end"); ``masks``,
+    beside each row, which states occur in each cell at all (bit ``i`` set: some page of
+    the cell is in ``PAGE_STATES[i]``; the report draws from these); ``regions``: the
+    VMM's memory map as (name, "RAM" | "MMIO" | "firmware", GPA, bytes).
 
     A cell's state is that of most of its pages, except that a cell with any shared page
     is shown shared (so one converted 4 KiB page stays visible in a 2 MiB cell), and a
@@ -223,6 +226,8 @@ class MemoryPicture:
     max_rows: int = 400
     #: (GPA, pages) of each conversion KVM asked the VMM for, in order (the zoom's target).
     converted: list[tuple[int, int]] = field(default_factory=list)
+    masks: list[np.ndarray] = field(default_factory=list)
+    regions: tuple[tuple[str, str, int, int], ...] = ()
     _stride: int = 1
     _seen: int = 0
     _kept: list[int] = field(default_factory=list)
@@ -232,9 +237,10 @@ class MemoryPicture:
     _fine_last: np.ndarray | None = None
 
     def add(self, row: np.ndarray, label: str, *, force: bool = False,
-            fine: np.ndarray | None = None) -> None:
+            fine: np.ndarray | None = None, mask: np.ndarray | None = None) -> None:
         """Keep ``row`` (subject to the thinning rule, unless ``force``); ``fine``: the same
-        sample in 4 KiB cells (for the zoom, when ``cell`` is larger)."""
+        sample in 4 KiB cells (for the zoom, when ``cell`` is larger); ``mask``: the
+        states present per cell (default: just the row's state)."""
         self._seen += 1
         if fine is not None:
             if self._fine_last is None:
@@ -246,10 +252,12 @@ class MemoryPicture:
         if not force and (self._seen - 1) % self._stride:
             return
         self.rows.append(row)
+        self.masks.append(np.left_shift(1, row).astype(np.uint8) if mask is None else mask)
         self.labels.append(label)
         self._kept.append(self._seen - 1)
         if len(self.rows) > self.max_rows:
             self.rows = self.rows[::2]
+            self.masks = self.masks[::2]
             self.labels = self.labels[::2]
             self._kept = self._kept[::2]
             self._stride *= 2
@@ -895,7 +903,8 @@ class SnpSystem:
         if observer is not None:
             self.machine.on_exit.append(observer.on_exit)
             if observer.want_picture:
-                observer.picture = MemoryPicture(*self._picture_geometry())
+                observer.picture = MemoryPicture(*self._picture_geometry(),
+                                                 regions=self._picture_regions())
                 self.sample_picture(observer.picture, "start", force=True)
         world = self.platform.world
         runner: Callable[[list[tuple[str, Callable[[], Any]]]], list[Any]] | None = None
@@ -976,8 +985,20 @@ class SnpSystem:
         fine = None
         if picture.cell != PAGE_SIZE and picture.cell * picture.ncells <= PICTURE_MAX_FINE_PAGES * PAGE_SIZE:
             fine = self.sample_memory(PAGE_SIZE)
-        row = self.sample_memory(picture.cell)
-        picture.add(row, label, force=force, fine=fine)
+        counts = self._sample_counts(picture.cell)
+        weights = (1 << np.arange(len(PAGE_STATES), dtype=np.uint8))[:, None]
+        mask = ((counts > 0) * weights).sum(axis=0).astype(np.uint8)
+        picture.add(self._state_of_counts(counts, picture.cell), label, force=force,
+                    fine=fine, mask=mask)
+
+    def _picture_regions(self) -> tuple[tuple[str, str, int, int], ...]:
+        """The VMM's regions as :attr:`MemoryPicture.regions` (the kinds
+        :meth:`sample_memory` gives them), sorted by GPA."""
+        assert self.machine is not None
+        return tuple(sorted(
+            ((mr.name, "MMIO" if mr.kind == "mmio" else
+              "RAM" if mr.name.startswith("ram-") else "firmware", mr.addr, mr.size)
+             for mr in self.machine.s.regions), key=lambda r: r[2]))
 
     def picture_span(self) -> int:
         """Bytes of GPA the memory picture covers: [0, end of the highest RAM region)."""
@@ -994,6 +1015,18 @@ class SnpSystem:
         """Model-only: the state of guest memory [0, :meth:`picture_span`) in cells of
         ``cell`` bytes (a power of two, at least 4 KiB), as indices into
         :data:`PAGE_STATES` (rules: :class:`MemoryPicture`)."""
+        return self._state_of_counts(self._sample_counts(cell), cell)
+
+    @staticmethod
+    def _state_of_counts(counts: np.ndarray, cell: int) -> np.ndarray:
+        """Each cell's state from its (7, cells) page counts (rules: :class:`MemoryPicture`)."""
+        state = np.argmax(counts, axis=0).astype(np.uint8)
+        state[counts[_SHARED] > 0] = _SHARED
+        state[counts[_MMIO] >= cell // PAGE_SIZE] = _MMIO
+        return state
+
+    def _sample_counts(self, cell: int) -> np.ndarray:
+        """(7, cells) int64: pages of each cell in each state of :data:`PAGE_STATES`."""
         assert self.machine is not None and self.kernel is not None
         ppc = cell // PAGE_SIZE  # pages per cell
         ncells = -(-self.picture_span() // cell)
@@ -1048,10 +1081,7 @@ class SnpSystem:
             ram - counts[_UNACCEPTED] - counts[_SHARED] - counts[_VALIDATED], 0)
         counts[_UNACCEPTED] = np.minimum(counts[_UNACCEPTED], ram)
         counts[_NOT_RAM] = np.maximum(ppc - ram - counts[_MMIO] - counts[_FIRMWARE], 0)
-        state = np.argmax(counts, axis=0).astype(np.uint8)
-        state[counts[_SHARED] > 0] = _SHARED
-        state[counts[_MMIO] >= ppc] = _MMIO
-        return state
+        return counts
 
     def _validated_gfns(self) -> np.ndarray:
         """GFNs of the pages the RMP holds assigned to the guest's ASID and validated."""

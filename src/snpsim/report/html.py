@@ -25,7 +25,7 @@ from snpsim.system import MemoryPicture
 from snpsim.trace.atomic import atomic_write
 
 from .costs_chart import write_breakdown
-from .picture import STATE_COLOURS, write_picture
+from .picture import CLASS_COLOURS, write_picture
 from .summary import summary_table
 
 __all__ = ["write_report"]
@@ -85,13 +85,19 @@ def _write_report(directory: Path, summary: dict[str, Any], picture: MemoryPictu
                       title=f"snpsim run {summary['scenario']}: guest physical memory")
         legend = " ".join(
             f"<span class='sw' style='background:rgb{c}'></span>{html.escape(s)}"
-            for s, c in STATE_COLOURS.items())
+            for s, c in CLASS_COLOURS.items())
         parts += ["<h2>Guest physical memory over the run</h2>",
                   f"<p>{legend}</p>",
                   "<img src='memory.png' alt='guest physical memory over the run'>",
                   f"<p>{len(picture.rows)} samples: at the start, after userspace exits, at "
-                  "the end. A cell shows the state of most of its pages; a cell with any "
-                  "shared page is shown shared.</p>"]
+                  "the end. The address axis is broken: RAM regions are drawn to scale, "
+                  "holes (hatched), MMIO and firmware at a fixed width, each named and "
+                  "its start address marked. A pixel column is drawn in a state's full "
+                  "colour when all its RAM pages are in that state, and as \"some pages "
+                  "shared\" (validated, private, not validated) when only some are: one "
+                  "shared page anywhere in a column shows. The thin strip on top is the "
+                  "whole run (per column, the most notable state of any sample), with such "
+                  "columns widened to 5 pixels.</p>"]
     parts.append("<h2>Traces</h2><ul>")
     for t in traces:
         try:
