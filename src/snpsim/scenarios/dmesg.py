@@ -705,29 +705,39 @@ def _merge(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
 
 def _subtract(ranges: list[tuple[int, int]], holes: Iterable[tuple[int, int]]
               ) -> list[tuple[int, int]]:
-    """[start, end) ``ranges`` with every [start, end) of ``holes`` taken out."""
-    for h_start, h_end in holes:
-        cut: list[tuple[int, int]] = []
-        for s, e in ranges:
-            if e <= h_start or s >= h_end:
-                cut.append((s, e))
-                continue
-            if s < h_start:
-                cut.append((s, h_start))
-            if e > h_end:
-                cut.append((h_end, e))
-        ranges = cut
-    return ranges
+    """Merged, sorted [start, end) ``ranges`` with every [start, end) of ``holes`` taken
+    out; one pass over both (the holes are merged first)."""
+    cut = _merge(holes)
+    out: list[tuple[int, int]] = []
+    j = 0
+    for s, e in ranges:
+        while j < len(cut) and cut[j][1] <= s:
+            j += 1
+        cur, k = s, j
+        while k < len(cut) and cut[k][0] < e:
+            if cut[k][0] > cur:
+                out.append((cur, cut[k][0]))
+            cur = max(cur, cut[k][1])
+            if cut[k][1] >= e:
+                break
+            k += 1
+        if cur < e:
+            out.append((cur, e))
+    return out
 
 
 def _intersect(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The [start, end) ranges in both merged, sorted lists ``a`` and ``b``."""
+    """The [start, end) ranges in both merged, sorted lists ``a`` and ``b``; one pass."""
     out = []
-    for s1, e1 in a:
-        for s2, e2 in b:
-            s, e = max(s1, s2), min(e1, e2)
-            if s < e:
-                out.append((s, e))
+    i = j = 0
+    while i < len(a) and j < len(b):
+        s, e = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if s < e:
+            out.append((s, e))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
     return out
 
 
@@ -785,6 +795,6 @@ def guest_e820_for_log(config: DmesgConfig, firmware_map: Iterable[tuple[int, in
         if e > s:
             out.append((s, e - s, E820_TYPE_RAM))
     for s, e, t in reserved:
-        for a, b in _intersect(vm_ram, [(s, e)]):
+        for a, b in _intersect(vm_ram, [(s, e)]) if vm_ram and s < vm_ram[-1][1] else ():
             out.append((a, b - a, t))
     return tuple(sorted(out))
