@@ -37,6 +37,21 @@ another platform's confidential guest (Intel TDX) is refused by :func:`parse_dme
 one that names no memory-encryption feature at all is refused unless the caller states
 the mode.  The kernel profile to model follows the log's version
 (:func:`kernel_profile_for_version`).
+
+Memory hot-added after boot (:class:`HotAdd`: virtio-mem regions, SRAT hotplug ranges,
+hv_balloon's "Hot adding" debug lines) is counted as RAM above the boot map
+(:attr:`DmesgConfig.hotplug_bytes`, :attr:`DmesgConfig.memory_after_hotplug_bytes`) and
+always warned about: the drivers that add it run long after ``setup_arch``, so the
+swiotlb sizing and every early allocation see the boot map alone, in the real guest as
+in the model; the model does not place the hot-added memory in the VM it boots (model
+choice: its boot scenario ends before any hot-add).  hv_balloon's "Max. dynamic memory
+size" is compared with the boot map plus the hot-add lines, and failed hot-adds are
+warned about.
+
+Reserved ranges.  :func:`guest_e820_for_log` gives the guest the log's map: its
+"reserved", "ACPI data", "ACPI NVS" (...) ranges are not RAM for the modelled guest, so
+its memblock allocations (swiotlb, ``.bss..decrypted``, per-CPU areas) land only on RAM
+the log has.
 """
 
 from __future__ import annotations
