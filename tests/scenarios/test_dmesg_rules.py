@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from snpsim.cli import main
 from snpsim.scenarios.dmesg import (
@@ -272,3 +274,56 @@ def test_log01_swiotlb_overlaps_no_reserved_range_of_the_log():
     assert end == 0x7F0EF000
     bss = res["bss_decrypted_gpa"]
     assert not [(s, e) for s, e in reserved if s < bss + (2 << 20) and bss < e]
+
+
+def test_a_log_without_ram_where_the_model_loads_the_kernel_is_refused(tmp_path):
+    # 16 MiB-18 MiB (CONFIG_PHYSICAL_START) "reserved": the model does not relocate.
+    log = tmp_path / "guest.log"
+    log.write_text(_log("BIOS-provided physical RAM map:\n"
+                        "BIOS-e820: [mem 0x0000000000100000-0x0000000000ffffff] usable\n"
+                        "BIOS-e820: [mem 0x0000000001000000-0x00000000011fffff] reserved\n"
+                        "BIOS-e820: [mem 0x0000000001200000-0x000000001fffffff] usable\n",
+                        SNP, CPUS))
+    r = CliRunner().invoke(main, ["run", "boot", "--from-dmesg", str(log)])
+    assert r.exit_code == 2
+    assert len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output
+
+
+_MB = 1 << 20
+_span = st.tuples(st.integers(0, 63), st.integers(1, 16))   # (start, length) in 64 KiB steps
+
+
+@settings(max_examples=200, deadline=None)
+@given(usable=st.lists(_span, max_size=5), other=st.lists(_span, max_size=5),
+       hot=st.lists(_span, max_size=2), cut_short=st.booleans())
+def test_guest_e820_for_log_matches_a_per_page_model(usable, other, hot, cut_short):
+    """guest_e820_for_log (range arithmetic) against the rule page by page: a page is
+    RAM for the guest when the VM has it as RAM, the log lists it as "usable" (or the
+    log's map is cut short), and neither a non-RAM range of the log nor a hot-add range
+    covers it; a page of the log's non-RAM ranges inside the VM's RAM is listed with
+    its type."""
+    from snpsim.scenarios.dmesg import DmesgConfig, E820Entry, HotAdd, guest_e820_for_log
+
+    step = 64 << 10
+    entries = ([E820Entry(s * step, (s + n) * step - 1, "usable") for s, n in usable]
+               + [E820Entry(s * step, (s + n) * step - 1, "ACPI NVS") for s, n in other])
+    cfg = DmesgConfig(memory_bytes=4 * _MB, e820=tuple(entries),
+                      memory_source="Memory: line" if cut_short else "e820",
+                      hotplug=tuple(HotAdd(s * step, n * step, "virtio_mem", "region")
+                                    for s, n in hot))
+    # The VM's RAM: 0-640K and 1M-3M (a firmware map with a hole), then MMIO.
+    firmware = ((0, 0xA0000, 1), (0x100000, 2 * _MB, 1), (3 * _MB, _MB, 2))
+    got = guest_e820_for_log(cfg, firmware)
+    page = 4096
+    vm = {p for a, n, t in firmware if t == 1 for p in range(a // page, (a + n) // page)}
+    listed = {p for e in entries if e.type == "usable"
+              for p in range(e.start // page, (e.end + 1) // page)}
+    nonram = {p for e in entries if e.type != "usable"
+              for p in range(e.start // page, (e.end + 1) // page)}
+    hotp = {p for s, n in hot for p in range(s * step // page, (s + n) * step // page)}
+    want_ram = (vm if cut_short or not listed else vm & listed) - nonram - hotp
+    got_ram = {p for a, n, t in got if t == 1 for p in range(a // page, (a + n) // page)}
+    assert got_ram == want_ram
+    got_nvs = {p for a, n, t in got if t == 4 for p in range(a // page, (a + n) // page)}
+    assert got_nvs == nonram & vm
+    assert (3 * _MB, _MB, 2) in got                  # the firmware's own entries stay
