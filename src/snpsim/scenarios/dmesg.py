@@ -583,6 +583,10 @@ def _hotplug_warnings(e820: tuple[E820Entry, ...], memory: int | None,
                       hotplug: list[HotAdd], hv_max: int | None,
                       failures: list[str]) -> list[str]:
     """The warnings about a log's hot-add lines (see :func:`scan_dmesg`)."""
+
+    def _sz(n: int) -> str:
+        return f"{n >> 20} MiB" if n % (1 << 20) == 0 else f"{n >> 10}K"
+
     out: list[str] = []
     usable = _merge((e.start, e.end + 1) for e in e820 if e.type == "usable")
     spans = _merge((h.start, h.start + h.size) for h in hotplug)
@@ -591,9 +595,10 @@ def _hotplug_warnings(e820: tuple[E820Entry, ...], memory: int | None,
         where = ", ".join(f"[mem {h.start:#x}-{h.start + h.size - 1:#x}] ({h.source}"
                           f"{', at most' if h.kind == 'region' else ''})" for h in hotplug[:4])
         more = f" and {len(hotplug) - 4} more" if len(hotplug) > 4 else ""
-        boot = f"{memory >> 10}K" if memory is not None else "no stated memory"
+        upto = "up to " if any(h.kind == "region" for h in hotplug) else ""
+        boot = _sz(memory) if memory is not None else "no stated memory"
         out.append(
-            f"the log adds {extra >> 10}K of memory by hot-add above its boot map: {where}{more}; "
+            f"the log adds {upto}{_sz(extra)} of memory by hot-add above its boot map: {where}{more}; "
             f"the kernel adds it after setup_arch, so swiotlb and the other boot allocations "
             f"use only the boot map's {boot}, and the modelled VM boots with that alone "
             "(the hot-added memory is not placed)")
@@ -605,12 +610,12 @@ def _hotplug_warnings(e820: tuple[E820Entry, ...], memory: int | None,
         if hv_max > total + _DISAGREE:
             out.append(
                 f"hv_balloon allows up to {hv_max >> 20} MiB (Max. dynamic memory size) but "
-                f"the log's e820 map and hot-add lines give {total >> 10}K: the rest would "
-                f"arrive by hot-add later; the model boots with the boot map's {memory >> 10}K")
+                f"the log's e820 map and hot-add lines give {_sz(total)}: the rest would "
+                f"arrive by hot-add later; the model boots with the boot map's {_sz(memory)}")
         elif hv_max + _DISAGREE < total:
             out.append(
                 f"hv_balloon's maximum of {hv_max >> 20} MiB (Max. dynamic memory size) is "
-                f"below the {total >> 10}K the log's e820 map and hot-add lines give")
+                f"below the {_sz(total)} the log's e820 map and hot-add lines give")
     if failures:
         out.append(f"the log reports {len(failures)} failed memory hot-add line(s), "
                    f"e.g. '{failures[0][:120]}'")
