@@ -244,24 +244,22 @@ def test_swiotlb_lands_only_on_ram_the_crafted_log_has(tmp_path):
 def test_log01_swiotlb_overlaps_no_reserved_range_of_the_log():
     """Log 01 (QEMU 10.0 + OVMF, 6.16, 2 GiB): the model's swiotlb (128 MiB, as the log's
     "software IO TLB: mapped [mem 0x71a00000-0x79a00000] (128MB)") lies inside one of the
-    log's "usable" ranges and overlaps none of its reserved / ACPI data / ACPI NVS ranges.
+    log's "usable" ranges and overlaps none of its reserved / ACPI data / ACPI NVS ranges,
+    nor the RAM the log shows memblock holding ("RAMDISK: [mem 0x7cbe3000-0x7cd52fff]",
+    "NODE_DATA(0) allocated [mem 0x7ff2c500-0x7ff56fff]").
 
     The model's memblock allocates top-down, as Linux's does on x86-64, so the pool ends
-    where the highest stretch of the log's RAM below 4 GiB that holds 128 MiB ends: at
-    0x7f0ef000, the start of the "reserved" range 0x7f0ef000-0x7f36efff (the model's
-    .bss..decrypted and per-CPU blocks took the 2 MiB blocks in the small ranges above
-    it).  Linux put it 0x56ef000 bytes (about 87 MiB) lower, at 0x71a00000, because
-    memblock users the model does not run had taken the top of that range first: the
-    sparse memmap (about 32 MiB of struct page for 2 GiB), the EFI boot-services and
-    loader regions that efi_reserve_boot_services keeps until efi_free_boot_services
-    (not printed without efi=debug), the initrd ("RAMDISK: [mem 0x7cbe3000-0x7cd52fff]"),
-    the page tables of the direct map, the log buffer and the dentry and inode hash
-    tables ("Dentry cache hash table entries: 262144 (order: 9, 2097152 bytes...").
-    The log does not give them all, so the test pins the model's own top-down answer.
-    The pool's top 0xef000 bytes lie in the 2 MiB unit 0x7f000000-0x7f1fffff, only
-    partly RAM: no unaccepted-memory bit covers it, and the run completes only because
-    that piece is accepted as the EFI stub accepts such pieces (scenarios/memblock.py;
-    without it the conversion of never-validated pages ends in GHCB_TERM_PVALIDATE)."""
+    where the highest stretch of the log's free RAM below 4 GiB that holds 128 MiB ends:
+    at 0x7cbe3000, the initrd's start (above it, up to the "reserved" range at
+    0x7f0ef000, are only 35 MiB; the model's .bss..decrypted and per-CPU blocks took 2 MiB
+    blocks in the small ranges above that).  Linux put it 0x31e3000 bytes (about 50 MiB)
+    lower, at 0x71a00000, because memblock users the model does not run took that first:
+    the sparse memmap (about 32 MiB of struct page for 2 GiB), the EFI boot-services and
+    loader regions that efi_reserve_boot_services keeps until efi_free_boot_services (not
+    printed without efi=debug), the page tables of the direct map, the log buffer and the
+    dentry and inode hash tables ("Dentry cache hash table entries: 262144 (order: 9,
+    2097152 bytes...").  The log does not give them all, so the test pins the model's own
+    top-down answer."""
     import json
 
     path = Path(__file__).resolve().parents[1] / "data" / "dmesg" / "01-qemu-snp-6.16-4cpu-2g.log"
@@ -275,9 +273,12 @@ def test_log01_swiotlb_overlaps_no_reserved_range_of_the_log():
     assert res["swiotlb_bytes"] == (cfg.swiotlb.mapped_end - cfg.swiotlb.mapped_start)
     assert not [(s, e) for s, e in reserved if s < end and start < e]
     assert any(s <= start and end <= e for s, e in usable)
-    assert end == 0x7F0EF000
+    held = [(a, b) for a, b, _what in cfg.memblock_reserved]
+    assert held == [(0x7CBE3000, 0x7CD53000), (0x7FF2C000, 0x7FF57000)]
+    assert not [(s, e) for s, e in held if s < end and start < e]
+    assert end == 0x7CBE3000
     bss = res["bss_decrypted_gpa"]
-    assert not [(s, e) for s, e in reserved if s < bss + (2 << 20) and bss < e]
+    assert not [(s, e) for s, e in reserved + held if s < bss + (2 << 20) and bss < e]
 
 
 def test_a_log_without_ram_where_the_model_loads_the_kernel_is_refused(tmp_path):
@@ -331,3 +332,36 @@ def test_guest_e820_for_log_matches_a_per_page_model(usable, other, hot, cut_sho
     got_nvs = {p for a, n, t in got if t == 4 for p in range(a // page, (a + n) // page)}
     assert got_nvs == nonram & vm
     assert (3 * _MB, _MB, 2) in got                  # the firmware's own entries stay
+
+
+def test_memblock_reservations_the_log_prints_are_parsed():
+    # arch/x86/kernel/setup.c reserve_initrd / relocate_initrd, kernel/crash_reserve.c
+    # reserve_crashkernel_generic (end exclusive), mm/numa.c alloc_node_data.
+    cfg = scan_dmesg(_log(E820, SNP, CPUS,
+                          "RAMDISK: [mem 0x03000000-0x031fffff]",
+                          "Move RAMDISK from [mem 0x03000000-0x031fffff] to "
+                          "[mem 0x02000000-0x021fffff]",
+                          "crashkernel reserved: 0x0000000001800000 - 0x0000000001c00000 (4 MB)",
+                          "NODE_DATA(0) allocated [mem 0x03ffc500-0x03ffffff]"))
+    assert cfg.memblock_reserved == ((0x2000000, 0x2200000, "initrd"),
+                                     (0x1800000, 0x1C00000, "crashkernel"),
+                                     (0x3FFC000, 0x4000000, "NODE_DATA"))
+
+
+def test_ram_in_a_partial_2m_unit_is_accepted_before_use(tmp_path):
+    """RAM ending mid-unit (0x1effb000) leaves the 2 MiB unit 0x1ee00000-0x1effffff only
+    partly RAM: no unaccepted-memory bit covers it, as the EFI stub accepts such pieces
+    at once (process_unaccepted_memory, drivers/firmware/efi/libstub/
+    unaccepted_memory.c).  Top-down, the per-CPU areas land there (after the 2 MiB
+    .bss..decrypted block at 0x1ec00000) and sev_map_percpu_data converts pages of them;
+    the boot completes only if the piece was accepted first (else GHCB_TERM_PVALIDATE)."""
+    log = tmp_path / "guest.log"
+    log.write_text(_log("BIOS-provided physical RAM map:\n"
+                        "BIOS-e820: [mem 0x0000000000100000-0x000000001effafff] usable\n"
+                        "BIOS-e820: [mem 0x000000001effb000-0x000000001fffffff] reserved\n",
+                        SNP, CPUS))
+    r = CliRunner().invoke(main, ["run", "boot", "--from-dmesg", str(log), "--json"])
+    assert r.exit_code == 0, r.output
+    import json
+
+    assert json.loads(r.stdout)["result"]["bss_decrypted_gpa"] == 0x1EC00000

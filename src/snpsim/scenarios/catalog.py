@@ -262,7 +262,10 @@ def _boot(params: ScenarioParams) -> Prepared:
                     swiotlb_param=swiotlb_param)
     config.update(memblock_phys_mem_size=plan_memory, possible_cpus=plan_cpus)
     config.update(kernel_version_for_sizing=version)
-    return Prepared(lambda reserved: boot_workload(plan, res, reserved), res,
+    # RAM the log shows memblock holding before swiotlb (initrd, NODE_DATA, crash kernel)
+    # stays out of the boot's allocations, as the log's non-RAM ranges do (guest e820).
+    held = tuple((a, b - a) for a, b, _what in d.memblock_reserved) if d is not None else ()
+    return Prepared(lambda reserved: boot_workload(plan, res, reserved + held), res,
                     guest_options, config=config, mode=mode)
 
 

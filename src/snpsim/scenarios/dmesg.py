@@ -51,7 +51,8 @@ warned about.
 Reserved ranges.  :func:`guest_e820_for_log` gives the guest the log's map: its
 "reserved", "ACPI data", "ACPI NVS" (...) ranges are not RAM for the modelled guest, so
 its memblock allocations (swiotlb, ``.bss..decrypted``, per-CPU areas) land only on RAM
-the log has.
+the log has; the RAM it shows memblock holding early (initrd, ``NODE_DATA``, crash
+kernel: :attr:`DmesgConfig.memblock_reserved`) is kept out of them too.
 """
 
 from __future__ import annotations
@@ -205,6 +206,14 @@ class DmesgConfig:
       ``drivers/acpi/acpi_memhotplug.c``; "Hotplugged memory exceeds maximum
       addressable address", ``mm/memory_hotplug.c``
       ``check_hotplug_memory_addressable``).
+    - ``memblock_reserved``: RAM the log shows memblock holding before the swiotlb is
+      allocated, as (GPA, end exclusive, what), page-aligned: the initrd ("RAMDISK: [mem
+      %#010llx-%#010llx]", ``arch/x86/kernel/setup.c`` ``reserve_initrd``; its
+      destination when "Move RAMDISK from [mem ...] to [mem ...]" follows,
+      ``relocate_initrd``), the node data ("NODE_DATA(%d) allocated [mem
+      %#010Lx-%#010Lx]", ``mm/numa.c`` ``alloc_node_data``) and the crash kernel
+      ("crashkernel reserved: 0x%016llx - 0x%016llx (%lld MB)", end exclusive,
+      ``kernel/crash_reserve.c`` ``reserve_crashkernel_generic``).
     - ``warnings``: one line per disagreement or gap in the log (module docstring).
     """
 
@@ -232,6 +241,7 @@ class DmesgConfig:
     hotplug: tuple[HotAdd, ...] = ()
     hv_balloon_max_bytes: int | None = None
     hotplug_failures: tuple[str, ...] = ()
+    memblock_reserved: tuple[tuple[int, int, str], ...] = ()
     warnings: tuple[str, ...] = ()
 
     @property
@@ -343,6 +353,11 @@ _SW_MAPPED = re.compile(rf"mapped \[mem ({_HEX})-({_HEX})\] \((\d+)MB\)")
 _VIRTIO_MEM = re.compile(rf"^virtio_mem (\S+): (start address|region size): ({_HEX})")
 _SRAT_HOTPLUG = re.compile(
     rf"^ACPI: SRAT: Node \d+ PXM \d+ \[mem ({_HEX})-({_HEX})\] hotplug$")
+_RAMDISK = re.compile(rf"^(?:RAMDISK|INITRAMFS): \[mem ({_HEX})-({_HEX})\]")
+_MOVE_RAMDISK = re.compile(
+    rf"^Move (?:RAMDISK|INITRAMFS) from \[mem {_HEX}-{_HEX}\] to \[mem ({_HEX})-({_HEX})\]")
+_NODE_DATA = re.compile(rf"^NODE_DATA\(\d+\) allocated \[mem ({_HEX})-({_HEX})\]")
+_CRASHKERNEL = re.compile(rf"^crashkernel (?:low memory )?reserved: ({_HEX}) - ({_HEX}) \(")
 _HV_MAX = re.compile(r"^hv_balloon: Max\. dynamic memory size: (\d+) MB")
 _HV_HOT_ADDING = re.compile(rf"^hv_balloon: Hot adding (\d+) pages starting at pfn ({_HEX})")
 _HOTPLUG_FAILED = re.compile(
@@ -443,6 +458,8 @@ def scan_dmesg(text: str) -> DmesgConfig:
     virtio_mem: dict[str, dict[str, int]] = {}
     hv_max = None
     hp_failures: list[str] = []
+    initrd: tuple[int, int] | None = None
+    mb_reserved: list[tuple[int, int, str]] = []
 
     for raw in text.splitlines():
         line = _strip(raw)
@@ -492,6 +509,12 @@ def scan_dmesg(text: str) -> DmesgConfig:
             other = "Intel TDX"
         elif m := _UNACCEPTED.match(line):
             unaccepted = int(m[1], 16)
+        elif m := _RAMDISK.match(line) or _MOVE_RAMDISK.match(line):
+            initrd = (int(m[1], 16), int(m[2], 16) + 1)
+        elif m := _NODE_DATA.match(line):
+            mb_reserved.append((int(m[1], 16), int(m[2], 16) + 1, "NODE_DATA"))
+        elif m := _CRASHKERNEL.match(line):
+            mb_reserved.append((int(m[1], 16), int(m[2], 16), "crashkernel"))
         elif m := _VIRTIO_MEM.match(line):
             dev = virtio_mem.setdefault(m[1], {})
             dev[m[2]] = int(m[3], 16)
@@ -575,6 +598,10 @@ def scan_dmesg(text: str) -> DmesgConfig:
         hotplug=tuple(hotplug),
         hv_balloon_max_bytes=hv_max,
         hotplug_failures=tuple(hp_failures),
+        memblock_reserved=tuple(
+            (a // PAGE_SIZE * PAGE_SIZE, -(-b // PAGE_SIZE) * PAGE_SIZE, what)
+            for a, b, what in ([(*initrd, "initrd")] if initrd else []) + mb_reserved
+            if b > a),
         warnings=tuple(warnings),
     )
 
