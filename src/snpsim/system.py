@@ -181,7 +181,9 @@ def firmware_e820(layout: PcMemoryLayout) -> tuple[tuple[int, int, int], ...]:
     (``layout.e820``): the same entries, with the legacy window [0xa0000, 0x100000)
     taken out of the RAM below 1 MiB, as OVMF reports it (log 01: "usable" 0-0x9ffff,
     then from 0x100000).  The firmware's own reserved/ACPI ranges inside RAM are not
-    modelled.  Entries are (GPA, bytes, E820_TYPE_*), sorted."""
+    modelled here; a boot configured from a log takes them from the log
+    (``snpsim.scenarios.dmesg.guest_e820_for_log`` over this map).  Entries are (GPA,
+    bytes, E820_TYPE_*), sorted."""
     lo, hi = LEGACY_HOLE
     out: list[tuple[int, int, int]] = []
     for addr, size, typ in layout.e820:

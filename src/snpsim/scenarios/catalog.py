@@ -49,14 +49,16 @@ from snpsim.guest.variants import KERNEL_VARIANTS
 from snpsim.hw.ports import GuestPort
 from snpsim.kvm.profiles import DEFAULT_PROFILE as DEFAULT_KVM_PROFILE
 from snpsim.kvm.profiles import KvmProfile
+from snpsim.spec.e820 import E820_TYPE_RAM
 from snpsim.spec.units import PMD_SIZE
-from snpsim.system import RunObserver, RunOutcome, SnpSystem
+from snpsim.system import RunObserver, RunOutcome, SnpSystem, firmware_e820
+from snpsim.vmm.machine import pc_memory_layout
 from snpsim.vmm.profiles import DEFAULT_QEMU_PROFILE
 
 from .boot import BootPlan, BootResult, boot_workload
 from .bugs import SEED_PAYLOAD, TRIGGERS, report_order, seed_round_trip
 from .dma import DMA_SIZES, DmaResult, dma_workload
-from .dmesg import DmesgConfig, MemEncryptMode
+from .dmesg import DmesgConfig, MemEncryptMode, guest_e820_for_log
 
 __all__ = ["run_scenario", "ScenarioRun", "scenario_list", "host_bugs", "host_attacks",
            "vm_memory_for_log", "ScenarioParams", "Prepared", "HostBug", "SCENARIOS",
@@ -236,6 +238,7 @@ def _boot(params: ScenarioParams) -> Prepared:
     version = "6.16"
     swiotlb_param = None
     config: dict[str, Any] = {}
+    guest_options: dict[str, Any] = {}
     mode = None
     if d is not None:
         # The guest runs in the mode the log reports (SNP when it names none).
@@ -245,7 +248,12 @@ def _boot(params: ScenarioParams) -> Prepared:
         config = {"from_dmesg": True, "log_kernel": d.kernel_version,
                   "log_mode": d.mode.value if d.mode else None,
                   "memory_source": d.memory_source,
-                  "log_swiotlb_mapped_mb": d.swiotlb.mapped_mb}
+                  "log_swiotlb_mapped_mb": d.swiotlb.mapped_mb,
+                  "log_swiotlb_mapped": ([d.swiotlb.mapped_start, d.swiotlb.mapped_end]
+                                         if d.swiotlb.mapped_start is not None else None),
+                  "hotplug_bytes": d.hotplug_bytes,
+                  "memory_after_hotplug": d.memory_after_hotplug_bytes}
+        guest_options["e820"] = _log_e820(d, params.memory)
     res = BootResult()
     # The sizing uses memblock_phys_mem_size() and the possible CPUs the log gives.
     plan_memory = d.memory_bytes if d is not None and d.memory_bytes else params.memory
@@ -254,8 +262,29 @@ def _boot(params: ScenarioParams) -> Prepared:
                     swiotlb_param=swiotlb_param)
     config.update(memblock_phys_mem_size=plan_memory, possible_cpus=plan_cpus)
     config.update(kernel_version_for_sizing=version)
-    return Prepared(lambda reserved: boot_workload(plan, res, reserved), res, config=config,
-                    mode=mode)
+    # RAM the log shows memblock holding before swiotlb (initrd, NODE_DATA, crash kernel)
+    # stays out of the boot's allocations, as the log's non-RAM ranges do (guest e820).
+    held = tuple((a, b - a) for a, b, _what in d.memblock_reserved) if d is not None else ()
+    return Prepared(lambda reserved: boot_workload(plan, res, reserved + held), res,
+                    guest_options, config=config, mode=mode)
+
+
+#: ``CONFIG_PHYSICAL_START`` (16 MiB): where the model loads the kernel (guest/boot.py).
+_KERNEL_LOAD = 16 << 20
+
+
+def _log_e820(d: DmesgConfig, memory: int) -> tuple[tuple[int, int, int], ...]:
+    """The guest's e820 map for a log's boot on a VM of ``memory`` bytes
+    (:func:`snpsim.scenarios.dmesg.guest_e820_for_log` over the q35 firmware map), so
+    that the model's memblock allocates only from what the log calls RAM.  Raises
+    :class:`ScenarioError` when that leaves no RAM at the 2 MiB the model loads the
+    kernel at (16 MiB, ``CONFIG_PHYSICAL_START``): the model does not relocate it."""
+    e820 = guest_e820_for_log(d, firmware_e820(pc_memory_layout(memory)))
+    if not any(a <= _KERNEL_LOAD and _KERNEL_LOAD + PMD_SIZE <= a + n
+               for a, n, t in e820 if t == E820_TYPE_RAM):
+        raise ScenarioError("the log's e820 map has no RAM at 16M-18M, where the model "
+                            "loads the kernel (CONFIG_PHYSICAL_START; no relocation)")
+    return e820
 
 
 def _check_params(params: ScenarioParams) -> None:

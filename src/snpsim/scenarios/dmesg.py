@@ -37,6 +37,22 @@ another platform's confidential guest (Intel TDX) is refused by :func:`parse_dme
 one that names no memory-encryption feature at all is refused unless the caller states
 the mode.  The kernel profile to model follows the log's version
 (:func:`kernel_profile_for_version`).
+
+Memory hot-added after boot (:class:`HotAdd`: virtio-mem regions, SRAT hotplug ranges,
+hv_balloon's "Hot adding" debug lines) is counted as RAM above the boot map
+(:attr:`DmesgConfig.hotplug_bytes`, :attr:`DmesgConfig.memory_after_hotplug_bytes`) and
+always warned about: the drivers that add it run long after ``setup_arch``, so the
+swiotlb sizing and every early allocation see the boot map alone, in the real guest as
+in the model; the model does not place the hot-added memory in the VM it boots (model
+choice: its boot scenario ends before any hot-add).  hv_balloon's "Max. dynamic memory
+size" is compared with the boot map plus the hot-add lines, and failed hot-adds are
+warned about.
+
+Reserved ranges.  :func:`guest_e820_for_log` gives the guest the log's map: its
+"reserved", "ACPI data", "ACPI NVS" (...) ranges are not RAM for the modelled guest, so
+its memblock allocations (swiotlb, ``.bss..decrypted``, per-CPU areas) land only on RAM
+the log has; the RAM it shows memblock holding early (initrd, ``NODE_DATA``, crash
+kernel: :attr:`DmesgConfig.memblock_reserved`) is kept out of them too.
 """
 
 from __future__ import annotations
@@ -48,12 +64,20 @@ from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from snpsim.guest.swiotlb import swiotlb_sizing_for_sev
+from snpsim.spec.e820 import (
+    E820_TYPE_ACPI,
+    E820_TYPE_NVS,
+    E820_TYPE_RAM,
+    E820_TYPE_RESERVED,
+    E820_TYPE_UNUSABLE,
+)
 from snpsim.spec.units import PAGE_SIZE
 
 __all__ = [
     "DmesgError",
     "MemEncryptMode",
     "E820Entry",
+    "HotAdd",
     "SwiotlbLines",
     "DmesgConfig",
     "memblock_phys_mem_size_from_e820",
@@ -61,6 +85,9 @@ __all__ = [
     "parse_dmesg",
     "kernel_profile_for_version",
     "check_log_bounds",
+    "e820_type_number",
+    "log_reserved_ranges",
+    "guest_e820_for_log",
 ]
 
 
@@ -92,6 +119,36 @@ class E820Entry(NamedTuple):
     def size(self) -> int:
         """Bytes covered by the range."""
         return self.end + 1 - self.start
+
+
+class HotAdd(NamedTuple):
+    """Memory a log says is (or can be) hot-added after boot: GPA ``start`` and ``size``
+    (bytes), ``source`` and ``kind``.
+
+    The kernel's formats (read in torvalds/linux):
+
+    * ``source="virtio_mem"``, ``kind="region"``: "virtio_mem virtio0: start address:
+      0x%llx" and "region size: 0x%llx" (``drivers/virtio/virtio_mem.c``
+      ``virtio_mem_init``, ``dev_info``).  The device's region, the most it can plug;
+      how much is plugged is not printed.
+    * ``source="SRAT hotplug"``, ``kind="region"``: "ACPI: SRAT: Node %u PXM %u [mem
+      %#010Lx-%#010Lx] hotplug" (``drivers/acpi/numa/srat.c``
+      ``acpi_numa_memory_affinity_init``): a range firmware declares hot-pluggable
+      (QEMU: its device-memory window for ``-m ...,maxmem=``), with or without DIMMs.
+    * ``source="hv_balloon"``, ``kind="added"``: "hv_balloon: Hot adding %lu pages
+      starting at pfn 0x%lx." (``drivers/hv/hv_balloon.c`` ``handle_pg_range``; a
+      ``pr_debug``, so only with dynamic debug on): Hyper-V pages of 4 KiB.
+
+    ``mm/memory_hotplug.c`` (``add_memory_resource``) and ``drivers/acpi/
+    acpi_memhotplug.c`` (``acpi_memory_enable_device``) print nothing at the default
+    level when a hot-add succeeds; their failures are in
+    :attr:`DmesgConfig.hotplug_failures`.
+    """
+
+    start: int
+    size: int
+    source: str
+    kind: str
 
 
 class SwiotlbLines(NamedTuple):
@@ -139,6 +196,24 @@ class DmesgConfig:
       EFI unaccepted-memory table from the "efi: ... Unaccepted=0x..." line.
     - ``other_platform``: "Intel TDX" when the log is a TDX guest's ("Memory Encryption
       Features active: Intel TDX", "tdx: Guest detected"), else None.
+    - ``hotplug``: memory hot-added, or that can be, after boot (:class:`HotAdd`), in
+      log order; ``hv_balloon_max_bytes`` from "hv_balloon: Max. dynamic memory size:
+      %llu MB" (``drivers/hv/hv_balloon.c`` ``process_info``: the most memory the host
+      may give the VM, boot memory included); ``hotplug_failures``: the log's lines
+      saying a hot-add failed ("hv_balloon: hot_add memory failed error is %d" and
+      "hv_balloon: Memory hot add failed", ``hv_mem_hot_add`` / ``hot_add_req``; "acpi
+      PNP0C80:NN: add_memory failed" and "acpi_memory_enable_device() error",
+      ``drivers/acpi/acpi_memhotplug.c``; "Hotplugged memory exceeds maximum
+      addressable address", ``mm/memory_hotplug.c``
+      ``check_hotplug_memory_addressable``).
+    - ``memblock_reserved``: RAM the log shows memblock holding before the swiotlb is
+      allocated, as (GPA, end exclusive, what), page-aligned: the initrd ("RAMDISK: [mem
+      %#010llx-%#010llx]", ``arch/x86/kernel/setup.c`` ``reserve_initrd``; its
+      destination when "Move RAMDISK from [mem ...] to [mem ...]" follows,
+      ``relocate_initrd``), the node data ("NODE_DATA(%d) allocated [mem
+      %#010Lx-%#010Lx]", ``mm/numa.c`` ``alloc_node_data``) and the crash kernel
+      ("crashkernel reserved: 0x%016llx - 0x%016llx (%lld MB)", end exclusive,
+      ``kernel/crash_reserve.c`` ``reserve_crashkernel_generic``).
     - ``warnings``: one line per disagreement or gap in the log (module docstring).
     """
 
@@ -163,7 +238,28 @@ class DmesgConfig:
     snp_cpuid_entries: int | None = None
     unaccepted_table: int | None = None
     other_platform: str | None = None
+    hotplug: tuple[HotAdd, ...] = ()
+    hv_balloon_max_bytes: int | None = None
+    hotplug_failures: tuple[str, ...] = ()
+    memblock_reserved: tuple[tuple[int, int, str], ...] = ()
     warnings: tuple[str, ...] = ()
+
+    @property
+    def hotplug_bytes(self) -> int:
+        """Bytes of :attr:`hotplug` outside the log's e820 "usable" ranges (overlaps
+        counted once): the RAM above the boot map the guest has after hot-add, at most
+        (a ``"region"`` counts whole)."""
+        usable = _merge((e.start, e.end + 1) for e in self.e820 if e.type == "usable")
+        added = _subtract(_merge((h.start, h.start + h.size) for h in self.hotplug), usable)
+        return sum(e - s for s, e in added)
+
+    @property
+    def memory_after_hotplug_bytes(self) -> int | None:
+        """``memory_bytes`` plus :attr:`hotplug_bytes`: the guest's RAM after hot-add as
+        far as the log tells (None without a memory size)."""
+        if self.memory_bytes is None:
+            return None
+        return self.memory_bytes + self.hotplug_bytes
 
     @property
     def nr_cpus(self) -> int | None:
@@ -254,6 +350,20 @@ _SW_ADJUSTED = re.compile(r"SWIOTLB bounce buffer size adjusted to (\d+)MB")
 _SW_AREAS = re.compile(r"area num (\d+)\.")
 _SW_ROUNDUP = re.compile(r"SWIOTLB bounce buffer size roundup to (\d+)MB")
 _SW_MAPPED = re.compile(rf"mapped \[mem ({_HEX})-({_HEX})\] \((\d+)MB\)")
+_VIRTIO_MEM = re.compile(rf"^virtio_mem (\S+): (start address|region size): ({_HEX})")
+_SRAT_HOTPLUG = re.compile(
+    rf"^ACPI: SRAT: Node \d+ PXM \d+ \[mem ({_HEX})-({_HEX})\] hotplug$")
+_RAMDISK = re.compile(rf"^(?:RAMDISK|INITRAMFS): \[mem ({_HEX})-({_HEX})\]")
+_MOVE_RAMDISK = re.compile(
+    rf"^Move (?:RAMDISK|INITRAMFS) from \[mem {_HEX}-{_HEX}\] to \[mem ({_HEX})-({_HEX})\]")
+_NODE_DATA = re.compile(rf"^NODE_DATA\(\d+\) allocated \[mem ({_HEX})-({_HEX})\]")
+_CRASHKERNEL = re.compile(rf"^crashkernel (?:low memory )?reserved: ({_HEX}) - ({_HEX}) \(")
+_HV_MAX = re.compile(r"^hv_balloon: Max\. dynamic memory size: (\d+) MB")
+_HV_HOT_ADDING = re.compile(rf"^hv_balloon: Hot adding (\d+) pages starting at pfn ({_HEX})")
+_HOTPLUG_FAILED = re.compile(
+    r"^(?:hv_balloon: hot_add memory failed error is -?\d+|hv_balloon: Memory hot add failed"
+    r"|acpi PNP0C80:\S+ (?:add_memory failed|acpi_memory_enable_device\(\) error)"
+    r"|.*Hotplugged memory exceeds maximum addressable address)")
 
 
 def _strip(line: str) -> str:
@@ -344,6 +454,12 @@ def scan_dmesg(text: str) -> DmesgConfig:
     svsm = False
     other: str | None = None
     adjusted = areas = roundup = mapped_start = mapped_end = mapped_mb = None
+    hotplug: list[HotAdd] = []
+    virtio_mem: dict[str, dict[str, int]] = {}
+    hv_max = None
+    hp_failures: list[str] = []
+    initrd: tuple[int, int] | None = None
+    mb_reserved: list[tuple[int, int, str]] = []
 
     for raw in text.splitlines():
         line = _strip(raw)
@@ -393,6 +509,31 @@ def scan_dmesg(text: str) -> DmesgConfig:
             other = "Intel TDX"
         elif m := _UNACCEPTED.match(line):
             unaccepted = int(m[1], 16)
+        elif m := _RAMDISK.match(line) or _MOVE_RAMDISK.match(line):
+            initrd = (int(m[1], 16), int(m[2], 16) + 1)
+        elif m := _NODE_DATA.match(line):
+            mb_reserved.append((int(m[1], 16), int(m[2], 16) + 1, "NODE_DATA"))
+        elif m := _CRASHKERNEL.match(line):
+            mb_reserved.append((int(m[1], 16), int(m[2], 16), "crashkernel"))
+        elif m := _VIRTIO_MEM.match(line):
+            dev = virtio_mem.setdefault(m[1], {})
+            dev[m[2]] = int(m[3], 16)
+            if "start address" in dev and "region size" in dev:
+                start, size = dev.pop("start address"), dev.pop("region size")
+                if size:
+                    hotplug.append(HotAdd(start, size, "virtio_mem", "region"))
+        elif m := _SRAT_HOTPLUG.match(line):
+            start, end = int(m[1], 16), int(m[2], 16) + 1
+            if end > start:
+                hotplug.append(HotAdd(start, end - start, "SRAT hotplug", "region"))
+        elif m := _HV_MAX.match(line):
+            hv_max = int(m[1]) << 20
+        elif m := _HV_HOT_ADDING.match(line):
+            pages, pfn = int(m[1]), int(m[2], 16)
+            if pages:
+                hotplug.append(HotAdd(pfn * PAGE_SIZE, pages * PAGE_SIZE, "hv_balloon", "added"))
+        elif _HOTPLUG_FAILED.match(line):
+            hp_failures.append(line)
         elif line.startswith(_SWIOTLB):
             rest = line[len(_SWIOTLB) :]
             if m := _SW_ADJUSTED.search(rest):
@@ -428,6 +569,7 @@ def scan_dmesg(text: str) -> DmesgConfig:
                     f"line counts only {mem_total >> 10}K; the e820 figure is used")
     elif mem_total:
         memory, source = mem_total, "Memory: line"
+    warnings.extend(_hotplug_warnings(e820, memory, hotplug, hv_max, hp_failures))
     if possible is None and online is None:
         warnings.append("the log states no CPU count (no 'Allowing N CPUs', "
                         "'nr_cpu_ids' or 'Brought up' line)")
@@ -453,8 +595,58 @@ def scan_dmesg(text: str) -> DmesgConfig:
         snp_cpuid_entries=cpuid_entries,
         unaccepted_table=unaccepted,
         other_platform=other,
+        hotplug=tuple(hotplug),
+        hv_balloon_max_bytes=hv_max,
+        hotplug_failures=tuple(hp_failures),
+        memblock_reserved=tuple(
+            (a // PAGE_SIZE * PAGE_SIZE, -(-b // PAGE_SIZE) * PAGE_SIZE, what)
+            for a, b, what in ([(*initrd, "initrd")] if initrd else []) + mb_reserved
+            if b > a),
         warnings=tuple(warnings),
     )
+
+
+def _hotplug_warnings(e820: tuple[E820Entry, ...], memory: int | None,
+                      hotplug: list[HotAdd], hv_max: int | None,
+                      failures: list[str]) -> list[str]:
+    """The warnings about a log's hot-add lines (see :func:`scan_dmesg`)."""
+
+    def _sz(n: int) -> str:
+        return f"{n >> 20} MiB" if n % (1 << 20) == 0 else f"{n >> 10}K"
+
+    out: list[str] = []
+    usable = _merge((e.start, e.end + 1) for e in e820 if e.type == "usable")
+    spans = _merge((h.start, h.start + h.size) for h in hotplug)
+    extra = sum(e - s for s, e in _subtract(spans, usable))
+    if hotplug:
+        where = ", ".join(f"[mem {h.start:#x}-{h.start + h.size - 1:#x}] ({h.source}"
+                          f"{', at most' if h.kind == 'region' else ''})" for h in hotplug[:4])
+        more = f" and {len(hotplug) - 4} more" if len(hotplug) > 4 else ""
+        upto = "up to " if any(h.kind == "region" for h in hotplug) else ""
+        boot = _sz(memory) if memory is not None else "no stated memory"
+        out.append(
+            f"the log adds {upto}{_sz(extra)} of memory by hot-add above its boot map: {where}{more}; "
+            f"the kernel adds it after setup_arch, so swiotlb and the other boot allocations "
+            f"use only the boot map's {boot}, and the modelled VM boots with that alone "
+            "(the hot-added memory is not placed)")
+        if _intersect(spans, usable):
+            out.append("the log's hot-add ranges overlap RAM its e820 map already lists; "
+                       "the overlap is counted once")
+    if hv_max is not None and memory is not None:
+        total = memory + extra
+        if hv_max > total + _DISAGREE:
+            out.append(
+                f"hv_balloon allows up to {hv_max >> 20} MiB (Max. dynamic memory size) but "
+                f"the log's e820 map and hot-add lines give {_sz(total)}: the rest would "
+                f"arrive by hot-add later; the model boots with the boot map's {_sz(memory)}")
+        elif hv_max + _DISAGREE < total:
+            out.append(
+                f"hv_balloon's maximum of {hv_max >> 20} MiB (Max. dynamic memory size) is "
+                f"below the {_sz(total)} the log's e820 map and hot-add lines give")
+    if failures:
+        out.append(f"the log reports {len(failures)} failed memory hot-add line(s), "
+                   f"e.g. '{failures[0][:120]}'")
+    return out
 
 
 def parse_dmesg(text: str, *, memory_bytes: int | None = None) -> DmesgConfig:
@@ -525,3 +717,131 @@ def check_log_bounds(config: DmesgConfig, *, max_cpus: int, min_memory: int,
         return (f"the log's memory size {mem} bytes is outside {min_memory >> 20}M..{hi} "
                 "(--memory's range); pass --memory")
     return None
+
+
+#: ``arch/x86/include/asm/e820/types.h`` (v6.16): ``E820_TYPE_SOFT_RESERVED``.
+_E820_TYPE_SOFT_RESERVED = 0xEFFFFFFF
+#: The names ``e820_print_type`` (``arch/x86/kernel/e820.c``, v6.16) prints -> type.
+_E820_TYPE_BY_NAME = {"usable": E820_TYPE_RAM, "reserved": E820_TYPE_RESERVED,
+                      "ACPI data": E820_TYPE_ACPI, "ACPI NVS": E820_TYPE_NVS,
+                      "unusable": E820_TYPE_UNUSABLE,
+                      "soft reserved": _E820_TYPE_SOFT_RESERVED}
+
+
+def e820_type_number(name: str) -> int:
+    """The ``E820_TYPE_*`` number of a printed e820 type name: "usable" 1, "reserved" 2,
+    "ACPI data" 3, "ACPI NVS" 4, "unusable" 5, "soft reserved" 0xefffffff, and the number
+    of "persistent (type N)" / "type N" (``e820_print_type``, ``arch/x86/kernel/e820.c``,
+    v6.16).  A name it does not know is E820_TYPE_RESERVED (2): not RAM.  Never raises."""
+    if name in _E820_TYPE_BY_NAME:
+        return _E820_TYPE_BY_NAME[name]
+    m = re.search(r"\btype (\d+)\)?$", name)
+    return int(m[1]) if m and int(m[1]) else E820_TYPE_RESERVED
+
+
+def _merge(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """[start, end) ranges sorted, overlapping or touching ones merged."""
+    out: list[tuple[int, int]] = []
+    for s, e in sorted(r for r in ranges if r[1] > r[0]):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+def _subtract(ranges: list[tuple[int, int]], holes: Iterable[tuple[int, int]]
+              ) -> list[tuple[int, int]]:
+    """Merged, sorted [start, end) ``ranges`` with every [start, end) of ``holes`` taken
+    out; one pass over both (the holes are merged first)."""
+    cut = _merge(holes)
+    out: list[tuple[int, int]] = []
+    j = 0
+    for s, e in ranges:
+        while j < len(cut) and cut[j][1] <= s:
+            j += 1
+        cur, k = s, j
+        while k < len(cut) and cut[k][0] < e:
+            if cut[k][0] > cur:
+                out.append((cur, cut[k][0]))
+            cur = max(cur, cut[k][1])
+            if cut[k][1] >= e:
+                break
+            k += 1
+        if cur < e:
+            out.append((cur, e))
+    return out
+
+
+def _intersect(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The [start, end) ranges in both merged, sorted lists ``a`` and ``b``; one pass."""
+    out = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        s, e = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if s < e:
+            out.append((s, e))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def log_reserved_ranges(config: DmesgConfig) -> tuple[tuple[int, int, int], ...]:
+    """The log's e820 ranges that are not RAM, as (GPA, bytes, E820_TYPE_*), sorted:
+    every entry of :attr:`DmesgConfig.e820` whose type is not "usable" ("reserved",
+    "ACPI data", "ACPI NVS", "unusable", ...), widened to whole 4 KiB pages (the kernel
+    never hands out a page that is partly reserved: ``memblock_trim_memory`` keeps whole
+    pages of RAM only).  Never raises."""
+    out = []
+    for e in config.e820:
+        if e.type == "usable":
+            continue
+        start = e.start // PAGE_SIZE * PAGE_SIZE
+        end = -(-(e.end + 1) // PAGE_SIZE) * PAGE_SIZE
+        out.append((start, end - start, e820_type_number(e.type)))
+    return tuple(sorted(out))
+
+
+def guest_e820_for_log(config: DmesgConfig, firmware_map: Iterable[tuple[int, int, int]]
+                       ) -> tuple[tuple[int, int, int], ...]:
+    """Model-only: the e820 map the modelled guest boots with when it runs a log's boot.
+
+    ``firmware_map``: the map the VM's firmware would hand over, (GPA, bytes,
+    E820_TYPE_*) entries (``snpsim.system.firmware_e820`` of the q35 layout).  Its RAM
+    becomes:
+
+    * when the log's own map is the memory source (``memory_source == "e820"``, a whole
+      map): only what is RAM in both, so RAM the VM has but the log does not list (the
+      rounding of the VM's size to 2 MiB, gaps) gets no entry, as a hole in the map;
+    * else (a cut-short excerpt): the VM's RAM;
+
+    minus, in both cases, every range the log marks otherwise (:func:`log_reserved_ranges`),
+    which is added with its type where it overlaps the VM's RAM, and minus the log's
+    hot-added ranges (:attr:`DmesgConfig.hotplug`: that memory is not in the map the
+    kernel boots with).  So the guest's memblock -- and every early allocation the model
+    makes from it (swiotlb, ``.bss..decrypted``, per-CPU areas) -- uses only memory the
+    log calls RAM.  RAM ranges are trimmed to whole 4 KiB pages.  The firmware map's
+    other entries are kept.  Returns (GPA, bytes, type) entries sorted by GPA; never
+    raises.
+    """
+    fw = list(firmware_map)
+    vm_ram = _merge((a, a + n) for a, n, t in fw if t == E820_TYPE_RAM)
+    reserved = [(a, a + n, t) for a, n, t in log_reserved_ranges(config)]
+    ram = vm_ram
+    usable = _merge((e.start, e.end + 1) for e in config.e820 if e.type == "usable")
+    if config.memory_source == "e820" and usable:
+        ram = _intersect(vm_ram, usable)
+    ram = _subtract(ram, [(s, e) for s, e, _t in reserved])
+    ram = _subtract(ram, [(h.start, h.start + h.size) for h in config.hotplug])
+    out = [(a, n, t) for a, n, t in fw if t != E820_TYPE_RAM]
+    for s, e in ram:
+        s = -(-s // PAGE_SIZE) * PAGE_SIZE
+        e = e // PAGE_SIZE * PAGE_SIZE
+        if e > s:
+            out.append((s, e - s, E820_TYPE_RAM))
+    for s, e, t in reserved:
+        for a, b in _intersect(vm_ram, [(s, e)]) if vm_ram and s < vm_ram[-1][1] else ():
+            out.append((a, b - a, t))
+    return tuple(sorted(out))

@@ -24,13 +24,21 @@ Model-only reduction of ``mm/memblock.c`` (v6.16) and the buddy allocator of
 Usable RAM is the guest's e820 RAM minus the launched image, the first MiB (reserved by
 ``trim_bios_range`` and the real-mode trampoline) and the ``reserved`` ranges the caller
 passes (the machine's MMIO windows).  Every GPA here is in bytes.
+
+RAM in a 2 MiB unit that is only partly RAM (an e820 map from a real log, whose ranges
+end anywhere) has no bit in the unaccepted-memory bitmap: the EFI stub accepts such
+pieces at once (``process_unaccepted_memory``, ``drivers/firmware/efi/libstub/
+unaccepted_memory.c``: a head or tail shorter than a unit, or a range shorter than two
+units, goes to ``arch_accept_memory`` straight away).  The model accepts each such piece
+whole when an allocation first touches it (the same pages validated before use; model
+choice: the stub's work is paid for only where the boot uses it).
 """
 
 from __future__ import annotations
 
 from snpsim.guest.kernel import GuestKernel
-from snpsim.guest.unaccepted_memory import accept_memory
-from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE
+from snpsim.guest.unaccepted_memory import accept_memory, arch_accept_memory
+from snpsim.spec.units import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE
 
 __all__ = ["BootMemory", "MAX_PAGE_ORDER", "ARCH_LOW_ADDRESS_LIMIT", "get_order"]
 
@@ -46,6 +54,24 @@ def get_order(size: int) -> int:
     """``get_order(size)`` (``include/asm-generic/getorder.h``): the smallest order whose
     ``PAGE_SIZE << order`` holds ``size`` bytes (``size`` >= 1)."""
     return max((size - 1) >> PAGE_SHIFT, 0).bit_length()
+
+
+def _partial_unit_ram(ram: list[tuple[int, int]], image_start: int, image_end: int
+                      ) -> list[tuple[int, int]]:
+    """The [start, end) RAM pieces of ``ram`` ((GPA, bytes) ranges) that lie in 2 MiB
+    units not wholly inside one range -- no unaccepted-memory bit covers them
+    (``UnacceptedMemory.for_boot``) -- outside the launched image and the first MiB."""
+    out: list[tuple[int, int]] = []
+    for start, size in ram:
+        end = start + size
+        first, last = -(-start // PMD_SIZE) * PMD_SIZE, end // PMD_SIZE * PMD_SIZE
+        pieces = [(start, end)] if first >= last else [(start, first), (last, end)]
+        for s, e in pieces:
+            s = max(s, _FIRST_MB)
+            for lo, hi in ((s, min(e, image_start)), (max(s, image_end), e)):
+                if lo < hi:
+                    out.append((lo, hi))
+    return out
 
 
 class BootMemory:
@@ -80,6 +106,11 @@ class BootMemory:
         self.free_lists: dict[int, list[int]] = {}
         self.allocated = 0
         self.accepted = 0
+        #: [start, end) RAM pieces of partial 2 MiB units the EFI stub would have
+        #: accepted at once and that no allocation has touched yet (module doc).
+        self.stub_pieces: list[tuple[int, int]] = (
+            _partial_unit_ram(boot.e820_ram, boot.image_start, boot.image_end)
+            if kernel.unaccepted is not None else [])
 
     def _take_top_down(self, size: int, align: int, limit: int) -> int | None:
         for i in range(len(self.free) - 1, -1, -1):
@@ -98,6 +129,15 @@ class BootMemory:
         return None
 
     def _accept(self, start: int, size: int) -> None:
+        end = start + size
+        if self.stub_pieces and any(s < end and start < e for s, e in self.stub_pieces):
+            keep = []
+            for s, e in self.stub_pieces:
+                if s < end and start < e:
+                    arch_accept_memory(self.kernel, s, e)
+                else:
+                    keep.append((s, e))
+            self.stub_pieces = keep
         accept_memory(self.kernel, start, size)
         self.accepted += size
 
