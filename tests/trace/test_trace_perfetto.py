@@ -253,14 +253,23 @@ _parties = st.sampled_from(["guest", "cpu", "kvm", "vmm"])
 
 @st.composite
 def _events(draw):
+    """Calls, returns, instants and switches: mostly well nested (a Leave of the
+    innermost open frame, as the recorder gives them), sometimes not (a Leave of an outer
+    frame, of a frame never entered, or on another party's track)."""
     out, ts = [], 0
-    for seq in range(draw(st.integers(0, 60))):
+    open_frames: dict[str, list[tuple[str, str]]] = {}
+    for seq in range(draw(st.integers(0, 80))):
         ts += draw(st.integers(-500, 50_000))    # a late event is clamped on its sequence
-        kind = draw(st.integers(0, 3))
+        kind = draw(st.integers(0, 4))
         ctx, party, name = draw(_ctxs), draw(_parties), draw(_names)
+        stack = open_frames.setdefault(ctx, [])
         if kind == 0:
             out.append(Enter(seq, max(ts, 0), ctx, party, name, draw(_args)))
-        elif kind == 1:
+            stack.append((party, name))
+        elif kind == 1 and stack and draw(st.integers(0, 4)):
+            party, name = stack.pop()
+            out.append(Leave(seq, max(ts, 0), ctx, party, name, draw(_values)))
+        elif kind in (1, 4):
             out.append(Leave(seq, max(ts, 0), ctx, party, name, draw(_values)))
         elif kind == 2:
             out.append(Instant(seq, max(ts, 0), ctx, party, name, draw(_args)))
@@ -278,6 +287,37 @@ def test_differential_compressed_equals_uncompressed(events, batch):
     comp, w = _write(events, compress=True, batch_bytes=batch)
     assert _packet_stream(comp) == raw
     assert w.batches == sum(1 for _ in _top_level(comp))
+
+
+class _GeneralPath(PerfettoWriter):
+    """Every event through the writer's general code: the reference for the fast paths
+    of :meth:`PerfettoWriter.add` (an Enter; a Leave of the innermost frame)."""
+
+    def add(self, e) -> None:
+        self._last_ns = max(self._last_ns, e.ts_ns)
+        self._add(e, [])
+
+
+@settings(max_examples=150, deadline=None)
+@given(_events())
+def test_differential_fast_paths_equal_the_general_code(events):
+    fast, _ = _write(events, compress=False)
+    buf = io.BytesIO()
+    w = _GeneralPath(buf, compress=False)
+    for e in events:
+        w.add(e)
+    w.finish()
+    assert fast == buf.getvalue()
+
+
+def test_fast_paths_equal_the_general_code_on_a_real_run(conversion):
+    fast, _ = _write(conversion.events, compress=False)
+    buf = io.BytesIO()
+    w = _GeneralPath(buf, compress=False)
+    for e in conversion.events:
+        w.add(e)
+    w.finish()
+    assert fast == buf.getvalue()
 
 
 @settings(max_examples=300, deadline=None)
