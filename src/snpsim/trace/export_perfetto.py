@@ -67,7 +67,7 @@ from .export_chrome import track_name
 from .export_tree import format_value
 from .record import Recorder
 
-__all__ = ["PerfettoWriter", "PerfettoRecorder", "write_perfetto"]
+__all__ = ["PerfettoWriter", "PerfettoRecorder", "write_perfetto", "compress_from_env"]
 
 # TracePacket fields
 _PKT_CLOCK_SNAPSHOT = 6
