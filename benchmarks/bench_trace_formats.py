@@ -3,8 +3,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
 
 """Trace size and write time by format (issue 15): the same run traced to Perfetto's
-``.pftrace`` (streamed while the run goes) and to Chrome ``.json`` (built after the run),
-side by side.
+``.pftrace`` (streamed while the run goes, in zlib-compressed batches, and with
+``SNPSIM_PFTRACE_COMPRESS=0`` as plain packets) and to Chrome ``.json`` (built after the
+run), side by side.
 
 Each case is ``snpsim run SCENARIO --trace FILE`` in its own process (``--runs`` times,
 default 1: a 4 GiB boot trace takes minutes); the table gives the file size, the run's
@@ -28,13 +29,14 @@ import tempfile
 import time
 
 
-def run(scenario: str, memory: str, trace: str | None) -> tuple[float, int]:
+def run(scenario: str, memory: str, trace: str | None, compress: bool = True) -> tuple[float, int]:
     """Wall seconds of one ``snpsim run`` in a fresh process, and the trace's size."""
     cmd = [sys.executable, "-m", "snpsim", "run", scenario, "--memory", memory, "--json"]
     if trace:
         cmd += ["--trace", trace]
+    env = dict(os.environ, SNPSIM_PFTRACE_COMPRESS="1" if compress else "0")
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    p = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     wall = time.perf_counter() - t0
     if p.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(cmd)} failed: {p.stderr.strip()[-300:]}")
@@ -49,23 +51,25 @@ def main() -> None:
     args = ap.parse_args()
     rows = {}
     with tempfile.TemporaryDirectory() as d:
-        for fmt in ("none", "pftrace", "json"):
+        for fmt in ("none", "pftrace", "pftrace-plain", "json"):
             walls, size = [], 0
             for _ in range(args.runs):
-                path = None if fmt == "none" else os.path.join(d, f"t.{fmt}")
-                w, size = run(args.scenario, args.memory, path)
+                ext = fmt.split("-")[0]
+                path = None if fmt == "none" else os.path.join(d, f"t.{ext}")
+                w, size = run(args.scenario, args.memory, path, compress=fmt != "pftrace-plain")
                 walls.append(w)
                 if path:
                     os.unlink(path)
             rows[fmt] = (min(walls), statistics.median(walls), size)
     print(f"snpsim run {args.scenario} --memory {args.memory}; {args.runs} run(s) each, "
           "wall seconds min / median")
-    print(f"{'trace':8} {'size MB':>10} {'wall s':>16}")
+    print(f"{'trace':14} {'size MB':>10} {'wall s':>16}")
     for fmt, (lo, med, size) in rows.items():
-        print(f"{fmt:8} {size / 1e6:10.1f} {lo:7.1f} / {med:6.1f}")
+        print(f"{fmt:14} {size / 1e6:10.1f} {lo:7.1f} / {med:6.1f}")
     pf, js = rows["pftrace"][2], rows["json"][2]
     if js:
-        print(f"pftrace / json size: {pf / js:.3f} (goal <= 0.2)")
+        print(f"pftrace / json size: {pf / js:.3f} (goal <= 0.2); "
+              f"plain pftrace / json: {rows['pftrace-plain'][2] / js:.3f}")
     print(f"pftrace run / untraced run: {rows['pftrace'][0] / rows['none'][0]:.2f}x; "
           f"json run / untraced run: {rows['json'][0] / rows['none'][0]:.2f}x")
 
