@@ -701,8 +701,11 @@ class Host:
         ``"exit"`` (a sequence may stop early; the next call goes on), or of fds.  A
         close that spins in the kernel (a livelock) ends the teardown there
         (:meth:`check_teardown` says which loop).  Raises ScenarioError for an unknown
-        order or step.  Idempotent once every fd is closed.  Returns ``[(fd, close()
-        result), ...]``."""
+        order or step, or one of the wrong type (e.g. ``teardown(42)``).  A named step
+        repeated closes a closed fd again and gets -EBADF, as close(2) does.  Idempotent
+        once every fd is closed.  Returns ``[(fd, result), ...]``: one pair per syscall,
+        in order -- each close's result and each punch's fallocate result (0 or
+        -errno)."""
         try:
             return self.machine.teardown(order)
         except ValueError as e:

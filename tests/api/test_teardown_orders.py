@@ -119,7 +119,9 @@ def test_every_page_is_reclaimed_in_every_allowed_order(order):
     assert len(held.firmware) == 1
     # Afterwards: every close returned 0, every page of the guest is the hypervisor's,
     # the RMP holds nothing for the ASID, nothing leaked, nothing left allocated.
-    assert [ret for _fd, ret in d["closes"]] == [0] * len(d["closes"]) and len(d["closes"]) == 5
+    # five closes, and for "punch-first" first one fallocate result per guest_memfd (two)
+    n = 5 + (2 if order == "punch-first" else 0)
+    assert [ret for _fd, ret in d["closes"]] == [0] * len(d["closes"]) and len(d["closes"]) == n
     assert all(owner == "hypervisor" for spa, owner in d["after"].values() if spa is not None)
     check: TeardownCheck = d["check"]
     assert check.clean, check.problems()
@@ -153,7 +155,8 @@ def test_any_order_of_closes_reclaims_everything(steps, punch, vcpus):
 
     r = sc.run()
     assert r.errors == [] and r.completed
-    assert [ret for _fd, ret in d["closes"]] == [0] * (4 + vcpus)
+    # one result per syscall: each close, and each guest_memfd's punch when there is one
+    assert [ret for _fd, ret in d["closes"]] == [0] * (4 + vcpus + (2 if punch else 0))
     assert d["check"].clean, d["check"].problems()
 
 
@@ -318,6 +321,35 @@ def test_bad_orders_are_scenario_errors():
     r = sc.run()
     assert r.errors == [] and len(errors) == 4
     assert d["closes"] == [(123456, -errno.EBADF)]
+
+
+def test_teardown_type_errors_repeated_steps_and_punch_results():
+    # teardown(42): not an order -> ScenarioError (never a raw TypeError); a step list
+    # naming "vm" twice closes the VM fd twice, and close(2) of a closed fd is -EBADF
+    # (fs/file.c close_fd: no file at that fd -> -EBADF); a punch step's fallocate
+    # result comes back in the list, in order, before the closes that follow it.
+    sc, d = _guest_with_every_kind_of_page()
+    errors = []
+
+    @sc.after
+    def tear_down(h):
+        for order in (42, 3.5, b"exit", ["vm", None], ["vm", 2.0], [True]):
+            try:
+                h.teardown(order)
+            except ScenarioError:
+                errors.append(order)
+        d["punch"] = h.teardown([("punch", d["private_4k_validated"] & ~0xFFF, 0x1000)])
+        d["vm_twice"] = h.teardown(["vm", "vm"])
+        d["rest"] = h.teardown()
+        d["check"] = h.check_teardown()
+
+    r = sc.run()
+    assert r.errors == [] and len(errors) == 6
+    assert len(d["punch"]) == 1 and d["punch"][0][1] == 0
+    (fd1, ret1), (fd2, ret2) = d["vm_twice"]
+    assert fd1 == fd2 and ret1 == 0 and ret2 == -errno.EBADF == -9
+    assert all(ret == 0 for _fd, ret in d["rest"]) and fd1 not in [fd for fd, _r in d["rest"]]
+    assert d["check"].clean, d["check"].problems()
 
 
 # ---- firmware pages: the guest context page and the guest-request response page ------------

@@ -693,9 +693,9 @@ class Machine:
     #: The steps a teardown order is made of (see :meth:`teardown`).
     TEARDOWN_STEPS = ("exit", "kvm", "vm", "vcpus", "gmem", "punch")
 
-    def _teardown_fds(self, step: str) -> list[int]:
-        """The fds a teardown step closes (or punches, for "punch"), in order; only
-        those still open."""
+    def _teardown_fds(self, step: str, only_open: bool = True) -> list[int]:
+        """The fds a teardown step closes (or punches, for "punch"), in order; with
+        ``only_open``, only those still open."""
         s = self.s
         gmem = sorted({rb.guest_memfd for rb in self.ram_blocks.values() if rb.guest_memfd >= 0})
         by_step = {"kvm": [s.fd], "vm": [s.vmfd], "vcpus": [c.kvm_fd for c in self.cpus],
@@ -704,7 +704,7 @@ class Machine:
             fds = sorted({s.fd, s.vmfd, *gmem, *(c.kvm_fd for c in self.cpus)})
         else:
             fds = by_step[step]
-        return [fd for fd in fds if fd in self.kvm.files]
+        return [fd for fd in fds if fd in self.kvm.files or not only_open]
 
     def _gmem_size(self, fd: int) -> int:
         """The size QEMU gave the guest_memfd ``fd`` (its RAMBlock's length)."""
@@ -759,8 +759,12 @@ class Machine:
         the task never returns from that ``close()``, so nothing after it runs; the
         livelock is kept in :attr:`teardown_livelock` and the VMM is torn down for good.
         Every syscall made is logged in :attr:`teardown_log` as ``(syscall, fd,
-        result)``.  Idempotent once every fd is closed.  Returns ``[(fd, close() result),
-        ...]`` for the closes of this call.  ValueError for an unknown order or step."""
+        result)``.  A named step other than ``"exit"`` acts on its fds even when they
+        are closed already, so ``("vm", "vm")`` gives -EBADF for the second close, as
+        close(2) does.  Idempotent once every fd is closed.  Returns ``[(fd, result),
+        ...]``, one pair per syscall of this call in the order made: a close's result,
+        or a punch's fallocate result (0 or -errno; :attr:`teardown_log` names the
+        syscall).  ValueError for an unknown order or step, or one of the wrong type."""
         if self.torn_down:
             return []
         if isinstance(order, str):
@@ -770,13 +774,18 @@ class Machine:
             order = self.TEARDOWN_ORDERS[order]
         if order is None:
             order = ("exit",)
+        if isinstance(order, (bytes, bytearray)) or not isinstance(order, Sequence):
+            raise ValueError(f"a teardown order is a name or a sequence of steps, not {order!r}")
         steps = list(order)
         punches: dict[tuple[Any, ...], tuple[int, int, int]] = {}
         for st in steps:
             if isinstance(st, tuple):
                 punches[st] = self._teardown_punch_range(st)
-            elif isinstance(st, str) and st not in self.TEARDOWN_STEPS:
-                raise ValueError(f"unknown teardown step {st!r} (one of {', '.join(self.TEARDOWN_STEPS)})")
+            elif isinstance(st, str):
+                if st not in self.TEARDOWN_STEPS:
+                    raise ValueError(f"unknown teardown step {st!r} (one of {', '.join(self.TEARDOWN_STEPS)})")
+            elif isinstance(st, bool) or not isinstance(st, int):
+                raise ValueError(f"a teardown step is a step name, an fd or ('punch', gpa, size), not {st!r}")
         self.pause_all_vcpus()
         out: list[tuple[int, int]] = []
         for st in steps:
@@ -784,17 +793,19 @@ class Machine:
             if isinstance(st, tuple):
                 plan = [("fallocate", *punches[st])]
             elif isinstance(st, str):
+                # A named step other than "exit" acts on its fds whether or not they are
+                # still open: a second "vm" closes a closed fd, and close(2) says -EBADF.
                 plan = [("fallocate", fd, 0, self._gmem_size(fd)) if st == "punch" else ("close", fd, 0, 0)
-                        for fd in self._teardown_fds(st)]
+                        for fd in self._teardown_fds(st, only_open=st == "exit")]
             else:
                 plan = [("close", int(st), 0, 0)]
             for syscall, fd, offset, length in plan:
                 try:
                     if syscall == "close":
                         ret = self.kvm.close(fd)
-                        out.append((fd, ret))
                     else:
                         ret = self.kvm.fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length)
+                    out.append((fd, ret))
                 except Livelock as e:
                     self.teardown_livelock = e
                     self.teardown_log.append((syscall, fd, None))
