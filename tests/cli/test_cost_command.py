@@ -33,6 +33,42 @@ def test_bad_arguments_are_one_line_and_status_2(args):
     assert len(lines) == 1 and lines[0].startswith("snpsim cost"), r.output
 
 
+@pytest.mark.parametrize("args", [
+    ("decrypt", "--sizes", "1", "--plot", "x.txt"),     # not a PNG name
+    ("accept", "--sizes", "64M", "--plot", "x"),
+    ("decrypt", "--sizes", ""),                         # an empty list is no default sweep
+    ("accept", "--sizes", " "),
+    ("decrypt", "--sizes", "1e9"),
+    ("accept", "--sizes", "1e9"),
+    ("decrypt", "--sizes", "1,,2"),
+])
+def test_bad_plot_name_and_sizes_are_refused_before_any_run(monkeypatch, tmp_path, args):
+    import snpsim.cli.cost as cost_cli
+
+    def no_run(*a, **kw):
+        raise AssertionError("the sweep ran")
+
+    monkeypatch.setattr(cost_cli, "sweep", no_run)
+    monkeypatch.chdir(tmp_path)
+    r = cost(*args)
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("snpsim cost: "), r.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bad_accept_size_gets_the_memory_option_message():
+    # accept sizes are read by the parser --memory uses (snpsim.system.parse_size), so the
+    # refusal is that parser's own one-line reason, which says what a size looks like.
+    from snpsim.system import parse_size
+
+    with pytest.raises(ValueError) as exc:
+        parse_size("1e9")
+    r = cost("accept", "--sizes", "1e9")
+    assert r.exit_code == 2
+    assert r.output.strip() == f"snpsim cost: --sizes: {exc.value}"
+
+
 def test_decrypt_sweep_grows_with_the_pages_and_follows_the_table(tmp_path):
     r = cost("decrypt", "--sizes", "1,64", "--kernel", "6.17", "--json", "--plot", tmp_path / "p.png")
     assert r.exit_code == 0, r.output

@@ -34,6 +34,16 @@ def _fail(msg: str, status: int = 2) -> NoReturn:
     sys.exit(status)
 
 
+def _parse_count(text: str) -> int:
+    """A decrypt sweep point: a whole number of pages, decimal or ``0x`` hex.  ValueError
+    with what a count looks like for anything else (``1e9``, ``64M``, an empty item)."""
+    try:
+        return int(text.strip(), 0)
+    except ValueError:
+        raise ValueError(f"bad page count {text!r}: use a whole number of 4 KiB pages, "
+                         "such as 512 or 0x200") from None
+
+
 def sweep(what: str, sizes: list[int], series: list[str], *, kvm: str, table: Any) -> list[dict[str, Any]]:
     """The sweep's points, one dict per (series, size): ``series`` (page size for accept,
     kernel profile for decrypt), ``size`` (bytes of guest memory for accept, pages for
@@ -140,9 +150,13 @@ def command(what: str, sizes: str | None, page_sizes: str, kernels: str, kvm: st
     except CostTableError as exc:
         _fail(f"--costs: {exc}")
     values: list[int] = []
-    for text in (sizes or ("64M,128M,256M" if what == "accept" else "1,64,512,4096")).split(","):
+    if sizes is None:
+        sizes = "64M,128M,256M" if what == "accept" else "1,64,512,4096"
+    if not sizes.strip():
+        _fail("--sizes: an empty list: give one or more sizes separated by commas")
+    for text in sizes.split(","):
         try:
-            v = parse_size(text) if what == "accept" else int(text, 0)
+            v = parse_size(text) if what == "accept" else _parse_count(text)
         except ValueError as exc:
             _fail(f"--sizes: {exc}")
         if what == "accept" and not (32 << 20 <= v <= MAX_ACCEPT_BYTES and v % (2 << 20) == 0):
@@ -159,6 +173,8 @@ def command(what: str, sizes: str | None, page_sizes: str, kernels: str, kvm: st
     if bad:
         _fail(f"unknown {'--page-size' if what == 'accept' else '--kernel'} {bad[0]!r}")
     if plot is not None:
+        if plot.suffix.lower() != ".png":
+            _fail(f"--plot {plot}: must end in .png (the plot is a PNG image)")
         problem = prepare_output(plot)
         if problem:
             _fail(f"--plot {plot}: {problem}")
