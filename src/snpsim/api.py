@@ -72,7 +72,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from snpsim.hw.rmp import RmpConfig
+from snpsim.hw.rmp import RmpConfig as _HwRmpConfig
 from snpsim.system import (
     HOST_SPA_SIZE,
     MODES,
@@ -119,6 +119,33 @@ __all__ = [
 
 class ScenarioError(ValueError):
     """A scenario the model cannot run (bad name, index, size or profile)."""
+
+
+class RmpConfig(_HwRmpConfig):
+    """Where the BIOS put the RMP (:class:`snpsim.hw.rmp.RmpConfig`, same fields), for
+    :meth:`Scenario.host_init`.  Its constructors :meth:`contiguous` and
+    :meth:`segmented` check every value when called and raise :class:`ScenarioError`
+    naming the argument and its allowed range (a misaligned RMP_BASE, ``covered`` not a
+    positive multiple of 2 MiB, a segment shift outside the CPUID 0x80000025 bounds, a
+    segment index outside 0..511, a negative ``mapped_gib``, a non-int).  The plain
+    constructor takes raw MSR values unchecked, to model a BIOS that got them wrong."""
+
+    @classmethod
+    def contiguous(cls, rmp_base: int, covered: int) -> RmpConfig:
+        """:meth:`snpsim.hw.rmp.RmpConfig.contiguous`; ScenarioError for a bad value."""
+        try:
+            return super().contiguous(rmp_base, covered)
+        except (TypeError, ValueError) as e:
+            raise ScenarioError(f"RmpConfig.contiguous: {e}") from None
+
+    @classmethod
+    def segmented(cls, rmp_base: int, segment_shift: int,
+                  segments: dict[int, tuple[int, int]], **cpuid: int) -> RmpConfig:
+        """:meth:`snpsim.hw.rmp.RmpConfig.segmented`; ScenarioError for a bad value."""
+        try:
+            return super().segmented(rmp_base, segment_shift, segments, **cpuid)
+        except (TypeError, ValueError) as e:
+            raise ScenarioError(f"RmpConfig.segmented: {e}") from None
 
 
 # ---------------------------------------------------------------------------------------
@@ -974,11 +1001,18 @@ class Scenario:
         initialisation").  If that fails, KVM offers no SNP VM and the run ends
         ``qemu-exit`` with QEMU's "KVM_CREATE_VM failed: -22"; ``h.host_log`` has
         the kernel's lines either way.  Without this call the host starts with SNP
-        ready and an RMP covering all memory.  Raises ScenarioError for a bad size, an
-        ``rmp`` that is not an RmpConfig, malformed ``e820`` triples or ``hv_fixed_2m``
-        outside 0..64."""
-        if not isinstance(rmp, RmpConfig):
+        ready and an RMP covering all memory.  Raises ScenarioError for a second call
+        (one host boot per scenario), a ``ram`` that is not a size, not positive, above
+        the host's SPA space or smaller than the guest's memory, an ``rmp`` that is not
+        an RmpConfig, malformed ``e820`` triples or ``hv_fixed_2m`` outside 0..64."""
+        if self.host_boot is not None:
+            raise ScenarioError("host_init was called already: a scenario's host boots once")
+        if not isinstance(rmp, _HwRmpConfig):
             raise ScenarioError(f"rmp must be an RmpConfig, not {rmp!r}")
+        ram_bytes = _size(ram, "ram")
+        if not self.memory <= ram_bytes <= HOST_SPA_SIZE:
+            raise ScenarioError(f"ram must be {format_size(self.memory)} (the guest's memory) .. "
+                                f"{format_size(HOST_SPA_SIZE)} (the host's SPA space), not {ram!r}")
         if not 0 <= rmp.rmp_base <= HOST_SPA_SIZE - 0x5000 or not 0 <= rmp.rmp_end < HOST_SPA_SIZE:
             raise ScenarioError(f"the RMP must lie in the host's {HOST_SPA_SIZE:#x} bytes of SPA")
         if not isinstance(hv_fixed_2m, int) or not 0 <= hv_fixed_2m <= 64:
@@ -990,7 +1024,7 @@ class Scenario:
                 raise ScenarioError("e820 must be (SPA, size, E820_TYPE_*) triples") from None
             if any(a < 0 or n < 0 for a, n, _t in e820):
                 raise ScenarioError("e820 addresses and sizes must not be negative")
-        self.host_boot = {"rmp": rmp, "ram": _size(ram, "ram"), "e820": e820,
+        self.host_boot = {"rmp": rmp, "ram": ram_bytes, "e820": e820,
                           "hv_fixed_2m": hv_fixed_2m}
 
     def guest(self, fn: Callable[[Guest], Any] | None = None, *, vcpu: int = 0) -> Any:
@@ -1117,12 +1151,16 @@ class Scenario:
         """Replace the machine values given (None: keep the scenario's own), checked as
         the constructor checks them; ``snpsim run FILE.py`` uses it for the options a
         user gives on the command line.  A smaller ``vcpus`` must still hold every vCPU
-        the scenario names (workloads, schedule steps, points).  Raises
+        the scenario names (workloads, schedule steps, points), and ``memory`` must fit
+        the host RAM :meth:`host_init` gave.  Raises
         :class:`ScenarioError` and changes nothing when a value is refused."""
         from snpsim.guest.kernel import PROFILES as KERNEL_PROFILES
         from snpsim.kvm.profiles import KVM_PROFILES, KvmProfile
 
         new_memory = self.memory if memory is None else _memory(memory)
+        if self.host_boot is not None and new_memory > self.host_boot["ram"]:
+            raise ScenarioError(f"memory {format_size(new_memory)} is more than the host's RAM "
+                                f"({format_size(self.host_boot['ram'])}, host_init)")
         if kernel is not None and kernel not in KERNEL_PROFILES:
             raise ScenarioError(f"unknown kernel profile {kernel!r}: choose one of "
                                 f"{', '.join(KERNEL_PROFILES)}")

@@ -21,7 +21,9 @@ private access to a page assigned to another ASID fails the Guest-Owned check, #
 the RMP bit (bit 31, PFERR_GUEST_RMP_MASK).
 """
 
-from snpsim.api import RmpConfig, Scenario
+import pytest
+
+from snpsim.api import RmpConfig, Scenario, ScenarioError
 from snpsim.spec.faults import PFERR_GUEST_RMP_MASK
 from snpsim.spec.psc import PscEntry, PscHdr, SnpPscDesc
 
@@ -203,3 +205,75 @@ def test_host_init_refuses_bad_arguments():
         with pytest.raises(ScenarioError):
             sc.host_init(**kwargs)
     assert sc.host_boot is None
+
+
+# -- nonsense placement and host values are refused at the call that names them ---------------
+# RMP_BASE / RMP_END hold an address in bits 51:13 (arch/x86/include/asm/sev.h
+# RMP_ADDR_MASK, GENMASK_ULL(51, 13)); CPUID 0x80000025 EAX[5:0] / EAX[11:6] bound the
+# segment shift (arch/x86/virt/svm/sev.c probe_segmented_rmptable_info); the segment table
+# is one page of u64 entries (RST_MAX_INDEX 512), bits 19:0 the mapped GiB, 51:20 the SPA.
+
+SEG_BASE = 0x40_0000_0000
+SEG0 = SEG_BASE + MiB
+
+
+@pytest.mark.parametrize("make", [
+    lambda: RmpConfig.contiguous(0x123, 12345),                 # misaligned base and size
+    lambda: RmpConfig.contiguous(RMP_BASE + 0x1000, RAM),       # base not 8 KiB aligned
+    lambda: RmpConfig.contiguous(RMP_BASE, RAM + 0x1000),       # end not on 8 KiB
+    lambda: RmpConfig.contiguous(0, RAM),                       # RMP_BASE unset
+    lambda: RmpConfig.contiguous(RMP_BASE, 0),
+    lambda: RmpConfig.contiguous(RMP_BASE, -2 * MiB),
+    lambda: RmpConfig.contiguous(1 << 52, RAM),
+    lambda: RmpConfig.contiguous("abc", 1),
+    lambda: RmpConfig.contiguous(RMP_BASE, 1.5),
+    lambda: RmpConfig.segmented(SEG_BASE, 29, {0: (SEG0, 1)}),   # below the default min 30
+    lambda: RmpConfig.segmented(SEG_BASE, 53, {0: (SEG0, 1)}),   # above the default max 52
+    lambda: RmpConfig.segmented(SEG_BASE, 30, {0: (SEG0, 1)}, segment_shift_min=32),
+    lambda: RmpConfig.segmented(SEG_BASE, 30, {0: (SEG0, 1)}, segment_shift_max=64),
+    lambda: RmpConfig.segmented(SEG_BASE, 30, {0: (SEG0, 1)}, rst_limit=1024),
+    lambda: RmpConfig.segmented(SEG_BASE, 30, {0: (SEG0, 1)}, no_such_field=1),
+    lambda: RmpConfig.segmented(SEG_BASE, 30, {-1: (SEG0, 1)}),
+    lambda: RmpConfig.segmented(SEG_BASE, 30, {512: (SEG0, 1)}),
+    lambda: RmpConfig.segmented(SEG_BASE, 30, {1 << 40: (SEG0, 1)}),
+    lambda: RmpConfig.segmented(SEG_BASE, 30, {0: (SEG0, -1)}),
+    lambda: RmpConfig.segmented(SEG_BASE, 30, {0: (SEG0, 1 << 20)}),
+    lambda: RmpConfig.segmented(SEG_BASE, 30, {0: (SEG0 + 0x1000, 1)}),   # not 1 MiB aligned
+    lambda: RmpConfig.segmented(SEG_BASE, 30, {0: (SEG0,)}),
+    lambda: RmpConfig.segmented(SEG_BASE + 0x1000, 30, {0: (SEG0, 1)}),
+    lambda: RmpConfig.segmented(SEG_BASE, "30", {0: (SEG0, 1)}),
+])
+def test_rmp_config_refuses_nonsense_at_the_call(make):
+    with pytest.raises(ScenarioError):
+        make()
+
+
+def test_rmp_config_limits_are_inclusive():
+    # The edges themselves are accepted: shift min and max, index 511, mapped 2**20 - 1.
+    assert RmpConfig.segmented(SEG_BASE, 30, {511: (SEG0, (1 << 20) - 1)}).segment_shift == 30
+    assert RmpConfig.segmented(SEG_BASE, 52, {0: (SEG0, 0)}).segment_shift == 52
+    cfg = RmpConfig.contiguous(0x2000, 2 * MiB)
+    assert (cfg.rmp_base, cfg.rmp_end) == (0x2000, 0x2000 + 0x4000 + 512 * 16 - 1)
+
+
+@pytest.mark.parametrize("ram", [-1, 0, 1.5, True, MEMORY - 2 * MiB, "1M", (1 << 44) + (1 << 30)])
+def test_host_ram_must_be_a_size_holding_the_guest(ram):
+    sc = Scenario("bad ram", memory=MEMORY)
+    with pytest.raises(ScenarioError):
+        sc.host_init(RmpConfig.contiguous(RMP_BASE, RAM), ram=ram)
+    assert sc.host_boot is None
+
+
+def test_host_init_twice_is_refused_and_keeps_the_first():
+    sc = Scenario("twice", memory=MEMORY)
+    first = RmpConfig.contiguous(RMP_BASE, RAM)
+    sc.host_init(first, ram=RAM)
+    with pytest.raises(ScenarioError):
+        sc.host_init(RmpConfig.contiguous(RMP_BASE, 32 * GiB), ram=RAM)
+    assert sc.host_boot["rmp"] is first and sc.host_boot["ram"] == RAM
+    # and a larger guest than the host's RAM afterwards is refused too
+    small = Scenario("small host", memory=MEMORY)
+    small.host_init(RmpConfig.contiguous(RMP_BASE, RAM), ram=MEMORY)
+    with pytest.raises(ScenarioError):
+        small.override(memory=2 * MEMORY)
+    assert small.memory == MEMORY

@@ -141,3 +141,29 @@ def test_an_internal_error_says_which_exit_failed(tmp_path):
     out = json.loads(r.stdout)["outcome"]
     assert out["result"] == "internal-error"
     assert "KVM_EXIT_HYPERCALL" in out["description"] and "-22" in out["description"]
+
+
+@pytest.mark.parametrize("body, line_no", [
+    ("scenario.host_init(RmpConfig.contiguous(0x123, 12345))\n", 4),
+    ("scenario.host_init(RmpConfig.contiguous('abc', 1))\n", 4),
+    ("scenario.host_init(RmpConfig.segmented(1 << 38, 29, {0: (1 << 39, 1)}))\n", 4),
+    ("scenario.host_init(RmpConfig.segmented(1 << 38, 30, {-1: (1 << 39, 1)}))\n", 4),
+    ("scenario.host_init(RmpConfig.contiguous(1 << 35, 1 << 36), ram=-1)\n", 4),
+    ("scenario.host_init(RmpConfig.contiguous(1 << 35, 1 << 36), ram='32M')\n", 4),
+    ("scenario.host_init(RmpConfig.contiguous(1 << 35, 1 << 36))\n"
+     "scenario.host_init(RmpConfig.contiguous(1 << 35, 1 << 36))\n", 5),
+])
+def test_a_bad_host_init_is_refused_at_its_line(tmp_path, body, line_no):
+    path = tmp_path / "h.py"
+    path.write_text("from snpsim.api import RmpConfig, Scenario\n\n"
+                    "scenario = Scenario('s', memory='64M')\n" + body)
+    line = one_line(run(path), 2)
+    assert f"{path}, line {line_no}:" in line
+
+
+def test_memory_beyond_the_host_ram_is_refused_on_the_command_line(tmp_path):
+    path = tmp_path / "h.py"
+    path.write_text("from snpsim.api import RmpConfig, Scenario\n\n"
+                    "scenario = Scenario('s', memory='64M')\n"
+                    "scenario.host_init(RmpConfig.contiguous(1 << 35, 1 << 36), ram='64M')\n")
+    one_line(run(path, "--memory", "128M"), 2)

@@ -845,6 +845,19 @@ class Rmp:
 _GIB_SHIFT = 30
 
 
+def _check_placement_int(name: str, value: object) -> None:
+    """TypeError unless ``value`` is an int (a bool is not one here)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {value!r}")
+
+
+def _check_rmp_base(rmp_base: int) -> None:
+    """ValueError unless ``rmp_base`` fits RMP_BASE's address bits 51:13 and is set."""
+    if rmp_base <= 0 or rmp_base & ~RMP_ADDR_MASK:
+        raise ValueError(f"rmp_base must be a non-zero multiple of 8 KiB below 2**52 "
+                         f"(RMP_BASE bits 51:13), not {rmp_base:#x}")
+
+
 @dataclass(frozen=True)
 class RmpConfig:
     """Where the BIOS put the RMP, as the MSRs and the RMP segment table say (the state
@@ -874,24 +887,81 @@ class RmpConfig:
 
     @classmethod
     def contiguous(cls, rmp_base: int, covered: int) -> RmpConfig:
-        """A contiguous RMP at ``rmp_base`` (bytes, 8 KiB aligned) whose entries cover SPA
-        ``[0, covered)`` (bytes, 4 KiB aligned): RMP_END = base + 16 KiB + 16 bytes
-        per page - 1."""
-        return cls(rmp_base=rmp_base,
-                   rmp_end=rmp_base + RMPTABLE_CPU_BOOKKEEPING_SZ
-                   + (covered >> PAGE_SHIFT) * RMP_ENTRY_SIZE - 1)
+        """A contiguous RMP at ``rmp_base`` (bytes) whose entries cover SPA ``[0,
+        covered)`` (bytes): RMP_END = base + 16 KiB + 16 bytes per page - 1.
+
+        RMP_BASE and RMP_END hold an address in bits 51:13 (``RMP_ADDR_MASK``, which
+        ``snp_probe_rmptable_info`` reads), so ``rmp_base`` must be a non-zero multiple
+        of 8 KiB below 2**52 and the table must end on an 8 KiB boundary: ``covered`` a
+        positive multiple of 2 MiB (512 entries of 16 bytes).  TypeError for a
+        non-int, ValueError for anything else out of range.  (A BIOS that got the MSRs
+        wrong is modelled with the plain constructor, which takes any values.)"""
+        _check_placement_int("rmp_base", rmp_base)
+        _check_placement_int("covered", covered)
+        _check_rmp_base(rmp_base)
+        if covered <= 0 or covered % (PTRS_PER_PMD * PAGE_SIZE):
+            raise ValueError(f"covered must be a positive multiple of 2 MiB (the table ends on "
+                             f"RMP_END's 8 KiB granule), not {covered:#x}")
+        rmp_end = rmp_base + RMPTABLE_CPU_BOOKKEEPING_SZ + (covered >> PAGE_SHIFT) * RMP_ENTRY_SIZE - 1
+        if rmp_end >> 52:
+            raise ValueError(f"an RMP at {rmp_base:#x} covering {covered:#x} bytes ends past "
+                             "2**52, beyond RMP_END's address bits 51:13")
+        return cls(rmp_base=rmp_base, rmp_end=rmp_end)
 
     @classmethod
     def segmented(cls, rmp_base: int, segment_shift: int,
                   segments: dict[int, tuple[int, int]], **cpuid: int) -> RmpConfig:
         """A segmented RMP: bookkeeping and segment table at ``rmp_base``; segment
         ``index`` covers SPA from ``index << segment_shift`` for ``mapped_gib`` GiB, its
-        entries at ``segment_spa`` (1 MiB aligned): ``segments = {index: (segment_spa,
-        mapped_gib)}``.  ``cpuid``: ``segment_shift_min``, ``segment_shift_max``,
-        ``rst_limit``."""
-        rst = tuple(sorted((i, (spa & ~((1 << 20) - 1)) | (gib & ((1 << 20) - 1)))
-                           for i, (spa, gib) in segments.items()))
-        return cls(rmp_base=rmp_base, rmp_cfg=1 | (segment_shift & 0x3F) << 8, rst=rst,
+        entries at ``segment_spa``: ``segments = {index: (segment_spa, mapped_gib)}``.
+        ``cpuid``: ``segment_shift_min``, ``segment_shift_max`` (CPUID 0x80000025
+        EAX[5:0] / EAX[11:6], each 0..63, defaults 30 and 52), ``rst_limit`` (EBX[9:0],
+        0..1023).
+
+        Checked as the fields hold them: ``rmp_base`` a non-zero multiple of 8 KiB below
+        2**52 (RMP_BASE bits 51:13); ``segment_shift`` within the CPUID bounds (else
+        ``probe_segmented_rmptable_info`` refuses the table); ``index`` 0..511 (one
+        page of u64 entries, ``RST_MAX_INDEX``); ``segment_spa`` a non-zero multiple of
+        1 MiB below 2**52 (bits 51:20); ``mapped_gib`` 0..2**20-1 (bits 19:0).  TypeError
+        for a non-int, ValueError for a value out of range.  (A BIOS that got them wrong
+        is modelled with the plain constructor.)"""
+        _check_placement_int("rmp_base", rmp_base)
+        _check_placement_int("segment_shift", segment_shift)
+        _check_rmp_base(rmp_base)
+        unknown = set(cpuid) - {"segment_shift_min", "segment_shift_max", "rst_limit"}
+        if unknown:
+            raise TypeError(f"unknown CPUID field {sorted(unknown)[0]!r}: segment_shift_min, "
+                            "segment_shift_max or rst_limit")
+        for name in ("segment_shift_min", "segment_shift_max", "rst_limit"):
+            if name in cpuid:
+                _check_placement_int(name, cpuid[name])
+                top = 0x3FF if name == "rst_limit" else 0x3F
+                if not 0 <= cpuid[name] <= top:
+                    raise ValueError(f"{name} must be 0..{top}, not {cpuid[name]}")
+        lo = cpuid.get("segment_shift_min", cls.segment_shift_min)
+        hi = cpuid.get("segment_shift_max", cls.segment_shift_max)
+        if not lo <= segment_shift <= hi:
+            raise ValueError(f"segment_shift must be {lo}..{hi} (CPUID 0x80000025 EAX), "
+                             f"not {segment_shift}")
+        if not isinstance(segments, dict):
+            raise TypeError(f"segments must be {{index: (segment_spa, mapped_gib)}}, not {segments!r}")
+        rst = []
+        for i, value in segments.items():
+            _check_placement_int("segment index", i)
+            if not 0 <= i < RST_MAX_INDEX:
+                raise ValueError(f"segment index must be 0..{RST_MAX_INDEX - 1}, not {i}")
+            if not isinstance(value, tuple) or len(value) != 2:
+                raise TypeError(f"segment {i} must be (segment_spa, mapped_gib), not {value!r}")
+            spa, gib = value
+            _check_placement_int("segment_spa", spa)
+            _check_placement_int("mapped_gib", gib)
+            if spa <= 0 or spa % (1 << 20) or spa >> 52:
+                raise ValueError(f"segment {i}: segment_spa must be a non-zero multiple of 1 MiB "
+                                 f"below 2**52, not {spa:#x}")
+            if not 0 <= gib < 1 << 20:
+                raise ValueError(f"segment {i}: mapped_gib must be 0..{(1 << 20) - 1}, not {gib}")
+            rst.append((i, spa | gib))
+        return cls(rmp_base=rmp_base, rmp_cfg=1 | segment_shift << 8, rst=tuple(sorted(rst)),
                    **cpuid)
 
     @property
