@@ -245,6 +245,18 @@ def test_command_line_values_override_the_file(tmp_path):
     assert (s["config"]["kvm"], s["config"]["kernel"]) == ("v6.17", "6.4")
 
 
+def test_gmem_2m_is_recorded_in_the_config_as_for_a_built_in(tmp_path):
+    # A built-in run's config.kvm names the derived profile "<base>+gmem-2M" (run.py);
+    # a file run with --gmem-2m says the same, whichever base profile it uses.
+    path = scenario_file(tmp_path, _SMALL)
+    r, s = run_json(path, "--gmem-2m")
+    assert r.exit_code == 0, r.output
+    assert s["config"]["kvm"] == "v7.0.12+gmem-2M"
+    r, s = run_json(path, "--gmem-2m", "--kvm", "v6.17")
+    assert r.exit_code == 0, r.output
+    assert s["config"]["kvm"] == "v6.17+gmem-2M"
+
+
 @pytest.mark.parametrize("args", [
     ["--vcpus", "1"],            # the file gives vCPU 1 work
     ["--page-size", "4K"],

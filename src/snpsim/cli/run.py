@@ -467,6 +467,13 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
         except ApiScenarioError as exc:
             _fail(f"{scenario}: {exc}")
         if gmem_2m:
+            # As for a built-in: the profile is renamed "<base>+gmem-2M", so the run's
+            # config (summary, JSON, report) says the folios were 2 MiB; the knob is also
+            # set in the file's own knobs, which are applied last, so the option wins.
+            from snpsim.api import kvm_profile as api_kvm_profile
+
+            base = api_kvm_profile(scenario_file.kvm)
+            scenario_file.kvm = base.derive(f"{base.name}+gmem-2M", knobs={"gmem_max_order": 9})
             scenario_file.kvm_knobs["gmem_max_order"] = 9
         mem = scenario_file.memory
     mem = mem if mem is not None else 4 << 30
