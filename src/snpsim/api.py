@@ -646,11 +646,13 @@ class Host:
                 "immutable": bool(e.immutable), "vmsa": bool(e.vmsa), "owner": e.owner}
 
     def vmsa(self, index: int) -> dict[str, Any]:
-        """The VMSA vCPU ``index`` runs on (an SEV-ES/SNP VM): ``spa`` (the VMCB's VMSA
-        pointer; None when it has none, e.g. after an AP destroy), ``guest_vmsa`` (True
-        once an SNP AP creation switched it to a page of guest memory, KVM's
-        ``snp_has_guest_vmsa``), ``gpa`` (the page's GPA in its RMP entry; KVM's initial
-        VMSA is at 0xFFFFFFFFF000), ``rmp`` (:meth:`rmp` of the page: assigned, asid,
+        """The VMSA vCPU ``index`` runs on (an SEV-ES/SNP VM), as a plain dict (index it:
+        ``h.vmsa(1)["gpa"]``): ``spa`` (the VMCB's VMSA pointer; None when it has none,
+        e.g. after an AP destroy), ``guest_vmsa`` (True while it runs on a page of guest
+        memory an SNP AP creation gave it; False for KVM's own VMSA and for none),
+        ``snp_has_guest_vmsa`` (KVM's flag of that name, which stays True after an AP
+        destroy), ``gpa`` (the page's GPA in its RMP entry; KVM's initial VMSA is at
+        0xFFFFFFFFF000; None without a page), ``rmp`` (:meth:`rmp` of the page: assigned, asid,
         validated, vmsa, ...; None without a page) and ``mp_state`` (KVM's: "runnable",
         "halted", "ap_reset_hold").  The VMSA of a vCPU whose VMRUN would fail its
         checks shows here as an ``rmp`` that is not assigned, of another ASID, with

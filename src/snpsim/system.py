@@ -1126,13 +1126,17 @@ class SnpSystem:
                          self.machine.read_guest_ram(gpa, 40), spa_read)
 
     def vmsa_state(self, index: int) -> dict[str, Any]:
-        """The VMSA vCPU ``index`` runs on: ``spa`` (the VMCB's VMSA pointer; None when
-        it has none -- a VM without SEV-ES, or KVM's INVALID_PAGE after an AP destroy),
-        ``guest_vmsa`` (an SNP AP creation switched it to a page of guest memory, KVM's
-        ``snp_has_guest_vmsa``), ``gpa`` (from the page's RMP entry; KVM's own VMSA is
-        at 0xFFFFFFFFF000), ``rmp`` (assigned, asid, validated, vmsa, pagesize, owner of
-        that entry; None without a page) and ``mp_state`` (KVM's).  Raises IndexError
-        for a vCPU the VM does not have."""
+        """The VMSA vCPU ``index`` runs on, as a dict: ``spa`` (the VMCB's VMSA pointer;
+        None when it has none -- a VM without SEV-ES, or KVM's INVALID_PAGE after an AP
+        destroy), ``guest_vmsa`` (the VMSA it runs on is a page of guest memory: an SNP
+        AP creation switched it there, and it has one now -- False once an AP destroy
+        left it none), ``snp_has_guest_vmsa`` (KVM's own flag, set by
+        ``sev_snp_init_protected_guest_state`` and never cleared: it stays True after
+        an AP destroy, arch/x86/kvm/svm/sev.c v6.11+), ``gpa`` (from the page's RMP
+        entry; KVM's own VMSA is at 0xFFFFFFFFF000; None without a page), ``rmp``
+        (assigned, asid, validated, vmsa, pagesize, owner of that entry; None without a
+        page) and ``mp_state`` (KVM's).  Raises IndexError for a vCPU the VM does not
+        have."""
         assert self.machine is not None
         v = self.kvm.vm(self.machine.s.vmfd).vcpus[index]
         pfn = v.vmcb.vmsa_pfn
@@ -1145,7 +1149,8 @@ class SnpSystem:
                    "validated": e.validated, "vmsa": e.vmsa, "immutable": e.immutable,
                    "owner": e.owner}
         return {"spa": None if pfn is None else pfn << PAGE_SHIFT,
-                "guest_vmsa": bool(v.sev_es.snp_has_guest_vmsa),
+                "guest_vmsa": pfn is not None and bool(v.sev_es.snp_has_guest_vmsa),
+                "snp_has_guest_vmsa": bool(v.sev_es.snp_has_guest_vmsa),
                 "gpa": None if rmp is None else rmp["gpa"], "rmp": rmp, "mp_state": v.mp_state}
 
     def _pte_c_bit(self, va: int) -> bool | None:

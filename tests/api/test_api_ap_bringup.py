@@ -159,3 +159,28 @@ def test_teardown_of_a_multi_vcpu_vm_reclaims_every_vmsa():
     assert r.data["guest_vmsa"] == [False, True, True]
     assert r.data["closes"] == [0] and r.data["assigned_after"] == 0
     assert r.data["owners_after"] == ["hypervisor"] * 3
+
+
+def test_after_an_ap_destroy_the_vcpu_has_no_vmsa_and_no_guest_vmsa():
+    # AP_DESTROY (SVM_VMGEXIT_AP_DESTROY = 2): KVM's sev_snp_ap_creation sets the target's
+    # snp_vmsa_gpa to INVALID_PAGE and the AP's next entry (__sev_snp_update_protected_
+    # guest_state) clears the VMCB's VMSA pointer and halts it.  h.vmsa(1) then reports
+    # no page (spa, gpa, rmp None) and guest_vmsa False, consistently; KVM's own
+    # snp_has_guest_vmsa is never cleared (sev.c), so that key stays True.
+    sc = Scenario("ap destroy", memory="64M", vcpus=2)
+
+    @sc.guest(vcpu=0)
+    def destroy(g):
+        g.call("vmgexit_ap_control", 2, g.kernel.sev_vmsa[1], 1)
+
+    @sc.after
+    def states(h):
+        sc.data["vmsa"] = h.vmsa(1)
+
+    r = sc.run()
+    assert r.errors == [], r.errors
+    v = r.data["vmsa"]
+    assert isinstance(v, dict)
+    assert (v["spa"], v["gpa"], v["rmp"]) == (None, None, None)
+    assert v["guest_vmsa"] is False and v["snp_has_guest_vmsa"] is True
+    assert r.host.vcpu(1).sev_es.snp_vmsa_gpa == (1 << 64) - 1  # INVALID_PAGE

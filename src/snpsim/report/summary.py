@@ -132,8 +132,8 @@ def _vmsas(run: ScenarioRun) -> list[dict[str, Any]]:
         except (IndexError, KeyError):
             return out
         rmp = st["rmp"]
-        if st["spa"] is None and not st["guest_vmsa"]:
-            continue
+        if st["spa"] is None and not st.get("snp_has_guest_vmsa", st["guest_vmsa"]):
+            continue  # no VMSA and never a guest one: not an SNP vCPU to list
         out.append({"vcpu": i, "gpa": st["gpa"], "guest_vmsa": st["guest_vmsa"],
                     "assigned": None if rmp is None else rmp["assigned"],
                     "vmsa": None if rmp is None else rmp["vmsa"],
@@ -169,8 +169,11 @@ def summary_table(summary: dict[str, Any]) -> Table:
     vmsas = summary.get("vmsas", [])
     if vmsas:
         t.add_row("VMSAs", str(len(vmsas)), "; ".join(
-            f"vCPU{v['vcpu']} {'guest page' if v['guest_vmsa'] else 'KVM page'}"
-            + ("" if v["vmsa"] and v["validated"] else " (not a valid VMSA)") for v in vmsas))
+            f"vCPU{v['vcpu']} "
+            + ("none (AP destroyed)" if v["gpa"] is None
+               else ("guest page" if v["guest_vmsa"] else "KVM page")
+               + ("" if v["vmsa"] and v["validated"] else " (not a valid VMSA)"))
+            for v in vmsas))
     t.add_row("MSR-protocol exits", str(summary["msr_protocol_exits"]),
               _kv(summary["msr_protocol_by_request"]))
     t.add_row("userspace exits", str(summary["userspace_exits_total"]),
