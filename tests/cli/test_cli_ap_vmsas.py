@@ -38,3 +38,22 @@ def test_sev_es_reports_no_vmsas():
     assert r.exit_code == 0, r.output
     vmsas = json.loads(r.stdout)["vmsas"]
     assert vmsas == []
+
+
+def test_an_ap_left_without_a_vmsa_is_listed_as_such(tmp_path):
+    # AP_DESTROY (SVM_VMGEXIT_AP_DESTROY = 2, KVM's sev_snp_ap_creation) leaves vCPU 1
+    # with no VMSA: the summary lists it with no GPA and not on a guest page.
+    path = tmp_path / "destroy.py"
+    path.write_text("from snpsim.api import Scenario\n\n"
+                    "scenario = Scenario('ap destroy', memory='64M', vcpus=2)\n\n"
+                    "@scenario.guest(vcpu=0)\n"
+                    "def destroy(g):\n"
+                    "    g.call('vmgexit_ap_control', 2, g.kernel.sev_vmsa[1], 1)\n")
+    r = CliRunner().invoke(main, ["run", str(path), "--json"])
+    assert r.exit_code == 0, r.output
+    vmsas = json.loads(r.stdout)["vmsas"]
+    assert [v["vcpu"] for v in vmsas] == [0, 1]
+    ap = vmsas[1]
+    assert (ap["gpa"], ap["guest_vmsa"], ap["assigned"], ap["vmsa"]) == (None, False, None, None)
+    text = CliRunner().invoke(main, ["run", str(path)])   # the table renders such an AP too
+    assert text.exit_code == 0 and "Traceback" not in text.output, text.output
