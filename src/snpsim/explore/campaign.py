@@ -107,9 +107,11 @@ def run_program(program: Program, *, trace: bool = False) -> tuple[RunRecord, An
                          None, [], [{"invariant": "model-error", "step": -1,
                                      "detail": f"{type(e).__name__}: {e} ({Path(last.filename).name}"
                                                f":{last.lineno} {last.name})"}]), None
-    stuck = (res.host is not None and res.host.vm is not None
-             and any(STUCK_LOG in line for line in res.host.log))
     ex = res.data.get("explore", {})
+    stuck = not res.outcome.completed and (
+        (bool(program.schedule) and not ex.get("schedule_done"))
+        or (res.host is not None and res.host.vm is not None
+            and any(STUCK_LOG in line for line in res.host.log)))
     violations = list(ex.get("violations", []))
     for err in res.errors:
         if not err.startswith("schedule:"):
@@ -119,7 +121,9 @@ def run_program(program: Program, *, trace: bool = False) -> tuple[RunRecord, An
     if not program.malicious and not res.outcome.completed and not stuck:
         violations.append({"invariant": "honest-completes", "step": -1,
                            "detail": f"honest host, but: {res.describe()}"})
-    stop = stopper(res.outcome) if fired and program.malicious else None
+    stop = None
+    if fired and program.malicious:
+        stop = "stuck: the schedule held a vCPU" if stuck else stopper(res.outcome)
     outcome = "stuck: a vCPU held while another waits for it" if stuck else res.describe()
     return RunRecord(program.index, program.seed, lines, program.malicious, outcome,
                      stop, fired, violations), res

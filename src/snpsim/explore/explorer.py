@@ -261,6 +261,13 @@ class Explorer:
         9: 2 MiB guest_memfd folios and 2 MiB RMP entries)."""
         self.sc.kvm_knobs[name] = value
 
+    def schedule_done(self, h: Host) -> None:
+        """The last step of a drawn schedule (``do(ex.schedule_done)``): every step was
+        done.  A run whose schedule did not get here and did not complete was stopped
+        by the schedule itself (a vCPU held while another waits for it: the host never
+        running a vCPU again, a denial of service), and is "stuck", not a finding."""
+        self.sc.data["explore"]["schedule_done"] = True
+
     # -- invariants ----------------------------------------------------------------------
     def watch(self) -> None:
         """Install the invariant checks (module docstring).  Call it once, after every

@@ -100,7 +100,7 @@ class Program:
         if note:
             lines += [f"# {line}" for line in note.splitlines()] + [""]
         lines += [
-                  "from snpsim.api import enter, leave, run  # noqa: F401",
+                  "from snpsim.api import do, enter, leave, run  # noqa: F401",
                   "from snpsim.explore import Explorer, load_target, target  # noqa: F401", ""]
         if is_file:
             lines.append(f"scenario, secrets = load_target({self.target!r})")
@@ -114,7 +114,7 @@ class Program:
             for vcpu, when, fn in self.schedule:
                 steps.append(f"run({vcpu})" if fn is None
                              else f"run({vcpu}, until={when}({fn!r}))")
-            lines.append("scenario.schedule(" + ", ".join(steps) + ")")
+            lines.append("scenario.schedule(" + ", ".join(steps) + ", do(ex.schedule_done))")
         lines.append("ex.watch()")
         return "\n".join(lines) + "\n"
 
