@@ -160,4 +160,5 @@ def _table(summary: dict[str, Any]) -> None:
         con.print(s)
     for f in summary["failures"]:
         con.print(f"[bold red]{f['invariant']}[/]: {f['detail']}")
-        con.print(f"  replay: snpsim run {f['file']}   trace: {f['trace']}")
+        con.print(f"  replay: snpsim run {f['file']}")
+        con.print(f"  trace: {f['trace']}  failing step: {f['step_trace']}")

@@ -268,9 +268,11 @@ def shrink(program: Program, invariant: str, *, max_runs: int = SHRINK_RUNS) -> 
 
 def write_failure(program: Program, invariant: str, out_dir: Path) -> dict[str, Any]:
     """Write ``program`` (already shrunk) as ``explore-<invariant>-run<index>.py`` in
-    ``out_dir`` with its call-graph trace beside it (``.trace.txt``), after checking
-    the file breaks ``invariant`` again when run.  Returns ``{"invariant", "file",
-    "trace", "detail", "replayed"}``."""
+    ``out_dir`` with its call-graph trace beside it (``.trace.txt``: the whole run) and
+    the failing step's (``.step.txt``: the calls of the function at which the invariant
+    was found broken, e.g. ``set_memory_decrypted``), after checking the file breaks
+    ``invariant`` again when run.  Returns ``{"invariant", "file", "trace",
+    "step_trace", "detail", "replayed", "behaviours", "schedule", "seed"}``."""
     from snpsim.trace.export import write_trace
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -283,10 +285,17 @@ def write_failure(program: Program, invariant: str, out_dir: Path) -> dict[str, 
             + f"\nOutcome: {record.outcome}")
     path.write_text(program.source(note))
     trace_path = out_dir / f"{stem}.trace.txt"
+    step_path = out_dir / f"{stem}.step.txt"
     if res is not None and res.events:
         write_trace(res.events, trace_path)
+        where = (hit or {}).get("where", "")
+        if where.startswith("host event at "):
+            where = where.removeprefix("host event at ")
+        if where and " " not in where:  # a modelled function: the calls of the failing step
+            write_trace(res.events, step_path, root=where)
     return {"invariant": invariant, "file": str(path),
             "trace": str(trace_path) if trace_path.exists() else None,
+            "step_trace": str(step_path) if step_path.exists() else None,
             "detail": hit["detail"] if hit else None, "replayed": hit is not None,
             "behaviours": [b.source() for b in program.behaviours],
             "schedule": [list(s) for s in program.schedule], "seed": program.seed}

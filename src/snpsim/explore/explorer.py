@@ -159,11 +159,15 @@ class Explorer:
     def _fired(self, what: str) -> None:
         self.sc.data["explore"]["fired"].append(what)
 
-    def _violate(self, name: str, detail: str) -> None:
+    def _violate(self, name: str, detail: str, where: str) -> None:
+        """Record invariant ``name`` broken (the first time per run): ``detail`` (one
+        line), ``where`` (the modelled function whose call or point the check ran at,
+        or "end of run"), ``step`` (conversions and PSC calls returned so far)."""
         found = self.sc.data["explore"]["violations"]
         if any(v["invariant"] == name for v in found):
             return  # the first one of each invariant is the one to read
-        found.append({"invariant": name, "detail": detail, "step": self.state["steps"]})
+        found.append({"invariant": name, "detail": detail, "step": self.state["steps"],
+                      "where": where})
         self.sc.data.setdefault("errors", []).append(f"invariant {name}: {detail}")
 
     def _bad_answer(self, vcpu_id: int) -> None:
@@ -252,7 +256,7 @@ class Explorer:
             self.state["touched"].add(gpa)
             ret = _host_action(h, action, gpa)
             self._fired(f"event {action} {gpa:#x} at {point}: {ret}")
-            self._check_pages("host event")
+            self._check_pages(f"host event at {point.function}")
 
         self.sc.at(point, act)
 
@@ -297,7 +301,7 @@ class Explorer:
         if not (e["assigned"] and e["asid"] == h.asid and e["gpa"] == base and e["validated"]):
             self._violate("private-access",
                           f"private access to GPA {gpa:#x} (SPA {int(k['pfn']) << 12:#x}) let "
-                          f"through with RMP entry {e}")
+                          f"through with RMP entry {e}", "check_rmp_guest_access")
         return ret
 
     def _psc_caller(self, name: str) -> Callable[..., Any]:
@@ -318,7 +322,7 @@ class Explorer:
             self.state["steps"] += 1
             if self.state["bad"].get(vcpu, 0) > bad_before:
                 self._violate("psc-stop", f"vCPU {vcpu} returned from {name} (-> {ret!r}) "
-                                          "after a failed or inconsistent PSC answer")
+                                          "after a failed or inconsistent PSC answer", name)
             return ret
 
         return hook
@@ -369,7 +373,7 @@ class Explorer:
                 self._violate("psc-honoured",
                               f"{name} returned 0 but GPA {gpa:#x} is not {want}: "
                               f"attribute {'private' if st.attribute_private else 'shared'}, "
-                              f"C-bit {st.pte_c_bit}, RMP {st.rmp}")
+                              f"C-bit {st.pte_c_bit}, RMP {st.rmp}", name)
 
     def _check_pages(self, when: str) -> None:
         h = self.host
@@ -382,14 +386,14 @@ class Explorer:
                                     ("the backing SPA", st.spa_read)):
                     if seen is not None and secret[:len(seen)] and secret in seen:
                         self._violate("no-plaintext", f"{when}: {where} of GPA {gpa:#x} shows "
-                                                      f"the guest's private data {secret!r}")
+                                                      f"the guest's private data {secret!r}", when)
             if gpa in self.state["touched"] or st.attribute_private:
                 continue
             folio = _gmem_folio(h, gpa)
             if folio is not None and h.rmp(folio << 12)["assigned"]:
                 self._violate("gmem-consistent",
                               f"{when}: GPA {gpa:#x} is shared in KVM's attributes but its "
-                              f"guest_memfd folio (PFN {folio:#x}) is assigned in the RMP")
+                              f"guest_memfd folio (PFN {folio:#x}) is assigned in the RMP", when)
 
     def _at_end(self, h: Host) -> None:
         self.host = h
@@ -398,7 +402,7 @@ class Explorer:
         for v, ok in sorted(self.sc.data.get("explore_reads", {}).items()):
             if not ok:
                 self._violate("attack-stopped", f"vCPU {v} read back private data it did "
-                                                "not write and went on")
+                                                "not write and went on", "end of run")
 
 
 def _gmem_folio(h: Host, gpa: int) -> int | None:
