@@ -60,7 +60,7 @@ def test_ray_refused_without_ray_else_same_records(tmp_path):
     else:  # with ray installed: a tiny campaign on a local instance matches 1 worker
         runner = CliRunner()
         a = runner.invoke(main, ["explore", "seed", "--budget", "2", "--json", "--ray",
-                                 "local", "--out", str(tmp_path)])
+                                 "local", "--workers", "2", "--out", str(tmp_path)])
         b = runner.invoke(main, ["explore", "seed", "--budget", "2", "--json", "--out",
                                  str(tmp_path)])
         assert json.loads(a.output)["records"] == json.loads(b.output)["records"]

@@ -45,7 +45,8 @@ def _fail(msg: str, status: int = 2) -> NoReturn:
               help="Local worker processes for the campaign's runs.")
 @click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
               help="Run on the Ray cluster at ADDRESS ('auto', 'ray://HOST:10001', or "
-                   "'local' for a Ray instance started here); needs snpsim[ray].")
+                   "'local' for a Ray instance started here with --workers CPUs); needs "
+                   "snpsim[ray].")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("explore-out"), show_default=True,
               help="Where the shrunk scenario file and trace of each broken invariant go.")

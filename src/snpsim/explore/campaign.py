@@ -185,7 +185,7 @@ def campaign(target: str, *, budget: int, seed: int = 0, bounds: str = "honest",
     tick = progress or (lambda n: None)
     records: list[dict[str, Any]]
     if ray_address is not None:
-        records = _on_ray(ray_address, jobs, tick)
+        records = _on_ray(ray_address, jobs, tick, workers)
     elif workers <= 1:
         records = []
         for job in jobs:
@@ -207,23 +207,33 @@ def _as_done(futures: list[Any]) -> Iterable[Any]:
 
 
 def _on_ray(address: str, jobs: list[tuple[str, int, int, str, int]],
-            tick: Callable[[int], None]) -> list[dict[str, Any]]:
+            tick: Callable[[int], None], workers: int = 1) -> list[dict[str, Any]]:
     """The jobs as Ray tasks on the cluster at ``address`` ("auto", "ray://host:10001",
-    or "local" for a Ray instance started here)."""
+    or "local": a Ray instance started here with ``workers`` CPUs, or all of them when
+    ``workers`` is 1, and shut down at the end).  Results in job order."""
     try:
         import ray  # type: ignore[import-not-found]
     except ImportError as e:
         raise RuntimeError("--ray needs Ray: pip install 'snpsim[ray]'") from e
+    started = False
     if not ray.is_initialized():
-        ray.init(address=None if address == "local" else address,
-                 include_dashboard=False, log_to_driver=False)
-    task = ray.remote(run_index)
-    refs = [task.remote(job) for job in jobs]
-    pending = list(refs)
-    while pending:
-        done, pending = ray.wait(pending, num_returns=min(len(pending), 8))
-        tick(len(done))
-    return list(ray.get(refs))
+        if address == "local":
+            ray.init(num_cpus=workers if workers > 1 else None, include_dashboard=False,
+                     log_to_driver=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+        started = True
+    try:
+        task = ray.remote(run_index)
+        refs = [task.remote(job) for job in jobs]
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=min(len(pending), 8))
+            tick(len(done))
+        return list(ray.get(refs))
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def _fails_with(program: Program, invariant: str) -> bool:
