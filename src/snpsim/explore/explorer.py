@@ -57,7 +57,8 @@ from snpsim.adversary.attacks import (
 from snpsim.api import Host, Point, Scenario, ScenarioError, function, leave, vmm_exit
 from snpsim.spec.units import PAGE_SIZE
 
-__all__ = ["Explorer", "INVARIANTS", "STUCK_ENTRIES", "STUCK_LOG", "PSC_ANSWERS", "MSR_ANSWERS", "MAP_GPA_ANSWERS",
+__all__ = ["Explorer", "INVARIANTS", "STUCK_ENTRIES", "STUCK_LOG", "PSC_ANSWERS",
+           "HONEST_PSC_ANSWERS", "MSR_ANSWERS", "MAP_GPA_ANSWERS",
            "HOST_ACTIONS"]
 
 #: Invariant name -> one line (docs/explore.md has the long form).
@@ -85,7 +86,12 @@ PSC_ANSWERS: dict[str, tuple[str, Callable[..., Any], bool]] = {
     "end-entry-grown": ("snp_complete_psc", psc_answer_end_entry_grown, True),
     "cur-entry-backwards": ("snp_complete_psc", psc_answer_cur_entry_backwards, False),
     "never-advance": ("snp_begin_psc", psc_never_advance, False),
+    "no-progress": ("snp_begin_psc", psc_never_advance, False),
 }
+#: PSC answers a correct host may give: "no-progress" is ``never-advance`` once (the
+#: request answered with no entry done, ``cur_entry`` where it was); the GHCB spec lets
+#: the hypervisor stop early and Linux's ``vmgexit_psc`` issues the rest again.
+HONEST_PSC_ANSWERS = ("no-progress",)
 
 #: MSR-protocol PSC answer kinds (hooks on ``snp_complete_psc_msr``): all failed answers.
 MSR_ANSWERS: dict[str, Callable[..., Any]] = {
@@ -188,7 +194,8 @@ class Explorer:
             if count[0] != nth:
                 return original(vcpu, *a)
             self._fired(f"psc-answer {kind} #{nth}")
-            self.state["rewrote"] = True
+            if kind not in HONEST_PSC_ANSWERS:
+                self.state["rewrote"] = True
             if bad:
                 self._bad_answer(int(vcpu.vcpu_id))
             return attack(original, vcpu, *a)

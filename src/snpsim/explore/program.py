@@ -18,13 +18,13 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .explorer import HOST_ACTIONS, MAP_GPA_ANSWERS, MSR_ANSWERS, PSC_ANSWERS
+from .explorer import HONEST_PSC_ANSWERS, HOST_ACTIONS, MAP_GPA_ANSWERS, MSR_ANSWERS, PSC_ANSWERS
 
 __all__ = ["Behaviour", "Program", "draw", "BOUNDS", "POINTS", "SCHEDULE_POINTS"]
 
 #: The host's bounds: "honest" draws only what a correct host may do (scheduler seeds,
-#: vCPU schedules, 2 MiB guest_memfd folios); "malicious" adds misanswers, host events
-#: and VMM faults.
+#: vCPU schedules, 2 MiB guest_memfd folios, a PSC answered with no progress once);
+#: "malicious" adds misanswers, host events and VMM faults.
 BOUNDS = ("honest", "malicious")
 
 #: Points where host events happen: (when, function, largest nth drawn).
@@ -56,7 +56,10 @@ class Behaviour:
 
     @property
     def malicious(self) -> bool:
-        """Outside what a correct host does (everything but a knob)."""
+        """Outside what a correct host does (everything but a knob and an honest PSC
+        answer, :data:`snpsim.explore.explorer.HONEST_PSC_ANSWERS`)."""
+        if self.method == "psc_answer":
+            return self.args[0] not in HONEST_PSC_ANSWERS
         return self.method != "knob"
 
     def source(self) -> str:
@@ -138,6 +141,8 @@ def draw(target: str, campaign_seed: int, index: int, bounds: str = "honest",
     behaviours: list[Behaviour] = []
     if rng.random() < 0.3:
         behaviours.append(Behaviour("knob", ("gmem_max_order", 9)))
+    if rng.random() < 0.3:
+        behaviours.append(Behaviour("psc_answer", ("no-progress", rng.randint(1, 6))))
     schedule: list[tuple[int, str | None, str | None]] = []
     if vcpus > 1 and rng.random() < 0.5:
         for _ in range(rng.randint(1, 3)):
@@ -148,7 +153,8 @@ def draw(target: str, campaign_seed: int, index: int, bounds: str = "honest",
         for _ in range(rng.randint(1, 3)):
             kind = rng.choice(("psc_answer", "msr_answer", "map_gpa", "event", "event"))
             if kind == "psc_answer":
-                behaviours.append(Behaviour(kind, (rng.choice(list(PSC_ANSWERS)),
+                bad = [k for k in PSC_ANSWERS if k not in HONEST_PSC_ANSWERS]
+                behaviours.append(Behaviour(kind, (rng.choice(bad),
                                                    rng.randint(1, 6))))
             elif kind == "msr_answer":
                 behaviours.append(Behaviour(kind, (rng.choice(list(MSR_ANSWERS)),
