@@ -131,3 +131,20 @@ def test_draw_is_a_function_of_seed_and_index():
     assert not any(p.malicious for p in honest)
     malicious = [draw("seed", 1, i, "malicious") for i in range(30)]
     assert all(p.malicious for p in malicious)
+
+
+def test_shrink_keeps_only_the_behaviour_that_breaks_the_invariant(tmp_path):
+    # a guest whose termination request does nothing: psc-stop breaks at the first failed
+    # PSC answer; the knob, the host write and the schedule have nothing to do with it
+    f = tmp_path / "noterm.py"
+    f.write_text("from snpsim.explore import target\n"
+                 "scenario, secrets = target('seed')\n"
+                 "scenario.hook('sev_es_terminate', lambda original, k, s, r: None)\n")
+    p = Program(str(f), 123, (Behaviour("knob", ("gmem_max_order", 9)),
+                              Behaviour("event", (("leave", "snp_complete_psc", 5),
+                                                  "host-write", 1)),
+                              Behaviour("psc_answer", ("info2-error", 3))),
+                ((0, "enter", "snp_begin_psc"), (0, None, None)), bounds="malicious")
+    small = shrink(p, "psc-stop")
+    assert small.behaviours == (Behaviour("psc_answer", ("info2-error", 1)),)
+    assert (small.schedule, small.seed) == ((), 0)

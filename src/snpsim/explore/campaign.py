@@ -26,7 +26,7 @@ from typing import Any
 from snpsim.api import Scenario, ScenarioError
 
 from .explorer import STUCK_LOG
-from .program import Program, draw
+from .program import Behaviour, Program, draw
 
 __all__ = ["RunRecord", "CampaignResult", "run_program", "run_index", "campaign", "shrink",
            "stopper", "write_failure", "target_vcpus"]
@@ -243,7 +243,8 @@ def _fails_with(program: Program, invariant: str) -> bool:
 
 def shrink(program: Program, invariant: str, *, max_runs: int = SHRINK_RUNS) -> Program:
     """A smaller program that still breaks ``invariant``: behaviours and schedule steps
-    removed one at a time while the failure stays (greedy delta debugging), then the
+    removed one at a time while the failure stays (greedy delta debugging), each
+    remaining behaviour tried at its first call or point (``nth`` 1), then the
     scheduler seed tried at 0.  At most ``max_runs`` runs."""
     runs = 0
 
@@ -271,9 +272,26 @@ def shrink(program: Program, invariant: str, *, max_runs: int = SHRINK_RUNS) -> 
                 if runs < max_runs and still(cand):
                     best, changed = cand, True
                     break
+    for i, b in enumerate(best.behaviours):  # the earliest call or point that still fails
+        smaller = _first_time(b)
+        if smaller is not None and runs < max_runs:
+            cand = best.with_(behaviours=best.behaviours[:i] + (smaller,) + best.behaviours[i + 1:])
+            if still(cand):
+                best = cand
     if best.seed != 0 and runs < max_runs and still(best.with_(seed=0)):
         best = best.with_(seed=0)
     return best
+
+
+def _first_time(b: Behaviour) -> Behaviour | None:
+    """``b`` acting at the first matching call or point instead of the ``nth`` (None
+    when it already does, or has no ``nth``)."""
+    if b.method in ("psc_answer", "msr_answer", "map_gpa") and b.args[1] > 1:
+        return Behaviour(b.method, (b.args[0], 1))
+    if b.method == "event" and b.args[0][2] > 1:
+        (when, fn, _nth), action, page = b.args
+        return Behaviour(b.method, ((when, fn, 1), action, page))
+    return None
 
 
 def write_failure(program: Program, invariant: str, out_dir: Path) -> dict[str, Any]:
