@@ -148,3 +148,12 @@ def test_shrink_keeps_only_the_behaviour_that_breaks_the_invariant(tmp_path):
     small = shrink(p, "psc-stop")
     assert small.behaviours == (Behaviour("psc_answer", ("info2-error", 1)),)
     assert (small.schedule, small.seed) == ((), 0)
+
+
+def test_range_target_honest_and_partial_progress():
+    # 4-page conversions: one PSC request of several entries per call; an honest host
+    # that answers one of them with no progress still lets every vCPU finish
+    rec, res = run_program(Program("range", 0, (Behaviour("psc_answer", ("no-progress", 2)),)))
+    assert rec.violations == [] and res.outcome.completed
+    assert rec.fired == ["psc-answer no-progress #2"]
+    assert res.data["explore_reads"] == {0: True, 1: True}

@@ -11,6 +11,11 @@ written privately, ``set_memory_decrypted``, ``set_memory_encrypted``, a payload
 written privately and read back; :func:`snpsim.scenarios.bugs.seed_round_trip`), so
 schedules can interleave two conversions.  Each vCPU records in
 ``data["explore_reads"][vcpu]`` whether it read back what it wrote.
+
+``range``: the same on :data:`RANGE_PAGES` contiguous pages per vCPU, converted with one
+``set_memory_decrypted`` and one ``set_memory_encrypted`` call each, so a Page State
+Change request holds several entries (and partial progress, misanswers and host
+events meet a request in the middle).
 """
 
 from __future__ import annotations
@@ -42,10 +47,44 @@ def _seed(seed: int) -> Scenario:
     return sc
 
 
+#: Pages each vCPU of the ``range`` target converts with one call.
+RANGE_PAGES = 4
+
+
+def _range(seed: int) -> Scenario:
+    sc = Scenario("explore: 4-page conversions on two vCPUs", memory="64M", vcpus=2, seed=seed,
+                  description="each vCPU: 4 contiguous pages made shared and private again "
+                              "with one call each (PSC requests of several entries)")
+
+    def work(g: Guest) -> None:
+        got = [g.alloc_page()]
+        for _ in range(64):  # the other vCPU allocates meanwhile: look for a contiguous run
+            if len(got) == RANGE_PAGES:
+                break
+            va = g.alloc_page()
+            got = got + [va] if va == got[-1] + 4096 else [va]
+        first, n = got[0], len(got)
+        for i in range(n):
+            g.write(first + i * 4096, SEED_PATTERN)
+        reads = g.result.setdefault("explore_reads", {})
+        if g.set_memory_decrypted(first, n) != 0 or g.set_memory_encrypted(first, n) != 0:
+            return
+        for i in range(n):
+            g.write(first + i * 4096, SEED_PAYLOAD)
+        reads[g.vcpu] = all(g.read(first + i * 4096, len(SEED_PAYLOAD)) == SEED_PAYLOAD
+                            for i in range(n))
+
+    sc.guest(work, vcpu=0)
+    sc.guest(work, vcpu=1)
+    return sc
+
+
 #: Built-in target name -> (one line, builder(seed) -> Scenario, secrets).
 TARGETS: dict[str, tuple[str, Any, tuple[bytes, ...]]] = {
     "seed": ("the seed conversion on two vCPUs, each reading back its private payload",
              _seed, SEED_SECRETS),
+    "range": ("4 contiguous pages per vCPU converted with one call each way (PSC requests "
+              "of several entries), on two vCPUs", _range, SEED_SECRETS),
 }
 
 
