@@ -55,6 +55,7 @@ from snpsim.adversary.attacks import (
     psc_never_advance,
 )
 from snpsim.api import Host, Point, Scenario, ScenarioError, function, leave, vmm_exit
+from snpsim.spec.psc import PSC_HDR_SIZE, PscHdr
 from snpsim.spec.units import PAGE_SIZE
 
 __all__ = ["Explorer", "INVARIANTS", "STUCK_ENTRIES", "STUCK_LOG", "PSC_ANSWERS",
@@ -77,7 +78,8 @@ INVARIANTS: dict[str, str] = {
 
 #: PSC answer kinds (hooks on ``snp_complete_psc`` / ``snp_begin_psc``) -> (function
 #: hooked, hook, the answer is failed or inconsistent by Linux's rules).
-PSC_ANSWERS: dict[str, tuple[str, Callable[..., Any], bool]] = {
+#: ``cur-entry-skip`` (:func:`psc_skip_first_entry`) is defined below.
+PSC_ANSWERS: dict[str, tuple[str, Any, bool]] = {
     "info2-error": ("snp_complete_psc", psc_answer_info2_error, True),
     "malformed-input": ("snp_complete_psc", psc_answer_malformed_input, True),
     "inject-pf": ("snp_complete_psc", psc_answer_inject_pf, True),
@@ -87,6 +89,7 @@ PSC_ANSWERS: dict[str, tuple[str, Callable[..., Any], bool]] = {
     "cur-entry-backwards": ("snp_complete_psc", psc_answer_cur_entry_backwards, False),
     "never-advance": ("snp_begin_psc", psc_never_advance, False),
     "no-progress": ("snp_begin_psc", psc_never_advance, False),
+    "cur-entry-skip": ("snp_begin_psc", None, False),
 }
 #: PSC answers a correct host may give: "no-progress" is ``never-advance`` once (the
 #: request answered with no entry done, ``cur_entry`` where it was); the GHCB spec lets
@@ -187,6 +190,7 @@ class Explorer:
         if kind not in PSC_ANSWERS:
             raise ScenarioError(f"unknown PSC answer {kind!r}: {', '.join(PSC_ANSWERS)}")
         name, attack, bad = PSC_ANSWERS[kind]
+        attack = attack or psc_skip_first_entry
         count = self._counter()
 
         def hook(original: Callable[..., Any], vcpu: Any, *a: Any) -> Any:
@@ -410,6 +414,19 @@ class Explorer:
             if not ok:
                 self._violate("attack-stopped", f"vCPU {v} read back private data it did "
                                                 "not write and went on", "end of run")
+
+
+def psc_skip_first_entry(original: Callable[..., Any], vcpu: Any) -> int:
+    """Hook on ``snp_begin_psc``: before KVM reads the request, ``cur_entry`` in the
+    GHCB's PSC header is moved one entry on, so the first pending entry is skipped and
+    the answer says it is done (a wrong ``cur_entry`` the guest cannot tell from an
+    honest one: Linux checks only that it did not go backwards or past
+    ``end_entry + 1``, linux-guest.md 5.2).  Returns KVM's result."""
+    sa, host = vcpu.sev_es.ghcb_sa, vcpu.kvm.host
+    hdr = PscHdr.decode(sa.read(host, 0, PSC_HDR_SIZE))
+    if hdr.cur_entry <= hdr.end_entry:
+        sa.write(host, 0, PscHdr(hdr.cur_entry + 1, hdr.end_entry, hdr.reserved).encode())
+    return int(original(vcpu))
 
 
 def _gmem_folio(h: Host, gpa: int) -> int | None:
