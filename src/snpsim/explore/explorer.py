@@ -39,6 +39,7 @@ Invariant names (:data:`INVARIANTS`) and where each is checked:
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -55,6 +56,7 @@ from snpsim.adversary.attacks import (
     psc_never_advance,
 )
 from snpsim.api import Host, Point, Scenario, ScenarioError, function, leave, vmm_exit
+from snpsim.spec.kvm_uapi import KVM_MAP_GPA_RANGE_ENCRYPTED
 from snpsim.spec.psc import PSC_HDR_SIZE, PscHdr
 from snpsim.spec.units import PAGE_SIZE
 
@@ -122,12 +124,11 @@ STUCK_ENTRIES = 5000
 #: The KVM log line of that stop (``kvm_arch_vcpu_ioctl_run`` model).
 STUCK_LOG = "entries without exit (model stop)"
 
-_EINVAL = 22
+#: The guest functions whose calls convert pages (their return is where
+#: ``psc-honoured`` is checked), and every guest function that issues a PSC
+#: (``psc-stop``).  Each takes the guest kernel first.
 _CONVERTING = ("set_memory_encrypted", "set_memory_decrypted")
 _PSC_CALLERS = (*_CONVERTING, "accept_memory", "__page_state_change")
-#: Where the vCPU id comes from in each watched guest function (its first argument is
-#: the guest kernel).
-_KVM_ENCRYPTED = 0x10  # KVM_MAP_GPA_RANGE_ENCRYPTED (include/uapi/linux/kvm_para.h)
 
 
 class Explorer:
@@ -140,7 +141,11 @@ class Explorer:
     :meth:`map_gpa`, :meth:`event`, :meth:`knob`) each act once, at the ``nth`` matching
     call or point, and are recorded in ``scenario.data["explore"]["fired"]`` when they
     did.  Call :meth:`watch` last (its hooks are then outermost and see the final
-    answers).  Per-run state is reset when each run starts (``Scenario.setup``)."""
+    answers).  Per-run state is reset when each run starts (``Scenario.setup``):
+    ``state["pages"]`` (GPAs the guest asked to convert, in order), ``["touched"]``
+    (GPAs a host event acted on), ``["bad"]`` (vCPU -> failed or inconsistent PSC
+    answers given), ``["rewrote"]`` (some answer in the PSC path was rewritten),
+    ``["steps"]`` (PSC-issuing calls returned)."""
 
     def __init__(self, scenario: Scenario, *, secrets: Iterable[bytes] = ()) -> None:
         self.sc = scenario
@@ -241,11 +246,11 @@ class Explorer:
                 vmm_exit(1, "explore: the VMM exits while converting")
             if kind == "einval":
                 self._bad_answer(int(cpu.cpu_index))
-                return -_EINVAL
+                return -errno.EINVAL
             if kind == "first-page":
                 gpa, attrs = run.hypercall.args[0], run.hypercall.args[2]
                 function("kvm_convert_memory")(cpu.kvm_state, gpa, PAGE_SIZE,
-                                               bool(attrs & _KVM_ENCRYPTED))
+                                               bool(attrs & KVM_MAP_GPA_RANGE_ENCRYPTED))
             return 0
 
         self.sc.hook("kvm_handle_hc_map_gpa_range", hook)
