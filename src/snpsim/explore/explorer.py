@@ -94,8 +94,9 @@ PSC_ANSWERS: dict[str, tuple[str, Any, bool]] = {
     "cur-entry-skip": ("snp_begin_psc", None, False),
 }
 #: PSC answers a correct host may give: "no-progress" is ``never-advance`` once (the
-#: request answered with no entry done, ``cur_entry`` where it was); the GHCB spec lets
-#: the hypervisor stop early and Linux's ``vmgexit_psc`` issues the rest again.
+#: request answered with no entry done, ``cur_entry`` where it was); the hypervisor may
+#: return after part of the list and the guest issues the rest again
+#: (hardware-and-ghcb.md, the PSC guest loop, step 3; Linux ``vmgexit_psc``).
 HONEST_PSC_ANSWERS = ("no-progress",)
 
 #: MSR-protocol PSC answer kinds (hooks on ``snp_complete_psc_msr``): all failed answers.
