@@ -1,0 +1,66 @@
+# SPDX-FileCopyrightText: Copyright © 2026 The snpsim developers
+#
+# SPDX-License-Identifier: GPL-2.0-only
+
+"""``snpsim explore``: the JSON result, the exit status, and bad arguments answered
+with one line and exit status 2."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from snpsim.cli import main
+
+PLANTED = str(Path(__file__).resolve().parent / "planted_psc_unconverted.py")
+
+
+def test_honest_campaign_json(tmp_path):
+    out = CliRunner().invoke(main, ["explore", "seed", "--budget", "3", "--seed", "2",
+                                    "--json", "--out", str(tmp_path)])
+    assert out.exit_code == 0
+    d = json.loads(out.output)
+    assert (d["runs"], d["failed_runs"], d["broken"], d["failures"]) == (3, 0, {}, [])
+    assert [r["index"] for r in d["records"]] == [0, 1, 2]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_planted_bug_exit_1_with_a_replay_file(tmp_path):
+    out = CliRunner().invoke(main, ["explore", PLANTED, "--budget", "1", "--json",
+                                    "--out", str(tmp_path)])
+    assert out.exit_code == 1
+    d = json.loads(out.output)
+    assert d["broken"] == {"psc-honoured": 1}
+    (f,) = d["failures"]
+    assert f["replayed"] is True and Path(f["file"]).parent == tmp_path
+    assert Path(f["file"]).name == "explore-psc-honoured-run0.py"
+
+
+@pytest.mark.parametrize("args", [
+    ["seed", "--budget", "0"],
+    ["seed", "--workers", "0"],
+    ["no-such-target"],
+    ["missing-file.py"],
+])
+def test_bad_arguments_exit_2(args, tmp_path):
+    out = CliRunner().invoke(main, ["explore", *args, "--out", str(tmp_path)])
+    assert out.exit_code == 2
+    assert out.output.count("\n") == 1 and out.output.startswith("snpsim explore: ")
+
+
+def test_ray_refused_without_ray_else_same_records(tmp_path):
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        out = CliRunner().invoke(main, ["explore", "seed", "--ray", "local", "--out",
+                                        str(tmp_path)])
+        assert out.exit_code == 2
+        assert "snpsim[ray]" in out.output
+    else:  # with ray installed: a tiny campaign on a local instance matches 1 worker
+        runner = CliRunner()
+        a = runner.invoke(main, ["explore", "seed", "--budget", "2", "--json", "--ray",
+                                 "local", "--workers", "2", "--out", str(tmp_path)])
+        b = runner.invoke(main, ["explore", "seed", "--budget", "2", "--json", "--out",
+                                 str(tmp_path)])
+        assert json.loads(a.output)["records"] == json.loads(b.output)["records"]
