@@ -177,6 +177,10 @@ ATTACKS: dict[str, Variant] = {v.name: v for v in (
     _attack("psc-malformed-input", "PSC answered sw_exit_info_1 = 2 (malformed input): stopped "
             "by verify_exception_info (ES_VMM_ERROR) in sev_es_ghcb_hv_call, terminate (1, 1)",
             f"verify_exception_info: info1 low 32 bits = 2 -> ES_VMM_ERROR ({_L6})"),
+    _attack("psc-vmm-error-no-info2", "PSC done but answered sw_exit_info_1 = 2 with "
+            "sw_exit_info_2 = 0: verify_exception_info makes it ES_VMM_ERROR, and only "
+            "vmgexit_psc's result check stops it, terminate (1, 1)",
+            f"vmgexit_psc: sev_es_ghcb_hv_call result != ES_OK ({_L52}, {_L6})"),
     _attack("psc-inject-pf", "PSC answered sw_exit_info_1 = 1 with a #PF to inject: stopped by "
             "verify_exception_info (only #GP/#UD accepted: ES_VMM_ERROR), terminate (1, 1)",
             f"verify_exception_info: exception not #GP/#UD -> ES_VMM_ERROR ({_L6})"),
@@ -222,6 +226,10 @@ ATTACKS: dict[str, Variant] = {v.name: v for v in (
             "fresh page it assigned at that GPA: the RMP Validated check stops the next "
             "private access with #VC 0x404, the guest terminates (0, 0)",
             f"RMP Validated check -> #VC 0x404 ({_RMP})"),
+    _attack("npt-remap-other-guest", "the host remaps a validated private GPA in the NPT "
+            "to a page another SNP guest validated at the same GPA: Reverse-Map and Validated "
+            "pass, the RMP Guest-Owned check (ASID) stops the access with #NPF (RMP bit)",
+            f"RMP Guest-Owned check -> #NPF PFERR_GUEST_RMP ({_RMP})"),
     _attack("rmp-make-shared-under-guest", "the host RMPUPDATEs a validated guest page to "
             "hypervisor-owned: the RMP Guest-Owned check stops the next private access with "
             "#NPF (RMP bit); KVM's fault path re-assigns the page unvalidated, then #VC 0x404, "

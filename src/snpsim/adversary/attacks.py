@@ -79,6 +79,7 @@ __all__ = [
     "SEV_INFO_MAX_0",
     "SEV_INFO_MIN_3",
     "HOST_WRITE_DATA",
+    "OTHER_GUEST_ASID_OFFSET",
 ]
 
 Hook = Callable[..., Any]
@@ -160,6 +161,16 @@ def psc_answer_malformed_input(original: Hook, vcpu: Any, psc_ret: int) -> None:
     (ES_VMM_ERROR) in ``sev_es_ghcb_hv_call``."""
     original(vcpu, psc_ret)
     function("svm_vmgexit_bad_input")(vcpu, GHCB_ERR_INVALID_INPUT)
+
+
+def psc_answer_vmm_error_no_info2(original: Hook, vcpu: Any, psc_ret: int) -> None:
+    """Hook on ``snp_complete_psc``: the PSC is done, but the answer is ``sw_exit_info_1``
+    = 2 (malformed input) with ``sw_exit_info_2`` = 0, so the only sign of failure is the
+    ES_VMM_ERROR that ``verify_exception_info`` makes of it.  Stopped by
+    ``vmgexit_psc``'s check of the call's result (!= ES_OK), and by nothing else: its
+    ``exit_info_2`` check sees 0."""
+    original(vcpu, psc_ret)
+    function("svm_vmgexit_set_return_code")(vcpu, 2, 0)
 
 
 def psc_answer_inject_pf(original: Hook, vcpu: Any, psc_ret: int) -> None:
@@ -348,6 +359,27 @@ def strike_rmp_make_shared(vcpu: Any, gfn: int, log: AttackLog) -> None:
     log.struck.append(("rmp-shared", gfn, pfn))
 
 
+#: How far above the victim VM's ASID :func:`strike_npt_remap_other_guest` puts the
+#: other guest (model choice: any other ASID does).
+OTHER_GUEST_ASID_OFFSET = 1
+
+
+def strike_npt_remap_other_guest(vcpu: Any, gfn: int, log: AttackLog) -> None:
+    """Remap the validated ``gfn`` in the NPT to a page of *another* SNP guest that this
+    guest's GPA also holds there, validated (ASID + :data:`OTHER_GUEST_ASID_OFFSET`, same
+    GPA).  The other guest is not modelled: its page's RMP entry is written as that guest
+    would have left it (``rmp_set_page_state``, "guest", validated; model-only, the
+    host's history).  Reverse-Map, Page-Size and Validated all pass; only the Guest-Owned
+    check (the entry's ASID) stops the access: #NPF with the RMP bit."""
+    kvm = vcpu.kvm
+    new = kvm.allocator.alloc_page()
+    kvm.host.rmp_set_page_state(new << PAGE_SHIFT, "guest", asid=kvm.sev.asid + OTHER_GUEST_ASID_OFFSET,
+                                gpa=gfn << PAGE_SHIFT, validated=True)
+    kvm.host.npt_unmap(kvm.npt, gfn, gfn + 1)
+    kvm.host.npt_map(kvm.npt, gfn, new)
+    log.struck.append(("remap-other-guest", gfn, new))
+
+
 #: What the host writes into the guest's page in :func:`strike_host_write`.
 HOST_WRITE_DATA = b"written by the host"
 
@@ -371,6 +403,7 @@ def strike_host_write(vcpu: Any, gfn: int, log: AttackLog) -> None:
 ATTACK_HOOKS: dict[str, dict[str, Hook]] = {
     "psc-info2-error": {"snp_complete_psc": psc_answer_info2_error},
     "psc-malformed-input": {"snp_complete_psc": psc_answer_malformed_input},
+    "psc-vmm-error-no-info2": {"snp_complete_psc": psc_answer_vmm_error_no_info2},
     "psc-inject-pf": {"snp_complete_psc": psc_answer_inject_pf},
     "psc-inject-gp": {"snp_complete_psc": psc_answer_inject_gp},
     "psc-reserved-set": {"snp_complete_psc": psc_answer_reserved_set},
@@ -385,6 +418,9 @@ ATTACK_HOOKS: dict[str, dict[str, Hook]] = {
     "msr-hv-features-no-snp": {"sev_handle_vmgexit_msr_protocol": msr_hv_features_no_snp},
     "npt-remap-validated": {"snp_begin_psc": note_private_victims,
                             "svm_handle_exit": _striker("svm_handle_exit_npt_remap", strike_npt_remap)},
+    "npt-remap-other-guest": {
+        "snp_begin_psc": note_private_victims,
+        "svm_handle_exit": _striker("svm_handle_exit_npt_remap_other", strike_npt_remap_other_guest)},
     "rmp-make-shared-under-guest": {
         "snp_begin_psc": note_private_victims,
         "svm_handle_exit": _striker("svm_handle_exit_rmp_shared", strike_rmp_make_shared)},

@@ -33,6 +33,7 @@ import errno
 from dataclasses import dataclass, field
 
 from snpsim.spec.addr import GVA
+from snpsim.spec.checks import check_enabled
 from snpsim.spec.exit_codes import (
     SVM_VMGEXIT_AP_CREATE,
     SVM_VMGEXIT_AP_CREATION,
@@ -276,12 +277,14 @@ def vmgexit_psc(kernel: GuestKernel, ghcb: int, desc: int) -> int:
         # CHECK THE ANSWER: a host-reported error, a header the host corrupted, or
         # indexes that moved the wrong way all end the conversion.
         host_error = ghcb_get_field(kernel, ghcb, "sw_exit_info_2")
-        if ret or host_error:
+        if ((ret and check_enabled("vmgexit_psc:result"))
+                or (host_error and check_enabled("vmgexit_psc:exit_info_2"))):
             return _psc_fail(kernel, f"SNP: PSC failed ret={ret} exit_info_2={host_error:x}")
         hdr = PscHdr.decode(cpu.read(buf, PSC_HDR_SIZE))
-        if hdr.reserved:
+        if hdr.reserved and check_enabled("vmgexit_psc:reserved"):
             return _psc_fail(kernel, "Reserved bit is set in the PSC header")
-        if hdr.end_entry > first_end or hdr.cur_entry < first_cur:
+        if ((hdr.end_entry > first_end or hdr.cur_entry < first_cur)
+                and check_enabled("vmgexit_psc:going-backward")):
             return _psc_fail(kernel, f"SNP: PSC processing going backward, end_entry {first_end} "
                                      f"(got {hdr.end_entry}) cur_entry {first_cur} (got {hdr.cur_entry})")
 
