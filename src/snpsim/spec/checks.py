@@ -98,7 +98,10 @@ CHECKS: dict[str, Check] = {c.name: c for c in (
           "kernel-mode #VC the handler cannot handle (ES_UNSUPPORTED, ES_VMM_ERROR)",
           "pr_err, terminate (0, 0) GHCB_SEV_ES_GEN_REQ", f"{_L} 6"),
     Check("pvalidate_4k_page:failure", "guest", "snpsim.guest.sev_startup.pvalidate_4k_page",
-          "PVALIDATE returned non-zero", "terminate (1, 3) GHCB_TERM_PVALIDATE", f"{_L} 7.1"),
+          "PVALIDATE returned non-zero", "terminate (1, 2) GHCB_TERM_PVALIDATE", f"{_L} 7.1"),
+    Check("pval_pages:failure", "guest", "snpsim.guest.sev_core.pval_pages",
+          "PVALIDATE failed (other than a 2M size mismatch, which is retried as 4K)",
+          "__pval_terminate: terminate (1, 2) GHCB_TERM_PVALIDATE", f"{_L} 3, 4.2"),
     # -- KVM, on the guest's requests
     Check("sev_es_validate_vmgexit:fields", "kvm", "snpsim.kvm.svm_sev.sev_es_validate_vmgexit",
           "ghcb_usage != 0, required fields not valid, unknown exit code",
