@@ -121,6 +121,7 @@ PSC_TERMINATIONS = [
     ("psc-inject-gp", {"vmgexit_psc:result"}),
     ("psc-reserved-set", {"vmgexit_psc:reserved"}),
     ("psc-end-entry-grown", {"vmgexit_psc:going-backward"}),
+    ("psc-end-entry-grown-once", {"vmgexit_psc:going-backward"}),
 ]
 
 
@@ -202,6 +203,15 @@ def test_sev_info_outside_1_2_terminates_0_1_in_the_decompressor(name):
     assert set(out.checks) == {"sev_es_negotiate_protocol:version"}
     assert out.vmm.result == "guest-terminated"
     assert out.termination == (0, 1, "sev_enable")             # GHCB_SEV_ES_PROT_UNSUPPORTED
+
+
+@pytest.mark.check("sev_es_init_vc_handling:hv_ft_snp")
+def test_hv_features_without_snp_only_for_the_kernel_proper_terminates_0_2_there():
+    _s, seed, out = run_seed(ATTACKS["msr-hv-features-no-snp-late"])
+    assert out.vmm.result == "guest-terminated"
+    assert out.termination == (0, 2, "sev_es_init_vc_handling")  # GHCB_SNP_UNSUPPORTED
+    assert set(out.checks) == {"sev_es_init_vc_handling:hv_ft_snp"}
+    assert seed.gpa == 0
 
 
 @pytest.mark.check("sev_enable:hv_ft_snp")

@@ -194,6 +194,10 @@ ATTACKS: dict[str, Variant] = {v.name: v for v in (
     _attack("psc-end-entry-grown", "PSC answered with end_entry grown by one: stopped by "
             "vmgexit_psc's going-backward check, terminate (1, 1)",
             f"vmgexit_psc: end_entry > initial end_entry ({_L52})"),
+    _attack("psc-end-entry-grown-once", "the first PSC answer has end_entry grown by one "
+            "(later answers honest): stopped only by vmgexit_psc's going-backward check, "
+            "terminate (1, 1)",
+            f"vmgexit_psc: end_entry > initial end_entry ({_L52})"),
     _attack("psc-cur-entry-backwards", "PSC done but cur_entry put back to 0: passes Linux's "
             "check (it compares with the initial 0), the guest re-issues forever: ends as a "
             "livelock in vmgexit_psc",
@@ -222,6 +226,10 @@ ATTACKS: dict[str, Variant] = {v.name: v for v in (
     _attack("msr-hv-features-no-snp", "hypervisor features answered without GHCB_HV_FT_SNP: "
             "stopped by sev_enable's feature check, terminate (0, 2) GHCB_SNP_UNSUPPORTED",
             "sev_enable: GHCB_HV_FT_SNP missing (linux-guest.md 8.2)"),
+    _attack("msr-hv-features-no-snp-late", "hypervisor features answered with "
+            "GHCB_HV_FT_SNP to the decompressor, without it to the kernel proper: stopped by "
+            "sev_es_init_vc_handling's feature check, terminate (0, 2) GHCB_SNP_UNSUPPORTED",
+            "sev_es_init_vc_handling: GHCB_HV_FT_SNP missing (linux-guest.md 8.2)"),
     _attack("npt-remap-validated", "the host remaps a validated private GPA in the NPT to a "
             "fresh page it assigned at that GPA: the RMP Validated check stops the next "
             "private access with #VC 0x404, the guest terminates (0, 0)",

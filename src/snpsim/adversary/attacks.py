@@ -206,6 +206,21 @@ def psc_answer_end_entry_grown(original: Hook, vcpu: Any, psc_ret: int) -> None:
     _hdr_write(vcpu, PscHdr(h.cur_entry, (h.end_entry + 1) & 0xFFFF, h.reserved))
 
 
+def psc_answer_end_entry_grown_once(original: Hook, vcpu: Any, psc_ret: int) -> None:
+    """Hook on ``snp_complete_psc``: the first answer in the VM has ``end_entry`` one past
+    what the guest wrote (the entry after the last is zero: operation 0, which KVM
+    completes with no action); later answers are KVM's.  Only ``vmgexit_psc``'s "going
+    backward" check stops it: growing it once stays far below the entries KVM's header
+    check allows.  Noted in the VM's :class:`AttackLog` (``struck``: ("end-entry", 0,
+    0))."""
+    original(vcpu, psc_ret)
+    log = attack_log(vcpu.kvm)
+    if not log.struck:
+        log.struck.append(("end-entry", 0, 0))
+        h = _hdr_read(vcpu)
+        _hdr_write(vcpu, PscHdr(h.cur_entry, (h.end_entry + 1) & 0xFFFF, h.reserved))
+
+
 def psc_answer_cur_entry_backwards(original: Hook, vcpu: Any, psc_ret: int) -> None:
     """Hook on ``snp_complete_psc``: the entries are done (their ``cur_page`` is set) but
     ``cur_entry`` is put back to 0.  Linux compares with the *initial* ``cur_entry`` (0),
@@ -264,6 +279,24 @@ msr_hv_features_no_snp = _msr_rewrite(
     "msr_hv_features_no_snp", GHCB_MSR_HV_FT_REQ,
     lambda v, ans: (ans & ~(GHCB_HV_FT_SNP << GHCB_MSR_HV_FT_POS) & ~GHCB_MSR_INFO_MASK)
     | GHCB_MSR_HV_FT_RESP)
+
+
+def msr_hv_features_no_snp_late(original: Hook, vcpu: Any) -> int:
+    """Hook on ``sev_handle_vmgexit_msr_protocol``: KVM's answers, except that every
+    hypervisor-features answer after the first (the decompressor's ``sev_enable`` asks
+    first, the kernel proper's ``sev_es_init_vc_handling`` again) lacks GHCB_HV_FT_SNP.
+    The decompressor's check passes; the kernel's own check stops it (terminate (0, 2)).
+    Returns KVM's result."""
+    req = vcpu.vmcb.ghcb_gpa & GHCB_MSR_INFO_MASK
+    ret = original(vcpu)
+    if req == GHCB_MSR_HV_FT_REQ:
+        log = attack_log(vcpu.kvm)
+        if any(a == "hv-features" for a, _g, _p in log.struck):
+            vcpu.vmcb.ghcb_gpa = u64(
+                (vcpu.vmcb.ghcb_gpa & ~(GHCB_HV_FT_SNP << GHCB_MSR_HV_FT_POS) & ~GHCB_MSR_INFO_MASK)
+                | GHCB_MSR_HV_FT_RESP)
+        log.struck.append(("hv-features", 0, 0))
+    return int(ret)
 
 
 def msr_psc_error(original: Hook, vcpu: Any) -> int:
@@ -408,8 +441,10 @@ ATTACK_HOOKS: dict[str, dict[str, Hook]] = {
     "psc-inject-gp": {"snp_complete_psc": psc_answer_inject_gp},
     "psc-reserved-set": {"snp_complete_psc": psc_answer_reserved_set},
     "psc-end-entry-grown": {"snp_complete_psc": psc_answer_end_entry_grown},
+    "psc-end-entry-grown-once": {"snp_complete_psc": psc_answer_end_entry_grown_once},
     "psc-cur-entry-backwards": {"snp_complete_psc": psc_answer_cur_entry_backwards},
     "psc-never-advance": {"snp_begin_psc": psc_never_advance},
+    "msr-hv-features-no-snp-late": {"sev_handle_vmgexit_msr_protocol": msr_hv_features_no_snp_late},
     "msr-psc-error": {"snp_complete_psc_msr": msr_psc_error},
     "msr-psc-wrong-response": {"snp_complete_psc_msr": msr_psc_wrong_response},
     "msr-register-other-gfn": {"sev_handle_vmgexit_msr_protocol": msr_reg_gpa_other_gfn},

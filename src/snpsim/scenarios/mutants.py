@@ -47,6 +47,8 @@ __all__ = [
     "tests_naming",
     "run_tests_under",
     "default_tests_dir",
+    "attacks_markdown",
+    "tests_markdown",
     "mutants_markdown",
 ]
 
@@ -61,13 +63,20 @@ class AttackRun:
     workload); ``result`` (the VMM's: "completed", "guest-terminated", "livelock",
     "internal-error", ...); ``termination`` ((reason set, code, guest function) or
     None); ``checks`` (the named checks that fired in force, sorted); ``describe`` (one
-    line, :meth:`snpsim.system.RunOutcome.describe`)."""
+    line, :meth:`snpsim.system.RunOutcome.describe`); ``read_back`` (the guest read its
+    own data back after the conversion; None when it did not get that far)."""
 
     attack: str | None
     result: str
     termination: tuple[int, int, str] | None
     checks: tuple[str, ...]
     describe: str
+    read_back: bool | None = None
+
+    @property
+    def ending(self) -> tuple[Any, ...]:
+        """What the run's end looks like from outside: result, termination, read back."""
+        return (self.result, self.termination, self.read_back)
 
 
 def attack_run(attack: str | None, disabled: Iterable[str] = ()) -> AttackRun:
@@ -79,24 +88,29 @@ def attack_run(attack: str | None, disabled: Iterable[str] = ()) -> AttackRun:
     from snpsim.adversary import ATTACKS
     from snpsim.api import Scenario
 
-    from .catalog import ScenarioParams, seed_round_trip, variant_scenario
+    from .catalog import SEED_PAYLOAD, ScenarioParams, seed_round_trip, variant_scenario
 
     with disabled_checks(disabled):
         if attack is None:
             sc = Scenario("honest", memory=MEMORY, vcpus=VCPUS)
+            data: dict[str, Any] = {}
 
             @sc.guest(vcpu=0)
             def honest(g: Any) -> None:
-                if seed_round_trip(g)[2] == 0:
+                va, _gpa, ret = seed_round_trip(g)
+                if ret == 0:
                     g.call("cpu_relax")
+                    data["read_back"] = g.read(va, len(SEED_PAYLOAD)) == SEED_PAYLOAD
         else:
             ATTACKS[attack]  # KeyError for an unknown attack
-            sc = variant_scenario(f"attack/{attack}", ScenarioParams(memory=MEMORY, vcpus=VCPUS))[0]
+            sc, data, _finish, _config = variant_scenario(
+                f"attack/{attack}", ScenarioParams(memory=MEMORY, vcpus=VCPUS))
         res = sc.run()
     out = res.outcome
     term = None if out.termination is None else (int(out.termination[0]), int(out.termination[1]),
                                                  str(out.termination[2]))
-    return AttackRun(attack, out.vmm.result, term, tuple(sorted(out.checks)), out.describe())
+    return AttackRun(attack, out.vmm.result, term, tuple(sorted(out.checks)), out.describe(),
+                     data.get("read_back"))
 
 
 def run_attacks(disabled: Iterable[str] = (), attacks: Iterable[str] | None = None) -> dict[str, AttackRun]:
@@ -111,10 +125,11 @@ def run_attacks(disabled: Iterable[str] = (), attacks: Iterable[str] | None = No
 @dataclass(frozen=True)
 class AttackVerdict:
     """One attack the check stops: ``attack``; ``with_check`` (the checks that stop it on
-    the full model); ``without``: "gets through" (no check stops it with the check
-    removed and the guest goes on to power off), "no named check" (no check stops it,
-    but the run ends otherwise: a livelock, a host oops), "still stopped" (only checks
-    that stopped it anyway do), or "stopped instead" (another check does); ``instead`` (the checks that stop it then);
+    the full model); ``without``: "stopped instead" (with the check removed, a check
+    that was not needed before stops it), "still stopped" (checks that fired anyway end
+    the run as before), "gets through" (else, and the guest goes on to power off), "no
+    named check" (else, and the run ends otherwise: a livelock, a host oops);
+    ``instead`` (the checks that fired in the mutant run);
     ``outcome`` (the mutant run's one-line outcome)."""
 
     attack: str
@@ -141,8 +156,9 @@ class MutantRow:
 
     @property
     def only_stopped_by(self) -> list[str]:
-        """Attacks that get through when this check is removed."""
-        return [v.attack for v in self.attacks if v.without == "gets through"]
+        """Attacks no other check stops when this one is removed (they get through, or
+        the run ends some other way: a livelock, a host oops)."""
+        return [v.attack for v in self.attacks if v.without in ("gets through", "no named check")]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of the row."""
@@ -228,10 +244,14 @@ def run_mutants(checks: Iterable[str] | None = None, *, attacks: Iterable[str] |
             m = attack_run(a, (name,))
             with_check = tuple(c for c in run.checks if c not in honest)
             instead = tuple(c for c in m.checks if c not in honest and c != name)
-            if not instead:
-                verdict = "gets through" if m.result == "completed" else "no named check"
+            if set(instead) - set(with_check):
+                verdict = "stopped instead"          # a check that was not needed before
+            elif instead and m.ending == run.ending:
+                verdict = "still stopped"            # the others it tripped end it the same way
+            elif m.result == "completed":
+                verdict = "gets through"
             else:
-                verdict = "still stopped" if set(instead) <= set(with_check) else "stopped instead"
+                verdict = "no named check"
             row.attacks.append(AttackVerdict(a, with_check, verdict, instead, m.describe))
         if tests and tdir is not None:
             if progress:
@@ -253,23 +273,46 @@ def _short(test_id: str) -> str:
     return f"{cls.rsplit('.', 1)[-1]}::{name}"
 
 
-def mutants_markdown(rows: list[MutantRow]) -> str:
-    """The mutation table as Markdown (docs/mutants.md's generated part): per check, the
-    attacks it stops, what each does without it, and the tests that kill the mutant."""
-    out = ["| check | layer | attacks it stops | without it | killed by tests |",
+def attacks_markdown(rows: list[MutantRow]) -> str:
+    """The attack half of the mutation table as Markdown (docs/mutants.md): per check, the
+    attacks it stops and what each does with the check removed; a last column says
+    whether some attack is stopped by this check alone."""
+    out = ["| check | layer | attacks it stops | without it | an attack only it stops |",
            "|---|---|---|---|---|"]
     for r in rows:
         stops = _cell(f"`{v.attack}`" for v in r.attacks)
-        without = _cell(
-            f"`{v.attack}`: gets through ({v.outcome})" if v.without == "gets through"
-            else f"`{v.attack}`: ends with no named check ({v.outcome})" if v.without == "no named check"
-            else f"`{v.attack}`: {v.without} by {', '.join(f'`{c}`' for c in v.instead)}"
-            for v in r.attacks) if r.attacks else "no attack in the catalogue reaches it"
-        if not r.tests_run:
-            tests = "not run"
-        elif r.killed_by:
-            tests = _cell(f"`{_short(t)}`" for t in r.killed_by)
+        if not r.attacks:
+            without = "no attack in the catalogue reaches it"
         else:
-            tests = f"NONE of {len(r.tests)}" if r.tests else "no test names it"
-        out.append(f"| `{r.check}` | {r.layer} | {stops} | {without} | {tests} |")
+            without = "; ".join(_verdict(v) for v in r.attacks)
+        only = _cell(f"`{a}`" for a in r.only_stopped_by) if r.only_stopped_by else "**none**"
+        out.append(f"| `{r.check}` | {r.layer} | {stops} | {without} | {only} |")
     return "\n".join(out) + "\n"
+
+
+def _verdict(v: AttackVerdict) -> str:
+    if v.without == "gets through":
+        return f"`{v.attack}` gets through ({v.outcome})"
+    if v.without == "no named check":
+        return f"`{v.attack}`: no named check stops it ({v.outcome})"
+    return f"`{v.attack}` {v.without} by {', '.join(f'`{c}`' for c in v.instead)}"
+
+
+def tests_markdown(rows: list[MutantRow]) -> str:
+    """The test half of the mutation table as Markdown: per check, how many tests name
+    it and which of them fail when it is removed."""
+    out = ["| check | tests that name it | killed by |", "|---|---|---|"]
+    for r in rows:
+        if not r.tests_run:
+            killed = "not run"
+        elif r.killed_by:
+            killed = _cell(f"`{_short(t)}`" for t in r.killed_by)
+        else:
+            killed = "**no test fails**" if r.tests else "**no test names it**"
+        out.append(f"| `{r.check}` | {len(r.tests) if r.tests_run else '--'} | {killed} |")
+    return "\n".join(out) + "\n"
+
+
+def mutants_markdown(rows: list[MutantRow]) -> str:
+    """Both halves: :func:`attacks_markdown`, a blank line, :func:`tests_markdown`."""
+    return attacks_markdown(rows) + "\n" + tests_markdown(rows)
