@@ -205,6 +205,15 @@ def test_sev_info_outside_1_2_terminates_0_1_in_the_decompressor(name):
     assert out.termination == (0, 1, "sev_enable")             # GHCB_SEV_ES_PROT_UNSUPPORTED
 
 
+@pytest.mark.check("sev_enable:hv_ft_snp")
+def test_hv_features_without_snp_only_for_the_decompressor_terminates_0_2_there():
+    _s, seed, out = run_seed(ATTACKS["msr-hv-features-no-snp-early"])
+    assert out.vmm.result == "guest-terminated"
+    assert out.termination == (0, 2, "sev_enable")                # GHCB_SNP_UNSUPPORTED
+    assert set(out.checks) == {"sev_enable:hv_ft_snp"}
+    assert seed.gpa == 0
+
+
 @pytest.mark.check("sev_es_init_vc_handling:hv_ft_snp")
 def test_hv_features_without_snp_only_for_the_kernel_proper_terminates_0_2_there():
     _s, seed, out = run_seed(ATTACKS["msr-hv-features-no-snp-late"])
@@ -301,3 +310,22 @@ def test_npt_remap_to_another_guests_validated_page_is_stopped_only_by_the_guest
     e = system.platform.rmp.lookup(foreign)
     assert e.assigned and e.asid == system.machine.asid + 1 and e.gpa == gpa and e.validated
     assert system.platform.host.npt_lookup(vm.npt, gfn).pfn != foreign
+
+
+@pytest.mark.check("rmp:reverse-map")
+def test_npt_remap_to_another_private_page_of_the_guest_is_stopped_only_by_the_reverse_map_check():
+    """The substitute page is the guest's own: assigned to its ASID, 4K, validated, but at
+    another GPA; only the Reverse-Map check refuses it (hardware-and-ghcb.md 1.4)."""
+    system, vm, result, out = run_rmp_attack(ATTACKS["npt-remap-other-gpa"])
+    log = attack_log(vm)
+    gpa = result["gpa"]
+    [(action, gfn, other)] = log.struck
+    assert (action, gfn) == ("remap-other-gpa", gpa // PAGE)
+    e = system.platform.rmp.lookup(other)
+    assert e.assigned and e.asid == system.machine.asid and e.validated and e.gpa != gpa
+    code, info1, info2 = log.exits[0]
+    assert code == SVM_EXIT_NPF and info2 == gpa and info1 & NPF_RMP
+    assert dict(out.checks) == {"rmp:reverse-map": 1}
+    # KVM maps the guest_memfd page back: the guest reads its own plaintext
+    assert out.completed and result["read"] == PRIVATE_AGAIN
+    assert system.platform.host.npt_lookup(vm.npt, gfn).pfn != other

@@ -226,6 +226,10 @@ ATTACKS: dict[str, Variant] = {v.name: v for v in (
     _attack("msr-hv-features-no-snp", "hypervisor features answered without GHCB_HV_FT_SNP: "
             "stopped by sev_enable's feature check, terminate (0, 2) GHCB_SNP_UNSUPPORTED",
             "sev_enable: GHCB_HV_FT_SNP missing (linux-guest.md 8.2)"),
+    _attack("msr-hv-features-no-snp-early", "hypervisor features answered without "
+            "GHCB_HV_FT_SNP to the decompressor only: stopped by sev_enable's feature check, "
+            "terminate (0, 2) GHCB_SNP_UNSUPPORTED",
+            "sev_enable: GHCB_HV_FT_SNP missing (linux-guest.md 8.2)"),
     _attack("msr-hv-features-no-snp-late", "hypervisor features answered with "
             "GHCB_HV_FT_SNP to the decompressor, without it to the kernel proper: stopped by "
             "sev_es_init_vc_handling's feature check, terminate (0, 2) GHCB_SNP_UNSUPPORTED",
@@ -238,6 +242,10 @@ ATTACKS: dict[str, Variant] = {v.name: v for v in (
             "to a page another SNP guest validated at the same GPA: Reverse-Map and Validated "
             "pass, the RMP Guest-Owned check (ASID) stops the access with #NPF (RMP bit)",
             f"RMP Guest-Owned check -> #NPF PFERR_GUEST_RMP ({_RMP})"),
+    _attack("npt-remap-other-gpa", "the host remaps a validated private GPA in the NPT to "
+            "another validated private page of the same guest: Guest-Owned and Validated "
+            "pass, the RMP Reverse-Map check (the entry's GPA) stops the access with #NPF "
+            "(RMP bit)", f"RMP Reverse-Map check -> #NPF PFERR_GUEST_RMP ({_RMP})"),
     _attack("rmp-make-shared-under-guest", "the host RMPUPDATEs a validated guest page to "
             "hypervisor-owned: the RMP Guest-Owned check stops the next private access with "
             "#NPF (RMP bit); KVM's fault path re-assigns the page unvalidated, then #VC 0x404, "

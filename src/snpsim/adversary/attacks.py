@@ -281,22 +281,35 @@ msr_hv_features_no_snp = _msr_rewrite(
     | GHCB_MSR_HV_FT_RESP)
 
 
-def msr_hv_features_no_snp_late(original: Hook, vcpu: Any) -> int:
-    """Hook on ``sev_handle_vmgexit_msr_protocol``: KVM's answers, except that every
-    hypervisor-features answer after the first (the decompressor's ``sev_enable`` asks
-    first, the kernel proper's ``sev_es_init_vc_handling`` again) lacks GHCB_HV_FT_SNP.
-    The decompressor's check passes; the kernel's own check stops it (terminate (0, 2)).
-    Returns KVM's result."""
-    req = vcpu.vmcb.ghcb_gpa & GHCB_MSR_INFO_MASK
-    ret = original(vcpu)
-    if req == GHCB_MSR_HV_FT_REQ:
-        log = attack_log(vcpu.kvm)
-        if any(a == "hv-features" for a, _g, _p in log.struck):
-            vcpu.vmcb.ghcb_gpa = u64(
-                (vcpu.vmcb.ghcb_gpa & ~(GHCB_HV_FT_SNP << GHCB_MSR_HV_FT_POS) & ~GHCB_MSR_INFO_MASK)
-                | GHCB_MSR_HV_FT_RESP)
-        log.struck.append(("hv-features", 0, 0))
-    return int(ret)
+def _hv_features_no_snp_at(name: str, first: bool) -> Hook:
+    """A hook on ``sev_handle_vmgexit_msr_protocol``: KVM's answers, except that the first
+    hypervisor-features answer in the VM (``first``; the decompressor's ``sev_enable``
+    asks first) or every later one (the kernel proper's ``sev_es_init_vc_handling``)
+    lacks GHCB_HV_FT_SNP.  Each request is noted in the VM's :class:`AttackLog`
+    (``struck``: ("hv-features", 0, 0))."""
+
+    def hook(original: Hook, vcpu: Any) -> int:
+        req = vcpu.vmcb.ghcb_gpa & GHCB_MSR_INFO_MASK
+        ret = original(vcpu)
+        if req == GHCB_MSR_HV_FT_REQ:
+            log = attack_log(vcpu.kvm)
+            earlier = any(a == "hv-features" for a, _g, _p in log.struck)
+            if earlier != first:
+                ans = vcpu.vmcb.ghcb_gpa
+                vcpu.vmcb.ghcb_gpa = u64((ans & ~(GHCB_HV_FT_SNP << GHCB_MSR_HV_FT_POS)
+                                          & ~GHCB_MSR_INFO_MASK) | GHCB_MSR_HV_FT_RESP)
+            log.struck.append(("hv-features", 0, 0))
+        return int(ret)
+
+    hook.__name__ = hook.__qualname__ = name
+    hook.__doc__ = (f"Hook on ``sev_handle_vmgexit_msr_protocol`` ({name}): GHCB_HV_FT_SNP "
+                    f"cleared from the {'first' if first else 'later'} hypervisor-features "
+                    "answer(s).  Returns KVM's result.")
+    return hook
+
+
+msr_hv_features_no_snp_early = _hv_features_no_snp_at("msr_hv_features_no_snp_early", True)
+msr_hv_features_no_snp_late = _hv_features_no_snp_at("msr_hv_features_no_snp_late", False)
 
 
 def msr_psc_error(original: Hook, vcpu: Any) -> int:
@@ -413,6 +426,26 @@ def strike_npt_remap_other_guest(vcpu: Any, gfn: int, log: AttackLog) -> None:
     log.struck.append(("remap-other-guest", gfn, new))
 
 
+def strike_npt_remap_other_gpa(vcpu: Any, gfn: int, log: AttackLog) -> None:
+    """Remap the validated ``gfn`` in the NPT to another page of the *same* guest: the
+    nearest mapped page below it that the RMP holds as assigned to this ASID, 4K and
+    validated, at its own GPA (a swap of two private pages).  Guest-Owned, Page-Size
+    and Validated all pass; only the Reverse-Map check (the entry's GPA) stops the
+    access: #NPF with the RMP bit.  Nothing is done when no such page is mapped."""
+    kvm = vcpu.kvm
+    for other in range(gfn - 1, max(gfn - 4096, -1), -1):
+        pfn = _npt_pfn(vcpu, other)
+        if pfn is None:
+            continue
+        rc, e = kvm.host.rmpread(pfn << PAGE_SHIFT)
+        if (rc == 0 and e is not None and e.assigned and e.asid == kvm.sev.asid and e.validated
+                and not e.pagesize and e.gpa == other << PAGE_SHIFT):
+            kvm.host.npt_unmap(kvm.npt, gfn, gfn + 1)
+            kvm.host.npt_map(kvm.npt, gfn, pfn)
+            log.struck.append(("remap-other-gpa", gfn, pfn))
+            return
+
+
 #: What the host writes into the guest's page in :func:`strike_host_write`.
 HOST_WRITE_DATA = b"written by the host"
 
@@ -444,6 +477,7 @@ ATTACK_HOOKS: dict[str, dict[str, Hook]] = {
     "psc-end-entry-grown-once": {"snp_complete_psc": psc_answer_end_entry_grown_once},
     "psc-cur-entry-backwards": {"snp_complete_psc": psc_answer_cur_entry_backwards},
     "psc-never-advance": {"snp_begin_psc": psc_never_advance},
+    "msr-hv-features-no-snp-early": {"sev_handle_vmgexit_msr_protocol": msr_hv_features_no_snp_early},
     "msr-hv-features-no-snp-late": {"sev_handle_vmgexit_msr_protocol": msr_hv_features_no_snp_late},
     "msr-psc-error": {"snp_complete_psc_msr": msr_psc_error},
     "msr-psc-wrong-response": {"snp_complete_psc_msr": msr_psc_wrong_response},
@@ -456,6 +490,9 @@ ATTACK_HOOKS: dict[str, dict[str, Hook]] = {
     "npt-remap-other-guest": {
         "snp_begin_psc": note_private_victims,
         "svm_handle_exit": _striker("svm_handle_exit_npt_remap_other", strike_npt_remap_other_guest)},
+    "npt-remap-other-gpa": {
+        "snp_begin_psc": note_private_victims,
+        "svm_handle_exit": _striker("svm_handle_exit_npt_remap_gpa", strike_npt_remap_other_gpa)},
     "rmp-make-shared-under-guest": {
         "snp_begin_psc": note_private_victims,
         "svm_handle_exit": _striker("svm_handle_exit_rmp_shared", strike_rmp_make_shared)},

@@ -408,7 +408,8 @@ def exc_vmm_communication(kernel: GuestKernel, error_code: int, cr2: int = 0) ->
     if not check_enabled("exc_vmm_communication:terminate"):
         # Removed (a mutant): return to the faulting instruction, which faults again;
         # the livelock watcher ends the run after enough identical #VCs.
-        cpu.progress.watch("exc_vmm_communication", cpu.vcpu_id, (error_code, cr2))
+        cpu.progress.watch("exc_vmm_communication", cpu.vcpu_id, (int(error_code), cr2),
+                           lambda: f"#VC {int(error_code):#x} again at GVA {cr2:#x}")
         return
     if result == ES_UNSUPPORTED:
         kernel.warn(f"Unsupported exit-code {error_code:#04x} in #VC exception")

@@ -281,7 +281,9 @@ def attacks_markdown(rows: list[MutantRow]) -> str:
            "|---|---|---|---|---|"]
     for r in rows:
         stops = _cell(f"`{v.attack}`" for v in r.attacks)
-        if not r.attacks:
+        if not r.attacks and r.layer == "kvm":
+            without = "no attack reaches it: it checks the guest's requests, the catalogue's attackers are the host"
+        elif not r.attacks:
             without = "no attack in the catalogue reaches it"
         else:
             without = "; ".join(_verdict(v) for v in r.attacks)
