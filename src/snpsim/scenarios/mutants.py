@@ -49,6 +49,7 @@ __all__ = [
     "default_tests_dir",
     "attacks_markdown",
     "tests_markdown",
+    "unstopped_markdown",
     "mutants_markdown",
 ]
 
@@ -218,13 +219,15 @@ def run_tests_under(check: str, tests_dir: Path) -> tuple[list[str], list[str]]:
 
 def run_mutants(checks: Iterable[str] | None = None, *, attacks: Iterable[str] | None = None,
                 tests: bool = True, tests_dir: Path | None = None,
-                progress: Callable[[str], None] | None = None) -> list[MutantRow]:
+                progress: Callable[[str], None] | None = None,
+                baseline: dict[str, AttackRun] | None = None) -> list[MutantRow]:
     """The mutation table: one :class:`MutantRow` per check of ``checks`` (default: all
     of :data:`snpsim.spec.checks.CHECKS`, in its order), over the attacks ``attacks``
     (default: the whole catalogue).  ``tests``: also run the tests that name each check
     under its mutant (needs ``tests_dir``, default :func:`default_tests_dir`; skipped
-    when there is none).  ``progress(label)`` is called before each step.  Raises
-    KeyError for an unknown check or attack."""
+    when there is none).  ``progress(label)`` is called before each step; ``baseline``,
+    when given, receives the attacks' runs on the full model (for
+    :func:`unstopped_markdown`).  Raises KeyError for an unknown check or attack."""
     names = list(CHECKS) if checks is None else list(checks)
     for n in names:
         CHECKS[n]  # KeyError for an unknown check
@@ -232,6 +235,9 @@ def run_mutants(checks: Iterable[str] | None = None, *, attacks: Iterable[str] |
         progress("honest run and the attacks on the full model")
     honest = set(attack_run(None).checks)
     base = run_attacks((), attacks)
+    if baseline is not None:
+        baseline.update(base)
+        baseline[""] = AttackRun(None, "", None, tuple(sorted(honest)), "the honest host")
     tdir = tests_dir if tests_dir is not None else (default_tests_dir() if tests else None)
     rows = []
     for name in names:
@@ -298,6 +304,16 @@ def _verdict(v: AttackVerdict) -> str:
     if v.without == "no named check":
         return f"`{v.attack}`: no named check stops it ({v.outcome})"
     return f"`{v.attack}` {v.without} by {', '.join(f'`{c}`' for c in v.instead)}"
+
+
+def unstopped_markdown(baseline: dict[str, AttackRun]) -> str:
+    """The attacks no named check stops on the full model (``baseline`` as filled by
+    :func:`run_mutants`), one bullet each with how the run ends; "none" when every attack
+    is stopped by some check."""
+    honest = set(baseline[""].checks) if "" in baseline else set()
+    lines = [f"- `{a}`: {r.describe}" for a, r in baseline.items()
+             if a and not set(r.checks) - honest]
+    return "\n".join(lines) + "\n" if lines else "none\n"
 
 
 def tests_markdown(rows: list[MutantRow]) -> str:
