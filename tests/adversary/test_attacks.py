@@ -151,6 +151,7 @@ def test_psc_cur_entry_backwards_livelocks_linux_and_the_watcher_names_vmgexit_p
     # Linux compares cur_entry with its initial value (0): the check passes, no termination
     assert out.termination is None and not out.completed
     assert out.vmm.result == "livelock"
+    assert out.checks == {}                       # no named check stops it
     assert (out.livelock_loop, out.livelock_vcpu) == ("vmgexit_psc", 0)
     assert "cur_entry 0" in out.livelock_state
     assert out.describe().startswith("livelock in vmgexit_psc on vCPU 0: ")
@@ -166,6 +167,7 @@ def test_psc_never_advance_livelocks_linux_and_the_watcher_names_vmgexit_psc():
     system, seed, out = run_seed(ATTACKS["psc-never-advance"], observer=obs)
     assert out.termination is None and not out.completed
     assert (out.vmm.result, out.livelock_loop, out.livelock_vcpu) == ("livelock", "vmgexit_psc", 0)
+    assert out.checks == {}
     assert "cur_entry 0, end_entry 0" in out.livelock_state
     assert obs.stats.ghcb_exits["SVM_VMGEXIT_PSC"] >= system.platform.progress.repeats
     # nothing was converted: no KVM_HC_MAP_GPA_RANGE exit for the guest's PSC
