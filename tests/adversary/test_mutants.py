@@ -5,7 +5,7 @@
 """The named-check registry (snpsim.spec.checks), its mutants, and docs/mutants.md.
 
 Expected values: the PVALIDATE failure paths end the guest with (1, 2) GHCB_TERM_PVALIDATE
-(linux-guest.md 1.3, 7.1: ``pvalidate_4k_page``; 3, 4.2: ``pval_pages`` ->
+(linux-guest.md 1.3; 4.4: ``pvalidate_4k_page``; 4.2: ``pval_pages`` ->
 ``__pval_terminate``); PVALIDATE of a page whose Validated bit already has the asked value
 sets CF, which Linux's ``pvalidate`` returns as PVALIDATE_FAIL_NOUPDATE (255).
 """
