@@ -331,3 +331,20 @@ def test_npt_remap_to_another_private_page_of_the_guest_is_stopped_only_by_the_r
     # KVM maps the guest_memfd page back: the guest reads its own plaintext
     assert out.completed and result["read"] == PRIVATE_AGAIN
     assert system.platform.host.npt_lookup(vm.npt, gfn).pfn != other
+
+
+@pytest.mark.check("verify_exception_info:event", "exc_vmm_communication:terminate")
+def test_a_pf_asked_for_in_the_answer_to_an_emulated_rdmsr_terminates_0_0():
+    """The attack scenario's workload ends with an RDMSR of MSR_IA32_APICBASE: a #VC 0x7c
+    the guest forwards through the GHCB.  The #PF the host asks for is neither #GP nor
+    #UD, so verify_exception_info answers ES_VMM_ERROR and the #VC handler (kernel mode)
+    terminates (0, 0) GHCB_SEV_ES_GEN_REQ (linux-guest.md 1.3, 6)."""
+    from snpsim.scenarios.catalog import ScenarioParams, variant_scenario
+
+    sc, result, _finish, _config = variant_scenario(
+        "attack/vc-msr-inject-pf", ScenarioParams(memory=MEM, vcpus=1))
+    out = sc.run().outcome
+    assert result["read_back"] is True and "msr_read" not in result
+    assert out.termination == (0, 0, "exc_vmm_communication")
+    assert dict(out.checks) == {"verify_exception_info:event": 1,
+                                "exc_vmm_communication:terminate": 1}

@@ -188,6 +188,10 @@ ATTACKS: dict[str, Variant] = {v.name: v for v in (
             "verify_exception_info accepts it (ES_EXCEPTION), vmgexit_psc fails the PSC "
             "anyway, terminate (1, 1)",
             f"vmgexit_psc: sev_es_ghcb_hv_call result != ES_OK ({_L52}, {_L6})"),
+    _attack("vc-msr-inject-pf", "the answer to a #VC-emulated RDMSR asks for a #PF: "
+            "stopped by verify_exception_info (only #GP/#UD accepted: ES_VMM_ERROR), the #VC "
+            "handler terminates (0, 0)",
+            f"verify_exception_info: exception not #GP/#UD -> ES_VMM_ERROR ({_L6})"),
     _attack("psc-reserved-set", "PSC answered with the header's reserved field set: stopped "
             "by vmgexit_psc's reserved check, terminate (1, 1)",
             f"vmgexit_psc: hdr.reserved != 0 ({_L52})"),

@@ -43,6 +43,7 @@ from snpsim.spec.exit_codes import (
     GHCB_ERR_INVALID_INPUT,
     SVM_EVTINJ_TYPE_EXEPT,
     SVM_EVTINJ_VALID,
+    SVM_EXIT_MSR,
     SVM_EXIT_NPF,
 )
 from snpsim.spec.faults import X86_TRAP_GP, X86_TRAP_PF
@@ -238,6 +239,18 @@ def psc_never_advance(original: Hook, vcpu: Any) -> int:
     Returns 1."""
     function("snp_complete_psc")(vcpu, 0)
     return 1
+
+
+def vc_msr_inject_pf(original: Hook, vcpu: Any) -> int:
+    """Hook on ``sev_handle_vmgexit``: KVM's handling, then for a GHCB-protocol
+    SVM_EXIT_MSR (the guest's #VC on an intercepted RDMSR/WRMSR) the answer replaced by
+    ``sw_exit_info_1`` = 1 with a #PF in ``sw_exit_info_2`` (:data:`PSC_INJECTED_PF`).
+    Stopped by ``verify_exception_info``'s event check (only #GP/#UD: ES_VMM_ERROR), the
+    #VC handler terminates (0, 0).  Returns KVM's result."""
+    ret = original(vcpu)
+    if not vcpu.vmcb.ghcb_gpa & GHCB_MSR_INFO_MASK and vcpu.exit_code == SVM_EXIT_MSR:
+        function("svm_vmgexit_set_return_code")(vcpu, 1, PSC_INJECTED_PF)
+    return int(ret)
 
 
 # ---- MSR-protocol misanswers (linux-guest.md 5.1, 6, 7.1, 8.2) --------------------------------------
@@ -472,6 +485,7 @@ ATTACK_HOOKS: dict[str, dict[str, Hook]] = {
     "psc-vmm-error-no-info2": {"snp_complete_psc": psc_answer_vmm_error_no_info2},
     "psc-inject-pf": {"snp_complete_psc": psc_answer_inject_pf},
     "psc-inject-gp": {"snp_complete_psc": psc_answer_inject_gp},
+    "vc-msr-inject-pf": {"sev_handle_vmgexit": vc_msr_inject_pf},
     "psc-reserved-set": {"snp_complete_psc": psc_answer_reserved_set},
     "psc-end-entry-grown": {"snp_complete_psc": psc_answer_end_entry_grown},
     "psc-end-entry-grown-once": {"snp_complete_psc": psc_answer_end_entry_grown_once},
