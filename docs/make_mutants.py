@@ -72,11 +72,40 @@ def attack_section(rows: list, baseline: dict) -> str:
     return attacks_markdown(rows) + UNSTOPPED + unstopped_markdown(baseline)
 
 
+GAPS = """
+## Where the table is short, and why
+
+* **KVM's checks** (`sev_es_validate_vmgexit`, `setup_vmgexit_scratch`, `snp_begin_psc`)
+  check the guest's requests; the catalogue's attackers are hypervisors, so no attack
+  reaches them. Tests kill each mutant; a catalogue of malicious guests is not written.
+* **The PVALIDATE failure checks** (`pvalidate_4k_page`, `pval_pages`): a host cannot
+  make PVALIDATE return an error code. What it can break (the page not assigned, of
+  another size, at another GPA) reaches the guest as an #NPF with the RMP bit, before
+  PVALIDATE returns. A return code needs the guest's own mistake; the tests validate a
+  page twice (CF = 1, PVALIDATE_FAIL_NOUPDATE).
+* **`rmp:page-size`**: an attack needs a 2 MiB NPT leaf over a GPA range whose 512 pages
+  are backed, 4K in the RMP, by one 2 MiB-aligned run of host pages; not built. The
+  hardware test kills the mutant.
+* **`verify_exception_info:event`** is backed for PSC answers by `vmgexit_psc`'s result
+  check, and for an emulated instruction by `vc_forward_exception`, which panics on any
+  vector but #GP/#UD (not a named check: the run ends as a guest panic).
+* **`exc_vmm_communication:terminate`** removed: the #VC handler returns. An access to
+  a page that is not validated faults again (#VC 0x404 each time) until the model's
+  livelock watcher ends the run; the emulated RDMSR is not retried in the model and the
+  guest goes on.
+
+Removing checks for a run: `snpsim.spec.checks.disabled_checks(names)` (a context
+manager) or `SNPSIM_DISABLE_CHECKS=name1,name2` in the environment of a process; a test
+is tied to a check by `@pytest.mark.check(name)` and `pytest --check name` selects the
+tests of one check (tests/conftest.py).
+"""
+
+
 def main() -> None:
     baseline: dict = {}
     rows = run_mutants(baseline=baseline)
     print(HEADER + "## Attacks\n\n" + ATTACKS_BEGIN + "\n" + attack_section(rows, baseline)
-          + ATTACKS_END + "\n\n## Tests\n\n" + tests_markdown(rows), end="")
+          + ATTACKS_END + "\n\n## Tests\n\n" + tests_markdown(rows) + GAPS, end="")
 
 
 if __name__ == "__main__":
