@@ -42,6 +42,8 @@ def test_planted_bug_exit_1_with_a_replay_file(tmp_path):
     ["seed", "--workers", "0"],
     ["no-such-target"],
     ["missing-file.py"],
+    ["seed", "--check", "rmp:validated"],  # --check without --mutants
+    ["seed", "--mutants", "--check", "no-such-check"],
 ])
 def test_bad_arguments_exit_2(args, tmp_path):
     out = CliRunner().invoke(main, ["explore", *args, "--out", str(tmp_path)])
@@ -64,3 +66,24 @@ def test_ray_refused_without_ray_else_same_records(tmp_path):
         b = runner.invoke(main, ["explore", "seed", "--budget", "2", "--json", "--out",
                                  str(tmp_path)])
         assert json.loads(a.output)["records"] == json.loads(b.output)["records"]
+
+
+def test_mutant_campaign_psc_response_check(tmp_path):
+    """``explore --mutants``: with ``__page_state_change``'s response check removed, the
+    malicious MSR-protocol answers it stopped on the full model are no longer stopped
+    and break an invariant (the guest goes on past a refused page-state change); the
+    same rows come back on 2 worker processes, since the removal travels with each
+    job."""
+    args = ["explore", "seed", "--mutants", "--check", "__page_state_change:response",
+            "--check", "rmp:reverse-map", "--budget", "10", "--json", "--out", str(tmp_path)]
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 0, out.output
+    d = json.loads(out.output)
+    assert d["host"] == "malicious"
+    resp, rmap = d["mutants"]
+    assert resp["check"] == "__page_state_change:response" and resp["layer"] == "guest"
+    assert resp["fired_in"] >= 1
+    assert resp["verdict"] == "gets through" and 1 <= resp["broken"] <= resp["fired_in"]
+    assert rmap["fired_in"] == 0 and rmap["verdict"] == "not reached"
+    two = CliRunner().invoke(main, [*args, "--workers", "2"])
+    assert json.loads(two.output)["mutants"] == d["mutants"]

@@ -36,11 +36,17 @@ def _fail(msg: str, status: int = 2) -> NoReturn:
               help="How many runs the campaign draws.")
 @click.option("--seed", "seed", type=int, default=0, show_default=True,
               help="The campaign's seed: the same seed draws the same runs.")
-@click.option("--host", "bounds", type=click.Choice(["honest", "malicious"]), default="honest",
-              show_default=True,
+@click.option("--host", "bounds", type=click.Choice(["honest", "malicious"]), default=None,
               help="The host's bounds: honest (scheduler seeds, vCPU schedules, 2 MiB "
                    "guest_memfd folios) or malicious (also PSC, MSR-protocol and "
-                   "KVM_HC_MAP_GPA_RANGE misanswers, host events, VMM faults).")
+                   "KVM_HC_MAP_GPA_RANGE misanswers, host events, VMM faults).  "
+                   "Default: honest; malicious with --mutants.")
+@click.option("--mutants", "mutants", is_flag=True,
+              help="Mutation adequacy: run the campaign on the full model, then once per "
+                   "named check with that check removed, and report per check what the "
+                   "runs it stopped do without it (see also 'snpsim mutants').")
+@click.option("--check", "checks", multiple=True, metavar="NAME",
+              help="With --mutants: only this check (repeatable); default every named check.")
 @click.option("--workers", "workers", type=int, default=1, show_default=True,
               help="Local worker processes for the campaign's runs.")
 @click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
@@ -53,8 +59,9 @@ def _fail(msg: str, status: int = 2) -> NoReturn:
 @click.option("--no-shrink", "no_shrink", is_flag=True,
               help="Write the failing run as drawn, without shrinking it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def command(target: str, budget: int, seed: int, bounds: str, workers: int,
-            ray_address: str | None, out_dir: Path, no_shrink: bool, as_json: bool) -> None:
+def command(target: str, budget: int, seed: int, bounds: str | None, mutants: bool,
+            checks: tuple[str, ...], workers: int, ray_address: str | None, out_dir: Path,
+            no_shrink: bool, as_json: bool) -> None:
     """Run a campaign over TARGET ('seed', or FILE.py written against snpsim.api): --budget
     runs drawn from --seed within the --host bounds, on --workers local processes or a
     Ray cluster (--ray).  Each run is checked against the invariants of docs/explore.md;
@@ -62,12 +69,25 @@ def command(target: str, budget: int, seed: int, bounds: str, workers: int,
     first failing run is shrunk to a minimal scenario file in --out that 'snpsim run
     FILE.py' replays, with the call-graph trace beside it (.trace.txt).
 
-    Exit status: 0 no invariant broken; 1 some invariant broken; 2 bad arguments."""
+    With --mutants, the campaign is repeated once per named check with that check
+    removed (--check to choose): a table per check of the runs it stopped, how many of
+    them break an invariant without it, and which other checks stop them instead.
+
+    Exit status: 0 no invariant broken (with --mutants: always 0 once it ran); 1 some
+    invariant broken; 2 bad arguments."""
     from snpsim.api import ScenarioError
     from snpsim.explore.campaign import shrink, target_vcpus, write_failure
     from snpsim.explore.program import draw
     from snpsim.explore.targets import TARGETS
+    from snpsim.spec.checks import CHECKS
 
+    if bounds is None:
+        bounds = "malicious" if mutants else "honest"
+    if checks and not mutants:
+        _fail("--check goes with --mutants")
+    for c in checks:
+        if c not in CHECKS:
+            _fail(f"unknown check {c!r}: see 'snpsim mutants --help' or docs/mutants.md")
     if not 1 <= budget <= MAX_BUDGET:
         _fail(f"--budget must be 1..{MAX_BUDGET}, not {budget}")
     if not 1 <= workers <= MAX_WORKERS:
@@ -93,6 +113,10 @@ def command(target: str, budget: int, seed: int, bounds: str, workers: int,
     except (Exception, SystemExit) as e:  # noqa: BLE001 - the user's file: one line
         _fail(f"{target}: {type(e).__name__} while loading: {e}")
 
+    if mutants:
+        _mutants(target, budget, seed, bounds, workers, ray_address, list(checks) or None,
+                 as_json)
+        return
     result = _run(target, budget, seed, bounds, workers, ray_address, as_json)
     failures: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -134,6 +158,40 @@ def _run(target: str, budget: int, seed: int, bounds: str, workers: int,
         task = bar.add_task("explore", total=budget)
         return campaign(target, budget=budget, seed=seed, bounds=bounds, workers=workers,
                         ray_address=ray_address, progress=lambda n: bar.advance(task, n))
+
+
+def _mutants(target: str, budget: int, seed: int, bounds: str, workers: int,
+             ray_address: str | None, checks: list[str] | None, as_json: bool) -> None:
+    """``--mutants``: :func:`snpsim.explore.campaign.mutant_campaigns`, as a table or
+    JSON on stdout; progress lines on stderr unless ``as_json``."""
+    from snpsim.explore.campaign import mutant_campaigns
+
+    last: list[str] = []
+
+    def progress(label: str, n: int) -> None:
+        if not as_json and (not last or last[-1] != label):
+            last.append(label)
+            click.echo(f"  campaign: {label}", err=True)
+
+    rows = mutant_campaigns(target, budget=budget, seed=seed, bounds=bounds, workers=workers,
+                            ray_address=ray_address, checks=checks, progress=progress)
+    if as_json:
+        click.echo(json.dumps({"target": target, "seed": seed, "host": bounds,
+                               "budget": budget, "mutants": rows}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"snpsim explore --mutants {target} (seed {seed}, {bounds} host, "
+                    f"{budget} runs per campaign)")
+    for col in ("check", "layer", "runs it fired in", "broken without it",
+                "stopped instead by", "verdict"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(r["check"], r["layer"], str(r["fired_in"]), str(r["broken"]),
+                  "\n".join(f"{k} ({v})" for k, v in r["instead"].items()) or "--",
+                  r["verdict"])
+    Console().print(t)
 
 
 def _table(summary: dict[str, Any]) -> None:

@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from snpsim.api import Scenario, ScenarioError
+from snpsim.spec.checks import CHECKS, disabled_checks
 
 from .explorer import STUCK_LOG
 from .program import Behaviour, Program, draw
 
 __all__ = ["RunRecord", "CampaignResult", "run_program", "run_index", "campaign", "shrink",
-           "stopper", "write_failure", "target_vcpus"]
+           "stopper", "write_failure", "target_vcpus", "mutant_campaigns"]
 
 #: Largest number of runs :func:`shrink` spends on one failure.
 SHRINK_RUNS = 48
@@ -41,7 +42,8 @@ class RunRecord:
     lines), ``malicious``, ``outcome`` (``RunOutcome.describe()``), ``stopper`` (for a
     run where a malicious behaviour acted: the check that ended the run, or "none:
     completed"; else None), ``fired`` (what the behaviours did),
-    ``violations`` (``{"invariant", "detail", "step"}`` each)."""
+    ``violations`` (``{"invariant", "detail", "step"}`` each), ``checks`` (the named
+    checks of :data:`snpsim.spec.checks.CHECKS` that fired, sorted)."""
 
     index: int
     seed: int
@@ -51,6 +53,7 @@ class RunRecord:
     stopper: str | None
     fired: list[str]
     violations: list[dict[str, Any]] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -61,7 +64,7 @@ class RunRecord:
         """Plain data (JSON)."""
         return {"index": self.index, "seed": self.seed, "behaviours": self.behaviours,
                 "malicious": self.malicious, "outcome": self.outcome, "stopper": self.stopper,
-                "fired": self.fired, "violations": self.violations}
+                "fired": self.fired, "violations": self.violations, "checks": self.checks}
 
 
 def stopper(outcome: Any) -> str:
@@ -126,7 +129,7 @@ def run_program(program: Program, *, trace: bool = False) -> tuple[RunRecord, An
         stop = "stuck: the schedule held a vCPU" if stuck else stopper(res.outcome)
     outcome = "stuck: a vCPU held while another waits for it" if stuck else res.describe()
     return RunRecord(program.index, program.seed, lines, program.malicious, outcome,
-                     stop, fired, violations), res
+                     stop, fired, violations, sorted(res.outcome.checks)), res
 
 
 def target_vcpus(target: str) -> int:
@@ -137,11 +140,15 @@ def target_vcpus(target: str) -> int:
     return (load_target(target) if target.endswith(".py") else builtin(target))[0].vcpus
 
 
-def run_index(args: tuple[str, int, int, str, int]) -> dict[str, Any]:
+def run_index(args: tuple[Any, ...]) -> dict[str, Any]:
     """Worker entry point: draw run ``index`` of campaign ``(target, seed, index,
-    bounds, vcpus)`` and run it; the record as plain data (picklable)."""
-    target, seed, index, bounds, vcpus = args
-    record, _res = run_program(draw(target, seed, index, bounds, vcpus))
+    bounds, vcpus[, removed])`` and run it, with the named checks ``removed`` (a tuple of
+    :data:`snpsim.spec.checks.CHECKS` keys) taken out for the run; the record as plain
+    data (picklable).  The removal travels with the job, so it holds on any worker."""
+    target, seed, index, bounds, vcpus, *rest = args
+    removed = tuple(rest[0]) if rest else ()
+    with disabled_checks(removed):
+        record, _res = run_program(draw(target, seed, index, bounds, vcpus))
     return record.as_dict()
 
 
@@ -174,14 +181,20 @@ class CampaignResult:
 
 def campaign(target: str, *, budget: int, seed: int = 0, bounds: str = "honest",
              workers: int = 1, ray_address: str | None = None,
-             progress: Callable[[int], None] | None = None) -> CampaignResult:
+             progress: Callable[[int], None] | None = None,
+             removed: Iterable[str] = ()) -> CampaignResult:
     """Run ``budget`` runs of ``target`` drawn from ``seed`` within ``bounds``: in this
     process (``workers`` 1), on ``workers`` local processes, or on the Ray cluster at
     ``ray_address`` (needs the ``ray`` extra).  ``progress(n)`` is called as runs finish.
     Records come back in run order whatever ran them.  Raises ScenarioError for a
-    target that cannot be loaded, RuntimeError when Ray is asked for and missing."""
+    target that cannot be loaded, RuntimeError when Ray is asked for and missing.
+    ``removed``: named checks taken out of every run (a mutant campaign, see
+    :func:`mutant_campaigns`); KeyError for an unknown name."""
     vcpus = target_vcpus(target)
-    jobs = [(target, seed, i, bounds, vcpus) for i in range(budget)]
+    gone = tuple(removed)
+    for name in gone:
+        CHECKS[name]  # KeyError for an unknown check
+    jobs: list[tuple[Any, ...]] = [(target, seed, i, bounds, vcpus, gone) for i in range(budget)]
     tick = progress or (lambda n: None)
     records: list[dict[str, Any]]
     if ray_address is not None:
@@ -206,7 +219,7 @@ def _as_done(futures: list[Any]) -> Iterable[Any]:
     return as_completed(futures)
 
 
-def _on_ray(address: str, jobs: list[tuple[str, int, int, str, int]],
+def _on_ray(address: str, jobs: list[tuple[Any, ...]],
             tick: Callable[[int], None], workers: int = 1) -> list[dict[str, Any]]:
     """The jobs as Ray tasks on the cluster at ``address`` ("auto", "ray://host:10001",
     or "local": a Ray instance started here with ``workers`` CPUs, or all of them when
@@ -234,6 +247,58 @@ def _on_ray(address: str, jobs: list[tuple[str, int, int, str, int]],
     finally:
         if started:
             ray.shutdown()
+
+
+def mutant_campaigns(target: str, *, budget: int, seed: int = 0, bounds: str = "malicious",
+                     workers: int = 1, ray_address: str | None = None,
+                     checks: Iterable[str] | None = None,
+                     progress: Callable[[str, int], None] | None = None) -> list[dict[str, Any]]:
+    """Mutation adequacy by campaign (issue 17 item 4, ``snpsim explore --mutants``): the
+    campaign of ``target`` is run once on the full model, then once per named check of
+    ``checks`` (default every key of :data:`snpsim.spec.checks.CHECKS`) with that check
+    removed, the same ``budget`` runs drawn from the same ``seed``.  A run of the full
+    model in which the check fired is compared with the same run under the mutant.
+    One row per check (plain data): ``check``, ``layer``, ``fired_in`` (runs where it
+    fired on the full model), ``broken`` (of those, runs that break an invariant
+    without it: the attack gets through), ``instead`` (other check name -> runs where
+    it fired only under the mutant: it stops the attack instead), ``changed`` (runs whose
+    outcome differs), ``verdict``: "not reached" (it never fired), "gets through"
+    (some invariant broken), "stopped instead" (other checks take over), "outcome
+    changed" or "survives" (no difference the campaign can see).  ``progress(label,
+    n)`` ticks as runs finish.  Raises KeyError for an unknown check; ScenarioError as
+    :func:`campaign`."""
+    names = list(CHECKS) if checks is None else list(checks)
+    for n in names:
+        CHECKS[n]
+    tick = progress or (lambda label, n: None)
+
+    def one(label: str, removed: tuple[str, ...]) -> CampaignResult:
+        return campaign(target, budget=budget, seed=seed, bounds=bounds, workers=workers,
+                        ray_address=ray_address, removed=removed,
+                        progress=lambda n: tick(label, n))
+
+    base = one("full model", ())
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        fired = [r for r in base.records if name in r["checks"]]
+        row: dict[str, Any] = {"check": name, "layer": CHECKS[name].layer,
+                               "fired_in": len(fired), "broken": 0, "instead": {},
+                               "changed": 0, "verdict": "not reached"}
+        if fired:
+            mutant = {r["index"]: r for r in one(f"without {name}", (name,)).records}
+            instead: Counter[str] = Counter()
+            for r in fired:
+                m = mutant[r["index"]]
+                row["broken"] += bool(m["violations"]) and not r["violations"]
+                row["changed"] += m["outcome"] != r["outcome"]
+                for other in set(m["checks"]) - set(r["checks"]) - {name}:
+                    instead[other] += 1
+            row["instead"] = dict(sorted(instead.items()))
+            row["verdict"] = ("gets through" if row["broken"] else
+                              "stopped instead" if instead else
+                              "outcome changed" if row["changed"] else "survives")
+        rows.append(row)
+    return rows
 
 
 def _fails_with(program: Program, invariant: str) -> bool:
