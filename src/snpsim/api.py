@@ -489,24 +489,24 @@ class Guest:
         return int(ret), int(req.exitinfo2)
 
     # kexec and kdump
-    def kexec(self) -> NoReturn:
+    def kexec(self) -> int:
         """``kernel_kexec()``: the kexec reboot (snpsim.guest.kexec): stop conversions
         (``snp_kexec_begin``), stop the other CPUs, make every shared page private again
         (``snp_kexec_finish``: direct map, ``.bss..decrypted``, the GHCBs last over the MSR
         protocol), then hand over to the next kernel, which is not modelled: this vCPU
-        halts for good and the run ends with ``Result.outcome.kexec == "kexec"``.  Never
-        returns."""
-        function("kernel_kexec")(self.kernel)
-        raise AssertionError("kernel_kexec returned")  # pragma: no cover - it halts
+        halts for good and the run ends with ``Result.outcome.kexec == "kexec"``.  Works
+        from any vCPU; the others are stopped.  Returns only -EBUSY (-16), when another
+        vCPU's kexec or kdump already holds ``kexec_lock`` (``kexec_trylock``)."""
+        return int(function("kernel_kexec")(self.kernel))
 
-    def crash_kexec(self) -> NoReturn:
+    def crash_kexec(self) -> int:
         """``panic()`` -> ``__crash_kexec()`` with a crash kernel loaded (kdump): the other
         CPUs are shot down by NMI first, then ``snp_kexec_begin`` (a try-lock: a
         conversion in flight is reported, "Failed to stop shared<->private conversions",
         and left as it is) and ``snp_kexec_finish``; then the hand-over, as
-        :meth:`kexec`, with ``Result.outcome.kexec == "kdump"``.  Never returns."""
-        function("__crash_kexec")(self.kernel)
-        raise AssertionError("__crash_kexec returned")  # pragma: no cover - it halts
+        :meth:`kexec`, with ``Result.outcome.kexec == "kdump"``.  Returns only -EBUSY
+        (-16), when another vCPU's kexec or kdump holds ``kexec_lock``."""
+        return int(function("__crash_kexec")(self.kernel))
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Call the guest function ``name`` (real name) with the kernel as its first
