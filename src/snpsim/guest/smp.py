@@ -237,6 +237,14 @@ def snp_ap_entry(kernel: GuestKernel, cpu: GuestPort) -> None:
     ``start_secondary``, then ``kernel.ap_workloads[cpu]`` if any (its result in
     ``kernel.ap_results[cpu]``), then HLT forever (idle).  ``kernel.ap_state`` follows
     it (online, done)."""
+    _run_ap_workload(kernel, cpu)
+    while True:
+        cpu.hlt()
+
+
+def _run_ap_workload(kernel: GuestKernel, cpu: GuestPort) -> None:
+    """``start_secondary``, then the AP's workload if it has one (result kept in
+    ``kernel.ap_results``); ``kernel.ap_state`` goes online, then done."""
     vid = cpu.vcpu_id
     start_secondary(kernel)
     kernel.ap_state[vid] = "online"
@@ -244,8 +252,6 @@ def snp_ap_entry(kernel: GuestKernel, cpu: GuestPort) -> None:
     if work is not None:
         kernel.ap_results[vid] = work(kernel, cpu)
     kernel.ap_state[vid] = "done"
-    while True:
-        cpu.hlt()
 
 
 def ap_entry(kernel: GuestKernel, cpu: GuestPort) -> None:
@@ -265,12 +271,7 @@ def ap_entry(kernel: GuestKernel, cpu: GuestPort) -> None:
             break
         cpu_relax(kernel)
     if kernel.ap_state[vid] == "waiting":
-        start_secondary(kernel)
-        kernel.ap_state[vid] = "online"
-        work = kernel.ap_workloads.get(vid)
-        if work is not None:
-            kernel.ap_results[vid] = work(kernel, cpu)
-        kernel.ap_state[vid] = "done"
+        _run_ap_workload(kernel, cpu)
     while True:
         cpu.hlt()
 
