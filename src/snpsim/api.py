@@ -1362,13 +1362,35 @@ def _stopped_outcome(system: SnpSystem) -> RunOutcome:
     return RunOutcome(RunResult("stopped", "paused", errors=["scenario code failed"]))
 
 
+#: How long (seconds) :func:`load_scenario_file` lets a file run before it gives up.
+LOAD_SECONDS = 60.0
+
+
 def load_scenario_file(path: str) -> Scenario:
     """Run the Python file ``path`` and return the :class:`Scenario` it defines as the
     module-level name ``scenario``.  Raises ScenarioError (no such name, not a
-    Scenario) or the file's own exception (SyntaxError, ImportError...)."""
+    Scenario) or the file's own exception (SyntaxError, ImportError...).  A file that
+    does not finish loading within :data:`LOAD_SECONDS` seconds (a loop at module level)
+    is a ScenarioError too, when loaded on the main thread (a POSIX interval timer)."""
     import runpy
+    import signal
+    import threading
 
-    ns = runpy.run_path(path, run_name="__snpsim_scenario__")
+    timed = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not timed:
+        ns = runpy.run_path(path, run_name="__snpsim_scenario__")
+    else:
+        def too_long(signum: int, frame: Any) -> None:
+            raise ScenarioError(f"{path} did not finish loading within {LOAD_SECONDS:g} s "
+                                "(a loop at module level?)")
+
+        before = signal.signal(signal.SIGALRM, too_long)
+        signal.setitimer(signal.ITIMER_REAL, LOAD_SECONDS)
+        try:
+            ns = runpy.run_path(path, run_name="__snpsim_scenario__")
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, before)
     sc = ns.get("scenario")
     if not isinstance(sc, Scenario):
         raise ScenarioError(f"{path} defines no 'scenario = Scenario(...)' at module level")

@@ -141,3 +141,17 @@ def test_an_internal_error_says_which_exit_failed(tmp_path):
     out = json.loads(r.stdout)["outcome"]
     assert out["result"] == "internal-error"
     assert "KVM_EXIT_HYPERCALL" in out["description"] and "-22" in out["description"]
+
+
+def test_a_file_that_never_finishes_loading_exits_2(tmp_path, monkeypatch):
+    """A loop at module level: ``snpsim run`` gives up after ``LOAD_SECONDS`` with exit
+    status 2 and one line, instead of hanging."""
+    import snpsim.api
+
+    monkeypatch.setattr(snpsim.api, "LOAD_SECONDS", 0.5)
+    f = tmp_path / "loop.py"
+    f.write_text("while True:\n    pass\n")
+    out = CliRunner().invoke(main, ["run", str(f)])
+    assert out.exit_code == 2
+    assert out.output.count("\n") == 1 and "loop.py" in out.output
+    assert "Traceback" not in out.output
