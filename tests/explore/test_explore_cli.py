@@ -87,3 +87,24 @@ def test_mutant_campaign_psc_response_check(tmp_path):
     assert rmap["fired_in"] == 0 and rmap["verdict"] == "not reached"
     two = CliRunner().invoke(main, [*args, "--workers", "2"])
     assert json.loads(two.output)["mutants"] == d["mutants"]
+
+
+def test_out_that_cannot_be_a_directory_is_refused_before_the_campaign(tmp_path):
+    """An ``--out`` under a regular file: exit status 2 with one line, and the planted
+    failure (which would need it) is never run or written."""
+    regular = tmp_path / "regular"
+    regular.write_text("x")
+    out = CliRunner().invoke(main, ["explore", PLANTED, "--budget", "1",
+                                    "--out", str(regular / "sub")])
+    assert out.exit_code == 2
+    assert out.output.count("\n") == 1 and out.output.startswith("snpsim explore: ")
+    assert regular.read_text() == "x"
+
+
+def test_seed_in_hex_is_the_same_campaign(tmp_path):
+    """``--seed 0x2`` draws what ``--seed 2`` draws (as ``run --seed`` takes hex)."""
+    args = ["explore", "seed", "--budget", "2", "--json", "--out", str(tmp_path)]
+    a = CliRunner().invoke(main, [*args, "--seed", "0x2"])
+    b = CliRunner().invoke(main, [*args, "--seed", "2"])
+    assert a.exit_code == b.exit_code == 0
+    assert json.loads(a.output)["records"] == json.loads(b.output)["records"]

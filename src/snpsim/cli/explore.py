@@ -4,7 +4,7 @@
 
 """``snpsim explore TARGET``: a campaign of runs over drawn host behaviours and vCPU
 schedules, each checked against named invariants (:mod:`snpsim.explore`,
-docs/explore.md).  TARGET is a built-in target (``seed``) or ``FILE.py``, a scenario
+docs/explore.md).  TARGET is a built-in target (``seed``, ``range``) or ``FILE.py``, a scenario
 file written against :mod:`snpsim.api`.  Prints a results table (or ``--json``); each
 invariant broken is shrunk to a minimal scenario file in ``--out`` with its trace.
 Exit status: 0 no invariant broken, 1 some invariant broken, 2 bad arguments.
@@ -31,11 +31,12 @@ def _fail(msg: str, status: int = 2) -> NoReturn:
 
 
 @click.command(name="explore")
-@click.argument("target")
+@click.argument("target", metavar="TARGET")
 @click.option("--budget", "budget", type=int, default=50, show_default=True,
               help="How many runs the campaign draws.")
-@click.option("--seed", "seed", type=int, default=0, show_default=True,
-              help="The campaign's seed: the same seed draws the same runs.")
+@click.option("--seed", "seed_text", default="0", show_default=True, metavar="0..2^64-1",
+              help="The campaign's seed (decimal or 0x hex): the same seed draws the "
+                   "same runs.")
 @click.option("--host", "bounds", type=click.Choice(["honest", "malicious"]), default=None,
               help="The host's bounds: honest (scheduler seeds, vCPU schedules, 2 MiB "
                    "guest_memfd folios) or malicious (also PSC, MSR-protocol and "
@@ -59,10 +60,11 @@ def _fail(msg: str, status: int = 2) -> NoReturn:
 @click.option("--no-shrink", "no_shrink", is_flag=True,
               help="Write the failing run as drawn, without shrinking it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def command(target: str, budget: int, seed: int, bounds: str | None, mutants: bool,
+def command(target: str, budget: int, seed_text: str, bounds: str | None, mutants: bool,
             checks: tuple[str, ...], workers: int, ray_address: str | None, out_dir: Path,
             no_shrink: bool, as_json: bool) -> None:
-    """Run a campaign over TARGET ('seed', or FILE.py written against snpsim.api): --budget
+    """Run a campaign over TARGET (a built-in target: 'seed' or 'range'; or FILE.py written
+    against snpsim.api): --budget
     runs drawn from --seed within the --host bounds, on --workers local processes or a
     Ray cluster (--ray).  Each run is checked against the invariants of docs/explore.md;
     a malicious run records which check stopped it.  For each invariant broken, the
@@ -74,7 +76,8 @@ def command(target: str, budget: int, seed: int, bounds: str | None, mutants: bo
     them break an invariant without it, and which other checks stop them instead.
 
     Exit status: 0 no invariant broken (with --mutants: always 0 once it ran); 1 some
-    invariant broken; 2 bad arguments."""
+    invariant broken; 2 bad arguments (an --out that cannot be written is found before
+    the campaign); 3 a failing run's file could not be written."""
     from snpsim.api import ScenarioError
     from snpsim.explore.campaign import shrink, target_vcpus, write_failure
     from snpsim.explore.program import draw
@@ -87,13 +90,17 @@ def command(target: str, budget: int, seed: int, bounds: str | None, mutants: bo
         _fail("--check goes with --mutants")
     for c in checks:
         if c not in CHECKS:
-            _fail(f"unknown check {c!r}: see 'snpsim mutants --help' or docs/mutants.md")
+            _fail(f"unknown check {c!r} (known: {', '.join(CHECKS)})")
     if not 1 <= budget <= MAX_BUDGET:
         _fail(f"--budget must be 1..{MAX_BUDGET}, not {budget}")
     if not 1 <= workers <= MAX_WORKERS:
         _fail(f"--workers must be 1..{MAX_WORKERS}, not {workers}")
+    try:
+        seed = int(seed_text, 0)
+    except ValueError:
+        _fail(f"--seed must be an integer (decimal or 0x hex), not {seed_text!r}")
     if not 0 <= seed < 1 << 64:
-        _fail(f"--seed must be 0..2**64-1, not {seed}")
+        _fail(f"--seed must be 0..2**64-1, not {seed_text}")
     if target.endswith(".py"):
         path = Path(target)
         if not path.is_file():
@@ -113,6 +120,8 @@ def command(target: str, budget: int, seed: int, bounds: str | None, mutants: bo
     except (Exception, SystemExit) as e:  # noqa: BLE001 - the user's file: one line
         _fail(f"{target}: {type(e).__name__} while loading: {e}")
 
+    if not mutants:
+        _check_out_dir(out_dir)
     if mutants:
         _mutants(target, budget, seed, bounds, workers, ray_address, list(checks) or None,
                  as_json)
@@ -128,7 +137,10 @@ def command(target: str, budget: int, seed: int, bounds: str | None, mutants: bo
             program = draw(target, seed, rec["index"], bounds, vcpus)
             if not no_shrink:
                 program = shrink(program, v["invariant"])
-            failures.append(write_failure(program, v["invariant"], out_dir))
+            try:
+                failures.append(write_failure(program, v["invariant"], out_dir))
+            except OSError as e:
+                _fail(f"--out {out_dir}: cannot write the failing run ({e})", 3)
     summary = {"target": target, "seed": seed, "host": bounds, "budget": budget,
                "workers": workers, "ray": ray_address, "runs": len(result.records),
                "failed_runs": len(result.failures()), "broken": result.by_invariant(),
@@ -158,6 +170,21 @@ def _run(target: str, budget: int, seed: int, bounds: str, workers: int,
         task = bar.add_task("explore", total=budget)
         return campaign(target, budget=budget, seed=seed, bounds=bounds, workers=workers,
                         ray_address=ray_address, progress=lambda n: bar.advance(task, n))
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """``--out`` made (with its parents) and tried with a probe file before the campaign
+    runs: exit status 2 with one line when it cannot be a writable directory."""
+    import os
+    import tempfile
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".snpsim-probe-", dir=out_dir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        _fail(f"--out {out_dir}: cannot write there ({e.strerror or e})")
 
 
 def _mutants(target: str, budget: int, seed: int, bounds: str, workers: int,

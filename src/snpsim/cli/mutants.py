@@ -39,7 +39,7 @@ def command(checks: tuple[str, ...], attacks: tuple[str, ...], no_tests: bool,
     """Remove each named guest, KVM and RMP check in turn and report, per check, the
     attacks it stops, what they do without it, and which tests kill the mutant."""
     from snpsim.adversary import ATTACKS
-    from snpsim.scenarios.mutants import mutants_markdown, run_mutants
+    from snpsim.scenarios.mutants import mutants_markdown, run_mutants, verdict_text
     from snpsim.spec.checks import CHECKS
 
     for c in checks:
@@ -50,6 +50,9 @@ def command(checks: tuple[str, ...], attacks: tuple[str, ...], no_tests: bool,
         if a not in ATTACKS:
             click.echo(f"snpsim mutants: unknown attack {a!r}: see 'snpsim scenarios'", err=True)
             sys.exit(2)
+    if tests_dir is not None and not no_tests and not tests_dir.is_dir():
+        click.echo(f"snpsim mutants: --tests-dir {tests_dir}: no such directory", err=True)
+        sys.exit(2)
     quiet = as_json or markdown
     progress = None if quiet else (lambda label: click.echo(f"  {label}", err=True))
     rows = run_mutants(list(checks) or None, attacks=list(attacks) or None, tests=not no_tests,
@@ -67,12 +70,10 @@ def command(checks: tuple[str, ...], attacks: tuple[str, ...], no_tests: bool,
     for col in ("check", "layer", "attacks it stops", "without it", "only it stops", "killed by tests"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        without = "\n".join(
-            f"{v.attack}: {v.without}" + (f" ({', '.join(v.instead)})" if v.instead else "")
-            for v in r.attacks) or "no attack reaches it"
+        without = "\n".join(verdict_text(v, "") for v in r.attacks) or "no attack reaches it"
         killed = ("not run" if not r.tests_run else
                   "\n".join(t.rsplit("::", 1)[-1] for t in r.killed_by) or
                   ("NO TEST FAILS" if r.tests else "no test names it"))
         table.add_row(r.check, r.layer, "\n".join(v.attack for v in r.attacks) or "--", without,
                       ", ".join(r.only_stopped_by) or "NONE", killed)
-    Console().print(table)
+    Console(width=max(Console().width, 160)).print(table)

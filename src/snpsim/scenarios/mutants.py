@@ -38,6 +38,7 @@ from typing import Any
 from snpsim.spec.checks import CHECKS, ENV_VAR, disabled_checks
 
 __all__ = [
+    "verdict_text",
     "AttackRun",
     "AttackVerdict",
     "MutantRow",
@@ -292,18 +293,21 @@ def attacks_markdown(rows: list[MutantRow]) -> str:
         elif not r.attacks:
             without = "no attack in the catalogue reaches it"
         else:
-            without = "; ".join(_verdict(v) for v in r.attacks)
+            without = "; ".join(verdict_text(v) for v in r.attacks)
         only = _cell(f"`{a}`" for a in r.only_stopped_by) if r.only_stopped_by else "**none**"
         out.append(f"| `{r.check}` | {r.layer} | {stops} | {without} | {only} |")
     return "\n".join(out) + "\n"
 
 
-def _verdict(v: AttackVerdict) -> str:
+def verdict_text(v: AttackVerdict, quote: str = "`") -> str:
+    """One attack's verdict under a mutant, as docs/mutants.md and ``snpsim mutants``
+    print it: names wrapped in ``quote`` (Markdown code by default, "" for plain text)."""
+    q = quote
     if v.without == "gets through":
-        return f"`{v.attack}` gets through ({v.outcome})"
+        return f"{q}{v.attack}{q} gets through ({v.outcome})"
     if v.without == "no named check":
-        return f"`{v.attack}`: no named check stops it ({v.outcome})"
-    return f"`{v.attack}` {v.without} by {', '.join(f'`{c}`' for c in v.instead)}"
+        return f"{q}{v.attack}{q}: no named check stops it ({v.outcome})"
+    return f"{q}{v.attack}{q} {v.without} by {', '.join(f'{q}{c}{q}' for c in v.instead)}"
 
 
 def unstopped_markdown(baseline: dict[str, AttackRun]) -> str:
