@@ -155,3 +155,13 @@ def test_a_file_that_never_finishes_loading_exits_2(tmp_path, monkeypatch):
     assert out.exit_code == 2
     assert out.output.count("\n") == 1 and "loop.py" in out.output
     assert "Traceback" not in out.output
+
+
+def test_a_file_with_a_null_byte_is_one_line_without_a_line_number(tmp_path):
+    """Python refuses a source with a NUL byte before it has a line to blame: the one
+    line says so without a made-up line number."""
+    f = tmp_path / "nul.py"
+    f.write_bytes(b"a = 1\x00\n")
+    out = CliRunner().invoke(main, ["run", str(f)])
+    assert out.exit_code == 2
+    assert out.output.count("\n") == 1 and "None" not in out.output
