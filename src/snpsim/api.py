@@ -73,6 +73,15 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from snpsim.hw.rmp import RmpConfig
+from snpsim.spec.psc import (
+    SNP_PAGE_STATE_PRIVATE,
+    SNP_PAGE_STATE_PSMASH,
+    SNP_PAGE_STATE_SHARED,
+    SNP_PAGE_STATE_UNSMASH,
+    PscEntry,
+    PscHdr,
+    SnpPscDesc,
+)
 from snpsim.system import (
     HOST_SPA_SIZE,
     MODES,
@@ -114,6 +123,13 @@ __all__ = [
     "TeardownCheck",
     "parse_size",
     "format_size",
+    "SnpPscDesc",
+    "PscHdr",
+    "PscEntry",
+    "SNP_PAGE_STATE_PRIVATE",
+    "SNP_PAGE_STATE_SHARED",
+    "SNP_PAGE_STATE_PSMASH",
+    "SNP_PAGE_STATE_UNSMASH",
 ]
 
 
@@ -449,8 +465,10 @@ class Guest:
     def psc(self, desc: bytes, *, scratch_offset: int = 0x800, exit_info_2: int = 0,
             ghcb_va: int | None = None) -> dict[str, Any]:
         """One GHCB Page State Change VMGEXIT with ``desc`` (a ``struct snp_psc_desc``
-        as bytes: :class:`snpsim.spec.psc.SnpPscDesc`) placed at ``scratch_offset`` in
-        this CPU's GHCB, and ``exit_info_2``; none of Linux's answer checks.  Returns
+        as bytes: :class:`SnpPscDesc`, re-exported here from :mod:`snpsim.spec.psc`)
+        placed at ``scratch_offset`` bytes from the start of this CPU's GHCB page (the
+        default 0x800 is the GHCB's shared buffer, ``ghcb->shared_buffer``; GHCB spec
+        2.0 table 3), and ``exit_info_2``; none of Linux's answer checks.  Returns
         ``es_result``, ``sw_exit_info_1``, ``sw_exit_info_2`` and ``buffer_after``.
         ``ghcb_va``: the GVA of another (shared) page to use as the GHCB instead of the
         registered one (the GHCB MSR then holds its GPA for this VMGEXIT)."""
