@@ -73,6 +73,15 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from snpsim.hw.rmp import RmpConfig as _HwRmpConfig
+from snpsim.spec.psc import (
+    SNP_PAGE_STATE_PRIVATE,
+    SNP_PAGE_STATE_PSMASH,
+    SNP_PAGE_STATE_SHARED,
+    SNP_PAGE_STATE_UNSMASH,
+    PscEntry,
+    PscHdr,
+    SnpPscDesc,
+)
 from snpsim.system import (
     HOST_SPA_SIZE,
     MODES,
@@ -114,6 +123,13 @@ __all__ = [
     "TeardownCheck",
     "parse_size",
     "format_size",
+    "SnpPscDesc",
+    "PscHdr",
+    "PscEntry",
+    "SNP_PAGE_STATE_PRIVATE",
+    "SNP_PAGE_STATE_SHARED",
+    "SNP_PAGE_STATE_PSMASH",
+    "SNP_PAGE_STATE_UNSMASH",
 ]
 
 
@@ -476,8 +492,10 @@ class Guest:
     def psc(self, desc: bytes, *, scratch_offset: int = 0x800, exit_info_2: int = 0,
             ghcb_va: int | None = None) -> dict[str, Any]:
         """One GHCB Page State Change VMGEXIT with ``desc`` (a ``struct snp_psc_desc``
-        as bytes: :class:`snpsim.spec.psc.SnpPscDesc`) placed at ``scratch_offset`` in
-        this CPU's GHCB, and ``exit_info_2``; none of Linux's answer checks.  Returns
+        as bytes: :class:`SnpPscDesc`, re-exported here from :mod:`snpsim.spec.psc`)
+        placed at ``scratch_offset`` bytes from the start of this CPU's GHCB page (the
+        default 0x800 is the GHCB's shared buffer, ``ghcb->shared_buffer``; GHCB spec
+        2.0 table 3), and ``exit_info_2``; none of Linux's answer checks.  Returns
         ``es_result``, ``sw_exit_info_1``, ``sw_exit_info_2`` and ``buffer_after``.
         ``ghcb_va``: the GVA of another (shared) page to use as the GHCB instead of the
         registered one (the GHCB MSR then holds its GPA for this VMGEXIT)."""
@@ -516,24 +534,24 @@ class Guest:
         return int(ret), int(req.exitinfo2)
 
     # kexec and kdump
-    def kexec(self) -> NoReturn:
+    def kexec(self) -> int:
         """``kernel_kexec()``: the kexec reboot (snpsim.guest.kexec): stop conversions
         (``snp_kexec_begin``), stop the other CPUs, make every shared page private again
         (``snp_kexec_finish``: direct map, ``.bss..decrypted``, the GHCBs last over the MSR
         protocol), then hand over to the next kernel, which is not modelled: this vCPU
-        halts for good and the run ends with ``Result.outcome.kexec == "kexec"``.  Never
-        returns."""
-        function("kernel_kexec")(self.kernel)
-        raise AssertionError("kernel_kexec returned")  # pragma: no cover - it halts
+        halts for good and the run ends with ``Result.outcome.kexec == "kexec"``.  Works
+        from any vCPU; the others are stopped.  Returns only -EBUSY (-16), when another
+        vCPU's kexec or kdump already holds ``kexec_lock`` (``kexec_trylock``)."""
+        return int(function("kernel_kexec")(self.kernel))
 
-    def crash_kexec(self) -> NoReturn:
+    def crash_kexec(self) -> int:
         """``panic()`` -> ``__crash_kexec()`` with a crash kernel loaded (kdump): the other
         CPUs are shot down by NMI first, then ``snp_kexec_begin`` (a try-lock: a
         conversion in flight is reported, "Failed to stop shared<->private conversions",
         and left as it is) and ``snp_kexec_finish``; then the hand-over, as
-        :meth:`kexec`, with ``Result.outcome.kexec == "kdump"``.  Never returns."""
-        function("__crash_kexec")(self.kernel)
-        raise AssertionError("__crash_kexec returned")  # pragma: no cover - it halts
+        :meth:`kexec`, with ``Result.outcome.kexec == "kdump"``.  Returns only -EBUSY
+        (-16), when another vCPU's kexec or kdump holds ``kexec_lock``."""
+        return int(function("__crash_kexec")(self.kernel))
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Call the guest function ``name`` (real name) with the kernel as its first
@@ -1405,13 +1423,35 @@ def _stopped_outcome(system: SnpSystem) -> RunOutcome:
     return RunOutcome(RunResult("stopped", "paused", errors=["scenario code failed"]))
 
 
+#: How long (seconds) :func:`load_scenario_file` lets a file run before it gives up.
+LOAD_SECONDS = 60.0
+
+
 def load_scenario_file(path: str) -> Scenario:
     """Run the Python file ``path`` and return the :class:`Scenario` it defines as the
     module-level name ``scenario``.  Raises ScenarioError (no such name, not a
-    Scenario) or the file's own exception (SyntaxError, ImportError...)."""
+    Scenario) or the file's own exception (SyntaxError, ImportError...).  A file that
+    does not finish loading within :data:`LOAD_SECONDS` seconds (a loop at module level)
+    is a ScenarioError too, when loaded on the main thread (a POSIX interval timer)."""
     import runpy
+    import signal
+    import threading
 
-    ns = runpy.run_path(path, run_name="__snpsim_scenario__")
+    timed = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not timed:
+        ns = runpy.run_path(path, run_name="__snpsim_scenario__")
+    else:
+        def too_long(signum: int, frame: Any) -> None:
+            raise ScenarioError(f"{path} did not finish loading within {LOAD_SECONDS:g} s "
+                                "(a loop at module level?)")
+
+        before = signal.signal(signal.SIGALRM, too_long)
+        signal.setitimer(signal.ITIMER_REAL, LOAD_SECONDS)
+        try:
+            ns = runpy.run_path(path, run_name="__snpsim_scenario__")
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, before)
     sc = ns.get("scenario")
     if not isinstance(sc, Scenario):
         raise ScenarioError(f"{path} defines no 'scenario = Scenario(...)' at module level")

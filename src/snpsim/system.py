@@ -59,6 +59,7 @@ from snpsim.hw.rmp import RmpConfig
 from snpsim.kvm.kvm_main import Kvm
 from snpsim.kvm.profiles import DEFAULT_PROFILE as DEFAULT_KVM_PROFILE
 from snpsim.kvm.profiles import KVM_PROFILES, KvmProfile
+from snpsim.spec.checks import FIRED, reset_fired
 from snpsim.spec.e820 import E820_TYPE_RAM, E820_TYPE_RESERVED
 from snpsim.spec.exit_codes import SVM_VMGEXIT_PSC, describe_exit_code
 from snpsim.spec.ghcb import GHCB_FIELDS, GHCB_SHARED_BUF_OFFSET
@@ -501,6 +502,9 @@ class RunOutcome:
     kexec: str | None = None
     #: The modelled time of the run (:meth:`snpsim.costs.ModelClock.report`).
     modelled_time: dict[str, Any] | None = None
+    #: The named checks (:data:`snpsim.spec.checks.CHECKS`) that fired during the run and
+    #: were in force, with how often: the checks that stopped what the host or guest did.
+    checks: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         lock = getattr(self.vmm, "livelock", None)
@@ -878,6 +882,7 @@ class SnpSystem:
         (:meth:`snpsim.hw.world.World.run_threads`; with it every vCPU, even a single one,
         runs as a scheduled host thread)."""
         t0 = time.perf_counter()
+        reset_fired()
         if observer is not None:
             observer.system = self
             observer.t0 = t0
@@ -950,7 +955,7 @@ class SnpSystem:
         return RunOutcome(vmm, term, k.panicked, k.livelock, counters,
                           observer.stats if observer is not None else None, picture,
                           time.perf_counter() - t0, list(k.warnings), list(self.kvm.oopses),
-                          kexec=k.kexec, modelled_time=clock.report())
+                          kexec=k.kexec, modelled_time=clock.report(), checks=dict(FIRED))
 
     # -- observation (model-only views) --------------------------------------------------------
     def _observe_ghcb(self, ghcb_gpa: int, stats: RunStats) -> None:

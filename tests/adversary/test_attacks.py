@@ -109,25 +109,40 @@ def test_default_stack_completes_both_workloads():
 
 # ---- GHCB PSC misanswers: vmgexit_psc / sev_es_ghcb_hv_call (linux-guest.md 5.2, 6) ------------
 
+# attack, the named checks that stop it (outcome.checks; snpsim.spec.checks), from how Linux
+# checks the answer (linux-guest.md 5.2, 6): verify_exception_info turns info1 = 2, or
+# info1 = 1 with an event other than #GP/#UD, into ES_VMM_ERROR (2); a #GP is ES_EXCEPTION
+# (4); vmgexit_psc fails on a result != ES_OK before it looks at sw_exit_info_2.
 PSC_TERMINATIONS = [
-    # attack, the WARN of vmgexit_psc (linux-guest.md 5.2)
-    ("psc-info2-error", "SNP: PSC failed ret=0 exit_info_2=10000000000"),   # GENERIC 0x100 << 32
-    ("psc-malformed-input", "SNP: PSC failed ret=2 exit_info_2=5"),         # ES_VMM_ERROR, INVALID_INPUT
-    ("psc-inject-pf", "SNP: PSC failed ret=2 exit_info_2=8000030e"),        # not #GP/#UD: ES_VMM_ERROR
-    ("psc-inject-gp", "SNP: PSC failed ret=4 exit_info_2=8000030d"),        # #GP: ES_EXCEPTION
-    ("psc-reserved-set", "Reserved bit is set in the PSC header"),
-    ("psc-end-entry-grown",
-     "SNP: PSC processing going backward, end_entry 0 (got 1) cur_entry 0 (got 1)"),
+    ("psc-info2-error", {"vmgexit_psc:exit_info_2"}),
+    ("psc-malformed-input", {"verify_exception_info:status", "vmgexit_psc:result"}),
+    ("psc-vmm-error-no-info2", {"verify_exception_info:status", "vmgexit_psc:result"}),
+    ("psc-inject-pf", {"verify_exception_info:event", "vmgexit_psc:result"}),
+    ("psc-inject-gp", {"vmgexit_psc:result"}),
+    ("psc-reserved-set", {"vmgexit_psc:reserved"}),
+    ("psc-end-entry-grown", {"vmgexit_psc:going-backward"}),
+    ("psc-end-entry-grown-once", {"vmgexit_psc:going-backward"}),
 ]
 
 
-@pytest.mark.parametrize(("name", "warning"), PSC_TERMINATIONS, ids=[n for n, _ in PSC_TERMINATIONS])
-def test_psc_misanswer_terminates_1_1_from_set_pages_state(name, warning):
+@pytest.mark.parametrize(("name", "checks"), [
+    pytest.param(n, c, marks=pytest.mark.check(*sorted(c)), id=n) for n, c in PSC_TERMINATIONS])
+def test_psc_misanswer_terminates_1_1_from_set_pages_state(name, checks):
     _system, seed, out = run_seed(ATTACKS[name])
     assert out.vmm.result == "guest-terminated"
     assert out.termination == (1, 1, "__set_pages_state")     # GHCB_TERM_PSC
-    assert warning in out.warnings
+    assert set(out.checks) == checks                           # the checks that stopped it
     assert seed.ret is None                                    # set_memory_decrypted never returned
+
+
+@pytest.mark.check("vmgexit_psc:result", "verify_exception_info:status")
+def test_vmm_error_with_zero_exit_info_2_is_caught_only_by_the_result_check():
+    """info1 = 2, info2 = 0: verify_exception_info gives ES_VMM_ERROR (2) and vmgexit_psc's
+    result check is the only one that fails the PSC (its exit_info_2 check sees 0)."""
+    _system, seed, out = run_seed(ATTACKS["psc-vmm-error-no-info2"])
+    assert out.termination == (1, 1, "__set_pages_state")
+    assert dict(out.checks) == {"verify_exception_info:status": 1, "vmgexit_psc:result": 1}
+    assert "vmgexit_psc:exit_info_2" not in out.checks
 
 
 def test_psc_cur_entry_backwards_livelocks_linux_and_the_watcher_names_vmgexit_psc():
@@ -136,6 +151,7 @@ def test_psc_cur_entry_backwards_livelocks_linux_and_the_watcher_names_vmgexit_p
     # Linux compares cur_entry with its initial value (0): the check passes, no termination
     assert out.termination is None and not out.completed
     assert out.vmm.result == "livelock"
+    assert out.checks == {}                       # no named check stops it
     assert (out.livelock_loop, out.livelock_vcpu) == ("vmgexit_psc", 0)
     assert "cur_entry 0" in out.livelock_state
     assert out.describe().startswith("livelock in vmgexit_psc on vCPU 0: ")
@@ -151,6 +167,7 @@ def test_psc_never_advance_livelocks_linux_and_the_watcher_names_vmgexit_psc():
     system, seed, out = run_seed(ATTACKS["psc-never-advance"], observer=obs)
     assert out.termination is None and not out.completed
     assert (out.vmm.result, out.livelock_loop, out.livelock_vcpu) == ("livelock", "vmgexit_psc", 0)
+    assert out.checks == {}
     assert "cur_entry 0, end_entry 0" in out.livelock_state
     assert obs.stats.ghcb_exits["SVM_VMGEXIT_PSC"] >= system.platform.progress.repeats
     # nothing was converted: no KVM_HC_MAP_GPA_RANGE exit for the guest's PSC
@@ -161,31 +178,57 @@ def test_psc_never_advance_livelocks_linux_and_the_watcher_names_vmgexit_psc():
 # ---- MSR protocol misanswers (linux-guest.md 5.1, 7.1, 8.2) --------------------------------------------
 
 
+@pytest.mark.check("__page_state_change:response")
 @pytest.mark.parametrize("name", ["msr-psc-error", "msr-psc-wrong-response"])
 def test_msr_psc_misanswer_terminates_1_1_from_page_state_change(name):
     system, seed, out = run_seed(ATTACKS[name])
+    assert set(out.checks) == {"__page_state_change:response"}
     assert out.vmm.result == "guest-terminated"
     assert out.termination == (1, 1, "__page_state_change")   # GHCB_TERM_PSC
     assert seed.gpa == 0                                       # boot never reached the workload
     assert (out.vmm.reason_set, out.vmm.reason_code) == (1, 1)
 
 
+@pytest.mark.check("snp_register_ghcb_early:gfn")
 def test_msr_register_other_gfn_terminates_1_0():
     _s, seed, out = run_seed(ATTACKS["msr-register-other-gfn"])
+    assert set(out.checks) == {"snp_register_ghcb_early:gfn"}
     assert out.vmm.result == "guest-terminated"
     assert out.termination == (1, 0, "snp_register_ghcb_early")  # GHCB_TERM_REGISTER
     assert seed.gpa == 0
 
 
+@pytest.mark.check("sev_es_negotiate_protocol:version")
 @pytest.mark.parametrize("name", ["msr-sev-info-max-0", "msr-sev-info-min-3"])
 def test_sev_info_outside_1_2_terminates_0_1_in_the_decompressor(name):
     _s, _seed, out = run_seed(ATTACKS[name])
+    assert set(out.checks) == {"sev_es_negotiate_protocol:version"}
     assert out.vmm.result == "guest-terminated"
     assert out.termination == (0, 1, "sev_enable")             # GHCB_SEV_ES_PROT_UNSUPPORTED
 
 
+@pytest.mark.check("sev_enable:hv_ft_snp")
+def test_hv_features_without_snp_only_for_the_decompressor_terminates_0_2_there():
+    _s, seed, out = run_seed(ATTACKS["msr-hv-features-no-snp-early"])
+    assert out.vmm.result == "guest-terminated"
+    assert out.termination == (0, 2, "sev_enable")                # GHCB_SNP_UNSUPPORTED
+    assert set(out.checks) == {"sev_enable:hv_ft_snp"}
+    assert seed.gpa == 0
+
+
+@pytest.mark.check("sev_es_init_vc_handling:hv_ft_snp")
+def test_hv_features_without_snp_only_for_the_kernel_proper_terminates_0_2_there():
+    _s, seed, out = run_seed(ATTACKS["msr-hv-features-no-snp-late"])
+    assert out.vmm.result == "guest-terminated"
+    assert out.termination == (0, 2, "sev_es_init_vc_handling")  # GHCB_SNP_UNSUPPORTED
+    assert set(out.checks) == {"sev_es_init_vc_handling:hv_ft_snp"}
+    assert seed.gpa == 0
+
+
+@pytest.mark.check("sev_enable:hv_ft_snp")
 def test_hv_features_without_snp_terminates_0_2():
     _s, _seed, out = run_seed(ATTACKS["msr-hv-features-no-snp"])
+    assert set(out.checks) == {"sev_enable:hv_ft_snp"}
     assert out.vmm.result == "guest-terminated"
     assert out.termination == (0, 2, "sev_enable")             # GHCB_SNP_UNSUPPORTED
 
@@ -193,6 +236,7 @@ def test_hv_features_without_snp_terminates_0_2():
 # ---- RMP-level attacks (hardware-and-ghcb.md 1.4) ------------------------------------------------------
 
 
+@pytest.mark.check("rmp:validated", "exc_vmm_communication:terminate")
 def test_npt_remap_of_a_validated_page_is_stopped_by_the_validated_check():
     system, vm, result, out = run_rmp_attack(ATTACKS["npt-remap-validated"])
     log = attack_log(vm)
@@ -203,13 +247,14 @@ def test_npt_remap_of_a_validated_page_is_stopped_by_the_validated_check():
     e = system.platform.rmp.lookup(new_pfn)     # passes Reverse-Map, fails Validated
     assert e.assigned and e.asid == system.machine.asid and e.gpa == result["gpa"] and not e.validated
     # the guest's read: #VC 0x404 (PAGE_NOT_VALIDATED), Linux terminates (0, 0)
-    assert "Unsupported exit-code 0x404 in #VC exception" in out.warnings
+    assert dict(out.checks) == {"rmp:validated": 1, "exc_vmm_communication:terminate": 1}
     assert out.termination == (0, 0, "exc_vmm_communication")
     assert "read" not in result
     # the only exit after the strike is the termination VMGEXIT: no #NPF, the RMP fault is a #VC
     assert [x[0] for x in log.exits] == [SVM_EXIT_VMGEXIT]
 
 
+@pytest.mark.check("rmp:guest-owned", "rmp:validated", "exc_vmm_communication:terminate")
 def test_rmp_make_shared_under_the_guest_is_stopped_by_the_guest_owned_check():
     system, vm, result, out = run_rmp_attack(ATTACKS["rmp-make-shared-under-guest"])
     log = attack_log(vm)
@@ -224,11 +269,12 @@ def test_rmp_make_shared_under_the_guest_is_stopped_by_the_guest_owned_check():
     # so the retried access gets #VC 0x404 and Linux terminates (0, 0)
     e = system.platform.rmp.lookup(pfn)
     assert e.assigned and e.gpa == gpa and not e.validated
-    assert "Unsupported exit-code 0x404 in #VC exception" in out.warnings
+    assert set(out.checks) == {"rmp:guest-owned", "rmp:validated", "exc_vmm_communication:terminate"}
     assert out.termination == (0, 0, "exc_vmm_communication")
     assert "read" not in result
 
 
+@pytest.mark.check("rmp:hypervisor-owned")
 def test_host_write_to_a_private_page_is_stopped_by_the_hypervisor_owned_check():
     system, vm, result, out = run_rmp_attack(ATTACKS["host-write-private"])
     log = attack_log(vm)
@@ -239,7 +285,66 @@ def test_host_write_to_a_private_page_is_stopped_by_the_hypervisor_owned_check()
     # a host #PF inside KVM is a host oops; KVM_RUN fails with -EFAULT and the VMM stops
     assert len(system.kvm.oopses) == 1 and f"spa={spa:#x}" in system.kvm.oopses[0]
     assert out.vmm.result == "internal-error" and out.termination is None
+    assert set(out.checks) == {"rmp:hypervisor-owned"}
     # nothing was written: the guest's plaintext is intact
     mem = system.platform.mem
     assert mem.read_enc(spa, len(PRIVATE_AGAIN), system.machine.asid) == PRIVATE_AGAIN
     assert HOST_WRITE_DATA not in mem.read_raw(spa, PAGE)
+
+
+@pytest.mark.check("rmp:guest-owned")
+def test_npt_remap_to_another_guests_validated_page_is_stopped_only_by_the_guest_owned_check():
+    """The foreign page is assigned (to ASID + 1), at the victim's GPA, 4K, validated:
+    Reverse-Map, Page-Size and Validated pass and the entry's ASID is the only thing the
+    RMP can refuse (hardware-and-ghcb.md 1.4: Guest-Owned, #NPF with the RMP bit)."""
+    system, vm, result, out = run_rmp_attack(ATTACKS["npt-remap-other-guest"])
+    log = attack_log(vm)
+    gpa = result["gpa"]
+    [(action, gfn, foreign)] = log.struck
+    assert (action, gfn) == ("remap-other-guest", gpa // PAGE)
+    code, info1, info2 = log.exits[0]
+    assert code == SVM_EXIT_NPF and info2 == gpa
+    assert info1 & NPF_RMP and info1 & NPF_GUEST_FINAL and info1 & NPF_ENC
+    assert dict(out.checks) == {"rmp:guest-owned": 1}
+    # KVM maps the guest_memfd page back (the GPA is private in its attributes): the guest
+    # reads its own plaintext, never the other guest's page, and powers off
+    assert out.completed and result["read"] == PRIVATE_AGAIN
+    e = system.platform.rmp.lookup(foreign)
+    assert e.assigned and e.asid == system.machine.asid + 1 and e.gpa == gpa and e.validated
+    assert system.platform.host.npt_lookup(vm.npt, gfn).pfn != foreign
+
+
+@pytest.mark.check("rmp:reverse-map")
+def test_npt_remap_to_another_private_page_of_the_guest_is_stopped_only_by_the_reverse_map_check():
+    """The substitute page is the guest's own: assigned to its ASID, 4K, validated, but at
+    another GPA; only the Reverse-Map check refuses it (hardware-and-ghcb.md 1.4)."""
+    system, vm, result, out = run_rmp_attack(ATTACKS["npt-remap-other-gpa"])
+    log = attack_log(vm)
+    gpa = result["gpa"]
+    [(action, gfn, other)] = log.struck
+    assert (action, gfn) == ("remap-other-gpa", gpa // PAGE)
+    e = system.platform.rmp.lookup(other)
+    assert e.assigned and e.asid == system.machine.asid and e.validated and e.gpa != gpa
+    code, info1, info2 = log.exits[0]
+    assert code == SVM_EXIT_NPF and info2 == gpa and info1 & NPF_RMP
+    assert dict(out.checks) == {"rmp:reverse-map": 1}
+    # KVM maps the guest_memfd page back: the guest reads its own plaintext
+    assert out.completed and result["read"] == PRIVATE_AGAIN
+    assert system.platform.host.npt_lookup(vm.npt, gfn).pfn != other
+
+
+@pytest.mark.check("verify_exception_info:event", "exc_vmm_communication:terminate")
+def test_a_pf_asked_for_in_the_answer_to_an_emulated_rdmsr_terminates_0_0():
+    """The attack scenario's workload ends with an RDMSR of MSR_IA32_APICBASE: a #VC 0x7c
+    the guest forwards through the GHCB.  The #PF the host asks for is neither #GP nor
+    #UD, so verify_exception_info answers ES_VMM_ERROR and the #VC handler (kernel mode)
+    terminates (0, 0) GHCB_SEV_ES_GEN_REQ (linux-guest.md 1.3, 6)."""
+    from snpsim.scenarios.catalog import ScenarioParams, variant_scenario
+
+    sc, result, _finish, _config = variant_scenario(
+        "attack/vc-msr-inject-pf", ScenarioParams(memory=MEM, vcpus=1))
+    out = sc.run().outcome
+    assert result["read_back"] is True and "msr_read" not in result
+    assert out.termination == (0, 0, "exc_vmm_communication")
+    assert dict(out.checks) == {"verify_exception_info:event": 1,
+                                "exc_vmm_communication:terminate": 1}

@@ -221,3 +221,42 @@ def test_a_second_stop_conversion_is_a_named_livelock():
     r = sc.run()
     assert r.outcome.livelock_loop == "set_memory_enc_stop_conversion"
     assert r.outcome.livelock_vcpu == 0
+
+
+def _from_ap(call, both=False):
+    """A 2-vCPU guest whose AP shares a page then kexecs (``call`` "kexec" or
+    "crash_kexec"); with ``both`` the BSP kexecs too, after the AP started."""
+    sc = Scenario("kexec from an AP", memory="64M", vcpus=2)
+    data = sc.data
+
+    @sc.guest(vcpu=1)
+    def ap(g):
+        assert g.set_memory_decrypted(g.alloc_page()) == 0
+        data["ap"] = getattr(g, call)()
+
+    if both:
+        @sc.guest(vcpu=0)
+        def bsp(g):
+            g.set_memory_decrypted(g.alloc_page())
+            data["bsp"] = g.kexec()
+
+    return sc.run(), data
+
+
+def test_kexec_and_kdump_from_an_ap_stop_the_bsp_and_hand_over():
+    """reboot.c ``native_machine_shutdown`` / crash.c: the CPU that kexecs stops the
+    others (``stop_other_cpus`` / NMI shootdown), whichever CPU it is; the BSP, waiting
+    for its APs, halts; nothing stays shared."""
+    for call, kind in (("kexec", "kexec"), ("crash_kexec", "kdump")):
+        r, data = _from_ap(call)
+        assert r.outcome.kexec == kind, r.describe()
+        assert "ap" not in data  # it never returned
+        assert shared_everywhere(r)["rmp"] == []
+
+
+def test_a_second_kexec_gets_ebusy_from_kexec_trylock():
+    """kexec_core.c ``kernel_kexec``: ``if (!kexec_trylock()) return -EBUSY``; the first
+    caller's kexec goes on and completes."""
+    r, data = _from_ap("kexec", both=True)
+    assert r.outcome.kexec == "kexec", r.describe()
+    assert -errno.EBUSY in (data.get("ap"), data.get("bsp"))

@@ -381,3 +381,4 @@ def test_kexec_leaves_nothing_shared():
     assert res["shared_after"] == {"rmp": [], "attr": [], "pte": []}
     assert res["validated"] == [True, True]
     assert "kexec: the guest handed over to the next kernel" in r.output
+    assert s["outcome"]["kexec"] == "kexec" and s["outcome"]["completed"] is False

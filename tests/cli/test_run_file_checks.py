@@ -143,6 +143,30 @@ def test_an_internal_error_says_which_exit_failed(tmp_path):
     assert "KVM_EXIT_HYPERCALL" in out["description"] and "-22" in out["description"]
 
 
+def test_a_file_that_never_finishes_loading_exits_2(tmp_path, monkeypatch):
+    """A loop at module level: ``snpsim run`` gives up after ``LOAD_SECONDS`` with exit
+    status 2 and one line, instead of hanging."""
+    import snpsim.api
+
+    monkeypatch.setattr(snpsim.api, "LOAD_SECONDS", 0.5)
+    f = tmp_path / "loop.py"
+    f.write_text("while True:\n    pass\n")
+    out = CliRunner().invoke(main, ["run", str(f)])
+    assert out.exit_code == 2
+    assert out.output.count("\n") == 1 and "loop.py" in out.output
+    assert "Traceback" not in out.output
+
+
+def test_a_file_with_a_null_byte_is_one_line_without_a_line_number(tmp_path):
+    """Python refuses a source with a NUL byte before it has a line to blame: the one
+    line says so without a made-up line number."""
+    f = tmp_path / "nul.py"
+    f.write_bytes(b"a = 1\x00\n")
+    out = CliRunner().invoke(main, ["run", str(f)])
+    assert out.exit_code == 2
+    assert out.output.count("\n") == 1 and "None" not in out.output
+
+
 @pytest.mark.parametrize("body, line_no", [
     ("scenario.host_init(RmpConfig.contiguous(0x123, 12345))\n", 4),
     ("scenario.host_init(RmpConfig.contiguous('abc', 1))\n", 4),

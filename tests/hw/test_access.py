@@ -202,6 +202,7 @@ def test_shared_write_to_hypervisor_page_succeeds_and_is_plaintext():
     assert exits == [DONE] and p.host.read(spa(DATA_GPA), 4) == b"ghcb"
 
 
+@pytest.mark.check("rmp:hypervisor-owned")
 def test_shared_write_under_2m_npt_leaf_needs_all_512_pages_hypervisor_owned():
     p = platform()
     npt = build(p, ptes={0: (DATA_GPA, False, False)}, npt_data="2M")
@@ -240,6 +241,7 @@ def test_rmp_covered_check():
     assert first_npf(exits) == (P | RMP | FINAL | ENC, DATA_GPA)
 
 
+@pytest.mark.check("rmp:guest-owned")
 @pytest.mark.parametrize("how", ["other-asid", "firmware"])
 def test_guest_owned_check(how):
     p = platform()
@@ -252,6 +254,7 @@ def test_guest_owned_check(how):
     assert first_npf(exits) == (P | W | RMP | FINAL | ENC, DATA_GPA)
 
 
+@pytest.mark.check("rmp:reverse-map")
 def test_reverse_map_check():
     p = platform()
     npt = build(p)
@@ -268,6 +271,7 @@ def test_mutable_check():
     assert first_npf(exits) == (P | RMP | FINAL | ENC, DATA_GPA)
 
 
+@pytest.mark.check("rmp:page-size")
 def test_page_size_check_npt_2m_over_rmp_4k():
     p = platform()
     npt = build(p, npt_data="2M")
@@ -291,6 +295,7 @@ def test_page_size_check_npt_4k_over_rmp_2m_then_psmash_fixes_it():
     assert exits[-1] == DONE  # PSMASH kept Validated: the retried read completes
 
 
+@pytest.mark.check("rmp:validated")
 def test_validated_check_on_write_is_vc_404_with_cr2():
     p = platform()
     npt = build(p)

@@ -75,6 +75,7 @@ def test_partly_done_2m_entry_keeps_the_2m_flag(profile):
     assert info == (0, 0) and desc.entries[0].cur_page == 512
 
 
+@pytest.mark.check("snp_begin_psc:entry")
 @pytest.mark.parametrize("profile", PROFILES)
 def test_misaligned_2m_gfn_is_invalid_entry(profile):
     exits, info, desc = run_psc(profile, [PscEntry(0, 0x401, 1, 1)])
@@ -82,6 +83,7 @@ def test_misaligned_2m_gfn_is_invalid_entry(profile):
     assert info[1] == 0x100000002
 
 
+@pytest.mark.check("snp_begin_psc:header")
 @pytest.mark.parametrize("profile", PROFILES)
 def test_end_entry_253_is_invalid_hdr(profile):
     exits, info, desc = run_psc(profile, [PscEntry(0, 0x100, 1, 0)], end=253)
@@ -120,6 +122,7 @@ def test_r1b_done_entry_is_not_merged(profile):
     assert exits == [(0x200000, 1, 0x0)] and info == (0, 0)
 
 
+@pytest.mark.check("setup_vmgexit_scratch:window")
 @pytest.mark.bug_report("R4")
 @pytest.mark.parametrize("profile", PROFILES)
 def test_r4_exit_info_2_does_not_matter_for_a_valid_buffer(profile):

@@ -47,6 +47,7 @@ def answer(exit_code, info1=0, info2=0, fields=None, valid=BASE, profile="v7.0.1
     (SVM_EXIT_CPUID, {"rax": 0x8000001F}, BASE, (2, 4)),           # rcx missing
     (SVM_EXIT_VMMCALL, {"rax": 12}, BASE, (2, 4)),                 # cpl missing
 ])
+@pytest.mark.check("sev_es_validate_vmgexit:fields")
 def test_validate_rows(exit_code, fields, valid, expect):
     assert answer(exit_code, fields=fields, valid=valid)["info"] == expect
 

@@ -177,6 +177,10 @@ ATTACKS: dict[str, Variant] = {v.name: v for v in (
     _attack("psc-malformed-input", "PSC answered sw_exit_info_1 = 2 (malformed input): stopped "
             "by verify_exception_info (ES_VMM_ERROR) in sev_es_ghcb_hv_call, terminate (1, 1)",
             f"verify_exception_info: info1 low 32 bits = 2 -> ES_VMM_ERROR ({_L6})"),
+    _attack("psc-vmm-error-no-info2", "PSC done but answered sw_exit_info_1 = 2 with "
+            "sw_exit_info_2 = 0: verify_exception_info makes it ES_VMM_ERROR, and only "
+            "vmgexit_psc's result check stops it, terminate (1, 1)",
+            f"vmgexit_psc: sev_es_ghcb_hv_call result != ES_OK ({_L52}, {_L6})"),
     _attack("psc-inject-pf", "PSC answered sw_exit_info_1 = 1 with a #PF to inject: stopped by "
             "verify_exception_info (only #GP/#UD accepted: ES_VMM_ERROR), terminate (1, 1)",
             f"verify_exception_info: exception not #GP/#UD -> ES_VMM_ERROR ({_L6})"),
@@ -184,11 +188,19 @@ ATTACKS: dict[str, Variant] = {v.name: v for v in (
             "verify_exception_info accepts it (ES_EXCEPTION), vmgexit_psc fails the PSC "
             "anyway, terminate (1, 1)",
             f"vmgexit_psc: sev_es_ghcb_hv_call result != ES_OK ({_L52}, {_L6})"),
+    _attack("vc-msr-inject-pf", "the answer to a #VC-emulated RDMSR asks for a #PF: "
+            "stopped by verify_exception_info (only #GP/#UD accepted: ES_VMM_ERROR), the #VC "
+            "handler terminates (0, 0)",
+            f"verify_exception_info: exception not #GP/#UD -> ES_VMM_ERROR ({_L6})"),
     _attack("psc-reserved-set", "PSC answered with the header's reserved field set: stopped "
             "by vmgexit_psc's reserved check, terminate (1, 1)",
             f"vmgexit_psc: hdr.reserved != 0 ({_L52})"),
     _attack("psc-end-entry-grown", "PSC answered with end_entry grown by one: stopped by "
             "vmgexit_psc's going-backward check, terminate (1, 1)",
+            f"vmgexit_psc: end_entry > initial end_entry ({_L52})"),
+    _attack("psc-end-entry-grown-once", "the first PSC answer has end_entry grown by one "
+            "(later answers honest): stopped only by vmgexit_psc's going-backward check, "
+            "terminate (1, 1)",
             f"vmgexit_psc: end_entry > initial end_entry ({_L52})"),
     _attack("psc-cur-entry-backwards", "PSC done but cur_entry put back to 0: passes Linux's "
             "check (it compares with the initial 0), the guest re-issues forever: ends as a "
@@ -218,10 +230,26 @@ ATTACKS: dict[str, Variant] = {v.name: v for v in (
     _attack("msr-hv-features-no-snp", "hypervisor features answered without GHCB_HV_FT_SNP: "
             "stopped by sev_enable's feature check, terminate (0, 2) GHCB_SNP_UNSUPPORTED",
             "sev_enable: GHCB_HV_FT_SNP missing (linux-guest.md 8.2)"),
+    _attack("msr-hv-features-no-snp-early", "hypervisor features answered without "
+            "GHCB_HV_FT_SNP to the decompressor only: stopped by sev_enable's feature check, "
+            "terminate (0, 2) GHCB_SNP_UNSUPPORTED",
+            "sev_enable: GHCB_HV_FT_SNP missing (linux-guest.md 8.2)"),
+    _attack("msr-hv-features-no-snp-late", "hypervisor features answered with "
+            "GHCB_HV_FT_SNP to the decompressor, without it to the kernel proper: stopped by "
+            "sev_es_init_vc_handling's feature check, terminate (0, 2) GHCB_SNP_UNSUPPORTED",
+            "sev_es_init_vc_handling: GHCB_HV_FT_SNP missing (linux-guest.md 8.2)"),
     _attack("npt-remap-validated", "the host remaps a validated private GPA in the NPT to a "
             "fresh page it assigned at that GPA: the RMP Validated check stops the next "
             "private access with #VC 0x404, the guest terminates (0, 0)",
             f"RMP Validated check -> #VC 0x404 ({_RMP})"),
+    _attack("npt-remap-other-guest", "the host remaps a validated private GPA in the NPT "
+            "to a page another SNP guest validated at the same GPA: Reverse-Map and Validated "
+            "pass, the RMP Guest-Owned check (ASID) stops the access with #NPF (RMP bit)",
+            f"RMP Guest-Owned check -> #NPF PFERR_GUEST_RMP ({_RMP})"),
+    _attack("npt-remap-other-gpa", "the host remaps a validated private GPA in the NPT to "
+            "another validated private page of the same guest: Guest-Owned and Validated "
+            "pass, the RMP Reverse-Map check (the entry's GPA) stops the access with #NPF "
+            "(RMP bit)", f"RMP Reverse-Map check -> #NPF PFERR_GUEST_RMP ({_RMP})"),
     _attack("rmp-make-shared-under-guest", "the host RMPUPDATEs a validated guest page to "
             "hypervisor-owned: the RMP Guest-Owned check stops the next private access with "
             "#NPF (RMP bit); KVM's fault path re-assigns the page unvalidated, then #VC 0x404, "

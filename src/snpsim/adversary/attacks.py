@@ -43,6 +43,7 @@ from snpsim.spec.exit_codes import (
     GHCB_ERR_INVALID_INPUT,
     SVM_EVTINJ_TYPE_EXEPT,
     SVM_EVTINJ_VALID,
+    SVM_EXIT_MSR,
     SVM_EXIT_NPF,
 )
 from snpsim.spec.faults import X86_TRAP_GP, X86_TRAP_PF
@@ -79,6 +80,7 @@ __all__ = [
     "SEV_INFO_MAX_0",
     "SEV_INFO_MIN_3",
     "HOST_WRITE_DATA",
+    "OTHER_GUEST_ASID_OFFSET",
 ]
 
 Hook = Callable[..., Any]
@@ -162,6 +164,16 @@ def psc_answer_malformed_input(original: Hook, vcpu: Any, psc_ret: int) -> None:
     function("svm_vmgexit_bad_input")(vcpu, GHCB_ERR_INVALID_INPUT)
 
 
+def psc_answer_vmm_error_no_info2(original: Hook, vcpu: Any, psc_ret: int) -> None:
+    """Hook on ``snp_complete_psc``: the PSC is done, but the answer is ``sw_exit_info_1``
+    = 2 (malformed input) with ``sw_exit_info_2`` = 0, so the only sign of failure is the
+    ES_VMM_ERROR that ``verify_exception_info`` makes of it.  Stopped by
+    ``vmgexit_psc``'s check of the call's result (!= ES_OK), and by nothing else: its
+    ``exit_info_2`` check sees 0."""
+    original(vcpu, psc_ret)
+    function("svm_vmgexit_set_return_code")(vcpu, 2, 0)
+
+
 def psc_answer_inject_pf(original: Hook, vcpu: Any, psc_ret: int) -> None:
     """Hook on ``snp_complete_psc``: answer ``sw_exit_info_1`` = 1 (issue an exception)
     with a #PF in ``sw_exit_info_2``.  Stopped by ``verify_exception_info``: only #GP/#UD
@@ -195,6 +207,21 @@ def psc_answer_end_entry_grown(original: Hook, vcpu: Any, psc_ret: int) -> None:
     _hdr_write(vcpu, PscHdr(h.cur_entry, (h.end_entry + 1) & 0xFFFF, h.reserved))
 
 
+def psc_answer_end_entry_grown_once(original: Hook, vcpu: Any, psc_ret: int) -> None:
+    """Hook on ``snp_complete_psc``: the first answer in the VM has ``end_entry`` one past
+    what the guest wrote (the entry after the last is zero: operation 0, which KVM
+    completes with no action); later answers are KVM's.  Only ``vmgexit_psc``'s "going
+    backward" check stops it: growing it once stays far below the entries KVM's header
+    check allows.  Noted in the VM's :class:`AttackLog` (``struck``: ("end-entry", 0,
+    0))."""
+    original(vcpu, psc_ret)
+    log = attack_log(vcpu.kvm)
+    if not log.struck:
+        log.struck.append(("end-entry", 0, 0))
+        h = _hdr_read(vcpu)
+        _hdr_write(vcpu, PscHdr(h.cur_entry, (h.end_entry + 1) & 0xFFFF, h.reserved))
+
+
 def psc_answer_cur_entry_backwards(original: Hook, vcpu: Any, psc_ret: int) -> None:
     """Hook on ``snp_complete_psc``: the entries are done (their ``cur_page`` is set) but
     ``cur_entry`` is put back to 0.  Linux compares with the *initial* ``cur_entry`` (0),
@@ -212,6 +239,18 @@ def psc_never_advance(original: Hook, vcpu: Any) -> int:
     Returns 1."""
     function("snp_complete_psc")(vcpu, 0)
     return 1
+
+
+def vc_msr_inject_pf(original: Hook, vcpu: Any) -> int:
+    """Hook on ``sev_handle_vmgexit``: KVM's handling, then for a GHCB-protocol
+    SVM_EXIT_MSR (the guest's #VC on an intercepted RDMSR/WRMSR) the answer replaced by
+    ``sw_exit_info_1`` = 1 with a #PF in ``sw_exit_info_2`` (:data:`PSC_INJECTED_PF`).
+    Stopped by ``verify_exception_info``'s event check (only #GP/#UD: ES_VMM_ERROR), the
+    #VC handler terminates (0, 0).  Returns KVM's result."""
+    ret = original(vcpu)
+    if not vcpu.vmcb.ghcb_gpa & GHCB_MSR_INFO_MASK and vcpu.exit_code == SVM_EXIT_MSR:
+        function("svm_vmgexit_set_return_code")(vcpu, 1, PSC_INJECTED_PF)
+    return int(ret)
 
 
 # ---- MSR-protocol misanswers (linux-guest.md 5.1, 6, 7.1, 8.2) --------------------------------------
@@ -253,6 +292,37 @@ msr_hv_features_no_snp = _msr_rewrite(
     "msr_hv_features_no_snp", GHCB_MSR_HV_FT_REQ,
     lambda v, ans: (ans & ~(GHCB_HV_FT_SNP << GHCB_MSR_HV_FT_POS) & ~GHCB_MSR_INFO_MASK)
     | GHCB_MSR_HV_FT_RESP)
+
+
+def _hv_features_no_snp_at(name: str, first: bool) -> Hook:
+    """A hook on ``sev_handle_vmgexit_msr_protocol``: KVM's answers, except that the first
+    hypervisor-features answer in the VM (``first``; the decompressor's ``sev_enable``
+    asks first) or every later one (the kernel proper's ``sev_es_init_vc_handling``)
+    lacks GHCB_HV_FT_SNP.  Each request is noted in the VM's :class:`AttackLog`
+    (``struck``: ("hv-features", 0, 0))."""
+
+    def hook(original: Hook, vcpu: Any) -> int:
+        req = vcpu.vmcb.ghcb_gpa & GHCB_MSR_INFO_MASK
+        ret = original(vcpu)
+        if req == GHCB_MSR_HV_FT_REQ:
+            log = attack_log(vcpu.kvm)
+            earlier = any(a == "hv-features" for a, _g, _p in log.struck)
+            if earlier != first:
+                ans = vcpu.vmcb.ghcb_gpa
+                vcpu.vmcb.ghcb_gpa = u64((ans & ~(GHCB_HV_FT_SNP << GHCB_MSR_HV_FT_POS)
+                                          & ~GHCB_MSR_INFO_MASK) | GHCB_MSR_HV_FT_RESP)
+            log.struck.append(("hv-features", 0, 0))
+        return int(ret)
+
+    hook.__name__ = hook.__qualname__ = name
+    hook.__doc__ = (f"Hook on ``sev_handle_vmgexit_msr_protocol`` ({name}): GHCB_HV_FT_SNP "
+                    f"cleared from the {'first' if first else 'later'} hypervisor-features "
+                    "answer(s).  Returns KVM's result.")
+    return hook
+
+
+msr_hv_features_no_snp_early = _hv_features_no_snp_at("msr_hv_features_no_snp_early", True)
+msr_hv_features_no_snp_late = _hv_features_no_snp_at("msr_hv_features_no_snp_late", False)
 
 
 def msr_psc_error(original: Hook, vcpu: Any) -> int:
@@ -348,6 +418,47 @@ def strike_rmp_make_shared(vcpu: Any, gfn: int, log: AttackLog) -> None:
     log.struck.append(("rmp-shared", gfn, pfn))
 
 
+#: How far above the victim VM's ASID :func:`strike_npt_remap_other_guest` puts the
+#: other guest (model choice: any other ASID does).
+OTHER_GUEST_ASID_OFFSET = 1
+
+
+def strike_npt_remap_other_guest(vcpu: Any, gfn: int, log: AttackLog) -> None:
+    """Remap the validated ``gfn`` in the NPT to a page of *another* SNP guest that this
+    guest's GPA also holds there, validated (ASID + :data:`OTHER_GUEST_ASID_OFFSET`, same
+    GPA).  The other guest is not modelled: its page's RMP entry is written as that guest
+    would have left it (``rmp_set_page_state``, "guest", validated; model-only, the
+    host's history).  Reverse-Map, Page-Size and Validated all pass; only the Guest-Owned
+    check (the entry's ASID) stops the access: #NPF with the RMP bit."""
+    kvm = vcpu.kvm
+    new = kvm.allocator.alloc_page()
+    kvm.host.rmp_set_page_state(new << PAGE_SHIFT, "guest", asid=kvm.sev.asid + OTHER_GUEST_ASID_OFFSET,
+                                gpa=gfn << PAGE_SHIFT, validated=True)
+    kvm.host.npt_unmap(kvm.npt, gfn, gfn + 1)
+    kvm.host.npt_map(kvm.npt, gfn, new)
+    log.struck.append(("remap-other-guest", gfn, new))
+
+
+def strike_npt_remap_other_gpa(vcpu: Any, gfn: int, log: AttackLog) -> None:
+    """Remap the validated ``gfn`` in the NPT to another page of the *same* guest: the
+    nearest mapped page below it that the RMP holds as assigned to this ASID, 4K and
+    validated, at its own GPA (a swap of two private pages).  Guest-Owned, Page-Size
+    and Validated all pass; only the Reverse-Map check (the entry's GPA) stops the
+    access: #NPF with the RMP bit.  Nothing is done when no such page is mapped."""
+    kvm = vcpu.kvm
+    for other in range(gfn - 1, max(gfn - 4096, -1), -1):
+        pfn = _npt_pfn(vcpu, other)
+        if pfn is None:
+            continue
+        rc, e = kvm.host.rmpread(pfn << PAGE_SHIFT)
+        if (rc == 0 and e is not None and e.assigned and e.asid == kvm.sev.asid and e.validated
+                and not e.pagesize and e.gpa == other << PAGE_SHIFT):
+            kvm.host.npt_unmap(kvm.npt, gfn, gfn + 1)
+            kvm.host.npt_map(kvm.npt, gfn, pfn)
+            log.struck.append(("remap-other-gpa", gfn, pfn))
+            return
+
+
 #: What the host writes into the guest's page in :func:`strike_host_write`.
 HOST_WRITE_DATA = b"written by the host"
 
@@ -371,12 +482,17 @@ def strike_host_write(vcpu: Any, gfn: int, log: AttackLog) -> None:
 ATTACK_HOOKS: dict[str, dict[str, Hook]] = {
     "psc-info2-error": {"snp_complete_psc": psc_answer_info2_error},
     "psc-malformed-input": {"snp_complete_psc": psc_answer_malformed_input},
+    "psc-vmm-error-no-info2": {"snp_complete_psc": psc_answer_vmm_error_no_info2},
     "psc-inject-pf": {"snp_complete_psc": psc_answer_inject_pf},
     "psc-inject-gp": {"snp_complete_psc": psc_answer_inject_gp},
+    "vc-msr-inject-pf": {"sev_handle_vmgexit": vc_msr_inject_pf},
     "psc-reserved-set": {"snp_complete_psc": psc_answer_reserved_set},
     "psc-end-entry-grown": {"snp_complete_psc": psc_answer_end_entry_grown},
+    "psc-end-entry-grown-once": {"snp_complete_psc": psc_answer_end_entry_grown_once},
     "psc-cur-entry-backwards": {"snp_complete_psc": psc_answer_cur_entry_backwards},
     "psc-never-advance": {"snp_begin_psc": psc_never_advance},
+    "msr-hv-features-no-snp-early": {"sev_handle_vmgexit_msr_protocol": msr_hv_features_no_snp_early},
+    "msr-hv-features-no-snp-late": {"sev_handle_vmgexit_msr_protocol": msr_hv_features_no_snp_late},
     "msr-psc-error": {"snp_complete_psc_msr": msr_psc_error},
     "msr-psc-wrong-response": {"snp_complete_psc_msr": msr_psc_wrong_response},
     "msr-register-other-gfn": {"sev_handle_vmgexit_msr_protocol": msr_reg_gpa_other_gfn},
@@ -385,6 +501,12 @@ ATTACK_HOOKS: dict[str, dict[str, Hook]] = {
     "msr-hv-features-no-snp": {"sev_handle_vmgexit_msr_protocol": msr_hv_features_no_snp},
     "npt-remap-validated": {"snp_begin_psc": note_private_victims,
                             "svm_handle_exit": _striker("svm_handle_exit_npt_remap", strike_npt_remap)},
+    "npt-remap-other-guest": {
+        "snp_begin_psc": note_private_victims,
+        "svm_handle_exit": _striker("svm_handle_exit_npt_remap_other", strike_npt_remap_other_guest)},
+    "npt-remap-other-gpa": {
+        "snp_begin_psc": note_private_victims,
+        "svm_handle_exit": _striker("svm_handle_exit_npt_remap_gpa", strike_npt_remap_other_gpa)},
     "rmp-make-shared-under-guest": {
         "snp_begin_psc": note_private_victims,
         "svm_handle_exit": _striker("svm_handle_exit_rmp_shared", strike_rmp_make_shared)},

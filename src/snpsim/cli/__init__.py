@@ -44,7 +44,7 @@ class _OneLineErrors(click.Group):
             sys.exit(exc.exit_code)
 
 # Sub-command modules; each defines a click command named ``command``.
-_COMMANDS = ("decode", "trace", "run", "scenarios", "cost")
+_COMMANDS = ("decode", "trace", "run", "scenarios", "cost", "explore", "mutants")
 
 
 @click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})

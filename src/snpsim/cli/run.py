@@ -67,7 +67,8 @@ def load_file(path_text: str) -> Any:
         line = _file_line(exc, path)
         _fail(f"{path}{line}: {exc}" if line else str(exc))
     except SyntaxError as exc:
-        _fail(f"{path}, line {exc.lineno}: SyntaxError: {exc.msg}")
+        where = f", line {exc.lineno}" if exc.lineno else ""
+        _fail(f"{path}{where}: {type(exc).__name__}: {exc.msg}")
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's file: one line, no traceback
         _fail(f"{path}{_file_line(exc, path)}: {type(exc).__name__} while loading: {exc}")
 
@@ -300,8 +301,9 @@ def command(scenario: str, memory: str | None, vcpus_text: str | None, kernel: s
     would take on an SNP machine, from a cost table; --costs FILE loads your own) with
     where it went, and how the run ended.
 
-    Exit status: 0 the guest powered off; 1 it terminated, the VMM stopped, or the scenario
-    failed (e.g. the boot could not set up swiotlb, or a scenario file's code raised: the
+    Exit status: 0 the guest powered off; 1 it terminated, the VMM stopped, it handed
+    over to a kexec/kdump kernel (not modelled: outcome.kexec), or the scenario failed
+    (e.g. the boot could not set up swiotlb, or a scenario file's code raised: the
     summary's "errors"); 2 bad arguments (output directories are made and checked before
     the run; a scenario file that is missing, fails to load or defines no valid scenario);
     3 an output file could not be written (it is then absent, never partial).

@@ -91,13 +91,13 @@ def VMGEXIT(kernel: GuestKernel) -> None:
     """``VMGEXIT()`` (``rep; vmmcall``): returns when the host resumed this vCPU.  Model:
     once a crash shot the other CPUs down (``kernel.nmi_shootdown``), a CPU that is not
     the crashing one takes the NMI on its way back into the guest and stops there
-    (:func:`snpsim.guest.kexec.kdump_nmi_callback`, never returns)."""
-    cpu = this_cpu(kernel)
-    cpu.vmgexit()
-    if kernel.nmi_shootdown is not None and cpu.vcpu_id != kernel.nmi_shootdown:
-        from .kexec import kdump_nmi_callback
+    (:func:`snpsim.guest.kexec.kdump_nmi_callback`, never returns); likewise once another
+    CPU ran ``stop_other_cpus`` for a kexec (``kernel.stopping_cpu``), it halts."""
+    this_cpu(kernel).vmgexit()
+    if kernel.nmi_shootdown is not None or kernel.stopping_cpu is not None:
+        from .kexec import take_stop_interrupt
 
-        kdump_nmi_callback(kernel)
+        take_stop_interrupt(kernel)
 
 
 @traced("guest")

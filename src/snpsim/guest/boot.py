@@ -34,6 +34,7 @@ from snpsim.spec.acpi import (
     ACPI_PM1_CNT_PORT,
     ACPI_SLP_TYP_S5,
 )
+from snpsim.spec.checks import check_enabled
 from snpsim.spec.e820 import E820_TYPE_RAM, e820_ram_ranges
 from snpsim.spec.kvm_uapi import KVM_SEV_SNP_PAGE_TYPE_NORMAL, KVM_SEV_SNP_PAGE_TYPE_ZERO
 from snpsim.spec.msr_index import (
@@ -295,7 +296,7 @@ def sev_enable(kernel: GuestKernel) -> None:
         sev_es_terminate(kernel, SEV_TERM_SET_GEN, GHCB_SEV_ES_PROT_UNSUPPORTED)
     if kernel.sev_status & MSR_AMD64_SEV_SNP_ENABLED:
         hv_features = get_hv_features(kernel)
-        if not hv_features & GHCB_HV_FT_SNP:
+        if not hv_features & GHCB_HV_FT_SNP and check_enabled("sev_enable:hv_ft_snp"):
             sev_es_terminate(kernel, SEV_TERM_SET_GEN, GHCB_SNP_UNSUPPORTED)
 
 
@@ -391,7 +392,8 @@ def sev_es_init_vc_handling(kernel: GuestKernel) -> None:
         return
     if kernel.sev_status & MSR_AMD64_SEV_SNP_ENABLED:
         kernel.sev_hv_features = get_hv_features(kernel)
-        if not kernel.sev_hv_features & GHCB_HV_FT_SNP:
+        if (not kernel.sev_hv_features & GHCB_HV_FT_SNP
+                and check_enabled("sev_es_init_vc_handling:hv_ft_snp")):
             sev_es_terminate(kernel, SEV_TERM_SET_GEN, GHCB_SNP_UNSUPPORTED)
     # One GHCB page (and its backup) per possible CPU.
     for cpu in range(kernel.config.nr_cpus):

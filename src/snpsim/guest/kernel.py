@@ -325,7 +325,9 @@ class GuestKernel:
     conversions hold ``mem_enc_lock`` for read), ``mem_enc_stopped`` (the write side was
     taken by ``set_memory_enc_stop_conversion`` and is never given back);
     ``oops_in_progress`` (set by the crash path: sleeping waits become try-locks);
-    ``kexec_in_progress``; ``nmi_shootdown`` (the crashing CPU once
+    ``kexec_in_progress``; ``kexec_lock`` (the CPU that won ``kexec_trylock``, or None);
+    ``stopping_cpu`` (the CPU that ran ``stop_other_cpus``: every other CPU halts at its
+    next spin-wait or return to the guest); ``nmi_shootdown`` (the crashing CPU once
     ``crash_smp_send_stop`` ran: every other CPU stops at its next return to the guest);
     ``sev_vmsa`` (above: the VMSA pages ``shutdown_all_aps`` undoes); ``offline_pfns`` (pages marked
     ``PageOffline`` for makedumpfile); ``kexec`` (``"kexec"`` or ``"kdump"`` once the
@@ -374,6 +376,8 @@ class GuestKernel:
     mem_enc_stopped: bool = False
     oops_in_progress: bool = False
     kexec_in_progress: bool = False
+    kexec_lock: int | None = None
+    stopping_cpu: int | None = None
     nmi_shootdown: int | None = None
     offline_pfns: set[int] = field(default_factory=set)
     kexec: str | None = None

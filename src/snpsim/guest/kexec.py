@@ -42,6 +42,8 @@ device shutdown, ``crash_save_cpu`` and the purgatory are not modelled.
 
 from __future__ import annotations
 
+import errno
+
 from snpsim.spec.exit_codes import SVM_VMGEXIT_AP_DESTROY
 from snpsim.spec.msr_index import MSR_AMD64_SEV_SNP_ENABLED
 from snpsim.spec.page_64_types import PAGE_OFFSET
@@ -235,13 +237,16 @@ def snp_kexec_finish(kernel: GuestKernel) -> None:
 @traced("guest")
 def stop_other_cpus(kernel: GuestKernel) -> None:
     """``stop_other_cpus()`` (smp_ops, ``native_stop_other_cpus``): every other CPU stops
-    and halts.  Model: the APs' workloads are joined
-    (:func:`snpsim.guest.smp.smp_join_ap_workloads`), then every AP is marked stopped;
-    Linux interrupts them with the REBOOT vector instead."""
+    and halts.  Model: the other APs' workloads are joined
+    (:func:`snpsim.guest.smp.smp_join_ap_workloads`), then every other CPU is marked
+    stopped and ``kernel.stopping_cpu`` set, so a CPU still running (the BSP, when an AP
+    kexecs) halts at its next spin-wait or return from a VMGEXIT; Linux interrupts them
+    with the REBOOT vector instead."""
     from .smp import smp_join_ap_workloads
 
-    smp_join_ap_workloads(kernel)
     me = this_cpu(kernel).vcpu_id
+    smp_join_ap_workloads(kernel, exclude=me)
+    kernel.stopping_cpu = me  # a CPU still running (the BSP, when an AP kexecs) halts
     for cpu in range(kernel.config.nr_cpus):
         if cpu != me:
             kernel.ap_state[cpu] = "stopped"
@@ -272,6 +277,20 @@ def crash_smp_send_stop(kernel: GuestKernel) -> None:
     for cpu in range(kernel.config.nr_cpus):
         if cpu != me and kernel.ap_state.get(cpu) in ("done", "parked"):
             kernel.ap_state[cpu] = "stopped"
+
+
+def take_stop_interrupt(kernel: GuestKernel) -> None:
+    """Model-only: where a CPU resumes in the guest (after a VMGEXIT or a PAUSE exit), it
+    takes a stop another CPU asked for: the crash NMI (``kernel.nmi_shootdown``, then
+    :func:`kdump_nmi_callback`) or the REBOOT vector of ``stop_other_cpus``
+    (``kernel.stopping_cpu``, then HLT for good).  Returns only when neither applies."""
+    cpu = this_cpu(kernel)
+    if kernel.nmi_shootdown is not None and cpu.vcpu_id != kernel.nmi_shootdown:
+        kdump_nmi_callback(kernel)
+    if kernel.stopping_cpu is not None and cpu.vcpu_id != kernel.stopping_cpu:
+        kernel.ap_state[cpu.vcpu_id] = "stopped"
+        while True:
+            cpu.hlt()
 
 
 def kdump_nmi_callback(kernel: GuestKernel) -> None:
@@ -310,21 +329,33 @@ def machine_kexec(kernel: GuestKernel, kind: str) -> None:
 
 
 @traced("guest")
-def kernel_kexec(kernel: GuestKernel) -> None:
+def kernel_kexec(kernel: GuestKernel) -> int:
     """``kernel_kexec()`` (kexec_core.c), the ``reboot(LINUX_REBOOT_CMD_KEXEC)`` path with a
     kexec image loaded: ``kexec_in_progress`` = true, ``machine_shutdown``
-    (``native_machine_shutdown``), ``machine_kexec``.  Never returns."""
+    (``native_machine_shutdown``), ``machine_kexec``.  Returns -EBUSY (-16) at once
+    when another CPU holds ``kexec_lock`` (``kexec_trylock`` failed: a kexec or kdump is
+    already under way); otherwise never returns."""
+    if kernel.kexec_lock is not None:
+        return -errno.EBUSY
+    kernel.kexec_lock = this_cpu(kernel).vcpu_id
     kernel.kexec_in_progress = True
     native_machine_shutdown(kernel)
     machine_kexec(kernel, "kexec")
+    return 0  # not reached: machine_kexec halts
 
 
 @traced("guest")
-def __crash_kexec(kernel: GuestKernel) -> None:
+def __crash_kexec(kernel: GuestKernel) -> int:
     """``__crash_kexec(regs)`` (kexec_core.c) as ``panic()`` reaches it with a crash kernel
     loaded: ``panic`` has set ``oops_in_progress`` (``bust_spinlocks(1)``);
     ``machine_crash_shutdown`` (``native_machine_crash_shutdown``), ``machine_kexec``.
-    Never returns."""
+    When another CPU holds ``kexec_lock`` (``kexec_trylock`` fails) it does
+    nothing and returns -EBUSY (the C function returns and ``panic`` goes on); otherwise
+    never returns."""
+    if kernel.kexec_lock is not None:
+        return -errno.EBUSY
+    kernel.kexec_lock = this_cpu(kernel).vcpu_id
     kernel.oops_in_progress = True
     native_machine_crash_shutdown(kernel)
     machine_kexec(kernel, "kdump")
+    return 0  # not reached: machine_kexec halts

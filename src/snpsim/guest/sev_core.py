@@ -33,6 +33,7 @@ import errno
 from dataclasses import dataclass, field
 
 from snpsim.spec.addr import GVA
+from snpsim.spec.checks import check_enabled
 from snpsim.spec.exit_codes import (
     SVM_VMGEXIT_AP_CREATE,
     SVM_VMGEXIT_AP_CREATION,
@@ -190,7 +191,7 @@ def _pvalidate_2m_span_by_4k(kernel: GuestKernel, vaddr: int, first_pfn: int,
     4K pages.  The first failure is fatal (``__pval_terminate`` with that page's PFN)."""
     for k in range(PTRS_PER_PMD):
         rc = pvalidate(kernel, vaddr + k * PAGE_SIZE, RMP_PG_SIZE_4K, validate)
-        if rc:
+        if rc and check_enabled("pval_pages:failure"):
             __pval_terminate(kernel, first_pfn + k, validate, RMP_PG_SIZE_4K, rc, 0)
 
 
@@ -213,7 +214,7 @@ def pval_pages(kernel: GuestKernel, desc: int) -> None:
         # retried page by page.  Every other failure ends the guest.
         if size == RMP_PG_SIZE_2M and rc == PVALIDATE_FAIL_SIZEMISMATCH:
             _pvalidate_2m_span_by_4k(kernel, va, entry.gfn, want_valid)
-        else:
+        elif check_enabled("pval_pages:failure"):
             __pval_terminate(kernel, entry.gfn, want_valid, size, rc, 0)
 
 
@@ -276,12 +277,14 @@ def vmgexit_psc(kernel: GuestKernel, ghcb: int, desc: int) -> int:
         # CHECK THE ANSWER: a host-reported error, a header the host corrupted, or
         # indexes that moved the wrong way all end the conversion.
         host_error = ghcb_get_field(kernel, ghcb, "sw_exit_info_2")
-        if ret or host_error:
+        if ((ret and check_enabled("vmgexit_psc:result"))
+                or (host_error and check_enabled("vmgexit_psc:exit_info_2"))):
             return _psc_fail(kernel, f"SNP: PSC failed ret={ret} exit_info_2={host_error:x}")
         hdr = PscHdr.decode(cpu.read(buf, PSC_HDR_SIZE))
-        if hdr.reserved:
+        if hdr.reserved and check_enabled("vmgexit_psc:reserved"):
             return _psc_fail(kernel, "Reserved bit is set in the PSC header")
-        if hdr.end_entry > first_end or hdr.cur_entry < first_cur:
+        if ((hdr.end_entry > first_end or hdr.cur_entry < first_cur)
+                and check_enabled("vmgexit_psc:going-backward")):
             return _psc_fail(kernel, f"SNP: PSC processing going backward, end_entry {first_end} "
                                      f"(got {hdr.end_entry}) cur_entry {first_cur} (got {hdr.cur_entry})")
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from snpsim.hw.ports import HardwareFault, VmmCommunicationException
+from snpsim.spec.checks import check_enabled
 from snpsim.spec.exit_codes import (
     SVM_EVTINJ_TYPE_EXEPT,
     SVM_EVTINJ_TYPE_MASK,
@@ -133,7 +134,7 @@ def verify_exception_info(kernel: GuestKernel, ghcb: int, ctxt: EsEmCtxt) -> int
     if status == 0:
         return ES_OK
     if status != 1:
-        return ES_VMM_ERROR
+        return ES_VMM_ERROR if check_enabled("verify_exception_info:status") else ES_OK
     # Status 1 asks the guest to raise an exception.  Only a #GP or a #UD, encoded as a
     # valid exception event, is honoured; any other request means the host is broken.
     event = ghcb_get_field(kernel, ghcb, "sw_exit_info_2")
@@ -141,7 +142,7 @@ def verify_exception_info(kernel: GuestKernel, ghcb: int, ctxt: EsEmCtxt) -> int
     honoured = (bool(event & SVM_EVTINJ_VALID)
                 and (event & SVM_EVTINJ_TYPE_MASK) == SVM_EVTINJ_TYPE_EXEPT
                 and vector in (X86_TRAP_GP, X86_TRAP_UD))
-    if not honoured:
+    if not honoured and check_enabled("verify_exception_info:event"):
         return ES_VMM_ERROR
     ctxt.fi.vector = vector
     if event & SVM_EVTINJ_VALID_ERR:
@@ -182,7 +183,8 @@ def sev_es_negotiate_protocol(kernel: GuestKernel) -> bool:
     host_min, host_max = GHCB_MSR_PROTO_MIN(info), GHCB_MSR_PROTO_MAX(info)
     # The two ranges [host_min, host_max] and [GHCB_PROTOCOL_MIN, GHCB_PROTOCOL_MAX] must
     # overlap; the guest then speaks the highest version both know.
-    if host_max < GHCB_PROTOCOL_MIN or host_min > GHCB_PROTOCOL_MAX:
+    if ((host_max < GHCB_PROTOCOL_MIN or host_min > GHCB_PROTOCOL_MAX)
+            and check_enabled("sev_es_negotiate_protocol:version")):
         return False
     kernel.ghcb_version = min(host_max, GHCB_PROTOCOL_MAX)
     return True
@@ -199,7 +201,7 @@ def snp_register_ghcb_early(kernel: GuestKernel, paddr: int) -> None:
     # would leave the guest using a GHCB the host does not expect.
     registered = (GHCB_RESP_CODE(answer) == GHCB_MSR_REG_GPA_RESP
                   and GHCB_MSR_REG_GPA_RESP_VAL(answer) == gfn)
-    if not registered:
+    if not registered and check_enabled("snp_register_ghcb_early:gfn"):
         kernel.warn(f"GHCB registration failed: response {answer:#x} for pfn {gfn:#x}")
         sev_es_terminate(kernel, SEV_TERM_SET_LINUX, GHCB_TERM_REGISTER)
 
@@ -403,6 +405,12 @@ def exc_vmm_communication(kernel: GuestKernel, error_code: int, cr2: int = 0) ->
             kernel.warn(f"Failure in communication with VMM (exit-code {error_code:#x})")
         raise UserSignal(SIGBUS, BUS_OBJERR, f"SIGBUS (BUS_OBJERR) after #VC {error_code:#x}")
     # FAIL, KERNEL MODE: nothing can be resumed; ask the host to end the guest.
+    if not check_enabled("exc_vmm_communication:terminate"):
+        # Removed (a mutant): return to the faulting instruction, which faults again;
+        # the livelock watcher ends the run after enough identical #VCs.
+        cpu.progress.watch("exc_vmm_communication", cpu.vcpu_id, (int(error_code), cr2),
+                           lambda: f"#VC {int(error_code):#x} again at GVA {cr2:#x}")
+        return
     if result == ES_UNSUPPORTED:
         kernel.warn(f"Unsupported exit-code {error_code:#04x} in #VC exception")
     elif result == ES_VMM_ERROR:

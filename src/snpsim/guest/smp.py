@@ -109,7 +109,8 @@ def cpu_relax(kernel: GuestKernel) -> None:
     """``cpu_relax()``: PAUSE (``rep; nop``) in a spin-wait.  Model: ``cpu.pause()`` when
     the platform offers it (the vCPU exits and another vCPU may run before it resumes);
     otherwise HLT (see the module doc).  If another CPU has already ended the guest, HLT
-    forever: the machine is stopping."""
+    forever: the machine is stopping; if another CPU is stopping this one for a kexec or
+    a crash, the stop is taken here (:func:`snpsim.guest.kexec.take_stop_interrupt`)."""
     cpu = this_cpu(kernel)
     if guest_stopped(kernel):
         while True:
@@ -118,6 +119,10 @@ def cpu_relax(kernel: GuestKernel) -> None:
         cpu.pause()  # type: ignore[attr-defined]
     else:
         cpu.hlt()
+    if kernel.nmi_shootdown is not None or kernel.stopping_cpu is not None:
+        from .kexec import take_stop_interrupt
+
+        take_stop_interrupt(kernel)
 
 
 def _snp(kernel: GuestKernel) -> bool:
@@ -232,6 +237,14 @@ def snp_ap_entry(kernel: GuestKernel, cpu: GuestPort) -> None:
     ``start_secondary``, then ``kernel.ap_workloads[cpu]`` if any (its result in
     ``kernel.ap_results[cpu]``), then HLT forever (idle).  ``kernel.ap_state`` follows
     it (online, done)."""
+    _run_ap_workload(kernel, cpu)
+    while True:
+        cpu.hlt()
+
+
+def _run_ap_workload(kernel: GuestKernel, cpu: GuestPort) -> None:
+    """``start_secondary``, then the AP's workload if it has one (result kept in
+    ``kernel.ap_results``); ``kernel.ap_state`` goes online, then done."""
     vid = cpu.vcpu_id
     start_secondary(kernel)
     kernel.ap_state[vid] = "online"
@@ -239,8 +252,6 @@ def snp_ap_entry(kernel: GuestKernel, cpu: GuestPort) -> None:
     if work is not None:
         kernel.ap_results[vid] = work(kernel, cpu)
     kernel.ap_state[vid] = "done"
-    while True:
-        cpu.hlt()
 
 
 def ap_entry(kernel: GuestKernel, cpu: GuestPort) -> None:
@@ -260,24 +271,20 @@ def ap_entry(kernel: GuestKernel, cpu: GuestPort) -> None:
             break
         cpu_relax(kernel)
     if kernel.ap_state[vid] == "waiting":
-        start_secondary(kernel)
-        kernel.ap_state[vid] = "online"
-        work = kernel.ap_workloads.get(vid)
-        if work is not None:
-            kernel.ap_results[vid] = work(kernel, cpu)
-        kernel.ap_state[vid] = "done"
+        _run_ap_workload(kernel, cpu)
     while True:
         cpu.hlt()
 
 
 @traced("guest")
-def smp_join_ap_workloads(kernel: GuestKernel) -> None:
-    """Model-only, on the BSP before the power-off: wait (:func:`cpu_relax`) until every
-    AP that has a workload finished it, parked or stopped.  Without a PAUSE exit the BSP
-    cannot wait: it warns and goes on."""
+def smp_join_ap_workloads(kernel: GuestKernel, exclude: int | None = None) -> None:
+    """Model-only, on the BSP before the power-off (and on the CPU that kexecs, with
+    ``exclude`` = itself): wait (:func:`cpu_relax`) until every AP that has a workload
+    finished it, parked or stopped.  Without a PAUSE exit the BSP cannot wait: it warns
+    and goes on."""
     cpu = this_cpu(kernel)
     snp = _snp(kernel)
-    pending = [v for v in kernel.ap_workloads if v < kernel.config.nr_cpus
+    pending = [v for v in kernel.ap_workloads if v < kernel.config.nr_cpus and v != exclude
                and kernel.ap_state.get(v, "offline") != "failed"
                and not (snp and kernel.ap_state.get(v, "offline") == "offline")]
     if not pending:

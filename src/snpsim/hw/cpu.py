@@ -31,6 +31,7 @@ from typing import Any
 
 from greenlet import getcurrent
 
+from snpsim.spec.checks import check_enabled
 from snpsim.spec.exit_codes import (
     SVM_EVTINJ_TYPE_EXEPT,
     SVM_EVTINJ_TYPE_MASK,
@@ -987,7 +988,7 @@ class HostCpu:
         rmp = self.platform.rmp
         first, last = spa >> PAGE_SHIFT, (spa + max(len(data), 1) - 1) >> PAGE_SHIFT
         for pfn in range(first, last + 1):
-            if rmp.lookup(pfn).assigned:
+            if rmp.lookup(pfn).assigned and check_enabled("rmp:hypervisor-owned"):
                 raise HostPageFault(pfn << PAGE_SHIFT, int(X86_PF_WRITE | X86_PF_RMP),
                                     "host write to a page not owned by the hypervisor")
         self.platform.mem.write_raw(spa, data)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from snpsim.spec.checks import check_enabled
 from snpsim.spec.exit_codes import SVM_EXIT_PAGE_NOT_VALIDATED
 from snpsim.spec.faults import (
     PFERR,
@@ -330,7 +331,7 @@ def check_rmp_guest_access(
             owned = rmp.any_assigned_2m(pfn)
         else:
             owned = rmp.lookup(pfn).assigned
-        if owned:
+        if owned and check_enabled("rmp:hypervisor-owned"):
             raise NestedPageFault(gpa, PFERR(base | _GUEST_RMP),
                                   "Hypervisor-Owned check (shared write to assigned page)")
         return
@@ -338,16 +339,16 @@ def check_rmp_guest_access(
     if not rmp.covered(pfn):
         raise NestedPageFault(gpa, PFERR(rmp_npf), "RMP-Covered check")
     ent = rmp.lookup(pfn)
-    if not ent.assigned or ent.asid != asid:
+    if (not ent.assigned or ent.asid != asid) and check_enabled("rmp:guest-owned"):
         raise NestedPageFault(gpa, PFERR(rmp_npf), "Guest-Owned check")
-    if ent.gpa != gpa & ~(PAGE_SIZE - 1):
+    if ent.gpa != gpa & ~(PAGE_SIZE - 1) and check_enabled("rmp:reverse-map"):
         raise NestedPageFault(gpa, PFERR(rmp_npf), f"Reverse-Map check (RMP GPA {ent.gpa:#x})")
     if ent.immutable:
         raise NestedPageFault(gpa, PFERR(rmp_npf), "Mutable check")
     want = 1 if npt_level == PG_LEVEL_2M or npt_level == PG_LEVEL_1G else 0
-    if ent.pagesize != want:
+    if ent.pagesize != want and check_enabled("rmp:page-size"):
         raise NestedPageFault(gpa, PFERR(rmp_npf), "Page-Size check")
-    if not ent.validated:
+    if not ent.validated and check_enabled("rmp:validated"):
         raise VmmCommunicationException(SVM_EXIT_PAGE_NOT_VALIDATED, gva, "Validated check")
     if fetch:
         need = _PERM_EXEC_USER if user else _PERM_EXEC_SUPER

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from snpsim.spec.checks import check_enabled
 from snpsim.spec.exit_codes import (
     GHCB_ERR_INVALID_EVENT,
     GHCB_ERR_INVALID_INPUT,
@@ -512,7 +513,7 @@ def sev_es_validate_vmgexit(vcpu: KvmVcpu) -> int:
         reason = GHCB_ERR_MISSING_INPUT
     else:
         reason = _validate_exit(vcpu, vcpu.exit_code)
-    if reason is None:
+    if reason is None or not check_enabled("sev_es_validate_vmgexit:fields"):
         return 0
     vcpu.kvm.pr(f"vmgexit: exit code {vcpu.exit_code:#x} is not valid (reason {int(reason)})")
     svm_vmgexit_bad_input(vcpu, reason)
@@ -571,7 +572,7 @@ def setup_vmgexit_scratch_original(vcpu: KvmVcpu, sync: bool, len_: int) -> int:
     if beg & ~(PAGE_SIZE - 1) == ghcb_gpa:
         lo = ghcb_gpa + GHCB_SHARED_BUF_OFFSET
         hi = lo + GHCB_SHARED_BUF_SIZE
-        if beg < lo or end > hi:
+        if (beg < lo or end > hi) and check_enabled("setup_vmgexit_scratch:window"):
             return _e_scratch(vcpu, f"scratch [{beg:#x}, {end:#x}) outside the shared buffer")
         sa = Scratch(spa=es.ghcb.spa + (beg - ghcb_gpa))
     else:
@@ -613,7 +614,7 @@ def setup_vmgexit_scratch(vcpu: KvmVcpu, sync: bool, min_len: int) -> int:
     if beg & ~(PAGE_SIZE - 1) == ghcb_gpa:
         lo = ghcb_gpa + GHCB_SHARED_BUF_OFFSET
         hi = lo + GHCB_SHARED_BUF_SIZE
-        if beg < lo or end > hi:
+        if (beg < lo or end > hi) and check_enabled("setup_vmgexit_scratch:window"):
             return _e_scratch(vcpu, f"scratch [{beg:#x}, {end:#x}) outside the shared buffer")
         es.ghcb_sa = Scratch(spa=es.ghcb.spa + (beg - ghcb_gpa))
         es.ghcb_sa_len = hi - beg
@@ -745,7 +746,7 @@ def snp_begin_psc(vcpu: KvmVcpu) -> int:
             snp_complete_psc(vcpu, VMGEXIT_PSC_ERROR_GENERIC)
             return 1
         idx_start, idx_end = _psc_hdr(vcpu)
-        if idx_end >= max_nr_entries:
+        if idx_end >= max_nr_entries and check_enabled("snp_begin_psc:header"):
             snp_complete_psc(vcpu, VMGEXIT_PSC_ERROR_INVALID_HDR)
             return 1
         # FIND THE START OF WORK: skip entries already done, advancing hdr.cur_entry.
@@ -757,7 +758,7 @@ def snp_begin_psc(vcpu: KvmVcpu) -> int:
             gfn = e.gfn
             huge = bool(e.pagesize)
             npages = PTRS_PER_PMD if huge else 1
-            if e.cur_page > npages or gfn % npages:
+            if (e.cur_page > npages or gfn % npages) and check_enabled("snp_begin_psc:entry"):
                 snp_complete_psc(vcpu, VMGEXIT_PSC_ERROR_INVALID_ENTRY)
                 return 1
             if e.cur_page:

@@ -15,7 +15,9 @@ Fields of :func:`summarize` (counts are integers; see ``docs/run.md``):
   line) with ``livelock_loop``, ``livelock_vcpu`` and ``livelock_state`` (the loop that
   could never end, its vCPU or null for host code, the state it was stuck in; all null
   when no livelock stopped the run), ``scenario_errors`` (what the workload could not
-  do, e.g. a boot step that failed);
+  do, e.g. a boot step that failed), ``kexec`` ("kexec" or "kdump" when the guest
+  handed over to a next kernel, else null), ``checks`` (named check -> times it fired,
+  :data:`snpsim.spec.checks.CHECKS`);
 - ``pages_made_shared`` / ``pages_made_private``: ``{"4K": n, "2M": n}``, the pages KVM
   asked the VMM to convert (KVM_HC_MAP_GPA_RANGE exits; 2M counts 2 MiB pages) in SNP
   mode; in SEV and SEV-ES mode, where no conversion reaches the host, the 4 KiB pages
@@ -83,6 +85,8 @@ def summarize(run: ScenarioRun) -> dict[str, Any]:
             "livelock_vcpu": o.livelock_vcpu,
             "livelock_state": o.livelock_state,
             "scenario_errors": list(run.result.get("errors", []) or []),
+            "kexec": o.kexec,
+            "checks": dict(sorted(o.checks.items())),
         },
         "pages_made_shared": {"4K": conv.get("shared 4K", 0), "2M": conv.get("shared 2M", 0)},
         "pages_made_private": {"4K": conv.get("private 4K", 0), "2M": conv.get("private 2M", 0)},

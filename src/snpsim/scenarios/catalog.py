@@ -50,6 +50,7 @@ from snpsim.hw.ports import GuestPort
 from snpsim.kvm.profiles import DEFAULT_PROFILE as DEFAULT_KVM_PROFILE
 from snpsim.kvm.profiles import KvmProfile
 from snpsim.spec.e820 import E820_TYPE_RAM
+from snpsim.spec.msr_index import MSR_IA32_APICBASE
 from snpsim.spec.units import PMD_SIZE
 from snpsim.system import RunObserver, RunOutcome, SnpSystem, firmware_e820
 from snpsim.vmm.machine import pc_memory_layout
@@ -334,7 +335,8 @@ def variant_scenario(name: str, params: ScenarioParams, *, kvm: Any = None, seed
     force when ``params.variant`` is "buggy" (:meth:`snpsim.adversary.Variant.apply`
     for a host variant, the ``GuestConfig.variant`` for a guest one); ``attack/<name>``:
     the seed conversion under the attack, a PAUSE (the exit the RMP attacks strike at,
-    after the guest validated the page) and a read back of the page; the run's outcome
+    after the guest validated the page), a read back of the page and an RDMSR of
+    MSR_IA32_APICBASE (a #VC answered through the GHCB); the run's outcome
     says which check stopped it.  Raises :class:`ScenarioError` for an unknown name or
     parameters it cannot use."""
     from snpsim.adversary import ATTACKS, VARIANTS
@@ -358,6 +360,9 @@ def variant_scenario(name: str, params: ScenarioParams, *, kvm: Any = None, seed
             if ret == 0:
                 g.call("cpu_relax")
                 result["read_back"] = g.read(va, len(SEED_PAYLOAD)) == SEED_PAYLOAD
+                # an emulated instruction: RDMSR of an intercepted MSR, #VC 0x7c -> GHCB
+                g.call("native_read_msr", MSR_IA32_APICBASE)
+                result["msr_read"] = True
 
         config = {"kvm": v.kvm.name, "qemu": v.qemu.name, "attack": v.name,
                   "description": v.description}

@@ -36,6 +36,7 @@ from __future__ import annotations
 import enum
 
 __all__ = [
+    "MSR_IA32_APICBASE",
     "MSR_AMD64_SEV_ES_GHCB",
     "MSR_AMD64_SEV",
     "MSR_AMD64_RMP_BASE",
@@ -87,6 +88,9 @@ __all__ = [
     "cpuid_cbit",
 ]
 
+#: The local APIC base MSR (msr-index.h ``MSR_IA32_APICBASE`` 0x0000001b): intercepted
+#: for an SEV-ES/SNP guest, so a read is a #VC 0x7c answered through the GHCB.
+MSR_IA32_APICBASE = 0x1B
 #: The GHCB MSR: a GHCB GPA or a GHCB MSR-protocol message.  msr-index.h.
 MSR_AMD64_SEV_ES_GHCB = 0xC0010130
 #: SEV status MSR (read-only in the guest).  msr-index.h.
