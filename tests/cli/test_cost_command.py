@@ -25,6 +25,7 @@ def cost(*args):
     ("accept", "--page-size", "1G"),
     ("decrypt", "--kernel", "5.0"),
     ("decrypt", "--kvm", "v1"),
+    ("decrypt", "--kvm", "v6.17,v1"),
 ])
 def test_bad_arguments_are_one_line_and_status_2(args):
     r = cost(*args)
@@ -88,3 +89,16 @@ def test_decrypt_sweep_grows_with_the_pages_and_follows_the_table(tmp_path):
     r2 = cost("decrypt", "--sizes", "64", "--kernel", "6.17", "--json", "--costs", table)
     slow = json.loads(r2.stdout)["points"][0]
     assert slow["modelled_s"] - many["modelled_s"] >= 64 * rmp.seconds(rmp.mcycles("rmpupdate")[0]) * 0.999
+
+
+def test_kvm_profiles_are_a_sweep_axis():
+    """``--kvm LIST``: one point per (KVM profile, kernel, size), in that order; the two
+    profiles differ only in checks (kvm/profiles.py), so a conversion costs the same."""
+    r = cost("decrypt", "--sizes", "1,8", "--kernel", "6.17", "--kvm", "v6.17,v7.0.12",
+             "--json")
+    assert r.exit_code == 0, r.output
+    pts = json.loads(r.stdout)["points"]
+    assert [(p["kvm"], p["series"], p["size"]) for p in pts] == [
+        ("v6.17", "6.17", 1), ("v6.17", "6.17", 8),
+        ("v7.0.12", "6.17", 1), ("v7.0.12", "6.17", 8)]
+    assert [p["modelled_s"] for p in pts[:2]] == [p["modelled_s"] for p in pts[2:]]

@@ -44,9 +44,11 @@ def _parse_count(text: str) -> int:
                          "such as 512 or 0x200") from None
 
 
-def sweep(what: str, sizes: list[int], series: list[str], *, kvm: str, table: Any) -> list[dict[str, Any]]:
-    """The sweep's points, one dict per (series, size): ``series`` (page size for accept,
-    kernel profile for decrypt), ``size`` (bytes of guest memory for accept, pages for
+def sweep(what: str, sizes: list[int], series: list[str], *, kvm: str | list[str],
+          table: Any) -> list[dict[str, Any]]:
+    """The sweep's points, one dict per (KVM profile, series, size): ``kvm`` (the KVM
+    profile name; ``kvm`` may be one name or a list to compare), ``series`` (page size
+    for accept, kernel profile for decrypt), ``size`` (bytes of guest memory for accept, pages for
     decrypt), ``modelled_s`` with ``low_s``/``high_s`` (the whole run for accept; for
     decrypt the call alone, whose range is not separated: the run's range scaled),
     ``wall_s``, ``ok``."""
@@ -56,30 +58,30 @@ def sweep(what: str, sizes: list[int], series: list[str], *, kvm: str, table: An
     from snpsim.scenarios.catalog import run_scenario
     from snpsim.system import SnpSystem
 
+    kvms = [kvm] if isinstance(kvm, str) else list(kvm)
     out = []
-    for s in series:
-        for size in sizes:
-            t0 = time.perf_counter()
-            if what == "accept":
-                profile = KVM_PROFILES[kvm]
-                if s == "2M":
-                    profile = profile.derive(f"{kvm}+gmem-2M", knobs={"gmem_max_order": 9})
-                run = run_scenario("accept", memory=size, vcpus=1, page_size=s, kvm=profile)
-                m = run.outcome.modelled_time or {}
-                point = {"modelled_s": m.get("elapsed_s", 0.0), "low_s": m.get("low_s", 0.0),
-                         "high_s": m.get("high_s", 0.0), "ok": run.outcome.completed}
-            else:
-                memory = max(128 << 20, ((size * 4096 * 2 + (64 << 20)) + (2 << 20) - 1) & ~((2 << 20) - 1))
-                system = SnpSystem(memory=memory, vcpus=1, kernel=s, kvm=kvm, costs=table,
-                                   pool_pages=size + 2 * 512 + 64)
-                seed, run, call_s = system.time_conversion("set_memory_decrypted", size)
-                m = run.modelled_time or {}
-                el = m.get("elapsed_s", 0.0) or 1.0
-                point = {"modelled_s": call_s, "low_s": call_s * m.get("low_s", 0.0) / el,
-                         "high_s": call_s * m.get("high_s", 0.0) / el,
-                         "ok": run.completed and seed.ret == 0}
-            out.append({"series": s, "size": size, **point,
-                        "wall_s": round(time.perf_counter() - t0, 3)})
+    for kvm_name, s, size in ((k, s, z) for k in kvms for s in series for z in sizes):
+        t0 = time.perf_counter()
+        if what == "accept":
+            profile = KVM_PROFILES[kvm_name]
+            if s == "2M":
+                profile = profile.derive(f"{kvm_name}+gmem-2M", knobs={"gmem_max_order": 9})
+            run = run_scenario("accept", memory=size, vcpus=1, page_size=s, kvm=profile)
+            m = run.outcome.modelled_time or {}
+            point = {"modelled_s": m.get("elapsed_s", 0.0), "low_s": m.get("low_s", 0.0),
+                     "high_s": m.get("high_s", 0.0), "ok": run.outcome.completed}
+        else:
+            memory = max(128 << 20, ((size * 4096 * 2 + (64 << 20)) + (2 << 20) - 1) & ~((2 << 20) - 1))
+            system = SnpSystem(memory=memory, vcpus=1, kernel=s, kvm=kvm_name, costs=table,
+                               pool_pages=size + 2 * 512 + 64)
+            seed, run, call_s = system.time_conversion("set_memory_decrypted", size)
+            m = run.modelled_time or {}
+            el = m.get("elapsed_s", 0.0) or 1.0
+            point = {"modelled_s": call_s, "low_s": call_s * m.get("low_s", 0.0) / el,
+                     "high_s": call_s * m.get("high_s", 0.0) / el,
+                     "ok": run.completed and seed.ret == 0}
+        out.append({"kvm": kvm_name, "series": s, "size": size, **point,
+                    "wall_s": round(time.perf_counter() - t0, 3)})
     return out
 
 
@@ -93,8 +95,10 @@ def _plot(points: list[dict[str, Any]], what: str, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
     try:
-        for s in dict.fromkeys(p["series"] for p in points):
-            ps = [p for p in points if p["series"] == s]
+        several = len({p["kvm"] for p in points}) > 1
+        for key in dict.fromkeys((p["kvm"], p["series"]) for p in points):
+            ps = [p for p in points if (p["kvm"], p["series"]) == key]
+            s = f"{key[1]}, KVM {key[0]}" if several else key[1]
             x = [p["size"] / (1 << 30) if what == "accept" else p["size"] for p in ps]
             y = [p["modelled_s"] for p in ps]
             lo = [p["modelled_s"] - p["low_s"] for p in ps]
@@ -124,17 +128,20 @@ def _plot(points: list[dict[str, Any]], what: str, path: Path) -> None:
               help="accept: PSC page sizes to compare.")
 @click.option("--kernel", "kernels", default="6.17,6.4", show_default=True, metavar="LIST",
               help="decrypt: guest kernel profiles to compare.")
-@click.option("--kvm", default="v7.0.12", show_default=True, help="KVM profile.")
+@click.option("--kvm", "kvms", default="v7.0.12", show_default=True, metavar="LIST",
+              help="KVM profiles to compare (comma-separated, e.g. v6.17,v7.0.12).")
 @click.option("--costs", "costs_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A cost table merged onto the default (docs/costs.md).")
 @click.option("--plot", "plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write a PNG of modelled time against size.")
 @click.option("--json", "as_json", is_flag=True, help="Print the points as JSON.")
-def command(what: str, sizes: str | None, page_sizes: str, kernels: str, kvm: str,
+def command(what: str, sizes: str | None, page_sizes: str, kernels: str, kvms: str,
             costs_file: Path | None, plot: Path | None, as_json: bool) -> None:
     """Sweep WHAT over sizes and profiles and print its modelled time against size:
     'accept' (memory acceptance, by guest size and PSC page size) or 'decrypt'
-    (set_memory_decrypted of N pages, by N and guest kernel)."""
+    (set_memory_decrypted of N pages, by N and guest kernel); either also by KVM
+    profile (--kvm LIST).  Exit status 0; 1 when a point's run did not complete; 2 bad
+    arguments (checked before any run); 3 the plot could not be written."""
     from snpsim.costs import CostTableError, load_costs, use_costs
     from snpsim.guest.kernel import PROFILES as KERNEL_PROFILES
     from snpsim.kvm.profiles import KVM_PROFILES
@@ -143,8 +150,10 @@ def command(what: str, sizes: str | None, page_sizes: str, kernels: str, kvm: st
 
     if what not in ("accept", "decrypt"):
         _fail(f"WHAT must be accept or decrypt, got {what!r}")
-    if kvm not in KVM_PROFILES:
-        _fail(f"unknown --kvm {kvm!r}: choose one of {', '.join(KVM_PROFILES)}")
+    kvm_list = [k.strip() for k in kvms.split(",")]
+    for kvm in kvm_list:
+        if kvm not in KVM_PROFILES:
+            _fail(f"unknown --kvm {kvm!r}: choose one of {', '.join(KVM_PROFILES)}")
     try:
         table = load_costs(costs_file)
     except CostTableError as exc:
@@ -179,7 +188,7 @@ def command(what: str, sizes: str | None, page_sizes: str, kernels: str, kvm: st
         if problem:
             _fail(f"--plot {plot}: {problem}")
     with use_costs(table):
-        points = sweep(what, sorted(values), series, kvm=kvm, table=table)
+        points = sweep(what, sorted(values), series, kvm=kvm_list, table=table)
     if plot is not None:
         try:
             _plot(points, what, plot)
@@ -196,12 +205,12 @@ def command(what: str, sizes: str | None, page_sizes: str, kernels: str, kvm: st
 
         t = Table(title=f"snpsim cost {what}: modelled time ({table.origin} table, "
                         f"{table.cpu_ghz} GHz)")
-        for col in ("page size" if what == "accept" else "kernel",
+        for col in ("KVM", "page size" if what == "accept" else "kernel",
                     "guest memory" if what == "accept" else "pages",
                     "modelled", "range", "wall", "ok"):
             t.add_column(col, justify="right")
         for p in points:
-            t.add_row(p["series"], format_size(p["size"]) if what == "accept" else str(p["size"]),
+            t.add_row(p["kvm"], p["series"], format_size(p["size"]) if what == "accept" else str(p["size"]),
                       format_seconds(p["modelled_s"]),
                       f"{format_seconds(p['low_s'])} .. {format_seconds(p['high_s'])}",
                       f"{p['wall_s']:.2f} s", "yes" if p["ok"] else "[red]no[/red]")
