@@ -421,6 +421,8 @@ class Guest:
         self.cpu = cpu
         self.vcpu: int = cpu.vcpu_id
         self.result = result
+        self._last_exit: Any = None
+        self._accesses = 0
 
     # addresses and memory
     def pa(self, va: int) -> int:
@@ -440,12 +442,35 @@ class Guest:
         return self.va(int(gpa))
 
     def read(self, va: int, n: int) -> bytes:
-        """``n`` bytes at GVA ``va`` through the page tables, C-bit, NPT and RMP checks."""
+        """``n`` bytes at GVA ``va`` through the page tables, C-bit, NPT and RMP checks.
+        A workload that makes more than :data:`MAX_ACCESSES_WITHOUT_EXIT` reads and
+        writes in a row with no VM exit between them ends the run as a named livelock
+        (loop "guest workload"): a spin the host can never see."""
+        self._count_access()
         return bytes(self.cpu.read(va, n))
 
     def write(self, va: int, data: bytes) -> None:
-        """Write ``data`` at GVA ``va`` (same path as :meth:`read`)."""
+        """Write ``data`` at GVA ``va`` (same path and the same bound as :meth:`read`)."""
+        self._count_access()
         self.cpu.write(va, data)
+
+    def _count_access(self) -> None:
+        """Model-only: counts this workload's reads and writes since the vCPU's last VM
+        exit (the VMCB's exit record changes at every exit) and raises a livelock past
+        :data:`MAX_ACCESSES_WITHOUT_EXIT`."""
+        vmcb = getattr(self.cpu, "vmcb", None)
+        last = vmcb.exit if vmcb is not None else None
+        if last is not self._last_exit:
+            self._last_exit, self._accesses = last, 0
+        self._accesses += 1
+        if self._accesses > MAX_ACCESSES_WITHOUT_EXIT:
+            n, self._accesses = self._accesses, 0
+            exc = Livelock("guest workload", self.vcpu,
+                           f"{n} reads/writes by the scenario's workload without a VM exit", n)
+            progress = getattr(self.cpu, "progress", None)
+            if progress is not None and progress.tripped is None:
+                progress.tripped = exc
+            raise exc
 
     # conversions
     def set_memory_decrypted(self, va: int, numpages: int = 1) -> int:
@@ -1422,6 +1447,11 @@ def _stopped_outcome(system: SnpSystem) -> RunOutcome:
 
     return RunOutcome(RunResult("stopped", "paused", errors=["scenario code failed"]))
 
+
+#: Reads and writes a workload may make through :class:`Guest` in a row without a VM exit
+#: before the run ends as a livelock (a Python loop the host never sees; at ~5 us an
+#: access, about a minute).
+MAX_ACCESSES_WITHOUT_EXIT = 10_000_000
 
 #: How long (seconds) :func:`load_scenario_file` lets a file run before it gives up.
 LOAD_SECONDS = 60.0
