@@ -84,6 +84,8 @@ def test_mutant_campaign_psc_response_check(tmp_path):
     assert resp["check"] == "__page_state_change:response" and resp["layer"] == "guest"
     assert resp["fired_in"] >= 1
     assert resp["verdict"] == "gets through" and 1 <= resp["broken"] <= resp["fired_in"]
+    # without the check the guest goes on past a refused page-state change: psc-stop
+    assert resp["invariants"] == {"psc-stop": resp["broken"]}
     assert rmap["fired_in"] == 0 and rmap["verdict"] == "not reached"
     two = CliRunner().invoke(main, [*args, "--workers", "2"])
     assert json.loads(two.output)["mutants"] == d["mutants"]

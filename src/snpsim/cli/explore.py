@@ -215,7 +215,8 @@ def _mutants(target: str, budget: int, seed: int, bounds: str, workers: int,
                 "stopped instead by", "verdict"):
         t.add_column(col, overflow="fold")
     for r in rows:
-        t.add_row(r["check"], r["layer"], str(r["fired_in"]), str(r["broken"]),
+        broken = str(r["broken"]) + "".join(f"\n{k} ({v})" for k, v in r["invariants"].items())
+        t.add_row(r["check"], r["layer"], str(r["fired_in"]), broken,
                   "\n".join(f"{k} ({v})" for k, v in r["instead"].items()) or "--",
                   r["verdict"])
     Console().print(t)

@@ -260,7 +260,8 @@ def mutant_campaigns(target: str, *, budget: int, seed: int = 0, bounds: str = "
     model in which the check fired is compared with the same run under the mutant.
     One row per check (plain data): ``check``, ``layer``, ``fired_in`` (runs where it
     fired on the full model), ``broken`` (of those, runs that break an invariant
-    without it: the attack gets through), ``instead`` (other check name -> runs where
+    without it: the attack gets through), ``invariants`` (invariant name -> those runs
+    that break it), ``instead`` (other check name -> runs where
     it fired only under the mutant: it stops the attack instead), ``changed`` (runs whose
     outcome differs), ``verdict``: "not reached" (it never fired), "gets through"
     (some invariant broken), "stopped instead" (other checks take over), "outcome
@@ -282,18 +283,23 @@ def mutant_campaigns(target: str, *, budget: int, seed: int = 0, bounds: str = "
     for name in names:
         fired = [r for r in base.records if name in r["checks"]]
         row: dict[str, Any] = {"check": name, "layer": CHECKS[name].layer,
-                               "fired_in": len(fired), "broken": 0, "instead": {},
+                               "fired_in": len(fired), "broken": 0, "invariants": {},
+                               "instead": {},
                                "changed": 0, "verdict": "not reached"}
         if fired:
             mutant = {r["index"]: r for r in one(f"without {name}", (name,)).records}
             instead: Counter[str] = Counter()
+            broke: Counter[str] = Counter()
             for r in fired:
                 m = mutant[r["index"]]
-                row["broken"] += bool(m["violations"]) and not r["violations"]
+                if m["violations"] and not r["violations"]:
+                    row["broken"] += 1
+                    broke.update({v["invariant"] for v in m["violations"]})
                 row["changed"] += m["outcome"] != r["outcome"]
                 for other in set(m["checks"]) - set(r["checks"]) - {name}:
                     instead[other] += 1
             row["instead"] = dict(sorted(instead.items()))
+            row["invariants"] = dict(sorted(broke.items()))
             row["verdict"] = ("gets through" if row["broken"] else
                               "stopped instead" if instead else
                               "outcome changed" if row["changed"] else "survives")
