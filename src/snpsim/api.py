@@ -637,7 +637,10 @@ class Host:
 
     # VMM and KVM ioctls
     def vcpu(self, index: int) -> Any:
-        """KVM's ``struct kvm_vcpu`` of vCPU ``index``."""
+        """KVM's ``struct kvm_vcpu`` of vCPU ``index``.  Raises ScenarioError for an
+        index that is not an int or not a vCPU of the VM."""
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise ScenarioError(f"a vCPU index is an int, not {index!r}")
         if not 0 <= index < len(self.vm.vcpus):
             raise ScenarioError(f"no vCPU {index} (the VM has {len(self.vm.vcpus)})")
         return self.vm.vcpus[index]
@@ -700,6 +703,8 @@ class Host:
         "halted", "ap_reset_hold").  The VMSA of a vCPU whose VMRUN would fail its
         checks shows here as an ``rmp`` that is not assigned, of another ASID, with
         ``vmsa`` or ``validated`` False (docs/guest.md, "AP bring-up")."""
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise ScenarioError(f"a vCPU index is an int, not {index!r}")
         self.vcpu(index)  # ScenarioError for a vCPU the VM does not have
         return self.system.vmsa_state(index)
 
@@ -1049,12 +1054,16 @@ class Scenario:
         ready and an RMP covering all memory.  Raises ScenarioError for a second call
         (one host boot per scenario), a ``ram`` that is not a size, not positive, above
         the host's SPA space or smaller than the guest's memory, an ``rmp`` that is not
-        an RmpConfig, malformed ``e820`` triples or ``hv_fixed_2m`` outside 0..64."""
+        an RmpConfig, malformed ``e820`` triples (a type that is not a u32 >= 1, or less
+        type-1 RAM than the guest's memory; overlaps are left to Linux's sanitising, not
+        modelled) or ``hv_fixed_2m`` outside 0..64."""
         if self.host_boot is not None:
             raise ScenarioError("host_init was called already: a scenario's host boots once")
         if not isinstance(rmp, _HwRmpConfig):
             raise ScenarioError(f"rmp must be an RmpConfig, not {rmp!r}")
         ram_bytes = _size(ram, "ram")
+        if ram_bytes % 4096:
+            raise ScenarioError(f"ram must be a whole number of 4 KiB pages, not {ram!r}")
         if not self.memory <= ram_bytes <= HOST_SPA_SIZE:
             raise ScenarioError(f"ram must be {format_size(self.memory)} (the guest's memory) .. "
                                 f"{format_size(HOST_SPA_SIZE)} (the host's SPA space), not {ram!r}")
@@ -1069,6 +1078,13 @@ class Scenario:
                 raise ScenarioError("e820 must be (SPA, size, E820_TYPE_*) triples") from None
             if any(a < 0 or n < 0 for a, n, _t in e820):
                 raise ScenarioError("e820 addresses and sizes must not be negative")
+            if any(not 1 <= t <= 0xFFFFFFFF for _a, _n, t in e820):
+                raise ScenarioError("e820 types are u32 values >= 1 (E820_TYPE_RAM = 1, ...; "
+                                    "Linux keeps an unknown type as not-RAM)")
+            usable = sum(n for _a, n, t in e820 if t == 1)
+            if usable < self.memory:
+                raise ScenarioError(f"the e820 map has {format_size(usable)} of RAM (type 1), "
+                                    f"less than the guest's memory {format_size(self.memory)}")
         self.host_boot = {"rmp": rmp, "ram": ram_bytes, "e820": e820,
                           "hv_fixed_2m": hv_fixed_2m}
 

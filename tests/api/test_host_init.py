@@ -201,6 +201,10 @@ def test_host_init_refuses_bad_arguments():
     for kwargs in ({"rmp": "contiguous"}, {"rmp": RmpConfig(), "hv_fixed_2m": -1},
                    {"rmp": RmpConfig(), "e820": ((0, 1),)}, {"rmp": RmpConfig(), "ram": "lots"},
                    {"rmp": RmpConfig(), "e820": ((0, -5, 1),)},
+                   # type 0 is no e820 type (types are u32 >= 1, asm/e820/types.h)
+                   {"rmp": RmpConfig(), "e820": ((0, 4 << 30, 0),)},
+                   # no type-1 RAM under the guest: nothing for guest_memfd to take
+                   {"rmp": RmpConfig(), "e820": ((0, 4 << 30, 99),)},
                    {"rmp": RmpConfig.contiguous(1 << 50, RAM)}):
         with pytest.raises(ScenarioError):
             sc.host_init(**kwargs)
@@ -256,7 +260,8 @@ def test_rmp_config_limits_are_inclusive():
     assert (cfg.rmp_base, cfg.rmp_end) == (0x2000, 0x2000 + 0x4000 + 512 * 16 - 1)
 
 
-@pytest.mark.parametrize("ram", [-1, 0, 1.5, True, MEMORY - 2 * MiB, "1M", (1 << 44) + (1 << 30)])
+@pytest.mark.parametrize("ram", [-1, 0, 1.5, True, MEMORY - 2 * MiB, "1M", (1 << 44) + (1 << 30),
+                                 RAM + 1])
 def test_host_ram_must_be_a_size_holding_the_guest(ram):
     sc = Scenario("bad ram", memory=MEMORY)
     with pytest.raises(ScenarioError):
@@ -277,3 +282,19 @@ def test_host_init_twice_is_refused_and_keeps_the_first():
     with pytest.raises(ScenarioError):
         small.override(memory=2 * MEMORY)
     assert small.memory == MEMORY
+
+
+@pytest.mark.parametrize("index", ["1", None, 1.0, True])
+def test_a_vcpu_index_that_is_not_an_int_is_a_scenario_error(index):
+    sc = Scenario("vmsa index", memory=MEMORY)
+    seen = []
+
+    @sc.after
+    def look(h):
+        try:
+            h.vmsa(index)
+        except ScenarioError:
+            seen.append("refused")
+
+    sc.run()
+    assert seen == ["refused"]
