@@ -66,6 +66,25 @@ def test_knobs_are_checked_against_the_profile_they_change():
         {k: v for k, v in KVM_PROFILES["v6.17"].knobs.items() if k != "gmem_max_order"}
 
 
+@pytest.mark.parametrize("knobs", [
+    {"gmem_max_order": -3}, {"gmem_max_order": 10}, {"gmem_max_order": True},
+    {"scratch": "fixed"}, {"psc_coalesce_base": 1}, {"max_entries_per_run": 0},
+    {"stale_hypercall_ret": -38},               # a u64 (R6's -KVM_ENOSYS is stored as u64)
+    {"gmem_prepare_every_get": 1},              # a bool knob takes a bool
+])
+def test_impossible_knob_values_are_refused(knobs):
+    with pytest.raises(ScenarioError):
+        Scenario("s", kvm_knobs=knobs)
+    with pytest.raises(ScenarioError):
+        kvm_profile("v7.0.12", knobs=knobs)
+
+
+def test_qemu_bool_knob_takes_a_bool():
+    with pytest.raises(ScenarioError):
+        qemu_profile("10.1", knobs={"write_hypercall_ret": "yes"})
+    assert qemu_profile("10.1", knobs={"write_hypercall_ret": True}).knob("write_hypercall_ret")
+
+
 def test_override_checks_as_the_constructor_does():
     sc = Scenario("s", kvm_knobs={"gmem_max_order": 9})
     for kwargs in ({"memory": "65M"}, {"kernel": "5.19"}, {"kvm": "v5.1"}):
