@@ -1012,6 +1012,9 @@ class Scenario:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ScenarioError(f"Scenario has no option {unknown[0]!r}{hint}; the guest "
                                 f"options are {', '.join(sorted(_guest_option_names()))}")
+        repeats = guest_options.get("livelock_repeats")
+        if repeats is not None and (not _is_int(repeats) or repeats < 2):
+            raise ScenarioError(f"livelock_repeats must be an int >= 2, not {repeats!r}")
         self.vcpus = vcpus
         self.kernel = kernel
         self.kvm = kvm

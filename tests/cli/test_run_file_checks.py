@@ -210,3 +210,11 @@ def test_memory_beyond_the_host_ram_is_refused_on_the_command_line(tmp_path):
                     "scenario = Scenario('s', memory='64M')\n"
                     "scenario.host_init(RmpConfig.contiguous(1 << 35, 1 << 36), ram='64M')\n")
     one_line(run(path, "--memory", "128M"), 2)
+
+
+@pytest.mark.parametrize("repeats", [0, 1, "64", 2.5])
+def test_livelock_repeats_is_checked_at_the_scenario_line(repeats):
+    """LivelockWatcher needs at least 2 passes to call a state repeated
+    (trace/progress.py); a bad value is refused where the Scenario is made."""
+    with pytest.raises(ScenarioError):
+        Scenario("s", livelock_repeats=repeats)
