@@ -110,3 +110,10 @@ def test_seed_in_hex_is_the_same_campaign(tmp_path):
     b = CliRunner().invoke(main, [*args, "--seed", "2"])
     assert a.exit_code == b.exit_code == 0
     assert json.loads(a.output)["records"] == json.loads(b.output)["records"]
+
+
+def test_out_made_for_the_campaign_is_removed_when_nothing_broke(tmp_path):
+    out_dir = tmp_path / "new" / "out"
+    r = CliRunner().invoke(main, ["explore", "seed", "--budget", "1", "--out", str(out_dir)])
+    assert r.exit_code == 0, r.output
+    assert not (tmp_path / "new").exists()

@@ -121,7 +121,7 @@ def command(target: str, budget: int, seed_text: str, bounds: str | None, mutant
         _fail(f"{target}: {type(e).__name__} while loading: {e}")
 
     if not mutants:
-        _check_out_dir(out_dir)
+        made = _check_out_dir(out_dir)
     if mutants:
         _mutants(target, budget, seed, bounds, workers, ray_address, list(checks) or None,
                  as_json)
@@ -150,6 +150,12 @@ def command(target: str, budget: int, seed_text: str, bounds: str | None, mutant
         click.echo(json.dumps(summary, indent=2))
     else:
         _table(summary)
+    if not failures:
+        for d in made:  # nothing was written: leave no empty directory behind
+            try:
+                d.rmdir()
+            except OSError:
+                break
     sys.exit(1 if failures else 0)
 
 
@@ -172,12 +178,14 @@ def _run(target: str, budget: int, seed: int, bounds: str, workers: int,
                         ray_address=ray_address, progress=lambda n: bar.advance(task, n))
 
 
-def _check_out_dir(out_dir: Path) -> None:
+def _check_out_dir(out_dir: Path) -> list[Path]:
     """``--out`` made (with its parents) and tried with a probe file before the campaign
-    runs: exit status 2 with one line when it cannot be a writable directory."""
+    runs: exit status 2 with one line when it cannot be a writable directory.  Returns
+    the directories it made, innermost first (removed again when nothing is written)."""
     import os
     import tempfile
 
+    made = [d for d in (out_dir, *out_dir.parents) if not d.exists()]
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".snpsim-probe-", dir=out_dir)
@@ -185,6 +193,7 @@ def _check_out_dir(out_dir: Path) -> None:
         os.unlink(probe)
     except OSError as e:
         _fail(f"--out {out_dir}: cannot write there ({e.strerror or e})")
+    return made
 
 
 def _mutants(target: str, budget: int, seed: int, bounds: str, workers: int,
