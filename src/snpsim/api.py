@@ -919,8 +919,11 @@ def _check_knobs(knobs: Mapping[str, Any], base: Any, what: str) -> None:
         raise ScenarioError(f"unknown {what} knob{'s' if len(unknown) > 1 else ''} "
                             f"{', '.join(map(repr, unknown))}: the {base.name} profile has "
                             f"{', '.join(sorted(base.knobs))}")
+    from snpsim.kvm.profiles import KNOB_VALUES, KvmProfile
+
+    values = KNOB_VALUES if isinstance(base, KvmProfile) else {}
     for name, value in knobs.items():
-        allowed = _KNOB_VALUES.get((what, name))
+        allowed = values.get(name)
         default = base.knobs[name]
         if allowed is not None:
             ok, text = allowed
@@ -936,18 +939,6 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-#: Values a knob may take where its default's type says too little (kvm/profiles.py
-#: KvmProfile's docstring): (test, what the message says).
-_KNOB_VALUES: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
-    ("KVM", "scratch"): (lambda v: v in ("hardened", "original"), "'hardened' or 'original'"),
-    ("KVM", "psc_coalesce_base"): (lambda v: v in ("entry", "range"), "'entry' or 'range'"),
-    ("KVM", "gmem_max_order"): (lambda v: _is_int(v) and 0 <= v <= 9,
-                                "a folio order 0..9 (9: 2 MiB)"),
-    ("KVM", "max_entries_per_run"): (lambda v: v is None or (_is_int(v) and v >= 1),
-                                     "None or an int >= 1"),
-    ("KVM", "stale_hypercall_ret"): (lambda v: v is None or (_is_int(v) and 0 <= v < 1 << 64),
-                                     "None or a u64"),
-}
 
 
 def _guest_option_names() -> frozenset[str]:

@@ -23,12 +23,13 @@ Variants are made with :meth:`KvmProfile.derive`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from snpsim.spec.variant import VariantProfile
 
-__all__ = ["KvmProfile", "KVM_PROFILES", "DEFAULT_PROFILE", "get_profile"]
+__all__ = ["KvmProfile", "KVM_PROFILES", "DEFAULT_PROFILE", "get_profile", "KNOB_VALUES"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,23 @@ class KvmProfile(VariantProfile):
     guest request, ``(kvm, req_gpa, resp_gpa) -> (ret, fw_err)``; bug report R7).
     """
 
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+#: The values each knob may take where its default's type says too little (see the
+#: class docstring): knob -> (test, what a refusal says).  :func:`snpsim.api.kvm_profile`
+#: and :class:`snpsim.api.Scenario` refuse other values with ScenarioError.
+KNOB_VALUES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "scratch": (lambda v: v in ("hardened", "original"), "'hardened' or 'original'"),
+    "psc_coalesce_base": (lambda v: v in ("entry", "range"), "'entry' or 'range'"),
+    "gmem_max_order": (lambda v: _is_int(v) and 0 <= v <= 9, "a folio order 0..9 (9: 2 MiB)"),
+    "max_entries_per_run": (lambda v: v is None or (_is_int(v) and v >= 1),
+                            "None or an int >= 1"),
+    "stale_hypercall_ret": (lambda v: v is None or (_is_int(v) and 0 <= v < 1 << 64),
+                            "None or a u64"),
+}
 
 _BASE_KNOBS: dict[str, Any] = {
     "scratch": "hardened",
